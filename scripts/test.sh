@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and layer tests of the core, then end-to-end tests against a
+# real nginx with the module, real ffmpeg and GStreamer publishers. Installs what it needs
+# (as root, on Debian/Ubuntu).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+TEST_PKGS=(ffmpeg binutils gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+missing=()
+for p in "${TEST_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -eq 0 ]]; then
+        echo "test.sh: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "test.sh: missing packages: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+NGX_RTMP_MODULE="$("$ROOT/scripts/build.sh" | tail -n 1)"
+export NGX_RTMP_MODULE
+
+cargo test --no-default-features -- "$@"

@@ -1,0 +1,449 @@
+//! Directive interpretation, inheritance (rtmp → server → application) and defaults.
+
+use std::fmt;
+
+use super::listen::{Listen, ListenError};
+use super::value::{parse_flag, parse_size, parse_time_ms, ValueError};
+
+/// Where a directive appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Directly inside `rtmp {}`.
+    Main,
+    /// Inside the n-th `server {}`.
+    Server(usize),
+    /// Inside `application {}` number `app` of server `server`.
+    Application { server: usize, app: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfError {
+    Unknown(String),
+    NotAllowedHere(&'static str),
+    Arity { directive: &'static str, expected: &'static str },
+    Duplicate(&'static str),
+    Value { directive: &'static str, arg: String, error: ValueError },
+    Listen(ListenError),
+    DuplicateListen(String),
+    DuplicateApplication(String),
+    InvalidApplicationName(String),
+}
+
+impl fmt::Display for ConfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfError::Unknown(d) => write!(f, "unknown directive \"{d}\""),
+            ConfError::NotAllowedHere(d) => write!(f, "\"{d}\" directive is not allowed here"),
+            ConfError::Arity { directive, expected } => write!(
+                f,
+                "invalid number of arguments in \"{directive}\" directive (expected {expected})"
+            ),
+            ConfError::Duplicate(d) => write!(f, "\"{d}\" directive is duplicate"),
+            ConfError::Value { directive, arg, error } => {
+                write!(f, "invalid value \"{arg}\" in \"{directive}\" directive: {error}")
+            }
+            ConfError::Listen(e) => e.fmt(f),
+            ConfError::DuplicateListen(a) => write!(f, "duplicate listen {a}"),
+            ConfError::DuplicateApplication(a) => write!(f, "duplicate application \"{a}\""),
+            ConfError::InvalidApplicationName(a) => write!(
+                f,
+                "invalid application name \"{a}\" (use letters, digits, '_', '-' and '.')"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfError {}
+
+/// Connection-level settings: they apply before the client names an application, so they are
+/// set in `rtmp {}` or `server {}` (nginx-rtmp's core module directives).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ServerLayer {
+    chunk_size: Option<u32>,
+    timeout_ms: Option<u64>,
+    ping_ms: Option<u64>,
+    ping_timeout_ms: Option<u64>,
+    max_message: Option<u32>,
+    ack_window: Option<u32>,
+    max_streams: Option<u32>,
+}
+
+/// Resolved connection-level settings of one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    pub chunk_size: u32,
+    pub timeout_ms: u64,
+    pub ping_ms: u64,
+    pub ping_timeout_ms: u64,
+    pub max_message: u32,
+    pub ack_window: u32,
+    pub max_streams: u32,
+}
+
+impl Default for ServerSettings {
+    /// nginx-rtmp-module's defaults.
+    fn default() -> Self {
+        ServerSettings {
+            chunk_size: 4096,
+            timeout_ms: 60_000,
+            ping_ms: 60_000,
+            ping_timeout_ms: 30_000,
+            max_message: 1024 * 1024,
+            ack_window: 5_000_000,
+            max_streams: 32,
+        }
+    }
+}
+
+impl ServerLayer {
+    fn merge(&self, parent: &ServerLayer) -> ServerLayer {
+        ServerLayer {
+            chunk_size: self.chunk_size.or(parent.chunk_size),
+            timeout_ms: self.timeout_ms.or(parent.timeout_ms),
+            ping_ms: self.ping_ms.or(parent.ping_ms),
+            ping_timeout_ms: self.ping_timeout_ms.or(parent.ping_timeout_ms),
+            max_message: self.max_message.or(parent.max_message),
+            ack_window: self.ack_window.or(parent.ack_window),
+            max_streams: self.max_streams.or(parent.max_streams),
+        }
+    }
+
+    fn resolve(&self) -> ServerSettings {
+        let d = ServerSettings::default();
+        ServerSettings {
+            chunk_size: self.chunk_size.unwrap_or(d.chunk_size),
+            timeout_ms: self.timeout_ms.unwrap_or(d.timeout_ms),
+            ping_ms: self.ping_ms.unwrap_or(d.ping_ms),
+            ping_timeout_ms: self.ping_timeout_ms.unwrap_or(d.ping_timeout_ms),
+            max_message: self.max_message.unwrap_or(d.max_message),
+            ack_window: self.ack_window.unwrap_or(d.ack_window),
+            max_streams: self.max_streams.unwrap_or(d.max_streams),
+        }
+    }
+}
+
+/// Application-level settings, inheritable from `rtmp {}` and `server {}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct AppLayer {
+    live: Option<bool>,
+}
+
+impl AppLayer {
+    fn merge(&self, parent: &AppLayer) -> AppLayer {
+        AppLayer {
+            live: self.live.or(parent.live),
+        }
+    }
+
+    fn resolve(&self) -> AppSettings {
+        AppSettings {
+            live: self.live.unwrap_or(false),
+        }
+    }
+}
+
+/// Resolved settings of one application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSettings {
+    /// `live on|off`: accept live publishers (and, later, players).
+    pub live: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConf {
+    pub name: String,
+    pub settings: AppSettings,
+    layer: AppLayer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConf {
+    pub listens: Vec<Listen>,
+    pub settings: ServerSettings,
+    pub applications: Vec<AppConf>,
+    layer: ServerLayer,
+    app_layer: AppLayer,
+}
+
+impl ServerConf {
+    /// The application a client's `connect` names (exact match, as nginx-rtmp).
+    pub fn application(&self, name: &str) -> Option<&AppConf> {
+        self.applications.iter().find(|a| a.name == name)
+    }
+}
+
+/// The whole `rtmp {}` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RtmpConf {
+    pub servers: Vec<ServerConf>,
+    layer: ServerLayer,
+    app_layer: AppLayer,
+}
+
+fn set_once<T>(slot: &mut Option<T>, directive: &'static str, value: T) -> Result<(), ConfError> {
+    if slot.is_some() {
+        return Err(ConfError::Duplicate(directive));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn one_arg<'a>(directive: &'static str, args: &[&'a str]) -> Result<&'a str, ConfError> {
+    match args {
+        [a] => Ok(a),
+        _ => Err(ConfError::Arity {
+            directive,
+            expected: "1",
+        }),
+    }
+}
+
+fn value_err(directive: &'static str, arg: &str) -> impl Fn(ValueError) -> ConfError {
+    let arg = arg.to_owned();
+    move |error| ConfError::Value {
+        directive,
+        arg: arg.clone(),
+        error,
+    }
+}
+
+fn ranged(directive: &'static str, arg: &str, v: u64, min: u64, max: u64) -> Result<u64, ConfError> {
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(value_err(directive, arg)(ValueError::Range { min, max }))
+    }
+}
+
+fn time_arg(directive: &'static str, args: &[&str], min: u64) -> Result<u64, ConfError> {
+    let a = one_arg(directive, args)?;
+    let v = parse_time_ms(a).map_err(value_err(directive, a))?;
+    ranged(directive, a, v, min, 7 * 86_400_000)
+}
+
+fn size_arg(directive: &'static str, args: &[&str], min: u64, max: u64) -> Result<u32, ConfError> {
+    let a = one_arg(directive, args)?;
+    let v = parse_size(a).map_err(value_err(directive, a))?;
+    // `max` never exceeds u32::MAX.
+    Ok(ranged(directive, a, v, min, max)? as u32)
+}
+
+fn flag_arg(directive: &'static str, args: &[&str]) -> Result<bool, ConfError> {
+    let a = one_arg(directive, args)?;
+    parse_flag(a).map_err(value_err(directive, a))
+}
+
+/// Application names become part of URLs and (through HLS) paths: keep them plain.
+fn valid_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl RtmpConf {
+    pub fn new() -> RtmpConf {
+        RtmpConf::default()
+    }
+
+    /// Starts a `server {}` block; returns its index.
+    pub fn add_server(&mut self) -> usize {
+        self.servers.push(ServerConf {
+            listens: Vec::new(),
+            settings: ServerSettings::default(),
+            applications: Vec::new(),
+            layer: ServerLayer::default(),
+            app_layer: AppLayer::default(),
+        });
+        self.servers.len() - 1
+    }
+
+    /// Starts an `application NAME {}` block in `server`; returns its index.
+    pub fn add_application(&mut self, server: usize, name: &str) -> Result<usize, ConfError> {
+        if !valid_app_name(name) {
+            return Err(ConfError::InvalidApplicationName(name.to_owned()));
+        }
+        let srv = self
+            .servers
+            .get_mut(server)
+            .ok_or(ConfError::NotAllowedHere("application"))?;
+        if srv.application(name).is_some() {
+            return Err(ConfError::DuplicateApplication(name.to_owned()));
+        }
+        srv.applications.push(AppConf {
+            name: name.to_owned(),
+            settings: AppSettings { live: false },
+            layer: AppLayer::default(),
+        });
+        Ok(srv.applications.len() - 1)
+    }
+
+    fn server_layer(&mut self, scope: Scope, directive: &'static str) -> Result<&mut ServerLayer, ConfError> {
+        match scope {
+            Scope::Main => Ok(&mut self.layer),
+            Scope::Server(s) => self
+                .servers
+                .get_mut(s)
+                .map(|s| &mut s.layer)
+                .ok_or(ConfError::NotAllowedHere(directive)),
+            Scope::Application { .. } => Err(ConfError::NotAllowedHere(directive)),
+        }
+    }
+
+    fn app_layer(&mut self, scope: Scope, directive: &'static str) -> Result<&mut AppLayer, ConfError> {
+        let layer = match scope {
+            Scope::Main => Some(&mut self.app_layer),
+            Scope::Server(s) => self.servers.get_mut(s).map(|s| &mut s.app_layer),
+            Scope::Application { server, app } => self
+                .servers
+                .get_mut(server)
+                .and_then(|s| s.applications.get_mut(app))
+                .map(|a| &mut a.layer),
+        };
+        layer.ok_or(ConfError::NotAllowedHere(directive))
+    }
+
+    /// Interprets one simple (non-block) directive.
+    pub fn set(&mut self, scope: Scope, name: &str, args: &[&str]) -> Result<(), ConfError> {
+        match name {
+            "listen" => self.set_listen(scope, args),
+            "chunk_size" => {
+                let v = size_arg("chunk_size", args, 128, 0xFF_FFFF)?;
+                set_once(&mut self.server_layer(scope, "chunk_size")?.chunk_size, "chunk_size", v)
+            }
+            "max_message" => {
+                let v = size_arg("max_message", args, 1024, 64 * 1024 * 1024)?;
+                set_once(&mut self.server_layer(scope, "max_message")?.max_message, "max_message", v)
+            }
+            "ack_window" => {
+                let v = size_arg("ack_window", args, 1, 0x7FFF_FFFF)?;
+                set_once(&mut self.server_layer(scope, "ack_window")?.ack_window, "ack_window", v)
+            }
+            "max_streams" => {
+                let v = size_arg("max_streams", args, 1, 1024)?;
+                set_once(&mut self.server_layer(scope, "max_streams")?.max_streams, "max_streams", v)
+            }
+            "timeout" => {
+                let v = time_arg("timeout", args, 1)?;
+                set_once(&mut self.server_layer(scope, "timeout")?.timeout_ms, "timeout", v)
+            }
+            "ping" => {
+                let v = time_arg("ping", args, 0)?;
+                set_once(&mut self.server_layer(scope, "ping")?.ping_ms, "ping", v)
+            }
+            "ping_timeout" => {
+                let v = time_arg("ping_timeout", args, 1)?;
+                set_once(
+                    &mut self.server_layer(scope, "ping_timeout")?.ping_timeout_ms,
+                    "ping_timeout",
+                    v,
+                )
+            }
+            "live" => {
+                let v = flag_arg("live", args)?;
+                set_once(&mut self.app_layer(scope, "live")?.live, "live", v)
+            }
+            other => Err(ConfError::Unknown(other.to_owned())),
+        }
+    }
+
+    fn set_listen(&mut self, scope: Scope, args: &[&str]) -> Result<(), ConfError> {
+        let Scope::Server(s) = scope else {
+            return Err(ConfError::NotAllowedHere("listen"));
+        };
+        let listen = Listen::parse(args).map_err(ConfError::Listen)?;
+        if self
+            .servers
+            .iter()
+            .flat_map(|s| &s.listens)
+            .any(|l| l.conflicts_with(&listen))
+        {
+            return Err(ConfError::DuplicateListen(listen.addr.to_string()));
+        }
+        self.servers
+            .get_mut(s)
+            .ok_or(ConfError::NotAllowedHere("listen"))?
+            .listens
+            .push(listen);
+        Ok(())
+    }
+
+    /// Ends the `rtmp {}` block: applies inheritance and defaults. A server without `listen`
+    /// listens on `*:1935`, as nginx-rtmp.
+    pub fn finish(&mut self) -> Result<(), ConfError> {
+        for i in 0..self.servers.len() {
+            if self.servers[i].listens.is_empty() {
+                self.set_listen(Scope::Server(i), &["1935"])?;
+            }
+        }
+        for srv in &mut self.servers {
+            srv.settings = srv.layer.merge(&self.layer).resolve();
+            let srv_apps = srv.app_layer.merge(&self.app_layer);
+            for app in &mut srv.applications {
+                app.settings = app.layer.merge(&srv_apps).resolve();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inheritance_and_defaults() {
+        let mut c = RtmpConf::new();
+        c.set(Scope::Main, "ping", &["10s"]).unwrap();
+        c.set(Scope::Main, "live", &["on"]).unwrap();
+        let s = c.add_server();
+        c.set(Scope::Server(s), "listen", &["19350"]).unwrap();
+        c.set(Scope::Server(s), "chunk_size", &["8192"]).unwrap();
+        let a = c.add_application(s, "live").unwrap();
+        let b = c.add_application(s, "vod").unwrap();
+        c.set(Scope::Application { server: s, app: b }, "live", &["off"]).unwrap();
+        c.finish().unwrap();
+        let srv = &c.servers[0];
+        assert_eq!(srv.settings.chunk_size, 8192);
+        assert_eq!(srv.settings.ping_ms, 10_000);
+        assert_eq!(srv.settings.timeout_ms, 60_000);
+        assert!(srv.applications[a].settings.live);
+        assert!(!srv.applications[b].settings.live);
+        assert_eq!(srv.application("vod").map(|a| a.name.as_str()), Some("vod"));
+        assert!(srv.application("nope").is_none());
+    }
+
+    #[test]
+    fn default_listen() {
+        let mut c = RtmpConf::new();
+        c.add_server();
+        c.finish().unwrap();
+        assert_eq!(c.servers[0].listens[0].addr, "0.0.0.0:1935".parse().unwrap());
+    }
+
+    #[test]
+    fn errors() {
+        let mut c = RtmpConf::new();
+        let s = c.add_server();
+        let app = Scope::Application { server: s, app: c.add_application(s, "live").unwrap() };
+        assert_eq!(c.set(Scope::Main, "bogus", &[]), Err(ConfError::Unknown("bogus".into())));
+        assert_eq!(c.set(app, "chunk_size", &["4096"]), Err(ConfError::NotAllowedHere("chunk_size")));
+        assert_eq!(c.set(Scope::Main, "listen", &["1935"]), Err(ConfError::NotAllowedHere("listen")));
+        assert!(matches!(c.set(Scope::Main, "chunk_size", &["1"]), Err(ConfError::Value { .. })));
+        assert!(matches!(c.set(Scope::Main, "chunk_size", &[]), Err(ConfError::Arity { .. })));
+        assert!(matches!(c.set(app, "live", &["maybe"]), Err(ConfError::Value { .. })));
+        c.set(app, "live", &["on"]).unwrap();
+        assert_eq!(c.set(app, "live", &["on"]), Err(ConfError::Duplicate("live")));
+        c.set(Scope::Server(s), "listen", &["1935"]).unwrap();
+        let s2 = c.add_server();
+        assert!(matches!(
+            c.set(Scope::Server(s2), "listen", &["0.0.0.0:1935"]),
+            Err(ConfError::DuplicateListen(_))
+        ));
+        c.set(Scope::Server(s2), "listen", &["[::]:1935", "ipv6only=on"]).unwrap();
+        assert!(matches!(c.add_application(s, "live"), Err(ConfError::DuplicateApplication(_))));
+        assert!(matches!(c.add_application(s, "../x"), Err(ConfError::InvalidApplicationName(_))));
+    }
+}

@@ -1,0 +1,212 @@
+//! The `rtmp {}` block, parsed with nginx's own parser (so errors name file and line) and
+//! interpreted by the pure [`crate::conf`] model.
+
+use core::ffi::{c_char, c_void};
+use core::ptr;
+
+use nginx_sys::{ngx_command_t, ngx_conf_parse, ngx_conf_t, ngx_pool_cleanup_add, ngx_str_t, NGX_LOG_EMERG};
+use ::ngx::ngx_conf_log_error;
+
+use super::module::{RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_SRV_CONF};
+use crate::conf::{RtmpConf, Scope};
+
+const NGX_CONF_OK: *mut c_char = ptr::null_mut();
+const NGX_CONF_ERROR: *mut c_char = usize::MAX as *mut c_char;
+
+/// What the parse of one `rtmp {}` block builds; lives in the cycle's pool until the cycle ends.
+pub struct ParseState {
+    pub conf: RtmpConf,
+    scope: Scope,
+    /// `cf->ctx` for directives inside the block: nginx reads `((void ***) ctx)[0][ctx_index]`.
+    slot: [*mut c_void; 1],
+    ctx: [*mut *mut c_void; 1],
+}
+
+fn ngx_str(s: &ngx_str_t) -> &str {
+    // Config tokens are bytes; the directives we accept are ASCII, and a non-UTF-8 token is
+    // reported as invalid by the model (it becomes U+FFFD-free empty string here).
+    core::str::from_utf8(s.as_bytes()).unwrap_or("\u{fffd}")
+}
+
+/// Arguments of the directive being parsed (`cf->args`), the name first.
+///
+/// # Safety
+/// `cf` must be the `ngx_conf_t` nginx passed to a directive handler.
+unsafe fn args<'a>(cf: *mut ngx_conf_t) -> Vec<&'a str> {
+    // SAFETY: during a directive handler `cf->args` is an array of `ngx_str_t` tokens owned by
+    // the config pool, alive for the whole parse.
+    let elts = unsafe { (*(*cf).args).as_slice::<ngx_str_t>() };
+    elts.iter().map(ngx_str).collect()
+}
+
+fn log_error(cf: *mut ngx_conf_t, msg: &dyn core::fmt::Display) -> *mut c_char {
+    ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", msg);
+    NGX_CONF_ERROR
+}
+
+/// Parses the body of the current block with `cmd_type` as the directive level.
+///
+/// # Safety
+/// `cf` must be the `ngx_conf_t` nginx passed to a block directive handler.
+unsafe fn parse_block(cf: *mut ngx_conf_t, cmd_type: nginx_sys::ngx_uint_t) -> *mut c_char {
+    // SAFETY: nginx's own block directives (http, server, ...) save `*cf`, change the context
+    // and restore it after the nested parse; we do the same.
+    unsafe {
+        let saved = *cf;
+        (*cf).cmd_type = cmd_type;
+        let rv = ngx_conf_parse(cf, ptr::null_mut());
+        *cf = saved;
+        rv
+    }
+}
+
+unsafe extern "C" fn drop_state(data: *mut c_void) {
+    // SAFETY: `data` is the `Box<ParseState>` leaked in `rtmp_block`; the pool runs this
+    // cleanup exactly once, when the cycle that owns the configuration is destroyed.
+    let _ = super::catch(|| drop(unsafe { Box::from_raw(data.cast::<ParseState>()) }));
+}
+
+/// `rtmp { ... }` at the top level.
+pub unsafe extern "C" fn rtmp_block(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    super::catch(|| {
+        // SAFETY: for an NGX_MAIN_CONF directive, `conf` points at this module's slot in the
+        // cycle's `conf_ctx` array.
+        let slot = unsafe { &mut *conf.cast::<*mut c_void>() };
+        if !slot.is_null() {
+            return log_error(cf, &"\"rtmp\" directive is duplicate");
+        }
+        let state = Box::into_raw(Box::new(ParseState {
+            conf: RtmpConf::new(),
+            scope: Scope::Main,
+            slot: [ptr::null_mut()],
+            ctx: [ptr::null_mut()],
+        }));
+        // SAFETY: `state` is a valid, uniquely owned allocation; the cleanup frees it with the
+        // cycle pool, after every connection of this cycle is gone.
+        unsafe {
+            let cln = ngx_pool_cleanup_add((*cf).pool, 0);
+            if cln.is_null() {
+                drop(Box::from_raw(state));
+                return NGX_CONF_ERROR;
+            }
+            (*cln).handler = Some(drop_state);
+            (*cln).data = state.cast();
+            (*state).slot[0] = state.cast();
+            (*state).ctx[0] = (*state).slot.as_mut_ptr();
+        }
+        *slot = state.cast();
+        // SAFETY: assigns `ctx_index` to the modules of our private type, as nginx's http
+        // block does for http modules; needed before directives are dispatched to them.
+        unsafe { nginx_sys::ngx_count_modules((*cf).cycle, RTMP_CONF_MODULE) };
+
+        // SAFETY: as in `parse_block`; `ctx` stays valid while `state` lives.
+        let rv = unsafe {
+            let saved = *cf;
+            (*cf).ctx = (*state).ctx.as_mut_ptr().cast();
+            (*cf).module_type = RTMP_CONF_MODULE;
+            (*cf).cmd_type = RTMP_MAIN_CONF;
+            let rv = ngx_conf_parse(cf, ptr::null_mut());
+            *cf = saved;
+            rv
+        };
+        if rv != NGX_CONF_OK {
+            return rv;
+        }
+        // SAFETY: `state` is valid (see above) and nothing else refers to it during config.
+        let state = unsafe { &mut *state };
+        if let Err(e) = state.conf.finish() {
+            return log_error(cf, &e);
+        }
+        for server in &state.conf.servers {
+            for listen in &server.listens {
+                // SAFETY: `cf` is the live config; `server` outlives the cycle's listeners.
+                if let Err(e) = unsafe { super::listen::add(cf, listen, server) } {
+                    return log_error(cf, &e);
+                }
+            }
+        }
+        NGX_CONF_OK
+    })
+    .unwrap_or(NGX_CONF_ERROR)
+}
+
+/// # Safety
+/// `conf` must be the pointer nginx resolved from our `cf->ctx`, i.e. the `ParseState`.
+unsafe fn state<'a>(conf: *mut c_void) -> &'a mut ParseState {
+    // SAFETY: see the function's contract.
+    unsafe { &mut *conf.cast::<ParseState>() }
+}
+
+/// `server { ... }` inside `rtmp {}`.
+pub unsafe extern "C" fn server_block(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    super::catch(|| {
+        // SAFETY: nginx passes the `ParseState` it found through `cf->ctx`.
+        let st = unsafe { state(conf) };
+        let idx = st.conf.add_server();
+        st.scope = Scope::Server(idx);
+        // SAFETY: `cf` is the live config of a block directive.
+        let rv = unsafe { parse_block(cf, RTMP_SRV_CONF) };
+        // SAFETY: as above; re-borrowed after the nested parse used it.
+        unsafe { state(conf) }.scope = Scope::Main;
+        rv
+    })
+    .unwrap_or(NGX_CONF_ERROR)
+}
+
+/// `application NAME { ... }` inside `server {}`.
+pub unsafe extern "C" fn application_block(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    super::catch(|| {
+        // SAFETY: nginx passes the `ParseState` it found through `cf->ctx`.
+        let st = unsafe { state(conf) };
+        let Scope::Server(server) = st.scope else {
+            return log_error(cf, &"\"application\" directive is not allowed here");
+        };
+        // SAFETY: a directive handler's `cf`.
+        let name = unsafe { args(cf) }.get(1).copied().unwrap_or_default();
+        let app = match st.conf.add_application(server, name) {
+            Ok(app) => app,
+            Err(e) => return log_error(cf, &e),
+        };
+        st.scope = Scope::Application { server, app };
+        // SAFETY: `cf` is the live config of a block directive.
+        let rv = unsafe { parse_block(cf, RTMP_APP_CONF) };
+        // SAFETY: as above.
+        unsafe { state(conf) }.scope = Scope::Server(server);
+        rv
+    })
+    .unwrap_or(NGX_CONF_ERROR)
+}
+
+/// Every simple directive: handed to the model with the current scope.
+pub unsafe extern "C" fn directive(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    super::catch(|| {
+        // SAFETY: nginx passes the `ParseState` it found through `cf->ctx`.
+        let st = unsafe { state(conf) };
+        // SAFETY: a directive handler's `cf`.
+        let args = unsafe { args(cf) };
+        let Some((name, values)) = args.split_first() else {
+            return NGX_CONF_ERROR;
+        };
+        match st.conf.set(st.scope, name, values) {
+            Ok(()) => NGX_CONF_OK,
+            Err(e) => log_error(cf, &e),
+        }
+    })
+    .unwrap_or(NGX_CONF_ERROR)
+}

@@ -1,0 +1,343 @@
+//! One RTMP connection: nginx socket I/O and timers around the sans-IO [`Session`].
+//!
+//! Data flow: the read handler drains the socket (epoll is edge-triggered) into
+//! [`Session::feed`], answers the session's requests with the server's policy ([`policy`]),
+//! then writes whatever the session wants sent. Partial writes keep their tail and arm the
+//! write event. The read event's timer follows [`Session::poll_timeout`].
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use nginx_sys::{
+    ngx_add_timer, ngx_close_connection, ngx_connection_t, ngx_current_msec, ngx_del_timer,
+    ngx_destroy_pool, ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_log_t,
+    NGX_AGAIN, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
+};
+use ::ngx::ngx_log_error;
+
+use super::policy::Policy;
+use super::worker;
+use crate::conf::ServerConf;
+use crate::rtmp::{Blame, Session, SessionConfig, SessionError};
+
+/// A connection whose unsent output exceeds this is too slow to keep.
+const MAX_PENDING_OUTPUT: usize = 8 * 1024 * 1024;
+/// How long a closing connection may take to receive its last messages.
+const LINGER_MS: nginx_sys::ngx_msec_t = 5_000;
+
+pub struct Conn {
+    c: *mut ngx_connection_t,
+    session: Session,
+    policy: Policy,
+    out: VecDeque<Bytes>,
+    /// Bytes of `out.front()` already sent.
+    out_sent: usize,
+    out_len: usize,
+    closing: bool,
+}
+
+/// Why a connection ends.
+enum End {
+    PeerClosed,
+    Session(SessionError),
+    Io(&'static str),
+    Finished,
+}
+
+fn now() -> u64 {
+    // SAFETY: nginx updates `ngx_current_msec` on the worker's only thread.
+    unsafe { ngx_current_msec as u64 }
+}
+
+fn session_config(server: &ServerConf) -> SessionConfig {
+    let s = &server.settings;
+    let mut cfg = SessionConfig::default();
+    cfg.chunk_size = s.chunk_size;
+    cfg.ack_window = s.ack_window;
+    cfg.timeout_ms = s.timeout_ms;
+    cfg.ping_ms = s.ping_ms;
+    cfg.ping_timeout_ms = s.ping_timeout_ms;
+    cfg.max_streams = s.max_streams;
+    cfg.limits.max_message = s.max_message;
+    cfg
+}
+
+/// `ls->handler`: a client connected to an `rtmp {}` listen socket.
+pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
+    let ok = super::catch(|| {
+        // SAFETY: nginx hands us a fully set up accepted connection whose listening socket is
+        // one of ours, so `servers` points at a `ServerConf` alive for the cycle.
+        let (server, log, number) = unsafe {
+            let server = &*(*(*c).listening).servers.cast::<ServerConf>();
+            (server, (*c).log, (*c).number)
+        };
+        let id = worker::with(|w| w.next_client_id());
+        let seed = ((nginx_sys::ngx_random() as u64) << 32) ^ number as u64;
+        let conn = Box::new(Conn {
+            c,
+            session: Session::new(session_config(server), now(), seed),
+            policy: Policy::new(server, id, addr_text(c)),
+            out: VecDeque::new(),
+            out_sent: 0,
+            out_len: 0,
+            closing: false,
+        });
+        ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} connected", id);
+        // SAFETY: `c` is ours until we close it; the handlers find the `Conn` through `data`.
+        unsafe {
+            (*c).data = Box::into_raw(conn).cast();
+            (*c).set_log_error(nginx_sys::ngx_connection_log_error_e_NGX_ERROR_INFO);
+            (*(*c).read).handler = Some(read_handler);
+            (*(*c).write).handler = Some(write_handler);
+            read_handler((*c).read);
+        }
+    });
+    if ok.is_none() {
+        // SAFETY: the panic happened before `data` was set or in the read handler, which closes
+        // on its own panics; closing a connection we never registered is what nginx expects.
+        unsafe { close_raw(c) };
+    }
+}
+
+fn addr_text(c: *mut ngx_connection_t) -> String {
+    // SAFETY: `addr_text` is set by nginx for listeners with `addr_ntop` and lives in the
+    // connection's pool.
+    let s = unsafe { &(*c).addr_text };
+    String::from_utf8_lossy(s.as_bytes()).into_owned()
+}
+
+/// # Safety
+/// `ev` must be a read or write event of a connection created by [`init`] and not closed.
+unsafe fn conn_of<'a>(ev: *mut ngx_event_t) -> &'a mut Conn {
+    // SAFETY: see the contract; `data` holds our `Box<Conn>` until `close`.
+    unsafe { &mut *(*(*ev).data.cast::<ngx_connection_t>()).data.cast::<Conn>() }
+}
+
+unsafe extern "C" fn read_handler(rev: *mut ngx_event_t) {
+    // SAFETY: nginx calls this only for connections set up by `init`.
+    let conn: *mut Conn = unsafe { conn_of(rev) };
+    // SAFETY: `conn` is valid until `finish` frees it, which happens last.
+    let end = super::catch(|| unsafe { (*conn).on_read() }).unwrap_or(Some(End::Io("panic")));
+    // SAFETY: as above.
+    unsafe { finish(conn, end) };
+}
+
+unsafe extern "C" fn write_handler(wev: *mut ngx_event_t) {
+    // SAFETY: nginx calls this only for connections set up by `init`.
+    let conn: *mut Conn = unsafe { conn_of(wev) };
+    // SAFETY: `conn` is valid until `finish` frees it, which happens last.
+    let end = super::catch(|| unsafe { (*conn).on_write() }).unwrap_or(Some(End::Io("panic")));
+    // SAFETY: as above.
+    unsafe { finish(conn, end) };
+}
+
+/// Closes the connection if the handler decided so.
+///
+/// # Safety
+/// `conn` must be a live connection; it is freed when `end` is `Some`.
+unsafe fn finish(conn: *mut Conn, end: Option<End>) {
+    let Some(end) = end else { return };
+    // SAFETY: the caller guarantees `conn` is live; we take back ownership exactly once.
+    let conn = unsafe { Box::from_raw(conn) };
+    let c = conn.c;
+    let log = conn.log();
+    let _ = super::catch(|| conn.log_end(&end));
+    let _ = super::catch(move || conn.policy.on_close(log));
+    // SAFETY: nothing refers to the connection any more.
+    unsafe { close_raw(c) };
+}
+
+/// # Safety
+/// `c` must be an accepted connection that is not used afterwards.
+unsafe fn close_raw(c: *mut ngx_connection_t) {
+    // SAFETY: as in nginx's stream module: close the socket (removing timers and events),
+    // then free the connection's pool.
+    unsafe {
+        let pool = (*c).pool;
+        ngx_close_connection(c);
+        if !pool.is_null() {
+            ngx_destroy_pool(pool);
+        }
+    }
+}
+
+impl Conn {
+    fn log(&self) -> *mut ngx_log_t {
+        // SAFETY: a live connection always has a log.
+        unsafe { (*self.c).log }
+    }
+
+    fn log_end(&self, end: &End) {
+        let id = self.policy.client_id();
+        let log = self.log();
+        match end {
+            End::PeerClosed | End::Finished => {
+                ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} disconnected", id);
+            }
+            End::Io(what) => {
+                ngx_log_error!(NGX_LOG_ERR, log, "rtmp: client {} closed: {}", id, what);
+            }
+            End::Session(e) => {
+                let level = match e.blame() {
+                    Blame::PeerMalformed | Blame::PeerMisbehaved => NGX_LOG_WARN,
+                    Blame::Unsupported => NGX_LOG_INFO,
+                    Blame::Local => NGX_LOG_ERR,
+                };
+                ngx_log_error!(level, log, "rtmp: client {} closed: {}", id, e);
+            }
+        }
+    }
+
+    /// # Safety
+    /// `self.c` must be live.
+    unsafe fn on_read(&mut self) -> Option<End> {
+        let c = self.c;
+        // SAFETY: `c` is live (contract).
+        let rev = unsafe { (*c).read };
+        // SAFETY: as above.
+        if unsafe { (*rev).timedout() } != 0 {
+            // SAFETY: as above.
+            unsafe { (*rev).set_timedout(0) };
+            if self.closing {
+                return Some(End::Io("timed out while closing"));
+            }
+            if let Err(e) = self.session.handle_timeout(now()) {
+                return Some(self.fail(e));
+            }
+        }
+        if !self.closing {
+            if let Some(end) = self.drain_socket() {
+                return Some(end);
+            }
+        }
+        self.after_io()
+    }
+
+    /// # Safety
+    /// `self.c` must be live.
+    unsafe fn on_write(&mut self) -> Option<End> {
+        // SAFETY: `c` is live (contract).
+        let wev = unsafe { (*self.c).write };
+        // SAFETY: as above.
+        if unsafe { (*wev).timedout() } != 0 {
+            return Some(End::Io("send timed out"));
+        }
+        self.after_io()
+    }
+
+    /// Reads until the socket would block, feeding the session.
+    fn drain_socket(&mut self) -> Option<End> {
+        let c = self.c;
+        worker::with_recv_buf(|buf| loop {
+            // SAFETY: `c` is live; `recv` is nginx's I/O function for this connection and
+            // writes at most `buf.len()` bytes into `buf`.
+            let n = unsafe { ((*c).recv.unwrap_unchecked())(c, buf.as_mut_ptr(), buf.len()) };
+            if n == NGX_AGAIN as isize {
+                // SAFETY: re-arms the (edge-triggered) read event of a live connection.
+                if unsafe { ngx_handle_read_event((*c).read, 0) } != 0 {
+                    return Some(End::Io("could not arm read event"));
+                }
+                return None;
+            }
+            if n == 0 {
+                return Some(End::PeerClosed);
+            }
+            let Ok(n) = usize::try_from(n) else {
+                return Some(End::PeerClosed); // NGX_ERROR: reset by peer, logged by nginx
+            };
+            let data = buf.get(..n).unwrap_or_default();
+            if let Err(e) = self.session.feed(now(), data) {
+                return Some(self.fail(e));
+            }
+            if let Some(end) = self.handle_events() {
+                return Some(end);
+            }
+            if self.closing || self.session.is_closing() {
+                return None;
+            }
+        })
+    }
+
+    /// Answers every request the session raised.
+    fn handle_events(&mut self) -> Option<End> {
+        let log = self.log();
+        while let Some(event) = self.session.poll_event() {
+            if let Err(e) = self.policy.on_event(&mut self.session, event, log, now()) {
+                return Some(End::Io(e));
+            }
+        }
+        None
+    }
+
+    /// The session failed: it may still have a last message (an error status) to send.
+    fn fail(&mut self, e: SessionError) -> End {
+        self.queue_output();
+        let _ = self.flush();
+        End::Session(e)
+    }
+
+    fn queue_output(&mut self) {
+        while let Some(b) = self.session.poll_transmit() {
+            self.out_len += b.len();
+            self.out.push_back(b);
+        }
+    }
+
+    /// Writes queued output until done or the socket would block. Returns whether all went.
+    fn flush(&mut self) -> Result<bool, End> {
+        let c = self.c;
+        while let Some(front) = self.out.front() {
+            let chunk = front.get(self.out_sent..).unwrap_or_default();
+            // SAFETY: `c` is live; `send` reads at most `chunk.len()` bytes from `chunk`.
+            let n = unsafe { ((*c).send.unwrap_unchecked())(c, chunk.as_ptr().cast_mut(), chunk.len()) };
+            if n == NGX_AGAIN as isize {
+                return Ok(false);
+            }
+            let Ok(n) = usize::try_from(n) else {
+                return Err(End::PeerClosed);
+            };
+            self.out_sent += n;
+            self.out_len -= n;
+            if self.out_sent >= front.len() {
+                self.out.pop_front();
+                self.out_sent = 0;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends what the session produced, arms events and timers, decides whether to close.
+    fn after_io(&mut self) -> Option<End> {
+        self.queue_output();
+        let all_sent = match self.flush() {
+            Ok(done) => done,
+            Err(end) => return Some(end),
+        };
+        if self.out_len > MAX_PENDING_OUTPUT {
+            return Some(End::Io("client does not read its data"));
+        }
+        let c = self.c;
+        if self.session.is_closing() && !self.closing {
+            self.closing = true;
+        }
+        if self.closing && all_sent {
+            return Some(End::Finished);
+        }
+        // SAFETY: `c` is live; arming events and timers of a live connection.
+        unsafe {
+            let wev = (*c).write;
+            if !all_sent && ngx_handle_write_event(wev, 0) != 0 {
+                return Some(End::Io("could not arm write event"));
+            }
+            let rev = (*c).read;
+            if self.closing {
+                ngx_add_timer(rev, LINGER_MS);
+            } else if let Some(at) = self.session.poll_timeout() {
+                ngx_add_timer(rev, at.saturating_sub(now()).max(1) as nginx_sys::ngx_msec_t);
+            } else if (*rev).timer_set() != 0 {
+                ngx_del_timer(rev);
+            }
+        }
+        None
+    }
+}

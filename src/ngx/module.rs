@@ -1,0 +1,133 @@
+//! Module statics. The `.so` holds two modules:
+//!
+//! - `ngx_rtmp_rs_module`, an `NGX_CORE_MODULE` owning the top-level `rtmp {}` directive;
+//! - `ngx_rtmp_rs_conf_module`, of a private module type, owning the directives inside
+//!   `rtmp {}` (nginx only dispatches a block's directives to modules of `cf->module_type`).
+//!
+//! `ngx::ngx_modules!` only handles one module, so the three exported tables are written here.
+
+use core::ffi::{c_char, c_void};
+use core::ptr;
+
+use nginx_sys::{
+    ngx_command_t, ngx_core_module_t, ngx_str_t, ngx_module_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_ANY,
+    NGX_CONF_BLOCK, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CORE_MODULE, NGX_MAIN_CONF,
+};
+use ::ngx::ngx_string;
+
+use super::conf;
+
+/// Module type of `ngx_rtmp_rs_conf_module` ("RRTS"); distinct from nginx-rtmp-module's.
+pub const RTMP_CONF_MODULE: ngx_uint_t = 0x5252_5453;
+/// `cf->cmd_type` inside `rtmp {}`, `server {}` and `application {}`.
+pub const RTMP_MAIN_CONF: ngx_uint_t = 0x0200_0000;
+pub const RTMP_SRV_CONF: ngx_uint_t = 0x0400_0000;
+pub const RTMP_APP_CONF: ngx_uint_t = 0x0800_0000;
+const ANY_LEVEL: ngx_uint_t = RTMP_MAIN_CONF | RTMP_SRV_CONF | RTMP_APP_CONF;
+
+static mut CORE_CTX: ngx_core_module_t = ngx_core_module_t {
+    name: ngx_string!("rtmp_rs"),
+    create_conf: None,
+    init_conf: None,
+};
+
+static mut CORE_COMMANDS: [ngx_command_t; 2] = [
+    ngx_command_t {
+        name: ngx_string!("rtmp"),
+        type_: (NGX_MAIN_CONF | NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
+        set: Some(conf::rtmp_block),
+        conf: 0,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t::empty(),
+];
+
+/// A directive inside `rtmp {}` interpreted by [`crate::conf::RtmpConf::set`].
+const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
+    ngx_command_t {
+        name,
+        type_: levels | NGX_CONF_ANY as ngx_uint_t,
+        set: Some(conf::directive),
+        conf: 0,
+        offset: 0,
+        post: ptr::null_mut(),
+    }
+}
+
+static mut CONF_COMMANDS: [ngx_command_t; 12] = [
+    ngx_command_t {
+        name: ngx_string!("server"),
+        type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
+        set: Some(conf::server_block),
+        conf: 0,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("application"),
+        type_: RTMP_SRV_CONF | (NGX_CONF_BLOCK | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(conf::application_block),
+        conf: 0,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("listen"),
+        type_: RTMP_SRV_CONF | NGX_CONF_1MORE as ngx_uint_t,
+        set: Some(conf::directive),
+        conf: 0,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    simple(ngx_string!("chunk_size"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("timeout"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("ping"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("ping_timeout"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("max_message"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("ack_window"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("max_streams"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("live"), ANY_LEVEL),
+    ngx_command_t::empty(),
+];
+
+/// Nothing reads the context of a module of a private type; it only must not be null.
+static mut CONF_CTX: [usize; 1] = [0];
+
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_rtmp_rs_module: ngx_module_t = ngx_module_t {
+    ctx: ptr::addr_of_mut!(CORE_CTX) as *mut c_void,
+    commands: ptr::addr_of_mut!(CORE_COMMANDS) as *mut ngx_command_t,
+    type_: NGX_CORE_MODULE as ngx_uint_t,
+    ..ngx_module_t::default()
+};
+
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_rtmp_rs_conf_module: ngx_module_t = ngx_module_t {
+    ctx: ptr::addr_of_mut!(CONF_CTX) as *mut c_void,
+    commands: ptr::addr_of_mut!(CONF_COMMANDS) as *mut ngx_command_t,
+    type_: RTMP_CONF_MODULE,
+    ..ngx_module_t::default()
+};
+
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_modules: [*const ngx_module_t; 3] = [
+    ptr::addr_of!(ngx_rtmp_rs_module),
+    ptr::addr_of!(ngx_rtmp_rs_conf_module),
+    ptr::null(),
+];
+
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_module_names: [*const c_char; 3] = [
+    c"ngx_rtmp_rs_module".as_ptr(),
+    c"ngx_rtmp_rs_conf_module".as_ptr(),
+    ptr::null(),
+];
+
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_module_order: [*const c_char; 1] = [ptr::null()];

@@ -1,0 +1,69 @@
+//! `nginx -t` accepts nginx-rtmp style configs and rejects bad ones with file and line.
+
+mod common;
+
+use common::{Conf, Nginx};
+
+fn check(body: &str) -> (bool, String) {
+    let n = Nginx::prepare("conf", &Conf::rtmp(body));
+    let out = n.test_config();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The line of `needle` in the rendered config (1-based).
+fn line_of(n: &Nginx, needle: &str) -> usize {
+    let text = std::fs::read_to_string(&n.conf).unwrap();
+    text.lines().position(|l| l.contains(needle)).expect("needle in config") + 1
+}
+
+#[test]
+fn accepts_nginx_rtmp_style_config() {
+    let (ok, err) = check(
+        "chunk_size 8192; ping 30s; ping_timeout 10;
+         server {
+             listen 127.0.0.1:{rtmp_port};
+             listen [::1]:{rtmp_port} ipv6only=on;
+             timeout 20s; max_message 2M; ack_window 2500000; max_streams 16;
+             live on;
+             application live { live on; }
+             application other { live off; }
+         }",
+    );
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn errors_name_file_and_line() {
+    let cases = [
+        ("server { listen 127.0.0.1:{rtmp_port}; bogus_directive on; }", "bogus_directive", "unknown directive"),
+        ("server { listen 127.0.0.1:{rtmp_port}; chunk_size 12; }", "chunk_size 12", "value must be between"),
+        ("server { listen 127.0.0.1:{rtmp_port}; application a { live maybe; } }", "live maybe", "\"on\" or \"off\""),
+        ("server { listen 127.0.0.1:{rtmp_port}; listen 127.0.0.1:{rtmp_port}; }", "listen 127.0.0.1", "duplicate listen"),
+        ("server { listen 127.0.0.1:{rtmp_port}; application a { chunk_size 4096; } }", "application a", "not allowed here"),
+        ("server { listen 127.0.0.1:{rtmp_port}; timeout 5x; }", "timeout 5x", "invalid time"),
+        ("server { listen 127.0.0.1:{rtmp_port}; application a {} application a {} }", "application a", "duplicate application"),
+        ("server { listen 127.0.0.1:{rtmp_port}; application ../x {} }", "application ../x", "invalid application name"),
+        ("server { listen nowhere.example:1935; }", "nowhere.example", "invalid listen address"),
+        ("server { listen 127.0.0.1:{rtmp_port} ipv6only=on; }", "ipv6only=on", "ipv6only"),
+        ("listen 1935;", "listen 1935", "not allowed here"),
+    ];
+    for (body, needle, message) in cases {
+        let n = Nginx::prepare("conf-err", &Conf::rtmp(body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {body:?}");
+        assert!(err.contains(message), "{body:?}: expected {message:?} in:\n{err}");
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(err.contains(&location), "{body:?}: expected {location} in:\n{err}");
+    }
+}
+
+#[test]
+fn duplicate_listen_across_servers() {
+    let (ok, err) = check(
+        "server { listen 127.0.0.1:{rtmp_port}; }
+         server { listen 127.0.0.1:{rtmp_port}; }",
+    );
+    assert!(!ok);
+    assert!(err.contains("duplicate listen"), "{err}");
+}
