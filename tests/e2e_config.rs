@@ -1,8 +1,8 @@
 //! `nginx -t` accepts nginx-rtmp style configs and rejects bad ones with file and line.
 
-mod common;
+mod e2e_common;
 
-use common::{Conf, Nginx};
+use e2e_common::{Conf, Nginx};
 
 fn check(body: &str) -> (bool, String) {
     let n = Nginx::prepare("conf", &Conf::rtmp(body));

@@ -1,0 +1,285 @@
+//! End-to-end harness: a real nginx with the module, on free loopback ports, with its own
+//! prefix, pid file and error log. `scripts/test.sh` builds the module and sets
+//! `NGX_RTMP_MODULE`; these tests never skip: without the module they fail and say why.
+#![allow(dead_code)]
+
+pub mod client;
+
+use std::fs;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+pub fn module_path() -> PathBuf {
+    let p = std::env::var_os("NGX_RTMP_MODULE").unwrap_or_else(|| {
+        panic!("NGX_RTMP_MODULE is not set: run the suite with scripts/test.sh (it builds the module)")
+    });
+    let p = PathBuf::from(p);
+    assert!(p.is_file(), "NGX_RTMP_MODULE={} does not exist", p.display());
+    p
+}
+
+/// A port that was free a moment ago (bind to :0 and release).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+fn fresh_prefix(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e").join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    for sub in ["logs", "tmp", "www"] {
+        fs::create_dir_all(dir.join(sub)).expect("create prefix");
+    }
+    dir
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A complete nginx.conf around an `rtmp {}` body and extra http locations.
+/// `{rtmp_port}`, `{http_port}` and `{prefix}` in the bodies are substituted.
+pub struct Conf {
+    pub workers: u32,
+    pub rtmp: String,
+    pub http_locations: String,
+}
+
+impl Conf {
+    /// One server on the RTMP port with `application live { live on; }`.
+    pub fn live() -> Conf {
+        Conf::rtmp("server { listen 127.0.0.1:{rtmp_port}; application live { live on; } }")
+    }
+
+    pub fn rtmp(body: &str) -> Conf {
+        Conf {
+            workers: 1,
+            rtmp: body.to_owned(),
+            http_locations: String::new(),
+        }
+    }
+
+    pub fn workers(mut self, n: u32) -> Conf {
+        self.workers = n;
+        self
+    }
+
+    pub fn http(mut self, locations: &str) -> Conf {
+        self.http_locations = locations.to_owned();
+        self
+    }
+
+    fn render(&self, prefix: &Path, rtmp_port: u16, http_port: u16) -> String {
+        let subst = |s: &str| {
+            s.replace("{rtmp_port}", &rtmp_port.to_string())
+                .replace("{http_port}", &http_port.to_string())
+                .replace("{prefix}", &prefix.display().to_string())
+        };
+        // Workers of a root master would run as nobody and could not write the prefix.
+        let user = if is_root() { "user root;" } else { "" };
+        format!(
+            "load_module {module};\n{user}\nworker_processes {workers};\ndaemon off;\n\
+             pid {p}/nginx.pid;\nerror_log {p}/logs/error.log info;\n\
+             events {{ worker_connections 4096; }}\n\
+             rtmp {{\n{rtmp}\n}}\n\
+             http {{\n access_log {p}/logs/access.log;\n client_body_temp_path {p}/tmp/body;\n\
+             proxy_temp_path {p}/tmp/proxy;\n fastcgi_temp_path {p}/tmp/fastcgi;\n\
+             uwsgi_temp_path {p}/tmp/uwsgi;\n scgi_temp_path {p}/tmp/scgi;\n\
+             server {{ listen 127.0.0.1:{http_port};\n location / {{ root {p}/www; }}\n{loc}\n }}\n}}\n",
+            module = module_path().display(),
+            workers = self.workers,
+            p = prefix.display(),
+            rtmp = subst(&self.rtmp),
+            loc = subst(&self.http_locations),
+        )
+    }
+}
+
+pub struct Nginx {
+    pub prefix: PathBuf,
+    pub conf: PathBuf,
+    pub rtmp_port: u16,
+    pub http_port: u16,
+    child: Option<Child>,
+}
+
+impl Nginx {
+    /// Writes the config into a fresh prefix without starting nginx.
+    pub fn prepare(name: &str, conf: &Conf) -> Nginx {
+        let prefix = fresh_prefix(name);
+        let rtmp_port = free_port();
+        let http_port = free_port();
+        let path = prefix.join("nginx.conf");
+        fs::write(&path, conf.render(&prefix, rtmp_port, http_port)).expect("write conf");
+        Nginx {
+            prefix,
+            conf: path,
+            rtmp_port,
+            http_port,
+            child: None,
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(NGINX);
+        c.arg("-p").arg(&self.prefix).arg("-c").arg(&self.conf);
+        c
+    }
+
+    /// `nginx -t` on the prepared config.
+    pub fn test_config(&self) -> Output {
+        self.command().arg("-t").output().expect("run nginx -t")
+    }
+
+    pub fn start(name: &str, conf: &Conf) -> Nginx {
+        let mut n = Nginx::prepare(name, conf);
+        let t = n.test_config();
+        assert!(t.status.success(), "nginx -t failed:\n{}", String::from_utf8_lossy(&t.stderr));
+        let child = n
+            .command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        n.child = Some(child);
+        n.wait_listening(n.rtmp_port);
+        n
+    }
+
+    pub fn wait_listening(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            sleep(Duration::from_millis(50));
+        }
+        panic!("nginx did not listen on {port}; log:\n{}", self.error_log());
+    }
+
+    pub fn rtmp_url(&self, app: &str, name: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{app}/{name}", self.rtmp_port)
+    }
+
+    pub fn error_log(&self) -> String {
+        fs::read_to_string(self.prefix.join("logs/error.log")).unwrap_or_default()
+    }
+
+    /// Waits until the error log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.error_log().contains(needle) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `nginx -s SIG` (reload, quit, ...).
+    pub fn signal(&self, sig: &str) {
+        let st = self.command().arg("-s").arg(sig).status().expect("nginx -s");
+        assert!(st.success(), "nginx -s {sig} failed");
+    }
+
+    /// Fails the test if any worker died on a signal (a crash), panicked, or nginx logged an
+    /// alert or emergency.
+    pub fn assert_no_crash(&self) {
+        let log = self.error_log();
+        for bad in ["exited on signal", "[alert]", "[emerg]", "panicked"] {
+            assert!(!log.contains(bad), "error log contains {bad:?}:\n{log}");
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Real ffmpeg publishing a test pattern (H.264 30 fps, 2 s GOP + AAC) for `secs` seconds in
+/// real time.
+pub fn ffmpeg_publish(url: &str, secs: u32) -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", &secs.to_string()])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args(["-g", "60", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "64k"])
+        .args(["-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs a command to completion with a timeout; returns (success, stderr).
+pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (bool, String) {
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            return (status.success(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (false, "timed out".into());
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether the server closed `s` within `timeout` (reads until EOF or error).
+pub fn closed_within(s: &mut TcpStream, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
