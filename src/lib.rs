@@ -6,7 +6,9 @@
 
 pub mod amf0;
 pub mod conf;
+pub mod hls;
 pub mod live;
+pub mod media;
 pub mod rtmp;
 
 #[cfg(feature = "nginx")]

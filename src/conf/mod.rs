@@ -9,5 +9,7 @@ mod model;
 mod value;
 
 pub use listen::{Listen, ListenError};
-pub use model::{AppConf, AppSettings, ConfError, RtmpConf, Scope, ServerConf, ServerSettings};
+pub use model::{
+    AppConf, AppSettings, ConfError, HlsSettings, RtmpConf, Scope, ServerConf, ServerSettings,
+};
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

@@ -1,6 +1,9 @@
 //! Directive interpretation, inheritance (rtmp → server → application) and defaults.
 
 use std::fmt;
+use std::path::PathBuf;
+
+use crate::hls::{HlsConfig, Naming, PlaylistKind, Slicing};
 
 use super::listen::{Listen, ListenError};
 use super::value::{parse_flag, parse_size, parse_time_ms, ValueError};
@@ -27,6 +30,8 @@ pub enum ConfError {
     DuplicateListen(String),
     DuplicateApplication(String),
     InvalidApplicationName(String),
+    Missing { directive: &'static str, app: String },
+    Unsupported { directive: &'static str, what: &'static str },
 }
 
 impl fmt::Display for ConfError {
@@ -45,6 +50,12 @@ impl fmt::Display for ConfError {
             ConfError::Listen(e) => e.fmt(f),
             ConfError::DuplicateListen(a) => write!(f, "duplicate listen {a}"),
             ConfError::DuplicateApplication(a) => write!(f, "duplicate application \"{a}\""),
+            ConfError::Missing { directive, app } => {
+                write!(f, "\"{directive}\" is required in application \"{app}\"")
+            }
+            ConfError::Unsupported { directive, what } => {
+                write!(f, "\"{directive}\": {what} is not supported")
+            }
             ConfError::InvalidApplicationName(a) => write!(
                 f,
                 "invalid application name \"{a}\" (use letters, digits, '_', '-' and '.')"
@@ -126,20 +137,77 @@ impl ServerLayer {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct AppLayer {
     live: Option<bool>,
+    record_off: Option<bool>,
+    hls: Option<bool>,
+    hls_path: Option<String>,
+    hls_fragment: Option<u64>,
+    hls_playlist_length: Option<u64>,
+    hls_max_fragment: Option<u64>,
+    hls_continuous: Option<bool>,
+    hls_nested: Option<bool>,
+    hls_cleanup: Option<bool>,
+    hls_naming: Option<Naming>,
+    hls_slicing: Option<Slicing>,
+    hls_type: Option<PlaylistKind>,
+    hls_base_url: Option<String>,
 }
 
 impl AppLayer {
     fn merge(&self, parent: &AppLayer) -> AppLayer {
         AppLayer {
             live: self.live.or(parent.live),
+            record_off: self.record_off.or(parent.record_off),
+            hls: self.hls.or(parent.hls),
+            hls_path: self.hls_path.clone().or_else(|| parent.hls_path.clone()),
+            hls_fragment: self.hls_fragment.or(parent.hls_fragment),
+            hls_playlist_length: self.hls_playlist_length.or(parent.hls_playlist_length),
+            hls_max_fragment: self.hls_max_fragment.or(parent.hls_max_fragment),
+            hls_continuous: self.hls_continuous.or(parent.hls_continuous),
+            hls_nested: self.hls_nested.or(parent.hls_nested),
+            hls_cleanup: self.hls_cleanup.or(parent.hls_cleanup),
+            hls_naming: self.hls_naming.or(parent.hls_naming),
+            hls_slicing: self.hls_slicing.or(parent.hls_slicing),
+            hls_type: self.hls_type.or(parent.hls_type),
+            hls_base_url: self.hls_base_url.clone().or_else(|| parent.hls_base_url.clone()),
         }
     }
 
-    fn resolve(&self) -> AppSettings {
-        AppSettings {
+    fn resolve(&self, app: &str) -> Result<AppSettings, ConfError> {
+        let hls = if self.hls.unwrap_or(false) {
+            let path = self
+                .hls_path
+                .clone()
+                .ok_or_else(|| ConfError::Missing { directive: "hls_path", app: app.to_owned() })?;
+            let d = HlsConfig::default();
+            let config = HlsConfig {
+                fragment_ms: self.hls_fragment.unwrap_or(d.fragment_ms),
+                playlist_length_ms: self.hls_playlist_length.unwrap_or(d.playlist_length_ms),
+                max_fragment_ms: self.hls_max_fragment.or(d.max_fragment_ms),
+                continuous: self.hls_continuous.unwrap_or(d.continuous),
+                nested: self.hls_nested.unwrap_or(d.nested),
+                cleanup: self.hls_cleanup.unwrap_or(d.cleanup),
+                naming: self.hls_naming.unwrap_or(d.naming),
+                slicing: self.hls_slicing.unwrap_or(d.slicing),
+                kind: self.hls_type.unwrap_or(d.kind),
+                base_url: self.hls_base_url.clone().unwrap_or(d.base_url),
+            };
+            Some(HlsSettings { path: PathBuf::from(path), config })
+        } else {
+            None
+        };
+        Ok(AppSettings {
             live: self.live.unwrap_or(false),
-        }
+            hls,
+        })
     }
+}
+
+/// `hls on` with its directory and settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HlsSettings {
+    /// `hls_path`: where playlists and segments are written.
+    pub path: PathBuf,
+    pub config: HlsConfig,
 }
 
 /// Resolved settings of one application.
@@ -147,6 +215,15 @@ impl AppLayer {
 pub struct AppSettings {
     /// `live on|off`: accept live publishers (and, later, players).
     pub live: bool,
+    /// `hls on` (with `hls_path`), or `None`.
+    pub hls: Option<HlsSettings>,
+}
+
+impl AppSettings {
+    /// Whether a publisher's stream goes anywhere.
+    pub fn accepts_publish(&self) -> bool {
+        self.live || self.hls.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +351,7 @@ impl RtmpConf {
         }
         srv.applications.push(AppConf {
             name: name.to_owned(),
-            settings: AppSettings { live: false },
+            settings: AppSettings { live: false, hls: None },
             layer: AppLayer::default(),
         });
         Ok(srv.applications.len() - 1)
@@ -345,6 +422,91 @@ impl RtmpConf {
                 let v = flag_arg("live", args)?;
                 set_once(&mut self.app_layer(scope, "live")?.live, "live", v)
             }
+            "record" => {
+                // Recording is not implemented: only the explicit "off" is honest to accept.
+                if one_arg("record", args)? != "off" {
+                    return Err(ConfError::Unsupported { directive: "record", what: "recording" });
+                }
+                set_once(&mut self.app_layer(scope, "record")?.record_off, "record", true)
+            }
+            "hls" => {
+                let v = flag_arg("hls", args)?;
+                set_once(&mut self.app_layer(scope, "hls")?.hls, "hls", v)
+            }
+            "hls_path" => {
+                let a = one_arg("hls_path", args)?;
+                if !a.starts_with('/') || a.contains('\0') {
+                    return Err(value_err("hls_path", a)(ValueError::Path));
+                }
+                let v = a.trim_end_matches('/').to_owned();
+                let v = if v.is_empty() { "/".to_owned() } else { v };
+                set_once(&mut self.app_layer(scope, "hls_path")?.hls_path, "hls_path", v)
+            }
+            "hls_fragment" => {
+                let v = time_arg("hls_fragment", args, 100)?;
+                set_once(&mut self.app_layer(scope, "hls_fragment")?.hls_fragment, "hls_fragment", v)
+            }
+            "hls_playlist_length" => {
+                let v = time_arg("hls_playlist_length", args, 1000)?;
+                let l = self.app_layer(scope, "hls_playlist_length")?;
+                set_once(&mut l.hls_playlist_length, "hls_playlist_length", v)
+            }
+            "hls_max_fragment" => {
+                let v = time_arg("hls_max_fragment", args, 100)?;
+                let l = self.app_layer(scope, "hls_max_fragment")?;
+                set_once(&mut l.hls_max_fragment, "hls_max_fragment", v)
+            }
+            "hls_continuous" => {
+                let v = flag_arg("hls_continuous", args)?;
+                let l = self.app_layer(scope, "hls_continuous")?;
+                set_once(&mut l.hls_continuous, "hls_continuous", v)
+            }
+            "hls_nested" => {
+                let v = flag_arg("hls_nested", args)?;
+                set_once(&mut self.app_layer(scope, "hls_nested")?.hls_nested, "hls_nested", v)
+            }
+            "hls_cleanup" => {
+                let v = flag_arg("hls_cleanup", args)?;
+                set_once(&mut self.app_layer(scope, "hls_cleanup")?.hls_cleanup, "hls_cleanup", v)
+            }
+            "hls_fragment_naming" => {
+                let a = one_arg("hls_fragment_naming", args)?;
+                let v = match a {
+                    "sequential" => Naming::Sequential,
+                    "timestamp" => Naming::Timestamp,
+                    "system" => Naming::System,
+                    _ => return Err(value_err("hls_fragment_naming", a)(ValueError::Choice("sequential, timestamp or system"))),
+                };
+                let l = self.app_layer(scope, "hls_fragment_naming")?;
+                set_once(&mut l.hls_naming, "hls_fragment_naming", v)
+            }
+            "hls_fragment_slicing" => {
+                let a = one_arg("hls_fragment_slicing", args)?;
+                let v = match a {
+                    "plain" => Slicing::Plain,
+                    "aligned" => Slicing::Aligned,
+                    _ => return Err(value_err("hls_fragment_slicing", a)(ValueError::Choice("plain or aligned"))),
+                };
+                let l = self.app_layer(scope, "hls_fragment_slicing")?;
+                set_once(&mut l.hls_slicing, "hls_fragment_slicing", v)
+            }
+            "hls_type" => {
+                let a = one_arg("hls_type", args)?;
+                let v = match a {
+                    "live" => PlaylistKind::Live,
+                    "event" => PlaylistKind::Event,
+                    _ => return Err(value_err("hls_type", a)(ValueError::Choice("live or event"))),
+                };
+                set_once(&mut self.app_layer(scope, "hls_type")?.hls_type, "hls_type", v)
+            }
+            "hls_base_url" => {
+                let a = one_arg("hls_base_url", args)?;
+                if a.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    return Err(value_err("hls_base_url", a)(ValueError::Choice("a URL without spaces or control characters")));
+                }
+                let l = self.app_layer(scope, "hls_base_url")?;
+                set_once(&mut l.hls_base_url, "hls_base_url", a.to_owned())
+            }
             other => Err(ConfError::Unknown(other.to_owned())),
         }
     }
@@ -382,7 +544,7 @@ impl RtmpConf {
             srv.settings = srv.layer.merge(&self.layer).resolve();
             let srv_apps = srv.app_layer.merge(&self.app_layer);
             for app in &mut srv.applications {
-                app.settings = app.layer.merge(&srv_apps).resolve();
+                app.settings = app.layer.merge(&srv_apps).resolve(&app.name)?;
             }
         }
         Ok(())

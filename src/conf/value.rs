@@ -12,6 +12,10 @@ pub enum ValueError {
     Size,
     /// Syntactically valid but outside the accepted range.
     Range { min: u64, max: u64 },
+    /// Not one of the accepted words.
+    Choice(&'static str),
+    /// Not an absolute path.
+    Path,
 }
 
 impl fmt::Display for ValueError {
@@ -21,6 +25,8 @@ impl fmt::Display for ValueError {
             ValueError::Time => f.write_str("invalid time value"),
             ValueError::Size => f.write_str("invalid size value"),
             ValueError::Range { min, max } => write!(f, "value must be between {min} and {max}"),
+            ValueError::Choice(c) => write!(f, "it must be {c}"),
+            ValueError::Path => f.write_str("it must be an absolute path"),
         }
     }
 }

@@ -9,6 +9,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::media::Demuxer;
+
 /// The identity of a live stream: server block, application and (public) stream name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamKey {
@@ -59,6 +61,10 @@ pub struct LiveStream {
     pub audio_messages: u64,
     pub video_messages: u64,
     pub bytes_in: u64,
+    /// Codec state of the published media (sequence headers, timestamps).
+    pub demuxer: Demuxer,
+    /// Media messages that could not be parsed (dropped, not fatal).
+    pub bad_messages: u64,
 }
 
 #[derive(Debug)]
@@ -99,6 +105,8 @@ impl Hub {
             audio_messages: 0,
             video_messages: 0,
             bytes_in: 0,
+            demuxer: Demuxer::new(),
+            bad_messages: 0,
         };
         let slot = match self.free.pop() {
             Some(i) => i,

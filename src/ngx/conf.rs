@@ -203,10 +203,18 @@ pub unsafe extern "C" fn directive(
         let Some((name, values)) = args.split_first() else {
             return NGX_CONF_ERROR;
         };
-        match st.conf.set(st.scope, name, values) {
-            Ok(()) => NGX_CONF_OK,
-            Err(e) => log_error(cf, &e),
+        if let Err(e) = st.conf.set(st.scope, name, values) {
+            return log_error(cf, &e);
         }
+        if *name == "hls_path" {
+            // SAFETY: a directive handler's `cf`.
+            let user = unsafe { super::paths::worker_user(cf) };
+            let dir = std::path::Path::new(values.first().copied().unwrap_or_default());
+            if let Err(e) = super::paths::prepare_output_dir(dir, user.as_ref()) {
+                return log_error(cf, &format_args!("hls_path {e}"));
+            }
+        }
+        NGX_CONF_OK
     })
     .unwrap_or(NGX_CONF_ERROR)
 }

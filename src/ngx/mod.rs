@@ -8,8 +8,10 @@
 
 mod conf;
 mod conn;
+mod hls_out;
 mod listen;
 mod module;
+mod paths;
 mod policy;
 mod worker;
 

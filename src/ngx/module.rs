@@ -55,7 +55,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 12] = [
+static mut CONF_COMMANDS: [ngx_command_t; 25] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -88,6 +88,19 @@ static mut CONF_COMMANDS: [ngx_command_t; 12] = [
     simple(ngx_string!("ack_window"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("max_streams"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("live"), ANY_LEVEL),
+    simple(ngx_string!("record"), ANY_LEVEL),
+    simple(ngx_string!("hls"), ANY_LEVEL),
+    simple(ngx_string!("hls_path"), ANY_LEVEL),
+    simple(ngx_string!("hls_fragment"), ANY_LEVEL),
+    simple(ngx_string!("hls_playlist_length"), ANY_LEVEL),
+    simple(ngx_string!("hls_max_fragment"), ANY_LEVEL),
+    simple(ngx_string!("hls_continuous"), ANY_LEVEL),
+    simple(ngx_string!("hls_nested"), ANY_LEVEL),
+    simple(ngx_string!("hls_cleanup"), ANY_LEVEL),
+    simple(ngx_string!("hls_fragment_naming"), ANY_LEVEL),
+    simple(ngx_string!("hls_fragment_slicing"), ANY_LEVEL),
+    simple(ngx_string!("hls_type"), ANY_LEVEL),
+    simple(ngx_string!("hls_base_url"), ANY_LEVEL),
     ngx_command_t::empty(),
 ];
 

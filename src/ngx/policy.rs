@@ -1,22 +1,37 @@
 //! What the server answers to a client's requests: which application, who may publish which
-//! name. The session (protocol) raises requests; this decides, using the config and the
-//! worker's live streams.
+//! name, where published media goes. The session (protocol) raises requests; this decides,
+//! using the config and the worker's live streams.
 
-use nginx_sys::{ngx_log_t, NGX_LOG_NOTICE, NGX_LOG_WARN};
+use bytes::Bytes;
+use nginx_sys::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_NOTICE, NGX_LOG_WARN};
 use ::ngx::ngx_log_error;
 
+use super::hls_out::HlsOut;
 use super::worker;
 use crate::conf::{AppConf, ServerConf};
 use crate::live::{StreamHandle, StreamKey};
 use crate::rtmp::{Event, Rejection, Session};
+
+/// A stream this client publishes.
+struct Publication {
+    /// RTMP message stream id of the publisher's NetStream.
+    stream_id: u32,
+    handle: StreamHandle,
+    hls: Option<HlsOut>,
+}
+
+#[derive(Clone, Copy)]
+enum Media {
+    Audio,
+    Video,
+}
 
 pub struct Policy {
     server: &'static ServerConf,
     client: u64,
     addr: String,
     app: Option<&'static AppConf>,
-    /// Streams this client publishes: RTMP message stream id → live stream.
-    publishing: Vec<(u32, StreamHandle)>,
+    publishing: Vec<Publication>,
 }
 
 impl Policy {
@@ -35,13 +50,6 @@ impl Policy {
 
     pub fn client_id(&self) -> u64 {
         self.client
-    }
-
-    fn handle(&self, stream_id: u32) -> Option<StreamHandle> {
-        self.publishing
-            .iter()
-            .find(|(id, _)| *id == stream_id)
-            .map(|(_, h)| *h)
     }
 
     pub fn on_event(
@@ -71,61 +79,21 @@ impl Policy {
             },
             Event::Publish(req) => {
                 let app = self.app.ok_or("publish before connect")?;
-                if !app.settings.live {
-                    ngx_log_error!(
-                        NGX_LOG_WARN,
-                        log,
-                        "rtmp: client {} publish to \"{}\" refused: live is off",
-                        self.client,
-                        app.name
-                    );
-                    session.reject_publish(req.stream_id, Rejection::Unauthorized("live is off".into()));
-                    return Ok(());
-                }
-                let key = StreamKey {
-                    // The server block's address identifies it for the worker's lifetime.
-                    server: self.server as *const ServerConf as usize,
-                    app: app.name.clone(),
-                    name: req.name,
-                };
-                match worker::with(|w| w.hub.publish(key.clone(), self.client, now)) {
-                    Ok(h) => {
-                        self.publishing.push((req.stream_id, h));
-                        session.accept_publish(req.stream_id);
-                        ngx_log_error!(
-                            NGX_LOG_NOTICE,
-                            log,
-                            "rtmp: client {} ({}) publishes \"{}\"",
-                            self.client,
-                            self.addr,
-                            key
-                        );
-                    }
-                    Err(e) => {
-                        ngx_log_error!(
-                            NGX_LOG_WARN,
-                            log,
-                            "rtmp: client {} publish \"{}\" refused: {}",
-                            self.client,
-                            key,
-                            e
-                        );
-                        session.reject_publish(req.stream_id, Rejection::Busy);
-                    }
-                }
+                self.publish(session, app, req.stream_id, req.name, log, now);
             }
             Event::Play(req) => {
                 ngx_log_error!(
                     NGX_LOG_WARN,
                     log,
-                    "rtmp: client {} play \"{}\" refused: playback is not available yet",
+                    "rtmp: client {} play \"{}\" refused: RTMP playback is not available yet",
                     self.client,
                     req.name
                 );
-                session.reject_play(req.stream_id, Rejection::Unauthorized("playback is not available".into()));
+                session.reject_play(req.stream_id, Rejection::NotFound);
             }
             Event::Metadata { stream_id, data } => {
-                if let Some(h) = self.handle(stream_id) {
+                if let Some(p) = self.publication(stream_id) {
+                    let h = p.handle;
                     worker::with(|w| {
                         if let Some(s) = w.hub.get_mut(h) {
                             s.metadata = Some(data);
@@ -134,33 +102,19 @@ impl Policy {
                 }
             }
             Event::Audio {
-                stream_id, payload, ..
-            } => {
-                if let Some(h) = self.handle(stream_id) {
-                    worker::with(|w| {
-                        if let Some(s) = w.hub.get_mut(h) {
-                            s.audio_messages += 1;
-                            s.bytes_in += payload.len() as u64;
-                        }
-                    });
-                }
-            }
+                stream_id,
+                timestamp,
+                payload,
+            } => self.media(stream_id, Media::Audio, timestamp, payload, log),
             Event::Video {
-                stream_id, payload, ..
-            } => {
-                if let Some(h) = self.handle(stream_id) {
-                    worker::with(|w| {
-                        if let Some(s) = w.hub.get_mut(h) {
-                            s.video_messages += 1;
-                            s.bytes_in += payload.len() as u64;
-                        }
-                    });
-                }
-            }
+                stream_id,
+                timestamp,
+                payload,
+            } => self.media(stream_id, Media::Video, timestamp, payload, log),
             Event::Unpublish { stream_id } => {
-                if let Some(pos) = self.publishing.iter().position(|(id, _)| *id == stream_id) {
-                    let (_, h) = self.publishing.swap_remove(pos);
-                    self.end_publish(h, log);
+                if let Some(pos) = self.publishing.iter().position(|p| p.stream_id == stream_id) {
+                    let p = self.publishing.swap_remove(pos);
+                    self.end_publish(p, log);
                 }
             }
             Event::StopPlay { .. } => {}
@@ -168,25 +122,143 @@ impl Policy {
         Ok(())
     }
 
-    fn end_publish(&self, h: StreamHandle, log: *mut ngx_log_t) {
-        if let Some(s) = worker::with(|w| w.hub.unpublish(h)) {
+    fn publication(&mut self, stream_id: u32) -> Option<&mut Publication> {
+        self.publishing.iter_mut().find(|p| p.stream_id == stream_id)
+    }
+
+    fn publish(
+        &mut self,
+        session: &mut Session,
+        app: &AppConf,
+        stream_id: u32,
+        name: String,
+        log: *mut ngx_log_t,
+        now: u64,
+    ) {
+        if !app.settings.accepts_publish() {
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                log,
+                "rtmp: client {} publish to \"{}\" refused: neither live nor hls is on",
+                self.client,
+                app.name
+            );
+            let why = Rejection::Unauthorized("live is off".into());
+            session.reject_publish(stream_id, why);
+            return;
+        }
+        let key = StreamKey {
+            // The server block's address identifies it for the worker's lifetime.
+            server: self.server as *const ServerConf as usize,
+            app: app.name.clone(),
+            name,
+        };
+        let handle = match worker::with(|w| w.hub.publish(key.clone(), self.client, now)) {
+            Ok(h) => h,
+            Err(e) => {
+                ngx_log_error!(
+                    NGX_LOG_WARN,
+                    log,
+                    "rtmp: client {} publish \"{}\" refused: {}",
+                    self.client,
+                    key,
+                    e
+                );
+                session.reject_publish(stream_id, Rejection::Busy);
+                return;
+            }
+        };
+        let hls = app.settings.hls.as_ref().and_then(|settings| {
+            match HlsOut::start(settings, &key.name) {
+                Ok(out) => Some(out),
+                Err(e) => {
+                    ngx_log_error!(
+                        NGX_LOG_ERR,
+                        log,
+                        "rtmp: hls for \"{}\" in \"{}\" disabled: {}",
+                        key,
+                        settings.path.display(),
+                        e
+                    );
+                    None
+                }
+            }
+        });
+        self.publishing.push(Publication {
+            stream_id,
+            handle,
+            hls,
+        });
+        session.accept_publish(stream_id);
+        ngx_log_error!(
+            NGX_LOG_NOTICE,
+            log,
+            "rtmp: client {} ({}) publishes \"{}\"",
+            self.client,
+            self.addr,
+            key
+        );
+    }
+
+    fn media(&mut self, stream_id: u32, kind: Media, timestamp: u32, payload: Bytes, log: *mut ngx_log_t) {
+        let Some(p) = self.publishing.iter_mut().find(|p| p.stream_id == stream_id) else {
+            return;
+        };
+        let handle = p.handle;
+        let hls = &mut p.hls;
+        let failed = worker::with(|w| {
+            let s = w.hub.get_mut(handle)?;
+            s.bytes_in += payload.len() as u64;
+            let frame = match kind {
+                Media::Audio => {
+                    s.audio_messages += 1;
+                    s.demuxer.push_audio(timestamp, payload)
+                }
+                Media::Video => {
+                    s.video_messages += 1;
+                    s.demuxer.push_video(timestamp, payload)
+                }
+            };
+            match frame {
+                Ok(Some(frame)) => hls.as_mut()?.push(&frame, &s.demuxer).err(),
+                Ok(None) => None,
+                Err(_) => {
+                    s.bad_messages += 1;
+                    None
+                }
+            }
+        });
+        if let Some(e) = failed {
+            ngx_log_error!(NGX_LOG_ERR, log, "rtmp: hls write failed, hls disabled for this stream: {}", e);
+            *hls = None;
+        }
+    }
+
+    fn end_publish(&self, mut p: Publication, log: *mut ngx_log_t) {
+        if let Some(hls) = p.hls.as_mut() {
+            if let Err(e) = hls.finish() {
+                ngx_log_error!(NGX_LOG_ERR, log, "rtmp: hls finish failed: {}", e);
+            }
+        }
+        if let Some(s) = worker::with(|w| w.hub.unpublish(p.handle)) {
             ngx_log_error!(
                 NGX_LOG_NOTICE,
                 log,
-                "rtmp: client {} stopped publishing \"{}\" ({} video, {} audio messages, {} bytes)",
+                "rtmp: client {} stopped publishing \"{}\" ({} video, {} audio messages, {} bytes, {} unparsable)",
                 self.client,
                 s.key,
                 s.video_messages,
                 s.audio_messages,
-                s.bytes_in
+                s.bytes_in,
+                s.bad_messages
             );
         }
     }
 
     /// The connection is gone: its streams end.
     pub fn on_close(mut self, log: *mut ngx_log_t) {
-        for (_, h) in std::mem::take(&mut self.publishing) {
-            self.end_publish(h, log);
+        for p in std::mem::take(&mut self.publishing) {
+            self.end_publish(p, log);
         }
     }
 }
