@@ -54,7 +54,7 @@ cat <<MSG
 
   publish:  ffmpeg -re -i input.mp4 -c:v libx264 -c:a aac -f flv rtmp://127.0.0.1:$RTMP_PORT/live/<key>
             (OBS: server rtmp://127.0.0.1:$RTMP_PORT/live, stream key <key>)
-  web:      http://127.0.0.1:$HTTP_PORT/
+  HLS:      http://127.0.0.1:$HTTP_PORT/hls/<key>.m3u8   (e.g. ffplay, VLC, Safari, hls.js)
   logs:     $PREFIX/logs/error.log
   config:   $CONF
   stop:     $ROOT/scripts/run.sh stop
