@@ -166,7 +166,11 @@ pub fn metadata_values() -> Vec<Value> {
 pub fn media_script() -> Vec<(u8, u32, Vec<u8>)> {
     let mut rng = Rng(99);
     let mut v = vec![
-        (9u8, 0u32, vec![0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1]),
+        (
+            9u8,
+            0u32,
+            vec![0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1],
+        ),
         (8, 0, vec![0xaf, 0, 0x12, 0x10]),
     ];
     for i in 0..6u32 {
@@ -236,7 +240,10 @@ pub fn drain(session: &mut Session, out: &mut Outcome, accept: bool) {
 
 /// Feeds `pieces` one after another (time advancing 1 ms per piece),
 /// accepting every request. Stops at the first error.
-pub fn run_pieces<'a>(config: SessionConfig, pieces: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
+pub fn run_pieces<'a>(
+    config: SessionConfig,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Outcome {
     let mut session = Session::new(config, 1000, 42);
     let mut out = Outcome::default();
     let mut now = 1000;

@@ -1,0 +1,26 @@
+//! HLS: MPEG-TS muxer, segmenter and live playlists (issue 3).
+//!
+//! The seam to the nginx shell is [`HlsStream`]: the shell creates one per
+//! published stream, feeds it [`Frame`](crate::media::Frame)s, and executes
+//! the [`FileOp`]s it drains with [`HlsStream::poll_op`], in order. This
+//! module never touches the file system or a clock: paths are relative to
+//! `hls_path`, times come in as [`Now`].
+
+mod annexb;
+mod config;
+mod error;
+mod ops;
+mod path;
+pub mod playlist;
+mod segmenter;
+mod stream;
+pub mod ts;
+
+pub use config::{HlsConfig, Naming, PlaylistKind, Slicing};
+pub use error::HlsError;
+pub use ops::{FileOp, Now};
+pub use path::{validate_stream_name, RelPath};
+pub use playlist::{Playlist, SegmentEntry};
+pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};
+pub use stream::{HlsStream, APPEND_THRESHOLD};
+pub use ts::{Tracks, TsMuxer, AUDIO_PID, PMT_PID, VIDEO_PID};

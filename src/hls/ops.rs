@@ -1,0 +1,46 @@
+use bytes::Bytes;
+
+use super::path::RelPath;
+
+/// The times the core needs, supplied by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Now {
+    /// A monotonic clock in ms (nginx's `ngx_current_msec`): deadlines of
+    /// [`FileOp::Delete`] are on this clock.
+    pub monotonic_ms: u64,
+    /// Wall clock, Unix ms: only used by `hls_fragment_naming system`.
+    pub unix_ms: u64,
+}
+
+/// File operations for the shell, relative to `hls_path`, to be executed in
+/// the order [`HlsStream::poll_op`](super::HlsStream::poll_op) returns them.
+///
+/// Contract:
+/// - At most one segment is open at a time. `AppendSegment` always targets
+///   the segment of the last `OpenSegment`; `CloseSegment` precedes the
+///   `WritePlaylist` that first lists it, so a listed segment is complete.
+/// - `WritePlaylist` must be atomic: write a temporary file in the same
+///   directory, then rename it over `path`.
+/// - `Delete` must not run before `not_before_ms` (on [`Now::monotonic_ms`]).
+///   A pending delete is void when a later `OpenSegment` or `WritePlaylist`
+///   names the same path, or a `CancelDelete` for it arrives. (A shell that
+///   cannot see other workers' pending deletes should also skip a delete
+///   whose file was modified after the delete was scheduled.) A missing file
+///   is not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOp {
+    /// Create the directory if it does not exist (nested layout).
+    CreateDir { path: RelPath },
+    /// Create or truncate a segment file and make it the current one.
+    OpenSegment { path: RelPath },
+    /// Append bytes to the current segment.
+    AppendSegment { data: Bytes },
+    /// Close the current segment; it is complete on disk.
+    CloseSegment { path: RelPath },
+    /// Replace the playlist atomically (temp file + rename).
+    WritePlaylist { path: RelPath, contents: Bytes },
+    /// Remove a file, not before the deadline.
+    Delete { path: RelPath, not_before_ms: u64 },
+    /// Forget a pending `Delete` of this path (the stream resumed).
+    CancelDelete { path: RelPath },
+}

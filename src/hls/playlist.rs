@@ -1,0 +1,140 @@
+//! Media playlist model, rendering (RFC 8216) and parsing back of our own
+//! playlists (for `hls_continuous` resume).
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+use super::config::PlaylistKind;
+
+/// One listed segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentEntry {
+    /// Media sequence number.
+    pub sequence: u64,
+    /// Id used in the file name (see `Naming`).
+    pub id: u64,
+    /// True media duration in ms.
+    pub duration_ms: u64,
+    /// `#EXT-X-DISCONTINUITY` before this segment.
+    pub discontinuity: bool,
+    /// URI as listed (base URL included).
+    pub uri: String,
+}
+
+/// A media playlist: everything rendering needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Playlist {
+    pub kind: PlaylistKind,
+    /// `#EXT-X-TARGETDURATION`, seconds; fixed for the life of the playlist.
+    pub target_duration_s: u64,
+    /// Sequence number of the first entry (or of the next one if empty).
+    pub media_sequence: u64,
+    /// Number of `#EXT-X-DISCONTINUITY` tags that scrolled out.
+    pub discontinuity_sequence: u64,
+    pub entries: VecDeque<SegmentEntry>,
+    /// `#EXT-X-ENDLIST`.
+    pub ended: bool,
+}
+
+/// `ms` as seconds with exactly three decimals ("4.000").
+pub fn format_duration(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// Renders the playlist text: a pure function of the model.
+pub fn render(p: &Playlist) -> String {
+    let mut s = String::with_capacity(160 + p.entries.len() * 48);
+    s.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
+    if p.kind == PlaylistKind::Event {
+        s.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n");
+    }
+    s.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let _ = writeln!(s, "#EXT-X-TARGETDURATION:{}", p.target_duration_s);
+    let _ = writeln!(s, "#EXT-X-MEDIA-SEQUENCE:{}", p.media_sequence);
+    if p.discontinuity_sequence > 0 {
+        let _ = writeln!(
+            s,
+            "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+            p.discontinuity_sequence
+        );
+    }
+    for e in &p.entries {
+        if e.discontinuity {
+            s.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        let _ = writeln!(s, "#EXTINF:{},", format_duration(e.duration_ms));
+        s.push_str(&e.uri);
+        s.push('\n');
+    }
+    if p.ended {
+        s.push_str("#EXT-X-ENDLIST\n");
+    }
+    s
+}
+
+/// Parses "4.000" (or "4", "4.5") into ms.
+fn parse_duration_ms(v: &str) -> Option<u64> {
+    let (int, frac) = match v.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (v, ""),
+    };
+    let int: u64 = int.parse().ok()?;
+    let mut ms = 0u64;
+    let mut scale = 100;
+    for c in frac.chars().take(3) {
+        ms += u64::from(c.to_digit(10)?) * scale;
+        scale /= 10;
+    }
+    int.checked_mul(1000)?.checked_add(ms)
+}
+
+/// Parses a playlist this module wrote (for resuming). Entries get `id` 0:
+/// the caller derives ids from the URIs. Returns `None` on anything
+/// unexpected.
+pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    if lines.next()? != "#EXTM3U" {
+        return None;
+    }
+    let mut p = Playlist {
+        kind,
+        target_duration_s: 0,
+        media_sequence: 0,
+        discontinuity_sequence: 0,
+        entries: VecDeque::new(),
+        ended: false,
+    };
+    let mut discontinuity = false;
+    let mut duration: Option<u64> = None;
+    for line in lines {
+        if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
+            p.target_duration_s = v.parse().ok()?;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            p.media_sequence = v.parse().ok()?;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-DISCONTINUITY-SEQUENCE:") {
+            p.discontinuity_sequence = v.parse().ok()?;
+        } else if line == "#EXT-X-DISCONTINUITY" {
+            discontinuity = true;
+        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
+            let v = v.split(',').next()?;
+            duration = Some(parse_duration_ms(v)?);
+        } else if line == "#EXT-X-ENDLIST" {
+            p.ended = true;
+        } else if line.starts_with('#') {
+            continue;
+        } else {
+            let sequence = p.media_sequence + p.entries.len() as u64;
+            p.entries.push_back(SegmentEntry {
+                sequence,
+                id: 0,
+                duration_ms: duration.take()?,
+                discontinuity: std::mem::take(&mut discontinuity),
+                uri: line.to_owned(),
+            });
+        }
+    }
+    if p.target_duration_s == 0 {
+        return None;
+    }
+    Some(p)
+}

@@ -1,0 +1,659 @@
+//! [`HlsStream`]: the seam between the HLS core and the nginx shell.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::config::{HlsConfig, Naming, PlaylistKind};
+use super::error::HlsError;
+use super::ops::{FileOp, Now};
+use super::path::{uri_escape, validate_stream_name, RelPath};
+use super::playlist::{self, Playlist, SegmentEntry};
+use super::segmenter::{Decision, OpenSegment, Segmenter};
+use super::ts::{Tracks, TsMuxer};
+use crate::media::{AdtsHeader, Demuxer, Frame, Track};
+
+/// Segment bytes are handed out as [`FileOp::AppendSegment`] once this many
+/// are buffered (and always before a segment closes).
+pub const APPEND_THRESHOLD: usize = 32 * 1024;
+/// Without a video configuration, audio waits this long at the start for a
+/// late video sequence header before an audio-only segment opens.
+const STARTUP_AUDIO_GRACE_MS: u64 = 500;
+/// Bound on audio held back for a segment (about 90 s of 44.1 kHz AAC).
+const MAX_PENDING_AUDIO: usize = 4096;
+
+/// Audio frame held for the next segment (times already normalised).
+#[derive(Debug, Clone)]
+struct Held {
+    pts: u64,
+    data: Bytes,
+}
+
+#[derive(Debug)]
+enum State {
+    /// No segment open. The next one starts at a video keyframe (or with
+    /// audio when there is no video) and gets `#EXT-X-DISCONTINUITY` if
+    /// `discontinuity`.
+    Waiting {
+        discontinuity: bool,
+    },
+    Open(OpenSegment),
+    Finished,
+}
+
+/// One published stream's HLS output.
+///
+/// Usage by the shell: `new` at publish (passing the old playlist's text if
+/// the file exists, for `hls_continuous`), then for every frame the
+/// [`Demuxer`] yields call [`HlsStream::push`], and after every call
+/// drain [`HlsStream::poll_op`] and execute the [`FileOp`]s in order. At
+/// unpublish call [`HlsStream::finish`] and drain again. Deletion is
+/// delegated: `Delete` ops carry their own deadline (`not_before_ms`, on
+/// [`Now::monotonic_ms`]) for the shell's timer, so the stream object can be
+/// dropped right after `finish`.
+///
+/// Errors from `push` concern one frame (it is dropped); the stream stays
+/// usable.
+#[derive(Debug)]
+pub struct HlsStream {
+    config: HlsConfig,
+    name: String,
+    playlist_path: RelPath,
+    state: State,
+    seg: Segmenter,
+    mux: TsMuxer,
+    playlist: Playlist,
+    /// Sum of the listed durations.
+    total_ms: u64,
+    next_sequence: u64,
+    last_id: Option<u64>,
+    held: VecDeque<Held>,
+    adts: Option<AdtsHeader>,
+    ops: VecDeque<FileOp>,
+    resumed: bool,
+    dropped_frames: u64,
+    /// Whether any segment was ever listed (a jump before that is no
+    /// discontinuity).
+    has_history: bool,
+}
+
+fn entry_id_from_uri(uri: &str) -> Option<u64> {
+    let stem = uri.strip_suffix(".ts")?;
+    let digits = stem.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let start = stem.len().checked_sub(digits)?;
+    stem.get(start..)?.parse().ok()
+}
+
+impl HlsStream {
+    /// Creates the stream. `name` is the stream name (validated again here);
+    /// `previous_playlist` is the current content of its playlist file, if
+    /// any: with `hls_continuous` the stream resumes it (same target
+    /// duration, media sequence continues, `#EXT-X-DISCONTINUITY` before the
+    /// first new segment); otherwise its segments are scheduled for deletion
+    /// (with `hls_cleanup`).
+    pub fn new(
+        config: HlsConfig,
+        name: &str,
+        previous_playlist: Option<&str>,
+        now: Now,
+    ) -> Result<Self, HlsError> {
+        config.validate()?;
+        validate_stream_name(name)?;
+        let playlist_path = if config.nested {
+            RelPath::new(format!("{name}/index.m3u8"))
+        } else {
+            RelPath::new(format!("{name}.m3u8"))
+        };
+        let seg = Segmenter::new(config.fragment_ms, config.max_fragment(), config.slicing);
+        let mut s = Self {
+            playlist: Playlist {
+                kind: config.kind,
+                target_duration_s: 0,
+                media_sequence: 0,
+                discontinuity_sequence: 0,
+                entries: VecDeque::new(),
+                ended: false,
+            },
+            config,
+            name: name.to_owned(),
+            playlist_path,
+            state: State::Waiting {
+                discontinuity: false,
+            },
+            seg,
+            mux: TsMuxer::new(),
+            total_ms: 0,
+            next_sequence: 0,
+            last_id: None,
+            held: VecDeque::new(),
+            adts: None,
+            ops: VecDeque::new(),
+            resumed: false,
+            dropped_frames: 0,
+            has_history: false,
+        };
+        if s.config.nested {
+            s.ops.push_back(FileOp::CreateDir {
+                path: RelPath::new(s.name.clone()),
+            });
+        }
+        if let Some(text) = previous_playlist {
+            s.adopt_previous(text, now);
+        }
+        Ok(s)
+    }
+
+    fn adopt_previous(&mut self, text: &str, now: Now) {
+        let Some(mut old) = playlist::parse(text, self.config.kind) else {
+            return;
+        };
+        let mut ids = Vec::with_capacity(old.entries.len());
+        for e in &old.entries {
+            match entry_id_from_uri(&e.uri) {
+                Some(id) => ids.push(id),
+                None => return,
+            }
+        }
+        for (e, id) in old.entries.iter_mut().zip(ids) {
+            e.id = id;
+        }
+        if self.config.continuous {
+            self.ops.push_back(FileOp::CancelDelete {
+                path: self.playlist_path.clone(),
+            });
+            for e in &old.entries {
+                let path = self.segment_path(e.id);
+                self.ops.push_back(FileOp::CancelDelete { path });
+            }
+            self.next_sequence = old.media_sequence + old.entries.len() as u64;
+            self.last_id = old.entries.iter().map(|e| e.id).max();
+            self.total_ms = old.entries.iter().map(|e| e.duration_ms).sum();
+            self.seg.target_s = Some(old.target_duration_s);
+            old.ended = false;
+            old.kind = self.config.kind;
+            self.has_history = !old.entries.is_empty();
+            self.playlist = old;
+            self.state = State::Waiting {
+                discontinuity: self.has_history,
+            };
+            self.resumed = true;
+        } else if self.config.cleanup {
+            let at =
+                now.monotonic_ms + old.target_duration_s * 1000 + self.config.playlist_length_ms;
+            for e in &old.entries {
+                let path = self.segment_path(e.id);
+                self.ops.push_back(FileOp::Delete {
+                    path,
+                    not_before_ms: at,
+                });
+            }
+        }
+    }
+
+    /// Whether a previous playlist was resumed.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// The playlist as last rendered (or about to be).
+    pub fn playlist(&self) -> &Playlist {
+        &self.playlist
+    }
+
+    pub fn playlist_path(&self) -> &RelPath {
+        &self.playlist_path
+    }
+
+    /// The fixed `#EXT-X-TARGETDURATION`, once the first segment closed.
+    pub fn target_duration_s(&self) -> Option<u64> {
+        self.seg.target_s
+    }
+
+    /// Video frames dropped because no segment could start with them, and
+    /// held audio dropped beyond the bound.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Finished)
+    }
+
+    /// Next file operation for the shell, in order.
+    pub fn poll_op(&mut self) -> Option<FileOp> {
+        self.ops.pop_front()
+    }
+
+    fn segment_path(&self, id: u64) -> RelPath {
+        if self.config.nested {
+            RelPath::new(format!("{}/{id}.ts", self.name))
+        } else {
+            RelPath::new(format!("{}-{id}.ts", self.name))
+        }
+    }
+
+    fn segment_uri(&self, id: u64) -> String {
+        let base = &self.config.base_url;
+        match (self.config.nested, base.is_empty()) {
+            (true, true) => format!("{id}.ts"),
+            // The base URL maps to hls_path, so it needs the directory.
+            (true, false) => format!("{base}{}/{id}.ts", uri_escape(&self.name)),
+            (false, _) => format!("{base}{}-{id}.ts", uri_escape(&self.name)),
+        }
+    }
+
+    fn next_id(&mut self, start_ms: u64, now: Now) -> u64 {
+        let candidate = match self.config.naming {
+            Naming::Sequential => self.next_sequence,
+            Naming::Timestamp => start_ms,
+            Naming::System => now.unix_ms,
+        };
+        let id = match self.last_id {
+            Some(last) if candidate <= last => last + 1,
+            _ => candidate,
+        };
+        self.last_id = Some(id);
+        id
+    }
+
+    fn emit_output(&mut self, force: bool) {
+        let len = self.mux.output_len();
+        if len > 0 && (force || len >= APPEND_THRESHOLD) {
+            let data = self.mux.take_output();
+            self.ops.push_back(FileOp::AppendSegment { data });
+        }
+    }
+
+    /// Feeds one frame. `codecs` is the stream's demuxer (for SPS/PPS and
+    /// the AudioSpecificConfig). Errors drop this frame only.
+    pub fn push(&mut self, frame: &Frame, codecs: &Demuxer, now: Now) -> Result<(), HlsError> {
+        if self.is_finished() {
+            return Err(HlsError::Finished);
+        }
+        let audio_adts = match codecs.audio_config() {
+            Some(asc) => Some(asc.adts().map_err(HlsError::Unsupported)?),
+            None => None,
+        };
+        if frame.track == Track::Audio && audio_adts.is_none() {
+            return Err(HlsError::MissingConfig(Track::Audio));
+        }
+        if let Some(a) = audio_adts {
+            self.adts = Some(a);
+        }
+        let video_cfg = codecs.video_config();
+        if frame.track == Track::Video && video_cfg.is_none() {
+            return Err(HlsError::MissingConfig(Track::Video));
+        }
+        let available = Tracks {
+            video: video_cfg.is_some(),
+            audio: audio_adts.is_some(),
+        };
+        let generation = codecs.video_generation();
+        let n = self.seg.normalize(frame.track, frame.dts, frame.pts);
+        if n.jumped {
+            if let State::Open(open) = &self.state {
+                let end = open.end_ms;
+                self.close_segment(end, true, now)?;
+                self.state = State::Waiting {
+                    discontinuity: true,
+                };
+            } else if let State::Waiting { discontinuity } = &mut self.state {
+                *discontinuity = self.has_history;
+            }
+        }
+        loop {
+            let decision = match &mut self.state {
+                State::Finished => return Err(HlsError::Finished),
+                State::Waiting { discontinuity } => {
+                    let discontinuity = *discontinuity;
+                    return self.push_waiting(
+                        frame,
+                        n.dts,
+                        n.pts,
+                        available,
+                        generation,
+                        discontinuity,
+                        codecs,
+                        now,
+                    );
+                }
+                State::Open(open) => self.seg.decide(
+                    open,
+                    frame.track,
+                    n.dts,
+                    frame.keyframe,
+                    available,
+                    generation,
+                ),
+            };
+            match decision {
+                Decision::Append => return self.write_frame(frame, n.dts, n.pts, codecs),
+                Decision::Hold => {
+                    self.hold(n.pts, frame);
+                    return Ok(());
+                }
+                Decision::Drop => {
+                    self.dropped_frames += 1;
+                    return Ok(());
+                }
+                Decision::Cut { discontinuity } => {
+                    // Audio cuts only audio-only segments, and a video track
+                    // appears only at a keyframe: so audio opens audio-only.
+                    let tracks = match frame.track {
+                        Track::Audio => Tracks {
+                            video: false,
+                            audio: true,
+                        },
+                        Track::Video => available,
+                    };
+                    self.close_segment(n.dts, false, now)?;
+                    self.open_segment(n.dts, tracks, generation, discontinuity, now)?;
+                    self.write_frame(frame, n.dts, n.pts, codecs)?;
+                    self.write_held()?;
+                    self.emit_output(false);
+                    return Ok(());
+                }
+                Decision::Break => {
+                    let end = match &self.state {
+                        State::Open(open) => open.end_ms,
+                        _ => n.dts,
+                    };
+                    self.close_segment(end, true, now)?;
+                    self.state = State::Waiting {
+                        discontinuity: true,
+                    };
+                    // Loop: handled as the first frame of a new section.
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_waiting(
+        &mut self,
+        frame: &Frame,
+        dts: u64,
+        pts: u64,
+        available: Tracks,
+        generation: u32,
+        discontinuity: bool,
+        codecs: &Demuxer,
+        now: Now,
+    ) -> Result<(), HlsError> {
+        match frame.track {
+            Track::Video => {
+                if !frame.keyframe {
+                    self.dropped_frames += 1;
+                    return Ok(());
+                }
+                let start = self.held.front().map_or(dts, |h| h.pts.min(dts));
+                let tracks = Tracks {
+                    video: true,
+                    audio: available.audio || !self.held.is_empty(),
+                };
+                self.open_segment(start, tracks, generation, discontinuity, now)?;
+                self.write_frame(frame, dts, pts, codecs)?;
+                self.write_held()?;
+                self.emit_output(false);
+                Ok(())
+            }
+            Track::Audio => {
+                self.hold(pts, frame);
+                let first = self.held.front().map_or(pts, |h| h.pts);
+                let waited = pts.saturating_sub(first);
+                let give_up = if available.video {
+                    // Video exists but no keyframe yet.
+                    waited >= self.seg.fragment_ms
+                } else {
+                    waited >= STARTUP_AUDIO_GRACE_MS
+                };
+                if give_up {
+                    let tracks = Tracks {
+                        video: false,
+                        audio: true,
+                    };
+                    self.open_segment(first, tracks, generation, discontinuity, now)?;
+                    self.write_held()?;
+                    self.emit_output(false);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn hold(&mut self, pts: u64, frame: &Frame) {
+        if self.held.len() >= MAX_PENDING_AUDIO {
+            self.held.pop_front();
+            self.dropped_frames += 1;
+        }
+        self.held.push_back(Held {
+            pts,
+            data: frame.data.clone(),
+        });
+    }
+
+    fn write_held(&mut self) -> Result<(), HlsError> {
+        let State::Open(open) = &self.state else {
+            return Ok(());
+        };
+        if !open.tracks.audio {
+            return Ok(());
+        }
+        let Some(adts) = self.adts else {
+            return Ok(());
+        };
+        let interval = self.seg.interval(Track::Audio);
+        let mut end = open.end_ms;
+        while let Some(h) = self.held.pop_front() {
+            // A malformed held frame is dropped; the rest still go out.
+            if self.mux.write_audio(h.pts, &h.data, &adts).is_err() {
+                self.dropped_frames += 1;
+                continue;
+            }
+            end = end.max(h.pts + interval);
+        }
+        if let State::Open(open) = &mut self.state {
+            open.end_ms = end;
+        }
+        Ok(())
+    }
+
+    fn write_frame(
+        &mut self,
+        frame: &Frame,
+        dts: u64,
+        pts: u64,
+        codecs: &Demuxer,
+    ) -> Result<(), HlsError> {
+        match frame.track {
+            Track::Video => {
+                let cfg = codecs
+                    .video_config()
+                    .ok_or(HlsError::MissingConfig(Track::Video))?;
+                self.mux
+                    .write_video(dts, pts, frame.keyframe, &frame.data, cfg)?;
+            }
+            Track::Audio => {
+                let adts = self.adts.ok_or(HlsError::MissingConfig(Track::Audio))?;
+                self.mux.write_audio(pts, &frame.data, &adts)?;
+            }
+        }
+        let end = dts + self.seg.interval(frame.track);
+        if let State::Open(open) = &mut self.state {
+            open.end_ms = open.end_ms.max(end);
+        }
+        self.emit_output(false);
+        Ok(())
+    }
+
+    fn open_segment(
+        &mut self,
+        start_ms: u64,
+        tracks: Tracks,
+        video_generation: u32,
+        discontinuity: bool,
+        now: Now,
+    ) -> Result<(), HlsError> {
+        let id = self.next_id(start_ms, now);
+        let path = self.segment_path(id);
+        self.ops.push_back(FileOp::OpenSegment { path });
+        self.mux.start_segment(tracks, discontinuity)?;
+        self.state = State::Open(OpenSegment {
+            id,
+            start_ms,
+            end_ms: start_ms,
+            tracks,
+            discontinuity: discontinuity && self.has_history,
+            video_generation,
+            regroup: false,
+        });
+        Ok(())
+    }
+
+    /// Closes the open segment at `end_ms` and lists it. `clamp` limits the
+    /// duration to the hard limit (media ends after a stall or at the end).
+    fn close_segment(&mut self, end_ms: u64, clamp: bool, now: Now) -> Result<(), HlsError> {
+        let State::Open(open) = &self.state else {
+            return Ok(());
+        };
+        let open = open.clone();
+        self.state = State::Waiting {
+            discontinuity: false,
+        };
+        let flushed = self.mux.flush_audio();
+        self.emit_output(true);
+        self.ops.push_back(FileOp::CloseSegment {
+            path: self.segment_path(open.id),
+        });
+        let mut duration = end_ms.saturating_sub(open.start_ms).max(1);
+        if clamp {
+            duration = duration.min(self.seg.hard_limit_ms());
+        }
+        let target = *self.seg.target_s.get_or_insert_with(|| {
+            super::segmenter::target_duration_for(self.config.fragment_ms, duration)
+        });
+        self.playlist.target_duration_s = target;
+        if self.playlist.entries.is_empty() {
+            self.playlist.media_sequence = self.next_sequence;
+        }
+        self.playlist.entries.push_back(SegmentEntry {
+            sequence: self.next_sequence,
+            id: open.id,
+            duration_ms: duration,
+            discontinuity: open.discontinuity,
+            uri: self.segment_uri(open.id),
+        });
+        self.next_sequence += 1;
+        self.total_ms += duration;
+        self.has_history = true;
+        self.slide_window(now);
+        self.write_playlist();
+        flushed
+    }
+
+    fn delete_deadline(&self, now: Now) -> u64 {
+        now.monotonic_ms + self.seg.target_s.unwrap_or(0) * 1000 + self.config.playlist_length_ms
+    }
+
+    fn slide_window(&mut self, now: Now) {
+        if self.config.kind == PlaylistKind::Event {
+            return;
+        }
+        let target_ms = self.seg.target_s.unwrap_or(0) * 1000;
+        // RFC 8216 6.2.2: keep at least three target durations listed.
+        let keep = self.config.playlist_length_ms.max(3 * target_ms);
+        let deadline = self.delete_deadline(now);
+        while self.playlist.entries.len() > 1 {
+            let Some(front) = self.playlist.entries.front() else {
+                break;
+            };
+            if self.total_ms - front.duration_ms < keep {
+                break;
+            }
+            let Some(gone) = self.playlist.entries.pop_front() else {
+                break;
+            };
+            self.total_ms -= gone.duration_ms;
+            if gone.discontinuity {
+                self.playlist.discontinuity_sequence += 1;
+            }
+            if self.config.cleanup {
+                self.ops.push_back(FileOp::Delete {
+                    path: self.segment_path(gone.id),
+                    not_before_ms: deadline,
+                });
+            }
+        }
+        if let Some(front) = self.playlist.entries.front() {
+            self.playlist.media_sequence = front.sequence;
+        }
+    }
+
+    fn write_playlist(&mut self) {
+        let contents = Bytes::from(playlist::render(&self.playlist));
+        self.ops.push_back(FileOp::WritePlaylist {
+            path: self.playlist_path.clone(),
+            contents,
+        });
+    }
+
+    /// The publisher stopped: writes what is held, closes the last segment
+    /// with its true duration, lists it with `#EXT-X-ENDLIST`, and (with
+    /// `hls_cleanup`, live playlists) schedules the deletion of the
+    /// stream's files after target duration + playlist length.
+    pub fn finish(&mut self, now: Now) -> Result<(), HlsError> {
+        let mut result = Ok(());
+        match &self.state {
+            State::Finished => return Ok(()),
+            State::Open(open) => {
+                let end = open.end_ms;
+                // Audio held for a regroup that never came still goes out:
+                // into one more audio-only segment.
+                result = self.close_segment(end, true, now);
+            }
+            State::Waiting { .. } => {}
+        }
+        if !self.held.is_empty() && self.adts.is_some() {
+            let discontinuity = self.has_history;
+            let start = self.held.front().map_or(0, |h| h.pts);
+            let tracks = Tracks {
+                video: false,
+                audio: true,
+            };
+            let opened = self.open_segment(start, tracks, 0, discontinuity, now);
+            let written = opened.and_then(|()| self.write_held());
+            let end = match &self.state {
+                State::Open(open) => open.end_ms,
+                _ => start,
+            };
+            let closed = self.close_segment(end, true, now);
+            result = result.and(written).and(closed);
+        }
+        self.state = State::Finished;
+        if self.playlist.entries.is_empty() {
+            return result;
+        }
+        self.playlist.ended = true;
+        self.write_playlist();
+        if self.config.cleanup && self.config.kind == PlaylistKind::Live {
+            let deadline = self.delete_deadline(now);
+            let paths: Vec<RelPath> = self
+                .playlist
+                .entries
+                .iter()
+                .map(|e| self.segment_path(e.id))
+                .collect();
+            for path in paths {
+                self.ops.push_back(FileOp::Delete {
+                    path,
+                    not_before_ms: deadline,
+                });
+            }
+            self.ops.push_back(FileOp::Delete {
+                path: self.playlist_path.clone(),
+                not_before_ms: deadline,
+            });
+        }
+        result
+    }
+}

@@ -1,0 +1,437 @@
+//! MPEG-TS muxer (ISO/IEC 13818-1) for HLS segments, on top of `mpeg2ts`'s
+//! packet writer.
+//!
+//! - Every segment starts with PAT and PMT; the PMT lists only the tracks
+//!   that exist (video PID 0x100, H.264 0x1b; audio PID 0x101, AAC ADTS 0x0f).
+//! - Continuity counters live in the muxer, so they continue across segments.
+//! - Timestamps: stream milliseconds × 90, plus [`TS_DELAY_90K`] for PTS/DTS;
+//!   the PCR is the same clock without the delay, so it is never negative
+//!   and always leads the DTS it announces by 700 ms. All values wrap at 2^33.
+//! - The PCR rides on every PES of the PCR PID (video if present, else
+//!   audio). When the data is sparser than [`MAX_PCR_GAP_90K`], PCR-only
+//!   packets (adaptation field, no payload) fill the gap, so consecutive PCR
+//!   values are never more than 90 ms apart.
+//! - AAC frames are packed, with ADTS headers, into one PES per
+//!   [`AUDIO_PACK_90K`] of audio; [`TsMuxer::flush_audio`] empties the pack
+//!   (the stream calls it before every cut and at the end).
+//! - Output goes to one reusable buffer; [`TsMuxer::take_output`] splits it
+//!   off as `Bytes` without copying.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use mpeg2ts::es::StreamType;
+use mpeg2ts::pes::PesHeader;
+use mpeg2ts::time::{ClockReference, Timestamp};
+use mpeg2ts::ts::payload::{self, Pat, Pes, Pmt};
+use mpeg2ts::ts::{
+    AdaptationField, ContinuityCounter, EsInfo, Pid, ProgramAssociation,
+    TransportScramblingControl, TsHeader, TsPacket, TsPacketWriter, TsPayload, VersionNumber,
+    WriteTsPacket,
+};
+
+use super::annexb::avcc_to_annexb;
+use super::error::HlsError;
+use crate::media::{AdtsHeader, AvcConfig};
+
+pub const PAT_PID: u16 = 0;
+pub const PMT_PID: u16 = 0x1000;
+pub const VIDEO_PID: u16 = 0x100;
+pub const AUDIO_PID: u16 = 0x101;
+const VIDEO_STREAM_ID: u8 = 0xe0;
+const AUDIO_STREAM_ID: u8 = 0xc0;
+
+/// PTS/DTS = ms × 90 + 700 ms: the PCR (ms × 90) leads by this much.
+pub const TS_DELAY_90K: u64 = 63_000;
+/// Largest step between consecutive PCR values we emit (90 ms).
+pub const MAX_PCR_GAP_90K: u64 = 8_100;
+/// Gaps longer than this are not filled with PCR packets (a timestamp jump;
+/// the segmenter starts a new segment with a discontinuity).
+const MAX_PCR_FILL_90K: u64 = 10 * 90_000;
+/// Audio per PES (100 ms).
+pub const AUDIO_PACK_90K: u64 = 9_000;
+/// Upper bound of one audio PES payload (PES_packet_length is 16 bits).
+const AUDIO_PACK_MAX_BYTES: usize = 60_000;
+const TS_WRAP: u64 = 1 << 33;
+const TS_PAYLOAD: usize = 184;
+
+/// Which elementary streams a segment carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tracks {
+    pub video: bool,
+    pub audio: bool,
+}
+
+impl Tracks {
+    pub fn pcr_pid(&self) -> u16 {
+        if self.video {
+            VIDEO_PID
+        } else {
+            AUDIO_PID
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct AudioPack {
+    buf: Vec<u8>,
+    /// 90 kHz (unwrapped, without delay) time of the first frame.
+    start: u64,
+}
+
+/// Continuity counters per PID.
+#[derive(Debug, Default)]
+struct Counters {
+    pat: ContinuityCounter,
+    pmt: ContinuityCounter,
+    video: ContinuityCounter,
+    audio: ContinuityCounter,
+}
+
+impl Counters {
+    fn get_mut(&mut self, pid: u16) -> &mut ContinuityCounter {
+        match pid {
+            PAT_PID => &mut self.pat,
+            PMT_PID => &mut self.pmt,
+            VIDEO_PID => &mut self.video,
+            _ => &mut self.audio,
+        }
+    }
+
+    /// The counter for a packet with payload: returns it and increments.
+    fn next(&mut self, pid: u16) -> ContinuityCounter {
+        let c = self.get_mut(pid);
+        let v = *c;
+        c.increment();
+        v
+    }
+
+    /// The counter for a packet without payload: repeats the last one.
+    fn repeat(&mut self, pid: u16) -> ContinuityCounter {
+        let v = self.get_mut(pid).as_u8();
+        ContinuityCounter::from_u8((v + 15) & 15).unwrap_or_default()
+    }
+}
+
+/// One PES to packetize.
+struct PesSpec {
+    pid: u16,
+    stream_id: u8,
+    /// Unwrapped 90 kHz, without delay.
+    pts: u64,
+    dts: Option<u64>,
+    pcr: Option<u64>,
+    random_access: bool,
+}
+
+/// The MPEG-TS muxer of one stream.
+#[derive(Debug)]
+pub struct TsMuxer {
+    out: BytesMut,
+    tracks: Tracks,
+    pmt_version: VersionNumber,
+    cc: Counters,
+    /// Last PCR written (unwrapped 90 kHz base).
+    last_pcr: Option<u64>,
+    annexb: Vec<u8>,
+    audio: AudioPack,
+}
+
+impl Default for TsMuxer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn wrap(t: u64) -> u64 {
+    t % TS_WRAP
+}
+
+fn ts(t: u64) -> Timestamp {
+    // `wrap` keeps the value within 33 bits, so this cannot fail.
+    Timestamp::new(wrap(t)).unwrap_or(Timestamp::from(0u32))
+}
+
+fn pcr(t: u64) -> ClockReference {
+    ClockReference::from(ts(t))
+}
+
+fn header(pid: u16, cc: ContinuityCounter) -> TsHeader {
+    TsHeader {
+        transport_error_indicator: false,
+        transport_priority: false,
+        // All our PIDs are below 0x1fff.
+        pid: Pid::new(pid).unwrap_or(Pid::from(0)),
+        transport_scrambling_control: TransportScramblingControl::NotScrambled,
+        continuity_counter: cc,
+    }
+}
+
+fn adaptation(pcr_90k: Option<u64>, random_access: bool) -> AdaptationField {
+    AdaptationField {
+        discontinuity_indicator: false,
+        random_access_indicator: random_access,
+        es_priority_indicator: false,
+        pcr: pcr_90k.map(pcr),
+        opcr: None,
+        splice_countdown: None,
+        transport_private_data: Vec::new(),
+        extension: None,
+    }
+}
+
+impl TsMuxer {
+    pub fn new() -> Self {
+        Self {
+            out: BytesMut::with_capacity(64 * 1024),
+            tracks: Tracks::default(),
+            pmt_version: VersionNumber::new(),
+            cc: Counters::default(),
+            last_pcr: None,
+            annexb: Vec::new(),
+            audio: AudioPack::default(),
+        }
+    }
+
+    /// Bytes produced and not yet taken.
+    pub fn output_len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Splits off everything produced so far (no copy).
+    pub fn take_output(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+
+    /// Tracks of the current segment.
+    pub fn tracks(&self) -> Tracks {
+        self.tracks
+    }
+
+    /// Whether audio is waiting in the pack.
+    pub fn has_pending_audio(&self) -> bool {
+        !self.audio.buf.is_empty()
+    }
+
+    fn write_packet(&mut self, packet: &TsPacket) -> Result<(), HlsError> {
+        let mut w = TsPacketWriter::new((&mut self.out).writer());
+        w.write_ts_packet(packet)?;
+        Ok(())
+    }
+
+    /// Starts a segment: writes PAT and PMT. Flush the audio pack (and take
+    /// the output) of the previous segment first. After a discontinuity
+    /// the PCR restarts from the next frame.
+    pub fn start_segment(&mut self, tracks: Tracks, discontinuity: bool) -> Result<(), HlsError> {
+        if tracks != self.tracks {
+            self.pmt_version.increment();
+            self.tracks = tracks;
+        }
+        if discontinuity {
+            self.last_pcr = None;
+        }
+        let pat = TsPacket {
+            header: header(PAT_PID, self.cc.next(PAT_PID)),
+            adaptation_field: None,
+            payload: Some(TsPayload::Pat(Pat {
+                transport_stream_id: 1,
+                version_number: VersionNumber::new(),
+                table: vec![ProgramAssociation {
+                    program_num: 1,
+                    program_map_pid: Pid::new(PMT_PID)?,
+                }],
+            })),
+        };
+        self.write_packet(&pat)?;
+        let mut es_info = Vec::with_capacity(2);
+        if tracks.video {
+            es_info.push(EsInfo {
+                stream_type: StreamType::H264,
+                elementary_pid: Pid::new(VIDEO_PID)?,
+                descriptors: Vec::new(),
+            });
+        }
+        if tracks.audio {
+            es_info.push(EsInfo {
+                stream_type: StreamType::AdtsAac,
+                elementary_pid: Pid::new(AUDIO_PID)?,
+                descriptors: Vec::new(),
+            });
+        }
+        let pmt = TsPacket {
+            header: header(PMT_PID, self.cc.next(PMT_PID)),
+            adaptation_field: None,
+            payload: Some(TsPayload::Pmt(Pmt {
+                program_num: 1,
+                pcr_pid: Some(Pid::new(tracks.pcr_pid())?),
+                version_number: self.pmt_version,
+                program_info: Vec::new(),
+                es_info,
+            })),
+        };
+        self.write_packet(&pmt)
+    }
+
+    /// Emits PCR-only packets so that the PCR reaches within
+    /// [`MAX_PCR_GAP_90K`] of `t` (unwrapped 90 kHz, no delay).
+    fn fill_pcr(&mut self, t: u64) -> Result<(), HlsError> {
+        let Some(mut last) = self.last_pcr else {
+            return Ok(());
+        };
+        if t <= last + MAX_PCR_GAP_90K || t - last > MAX_PCR_FILL_90K {
+            return Ok(());
+        }
+        let pid = self.tracks.pcr_pid();
+        while t - last > MAX_PCR_GAP_90K {
+            last += MAX_PCR_GAP_90K;
+            let packet = TsPacket {
+                header: header(pid, self.cc.repeat(pid)),
+                adaptation_field: Some(adaptation(Some(last), false)),
+                payload: None,
+            };
+            self.write_packet(&packet)?;
+        }
+        self.last_pcr = Some(last);
+        Ok(())
+    }
+
+    /// The PCR to attach to a PES at `t` on `pid`, if `pid` is the PCR PID.
+    fn pcr_for(&mut self, pid: u16, t: u64) -> Option<u64> {
+        if pid != self.tracks.pcr_pid() {
+            return None;
+        }
+        let v = self.last_pcr.map_or(t, |last| last.max(t));
+        self.last_pcr = Some(v);
+        Some(v)
+    }
+
+    fn write_pes(&mut self, spec: &PesSpec, data: &[u8]) -> Result<(), HlsError> {
+        let opt_len = 3 + 5 + if spec.dts.is_some() { 5 } else { 0 };
+        let pes_len = u16::try_from(opt_len + data.len()).unwrap_or(0);
+        let pes_header = PesHeader {
+            stream_id: mpeg2ts::es::StreamId::new(spec.stream_id),
+            priority: false,
+            data_alignment_indicator: true,
+            copyright: false,
+            original_or_copy: false,
+            pts: Some(ts(spec.pts + TS_DELAY_90K)),
+            dts: spec.dts.map(|d| ts(d + TS_DELAY_90K)),
+            escr: None,
+        };
+        let af = (spec.pcr.is_some() || spec.random_access)
+            .then(|| adaptation(spec.pcr, spec.random_access));
+        let af_len = match (&af, spec.pcr) {
+            (None, _) => 0,
+            (Some(_), Some(_)) => 8,
+            (Some(_), None) => 2,
+        };
+        let room = TS_PAYLOAD - 6 - opt_len - af_len;
+        let first = data.len().min(room);
+        let (head, mut rest) = data.split_at(first);
+        let packet = TsPacket {
+            header: header(spec.pid, self.cc.next(spec.pid)),
+            adaptation_field: af,
+            payload: Some(TsPayload::Pes(Pes {
+                header: pes_header,
+                pes_packet_len: pes_len,
+                data: payload::Bytes::new(head)?,
+            })),
+        };
+        self.write_packet(&packet)?;
+        while !rest.is_empty() {
+            let n = rest.len().min(TS_PAYLOAD);
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            let packet = TsPacket {
+                header: header(spec.pid, self.cc.next(spec.pid)),
+                adaptation_field: None,
+                payload: Some(TsPayload::Raw(payload::Bytes::new(chunk)?)),
+            };
+            self.write_packet(&packet)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one H.264 access unit. `dts_ms`/`pts_ms` are stream
+    /// milliseconds (`pts_ms >= dts_ms`); `data` is AVCC.
+    pub fn write_video(
+        &mut self,
+        dts_ms: u64,
+        pts_ms: u64,
+        keyframe: bool,
+        data: &[u8],
+        cfg: &AvcConfig,
+    ) -> Result<(), HlsError> {
+        let mut buf = std::mem::take(&mut self.annexb);
+        buf.clear();
+        let converted = avcc_to_annexb(data, cfg, keyframe, &mut buf);
+        let result = match converted {
+            Ok(()) => {
+                let dts = dts_ms.saturating_mul(90);
+                let pts = pts_ms.max(dts_ms).saturating_mul(90);
+                self.fill_pcr(dts).and_then(|()| {
+                    let spec = PesSpec {
+                        pid: VIDEO_PID,
+                        stream_id: VIDEO_STREAM_ID,
+                        pts,
+                        dts: (pts != dts).then_some(dts),
+                        pcr: self.pcr_for(VIDEO_PID, dts),
+                        random_access: keyframe,
+                    };
+                    self.write_pes(&spec, &buf)
+                })
+            }
+            Err(e) => Err(HlsError::Malformed(e)),
+        };
+        self.annexb = buf;
+        result
+    }
+
+    /// Queues one raw AAC frame (ADTS header added) at `pts_ms`. Packs are
+    /// written when they span [`AUDIO_PACK_90K`], on [`TsMuxer::flush_audio`],
+    /// or when they would grow too large.
+    pub fn write_audio(
+        &mut self,
+        pts_ms: u64,
+        data: &[u8],
+        adts: &AdtsHeader,
+    ) -> Result<(), HlsError> {
+        let head = adts.write(data.len()).map_err(HlsError::Malformed)?;
+        let t = pts_ms.saturating_mul(90);
+        if !self.audio.buf.is_empty()
+            && (t < self.audio.start
+                || t - self.audio.start >= AUDIO_PACK_90K
+                || self.audio.buf.len() + head.len() + data.len() > AUDIO_PACK_MAX_BYTES)
+        {
+            self.flush_audio()?;
+        }
+        if self.audio.buf.is_empty() {
+            self.audio.start = t;
+        }
+        self.audio.buf.extend_from_slice(&head);
+        self.audio.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Writes the pending audio pack, if any, as one PES.
+    pub fn flush_audio(&mut self) -> Result<(), HlsError> {
+        if self.audio.buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.audio.buf);
+        let t = self.audio.start;
+        let result = self.fill_pcr(t).and_then(|()| {
+            let pcr = self.pcr_for(AUDIO_PID, t);
+            let spec = PesSpec {
+                pid: AUDIO_PID,
+                stream_id: AUDIO_STREAM_ID,
+                pts: t,
+                dts: None,
+                random_access: pcr.is_some(),
+                pcr,
+            };
+            self.write_pes(&spec, &buf)
+        });
+        self.audio.buf = buf;
+        self.audio.buf.clear();
+        result
+    }
+}

@@ -1,0 +1,22 @@
+//! Media parsing: FLV tag headers, AVC and AAC codec configuration, and the
+//! per-stream [`Demuxer`] that turns RTMP audio/video message payloads into
+//! timestamped [`Frame`]s.
+//!
+//! Everything here is pure: bytes in, values out. Payloads travel as
+//! [`bytes::Bytes`] and frames are zero-copy slices of the message they came in.
+
+pub mod aac;
+pub mod avc;
+mod bits;
+pub mod demux;
+mod error;
+pub mod flv;
+pub mod frame;
+mod timestamp;
+
+pub use aac::{AdtsHeader, AudioSpecificConfig};
+pub use avc::{AvcConfig, SpsInfo};
+pub use demux::{CodecInfo, Demuxer};
+pub use error::MediaError;
+pub use frame::{Frame, Track};
+pub use timestamp::TimestampExtender;

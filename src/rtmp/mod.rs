@@ -1,0 +1,30 @@
+//! The RTMP protocol core: handshake, chunk stream, messages, commands and
+//! the poll-loop [`Session`]. Pure and sans-IO: bytes and time in, bytes,
+//! events and errors out.
+
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+pub mod chunk;
+pub mod command;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod event;
+pub mod handshake;
+pub mod message;
+pub mod name;
+mod rng;
+pub mod session;
+mod session_streams;
+pub mod status;
+
+pub use config::{Limits, SessionConfig};
+pub use error::{Blame, OrderError, SessionError};
+pub use event::{ConnectRequest, Event, PlayRequest, PublishKind, PublishRequest, Rejection};
+pub use session::Session;

@@ -1,0 +1,80 @@
+//! The message streams of a session (createStream ids) and their states.
+
+use std::collections::BTreeMap;
+
+use super::error::OrderError;
+
+/// What a message stream is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StreamState {
+    /// Created, nothing requested yet (or stopped).
+    Idle,
+    /// publish asked, awaiting the shell's decision.
+    PublishPending { name: String },
+    /// Accepted publisher.
+    Publishing { name: String },
+    /// play asked, awaiting the shell's decision.
+    PlayPending { name: String },
+    /// Accepted player.
+    Playing { name: String },
+}
+
+impl StreamState {
+    pub(crate) fn is_pending(&self) -> bool {
+        matches!(
+            self,
+            StreamState::PublishPending { .. } | StreamState::PlayPending { .. }
+        )
+    }
+}
+
+/// Message streams by id. Ids start at 1 and are never reused within a
+/// session.
+#[derive(Debug, Default)]
+pub(crate) struct Streams {
+    map: BTreeMap<u32, StreamState>,
+    last_id: u32,
+}
+
+impl Streams {
+    pub(crate) fn create(&mut self, max: u32) -> Result<u32, OrderError> {
+        if self.map.len() >= max as usize {
+            return Err(OrderError::TooManyStreams { max });
+        }
+        let id = self
+            .last_id
+            .checked_add(1)
+            .ok_or(OrderError::TooManyStreams { max })?;
+        self.last_id = id;
+        self.map.insert(id, StreamState::Idle);
+        Ok(id)
+    }
+
+    pub(crate) fn get(&self, id: u32) -> Option<&StreamState> {
+        self.map.get(&id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut StreamState> {
+        self.map.get_mut(&id)
+    }
+
+    pub(crate) fn remove(&mut self, id: u32) -> Option<StreamState> {
+        self.map.remove(&id)
+    }
+
+    pub(crate) fn any_pending(&self) -> bool {
+        self.map.values().any(StreamState::is_pending)
+    }
+
+    /// The accepted publishing stream with this name.
+    pub(crate) fn find_publishing(&self, name: &str) -> Option<u32> {
+        self.map.iter().find_map(|(id, s)| match s {
+            StreamState::Publishing { name: n } if n == name => Some(*id),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}

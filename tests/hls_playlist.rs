@@ -1,0 +1,97 @@
+//! Playlist rendering rules (RFC 8216) and parsing back.
+
+use std::collections::VecDeque;
+
+use ngx_rtmp::hls::playlist::{format_duration, parse, render};
+use ngx_rtmp::hls::{Playlist, PlaylistKind, SegmentEntry};
+
+fn entry(sequence: u64, duration_ms: u64, discontinuity: bool) -> SegmentEntry {
+    SegmentEntry {
+        sequence,
+        id: sequence,
+        duration_ms,
+        discontinuity,
+        uri: format!("live-{sequence}.ts"),
+    }
+}
+
+fn playlist(kind: PlaylistKind, ended: bool) -> Playlist {
+    Playlist {
+        kind,
+        target_duration_s: 4,
+        media_sequence: 7,
+        discontinuity_sequence: 0,
+        entries: VecDeque::from(vec![
+            entry(7, 4000, false),
+            entry(8, 3967, true),
+            entry(9, 1, false),
+        ]),
+        ended,
+    }
+}
+
+#[test]
+fn live_playlist() {
+    let text = render(&playlist(PlaylistKind::Live, false));
+    assert_eq!(
+        text,
+        "#EXTM3U\n\
+         #EXT-X-VERSION:3\n\
+         #EXT-X-INDEPENDENT-SEGMENTS\n\
+         #EXT-X-TARGETDURATION:4\n\
+         #EXT-X-MEDIA-SEQUENCE:7\n\
+         #EXTINF:4.000,\n\
+         live-7.ts\n\
+         #EXT-X-DISCONTINUITY\n\
+         #EXTINF:3.967,\n\
+         live-8.ts\n\
+         #EXTINF:0.001,\n\
+         live-9.ts\n"
+    );
+}
+
+#[test]
+fn event_and_ended_playlist() {
+    let mut p = playlist(PlaylistKind::Event, true);
+    p.discontinuity_sequence = 2;
+    let text = render(&p);
+    assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:EVENT\n"));
+    assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:2\n"));
+    assert!(text.ends_with("live-9.ts\n#EXT-X-ENDLIST\n"));
+    // Tags precede the first segment.
+    let first_uri = text.find("live-7.ts").unwrap();
+    for tag in [
+        "#EXT-X-TARGETDURATION",
+        "#EXT-X-MEDIA-SEQUENCE",
+        "#EXT-X-DISCONTINUITY-SEQUENCE",
+    ] {
+        assert!(text.find(tag).unwrap() < first_uri);
+    }
+}
+
+#[test]
+fn durations_have_three_decimals() {
+    assert_eq!(format_duration(0), "0.000");
+    assert_eq!(format_duration(5), "0.005");
+    assert_eq!(format_duration(12_340), "12.340");
+    assert_eq!(format_duration(4_499), "4.499");
+}
+
+#[test]
+fn parse_round_trip() {
+    let mut p = playlist(PlaylistKind::Live, true);
+    p.discontinuity_sequence = 3;
+    let text = render(&p);
+    let mut back = parse(&text, PlaylistKind::Live).unwrap();
+    for e in back.entries.iter_mut() {
+        e.id = e.sequence;
+    }
+    assert_eq!(back, p);
+    assert!(parse("not a playlist", PlaylistKind::Live).is_none());
+    assert!(parse("#EXTM3U\n#EXTINF:x,\na.ts\n", PlaylistKind::Live).is_none());
+    assert!(parse(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:4\na.ts\n",
+        PlaylistKind::Live
+    )
+    .is_none());
+}
