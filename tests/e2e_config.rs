@@ -7,13 +7,19 @@ use e2e_common::{Conf, Nginx};
 fn check(body: &str) -> (bool, String) {
     let n = Nginx::prepare("conf", &Conf::rtmp(body));
     let out = n.test_config();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The line of `needle` in the rendered config (1-based).
 fn line_of(n: &Nginx, needle: &str) -> usize {
     let text = std::fs::read_to_string(&n.conf).unwrap();
-    text.lines().position(|l| l.contains(needle)).expect("needle in config") + 1
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle in config")
+        + 1
 }
 
 #[test]
@@ -35,16 +41,56 @@ fn accepts_nginx_rtmp_style_config() {
 #[test]
 fn errors_name_file_and_line() {
     let cases = [
-        ("server { listen 127.0.0.1:{rtmp_port}; bogus_directive on; }", "bogus_directive", "unknown directive"),
-        ("server { listen 127.0.0.1:{rtmp_port}; chunk_size 12; }", "chunk_size 12", "value must be between"),
-        ("server { listen 127.0.0.1:{rtmp_port}; application a { live maybe; } }", "live maybe", "\"on\" or \"off\""),
-        ("server { listen 127.0.0.1:{rtmp_port}; listen 127.0.0.1:{rtmp_port}; }", "listen 127.0.0.1", "duplicate listen"),
-        ("server { listen 127.0.0.1:{rtmp_port}; application a { chunk_size 4096; } }", "application a", "not allowed here"),
-        ("server { listen 127.0.0.1:{rtmp_port}; timeout 5x; }", "timeout 5x", "invalid time"),
-        ("server { listen 127.0.0.1:{rtmp_port}; application a {} application a {} }", "application a", "duplicate application"),
-        ("server { listen 127.0.0.1:{rtmp_port}; application ../x {} }", "application ../x", "invalid application name"),
-        ("server { listen nowhere.example:1935; }", "nowhere.example", "invalid listen address"),
-        ("server { listen 127.0.0.1:{rtmp_port} ipv6only=on; }", "ipv6only=on", "ipv6only"),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; bogus_directive on; }",
+            "bogus_directive",
+            "unknown directive",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; chunk_size 12; }",
+            "chunk_size 12",
+            "value must be between",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application a { live maybe; } }",
+            "live maybe",
+            "\"on\" or \"off\"",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; listen 127.0.0.1:{rtmp_port}; }",
+            "listen 127.0.0.1",
+            "duplicate listen",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application a { chunk_size 4096; } }",
+            "application a",
+            "not allowed here",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; timeout 5x; }",
+            "timeout 5x",
+            "invalid time",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application a {} application a {} }",
+            "application a",
+            "duplicate application",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application ../x {} }",
+            "application ../x",
+            "invalid application name",
+        ),
+        (
+            "server { listen nowhere.example:1935; }",
+            "nowhere.example",
+            "invalid listen address",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port} ipv6only=on; }",
+            "ipv6only=on",
+            "ipv6only",
+        ),
         ("listen 1935;", "listen 1935", "not allowed here"),
     ];
     for (body, needle, message) in cases {
@@ -52,9 +98,15 @@ fn errors_name_file_and_line() {
         let out = n.test_config();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "nginx -t accepted {body:?}");
-        assert!(err.contains(message), "{body:?}: expected {message:?} in:\n{err}");
+        assert!(
+            err.contains(message),
+            "{body:?}: expected {message:?} in:\n{err}"
+        );
         let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
-        assert!(err.contains(&location), "{body:?}: expected {location} in:\n{err}");
+        assert!(
+            err.contains(&location),
+            "{body:?}: expected {location} in:\n{err}"
+        );
     }
 }
 

@@ -15,19 +15,32 @@ const CLOSE: Duration = Duration::from_secs(5);
 fn server() -> Nginx {
     Nginx::start(
         "hostile",
-        &Conf::rtmp("timeout 2s; server { listen 127.0.0.1:{rtmp_port}; application live { live on; } }"),
+        &Conf::rtmp(
+            "timeout 2s; server { listen 127.0.0.1:{rtmp_port}; application live { live on; } }",
+        ),
     )
 }
 
 /// After the abuse: a normal publish works, no worker crashed.
 fn still_healthy(n: &Nginx, key: &str) {
-    let (ok, err) = run_with_timeout(ffmpeg_publish(&n.rtmp_url("live", key), 2), Duration::from_secs(60));
-    assert!(ok, "normal publish after abuse failed: {err}\n{}", n.error_log());
+    let (ok, err) = run_with_timeout(
+        ffmpeg_publish(&n.rtmp_url("live", key), 2),
+        Duration::from_secs(60),
+    );
+    assert!(
+        ok,
+        "normal publish after abuse failed: {err}\n{}",
+        n.error_log()
+    );
     n.assert_no_crash();
 }
 
 fn assert_closed(n: &Nginx, mut c: TcpStream, what: &str) {
-    assert!(closed_within(&mut c, CLOSE), "{what}: connection not closed\n{}", n.error_log());
+    assert!(
+        closed_within(&mut c, CLOSE),
+        "{what}: connection not closed\n{}",
+        n.error_log()
+    );
 }
 
 /// Every reason must appear in a "closed:" line of the error log.
@@ -69,12 +82,19 @@ fn garbage_and_broken_handshakes() {
     }
     closed = closed || closed_within(&mut s, CLOSE);
     assert!(closed, "dripping client not dropped\n{}", n.error_log());
-    assert!(start.elapsed() < Duration::from_secs(8), "dropped only after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "dropped only after {:?}",
+        start.elapsed()
+    );
     // Connect and leave: closed by the timeout.
     let s = TcpStream::connect(("127.0.0.1", n.rtmp_port)).unwrap();
     assert_closed(&n, s, "idle connection");
     still_healthy(&n, "after-handshakes");
-    assert_logged(&n, &["bad rtmp version", "version 6", "handshake: timed out"]);
+    assert_logged(
+        &n,
+        &["bad rtmp version", "version 6", "handshake: timed out"],
+    );
 }
 
 #[test]
@@ -82,7 +102,8 @@ fn hostile_chunk_streams() {
     let n = server();
     // Set Chunk Size 2^31.
     let mut c = Client::handshake(n.rtmp_port);
-    c.send(&chunks(2, 1, 0, 0, &0x8000_0000u32.to_be_bytes(), 128)).unwrap();
+    c.send(&chunks(2, 1, 0, 0, &0x8000_0000u32.to_be_bytes(), 128))
+        .unwrap();
     assert_closed(&n, c.sock, "2^31 chunk size");
     // A message header announcing more than max_message.
     let mut c = Client::handshake(n.rtmp_port);
@@ -121,7 +142,12 @@ fn hostile_chunk_streams() {
     still_healthy(&n, "after-chunks");
     assert_logged(
         &n,
-        &["invalid chunk size 2147483648", "above limit", "more than 64 chunk streams", "nesting deeper than"],
+        &[
+            "invalid chunk size 2147483648",
+            "above limit",
+            "more than 64 chunk streams",
+            "nesting deeper than",
+        ],
     );
 }
 
@@ -130,7 +156,8 @@ fn out_of_order_and_bad_names() {
     let n = server();
     // Media before connect.
     let mut c = Client::handshake(n.rtmp_port);
-    c.send(&chunks(6, 9, 1, 0, &[0x17, 0, 0, 0, 0], 128)).unwrap();
+    c.send(&chunks(6, 9, 1, 0, &[0x17, 0, 0, 0, 0], 128))
+        .unwrap();
     assert_closed(&n, c.sock, "video before connect");
     // publish before connect.
     let mut c = Client::handshake(n.rtmp_port);
@@ -138,7 +165,13 @@ fn out_of_order_and_bad_names() {
     assert_closed(&n, c.sock, "publish before connect");
     // Control characters, path tricks and over-long keys.
     let long = "k".repeat(5000);
-    for name in ["bad\u{1}key", "../../etc/passwd", "a/b", "..", long.as_str()] {
+    for name in [
+        "bad\u{1}key",
+        "../../etc/passwd",
+        "a/b",
+        "..",
+        long.as_str(),
+    ] {
         let mut c = Client::handshake(n.rtmp_port);
         c.connect("live");
         c.create_stream();
@@ -157,9 +190,20 @@ fn out_of_order_and_bad_names() {
     still_healthy(&n, "after-names");
     assert_logged(
         &n,
-        &["message type 9 before connect", "message type 20 before connect", "byte 0x01", "'/' not allowed", "starts with '.'", "limit 256"],
+        &[
+            "message type 9 before connect",
+            "message type 20 before connect",
+            "byte 0x01",
+            "'/' not allowed",
+            "starts with '.'",
+            "limit 256",
+        ],
     );
-    assert!(!n.error_log().contains("publishes \"live/.."), "{}", n.error_log());
+    assert!(
+        !n.error_log().contains("publishes \"live/.."),
+        "{}",
+        n.error_log()
+    );
 }
 
 #[test]
@@ -176,7 +220,10 @@ fn many_idle_and_partial_connections_are_reaped() {
         .collect();
     still_healthy(&n, "during-idle");
     for (i, mut s) in socks.into_iter().enumerate() {
-        assert!(closed_within(&mut s, CLOSE), "idle connection {i} not reaped");
+        assert!(
+            closed_within(&mut s, CLOSE),
+            "idle connection {i} not reaped"
+        );
     }
     n.assert_no_crash();
 }

@@ -25,21 +25,33 @@ fn published_counts(n: &Nginx, key: &str) -> Option<(u64, u64)> {
 
 fn assert_published(n: &Nginx, key: &str, secs: u32) {
     assert!(
-        n.wait_log(&format!("stopped publishing \"{key}\""), Duration::from_secs(10)),
+        n.wait_log(
+            &format!("stopped publishing \"{key}\""),
+            Duration::from_secs(10)
+        ),
         "no end of publish for {key}:\n{}",
         n.error_log()
     );
     let (video, audio) = published_counts(n, key).unwrap();
     // 30 fps video; AAC at 44.1 kHz is ~43 frames/s. Allow for the sequence headers.
     let fps = u64::from(secs) * 30;
-    assert!(video >= fps && video <= fps + 5, "{key}: {video} video messages for {secs}s at 30 fps");
-    assert!(audio >= u64::from(secs) * 40, "{key}: only {audio} audio messages");
+    assert!(
+        video >= fps && video <= fps + 5,
+        "{key}: {video} video messages for {secs}s at 30 fps"
+    );
+    assert!(
+        audio >= u64::from(secs) * 40,
+        "{key}: only {audio} audio messages"
+    );
 }
 
 #[test]
 fn ffmpeg_publishes_over_ipv4() {
     let n = Nginx::start("pub-v4", &Conf::live());
-    let (ok, err) = run_with_timeout(ffmpeg_publish(&n.rtmp_url("live", "v4key"), PUBLISH_SECS), TIMEOUT);
+    let (ok, err) = run_with_timeout(
+        ffmpeg_publish(&n.rtmp_url("live", "v4key"), PUBLISH_SECS),
+        TIMEOUT,
+    );
     assert!(ok, "ffmpeg failed: {err}\n{}", n.error_log());
     assert!(n.error_log().contains("publishes \"live/v4key\""));
     assert_published(&n, "live/v4key", PUBLISH_SECS);
@@ -78,7 +90,10 @@ fn gstreamer_rtmp2sink_publishes() {
     let (ok, err) = run_with_timeout(cmd, TIMEOUT);
     assert!(ok, "gst-launch failed: {err}\n{}", n.error_log());
     assert!(
-        n.wait_log("stopped publishing \"live/gstkey\"", Duration::from_secs(10)),
+        n.wait_log(
+            "stopped publishing \"live/gstkey\"",
+            Duration::from_secs(10)
+        ),
         "{}",
         n.error_log()
     );
@@ -95,9 +110,17 @@ fn second_publisher_on_live_name_is_refused() {
     assert!(n.wait_log("publishes \"live/busy\"", Duration::from_secs(10)));
     let (ok, _) = run_with_timeout(ffmpeg_publish(&url, 2), TIMEOUT);
     assert!(!ok, "second publisher was accepted");
-    assert!(n.error_log().contains("publish \"live/busy\" refused"), "{}", n.error_log());
+    assert!(
+        n.error_log().contains("publish \"live/busy\" refused"),
+        "{}",
+        n.error_log()
+    );
     let out = first.wait_with_output().unwrap();
-    assert!(out.status.success(), "first publisher failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "first publisher failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     n.assert_no_crash();
 }
 
@@ -114,7 +137,7 @@ fn unknown_application_and_live_off_are_refused() {
     assert!(!ok);
     let log = n.error_log();
     assert!(log.contains("unknown application \"nope\""), "{log}");
-    assert!(log.contains("live is off"), "{log}");
+    assert!(log.contains("neither live nor hls is on"), "{log}");
     n.assert_no_crash();
 }
 
@@ -122,11 +145,19 @@ fn unknown_application_and_live_off_are_refused() {
 fn two_workers_accept_publishers() {
     let n = Nginx::start("pub-workers", &Conf::live().workers(2));
     let children: Vec<_> = (0..4)
-        .map(|i| ffmpeg_publish(&n.rtmp_url("live", &format!("w{i}")), PUBLISH_SECS).spawn().unwrap())
+        .map(|i| {
+            ffmpeg_publish(&n.rtmp_url("live", &format!("w{i}")), PUBLISH_SECS)
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for (i, c) in children.into_iter().enumerate() {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "publisher {i}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "publisher {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     for i in 0..4 {
         assert_published(&n, &format!("live/w{i}"), PUBLISH_SECS);
@@ -137,22 +168,39 @@ fn two_workers_accept_publishers() {
 #[test]
 fn reload_keeps_publisher_and_applies_new_config() {
     let n = Nginx::start("pub-reload", &Conf::live());
-    let long = ffmpeg_publish(&n.rtmp_url("live", "during-reload"), 6).spawn().unwrap();
+    let long = ffmpeg_publish(&n.rtmp_url("live", "during-reload"), 6)
+        .spawn()
+        .unwrap();
     assert!(n.wait_log("publishes \"live/during-reload\"", Duration::from_secs(10)));
 
     // New config: a second application. Old connections keep the old config.
     let text = std::fs::read_to_string(&n.conf).unwrap();
-    let text = text.replace("application live { live on; }", "application live { live on; } application added { live on; }");
+    let text = text.replace(
+        "application live { live on; }",
+        "application live { live on; } application added { live on; }",
+    );
     std::fs::write(&n.conf, text).unwrap();
     n.signal("reload");
-    assert!(n.wait_log("reconfiguring", Duration::from_secs(5)), "{}", n.error_log());
+    assert!(
+        n.wait_log("reconfiguring", Duration::from_secs(5)),
+        "{}",
+        n.error_log()
+    );
     std::thread::sleep(Duration::from_millis(500));
 
     let (ok, err) = run_with_timeout(ffmpeg_publish(&n.rtmp_url("added", "new"), 1), TIMEOUT);
-    assert!(ok, "publish to the new application failed: {err}\n{}", n.error_log());
+    assert!(
+        ok,
+        "publish to the new application failed: {err}\n{}",
+        n.error_log()
+    );
 
     let out = long.wait_with_output().unwrap();
-    assert!(out.status.success(), "publisher across reload failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "publisher across reload failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_published(&n, "live/during-reload", 6);
     n.assert_no_crash();
 }

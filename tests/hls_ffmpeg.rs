@@ -61,10 +61,10 @@ fn execute(dir: &Path, s: &mut HlsStream, open: &mut Option<std::fs::File>) {
 }
 
 fn run(tag: &str, video: bool, audio: bool) {
-    if !have_ffmpeg() {
-        eprintln!("ffmpeg not installed: skipping");
-        return;
-    }
+    assert!(
+        have_ffmpeg(),
+        "ffmpeg is required (scripts/test.sh installs it)"
+    );
     let dir = tmpdir(tag);
     let flv = dir.join("in.flv");
     let mut cmd = Command::new("ffmpeg");

@@ -129,7 +129,10 @@ mod tests {
             p(&["127.0.0.1"]).unwrap().addr,
             "127.0.0.1:1935".parse().unwrap()
         );
-        assert_eq!(p(&["*:1936"]).unwrap().addr, "0.0.0.0:1936".parse().unwrap());
+        assert_eq!(
+            p(&["*:1936"]).unwrap().addr,
+            "0.0.0.0:1936".parse().unwrap()
+        );
         let v6 = p(&["[::]:1935", "ipv6only=on"]).unwrap();
         assert_eq!(v6.addr, "[::]:1935".parse().unwrap());
         assert_eq!(v6.ipv6only, Some(true));
@@ -141,10 +144,22 @@ mod tests {
     fn errors() {
         assert!(matches!(p(&["0"]), Err(ListenError::Port(_))));
         assert!(matches!(p(&["70000"]), Err(ListenError::Port(_))));
-        assert!(matches!(p(&["example.com:1935"]), Err(ListenError::Address(_))));
+        assert!(matches!(
+            p(&["example.com:1935"]),
+            Err(ListenError::Address(_))
+        ));
         assert!(matches!(p(&["[::1"]), Err(ListenError::Address(_))));
-        assert!(matches!(p(&["1935", "ipv6only=on"]), Err(ListenError::Ipv6OnlyOnIpv4)));
-        assert!(matches!(p(&["1935", "reuseport"]), Err(ListenError::Option(_))));
-        assert!(matches!(p(&["1935", "backlog=x"]), Err(ListenError::Option(_))));
+        assert!(matches!(
+            p(&["1935", "ipv6only=on"]),
+            Err(ListenError::Ipv6OnlyOnIpv4)
+        ));
+        assert!(matches!(
+            p(&["1935", "reuseport"]),
+            Err(ListenError::Option(_))
+        ));
+        assert!(matches!(
+            p(&["1935", "backlog=x"]),
+            Err(ListenError::Option(_))
+        ));
     }
 }

@@ -23,15 +23,28 @@ pub enum Scope {
 pub enum ConfError {
     Unknown(String),
     NotAllowedHere(&'static str),
-    Arity { directive: &'static str, expected: &'static str },
+    Arity {
+        directive: &'static str,
+        expected: &'static str,
+    },
     Duplicate(&'static str),
-    Value { directive: &'static str, arg: String, error: ValueError },
+    Value {
+        directive: &'static str,
+        arg: String,
+        error: ValueError,
+    },
     Listen(ListenError),
     DuplicateListen(String),
     DuplicateApplication(String),
     InvalidApplicationName(String),
-    Missing { directive: &'static str, app: String },
-    Unsupported { directive: &'static str, what: &'static str },
+    Missing {
+        directive: &'static str,
+        app: String,
+    },
+    Unsupported {
+        directive: &'static str,
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for ConfError {
@@ -39,13 +52,23 @@ impl fmt::Display for ConfError {
         match self {
             ConfError::Unknown(d) => write!(f, "unknown directive \"{d}\""),
             ConfError::NotAllowedHere(d) => write!(f, "\"{d}\" directive is not allowed here"),
-            ConfError::Arity { directive, expected } => write!(
+            ConfError::Arity {
+                directive,
+                expected,
+            } => write!(
                 f,
                 "invalid number of arguments in \"{directive}\" directive (expected {expected})"
             ),
             ConfError::Duplicate(d) => write!(f, "\"{d}\" directive is duplicate"),
-            ConfError::Value { directive, arg, error } => {
-                write!(f, "invalid value \"{arg}\" in \"{directive}\" directive: {error}")
+            ConfError::Value {
+                directive,
+                arg,
+                error,
+            } => {
+                write!(
+                    f,
+                    "invalid value \"{arg}\" in \"{directive}\" directive: {error}"
+                )
             }
             ConfError::Listen(e) => e.fmt(f),
             ConfError::DuplicateListen(a) => write!(f, "duplicate listen {a}"),
@@ -168,16 +191,19 @@ impl AppLayer {
             hls_naming: self.hls_naming.or(parent.hls_naming),
             hls_slicing: self.hls_slicing.or(parent.hls_slicing),
             hls_type: self.hls_type.or(parent.hls_type),
-            hls_base_url: self.hls_base_url.clone().or_else(|| parent.hls_base_url.clone()),
+            hls_base_url: self
+                .hls_base_url
+                .clone()
+                .or_else(|| parent.hls_base_url.clone()),
         }
     }
 
     fn resolve(&self, app: &str) -> Result<AppSettings, ConfError> {
         let hls = if self.hls.unwrap_or(false) {
-            let path = self
-                .hls_path
-                .clone()
-                .ok_or_else(|| ConfError::Missing { directive: "hls_path", app: app.to_owned() })?;
+            let path = self.hls_path.clone().ok_or_else(|| ConfError::Missing {
+                directive: "hls_path",
+                app: app.to_owned(),
+            })?;
             let d = HlsConfig::default();
             let config = HlsConfig {
                 fragment_ms: self.hls_fragment.unwrap_or(d.fragment_ms),
@@ -191,7 +217,10 @@ impl AppLayer {
                 kind: self.hls_type.unwrap_or(d.kind),
                 base_url: self.hls_base_url.clone().unwrap_or(d.base_url),
             };
-            Some(HlsSettings { path: PathBuf::from(path), config })
+            Some(HlsSettings {
+                path: PathBuf::from(path),
+                config,
+            })
         } else {
             None
         };
@@ -284,7 +313,13 @@ fn value_err(directive: &'static str, arg: &str) -> impl Fn(ValueError) -> ConfE
     }
 }
 
-fn ranged(directive: &'static str, arg: &str, v: u64, min: u64, max: u64) -> Result<u64, ConfError> {
+fn ranged(
+    directive: &'static str,
+    arg: &str,
+    v: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfError> {
     if (min..=max).contains(&v) {
         Ok(v)
     } else {
@@ -351,13 +386,20 @@ impl RtmpConf {
         }
         srv.applications.push(AppConf {
             name: name.to_owned(),
-            settings: AppSettings { live: false, hls: None },
+            settings: AppSettings {
+                live: false,
+                hls: None,
+            },
             layer: AppLayer::default(),
         });
         Ok(srv.applications.len() - 1)
     }
 
-    fn server_layer(&mut self, scope: Scope, directive: &'static str) -> Result<&mut ServerLayer, ConfError> {
+    fn server_layer(
+        &mut self,
+        scope: Scope,
+        directive: &'static str,
+    ) -> Result<&mut ServerLayer, ConfError> {
         match scope {
             Scope::Main => Ok(&mut self.layer),
             Scope::Server(s) => self
@@ -369,7 +411,11 @@ impl RtmpConf {
         }
     }
 
-    fn app_layer(&mut self, scope: Scope, directive: &'static str) -> Result<&mut AppLayer, ConfError> {
+    fn app_layer(
+        &mut self,
+        scope: Scope,
+        directive: &'static str,
+    ) -> Result<&mut AppLayer, ConfError> {
         let layer = match scope {
             Scope::Main => Some(&mut self.app_layer),
             Scope::Server(s) => self.servers.get_mut(s).map(|s| &mut s.app_layer),
@@ -388,23 +434,43 @@ impl RtmpConf {
             "listen" => self.set_listen(scope, args),
             "chunk_size" => {
                 let v = size_arg("chunk_size", args, 128, 0xFF_FFFF)?;
-                set_once(&mut self.server_layer(scope, "chunk_size")?.chunk_size, "chunk_size", v)
+                set_once(
+                    &mut self.server_layer(scope, "chunk_size")?.chunk_size,
+                    "chunk_size",
+                    v,
+                )
             }
             "max_message" => {
                 let v = size_arg("max_message", args, 1024, 64 * 1024 * 1024)?;
-                set_once(&mut self.server_layer(scope, "max_message")?.max_message, "max_message", v)
+                set_once(
+                    &mut self.server_layer(scope, "max_message")?.max_message,
+                    "max_message",
+                    v,
+                )
             }
             "ack_window" => {
                 let v = size_arg("ack_window", args, 1, 0x7FFF_FFFF)?;
-                set_once(&mut self.server_layer(scope, "ack_window")?.ack_window, "ack_window", v)
+                set_once(
+                    &mut self.server_layer(scope, "ack_window")?.ack_window,
+                    "ack_window",
+                    v,
+                )
             }
             "max_streams" => {
                 let v = size_arg("max_streams", args, 1, 1024)?;
-                set_once(&mut self.server_layer(scope, "max_streams")?.max_streams, "max_streams", v)
+                set_once(
+                    &mut self.server_layer(scope, "max_streams")?.max_streams,
+                    "max_streams",
+                    v,
+                )
             }
             "timeout" => {
                 let v = time_arg("timeout", args, 1)?;
-                set_once(&mut self.server_layer(scope, "timeout")?.timeout_ms, "timeout", v)
+                set_once(
+                    &mut self.server_layer(scope, "timeout")?.timeout_ms,
+                    "timeout",
+                    v,
+                )
             }
             "ping" => {
                 let v = time_arg("ping", args, 0)?;
@@ -425,9 +491,16 @@ impl RtmpConf {
             "record" => {
                 // Recording is not implemented: only the explicit "off" is honest to accept.
                 if one_arg("record", args)? != "off" {
-                    return Err(ConfError::Unsupported { directive: "record", what: "recording" });
+                    return Err(ConfError::Unsupported {
+                        directive: "record",
+                        what: "recording",
+                    });
                 }
-                set_once(&mut self.app_layer(scope, "record")?.record_off, "record", true)
+                set_once(
+                    &mut self.app_layer(scope, "record")?.record_off,
+                    "record",
+                    true,
+                )
             }
             "hls" => {
                 let v = flag_arg("hls", args)?;
@@ -440,11 +513,19 @@ impl RtmpConf {
                 }
                 let v = a.trim_end_matches('/').to_owned();
                 let v = if v.is_empty() { "/".to_owned() } else { v };
-                set_once(&mut self.app_layer(scope, "hls_path")?.hls_path, "hls_path", v)
+                set_once(
+                    &mut self.app_layer(scope, "hls_path")?.hls_path,
+                    "hls_path",
+                    v,
+                )
             }
             "hls_fragment" => {
                 let v = time_arg("hls_fragment", args, 100)?;
-                set_once(&mut self.app_layer(scope, "hls_fragment")?.hls_fragment, "hls_fragment", v)
+                set_once(
+                    &mut self.app_layer(scope, "hls_fragment")?.hls_fragment,
+                    "hls_fragment",
+                    v,
+                )
             }
             "hls_playlist_length" => {
                 let v = time_arg("hls_playlist_length", args, 1000)?;
@@ -463,11 +544,19 @@ impl RtmpConf {
             }
             "hls_nested" => {
                 let v = flag_arg("hls_nested", args)?;
-                set_once(&mut self.app_layer(scope, "hls_nested")?.hls_nested, "hls_nested", v)
+                set_once(
+                    &mut self.app_layer(scope, "hls_nested")?.hls_nested,
+                    "hls_nested",
+                    v,
+                )
             }
             "hls_cleanup" => {
                 let v = flag_arg("hls_cleanup", args)?;
-                set_once(&mut self.app_layer(scope, "hls_cleanup")?.hls_cleanup, "hls_cleanup", v)
+                set_once(
+                    &mut self.app_layer(scope, "hls_cleanup")?.hls_cleanup,
+                    "hls_cleanup",
+                    v,
+                )
             }
             "hls_fragment_naming" => {
                 let a = one_arg("hls_fragment_naming", args)?;
@@ -475,7 +564,11 @@ impl RtmpConf {
                     "sequential" => Naming::Sequential,
                     "timestamp" => Naming::Timestamp,
                     "system" => Naming::System,
-                    _ => return Err(value_err("hls_fragment_naming", a)(ValueError::Choice("sequential, timestamp or system"))),
+                    _ => {
+                        return Err(value_err("hls_fragment_naming", a)(ValueError::Choice(
+                            "sequential, timestamp or system",
+                        )))
+                    }
                 };
                 let l = self.app_layer(scope, "hls_fragment_naming")?;
                 set_once(&mut l.hls_naming, "hls_fragment_naming", v)
@@ -485,7 +578,11 @@ impl RtmpConf {
                 let v = match a {
                     "plain" => Slicing::Plain,
                     "aligned" => Slicing::Aligned,
-                    _ => return Err(value_err("hls_fragment_slicing", a)(ValueError::Choice("plain or aligned"))),
+                    _ => {
+                        return Err(value_err("hls_fragment_slicing", a)(ValueError::Choice(
+                            "plain or aligned",
+                        )))
+                    }
                 };
                 let l = self.app_layer(scope, "hls_fragment_slicing")?;
                 set_once(&mut l.hls_slicing, "hls_fragment_slicing", v)
@@ -495,14 +592,24 @@ impl RtmpConf {
                 let v = match a {
                     "live" => PlaylistKind::Live,
                     "event" => PlaylistKind::Event,
-                    _ => return Err(value_err("hls_type", a)(ValueError::Choice("live or event"))),
+                    _ => {
+                        return Err(value_err("hls_type", a)(ValueError::Choice(
+                            "live or event",
+                        )))
+                    }
                 };
-                set_once(&mut self.app_layer(scope, "hls_type")?.hls_type, "hls_type", v)
+                set_once(
+                    &mut self.app_layer(scope, "hls_type")?.hls_type,
+                    "hls_type",
+                    v,
+                )
             }
             "hls_base_url" => {
                 let a = one_arg("hls_base_url", args)?;
                 if a.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                    return Err(value_err("hls_base_url", a)(ValueError::Choice("a URL without spaces or control characters")));
+                    return Err(value_err("hls_base_url", a)(ValueError::Choice(
+                        "a URL without spaces or control characters",
+                    )));
                 }
                 let l = self.app_layer(scope, "hls_base_url")?;
                 set_once(&mut l.hls_base_url, "hls_base_url", a.to_owned())
@@ -565,7 +672,8 @@ mod tests {
         c.set(Scope::Server(s), "chunk_size", &["8192"]).unwrap();
         let a = c.add_application(s, "live").unwrap();
         let b = c.add_application(s, "vod").unwrap();
-        c.set(Scope::Application { server: s, app: b }, "live", &["off"]).unwrap();
+        c.set(Scope::Application { server: s, app: b }, "live", &["off"])
+            .unwrap();
         c.finish().unwrap();
         let srv = &c.servers[0];
         assert_eq!(srv.settings.chunk_size, 8192);
@@ -582,30 +690,64 @@ mod tests {
         let mut c = RtmpConf::new();
         c.add_server();
         c.finish().unwrap();
-        assert_eq!(c.servers[0].listens[0].addr, "0.0.0.0:1935".parse().unwrap());
+        assert_eq!(
+            c.servers[0].listens[0].addr,
+            "0.0.0.0:1935".parse().unwrap()
+        );
     }
 
     #[test]
     fn errors() {
         let mut c = RtmpConf::new();
         let s = c.add_server();
-        let app = Scope::Application { server: s, app: c.add_application(s, "live").unwrap() };
-        assert_eq!(c.set(Scope::Main, "bogus", &[]), Err(ConfError::Unknown("bogus".into())));
-        assert_eq!(c.set(app, "chunk_size", &["4096"]), Err(ConfError::NotAllowedHere("chunk_size")));
-        assert_eq!(c.set(Scope::Main, "listen", &["1935"]), Err(ConfError::NotAllowedHere("listen")));
-        assert!(matches!(c.set(Scope::Main, "chunk_size", &["1"]), Err(ConfError::Value { .. })));
-        assert!(matches!(c.set(Scope::Main, "chunk_size", &[]), Err(ConfError::Arity { .. })));
-        assert!(matches!(c.set(app, "live", &["maybe"]), Err(ConfError::Value { .. })));
+        let app = Scope::Application {
+            server: s,
+            app: c.add_application(s, "live").unwrap(),
+        };
+        assert_eq!(
+            c.set(Scope::Main, "bogus", &[]),
+            Err(ConfError::Unknown("bogus".into()))
+        );
+        assert_eq!(
+            c.set(app, "chunk_size", &["4096"]),
+            Err(ConfError::NotAllowedHere("chunk_size"))
+        );
+        assert_eq!(
+            c.set(Scope::Main, "listen", &["1935"]),
+            Err(ConfError::NotAllowedHere("listen"))
+        );
+        assert!(matches!(
+            c.set(Scope::Main, "chunk_size", &["1"]),
+            Err(ConfError::Value { .. })
+        ));
+        assert!(matches!(
+            c.set(Scope::Main, "chunk_size", &[]),
+            Err(ConfError::Arity { .. })
+        ));
+        assert!(matches!(
+            c.set(app, "live", &["maybe"]),
+            Err(ConfError::Value { .. })
+        ));
         c.set(app, "live", &["on"]).unwrap();
-        assert_eq!(c.set(app, "live", &["on"]), Err(ConfError::Duplicate("live")));
+        assert_eq!(
+            c.set(app, "live", &["on"]),
+            Err(ConfError::Duplicate("live"))
+        );
         c.set(Scope::Server(s), "listen", &["1935"]).unwrap();
         let s2 = c.add_server();
         assert!(matches!(
             c.set(Scope::Server(s2), "listen", &["0.0.0.0:1935"]),
             Err(ConfError::DuplicateListen(_))
         ));
-        c.set(Scope::Server(s2), "listen", &["[::]:1935", "ipv6only=on"]).unwrap();
-        assert!(matches!(c.add_application(s, "live"), Err(ConfError::DuplicateApplication(_))));
-        assert!(matches!(c.add_application(s, "../x"), Err(ConfError::InvalidApplicationName(_))));
+        c.set(Scope::Server(s2), "listen", &["[::]:1935", "ipv6only=on"])
+            .unwrap();
+        assert!(matches!(
+            c.add_application(s, "live"),
+            Err(ConfError::DuplicateApplication(_))
+        ));
+        assert!(matches!(
+            c.add_application(s, "../x"),
+            Err(ConfError::InvalidApplicationName(_))
+        ));
     }
 }

@@ -127,7 +127,16 @@ mod tests {
         assert_eq!(parse_time_ms("1m 30s"), Ok(90_000));
         assert_eq!(parse_time_ms("1h"), Ok(3_600_000));
         assert_eq!(parse_time_ms("0"), Ok(0));
-        for bad in ["", "s", "3x", "-1", "1s 1m", "1s1s", "3 s", "99999999999999999999"] {
+        for bad in [
+            "",
+            "s",
+            "3x",
+            "-1",
+            "1s 1m",
+            "1s1s",
+            "3 s",
+            "99999999999999999999",
+        ] {
             assert_eq!(parse_time_ms(bad), Err(ValueError::Time), "{bad:?}");
         }
     }

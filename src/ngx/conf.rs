@@ -4,8 +4,10 @@
 use core::ffi::{c_char, c_void};
 use core::ptr;
 
-use nginx_sys::{ngx_command_t, ngx_conf_parse, ngx_conf_t, ngx_pool_cleanup_add, ngx_str_t, NGX_LOG_EMERG};
 use ::ngx::ngx_conf_log_error;
+use nginx_sys::{
+    ngx_command_t, ngx_conf_parse, ngx_conf_t, ngx_pool_cleanup_add, ngx_str_t, NGX_LOG_EMERG,
+};
 
 use super::module::{RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_SRV_CONF};
 use crate::conf::{RtmpConf, Scope};

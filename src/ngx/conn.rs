@@ -7,18 +7,18 @@
 
 use std::collections::VecDeque;
 
+use ::ngx::ngx_log_error;
 use bytes::Bytes;
 use nginx_sys::{
     ngx_add_timer, ngx_close_connection, ngx_connection_t, ngx_current_msec, ngx_del_timer,
     ngx_destroy_pool, ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_log_t,
     NGX_AGAIN, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
 };
-use ::ngx::ngx_log_error;
 
 use super::policy::Policy;
 use super::worker;
 use crate::conf::ServerConf;
-use crate::rtmp::{Blame, Session, SessionConfig, SessionError};
+use crate::rtmp::{Blame, Limits, Session, SessionConfig, SessionError};
 
 /// A connection whose unsent output exceeds this is too slow to keep.
 const MAX_PENDING_OUTPUT: usize = 8 * 1024 * 1024;
@@ -51,15 +51,21 @@ fn now() -> u64 {
 
 fn session_config(server: &ServerConf) -> SessionConfig {
     let s = &server.settings;
-    let mut cfg = SessionConfig::default();
-    cfg.chunk_size = s.chunk_size;
-    cfg.ack_window = s.ack_window;
-    cfg.timeout_ms = s.timeout_ms;
-    cfg.ping_ms = s.ping_ms;
-    cfg.ping_timeout_ms = s.ping_timeout_ms;
-    cfg.max_streams = s.max_streams;
-    cfg.limits.max_message = s.max_message;
-    cfg
+    let defaults = SessionConfig::default();
+    SessionConfig {
+        chunk_size: s.chunk_size,
+        ack_window: s.ack_window,
+        timeout_ms: s.timeout_ms,
+        // The handshake deadline never exceeds the connection timeout.
+        handshake_timeout_ms: defaults.handshake_timeout_ms.min(s.timeout_ms),
+        ping_ms: s.ping_ms,
+        ping_timeout_ms: s.ping_timeout_ms,
+        max_streams: s.max_streams,
+        limits: Limits {
+            max_message: s.max_message,
+            ..defaults.limits
+        },
+    }
 }
 
 /// `ls->handler`: a client connected to an `rtmp {}` listen socket.
@@ -72,7 +78,7 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
             (server, (*c).log, (*c).number)
         };
         let id = worker::with(|w| w.next_client_id());
-        let seed = ((nginx_sys::ngx_random() as u64) << 32) ^ number as u64;
+        let seed = ((nginx_sys::ngx_random() as u64) << 32) ^ number;
         let conn = Box::new(Conn {
             c,
             session: Session::new(session_config(server), now(), seed),
@@ -289,7 +295,9 @@ impl Conn {
         while let Some(front) = self.out.front() {
             let chunk = front.get(self.out_sent..).unwrap_or_default();
             // SAFETY: `c` is live; `send` reads at most `chunk.len()` bytes from `chunk`.
-            let n = unsafe { ((*c).send.unwrap_unchecked())(c, chunk.as_ptr().cast_mut(), chunk.len()) };
+            let n = unsafe {
+                ((*c).send.unwrap_unchecked())(c, chunk.as_ptr().cast_mut(), chunk.len())
+            };
             if n == NGX_AGAIN as isize {
                 return Ok(false);
             }
@@ -333,7 +341,10 @@ impl Conn {
             if self.closing {
                 ngx_add_timer(rev, LINGER_MS);
             } else if let Some(at) = self.session.poll_timeout() {
-                ngx_add_timer(rev, at.saturating_sub(now()).max(1) as nginx_sys::ngx_msec_t);
+                ngx_add_timer(
+                    rev,
+                    at.saturating_sub(now()).max(1) as nginx_sys::ngx_msec_t,
+                );
             } else if (*rev).timer_set() != 0 {
                 ngx_del_timer(rev);
             }

@@ -31,7 +31,10 @@ fn join(root: &Path, rel: &str) -> io::Result<PathBuf> {
     if rel.components().all(|c| matches!(c, Component::Normal(_))) {
         Ok(root.join(rel))
     } else {
-        Err(io::Error::new(io::ErrorKind::InvalidInput, "path escapes hls_path"))
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path escapes hls_path",
+        ))
     }
 }
 

@@ -9,11 +9,11 @@
 use core::ffi::{c_char, c_void};
 use core::ptr;
 
-use nginx_sys::{
-    ngx_command_t, ngx_core_module_t, ngx_str_t, ngx_module_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_ANY,
-    NGX_CONF_BLOCK, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CORE_MODULE, NGX_MAIN_CONF,
-};
 use ::ngx::ngx_string;
+use nginx_sys::{
+    ngx_command_t, ngx_core_module_t, ngx_module_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE,
+    NGX_CONF_ANY, NGX_CONF_BLOCK, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CORE_MODULE, NGX_MAIN_CONF,
+};
 
 use super::conf;
 

@@ -2,9 +2,9 @@
 //! name, where published media goes. The session (protocol) raises requests; this decides,
 //! using the config and the worker's live streams.
 
+use ::ngx::ngx_log_error;
 use bytes::Bytes;
 use nginx_sys::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_NOTICE, NGX_LOG_WARN};
-use ::ngx::ngx_log_error;
 
 use super::hls_out::HlsOut;
 use super::worker;
@@ -112,7 +112,11 @@ impl Policy {
                 payload,
             } => self.media(stream_id, Media::Video, timestamp, payload, log),
             Event::Unpublish { stream_id } => {
-                if let Some(pos) = self.publishing.iter().position(|p| p.stream_id == stream_id) {
+                if let Some(pos) = self
+                    .publishing
+                    .iter()
+                    .position(|p| p.stream_id == stream_id)
+                {
                     let p = self.publishing.swap_remove(pos);
                     self.end_publish(p, log);
                 }
@@ -123,7 +127,9 @@ impl Policy {
     }
 
     fn publication(&mut self, stream_id: u32) -> Option<&mut Publication> {
-        self.publishing.iter_mut().find(|p| p.stream_id == stream_id)
+        self.publishing
+            .iter_mut()
+            .find(|p| p.stream_id == stream_id)
     }
 
     fn publish(
@@ -200,8 +206,19 @@ impl Policy {
         );
     }
 
-    fn media(&mut self, stream_id: u32, kind: Media, timestamp: u32, payload: Bytes, log: *mut ngx_log_t) {
-        let Some(p) = self.publishing.iter_mut().find(|p| p.stream_id == stream_id) else {
+    fn media(
+        &mut self,
+        stream_id: u32,
+        kind: Media,
+        timestamp: u32,
+        payload: Bytes,
+        log: *mut ngx_log_t,
+    ) {
+        let Some(p) = self
+            .publishing
+            .iter_mut()
+            .find(|p| p.stream_id == stream_id)
+        else {
             return;
         };
         let handle = p.handle;
@@ -229,7 +246,12 @@ impl Policy {
             }
         });
         if let Some(e) = failed {
-            ngx_log_error!(NGX_LOG_ERR, log, "rtmp: hls write failed, hls disabled for this stream: {}", e);
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "rtmp: hls write failed, hls disabled for this stream: {}",
+                e
+            );
             *hls = None;
         }
     }

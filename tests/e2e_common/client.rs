@@ -39,7 +39,14 @@ pub fn amf(out: &mut Vec<u8>, v: &Amf) {
 }
 
 /// One message as a type-0 chunk followed by type-3 continuations of `chunk_size` bytes.
-pub fn chunks(csid: u8, type_id: u8, stream_id: u32, timestamp: u32, payload: &[u8], chunk_size: usize) -> Vec<u8> {
+pub fn chunks(
+    csid: u8,
+    type_id: u8,
+    stream_id: u32,
+    timestamp: u32,
+    payload: &[u8],
+    chunk_size: usize,
+) -> Vec<u8> {
     assert!((2..64).contains(&csid));
     let mut out = vec![csid];
     out.extend_from_slice(&timestamp.min(0xFF_FFFF).to_be_bytes()[1..]);
@@ -108,7 +115,11 @@ impl Client {
     }
 
     pub fn publish(&mut self, name: &str) {
-        let cmd = command("publish", 3.0, &[Amf::Null, Amf::Str(name), Amf::Str("live")]);
+        let cmd = command(
+            "publish",
+            3.0,
+            &[Amf::Null, Amf::Str(name), Amf::Str("live")],
+        );
         self.send(&chunks(8, 20, 1, 0, &cmd, 128)).unwrap();
     }
 }

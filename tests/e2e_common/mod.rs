@@ -18,10 +18,16 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 
 pub fn module_path() -> PathBuf {
     let p = std::env::var_os("NGX_RTMP_MODULE").unwrap_or_else(|| {
-        panic!("NGX_RTMP_MODULE is not set: run the suite with scripts/test.sh (it builds the module)")
+        panic!(
+            "NGX_RTMP_MODULE is not set: run the suite with scripts/test.sh (it builds the module)"
+        )
     });
     let p = PathBuf::from(p);
-    assert!(p.is_file(), "NGX_RTMP_MODULE={} does not exist", p.display());
+    assert!(
+        p.is_file(),
+        "NGX_RTMP_MODULE={} does not exist",
+        p.display()
+    );
     p
 }
 
@@ -33,11 +39,13 @@ pub fn free_port() -> u16 {
 
 fn fresh_prefix(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e").join(format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/e2e")
+        .join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
     let _ = fs::remove_dir_all(&dir);
     for sub in ["logs", "tmp", "www"] {
         fs::create_dir_all(dir.join(sub)).expect("create prefix");
@@ -150,7 +158,11 @@ impl Nginx {
     pub fn start(name: &str, conf: &Conf) -> Nginx {
         let mut n = Nginx::prepare(name, conf);
         let t = n.test_config();
-        assert!(t.status.success(), "nginx -t failed:\n{}", String::from_utf8_lossy(&t.stderr));
+        assert!(
+            t.status.success(),
+            "nginx -t failed:\n{}",
+            String::from_utf8_lossy(&t.stderr)
+        );
         let child = n
             .command()
             .stdout(Stdio::null())
@@ -197,7 +209,12 @@ impl Nginx {
 
     /// `nginx -s SIG` (reload, quit, ...).
     pub fn signal(&self, sig: &str) {
-        let st = self.command().arg("-s").arg(sig).status().expect("nginx -s");
+        let st = self
+            .command()
+            .arg("-s")
+            .arg(sig)
+            .status()
+            .expect("nginx -s");
         assert!(st.success(), "nginx -s {sig} failed");
     }
 
@@ -214,7 +231,10 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -236,7 +256,14 @@ pub fn ffmpeg_publish(url: &str, secs: u32) -> Command {
         .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", &secs.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
         .args(["-g", "60", "-pix_fmt", "yuv420p"])
         .args(["-c:a", "aac", "-b:a", "64k"])
         .args(["-f", "flv", url])
