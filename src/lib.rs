@@ -5,6 +5,7 @@
 //! and tests without nginx: `cargo test --no-default-features`.
 
 pub mod amf0;
+pub mod auth;
 pub mod conf;
 pub mod hls;
 pub mod live;

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::auth::{AccessError, AccessList, Rule};
 use crate::hls::{HlsConfig, Naming, PlaylistKind, Slicing};
 
 use super::listen::{Listen, ListenError};
@@ -41,6 +42,7 @@ pub enum ConfError {
         directive: &'static str,
         app: String,
     },
+    Access(AccessError),
     Unsupported {
         directive: &'static str,
         what: &'static str,
@@ -73,6 +75,7 @@ impl fmt::Display for ConfError {
             ConfError::Listen(e) => e.fmt(f),
             ConfError::DuplicateListen(a) => write!(f, "duplicate listen {a}"),
             ConfError::DuplicateApplication(a) => write!(f, "duplicate application \"{a}\""),
+            ConfError::Access(e) => e.fmt(f),
             ConfError::Missing { directive, app } => {
                 write!(f, "\"{directive}\" is required in application \"{app}\"")
             }
@@ -160,6 +163,8 @@ impl ServerLayer {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct AppLayer {
     live: Option<bool>,
+    /// `allow`/`deny` rules of this level; a level with rules replaces inherited ones.
+    access: Option<AccessList>,
     record_off: Option<bool>,
     hls: Option<bool>,
     hls_path: Option<String>,
@@ -179,6 +184,7 @@ impl AppLayer {
     fn merge(&self, parent: &AppLayer) -> AppLayer {
         AppLayer {
             live: self.live.or(parent.live),
+            access: self.access.clone().or_else(|| parent.access.clone()),
             record_off: self.record_off.or(parent.record_off),
             hls: self.hls.or(parent.hls),
             hls_path: self.hls_path.clone().or_else(|| parent.hls_path.clone()),
@@ -226,6 +232,7 @@ impl AppLayer {
         };
         Ok(AppSettings {
             live: self.live.unwrap_or(false),
+            access: self.access.clone().unwrap_or_default(),
             hls,
         })
     }
@@ -244,6 +251,8 @@ pub struct HlsSettings {
 pub struct AppSettings {
     /// `live on|off`: accept live publishers (and, later, players).
     pub live: bool,
+    /// `allow`/`deny publish|play` rules.
+    pub access: AccessList,
     /// `hls on` (with `hls_path`), or `None`.
     pub hls: Option<HlsSettings>,
 }
@@ -388,6 +397,7 @@ impl RtmpConf {
             name: name.to_owned(),
             settings: AppSettings {
                 live: false,
+                access: AccessList::default(),
                 hls: None,
             },
             layer: AppLayer::default(),
@@ -487,6 +497,25 @@ impl RtmpConf {
             "live" => {
                 let v = flag_arg("live", args)?;
                 set_once(&mut self.app_layer(scope, "live")?.live, "live", v)
+            }
+            "allow" | "deny" => {
+                let (action, target) = match args {
+                    [a, t] => (*a, *t),
+                    _ => {
+                        return Err(ConfError::Arity {
+                            directive: if name == "allow" { "allow" } else { "deny" },
+                            expected: "2: publish|play and an address, CIDR or all",
+                        })
+                    }
+                };
+                let rule =
+                    Rule::parse(name == "allow", action, target).map_err(ConfError::Access)?;
+                let directive = if name == "allow" { "allow" } else { "deny" };
+                self.app_layer(scope, directive)?
+                    .access
+                    .get_or_insert_with(AccessList::default)
+                    .push(rule);
+                Ok(())
             }
             "record" => {
                 // Recording is not implemented: only the explicit "off" is honest to accept.

@@ -6,6 +6,7 @@
 //! write event. The read event's timer follows [`Session::poll_timeout`].
 
 use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ::ngx::ngx_log_error;
 use bytes::Bytes;
@@ -34,6 +35,9 @@ pub struct Conn {
     out_sent: usize,
     out_len: usize,
     closing: bool,
+    send_timeout_ms: nginx_sys::ngx_msec_t,
+    /// Whether the last flush wrote anything (re-arms the send timeout).
+    progressed: bool,
 }
 
 /// Why a connection ends.
@@ -82,11 +86,13 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
         let conn = Box::new(Conn {
             c,
             session: Session::new(session_config(server), now(), seed),
-            policy: Policy::new(server, id, addr_text(c)),
+            policy: Policy::new(server, id, addr_text(c), peer_ip(c)),
             out: VecDeque::new(),
             out_sent: 0,
             out_len: 0,
             closing: false,
+            send_timeout_ms: server.settings.timeout_ms as nginx_sys::ngx_msec_t,
+            progressed: false,
         });
         ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} connected", id);
         // SAFETY: `c` is ours until we close it; the handlers find the `Conn` through `data`.
@@ -110,6 +116,30 @@ fn addr_text(c: *mut ngx_connection_t) -> String {
     // connection's pool.
     let s = unsafe { &(*c).addr_text };
     String::from_utf8_lossy(s.as_bytes()).into_owned()
+}
+
+/// The client's IP address.
+fn peer_ip(c: *mut ngx_connection_t) -> Option<IpAddr> {
+    // SAFETY: an accepted connection's `sockaddr`/`socklen` describe its peer address.
+    unsafe {
+        let sa = (*c).sockaddr;
+        if sa.is_null() {
+            return None;
+        }
+        match i32::from((*sa).sa_family) {
+            libc::AF_INET => {
+                let sin = &*sa.cast::<libc::sockaddr_in>();
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))))
+            }
+            libc::AF_INET6 => {
+                let sin6 = &*sa.cast::<libc::sockaddr_in6>();
+                Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// # Safety
@@ -289,26 +319,58 @@ impl Conn {
         }
     }
 
-    /// Writes queued output until done or the socket would block. Returns whether all went.
+    /// Writes queued output with `writev` until done or the socket would block. Returns
+    /// whether everything went out.
     fn flush(&mut self) -> Result<bool, End> {
+        const MAX_IOV: usize = 64;
         let c = self.c;
-        while let Some(front) = self.out.front() {
-            let chunk = front.get(self.out_sent..).unwrap_or_default();
-            // SAFETY: `c` is live; `send` reads at most `chunk.len()` bytes from `chunk`.
-            let n = unsafe {
-                ((*c).send.unwrap_unchecked())(c, chunk.as_ptr().cast_mut(), chunk.len())
-            };
-            if n == NGX_AGAIN as isize {
-                return Ok(false);
+        while !self.out.is_empty() {
+            let mut iov = [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; MAX_IOV];
+            let mut n_iov = 0;
+            for (i, b) in self.out.iter().take(MAX_IOV).enumerate() {
+                let part = if i == 0 {
+                    b.get(self.out_sent..).unwrap_or_default()
+                } else {
+                    &b[..]
+                };
+                iov[n_iov] = libc::iovec {
+                    iov_base: part.as_ptr().cast_mut().cast(),
+                    iov_len: part.len(),
+                };
+                n_iov += 1;
             }
-            let Ok(n) = usize::try_from(n) else {
-                return Err(End::PeerClosed);
-            };
-            self.out_sent += n;
+            // SAFETY: `c` is live and its `fd` is its socket; every iovec points into a `Bytes`
+            // held by `self.out`, unchanged until the call returns.
+            let n = unsafe { libc::writev((*c).fd, iov.as_ptr(), n_iov as libc::c_int) };
+            if n < 0 {
+                let err = std::io::Error::last_os_error();
+                match err.kind() {
+                    std::io::ErrorKind::WouldBlock => {
+                        // SAFETY: as in nginx's own send functions: the socket is not writable.
+                        unsafe { (*(*c).write).set_ready(0) };
+                        return Ok(false);
+                    }
+                    std::io::ErrorKind::Interrupted => continue,
+                    _ => return Err(End::PeerClosed),
+                }
+            }
+            let mut n = n as usize;
             self.out_len -= n;
-            if self.out_sent >= front.len() {
-                self.out.pop_front();
-                self.out_sent = 0;
+            self.progressed |= n > 0;
+            while n > 0 {
+                let Some(front) = self.out.front() else { break };
+                let left = front.len() - self.out_sent;
+                if n >= left {
+                    n -= left;
+                    self.out.pop_front();
+                    self.out_sent = 0;
+                } else {
+                    self.out_sent += n;
+                    n = 0;
+                }
             }
         }
         Ok(true)
@@ -317,6 +379,7 @@ impl Conn {
     /// Sends what the session produced, arms events and timers, decides whether to close.
     fn after_io(&mut self) -> Option<End> {
         self.queue_output();
+        self.progressed = false;
         let all_sent = match self.flush() {
             Ok(done) => done,
             Err(end) => return Some(end),
@@ -334,8 +397,16 @@ impl Conn {
         // SAFETY: `c` is live; arming events and timers of a live connection.
         unsafe {
             let wev = (*c).write;
-            if !all_sent && ngx_handle_write_event(wev, 0) != 0 {
-                return Some(End::Io("could not arm write event"));
+            if !all_sent {
+                if ngx_handle_write_event(wev, 0) != 0 {
+                    return Some(End::Io("could not arm write event"));
+                }
+                // A peer that takes nothing for `timeout` is closed (send timeout).
+                if (*wev).timer_set() == 0 || self.progressed {
+                    ngx_add_timer(wev, self.send_timeout_ms);
+                }
+            } else if (*wev).timer_set() != 0 {
+                ngx_del_timer(wev);
             }
             let rev = (*c).read;
             if self.closing {

@@ -3,11 +3,14 @@
 //! using the config and the worker's live streams.
 
 use ::ngx::ngx_log_error;
+use std::net::IpAddr;
+
 use bytes::Bytes;
 use nginx_sys::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_NOTICE, NGX_LOG_WARN};
 
 use super::hls_out::HlsOut;
 use super::worker;
+use crate::auth::Action;
 use crate::conf::{AppConf, ServerConf};
 use crate::live::{StreamHandle, StreamKey};
 use crate::rtmp::{Event, Rejection, Session};
@@ -30,12 +33,13 @@ pub struct Policy {
     server: &'static ServerConf,
     client: u64,
     addr: String,
+    ip: Option<IpAddr>,
     app: Option<&'static AppConf>,
     publishing: Vec<Publication>,
 }
 
 impl Policy {
-    pub fn new(server: &ServerConf, client: u64, addr: String) -> Policy {
+    pub fn new(server: &ServerConf, client: u64, addr: String, ip: Option<IpAddr>) -> Policy {
         // SAFETY: a worker never outlives the configuration cycle it was started with, and a
         // `ServerConf` is freed only with that cycle's pool, after all its connections.
         let server: &'static ServerConf = unsafe { &*(server as *const ServerConf) };
@@ -43,6 +47,7 @@ impl Policy {
             server,
             client,
             addr,
+            ip,
             app: None,
             publishing: Vec::new(),
         }
@@ -126,6 +131,12 @@ impl Policy {
         Ok(())
     }
 
+    /// `allow`/`deny` for this client; a client without an IP address (unix socket) passes.
+    fn allowed(&self, app: &AppConf, action: Action) -> bool {
+        self.ip
+            .is_none_or(|ip| app.settings.access.allows(action, ip))
+    }
+
     fn publication(&mut self, stream_id: u32) -> Option<&mut Publication> {
         self.publishing
             .iter_mut()
@@ -151,6 +162,19 @@ impl Policy {
             );
             let why = Rejection::Unauthorized("live is off".into());
             session.reject_publish(stream_id, why);
+            return;
+        }
+        if !self.allowed(app, Action::Publish) {
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                log,
+                "rtmp: client {} ({}) publish \"{}/{}\" denied by access rules",
+                self.client,
+                self.addr,
+                app.name,
+                name
+            );
+            session.reject_publish(stream_id, Rejection::Unauthorized("Access denied".into()));
             return;
         }
         let key = StreamKey {
