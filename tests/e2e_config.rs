@@ -123,9 +123,18 @@ fn duplicate_listen_across_servers() {
 #[test]
 fn access_rule_errors() {
     for (body, message) in [
-        ("server { listen 127.0.0.1:{rtmp_port}; allow record all; }", "expected \"publish\" or \"play\""),
-        ("server { listen 127.0.0.1:{rtmp_port}; deny play 10.0.0.0/40; }", "invalid prefix length"),
-        ("server { listen 127.0.0.1:{rtmp_port}; allow publish; }", "invalid number of arguments"),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; allow record all; }",
+            "expected \"publish\" or \"play\"",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; deny play 10.0.0.0/40; }",
+            "invalid prefix length",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; allow publish; }",
+            "invalid number of arguments",
+        ),
     ] {
         let (ok, err) = check(body);
         assert!(!ok, "accepted {body:?}");

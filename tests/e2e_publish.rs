@@ -216,12 +216,24 @@ fn allow_and_deny_publish() {
     let n = Nginx::start("pub-access", &conf);
     let v6 = |app: &str| format!("rtmp://[::1]:{}/{app}/k6", n.rtmp_port);
     let (ok, err) = run_with_timeout(ffmpeg_publish(&n.rtmp_url("live", "k4"), 1), TIMEOUT);
-    assert!(ok, "allowed IPv4 publisher refused: {err}\n{}", n.error_log());
+    assert!(
+        ok,
+        "allowed IPv4 publisher refused: {err}\n{}",
+        n.error_log()
+    );
     let (ok, _) = run_with_timeout(ffmpeg_publish(&v6("live"), 1), TIMEOUT);
     assert!(!ok, "IPv6 publisher should be denied by `deny publish all`");
-    assert!(n.error_log().contains("denied by access rules"), "{}", n.error_log());
+    assert!(
+        n.error_log().contains("denied by access rules"),
+        "{}",
+        n.error_log()
+    );
     // An application's own rules replace the server's.
     let (ok, err) = run_with_timeout(ffmpeg_publish(&v6("open"), 1), TIMEOUT);
-    assert!(ok, "application-level allow ignored: {err}\n{}", n.error_log());
+    assert!(
+        ok,
+        "application-level allow ignored: {err}\n{}",
+        n.error_log()
+    );
     n.assert_no_crash();
 }

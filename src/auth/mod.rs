@@ -1,5 +1,9 @@
-//! Who may publish and play: `allow`/`deny` rules (and, later, stream keys).
+//! Who may publish and play: `allow`/`deny` rules, stream key maps and signed names.
 
 mod access;
+mod keys;
+pub mod query;
+pub mod signed;
 
 pub use access::{AccessError, AccessList, Action, Rule};
+pub use keys::{KeyError, KeyFileError, KeyMap};

@@ -3,8 +3,13 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::auth::{AccessError, AccessList, Rule};
+use std::sync::Arc;
+
+use crate::auth::{AccessError, AccessList, KeyMap, Rule};
 use crate::hls::{HlsConfig, Naming, PlaylistKind, Slicing};
+use crate::live::gop::{DEFAULT_MAX_BYTES as GOP_MAX_BYTES, DEFAULT_MAX_FRAMES as GOP_MAX_FRAMES};
+use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
+use crate::live::{GopCache, QueuePolicy};
 
 use super::listen::{Listen, ListenError};
 use super::value::{parse_flag, parse_size, parse_time_ms, ValueError};
@@ -163,8 +168,16 @@ impl ServerLayer {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct AppLayer {
     live: Option<bool>,
+    idle_streams: Option<bool>,
+    gop_cache: Option<bool>,
+    wait_key: Option<bool>,
+    wait_video: Option<bool>,
+    player_buffer: Option<u32>,
     /// `allow`/`deny` rules of this level; a level with rules replaces inherited ones.
     access: Option<AccessList>,
+    publish_keys: Option<Arc<KeyMap>>,
+    publish_secret: Option<String>,
+    play_secret: Option<String>,
     record_off: Option<bool>,
     hls: Option<bool>,
     hls_path: Option<String>,
@@ -184,7 +197,24 @@ impl AppLayer {
     fn merge(&self, parent: &AppLayer) -> AppLayer {
         AppLayer {
             live: self.live.or(parent.live),
+            idle_streams: self.idle_streams.or(parent.idle_streams),
+            gop_cache: self.gop_cache.or(parent.gop_cache),
+            wait_key: self.wait_key.or(parent.wait_key),
+            wait_video: self.wait_video.or(parent.wait_video),
+            player_buffer: self.player_buffer.or(parent.player_buffer),
             access: self.access.clone().or_else(|| parent.access.clone()),
+            publish_keys: self
+                .publish_keys
+                .clone()
+                .or_else(|| parent.publish_keys.clone()),
+            publish_secret: self
+                .publish_secret
+                .clone()
+                .or_else(|| parent.publish_secret.clone()),
+            play_secret: self
+                .play_secret
+                .clone()
+                .or_else(|| parent.play_secret.clone()),
             record_off: self.record_off.or(parent.record_off),
             hls: self.hls.or(parent.hls),
             hls_path: self.hls_path.clone().or_else(|| parent.hls_path.clone()),
@@ -232,7 +262,17 @@ impl AppLayer {
         };
         Ok(AppSettings {
             live: self.live.unwrap_or(false),
+            idle_streams: self.idle_streams.unwrap_or(true),
+            gop_cache: self.gop_cache.unwrap_or(true),
+            wait_key: self.wait_key.unwrap_or(false),
+            wait_video: self.wait_video.unwrap_or(false),
+            player_buffer: self
+                .player_buffer
+                .map_or(DEFAULT_MAX_PENDING_BYTES, |b| b as usize),
             access: self.access.clone().unwrap_or_default(),
+            publish_keys: self.publish_keys.clone(),
+            publish_secret: self.publish_secret.clone(),
+            play_secret: self.play_secret.clone(),
             hls,
         })
     }
@@ -249,15 +289,46 @@ pub struct HlsSettings {
 /// Resolved settings of one application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSettings {
-    /// `live on|off`: accept live publishers (and, later, players).
+    /// `live on|off`: accept live publishers and players.
     pub live: bool,
+    /// `idle_streams on|off` (default on): players of an unpublished name wait for it.
+    pub idle_streams: bool,
+    /// `gop_cache on|off` (default on): joining players start at the latest keyframe at once.
+    pub gop_cache: bool,
+    /// `wait_key on|off`: a player's video starts with a keyframe.
+    pub wait_key: bool,
+    /// `wait_video on|off`: no audio to a player before its first video frame.
+    pub wait_video: bool,
+    /// `player_buffer SIZE` (default 2m): unsent bytes a player may have before it skips to
+    /// the next keyframe.
+    pub player_buffer: usize,
     /// `allow`/`deny publish|play` rules.
     pub access: AccessList,
+    /// `publish_keys`: secret key → public name; publishers must use a listed key.
+    pub publish_keys: Option<Arc<KeyMap>>,
+    /// `publish_secret`: publish names must carry a valid `expires`/`sig` signature.
+    pub publish_secret: Option<String>,
+    /// `play_secret`: the same for players.
+    pub play_secret: Option<String>,
     /// `hls on` (with `hls_path`), or `None`.
     pub hls: Option<HlsSettings>,
 }
 
 impl AppSettings {
+    /// The queue rules of each player.
+    pub fn queue_policy(&self) -> QueuePolicy {
+        QueuePolicy {
+            max_pending_bytes: self.player_buffer,
+            wait_key: self.wait_key,
+            wait_video: self.wait_video,
+        }
+    }
+
+    /// A GOP cache for a newly published stream.
+    pub fn gop_cache(&self) -> GopCache {
+        GopCache::new(self.gop_cache, GOP_MAX_FRAMES, GOP_MAX_BYTES)
+    }
+
     /// Whether a publisher's stream goes anywhere.
     pub fn accepts_publish(&self) -> bool {
         self.live || self.hls.is_some()
@@ -397,7 +468,15 @@ impl RtmpConf {
             name: name.to_owned(),
             settings: AppSettings {
                 live: false,
+                idle_streams: true,
+                gop_cache: true,
+                wait_key: false,
+                wait_video: false,
+                player_buffer: DEFAULT_MAX_PENDING_BYTES,
                 access: AccessList::default(),
+                publish_keys: None,
+                publish_secret: None,
+                play_secret: None,
                 hls: None,
             },
             layer: AppLayer::default(),
@@ -498,6 +577,43 @@ impl RtmpConf {
                 let v = flag_arg("live", args)?;
                 set_once(&mut self.app_layer(scope, "live")?.live, "live", v)
             }
+            "idle_streams" => {
+                let v = flag_arg("idle_streams", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "idle_streams")?.idle_streams,
+                    "idle_streams",
+                    v,
+                )
+            }
+            "gop_cache" => {
+                let v = flag_arg("gop_cache", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "gop_cache")?.gop_cache,
+                    "gop_cache",
+                    v,
+                )
+            }
+            "wait_key" => {
+                let v = flag_arg("wait_key", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "wait_key")?.wait_key,
+                    "wait_key",
+                    v,
+                )
+            }
+            "wait_video" => {
+                let v = flag_arg("wait_video", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "wait_video")?.wait_video,
+                    "wait_video",
+                    v,
+                )
+            }
+            "player_buffer" => {
+                let v = size_arg("player_buffer", args, 64 * 1024, 1 << 30)?;
+                let l = self.app_layer(scope, "player_buffer")?;
+                set_once(&mut l.player_buffer, "player_buffer", v)
+            }
             "allow" | "deny" => {
                 let (action, target) = match args {
                     [a, t] => (*a, *t),
@@ -516,6 +632,26 @@ impl RtmpConf {
                     .get_or_insert_with(AccessList::default)
                     .push(rule);
                 Ok(())
+            }
+            "publish_secret" | "play_secret" => {
+                let directive = if name == "publish_secret" {
+                    "publish_secret"
+                } else {
+                    "play_secret"
+                };
+                let a = one_arg(directive, args)?;
+                if a.len() < 16 {
+                    return Err(value_err(directive, "(secret)")(ValueError::Choice(
+                        "a secret of at least 16 characters",
+                    )));
+                }
+                let l = self.app_layer(scope, directive)?;
+                let slot = if directive == "publish_secret" {
+                    &mut l.publish_secret
+                } else {
+                    &mut l.play_secret
+                };
+                set_once(slot, directive, a.to_owned())
             }
             "record" => {
                 // Recording is not implemented: only the explicit "off" is honest to accept.
@@ -666,6 +802,12 @@ impl RtmpConf {
             .listens
             .push(listen);
         Ok(())
+    }
+
+    /// `publish_keys FILE`: the shell reads and parses the file, then hands the map here.
+    pub fn set_publish_keys(&mut self, scope: Scope, keys: KeyMap) -> Result<(), ConfError> {
+        let l = self.app_layer(scope, "publish_keys")?;
+        set_once(&mut l.publish_keys, "publish_keys", Arc::new(keys))
     }
 
     /// Ends the `rtmp {}` block: applies inheritance and defaults. A server without `listen`

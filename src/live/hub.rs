@@ -7,8 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use bytes::Bytes;
-
+use super::gop::GopCache;
 use crate::media::Demuxer;
 
 /// The identity of a live stream: server block, application and (public) stream name.
@@ -56,8 +55,8 @@ pub struct LiveStream {
     pub key: StreamKey,
     pub publisher: ClientId,
     pub started_ms: u64,
-    /// The latest `onMetaData` body, as players are sent it.
-    pub metadata: Option<Bytes>,
+    /// Metadata, codec headers and the current GOP, for players that join.
+    pub gop: GopCache,
     pub audio_messages: u64,
     pub video_messages: u64,
     pub bytes_in: u64,
@@ -65,6 +64,15 @@ pub struct LiveStream {
     pub demuxer: Demuxer,
     /// Media messages that could not be parsed (dropped, not fatal).
     pub bad_messages: u64,
+    /// Players of this stream on this worker: (client, its message stream id).
+    pub players: Vec<Player>,
+}
+
+/// A player of a stream: which client, on which of its message streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Player {
+    pub client: ClientId,
+    pub stream_id: u32,
 }
 
 #[derive(Debug)]
@@ -79,6 +87,8 @@ pub struct Hub {
     free: Vec<usize>,
     by_key: HashMap<StreamKey, usize>,
     generation: u64,
+    /// Players waiting for a name that is not published (nginx-rtmp `idle_streams on`).
+    waiting: HashMap<StreamKey, Vec<Player>>,
 }
 
 impl Hub {
@@ -92,6 +102,7 @@ impl Hub {
         key: StreamKey,
         client: ClientId,
         now_ms: u64,
+        gop: GopCache,
     ) -> Result<StreamHandle, PublishError> {
         if self.by_key.contains_key(&key) {
             return Err(PublishError::Busy);
@@ -101,12 +112,13 @@ impl Hub {
             key: key.clone(),
             publisher: client,
             started_ms: now_ms,
-            metadata: None,
+            gop,
             audio_messages: 0,
             video_messages: 0,
             bytes_in: 0,
             demuxer: Demuxer::new(),
             bad_messages: 0,
+            players: self.waiting.remove(&key).unwrap_or_default(),
         };
         let slot = match self.free.pop() {
             Some(i) => i,
@@ -148,8 +160,10 @@ impl Hub {
         self.slots.get(slot)?.stream.as_ref()
     }
 
-    /// Removes the stream; returns it so the caller can finish its outputs.
-    pub fn unpublish(&mut self, h: StreamHandle) -> Option<LiveStream> {
+    /// Removes the stream; returns it so the caller can finish its outputs. Its players wait
+    /// for the next publisher of the name when `keep_players` (idle streams), else they are
+    /// returned in the stream and forgotten.
+    pub fn unpublish(&mut self, h: StreamHandle, keep_players: bool) -> Option<LiveStream> {
         let slot = self
             .slots
             .get_mut(h.slot)
@@ -157,7 +171,54 @@ impl Hub {
         let stream = slot.stream.take()?;
         self.by_key.remove(&stream.key);
         self.free.push(h.slot);
+        if keep_players && !stream.players.is_empty() {
+            self.waiting
+                .insert(stream.key.clone(), stream.players.clone());
+        }
         Some(stream)
+    }
+
+    /// Adds a player of `key`: to the live stream when it is published (returns its handle),
+    /// else to the waiting list (returns `None`).
+    pub fn add_player(&mut self, key: &StreamKey, player: Player) -> Option<StreamHandle> {
+        match self.by_key.get(key).copied() {
+            Some(slot) => {
+                let s = self.slots.get_mut(slot)?;
+                s.stream.as_mut()?.players.push(player);
+                Some(StreamHandle {
+                    slot,
+                    generation: s.generation,
+                })
+            }
+            None => {
+                self.waiting.entry(key.clone()).or_default().push(player);
+                None
+            }
+        }
+    }
+
+    /// Forgets a player, live or waiting.
+    pub fn remove_player(&mut self, key: &StreamKey, player: Player) {
+        if let Some(slot) = self.by_key.get(key).copied() {
+            if let Some(s) = self.slots.get_mut(slot).and_then(|s| s.stream.as_mut()) {
+                s.players.retain(|p| *p != player);
+            }
+        }
+        if let Some(w) = self.waiting.get_mut(key) {
+            w.retain(|p| *p != player);
+            if w.is_empty() {
+                self.waiting.remove(key);
+            }
+        }
+    }
+
+    /// Handle of the live stream `key`, if published.
+    pub fn handle_of(&self, key: &StreamKey) -> Option<StreamHandle> {
+        let slot = *self.by_key.get(key)?;
+        Some(StreamHandle {
+            slot,
+            generation: self.slots.get(slot)?.generation,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -188,19 +249,69 @@ mod tests {
     #[test]
     fn one_publisher_per_name() {
         let mut hub = Hub::new();
-        let a = hub.publish(key("a"), 1, 0).unwrap();
-        assert_eq!(hub.publish(key("a"), 2, 0), Err(PublishError::Busy));
-        let b = hub.publish(key("b"), 2, 0).unwrap();
+        let a = hub
+            .publish(key("a"), 1, 0, GopCache::new(false, 0, 0))
+            .unwrap();
+        assert_eq!(
+            hub.publish(key("a"), 2, 0, GopCache::new(false, 0, 0)),
+            Err(PublishError::Busy)
+        );
+        let b = hub
+            .publish(key("b"), 2, 0, GopCache::new(false, 0, 0))
+            .unwrap();
         assert_eq!(hub.len(), 2);
         assert_eq!(hub.get(a).map(|s| s.publisher), Some(1));
-        assert_eq!(hub.unpublish(a).map(|s| s.key), Some(key("a")));
+        assert_eq!(hub.unpublish(a, false).map(|s| s.key), Some(key("a")));
         assert!(hub.get(a).is_none());
         // The slot is reused; the stale handle must not reach the new stream.
-        let c = hub.publish(key("a"), 3, 0).unwrap();
+        let c = hub
+            .publish(key("a"), 3, 0, GopCache::new(false, 0, 0))
+            .unwrap();
         assert!(hub.get(a).is_none());
-        assert!(hub.unpublish(a).is_none());
+        assert!(hub.unpublish(a, false).is_none());
         assert_eq!(hub.get(c).map(|s| s.publisher), Some(3));
         assert_eq!(hub.find(&key("b")).map(|s| s.publisher), Some(2));
         assert!(hub.get_mut(b).is_some());
+    }
+
+    #[test]
+    fn players_wait_and_follow_publishers() {
+        let mut hub = Hub::new();
+        let p1 = Player {
+            client: 10,
+            stream_id: 1,
+        };
+        let p2 = Player {
+            client: 11,
+            stream_id: 1,
+        };
+        assert_eq!(hub.add_player(&key("s"), p1), None, "not published: waits");
+        let h = hub
+            .publish(key("s"), 1, 0, GopCache::new(false, 0, 0))
+            .unwrap();
+        assert_eq!(
+            hub.get(h).unwrap().players,
+            vec![p1],
+            "waiting player attached"
+        );
+        assert_eq!(hub.add_player(&key("s"), p2), Some(h));
+        hub.remove_player(&key("s"), p1);
+        assert_eq!(hub.get(h).unwrap().players, vec![p2]);
+        let gone = hub.unpublish(h, true).unwrap();
+        assert_eq!(gone.players, vec![p2]);
+        let h2 = hub
+            .publish(key("s"), 2, 0, GopCache::new(false, 0, 0))
+            .unwrap();
+        assert_eq!(
+            hub.get(h2).unwrap().players,
+            vec![p2],
+            "idle player kept for the next publisher"
+        );
+        assert_eq!(hub.handle_of(&key("s")), Some(h2));
+        hub.unpublish(h2, false);
+        let h3 = hub
+            .publish(key("s"), 3, 0, GopCache::new(false, 0, 0))
+            .unwrap();
+        assert!(hub.get(h3).unwrap().players.is_empty());
     }
 }

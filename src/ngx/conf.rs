@@ -10,6 +10,7 @@ use nginx_sys::{
 };
 
 use super::module::{RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_SRV_CONF};
+use crate::auth::KeyMap;
 use crate::conf::{RtmpConf, Scope};
 
 const NGX_CONF_OK: *mut c_char = ptr::null_mut();
@@ -205,6 +206,16 @@ pub unsafe extern "C" fn directive(
         let Some((name, values)) = args.split_first() else {
             return NGX_CONF_ERROR;
         };
+        if *name == "publish_keys" {
+            // SAFETY: a directive handler's `cf`.
+            return match unsafe { load_key_map(cf, values) } {
+                Ok(map) => match st.conf.set_publish_keys(st.scope, map) {
+                    Ok(()) => NGX_CONF_OK,
+                    Err(e) => log_error(cf, &e),
+                },
+                Err(e) => log_error(cf, &e),
+            };
+        }
         if let Err(e) = st.conf.set(st.scope, name, values) {
             return log_error(cf, &e);
         }
@@ -219,4 +230,23 @@ pub unsafe extern "C" fn directive(
         NGX_CONF_OK
     })
     .unwrap_or(NGX_CONF_ERROR)
+}
+
+/// Reads `publish_keys FILE` (relative paths are relative to the configuration's directory).
+///
+/// # Safety
+/// `cf` must be a directive handler's configuration.
+unsafe fn load_key_map(cf: *mut ngx_conf_t, values: &[&str]) -> Result<KeyMap, String> {
+    let [file] = values else {
+        return Err("invalid number of arguments in \"publish_keys\" directive".into());
+    };
+    let mut path = std::path::PathBuf::from(file);
+    if path.is_relative() {
+        // SAFETY: `conf_prefix` is set by nginx for the whole configuration parse.
+        let prefix = unsafe { &(*(*cf).cycle).conf_prefix };
+        path = std::path::Path::new(ngx_str(prefix)).join(path);
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("publish_keys \"{}\": {e}", path.display()))?;
+    KeyMap::parse(&text).map_err(|e| format!("publish_keys \"{}\": {e}", path.display()))
 }

@@ -13,12 +13,14 @@ use bytes::Bytes;
 use nginx_sys::{
     ngx_add_timer, ngx_close_connection, ngx_connection_t, ngx_current_msec, ngx_del_timer,
     ngx_destroy_pool, ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_log_t,
-    NGX_AGAIN, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
+    ngx_post_event, NGX_AGAIN, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
 };
 
 use super::policy::Policy;
 use super::worker;
 use crate::conf::ServerConf;
+use crate::live::MediaInfo;
+use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::{Blame, Limits, Session, SessionConfig, SessionError};
 
 /// A connection whose unsent output exceeds this is too slow to keep.
@@ -95,9 +97,11 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
             progressed: false,
         });
         ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} connected", id);
+        let conn = Box::into_raw(conn);
+        worker::with(|w| w.conns.insert(id, conn));
         // SAFETY: `c` is ours until we close it; the handlers find the `Conn` through `data`.
         unsafe {
-            (*c).data = Box::into_raw(conn).cast();
+            (*c).data = conn.cast();
             (*c).set_log_error(nginx_sys::ngx_connection_log_error_e_NGX_ERROR_INFO);
             (*(*c).read).handler = Some(read_handler);
             (*(*c).write).handler = Some(write_handler);
@@ -175,6 +179,7 @@ unsafe fn finish(conn: *mut Conn, end: Option<End>) {
     let Some(end) = end else { return };
     // SAFETY: the caller guarantees `conn` is live; we take back ownership exactly once.
     let conn = unsafe { Box::from_raw(conn) };
+    worker::with(|w| w.conns.remove(&conn.policy.client_id()));
     let c = conn.c;
     let log = conn.log();
     let _ = super::catch(|| conn.log_end(&end));
@@ -198,6 +203,43 @@ unsafe fn close_raw(c: *mut ngx_connection_t) {
 }
 
 impl Conn {
+    /// A live message of a stream this connection plays on `stream_id`. Called from the
+    /// publisher's (or the shared-memory reader's) context: queues, never writes or closes here;
+    /// the write happens in this connection's posted write handler, so that all messages of an
+    /// event loop iteration go out in one `writev`.
+    pub fn deliver(&mut self, stream_id: u32, info: &MediaInfo, msg: &PreparedMessage) {
+        let pending = self.session.pending_bytes() + self.out_len;
+        if self.policy.admit(stream_id, info, pending) && self.session.send_prepared(stream_id, msg)
+        {
+            self.post_write();
+        }
+    }
+
+    /// The publisher of the stream played on `stream_id` left (`published == false`) or came
+    /// back.
+    pub fn notify(&mut self, stream_id: u32, published: bool) {
+        if published {
+            self.session.send_publish_notify(stream_id);
+        } else {
+            // StreamEOF + NetStream.Play.UnpublishNotify: ffmpeg/ffplay end on it, Flash-era
+            // players wait for PublishNotify.
+            self.session.send_unpublish_notify(stream_id);
+        }
+        self.policy.reset_queue(stream_id);
+        self.post_write();
+    }
+
+    fn post_write(&mut self) {
+        // SAFETY: `c` is live; posting its write event runs `write_handler` later in this event
+        // loop iteration (nginx ignores an event that is already posted).
+        unsafe {
+            ngx_post_event(
+                (*self.c).write,
+                std::ptr::addr_of_mut!(nginx_sys::ngx_posted_events),
+            )
+        };
+    }
+
     fn log(&self) -> *mut ngx_log_t {
         // SAFETY: a live connection always has a log.
         unsafe { (*self.c).log }

@@ -55,7 +55,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 27] = [
+static mut CONF_COMMANDS: [ngx_command_t; 35] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -88,8 +88,16 @@ static mut CONF_COMMANDS: [ngx_command_t; 27] = [
     simple(ngx_string!("ack_window"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("max_streams"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("live"), ANY_LEVEL),
+    simple(ngx_string!("idle_streams"), ANY_LEVEL),
+    simple(ngx_string!("gop_cache"), ANY_LEVEL),
+    simple(ngx_string!("wait_key"), ANY_LEVEL),
+    simple(ngx_string!("wait_video"), ANY_LEVEL),
+    simple(ngx_string!("player_buffer"), ANY_LEVEL),
     simple(ngx_string!("allow"), ANY_LEVEL),
     simple(ngx_string!("deny"), ANY_LEVEL),
+    simple(ngx_string!("publish_keys"), ANY_LEVEL),
+    simple(ngx_string!("publish_secret"), ANY_LEVEL),
+    simple(ngx_string!("play_secret"), ANY_LEVEL),
     simple(ngx_string!("record"), ANY_LEVEL),
     simple(ngx_string!("hls"), ANY_LEVEL),
     simple(ngx_string!("hls_path"), ANY_LEVEL),

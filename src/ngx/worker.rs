@@ -2,14 +2,18 @@
 //! worker's own; nothing here is shared between workers.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
-use crate::live::Hub;
+use super::conn::Conn;
+use crate::live::{ClientId, Hub};
 
 /// Size of the buffer every connection of the worker reads into.
 pub const RECV_BUF: usize = 64 * 1024;
 
 pub struct Worker {
     pub hub: Hub,
+    /// Every live connection of the worker, to deliver media to players.
+    pub conns: HashMap<ClientId, *mut Conn>,
     next_client: u64,
 }
 
@@ -21,7 +25,11 @@ impl Worker {
 }
 
 thread_local! {
-    static WORKER: RefCell<Worker> = RefCell::new(Worker { hub: Hub::new(), next_client: 0 });
+    static WORKER: RefCell<Worker> = RefCell::new(Worker {
+        hub: Hub::new(),
+        conns: HashMap::new(),
+        next_client: 0,
+    });
     static RECV: RefCell<Vec<u8>> = RefCell::new(vec![0; RECV_BUF]);
 }
 

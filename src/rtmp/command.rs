@@ -86,6 +86,23 @@ pub enum Command {
         transaction_id: f64,
         name: String,
     },
+    /// `pause` on a playing stream: `pause` true to pause, false to resume;
+    /// `position` in milliseconds (0 when absent).
+    Pause {
+        transaction_id: f64,
+        pause: bool,
+        position: f64,
+    },
+    /// `receiveAudio` / `receiveVideo`: whether the player wants that kind
+    /// of media (true when the flag is absent).
+    ReceiveAudio {
+        transaction_id: f64,
+        flag: bool,
+    },
+    ReceiveVideo {
+        transaction_id: f64,
+        flag: bool,
+    },
     /// Anything else (`_checkbw`, `ping`, `_result` of our calls, ...).
     Other {
         name: String,
@@ -107,6 +124,9 @@ impl Command {
             | Command::Publish { transaction_id, .. }
             | Command::Play { transaction_id, .. }
             | Command::GetStreamLength { transaction_id, .. }
+            | Command::Pause { transaction_id, .. }
+            | Command::ReceiveAudio { transaction_id, .. }
+            | Command::ReceiveVideo { transaction_id, .. }
             | Command::Other { transaction_id, .. } => *transaction_id,
         }
     }
@@ -124,6 +144,9 @@ impl Command {
             Command::Publish { .. } => "publish",
             Command::Play { .. } => "play",
             Command::GetStreamLength { .. } => "getStreamLength",
+            Command::Pause { .. } => "pause",
+            Command::ReceiveAudio { .. } => "receiveAudio",
+            Command::ReceiveVideo { .. } => "receiveVideo",
             Command::Other { name, .. } => name,
         }
     }
@@ -141,6 +164,15 @@ pub fn strip_amf3_format(payload: &[u8]) -> Result<&[u8], CommandError> {
 
 fn arg_str(values: &[Value], i: usize) -> Option<String> {
     values.get(i).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A boolean argument; clients also send numbers (non-zero is true).
+fn arg_bool(values: &[Value], i: usize) -> Option<bool> {
+    match values.get(i) {
+        Some(Value::Boolean(b)) => Some(*b),
+        Some(Value::Number(n)) => Some(*n != 0.0),
+        _ => None,
+    }
 }
 
 /// Interprets decoded AMF0 values as a command.
@@ -191,11 +223,20 @@ pub fn parse_command(values: &[Value]) -> Result<Command, CommandError> {
             name: arg_str(values, 3).ok_or(missing("play", "stream name"))?,
             start: values.get(4).and_then(Value::as_f64).unwrap_or(-2.0),
             duration: values.get(5).and_then(Value::as_f64).unwrap_or(-1.0),
-            reset: match values.get(6) {
-                Some(Value::Boolean(b)) => *b,
-                Some(Value::Number(n)) => *n != 0.0,
-                _ => true,
-            },
+            reset: arg_bool(values, 6).unwrap_or(true),
+        },
+        "pause" => Command::Pause {
+            transaction_id,
+            pause: arg_bool(values, 3).ok_or(missing("pause", "pause flag"))?,
+            position: values.get(4).and_then(Value::as_f64).unwrap_or(0.0),
+        },
+        "receiveAudio" => Command::ReceiveAudio {
+            transaction_id,
+            flag: arg_bool(values, 3).unwrap_or(true),
+        },
+        "receiveVideo" => Command::ReceiveVideo {
+            transaction_id,
+            flag: arg_bool(values, 3).unwrap_or(true),
         },
         "getStreamLength" => Command::GetStreamLength {
             transaction_id,

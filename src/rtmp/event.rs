@@ -33,6 +33,21 @@ pub enum Event {
     Unpublish { stream_id: u32 },
     /// A player stopped (closeStream or deleteStream of an accepted play).
     StopPlay { stream_id: u32 },
+    /// A player paused (`paused: true`) or resumed. The session already
+    /// answered (NetStream.Pause.Notify + Stream EOF, or
+    /// NetStream.Unpause.Notify + Stream Begin) and refuses
+    /// `send_prepared` while paused; on resume the shell resets the
+    /// player's queue (it waits for a keyframe again) and may send the join
+    /// burst.
+    Pause { stream_id: u32, paused: bool },
+    /// `receiveAudio` (`audio: Some(..)`) or `receiveVideo` (`video:
+    /// Some(..)`) from a player: whether it wants that media from now on.
+    /// No reply is sent; the shell filters what it sends.
+    Receive {
+        stream_id: u32,
+        audio: Option<bool>,
+        video: Option<bool>,
+    },
 }
 
 /// A validated `connect`.

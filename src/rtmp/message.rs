@@ -33,11 +33,26 @@ pub mod types {
 
 /// Chunk stream ids we send on (the ones nginx-rtmp uses).
 pub mod csid {
+    use super::types;
+
     pub const CONTROL: u32 = 2;
     pub const COMMAND: u32 = 3;
     pub const STATUS: u32 = 5;
+    /// Data messages to players (onMetaData): nginx-rtmp sends them on its
+    /// AMF chunk stream, the one of onStatus.
+    pub const DATA: u32 = 5;
     pub const AUDIO: u32 = 6;
     pub const VIDEO: u32 = 7;
+
+    /// The chunk stream a live message of `type_id` is sent to players on:
+    /// video 7, audio 6, anything else (data) 5.
+    pub fn for_media(type_id: u8) -> u32 {
+        match type_id {
+            types::VIDEO => VIDEO,
+            types::AUDIO => AUDIO,
+            _ => DATA,
+        }
+    }
 }
 
 /// User control event types.

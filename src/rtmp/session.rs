@@ -11,10 +11,15 @@
 //! Answering resumes processing at once; events it produces are queued for
 //! `poll_event`, and an error it hits is returned by the next `feed` or
 //! `handle_timeout` (and `poll_timeout` then asks for an immediate call).
+//!
+//! Players get live media as shared, pre-chunked messages
+//! ([`Session::send_prepared`], in `session_play.rs`); the output is a queue
+//! of `Bytes` mixing the session's own bytes and those shared bodies, in
+//! order.
 
 use std::collections::VecDeque;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::chunk::{ChunkDecoder, ChunkEncoder};
 use super::command::{parse_command, strip_amf3_format, Command};
@@ -26,9 +31,14 @@ use super::message::{
     csid, parse_control, split_aggregate, types, Control, RawMessage, UserControl,
 };
 use super::name::{parse_app, parse_stream_name_with, NameError};
+use super::out_queue::OutQueue;
 use super::session_streams::{StreamState, Streams};
 use super::status::{self, code};
 use crate::amf0::{self, Value};
+
+#[path = "session_play.rs"]
+mod play;
+pub use play::SendError;
 
 #[derive(Debug)]
 enum Phase {
@@ -54,7 +64,8 @@ pub struct Session {
     encoder: ChunkEncoder,
     streams: Streams,
     events: VecDeque<Event>,
-    out: BytesMut,
+    /// Output in order: own bytes and shared prepared bodies.
+    out: OutQueue,
     /// Input held while a request awaits the shell.
     backlog: Vec<u8>,
     /// Error hit while resuming from an `accept_*` call.
@@ -91,7 +102,7 @@ impl Session {
             encoder: ChunkEncoder::new(),
             streams: Streams::default(),
             events: VecDeque::new(),
-            out: BytesMut::new(),
+            out: OutQueue::default(),
             backlog: Vec::new(),
             deferred: None,
             closing: false,
@@ -138,7 +149,7 @@ impl Session {
         }
         let mut data = data;
         if let Phase::Handshake(hs) = &mut self.phase {
-            let used = hs.feed(data, &mut self.out)?;
+            let used = hs.feed(data, self.out.buf_mut())?;
             data = data.get(used..).unwrap_or(&[]);
             if !hs.is_done() {
                 return Ok(());
@@ -166,12 +177,11 @@ impl Session {
         self.events.pop_front()
     }
 
-    /// The next bytes to write to the socket, in order.
+    /// The next bytes to write to the socket, in order. Call it until it
+    /// returns `None`: control/command bytes and shared media bodies come
+    /// as separate pieces (gather them into one `writev`).
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        if self.out.is_empty() {
-            return None;
-        }
-        let b = self.out.split().freeze();
+        let b = self.out.pop()?;
         self.bytes_sent = self.bytes_sent.saturating_add(b.len() as u64);
         Some(b)
     }
@@ -194,7 +204,11 @@ impl Session {
         if self.deferred.is_some() {
             return Some(self.now_ms);
         }
-        let mut t = self.last_rx_ms.saturating_add(self.config.timeout_ms);
+        let mut t = if self.idle_timeout_applies() {
+            self.last_rx_ms.saturating_add(self.config.timeout_ms)
+        } else {
+            u64::MAX
+        };
         if let Some(hs) = self.handshake_deadline() {
             return Some(t.min(hs));
         }
@@ -206,6 +220,13 @@ impl Session {
             t = t.min(ping);
         }
         Some(t)
+    }
+
+    /// Silence from the peer ends the session after `timeout_ms` until it is connected; from
+    /// then on (as in nginx-rtmp, where players may legitimately send nothing for minutes)
+    /// liveness is checked with pings, unless pings are disabled.
+    fn idle_timeout_applies(&self) -> bool {
+        self.config.ping_ms == 0 || !matches!(self.phase, Phase::Connected)
     }
 
     /// Runs timers: handshake deadline, idle timeout, ping.
@@ -232,7 +253,9 @@ impl Session {
                 return Err(SessionError::PingTimeout);
             }
         }
-        if now_ms >= self.last_rx_ms.saturating_add(self.config.timeout_ms) {
+        if self.idle_timeout_applies()
+            && now_ms >= self.last_rx_ms.saturating_add(self.config.timeout_ms)
+        {
             return Err(SessionError::Timeout);
         }
         if self.config.ping_ms > 0
@@ -360,21 +383,29 @@ impl Session {
         self.close_gracefully();
     }
 
-    /// Accepts a pending play: Stream Begin, NetStream.Play.Reset,
-    /// NetStream.Play.Start and `|RtmpSampleAccess`.
+    /// Accepts a pending play: Stream Begin, NetStream.Play.Reset (only
+    /// when the play command's reset flag is true or absent),
+    /// NetStream.Play.Start and `|RtmpSampleAccess`. Media follows with
+    /// [`Session::send_prepared`].
     pub fn accept_play(&mut self, stream_id: u32) {
         let Some(state) = self.streams.get_mut(stream_id) else {
             return;
         };
-        let StreamState::PlayPending { name } = state else {
+        let StreamState::PlayPending { name, reset } = state else {
             return;
         };
+        let reset = *reset;
         let name = std::mem::take(name);
-        let reset = format!("Playing and resetting {name}.");
         let start = format!("Started playing {name}.");
-        *state = StreamState::Playing { name };
+        let reset_text = reset.then(|| format!("Playing and resetting {name}."));
+        *state = StreamState::Playing {
+            name,
+            paused: false,
+        };
         self.send_control(Control::UserControl(UserControl::StreamBegin(stream_id)));
-        self.send_status(stream_id, "status", code::PLAY_RESET, &reset);
+        if let Some(text) = reset_text {
+            self.send_status(stream_id, "status", code::PLAY_RESET, &text);
+        }
         self.send_status(stream_id, "status", code::PLAY_START, &start);
         let body = amf0::encode_to_bytes(&status::sample_access());
         self.write(csid::STATUS, 0, types::DATA_AMF0, stream_id, &body);
@@ -658,6 +689,18 @@ impl Session {
                 self.reply_result(transaction_id, Value::Number(0.0));
                 Ok(())
             }
+            Command::Pause { pause, .. } => {
+                self.handle_pause(msid, pause);
+                Ok(())
+            }
+            Command::ReceiveAudio { flag, .. } => {
+                self.handle_receive(msid, Some(flag), None);
+                Ok(())
+            }
+            Command::ReceiveVideo { flag, .. } => {
+                self.handle_receive(msid, None, Some(flag));
+                Ok(())
+            }
             Command::Other {
                 name,
                 transaction_id,
@@ -783,6 +826,7 @@ impl Session {
         if let Some(state) = self.streams.get_mut(msid) {
             *state = StreamState::PlayPending {
                 name: parsed.name.clone(),
+                reset,
             };
         }
         self.events.push_back(Event::Play(PlayRequest {
@@ -833,10 +877,14 @@ impl Session {
     // ----- output -----
 
     fn write(&mut self, csid: u32, timestamp: u32, type_id: u8, stream_id: u32, payload: &[u8]) {
-        if let Err(e) =
-            self.encoder
-                .write(&mut self.out, csid, timestamp, type_id, stream_id, payload)
-        {
+        if let Err(e) = self.encoder.write(
+            self.out.buf_mut(),
+            csid,
+            timestamp,
+            type_id,
+            stream_id,
+            payload,
+        ) {
             self.deferred.get_or_insert(SessionError::Outgoing(e));
         }
     }

@@ -13,10 +13,11 @@ pub(crate) enum StreamState {
     PublishPending { name: String },
     /// Accepted publisher.
     Publishing { name: String },
-    /// play asked, awaiting the shell's decision.
-    PlayPending { name: String },
-    /// Accepted player.
-    Playing { name: String },
+    /// play asked, awaiting the shell's decision; `reset` is the play
+    /// command's reset flag.
+    PlayPending { name: String, reset: bool },
+    /// Accepted player; `paused` after a `pause` command.
+    Playing { name: String, paused: bool },
 }
 
 impl StreamState {
@@ -70,6 +71,14 @@ impl Streams {
     pub(crate) fn find_publishing(&self, name: &str) -> Option<u32> {
         self.map.iter().find_map(|(id, s)| match s {
             StreamState::Publishing { name: n } if n == name => Some(*id),
+            _ => None,
+        })
+    }
+
+    /// Accepted players: stream id, name, paused.
+    pub(crate) fn playing(&self) -> impl Iterator<Item = (u32, &str, bool)> {
+        self.map.iter().filter_map(|(id, s)| match s {
+            StreamState::Playing { name, paused } => Some((*id, name.as_str(), *paused)),
             _ => None,
         })
     }

@@ -21,6 +21,10 @@ pub mod code {
     pub const PLAY_STOP: &str = "NetStream.Play.Stop";
     pub const PLAY_NOT_FOUND: &str = "NetStream.Play.StreamNotFound";
     pub const PLAY_FAILED: &str = "NetStream.Play.Failed";
+    pub const PLAY_PUBLISH_NOTIFY: &str = "NetStream.Play.PublishNotify";
+    pub const PLAY_UNPUBLISH_NOTIFY: &str = "NetStream.Play.UnpublishNotify";
+    pub const PAUSE_NOTIFY: &str = "NetStream.Pause.Notify";
+    pub const UNPAUSE_NOTIFY: &str = "NetStream.Unpause.Notify";
 }
 
 fn info(level: &str, code: &str, description: &str) -> Value {

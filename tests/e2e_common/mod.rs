@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod hls;
 
 use std::fs;
 use std::io::Read;
@@ -15,6 +16,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 pub const NGINX: &str = "/usr/sbin/nginx";
+/// Debian's libnginx-mod-rtmp (the C nginx-rtmp-module), for side-by-side comparisons. It
+/// registers `rtmp {}` too: never load it in the same nginx as ours.
+pub const C_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
 pub fn module_path() -> PathBuf {
     let p = std::env::var_os("NGX_RTMP_MODULE").unwrap_or_else(|| {
@@ -93,7 +97,15 @@ impl Conf {
         self
     }
 
-    fn render(&self, prefix: &Path, rtmp_port: u16, http_port: u16) -> String {
+    /// The config with `load_module` of `module` (ours or another implementation of `rtmp {}`,
+    /// never both in one nginx).
+    fn render_with_module(
+        &self,
+        module: &Path,
+        prefix: &Path,
+        rtmp_port: u16,
+        http_port: u16,
+    ) -> String {
         let subst = |s: &str| {
             s.replace("{rtmp_port}", &rtmp_port.to_string())
                 .replace("{http_port}", &http_port.to_string())
@@ -110,7 +122,7 @@ impl Conf {
              proxy_temp_path {p}/tmp/proxy;\n fastcgi_temp_path {p}/tmp/fastcgi;\n\
              uwsgi_temp_path {p}/tmp/uwsgi;\n scgi_temp_path {p}/tmp/scgi;\n\
              server {{ listen 127.0.0.1:{http_port};\n location / {{ root {p}/www; }}\n{loc}\n }}\n}}\n",
-            module = module_path().display(),
+            module = module.display(),
             workers = self.workers,
             p = prefix.display(),
             rtmp = subst(&self.rtmp),
@@ -130,11 +142,21 @@ pub struct Nginx {
 impl Nginx {
     /// Writes the config into a fresh prefix without starting nginx.
     pub fn prepare(name: &str, conf: &Conf) -> Nginx {
+        Nginx::prepare_with_module(name, conf, &module_path())
+    }
+
+    /// Like [`Nginx::prepare`], loading `module` instead of ours (e.g. Debian's C
+    /// nginx-rtmp-module, [`C_RTMP_MODULE`]).
+    pub fn prepare_with_module(name: &str, conf: &Conf, module: &Path) -> Nginx {
         let prefix = fresh_prefix(name);
         let rtmp_port = free_port();
         let http_port = free_port();
         let path = prefix.join("nginx.conf");
-        fs::write(&path, conf.render(&prefix, rtmp_port, http_port)).expect("write conf");
+        fs::write(
+            &path,
+            conf.render_with_module(module, &prefix, rtmp_port, http_port),
+        )
+        .expect("write conf");
         Nginx {
             prefix,
             conf: path,
@@ -156,7 +178,12 @@ impl Nginx {
     }
 
     pub fn start(name: &str, conf: &Conf) -> Nginx {
-        let mut n = Nginx::prepare(name, conf);
+        Nginx::start_with_module(name, conf, &module_path())
+    }
+
+    /// Like [`Nginx::start`], loading `module` instead of ours.
+    pub fn start_with_module(name: &str, conf: &Conf, module: &Path) -> Nginx {
+        let mut n = Nginx::prepare_with_module(name, conf, module);
         let t = n.test_config();
         assert!(
             t.status.success(),
@@ -269,6 +296,25 @@ pub fn ffmpeg_publish(url: &str, secs: u32) -> Command {
         .args(["-f", "flv", url])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    cmd
+}
+
+/// ffmpeg publishing a file as is (`-re`, `-c copy`): the server receives exactly the
+/// file's packets, so tests know what was sent.
+pub fn ffmpeg_publish_file(input: &Path, url: &str) -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-re",
+        "-i",
+    ])
+    .arg(input)
+    .args(["-c", "copy", "-f", "flv", url])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     cmd
 }
 

@@ -66,6 +66,13 @@ impl ChunkEncoder {
         self.streams.clear();
     }
 
+    /// Forgets the header state of chunk stream `csid` (after someone else
+    /// wrote on it, e.g. a prepared media message), so the next message on
+    /// it uses fmt 0.
+    pub fn forget(&mut self, csid: u32) {
+        self.streams.remove(&csid.clamp(MIN_CSID, MAX_CSID));
+    }
+
     /// Appends `payload` as one message on chunk stream `csid` (clamped to
     /// 2..=65599). Fails only if the payload exceeds the 24-bit length.
     pub fn write(

@@ -9,11 +9,13 @@ mod decoder;
 mod encoder;
 mod error;
 mod header;
+mod prepared;
 
 pub use decoder::ChunkDecoder;
 pub use encoder::ChunkEncoder;
 pub use error::ChunkError;
 pub use header::{MAX_CSID, MIN_CSID};
+pub use prepared::{PreparedMessage, MAX_PREPARED_HEADER_LEN};
 
 use bytes::Bytes;
 

@@ -1,0 +1,138 @@
+//! What the server answers to a client's requests: which application, who may publish or
+//! play which name, where published media goes. The session (protocol) raises requests; this
+//! decides, using the config and the worker's live streams.
+//!
+//! - [`publish`]: publishers: keys, busy names, HLS, fan-out to players.
+//! - [`play`]: players: joining, waiting for a publisher, the per-player queue.
+
+mod play;
+mod publish;
+
+use std::net::IpAddr;
+
+use ::ngx::ngx_log_error;
+use nginx_sys::{ngx_log_t, NGX_LOG_WARN};
+
+use crate::auth::Action;
+use crate::conf::{AppConf, ServerConf};
+use crate::live::StreamKey;
+use crate::rtmp::{Event, Session};
+
+pub use play::Playback;
+pub use publish::Publication;
+
+pub struct Policy {
+    server: &'static ServerConf,
+    client: u64,
+    addr: String,
+    ip: Option<IpAddr>,
+    app: Option<&'static AppConf>,
+    publishing: Vec<Publication>,
+    playing: Vec<Playback>,
+}
+
+impl Policy {
+    pub fn new(server: &ServerConf, client: u64, addr: String, ip: Option<IpAddr>) -> Policy {
+        // SAFETY: a worker never outlives the configuration cycle it was started with, and a
+        // `ServerConf` is freed only with that cycle's pool, after all its connections.
+        let server: &'static ServerConf = unsafe { &*(server as *const ServerConf) };
+        Policy {
+            server,
+            client,
+            addr,
+            ip,
+            app: None,
+            publishing: Vec::new(),
+            playing: Vec::new(),
+        }
+    }
+
+    pub fn client_id(&self) -> u64 {
+        self.client
+    }
+
+    pub fn on_event(
+        &mut self,
+        session: &mut Session,
+        event: Event,
+        log: *mut ngx_log_t,
+        now: u64,
+    ) -> Result<(), &'static str> {
+        match event {
+            Event::Connect(req) => match self.server.application(&req.app) {
+                Some(app) => {
+                    self.app = Some(app);
+                    session.accept_connect();
+                }
+                None => {
+                    ngx_log_error!(
+                        NGX_LOG_WARN,
+                        log,
+                        "rtmp: client {} ({}) connect to unknown application \"{}\"",
+                        self.client,
+                        self.addr,
+                        req.app
+                    );
+                    session.reject_connect("Application not found");
+                }
+            },
+            Event::Publish(req) => {
+                let app = self.app.ok_or("publish before connect")?;
+                self.publish(session, app, req, log, now);
+            }
+            Event::Play(req) => {
+                let app = self.app.ok_or("play before connect")?;
+                self.play(session, app, req, log);
+            }
+            Event::Metadata { stream_id, data } => self.metadata(stream_id, &data),
+            Event::Audio {
+                stream_id,
+                timestamp,
+                payload,
+            } => self.media(stream_id, false, timestamp, payload, log),
+            Event::Video {
+                stream_id,
+                timestamp,
+                payload,
+            } => self.media(stream_id, true, timestamp, payload, log),
+            Event::Unpublish { stream_id } => self.unpublish(stream_id, log),
+            Event::StopPlay { stream_id } => self.stop_play(stream_id),
+            // Resuming: the player restarts at a keyframe.
+            Event::Pause {
+                stream_id,
+                paused: false,
+            } => self.reset_queue(stream_id),
+            Event::Pause { .. } | Event::Receive { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// `allow`/`deny` for this client; a client without an IP address (unix socket) passes.
+    fn allowed(&self, app: &AppConf, action: Action) -> bool {
+        self.ip
+            .is_none_or(|ip| app.settings.access.allows(action, ip))
+    }
+
+    fn key(&self, app: &AppConf, name: String) -> StreamKey {
+        StreamKey {
+            // The server block's address identifies it for the worker's lifetime.
+            server: self.server as *const ServerConf as usize,
+            app: app.name.clone(),
+            name,
+        }
+    }
+
+    /// The connection is gone: its streams end, its playbacks stop.
+    pub fn on_close(mut self, log: *mut ngx_log_t) {
+        for p in std::mem::take(&mut self.publishing) {
+            self.end_publish(p, log);
+        }
+        for p in std::mem::take(&mut self.playing) {
+            play::forget(self.client, &p);
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    nginx_sys::ngx_time() as u64
+}

@@ -1,0 +1,153 @@
+//! The player side: who may play, joining a live stream (instantly, from the GOP cache) or
+//! waiting for its publisher, and the per-player queue that protects everyone from a slow
+//! player.
+
+use ::ngx::ngx_log_error;
+use nginx_sys::{ngx_log_t, NGX_LOG_INFO, NGX_LOG_WARN};
+
+use super::{unix_now, Policy};
+use crate::auth::{signed, Action};
+use crate::conf::AppConf;
+use crate::live::{MediaInfo, Player, PlayerQueue, StreamKey};
+use crate::ngx::worker;
+use crate::rtmp::{PlayRequest, Rejection, Session};
+
+/// A stream this client plays.
+pub struct Playback {
+    stream_id: u32,
+    key: StreamKey,
+    queue: PlayerQueue,
+}
+
+/// Removes a player from its stream (or the waiting list).
+pub(super) fn forget(client: u64, p: &Playback) {
+    let player = Player {
+        client,
+        stream_id: p.stream_id,
+    };
+    worker::with(|w| w.hub.remove_player(&p.key, player));
+}
+
+impl Policy {
+    fn authorize_play(&self, app: &AppConf, req: &PlayRequest) -> Result<(), String> {
+        if !self.allowed(app, Action::Play) {
+            return Err("denied by access rules".into());
+        }
+        if !app.settings.live {
+            return Err("live is off".into());
+        }
+        if let Some(secret) = &app.settings.play_secret {
+            signed::verify(
+                secret.as_bytes(),
+                &app.name,
+                &req.name,
+                &req.args,
+                unix_now(),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn play(
+        &mut self,
+        session: &mut Session,
+        app: &AppConf,
+        req: PlayRequest,
+        log: *mut ngx_log_t,
+    ) {
+        let stream_id = req.stream_id;
+        if let Err(why) = self.authorize_play(app, &req) {
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                log,
+                "rtmp: client {} ({}) play \"{}/{}\" refused: {}",
+                self.client,
+                self.addr,
+                app.name,
+                req.name,
+                why
+            );
+            let reason = if app.settings.live {
+                Rejection::Unauthorized(why)
+            } else {
+                Rejection::NotFound
+            };
+            session.reject_play(stream_id, reason);
+            return;
+        }
+        if self.playing.iter().any(|p| p.stream_id == stream_id) {
+            self.stop_play(stream_id);
+        }
+        let key = self.key(app, req.name);
+        let player = Player {
+            client: self.client,
+            stream_id,
+        };
+        let published = worker::with(|w| w.hub.handle_of(&key).is_some());
+        if !published && !app.settings.idle_streams {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                log,
+                "rtmp: client {} play \"{}\": not published",
+                self.client,
+                key
+            );
+            session.reject_play(stream_id, Rejection::NotFound);
+            return;
+        }
+        let mut queue = PlayerQueue::new(app.settings.queue_policy());
+        session.accept_play(stream_id);
+        let live = worker::with(|w| {
+            let h = w.hub.add_player(&key, player)?;
+            let s = w.hub.get(h)?;
+            // Instant start: metadata, codec headers and the current GOP, right away.
+            for (info, msg) in s.gop.join_burst() {
+                queue.note_sent(&info);
+                session.send_prepared(stream_id, msg);
+            }
+            Some(())
+        });
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            log,
+            "rtmp: client {} ({}) plays \"{}\"{}",
+            self.client,
+            self.addr,
+            key,
+            if live.is_some() {
+                ""
+            } else {
+                " (waiting for its publisher)"
+            }
+        );
+        self.playing.push(Playback {
+            stream_id,
+            key,
+            queue,
+        });
+    }
+
+    pub(super) fn stop_play(&mut self, stream_id: u32) {
+        if let Some(pos) = self.playing.iter().position(|p| p.stream_id == stream_id) {
+            let p = self.playing.swap_remove(pos);
+            forget(self.client, &p);
+        }
+    }
+
+    /// Whether a live message for `stream_id` goes to this player now, given how much it has
+    /// not yet taken.
+    pub fn admit(&mut self, stream_id: u32, info: &MediaInfo, pending_bytes: usize) -> bool {
+        self.playing
+            .iter_mut()
+            .find(|p| p.stream_id == stream_id)
+            .is_some_and(|p| p.queue.admit(info, pending_bytes).is_send())
+    }
+
+    /// The stream restarts (publisher left or came back): the queue waits for a new start.
+    pub fn reset_queue(&mut self, stream_id: u32) {
+        if let Some(p) = self.playing.iter_mut().find(|p| p.stream_id == stream_id) {
+            p.queue.reset();
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The publisher side: who may publish a name, and where its media goes (players of this
+//! worker, HLS).
+
+use ::ngx::ngx_log_error;
+use bytes::Bytes;
+use nginx_sys::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_NOTICE, NGX_LOG_WARN};
+
+use super::{unix_now, Policy};
+use crate::auth::{signed, Action};
+use crate::conf::AppConf;
+use crate::live::{MediaInfo, Player, PublishError, StreamHandle};
+use crate::ngx::hls_out::HlsOut;
+use crate::ngx::worker::{self, Worker};
+use crate::rtmp::chunk::PreparedMessage;
+use crate::rtmp::message::{csid, types};
+use crate::rtmp::{PublishRequest, Rejection, Session};
+
+/// A stream this client publishes.
+pub struct Publication {
+    /// RTMP message stream id of the publisher's NetStream.
+    stream_id: u32,
+    handle: StreamHandle,
+    hls: Option<HlsOut>,
+}
+
+/// Queues `msg` for every player of a stream (they write it in their own posted write
+/// handlers: one `writev` per player per event loop iteration).
+fn fan_out(w: &Worker, players: &[Player], skip: u64, info: &MediaInfo, msg: &PreparedMessage) {
+    for p in players {
+        if p.client == skip {
+            continue; // a client playing its own stream is served with the others' copy
+        }
+        if let Some(&conn) = w.conns.get(&p.client) {
+            // SAFETY: registered connections are live (removed before they are freed) and are
+            // not the connection currently borrowed (`skip`); single-threaded worker.
+            unsafe { (*conn).deliver(p.stream_id, info, msg) };
+        }
+    }
+}
+
+/// Tells the players of a stream that its publisher came (`true`) or left.
+fn notify(w: &Worker, players: &[Player], skip: u64, published: bool) {
+    for p in players {
+        if p.client == skip {
+            continue;
+        }
+        if let Some(&conn) = w.conns.get(&p.client) {
+            // SAFETY: as in `fan_out`.
+            unsafe { (*conn).notify(p.stream_id, published) };
+        }
+    }
+}
+
+impl Policy {
+    /// Checks keys and signatures; returns the public stream name or why not.
+    fn authorize_publish(&self, app: &AppConf, req: &PublishRequest) -> Result<String, String> {
+        if !self.allowed(app, Action::Publish) {
+            return Err("denied by access rules".into());
+        }
+        if let Some(secret) = &app.settings.publish_secret {
+            signed::verify(
+                secret.as_bytes(),
+                &app.name,
+                &req.name,
+                &req.args,
+                unix_now(),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        match &app.settings.publish_keys {
+            Some(keys) => keys
+                .resolve(&app.name, &req.name)
+                .map(str::to_owned)
+                .map_err(|e| e.to_string()),
+            None => Ok(req.name.clone()),
+        }
+    }
+
+    pub(super) fn publish(
+        &mut self,
+        session: &mut Session,
+        app: &AppConf,
+        req: PublishRequest,
+        log: *mut ngx_log_t,
+        now: u64,
+    ) {
+        let stream_id = req.stream_id;
+        if !app.settings.accepts_publish() {
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                log,
+                "rtmp: client {} publish to \"{}\" refused: neither live nor hls is on",
+                self.client,
+                app.name
+            );
+            session.reject_publish(stream_id, Rejection::Unauthorized("live is off".into()));
+            return;
+        }
+        let name = match self.authorize_publish(app, &req) {
+            Ok(name) => name,
+            Err(why) => {
+                // The requested name may be a secret key: it is not logged.
+                ngx_log_error!(
+                    NGX_LOG_WARN,
+                    log,
+                    "rtmp: client {} ({}) publish to \"{}\" refused: {}",
+                    self.client,
+                    self.addr,
+                    app.name,
+                    why
+                );
+                session.reject_publish(stream_id, Rejection::Unauthorized(why));
+                return;
+            }
+        };
+        let key = self.key(app, name);
+        let client = self.client;
+        let gop = app.settings.gop_cache();
+        let published = worker::with(|w| -> Result<StreamHandle, PublishError> {
+            let h = w.hub.publish(key.clone(), client, now, gop)?;
+            if let Some(s) = w.hub.get(h) {
+                notify(w, &s.players, client, true);
+            }
+            Ok(h)
+        });
+        let handle = match published {
+            Ok(h) => h,
+            Err(e) => {
+                ngx_log_error!(
+                    NGX_LOG_WARN,
+                    log,
+                    "rtmp: client {} publish \"{}\" refused: {}",
+                    self.client,
+                    key,
+                    e
+                );
+                session.reject_publish(stream_id, Rejection::Busy);
+                return;
+            }
+        };
+        let hls = app.settings.hls.as_ref().and_then(|settings| {
+            match HlsOut::start(settings, &key.name) {
+                Ok(out) => Some(out),
+                Err(e) => {
+                    ngx_log_error!(
+                        NGX_LOG_ERR,
+                        log,
+                        "rtmp: hls for \"{}\" in \"{}\" disabled: {}",
+                        key,
+                        settings.path.display(),
+                        e
+                    );
+                    None
+                }
+            }
+        });
+        self.publishing.push(Publication {
+            stream_id,
+            handle,
+            hls,
+        });
+        session.accept_publish(stream_id);
+        ngx_log_error!(
+            NGX_LOG_NOTICE,
+            log,
+            "rtmp: client {} ({}) publishes \"{}\"",
+            self.client,
+            self.addr,
+            key
+        );
+    }
+
+    fn publication(&self, stream_id: u32) -> Option<&Publication> {
+        self.publishing.iter().find(|p| p.stream_id == stream_id)
+    }
+
+    pub(super) fn metadata(&mut self, stream_id: u32, data: &Bytes) {
+        let Some(handle) = self.publication(stream_id).map(|p| p.handle) else {
+            return;
+        };
+        let chunk_size = self.server.settings.chunk_size;
+        let client = self.client;
+        worker::with(|w| {
+            let Some(s) = w.hub.get_mut(handle) else {
+                return;
+            };
+            let msg = PreparedMessage::new(csid::DATA, chunk_size, types::DATA_AMF0, 0, data);
+            let info = MediaInfo::meta();
+            s.gop.push(info, &msg);
+            let players = std::mem::take(&mut s.players);
+            fan_out(w, &players, client, &info, &msg);
+            if let Some(s) = w.hub.get_mut(handle) {
+                s.players = players;
+            }
+        });
+    }
+
+    pub(super) fn media(
+        &mut self,
+        stream_id: u32,
+        video: bool,
+        timestamp: u32,
+        payload: Bytes,
+        log: *mut ngx_log_t,
+    ) {
+        let Some(p) = self
+            .publishing
+            .iter_mut()
+            .find(|p| p.stream_id == stream_id)
+        else {
+            return;
+        };
+        let handle = p.handle;
+        let hls = &mut p.hls;
+        let chunk_size = self.server.settings.chunk_size;
+        let client = self.client;
+        let failed = worker::with(|w| {
+            let s = w.hub.get_mut(handle)?;
+            s.bytes_in += payload.len() as u64;
+            let (info, chunk_stream, type_id) = if video {
+                s.video_messages += 1;
+                (MediaInfo::video(&payload), csid::VIDEO, types::VIDEO)
+            } else {
+                s.audio_messages += 1;
+                (MediaInfo::audio(&payload), csid::AUDIO, types::AUDIO)
+            };
+            // Chunked once, shared by the GOP cache (which always keeps the codec headers)
+            // and every player.
+            let msg = PreparedMessage::new(chunk_stream, chunk_size, type_id, timestamp, &payload);
+            s.gop.push(info, &msg);
+            if !s.players.is_empty() {
+                let players = std::mem::take(&mut s.players);
+                fan_out(w, &players, client, &info, &msg);
+                w.hub.get_mut(handle)?.players = players;
+            }
+            let s = w.hub.get_mut(handle)?;
+            let frame = if video {
+                s.demuxer.push_video(timestamp, payload)
+            } else {
+                s.demuxer.push_audio(timestamp, payload)
+            };
+            match frame {
+                Ok(Some(frame)) => hls.as_mut()?.push(&frame, &s.demuxer).err(),
+                Ok(None) => None,
+                Err(_) => {
+                    s.bad_messages += 1;
+                    None
+                }
+            }
+        });
+        if let Some(e) = failed {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "rtmp: hls write failed, hls disabled for this stream: {}",
+                e
+            );
+            *hls = None;
+        }
+    }
+
+    pub(super) fn unpublish(&mut self, stream_id: u32, log: *mut ngx_log_t) {
+        if let Some(pos) = self
+            .publishing
+            .iter()
+            .position(|p| p.stream_id == stream_id)
+        {
+            let p = self.publishing.swap_remove(pos);
+            self.end_publish(p, log);
+        }
+    }
+
+    pub(super) fn end_publish(&self, mut p: Publication, log: *mut ngx_log_t) {
+        if let Some(hls) = p.hls.as_mut() {
+            if let Err(e) = hls.finish() {
+                ngx_log_error!(NGX_LOG_ERR, log, "rtmp: hls finish failed: {}", e);
+            }
+        }
+        let idle_streams = self.app.is_some_and(|a| a.settings.idle_streams);
+        let client = self.client;
+        let ended = worker::with(|w| {
+            let s = w.hub.unpublish(p.handle, idle_streams)?;
+            notify(w, &s.players, client, false);
+            Some(s)
+        });
+        if let Some(s) = ended {
+            ngx_log_error!(
+                NGX_LOG_NOTICE,
+                log,
+                "rtmp: client {} stopped publishing \"{}\" ({} video, {} audio messages, {} bytes, {} unparsable)",
+                self.client,
+                s.key,
+                s.video_messages,
+                s.audio_messages,
+                s.bytes_in,
+                s.bad_messages
+            );
+        }
+    }
+}

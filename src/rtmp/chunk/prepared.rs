@@ -1,0 +1,204 @@
+//! Media and data messages chunked once and shared by every player of a
+//! stream.
+//!
+//! A [`PreparedMessage`] holds the payload already cut into chunks: the first
+//! piece, then for every further piece a fmt-3 basic header (and the 4-byte
+//! extended timestamp when the timestamp is 0xFFFFFF or more, as ffmpeg,
+//! librtmp and Flash expect on continuation chunks) followed by the piece.
+//! Only the fmt-0 header in front of it differs between players (it carries
+//! the player's message stream id); [`PreparedMessage::write_header`] writes
+//! it into the player's own buffer. The body is one `Bytes`, shared by
+//! reference counting: no per-player copy of media.
+//!
+//! Because the header is always fmt 0 (absolute timestamp, length, type,
+//! stream id), the body bytes do not depend on what else a player was sent
+//! on that chunk stream before, so one body fits every player whatever it
+//! received earlier. The cost is 12 header bytes per message and player.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::header::{put_u24, write_basic_header, MAX_CSID, MIN_CSID};
+use super::{EXTENDED_TIMESTAMP, MAX_MESSAGE_LEN};
+
+/// Largest header [`PreparedMessage::write_header`] writes: 3 (basic
+/// header) + 11 (fmt 0) + 4 (extended timestamp).
+pub const MAX_PREPARED_HEADER_LEN: usize = 18;
+
+/// A media/data message chunked once for every player of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedMessage {
+    /// Message type id (8 audio, 9 video, 18 data).
+    pub type_id: u8,
+    /// Absolute timestamp in milliseconds.
+    pub timestamp: u32,
+    /// Payload length (the message length on the wire).
+    pub len: u32,
+    /// The payload with fmt-3 continuation headers every `chunk_size` bytes.
+    body: Bytes,
+    csid: u32,
+    chunk_size: u32,
+}
+
+fn basic_header_len(csid: u32) -> usize {
+    if csid < 64 {
+        1
+    } else if csid < 320 {
+        2
+    } else {
+        3
+    }
+}
+
+impl PreparedMessage {
+    /// Chunks `payload` for chunk stream `csid` (clamped to 2..=65599) at
+    /// `chunk_size` (clamped to 1..=0x7FFFFFFF, as the encoder does): one
+    /// allocation, one copy of the payload.
+    ///
+    /// A payload longer than the 24-bit message length cannot be sent;
+    /// such a message is still built (nothing on the peer's side could have
+    /// produced it: the chunk decoder refuses messages that large) and is
+    /// refused by [`PreparedMessage::is_sendable`] and the session.
+    pub fn new(
+        csid: u32,
+        chunk_size: u32,
+        type_id: u8,
+        timestamp: u32,
+        payload: &[u8],
+    ) -> PreparedMessage {
+        let csid = csid.clamp(MIN_CSID, MAX_CSID);
+        let chunk_size = chunk_size.clamp(1, 0x7FFF_FFFF);
+        let extended = timestamp >= EXTENDED_TIMESTAMP;
+        let chunk = chunk_size as usize;
+        let continuations = payload.len().div_ceil(chunk).saturating_sub(1);
+        let per_continuation = basic_header_len(csid) + if extended { 4 } else { 0 };
+        let capacity = payload
+            .len()
+            .saturating_add(continuations.saturating_mul(per_continuation));
+        let mut body = BytesMut::with_capacity(capacity);
+        let mut pieces = payload.chunks(chunk);
+        if let Some(first) = pieces.next() {
+            body.put_slice(first);
+        }
+        for piece in pieces {
+            write_basic_header(&mut body, 3, csid);
+            if extended {
+                body.put_u32(timestamp);
+            }
+            body.put_slice(piece);
+        }
+        PreparedMessage {
+            type_id,
+            timestamp,
+            len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+            body: body.freeze(),
+            csid,
+            chunk_size,
+        }
+    }
+
+    /// The chunked body, shared by every player.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The chunk stream id the message is chunked for.
+    pub fn csid(&self) -> u32 {
+        self.csid
+    }
+
+    /// The chunk size the body is cut at; the receiving session's outgoing
+    /// chunk size must be the same.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// False when the payload exceeds the 24-bit message length.
+    pub fn is_sendable(&self) -> bool {
+        self.len <= MAX_MESSAGE_LEN
+    }
+
+    /// Length of the fmt-0 header [`Self::write_header`] writes.
+    pub fn header_len(&self) -> usize {
+        basic_header_len(self.csid) + 11 + if self.is_extended() { 4 } else { 0 }
+    }
+
+    /// Header plus body: the bytes one player is sent for this message.
+    pub fn wire_len(&self) -> usize {
+        self.header_len().saturating_add(self.body.len())
+    }
+
+    fn is_extended(&self) -> bool {
+        self.timestamp >= EXTENDED_TIMESTAMP
+    }
+
+    /// Appends the fmt-0 chunk header for message stream `stream_id`
+    /// (at most [`MAX_PREPARED_HEADER_LEN`] bytes). The body must follow
+    /// it immediately on the wire.
+    pub fn write_header(&self, out: &mut BytesMut, stream_id: u32) {
+        let extended = self.is_extended();
+        out.reserve(self.header_len());
+        write_basic_header(out, 0, self.csid);
+        put_u24(
+            out,
+            if extended {
+                EXTENDED_TIMESTAMP
+            } else {
+                self.timestamp
+            },
+        );
+        put_u24(out, self.len.min(MAX_MESSAGE_LEN));
+        out.put_u8(self.type_id);
+        out.put_u32_le(stream_id);
+        if extended {
+            out.put_u32(self.timestamp);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_small_chunks() {
+        let payload: Vec<u8> = (0..10u8).collect();
+        let m = PreparedMessage::new(7, 4, 9, 1000, &payload);
+        // 4 + (1 + 4) + (1 + 2)
+        assert_eq!(
+            m.body().as_ref(),
+            &[0, 1, 2, 3, 0xC7, 4, 5, 6, 7, 0xC7, 8, 9]
+        );
+        assert_eq!(m.len, 10);
+        let mut h = BytesMut::new();
+        m.write_header(&mut h, 1);
+        assert_eq!(h.as_ref(), &[7, 0, 3, 0xE8, 0, 0, 10, 9, 1, 0, 0, 0]);
+        assert_eq!(m.header_len(), 12);
+        assert_eq!(m.wire_len(), 24);
+    }
+
+    #[test]
+    fn layout_extended_timestamp() {
+        let payload = [1u8, 2, 3];
+        let ts = 0x0100_0000;
+        let m = PreparedMessage::new(6, 2, 8, ts, &payload);
+        assert_eq!(m.body().as_ref(), &[1, 2, 0xC6, 1, 0, 0, 0, 3]);
+        let mut h = BytesMut::new();
+        m.write_header(&mut h, 5);
+        assert_eq!(
+            h.as_ref(),
+            &[6, 0xFF, 0xFF, 0xFF, 0, 0, 3, 8, 5, 0, 0, 0, 1, 0, 0, 0]
+        );
+        assert_eq!(h.len(), m.header_len());
+    }
+
+    #[test]
+    fn empty_payload_and_big_csid() {
+        let m = PreparedMessage::new(400, 128, 18, 0, &[]);
+        assert!(m.body().is_empty());
+        let mut h = BytesMut::new();
+        m.write_header(&mut h, 1);
+        assert_eq!(h.len(), 14);
+        assert!(h.len() <= MAX_PREPARED_HEADER_LEN);
+    }
+}

@@ -1,0 +1,91 @@
+//! The session's output: bytes it writes itself (handshake, control,
+//! commands, per-player chunk headers) interleaved, in order, with bodies
+//! shared between sessions (prepared media).
+//!
+//! Own bytes accumulate in one `BytesMut`; when a shared body is queued,
+//! what was written before it is split off (`split().freeze()`, no copy)
+//! and queued first. So every queued item precedes the bytes still in the
+//! buffer, and draining the queue and then the buffer yields the exact
+//! order of writes.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+#[derive(Debug, Default)]
+pub(crate) struct OutQueue {
+    buf: BytesMut,
+    queue: VecDeque<Bytes>,
+    /// Sum of the lengths in `queue`.
+    queued: usize,
+}
+
+impl OutQueue {
+    /// The buffer own bytes are appended to.
+    pub(crate) fn buf_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// Queues a shared body after everything written so far.
+    pub(crate) fn push_shared(&mut self, body: Bytes) {
+        if body.is_empty() {
+            return;
+        }
+        self.flush_buf();
+        self.queued = self.queued.saturating_add(body.len());
+        self.queue.push_back(body);
+    }
+
+    fn flush_buf(&mut self) {
+        if !self.buf.is_empty() {
+            let head = self.buf.split().freeze();
+            self.queued = self.queued.saturating_add(head.len());
+            self.queue.push_back(head);
+        }
+    }
+
+    /// The next bytes to send, in order.
+    pub(crate) fn pop(&mut self) -> Option<Bytes> {
+        if let Some(b) = self.queue.pop_front() {
+            self.queued = self.queued.saturating_sub(b.len());
+            return Some(b);
+        }
+        if self.buf.is_empty() {
+            None
+        } else {
+            Some(self.buf.split().freeze())
+        }
+    }
+
+    /// Bytes not yet taken by `pop`.
+    pub(crate) fn pending(&self) -> usize {
+        self.queued.saturating_add(self.buf.len())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use bytes::BufMut;
+
+    use super::*;
+
+    #[test]
+    fn order_is_kept() {
+        let mut q = OutQueue::default();
+        q.buf_mut().put_slice(b"ab");
+        q.push_shared(Bytes::from_static(b"XY"));
+        q.buf_mut().put_slice(b"c");
+        q.push_shared(Bytes::from_static(b"Z"));
+        q.push_shared(Bytes::new());
+        q.buf_mut().put_slice(b"de");
+        assert_eq!(q.pending(), 8);
+        let mut all = Vec::new();
+        while let Some(b) = q.pop() {
+            all.extend_from_slice(&b);
+        }
+        assert_eq!(all, b"abXYcZde");
+        assert_eq!(q.pending(), 0);
+        assert!(q.pop().is_none());
+    }
+}

@@ -1,0 +1,369 @@
+//! HLS end to end: real nginx with the module, real ffmpeg publishing pre-encoded FLV files
+//! (`-re -c copy`, so the exact packets sent are known), and the rules of issue 3 checked on
+//! what a player gets. The checks live in `e2e_common::hls` and are shared with the
+//! comparison against the C module (`e2e_hls_vs_c`).
+//!
+//! Publishes are real time: independent ones run in parallel threads to keep the wall time
+//! near the longest publish (20 s).
+
+mod e2e_common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use e2e_common::hls::{
+    check, parse_m3u8, publish_and_capture, std_inputs, table, Input, Outcome, Report, Scenario,
+};
+use e2e_common::{ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
+
+const FRAGMENT_MS: u64 = 2_000;
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn hls_conf(extra: &str) -> Conf {
+    Conf::rtmp(&format!(
+        "server {{ listen 127.0.0.1:{{rtmp_port}};
+           application live {{ live on; hls on; hls_path {{prefix}}/www/hls; hls_fragment 2; {extra} }} }}"
+    ))
+}
+
+fn hls_dir(n: &Nginx) -> PathBuf {
+    n.prefix.join("www/hls")
+}
+
+fn scenario<'a>(
+    n: &Nginx,
+    label: &str,
+    publishes: Vec<&'a Input>,
+    playlist_length_ms: u64,
+    cleanup: bool,
+) -> Scenario<'a> {
+    Scenario {
+        label: label.to_owned(),
+        publishes,
+        fragment_ms: FRAGMENT_MS,
+        playlist_length_ms,
+        check_cleanup: cleanup,
+        work: n.prefix.join("check").join(label),
+    }
+}
+
+fn assert_all_pass(reports: &[&Report]) {
+    eprintln!("{}", table(reports));
+    let failures: Vec<String> = reports.iter().flat_map(|r| r.failures()).collect();
+    assert!(
+        failures.is_empty(),
+        "HLS rules failed:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// A/V, audio-only and video-only, 20 s each at 30 fps with a 2 s GOP, in parallel.
+#[test]
+fn av_audio_only_and_video_only_20s_pass_every_rule() {
+    let inp = std_inputs();
+    let n = Nginx::start("hls-20s", &hls_conf(""));
+    let cases: [(&str, &Input); 3] = [
+        ("av", &inp.av20),
+        ("audio", &inp.audio20),
+        ("video", &inp.video20),
+    ];
+    let started = Instant::now();
+    let reports: Vec<Report> = thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .iter()
+            .map(|(name, input)| {
+                let n = &n;
+                s.spawn(move || {
+                    let cap = publish_and_capture(
+                        n,
+                        "live",
+                        &hls_dir(n),
+                        name,
+                        &[input],
+                        Duration::ZERO,
+                        Duration::ZERO,
+                    );
+                    check(&scenario(n, name, vec![input], 30_000, false), &cap)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("scenario thread"))
+            .collect()
+    });
+    eprintln!(
+        "3 publishes of 20 s checked in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for r in &reports {
+        assert!(r.segments >= 9, "{}: only {} segments", r.label, r.segments);
+    }
+    assert_all_pass(&reports.iter().collect::<Vec<_>>());
+    n.assert_no_crash();
+}
+
+/// Republish of the same name (hls_continuous is on by default): the media sequence goes on,
+/// `#EXT-X-DISCONTINUITY` marks the new publish, `#EXT-X-DISCONTINUITY-SEQUENCE` counts it once
+/// it scrolls out of a short window, and hls_cleanup keeps segments long enough, then removes
+/// everything after the end.
+#[test]
+fn republish_continues_sequence_with_discontinuity() {
+    let inp = std_inputs();
+    let n = Nginx::start("hls-republish", &hls_conf("hls_playlist_length 6s;"));
+    // Linger past TARGETDURATION (2 s) + playlist length (6 s) after the end.
+    let cap = publish_and_capture(
+        &n,
+        "live",
+        &hls_dir(&n),
+        "re",
+        &[&inp.av6, &inp.av10],
+        Duration::from_millis(500),
+        Duration::from_secs(10),
+    );
+    let report = check(
+        &scenario(&n, "republish", vec![&inp.av6, &inp.av10], 6_000, true),
+        &cap,
+    );
+
+    // The resumed playlist kept its target and the sequence: the first segment of the second
+    // publish follows the last of the first (checked by the rules too); spot-check the tags.
+    let versions: Vec<_> = cap.versions.iter().map(|v| parse_m3u8(v)).collect();
+    assert!(
+        versions
+            .iter()
+            .any(|v| v.entries.iter().any(|e| e.discontinuity)),
+        "no DISCONTINUITY seen"
+    );
+    assert!(
+        versions.iter().any(|v| v.discontinuity_sequence == 1),
+        "no DISCONTINUITY-SEQUENCE:1 seen:\n{}",
+        cap.versions.last().cloned().unwrap_or_default()
+    );
+    assert_eq!(
+        report.get("#EXT-X-DISCONTINUITY at a republish"),
+        Some(&Outcome::Pass)
+    );
+    assert_all_pass(&[&report]);
+    n.assert_no_crash();
+}
+
+/// An encoder whose GOP is irregular and longer than the target (2 s GOPs, then one of 4.5 s):
+/// TARGETDURATION stays fixed and no EXTINF exceeds it (the segmenter force-cuts, see
+/// src/hls/segmenter.rs), no frame is lost or duplicated, timestamps stay continuous, and the
+/// playlist does not claim `#EXT-X-INDEPENDENT-SEGMENTS` for a segment that starts without
+/// an IDR (RFC 8216 4.3.5.1: a player joining there cannot decode it).
+#[test]
+fn irregular_gop_longer_than_target_keeps_the_playlist_honest() {
+    let inp = std_inputs();
+    let n = Nginx::start("hls-irregular", &hls_conf(""));
+    let cap = publish_and_capture(
+        &n,
+        "live",
+        &hls_dir(&n),
+        "irr",
+        &[&inp.irregular16],
+        Duration::ZERO,
+        Duration::ZERO,
+    );
+    let report = check(
+        &scenario(&n, "irregular", vec![&inp.irregular16], 30_000, false),
+        &cap,
+    );
+    eprintln!("{}", table(&[&report]));
+    let must = [
+        "segments produced and readable when listed",
+        "every video frame sent is present exactly once",
+        "every audio frame sent is present exactly once",
+        "timestamps continuous across segment boundaries",
+        "playlist ends with #EXT-X-ENDLIST",
+        "TARGETDURATION constant across rewrites",
+        "every rounded EXTINF <= TARGETDURATION",
+        "EXTINF is each segment's media duration (±3 ms)",
+        "continuity counters continue across segments",
+        "PCR at least every 100 ms",
+        "#EXT-X-INDEPENDENT-SEGMENTS only when true",
+    ];
+    let failures: Vec<String> = report
+        .failures()
+        .into_iter()
+        .filter(|f| must.iter().any(|m| f.contains(m)))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "irregular GOP:\n{}\n{}",
+        failures.join("\n"),
+        cap.versions.last().cloned().unwrap_or_default()
+    );
+    n.assert_no_crash();
+}
+
+/// Every file and directory below `dir` (not following symlinks).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        out.push(p.clone());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            walk(&p, out);
+        }
+    }
+}
+
+fn entries_containing(dir: &Path, token: &str) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|f| f.to_string_lossy().contains(token))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Stream keys with path tricks and playlist-tag injections never produce a file outside
+/// `hls_path`, nor a playlist line that is not ours.
+#[test]
+fn stream_keys_with_path_tricks_stay_inside_hls_path() {
+    let inp = std_inputs();
+    let n = Nginx::start("hls-paths", &hls_conf(""));
+    let token = format!("evil{}x{}", std::process::id(), n.rtmp_port);
+    let keys: Vec<String> = [
+        "../@",
+        "../../@",
+        "../../../@",
+        "../../../../../../../../tmp/@",
+        "/tmp/@",
+        "sub/../../@",
+        "@/../../x",
+        "..\\..\\@",
+        "%2e%2e%2f@",
+        "..%2f@",
+        ".@",
+        "..",
+        "@\n#EXT-X-ENDLIST",
+        "@\r\n#EXTINF:999,",
+        "#EXT-X-@",
+        "@?x=/../../y",
+        "@..x",
+        "@ x",
+    ]
+    .iter()
+    .map(|k| k.replace('@', &token))
+    .collect();
+    let hls = hls_dir(&n);
+    let url = format!("rtmp://127.0.0.1:{}/live", n.rtmp_port);
+    thread::scope(|s| {
+        for key in &keys {
+            let url = &url;
+            s.spawn(move || {
+                let mut cmd = Command::new("ffmpeg");
+                cmd.args([
+                    "-hide_banner",
+                    "-nostdin",
+                    "-loglevel",
+                    "error",
+                    "-re",
+                    "-i",
+                ])
+                .arg(&inp.av2.path)
+                .args([
+                    "-c",
+                    "copy",
+                    "-f",
+                    "flv",
+                    "-rtmp_app",
+                    "live",
+                    "-rtmp_playpath",
+                    key,
+                    url,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+                // Refused keys make ffmpeg fail: only the files matter here.
+                let _ = run_with_timeout(cmd, TIMEOUT);
+            });
+        }
+    });
+    // A legitimate publish afterwards still works.
+    let (ok, err) = run_with_timeout(
+        ffmpeg_publish_file(&inp.av2.path, &n.rtmp_url("live", "fine")),
+        TIMEOUT,
+    );
+    assert!(
+        ok,
+        "valid publish after the tricks failed: {err}\n{}",
+        n.error_log()
+    );
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        hls.join("fine.m3u8").is_file(),
+        "no playlist for a valid key"
+    );
+
+    // Nothing with the token outside hls_path: the prefix, the dirs above it, /tmp, /.
+    let mut all = Vec::new();
+    walk(&n.prefix, &mut all);
+    let outside: Vec<&PathBuf> = all
+        .iter()
+        .filter(|p| !p.starts_with(&hls) && p.to_string_lossy().contains(&token))
+        .collect();
+    assert!(outside.is_empty(), "files outside hls_path: {outside:?}");
+    let mut dirs = vec![PathBuf::from("/tmp"), PathBuf::from("/")];
+    let mut up = n.prefix.clone();
+    while up.pop() {
+        dirs.push(up.clone());
+    }
+    for d in dirs {
+        let found = entries_containing(&d, &token);
+        assert!(found.is_empty(), "files outside hls_path: {found:?}");
+    }
+    // Inside hls_path: plain files only (hls_nested is off), and every playlist line is a tag
+    // we write or a plain segment name.
+    let known = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        "#EXT-X-TARGETDURATION:",
+        "#EXT-X-MEDIA-SEQUENCE:",
+        "#EXT-X-DISCONTINUITY",
+        "#EXTINF:",
+        "#EXT-X-ENDLIST",
+    ];
+    let mut names = BTreeSet::new();
+    for e in fs::read_dir(&hls).expect("hls dir").flatten() {
+        let t = e.file_type().unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(t.is_file(), "{name:?} in hls_path is not a plain file");
+        if name.ends_with(".m3u8") {
+            let text = fs::read_to_string(e.path()).unwrap();
+            for line in text.lines() {
+                if line.starts_with('#') {
+                    assert!(
+                        known.iter().any(|k| line.starts_with(k)),
+                        "{name:?}: foreign tag {line:?}"
+                    );
+                    assert!(
+                        !line.starts_with("#EXTINF:999"),
+                        "{name:?}: injected {line:?}"
+                    );
+                } else {
+                    assert!(
+                        !line.contains('/') && line.ends_with(".ts") && !line.starts_with('#'),
+                        "{name:?}: odd URI {line:?}"
+                    );
+                }
+            }
+        }
+        names.insert(name);
+    }
+    eprintln!("files in hls_path: {names:?}");
+    n.assert_no_crash();
+}
