@@ -362,6 +362,8 @@ impl ServerConf {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RtmpConf {
     pub servers: Vec<ServerConf>,
+    /// `live_shm_size` (rtmp level): the zone through which workers share live streams.
+    pub shm_size: Option<usize>,
     layer: ServerLayer,
     app_layer: AppLayer,
 }
@@ -521,6 +523,13 @@ impl RtmpConf {
     pub fn set(&mut self, scope: Scope, name: &str, args: &[&str]) -> Result<(), ConfError> {
         match name {
             "listen" => self.set_listen(scope, args),
+            "live_shm_size" => {
+                if scope != Scope::Main {
+                    return Err(ConfError::NotAllowedHere("live_shm_size"));
+                }
+                let v = size_arg("live_shm_size", args, 1 << 20, 4095 << 20)?;
+                set_once(&mut self.shm_size, "live_shm_size", v as usize)
+            }
             "chunk_size" => {
                 let v = size_arg("chunk_size", args, 128, 0xFF_FFFF)?;
                 set_once(
@@ -802,6 +811,21 @@ impl RtmpConf {
             .listens
             .push(listen);
         Ok(())
+    }
+
+    /// Size of the live shared-memory zone: every stream gets a ring of size/64 (at most 64
+    /// streams publish at once across all workers; more publish, but play only on their own
+    /// worker). Default 64 MiB.
+    pub fn live_shm_size(&self) -> usize {
+        self.shm_size.unwrap_or(64 << 20)
+    }
+
+    /// Whether any application plays live streams (and so needs the zone).
+    pub fn has_live(&self) -> bool {
+        self.servers
+            .iter()
+            .flat_map(|s| &s.applications)
+            .any(|a| a.settings.live)
     }
 
     /// `publish_keys FILE`: the shell reads and parses the file, then hands the map here.

@@ -212,6 +212,16 @@ impl Hub {
         }
     }
 
+    /// Whether players wait for any unpublished name.
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Whether players wait for `key`.
+    pub fn is_waiting(&self, key: &StreamKey) -> bool {
+        self.waiting.contains_key(key)
+    }
+
     /// Handle of the live stream `key`, if published.
     pub fn handle_of(&self, key: &StreamKey) -> Option<StreamHandle> {
         let slot = *self.by_key.get(key)?;

@@ -19,6 +19,8 @@ const NGX_CONF_ERROR: *mut c_char = usize::MAX as *mut c_char;
 /// What the parse of one `rtmp {}` block builds; lives in the cycle's pool until the cycle ends.
 pub struct ParseState {
     pub conf: RtmpConf,
+    /// The live shared-memory zone, when an application has `live on`.
+    pub shm_zone: *mut nginx_sys::ngx_shm_zone_t,
     scope: Scope,
     /// `cf->ctx` for directives inside the block: nginx reads `((void ***) ctx)[0][ctx_index]`.
     slot: [*mut c_void; 1],
@@ -84,6 +86,7 @@ pub unsafe extern "C" fn rtmp_block(
         }
         let state = Box::into_raw(Box::new(ParseState {
             conf: RtmpConf::new(),
+            shm_zone: ptr::null_mut(),
             scope: Scope::Main,
             slot: [ptr::null_mut()],
             ctx: [ptr::null_mut()],
@@ -123,6 +126,14 @@ pub unsafe extern "C" fn rtmp_block(
         let state = unsafe { &mut *state };
         if let Err(e) = state.conf.finish() {
             return log_error(cf, &e);
+        }
+        if state.conf.has_live() {
+            let tag = ptr::addr_of_mut!(super::module::ngx_rtmp_rs_module).cast();
+            // SAFETY: `cf` is live; the module static is a stable tag across reloads.
+            match unsafe { super::shm::add(cf, state.conf.live_shm_size(), tag) } {
+                Ok(zone) => state.shm_zone = zone,
+                Err(e) => return log_error(cf, &e),
+            }
         }
         for server in &state.conf.servers {
             for listen in &server.listens {

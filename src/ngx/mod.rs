@@ -8,11 +8,14 @@
 
 mod conf;
 mod conn;
+mod fanout;
 mod hls_out;
 mod listen;
 mod module;
 mod paths;
 mod policy;
+mod remote;
+mod shm;
 mod worker;
 
 /// Runs `f`, turning a panic into `None` so that it never unwinds into nginx's C frames.

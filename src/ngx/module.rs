@@ -55,7 +55,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 35] = [
+static mut CONF_COMMANDS: [ngx_command_t; 36] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -81,6 +81,7 @@ static mut CONF_COMMANDS: [ngx_command_t; 35] = [
         post: ptr::null_mut(),
     },
     simple(ngx_string!("chunk_size"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("live_shm_size"), RTMP_MAIN_CONF),
     simple(ngx_string!("timeout"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("ping"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("ping_timeout"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
@@ -123,6 +124,7 @@ pub static mut ngx_rtmp_rs_module: ngx_module_t = ngx_module_t {
     ctx: ptr::addr_of_mut!(CORE_CTX) as *mut c_void,
     commands: ptr::addr_of_mut!(CORE_COMMANDS) as *mut ngx_command_t,
     type_: NGX_CORE_MODULE as ngx_uint_t,
+    init_process: Some(super::worker::init_process),
     ..ngx_module_t::default()
 };
 

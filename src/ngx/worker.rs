@@ -4,8 +4,13 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use nginx_sys::{ngx_cycle_t, ngx_int_t, NGX_OK};
+
+use super::conf::ParseState;
 use super::conn::Conn;
-use crate::live::{ClientId, Hub};
+use super::remote::{Feed, Want};
+use super::shm::Zone;
+use crate::live::{ClientId, Hub, StreamKey};
 
 /// Size of the buffer every connection of the worker reads into.
 pub const RECV_BUF: usize = 64 * 1024;
@@ -14,6 +19,12 @@ pub struct Worker {
     pub hub: Hub,
     /// Every live connection of the worker, to deliver media to players.
     pub conns: HashMap<ClientId, *mut Conn>,
+    /// The live shared-memory zone (None without `live on` anywhere).
+    pub zone: Option<Zone>,
+    /// Streams of other workers mirrored for players of this one.
+    pub feeds: Vec<Feed>,
+    /// Names players wait for that no worker publishes yet.
+    pub waiting_wants: HashMap<StreamKey, Want>,
     next_client: u64,
 }
 
@@ -28,6 +39,9 @@ thread_local! {
     static WORKER: RefCell<Worker> = RefCell::new(Worker {
         hub: Hub::new(),
         conns: HashMap::new(),
+        zone: None,
+        feeds: Vec::new(),
+        waiting_wants: HashMap::new(),
         next_client: 0,
     });
     static RECV: RefCell<Vec<u8>> = RefCell::new(vec![0; RECV_BUF]);
@@ -41,4 +55,23 @@ pub fn with<T>(f: impl FnOnce(&mut Worker) -> T) -> T {
 /// Runs `f` with the worker's receive buffer.
 pub fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     RECV.with(|b| f(&mut b.borrow_mut()))
+}
+
+/// `init_process`: a worker starts; it finds the live zone of its cycle.
+pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    let _ = super::catch(|| {
+        // SAFETY: the core module's slot in the cycle's `conf_ctx` holds the `ParseState`
+        // of the `rtmp {}` block (or null without one), alive as long as the cycle.
+        let state = unsafe {
+            let index = (*std::ptr::addr_of!(super::module::ngx_rtmp_rs_module)).index;
+            (*(*cycle).conf_ctx.add(index)).cast::<ParseState>()
+        };
+        if state.is_null() {
+            return;
+        }
+        // SAFETY: as above; the zone was mapped and initialised before workers start.
+        let zone = unsafe { super::shm::attach((*state).shm_zone) };
+        with(|w| w.zone = zone);
+    });
+    NGX_OK as ngx_int_t
 }

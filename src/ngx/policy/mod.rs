@@ -82,19 +82,19 @@ impl Policy {
             }
             Event::Play(req) => {
                 let app = self.app.ok_or("play before connect")?;
-                self.play(session, app, req, log);
+                self.play(session, app, req, log, now);
             }
-            Event::Metadata { stream_id, data } => self.metadata(stream_id, &data),
+            Event::Metadata { stream_id, data } => self.metadata(stream_id, &data, now),
             Event::Audio {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, false, timestamp, payload, log),
+            } => self.media(stream_id, false, timestamp, payload, log, now),
             Event::Video {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, true, timestamp, payload, log),
+            } => self.media(stream_id, true, timestamp, payload, log, now),
             Event::Unpublish { stream_id } => self.unpublish(stream_id, log),
             Event::StopPlay { stream_id } => self.stop_play(stream_id),
             // Resuming: the player restarts at a keyframe.
@@ -120,6 +120,17 @@ impl Policy {
             app: app.name.clone(),
             name,
         }
+    }
+
+    /// The stream's name in the shared zone: server (its first listen address), app, name.
+    fn ring_key(&self, key: &StreamKey) -> String {
+        let server = self
+            .server
+            .listens
+            .first()
+            .map(|l| l.addr.to_string())
+            .unwrap_or_default();
+        format!("{server}/{}/{}", key.app, key.name)
     }
 
     /// The connection is gone: its streams end, its playbacks stop.

@@ -9,6 +9,7 @@ use super::{unix_now, Policy};
 use crate::auth::{signed, Action};
 use crate::conf::AppConf;
 use crate::live::{MediaInfo, Player, PlayerQueue, StreamKey};
+use crate::ngx::remote::{self, Want};
 use crate::ngx::worker;
 use crate::rtmp::{PlayRequest, Rejection, Session};
 
@@ -52,9 +53,10 @@ impl Policy {
     pub(super) fn play(
         &mut self,
         session: &mut Session,
-        app: &AppConf,
+        app: &'static AppConf,
         req: PlayRequest,
         log: *mut ngx_log_t,
+        now: u64,
     ) {
         let stream_id = req.stream_id;
         if let Err(why) = self.authorize_play(app, &req) {
@@ -84,7 +86,16 @@ impl Policy {
             client: self.client,
             stream_id,
         };
-        let published = worker::with(|w| w.hub.handle_of(&key).is_some());
+        let want = Want {
+            ring_key: self.ring_key(&key),
+            key: key.clone(),
+            chunk_size: self.server.settings.chunk_size,
+            app,
+        };
+        // Published here, or on another worker (then mirrored from the shared zone).
+        let published = worker::with(|w| {
+            w.hub.handle_of(&key).is_some() || remote::attach(w, &want, now).is_some()
+        });
         if !published && !app.settings.idle_streams {
             ngx_log_error!(
                 NGX_LOG_INFO,
@@ -108,6 +119,9 @@ impl Policy {
             }
             Some(())
         });
+        if live.is_none() {
+            remote::wait_for(want);
+        }
         ngx_log_error!(
             NGX_LOG_INFO,
             log,

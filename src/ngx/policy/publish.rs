@@ -8,9 +8,12 @@ use nginx_sys::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_NOTICE, NGX_LOG_WARN};
 use super::{unix_now, Policy};
 use crate::auth::{signed, Action};
 use crate::conf::AppConf;
-use crate::live::{MediaInfo, Player, PublishError, StreamHandle};
+use crate::live::shm::{self, ClaimError, HeaderKind, SlotWriter};
+use crate::live::{MediaInfo, MediaKind, PublishError, StreamHandle, StreamKey};
+use crate::ngx::fanout::{fan_out, notify};
 use crate::ngx::hls_out::HlsOut;
-use crate::ngx::worker::{self, Worker};
+use crate::ngx::shm::{is_alive, owner_id, ShmRegion};
+use crate::ngx::worker;
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::message::{csid, types};
 use crate::rtmp::{PublishRequest, Rejection, Session};
@@ -21,37 +24,58 @@ pub struct Publication {
     stream_id: u32,
     handle: StreamHandle,
     hls: Option<HlsOut>,
+    /// The stream's ring in the shared zone, for players on other workers.
+    ring: Option<SlotWriter<ShmRegion>>,
+    last_heartbeat: u64,
 }
 
-/// Queues `msg` for every player of a stream (they write it in their own posted write
-/// handlers: one `writev` per player per event loop iteration).
-fn fan_out(w: &Worker, players: &[Player], skip: u64, info: &MediaInfo, msg: &PreparedMessage) {
-    for p in players {
-        if p.client == skip {
-            continue; // a client playing its own stream is served with the others' copy
+impl Publication {
+    /// Copies a message into the shared ring (once per message, whatever the number of
+    /// workers reading it). A ring that fails is dropped: local players and HLS go on.
+    fn to_ring(&mut self, kind: u8, timestamp: u32, info: &MediaInfo, payload: &[u8], now: u64) {
+        let Some(ring) = self.ring.as_mut() else {
+            return;
+        };
+        let mut ok = ring.push(kind, timestamp, info.keyframe, payload).is_ok();
+        if info.sequence_header || info.kind == MediaKind::Meta {
+            let which = match info.kind {
+                MediaKind::Audio => HeaderKind::Audio,
+                MediaKind::Video => HeaderKind::Video,
+                MediaKind::Meta => HeaderKind::Metadata,
+            };
+            ok &= ring.set_header(which, payload).is_ok();
         }
-        if let Some(&conn) = w.conns.get(&p.client) {
-            // SAFETY: registered connections are live (removed before they are freed) and are
-            // not the connection currently borrowed (`skip`); single-threaded worker.
-            unsafe { (*conn).deliver(p.stream_id, info, msg) };
+        if now >= self.last_heartbeat + 1000 {
+            ok &= ring.heartbeat(now).is_ok();
+            self.last_heartbeat = now;
         }
-    }
-}
-
-/// Tells the players of a stream that its publisher came (`true`) or left.
-fn notify(w: &Worker, players: &[Player], skip: u64, published: bool) {
-    for p in players {
-        if p.client == skip {
-            continue;
-        }
-        if let Some(&conn) = w.conns.get(&p.client) {
-            // SAFETY: as in `fan_out`.
-            unsafe { (*conn).notify(p.stream_id, published) };
+        if !ok {
+            self.ring = None;
         }
     }
 }
 
 impl Policy {
+    /// Claims the stream's slot in the shared zone. `Ok(None)`: no zone, or it is full (the
+    /// stream then plays on this worker only).
+    fn claim_ring(
+        &self,
+        key: &StreamKey,
+        now: u64,
+    ) -> Result<Option<SlotWriter<ShmRegion>>, String> {
+        let Some(zone) = worker::with(|w| w.zone) else {
+            return Ok(None);
+        };
+        let name = self.ring_key(key);
+        match shm::claim(zone.region, zone.layout, &name, owner_id(), now, is_alive) {
+            Ok(w) => Ok(Some(w)),
+            Err(ClaimError::Busy { .. }) => {
+                Err("stream is already being published (on another worker)".into())
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Checks keys and signatures; returns the public stream name or why not.
     fn authorize_publish(&self, app: &AppConf, req: &PublishRequest) -> Result<String, String> {
         if !self.allowed(app, Action::Publish) {
@@ -115,6 +139,26 @@ impl Policy {
         };
         let key = self.key(app, name);
         let client = self.client;
+        // Across workers, a name has one publisher too: the shared zone arbitrates.
+        let ring = if app.settings.live {
+            match self.claim_ring(&key, now) {
+                Ok(ring) => ring,
+                Err(why) => {
+                    ngx_log_error!(
+                        NGX_LOG_WARN,
+                        log,
+                        "rtmp: client {} publish \"{}\" refused: {}",
+                        self.client,
+                        key,
+                        why
+                    );
+                    session.reject_publish(stream_id, Rejection::Busy);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let gop = app.settings.gop_cache();
         let published = worker::with(|w| -> Result<StreamHandle, PublishError> {
             let h = w.hub.publish(key.clone(), client, now, gop)?;
@@ -158,6 +202,8 @@ impl Policy {
             stream_id,
             handle,
             hls,
+            ring,
+            last_heartbeat: now,
         });
         session.accept_publish(stream_id);
         ngx_log_error!(
@@ -170,14 +216,16 @@ impl Policy {
         );
     }
 
-    fn publication(&self, stream_id: u32) -> Option<&Publication> {
-        self.publishing.iter().find(|p| p.stream_id == stream_id)
-    }
-
-    pub(super) fn metadata(&mut self, stream_id: u32, data: &Bytes) {
-        let Some(handle) = self.publication(stream_id).map(|p| p.handle) else {
+    pub(super) fn metadata(&mut self, stream_id: u32, data: &Bytes, now: u64) {
+        let Some(p) = self
+            .publishing
+            .iter_mut()
+            .find(|p| p.stream_id == stream_id)
+        else {
             return;
         };
+        p.to_ring(shm::KIND_DATA, 0, &MediaInfo::meta(), data, now);
+        let handle = p.handle;
         let chunk_size = self.server.settings.chunk_size;
         let client = self.client;
         worker::with(|w| {
@@ -202,6 +250,7 @@ impl Policy {
         timestamp: u32,
         payload: Bytes,
         log: *mut ngx_log_t,
+        now: u64,
     ) {
         let Some(p) = self
             .publishing
@@ -210,6 +259,17 @@ impl Policy {
         else {
             return;
         };
+        let info = if video {
+            MediaInfo::video(&payload)
+        } else {
+            MediaInfo::audio(&payload)
+        };
+        let kind = if video {
+            shm::KIND_VIDEO
+        } else {
+            shm::KIND_AUDIO
+        };
+        p.to_ring(kind, timestamp, &info, &payload, now);
         let handle = p.handle;
         let hls = &mut p.hls;
         let chunk_size = self.server.settings.chunk_size;
@@ -217,12 +277,12 @@ impl Policy {
         let failed = worker::with(|w| {
             let s = w.hub.get_mut(handle)?;
             s.bytes_in += payload.len() as u64;
-            let (info, chunk_stream, type_id) = if video {
+            let (chunk_stream, type_id) = if video {
                 s.video_messages += 1;
-                (MediaInfo::video(&payload), csid::VIDEO, types::VIDEO)
+                (csid::VIDEO, types::VIDEO)
             } else {
                 s.audio_messages += 1;
-                (MediaInfo::audio(&payload), csid::AUDIO, types::AUDIO)
+                (csid::AUDIO, types::AUDIO)
             };
             // Chunked once, shared by the GOP cache (which always keeps the codec headers)
             // and every player.

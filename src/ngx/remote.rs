@@ -1,0 +1,221 @@
+//! Players of streams published on another worker: this worker reads the stream's ring in the
+//! shared zone on a short timer and serves its own players from it, exactly as if the
+//! publisher were local (same GOP cache, same queues, same fan-out).
+//!
+//! A remote stream appears in the worker's hub as a stream whose publisher is
+//! [`REMOTE_PUBLISHER`]; players attach to it like to any other. A feed ends when the
+//! publisher closes its slot (players then wait, with idle streams, for the next publisher
+//! on any worker) or when its last player leaves.
+
+use std::cell::RefCell;
+
+use nginx_sys::{ngx_add_timer, ngx_event_t, ngx_msec_t};
+
+use super::fanout::{fan_out, notify};
+use super::shm::{ShmRegion, Zone};
+use super::worker::{self, Worker};
+use crate::conf::AppConf;
+use crate::live::shm::{self, ReadResult, SlotReader};
+use crate::live::{MediaInfo, StreamHandle, StreamKey};
+use crate::rtmp::chunk::PreparedMessage;
+use crate::rtmp::message::csid;
+
+/// The publisher "client id" of streams mirrored from another worker.
+pub const REMOTE_PUBLISHER: u64 = 0;
+/// How often rings are read: the extra latency of a player on another worker.
+const POLL_MS: ngx_msec_t = 10;
+/// Records read per feed per tick, so that one busy stream cannot starve the event loop.
+const MAX_RECORDS_PER_TICK: usize = 2000;
+
+pub struct Feed {
+    reader: SlotReader<ShmRegion>,
+    handle: StreamHandle,
+    chunk_size: u32,
+    idle_streams: bool,
+}
+
+/// What a worker needs to look for a stream in the zone.
+#[derive(Clone)]
+pub struct Want {
+    pub key: StreamKey,
+    pub ring_key: String,
+    pub chunk_size: u32,
+    pub app: &'static AppConf,
+}
+
+thread_local! {
+    static TIMER: RefCell<*mut ngx_event_t> = const { RefCell::new(std::ptr::null_mut()) };
+    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Starts mirroring `want` if another worker publishes it. Returns the hub handle of the
+/// mirror (its players attach with `Hub::add_player`).
+pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
+    if let Some(h) = w.hub.handle_of(&want.key) {
+        return Some(h);
+    }
+    let zone: Zone = w.zone?;
+    let reader = shm::find(zone.region, zone.layout, &want.ring_key)?;
+    let gop = want.app.settings.gop_cache();
+    let handle = w
+        .hub
+        .publish(want.key.clone(), REMOTE_PUBLISHER, now, gop)
+        .ok()?;
+    // Codec headers first: the ring may start past them.
+    let headers = reader.headers();
+    if let Some(s) = w.hub.get_mut(handle) {
+        let parts = [
+            (headers.metadata, crate::rtmp::message::types::DATA_AMF0),
+            (headers.video, crate::rtmp::message::types::VIDEO),
+            (headers.audio, crate::rtmp::message::types::AUDIO),
+        ];
+        for (bytes, type_id) in parts {
+            if let Some(b) = bytes {
+                let msg =
+                    PreparedMessage::new(csid::for_media(type_id), want.chunk_size, type_id, 0, &b);
+                s.gop.push(MediaInfo::classify(type_id, &b), &msg);
+            }
+        }
+    }
+    let mut feed = Feed {
+        reader,
+        handle,
+        chunk_size: want.chunk_size,
+        idle_streams: want.app.settings.idle_streams,
+    };
+    // Catch up to the live edge now, so the first player gets the current GOP at once.
+    let _ = pump(w, &mut feed);
+    w.feeds.push(feed);
+    arm();
+    Some(handle)
+}
+
+/// Reads what the ring has; returns false when the feed ended.
+fn pump(w: &mut Worker, feed: &mut Feed) -> bool {
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        for _ in 0..MAX_RECORDS_PER_TICK {
+            match feed.reader.next(&mut buf) {
+                ReadResult::Record(r) => {
+                    let info = MediaInfo::classify(r.kind, &buf);
+                    let msg = PreparedMessage::new(
+                        csid::for_media(r.kind),
+                        feed.chunk_size,
+                        r.kind,
+                        r.timestamp,
+                        &buf,
+                    );
+                    let Some(s) = w.hub.get_mut(feed.handle) else {
+                        return false;
+                    };
+                    s.gop.push(info, &msg);
+                    if r.kind == shm::KIND_VIDEO {
+                        s.video_messages += 1;
+                    } else if r.kind == shm::KIND_AUDIO {
+                        s.audio_messages += 1;
+                    }
+                    s.bytes_in += buf.len() as u64;
+                    if !s.players.is_empty() {
+                        let players = std::mem::take(&mut s.players);
+                        fan_out(w, &players, REMOTE_PUBLISHER, &info, &msg);
+                        if let Some(s) = w.hub.get_mut(feed.handle) {
+                            s.players = players;
+                        }
+                    }
+                }
+                ReadResult::Empty => return true,
+                // The reader resynchronised at a keyframe; players' queues cope with the gap.
+                ReadResult::Overrun { .. } => {}
+                ReadResult::Closed | ReadResult::Corrupt => return false,
+            }
+        }
+        true
+    })
+}
+
+/// Ends a feed: its players wait for the next publisher (idle streams) or are told the
+/// stream ended.
+fn end(w: &mut Worker, feed: Feed) {
+    if let Some(s) = w.hub.unpublish(feed.handle, feed.idle_streams) {
+        notify(w, &s.players, REMOTE_PUBLISHER, false);
+    }
+}
+
+fn arm() {
+    TIMER.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.is_null() {
+            // SAFETY: all-zero is a valid, inactive `ngx_event_t`; it lives for the worker.
+            let ev: &'static mut ngx_event_t = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
+            ev.handler = Some(on_timer);
+            // SAFETY: the cycle's log lives as long as the worker.
+            ev.log = unsafe { (*nginx_sys::ngx_cycle).log };
+            // Polling must not delay a graceful shutdown.
+            ev.set_cancelable(1);
+            *t = ev;
+        }
+        // SAFETY: the worker's own event.
+        unsafe {
+            if (**t).timer_set() == 0 {
+                ngx_add_timer(*t, POLL_MS);
+            }
+        }
+    });
+}
+
+unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
+    let again = super::catch(|| {
+        worker::with(|w| {
+            let mut feeds = std::mem::take(&mut w.feeds);
+            let mut kept = Vec::with_capacity(feeds.len());
+            for mut feed in feeds.drain(..) {
+                let has_players = w
+                    .hub
+                    .get(feed.handle)
+                    .is_some_and(|s| !s.players.is_empty());
+                if has_players && pump(w, &mut feed) {
+                    kept.push(feed);
+                } else {
+                    end(w, feed);
+                }
+            }
+            w.feeds = kept;
+            !w.feeds.is_empty() || w.hub.has_waiting()
+        })
+    })
+    .unwrap_or(false);
+    // Waiting players: look for their stream on other workers, a few times a second.
+    let _ = super::catch(attach_waiting);
+    if again {
+        arm();
+    }
+}
+
+/// Players waiting for a name (idle streams) start when another worker publishes it.
+fn attach_waiting() {
+    let wants: Vec<Want> = worker::with(|w| w.waiting_wants.values().cloned().collect());
+    let now = super::hls_out::now().monotonic_ms;
+    for want in wants {
+        worker::with(|w| {
+            if !w.hub.is_waiting(&want.key) {
+                w.waiting_wants.remove(&want.key);
+                return None;
+            }
+            let h = attach(w, &want, now)?;
+            w.waiting_wants.remove(&want.key);
+            let players = w.hub.get(h).map(|s| s.players.clone()).unwrap_or_default();
+            notify(w, &players, REMOTE_PUBLISHER, true);
+            Some(())
+        });
+    }
+}
+
+/// Registers players waiting for `want` so the timer looks for it in the zone.
+pub fn wait_for(want: Want) {
+    worker::with(|w| {
+        if w.zone.is_some() {
+            w.waiting_wants.insert(want.key.clone(), want);
+        }
+    });
+    arm();
+}
