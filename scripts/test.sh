@@ -7,12 +7,18 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# chromium: the hls.js player test; libnginx-mod-rtmp: the C module for side-by-side HLS
+# comparisons (tests load it into their own nginx only, never together with ours).
 TEST_PKGS=(ffmpeg binutils gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium libnginx-mod-rtmp)
 missing=()
 for p in "${TEST_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm for tests/player (hls.js, playwright-core); any Node >= 18 works, so keep
+# one that is already there (Debian's packages otherwise).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         echo "test.sh: installing ${missing[*]}" >&2
@@ -23,6 +29,14 @@ if ((${#missing[@]})); then
         echo "test.sh: missing packages: ${missing[*]}" >&2
         exit 1
     fi
+fi
+
+# hls.js and playwright-core, pinned by tests/player/package-lock.json.
+PLAYER="$ROOT/tests/player"
+if [[ ! -f "$PLAYER/node_modules/.package-lock.json" ||
+    "$PLAYER/package-lock.json" -nt "$PLAYER/node_modules/.package-lock.json" ]]; then
+    echo "test.sh: npm ci in tests/player" >&2
+    (cd "$PLAYER" && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 
 NGX_RTMP_MODULE="$("$ROOT/scripts/build.sh" | tail -n 1)"

@@ -45,6 +45,8 @@ pub struct Conn {
 /// Why a connection ends.
 enum End {
     PeerClosed,
+    /// The peer does not take what it is sent.
+    Slow(&'static str),
     Session(SessionError),
     Io(&'static str),
     Finished,
@@ -252,6 +254,9 @@ impl Conn {
             End::PeerClosed | End::Finished => {
                 ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} disconnected", id);
             }
+            End::Slow(what) => {
+                ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} closed: {}", id, what);
+            }
             End::Io(what) => {
                 ngx_log_error!(NGX_LOG_ERR, log, "rtmp: client {} closed: {}", id, what);
             }
@@ -277,7 +282,7 @@ impl Conn {
             // SAFETY: as above.
             unsafe { (*rev).set_timedout(0) };
             if self.closing {
-                return Some(End::Io("timed out while closing"));
+                return Some(End::Slow("timed out while closing"));
             }
             if let Err(e) = self.session.handle_timeout(now()) {
                 return Some(self.fail(e));
@@ -298,7 +303,7 @@ impl Conn {
         let wev = unsafe { (*self.c).write };
         // SAFETY: as above.
         if unsafe { (*wev).timedout() } != 0 {
-            return Some(End::Io("send timed out"));
+            return Some(End::Slow("send timed out"));
         }
         self.after_io()
     }
@@ -427,7 +432,7 @@ impl Conn {
             Err(end) => return Some(end),
         };
         if self.out_len > MAX_PENDING_OUTPUT {
-            return Some(End::Io("client does not read its data"));
+            return Some(End::Slow("client does not read its data"));
         }
         let c = self.c;
         if self.session.is_closing() && !self.closing {

@@ -79,7 +79,10 @@ pub struct Client {
 impl Client {
     /// Connects and completes a plain handshake.
     pub fn handshake(port: u16) -> Client {
-        let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Client::handshake_on(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    fn handshake_on(mut sock: TcpStream) -> Client {
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut c0c1 = vec![3u8];
         c0c1.extend((0..1536).map(|i| (i * 7 % 251) as u8));
@@ -90,6 +93,38 @@ impl Client {
         assert_eq!(s0s1s2[0], 3);
         sock.write_all(&s0s1s2[1..1537]).unwrap();
         Client { sock }
+    }
+
+    /// Like [`Client::handshake`] with a tiny receive buffer, for a client that stops reading
+    /// (the kernel's buffers then hold little of what the server sends).
+    pub fn handshake_small_rcvbuf(port: u16) -> Client {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain socket calls on a fresh descriptor we own; the sockaddr is fully
+        // initialised for 127.0.0.1:port.
+        let sock = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0);
+            let size: libc::c_int = 4096;
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_port = port.to_be();
+            sa.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            let r = libc::connect(
+                fd,
+                (&sa as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            );
+            assert_eq!(r, 0, "connect");
+            TcpStream::from_raw_fd(fd)
+        };
+        Client::handshake_on(sock)
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {

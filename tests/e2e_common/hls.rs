@@ -1764,8 +1764,8 @@ pub fn check(sc: &Scenario, cap: &Capture) -> Report {
     if sc.check_cleanup {
         let target_ms = targets.iter().next().copied().unwrap_or(0) * 1000;
         let keep = Duration::from_millis(target_ms + sc.playlist_length_ms);
-        // Polling granularity and nginx's timer resolution.
-        let slack = Duration::from_millis(300);
+        // Polling granularity, scheduling of the poller thread, nginx's timer resolution.
+        let slack = Duration::from_millis(500);
         let mut problems = Vec::new();
         for c in cap.segments.values() {
             if let (Some(left), Some(del)) = (c.left_at, c.deleted_at) {

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod hls;
+pub mod player;
 
 use std::fs;
 use std::io::Read;
