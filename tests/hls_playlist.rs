@@ -11,6 +11,7 @@ fn entry(sequence: u64, duration_ms: u64, discontinuity: bool) -> SegmentEntry {
         id: sequence,
         duration_ms,
         discontinuity,
+        independent: true,
         uri: format!("live-{sequence}.ts"),
     }
 }
@@ -94,4 +95,21 @@ fn parse_round_trip() {
         PlaylistKind::Live
     )
     .is_none());
+}
+
+#[test]
+fn independent_segments_only_while_every_listed_segment_is() {
+    let mut p = playlist(PlaylistKind::Live, false);
+    p.entries = VecDeque::from([entry(0, 2000, false), entry(1, 2000, false)]);
+    assert!(render(&p).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
+    p.entries[1].independent = false;
+    assert!(
+        !render(&p).contains("INDEPENDENT"),
+        "a forced cut is listed"
+    );
+    p.entries.pop_back();
+    assert!(
+        render(&p).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"),
+        "back once it scrolled out"
+    );
 }

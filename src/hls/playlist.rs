@@ -17,6 +17,9 @@ pub struct SegmentEntry {
     pub duration_ms: u64,
     /// `#EXT-X-DISCONTINUITY` before this segment.
     pub discontinuity: bool,
+    /// Starts with an IDR (or has no video): decodable without the segments before it.
+    /// A playlist says `#EXT-X-INDEPENDENT-SEGMENTS` only while every listed one is.
+    pub independent: bool,
     /// URI as listed (base URL included).
     pub uri: String,
 }
@@ -48,7 +51,9 @@ pub fn render(p: &Playlist) -> String {
     if p.kind == PlaylistKind::Event {
         s.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n");
     }
-    s.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if p.entries.iter().all(|e| e.independent) {
+        s.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
     let _ = writeln!(s, "#EXT-X-TARGETDURATION:{}", p.target_duration_s);
     let _ = writeln!(s, "#EXT-X-MEDIA-SEQUENCE:{}", p.media_sequence);
     if p.discontinuity_sequence > 0 {
@@ -105,6 +110,7 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
         ended: false,
     };
     let mut discontinuity = false;
+    let mut independent = false;
     let mut duration: Option<u64> = None;
     for line in lines {
         if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
@@ -113,6 +119,8 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
             p.media_sequence = v.parse().ok()?;
         } else if let Some(v) = line.strip_prefix("#EXT-X-DISCONTINUITY-SEQUENCE:") {
             p.discontinuity_sequence = v.parse().ok()?;
+        } else if line == "#EXT-X-INDEPENDENT-SEGMENTS" {
+            independent = true;
         } else if line == "#EXT-X-DISCONTINUITY" {
             discontinuity = true;
         } else if let Some(v) = line.strip_prefix("#EXTINF:") {
@@ -129,6 +137,8 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
                 id: 0,
                 duration_ms: duration.take()?,
                 discontinuity: std::mem::take(&mut discontinuity),
+                // Per segment we only know what the whole playlist said.
+                independent,
                 uri: line.to_owned(),
             });
         }

@@ -23,7 +23,9 @@
 //!   (two frame intervals of margin, predicted from the last interval). Only encoders with an irregular
 //!   GOP longer than `T` ever hit this; that segment then starts without an
 //!   IDR, which players tolerate, whereas an EXTINF above the target breaks
-//!   strict clients. Before `T` is known (first segment) the limit is
+//!   strict clients. While such a segment is listed the playlist does not
+//!   claim `#EXT-X-INDEPENDENT-SEGMENTS` (RFC 8216 4.3.5.1); the tag returns
+//!   once it scrolled out. Before `T` is known (first segment) the limit is
 //!   `hls_max_fragment` (default 10 × `hls_fragment`, as nginx-rtmp). A
 //!   resumed playlist (`hls_continuous`) keeps its target.
 //! - **Discontinuity**: a timestamp jump of a track, more than
@@ -79,6 +81,8 @@ pub(crate) struct OpenSegment {
     pub end_ms: u64,
     pub tracks: Tracks,
     pub discontinuity: bool,
+    /// Starts with an IDR, or has no video.
+    pub independent: bool,
     pub video_generation: u32,
     /// A track appeared: cut with a discontinuity at the next keyframe.
     pub regroup: bool,

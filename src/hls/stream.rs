@@ -346,8 +346,10 @@ impl HlsStream {
                         },
                         Track::Video => available,
                     };
+                    // A forced cut (no keyframe in time) opens a dependent segment.
+                    let independent = frame.track == Track::Audio || frame.keyframe;
                     self.close_segment(n.dts, false, now)?;
-                    self.open_segment(n.dts, tracks, generation, discontinuity, now)?;
+                    self.open_segment(n.dts, tracks, generation, discontinuity, independent, now)?;
                     self.write_frame(frame, n.dts, n.pts, codecs)?;
                     self.write_held()?;
                     self.emit_output(false);
@@ -391,7 +393,7 @@ impl HlsStream {
                     video: true,
                     audio: available.audio || !self.held.is_empty(),
                 };
-                self.open_segment(start, tracks, generation, discontinuity, now)?;
+                self.open_segment(start, tracks, generation, discontinuity, true, now)?;
                 self.write_frame(frame, dts, pts, codecs)?;
                 self.write_held()?;
                 self.emit_output(false);
@@ -412,7 +414,7 @@ impl HlsStream {
                         video: false,
                         audio: true,
                     };
-                    self.open_segment(first, tracks, generation, discontinuity, now)?;
+                    self.open_segment(first, tracks, generation, discontinuity, true, now)?;
                     self.write_held()?;
                     self.emit_output(false);
                 }
@@ -492,6 +494,7 @@ impl HlsStream {
         tracks: Tracks,
         video_generation: u32,
         discontinuity: bool,
+        independent: bool,
         now: Now,
     ) -> Result<(), HlsError> {
         let id = self.next_id(start_ms, now);
@@ -504,6 +507,7 @@ impl HlsStream {
             end_ms: start_ms,
             tracks,
             discontinuity: discontinuity && self.has_history,
+            independent,
             video_generation,
             regroup: false,
         });
@@ -541,6 +545,7 @@ impl HlsStream {
             id: open.id,
             duration_ms: duration,
             discontinuity: open.discontinuity,
+            independent: open.independent,
             uri: self.segment_uri(open.id),
         });
         self.next_sequence += 1;
@@ -620,7 +625,7 @@ impl HlsStream {
                 video: false,
                 audio: true,
             };
-            let opened = self.open_segment(start, tracks, 0, discontinuity, now);
+            let opened = self.open_segment(start, tracks, 0, discontinuity, true, now);
             let written = opened.and_then(|()| self.write_held());
             let end = match &self.state {
                 State::Open(open) => open.end_ms,

@@ -25,7 +25,7 @@ pub struct ShmRegion {
 
 impl ShmRegion {
     fn word(&self, off: usize) -> Option<&AtomicU64> {
-        if off % 8 != 0 || off.checked_add(8)? > self.len {
+        if !off.is_multiple_of(8) || off.checked_add(8)? > self.len {
             return None;
         }
         // SAFETY: `base..base+len` is the mapped zone, alive for the process; `off` is

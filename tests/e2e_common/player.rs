@@ -49,8 +49,10 @@ impl TestPlayer {
         client.create_stream();
         let cmd = command("play", 3.0, &[Amf::Null, Amf::Str(name), Amf::Num(-1000.0)]);
         client.send(&chunks(8, 20, 1, 0, &cmd, 128)).unwrap();
-        let mut limits = Limits::default();
-        limits.max_message = 16 << 20;
+        let limits = Limits {
+            max_message: 16 << 20,
+            ..Limits::default()
+        };
         TestPlayer {
             client,
             dec: ChunkDecoder::new(&limits),

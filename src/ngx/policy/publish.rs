@@ -32,7 +32,14 @@ pub struct Publication {
 impl Publication {
     /// Copies a message into the shared ring (once per message, whatever the number of
     /// workers reading it). A ring that fails is dropped: local players and HLS go on.
-    fn to_ring(&mut self, kind: u8, timestamp: u32, info: &MediaInfo, payload: &[u8], now: u64) {
+    fn copy_to_ring(
+        &mut self,
+        kind: u8,
+        timestamp: u32,
+        info: &MediaInfo,
+        payload: &[u8],
+        now: u64,
+    ) {
         let Some(ring) = self.ring.as_mut() else {
             return;
         };
@@ -224,7 +231,7 @@ impl Policy {
         else {
             return;
         };
-        p.to_ring(shm::KIND_DATA, 0, &MediaInfo::meta(), data, now);
+        p.copy_to_ring(shm::KIND_DATA, 0, &MediaInfo::meta(), data, now);
         let handle = p.handle;
         let chunk_size = self.server.settings.chunk_size;
         let client = self.client;
@@ -269,7 +276,7 @@ impl Policy {
         } else {
             shm::KIND_AUDIO
         };
-        p.to_ring(kind, timestamp, &info, &payload, now);
+        p.copy_to_ring(kind, timestamp, &info, &payload, now);
         let handle = p.handle;
         let hls = &mut p.hls;
         let chunk_size = self.server.settings.chunk_size;
