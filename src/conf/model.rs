@@ -173,6 +173,8 @@ struct AppLayer {
     wait_key: Option<bool>,
     wait_video: Option<bool>,
     player_buffer: Option<u32>,
+    drop_idle_publisher: Option<u64>,
+    publish_takeover: Option<bool>,
     /// `allow`/`deny` rules of this level; a level with rules replaces inherited ones.
     access: Option<AccessList>,
     publish_keys: Option<Arc<KeyMap>>,
@@ -202,6 +204,8 @@ impl AppLayer {
             wait_key: self.wait_key.or(parent.wait_key),
             wait_video: self.wait_video.or(parent.wait_video),
             player_buffer: self.player_buffer.or(parent.player_buffer),
+            drop_idle_publisher: self.drop_idle_publisher.or(parent.drop_idle_publisher),
+            publish_takeover: self.publish_takeover.or(parent.publish_takeover),
             access: self.access.clone().or_else(|| parent.access.clone()),
             publish_keys: self
                 .publish_keys
@@ -269,6 +273,8 @@ impl AppLayer {
             player_buffer: self
                 .player_buffer
                 .map_or(DEFAULT_MAX_PENDING_BYTES, |b| b as usize),
+            drop_idle_publisher_ms: self.drop_idle_publisher,
+            publish_takeover: self.publish_takeover.unwrap_or(false),
             access: self.access.clone().unwrap_or_default(),
             publish_keys: self.publish_keys.clone(),
             publish_secret: self.publish_secret.clone(),
@@ -302,6 +308,11 @@ pub struct AppSettings {
     /// `player_buffer SIZE` (default 2m): unsent bytes a player may have before it skips to
     /// the next keyframe.
     pub player_buffer: usize,
+    /// `drop_idle_publisher TIME`: a publisher that sends no media for this long is closed.
+    pub drop_idle_publisher_ms: Option<u64>,
+    /// `publish_takeover on`: a new publisher of a live name replaces the old one (an encoder
+    /// that reconnected while its old TCP session hangs) instead of being refused.
+    pub publish_takeover: bool,
     /// `allow`/`deny publish|play` rules.
     pub access: AccessList,
     /// `publish_keys`: secret key → public name; publishers must use a listed key.
@@ -475,6 +486,8 @@ impl RtmpConf {
                 wait_key: false,
                 wait_video: false,
                 player_buffer: DEFAULT_MAX_PENDING_BYTES,
+                drop_idle_publisher_ms: None,
+                publish_takeover: false,
                 access: AccessList::default(),
                 publish_keys: None,
                 publish_secret: None,
@@ -617,6 +630,16 @@ impl RtmpConf {
                     "wait_video",
                     v,
                 )
+            }
+            "drop_idle_publisher" => {
+                let v = time_arg("drop_idle_publisher", args, 100)?;
+                let l = self.app_layer(scope, "drop_idle_publisher")?;
+                set_once(&mut l.drop_idle_publisher, "drop_idle_publisher", v)
+            }
+            "publish_takeover" => {
+                let v = flag_arg("publish_takeover", args)?;
+                let l = self.app_layer(scope, "publish_takeover")?;
+                set_once(&mut l.publish_takeover, "publish_takeover", v)
             }
             "player_buffer" => {
                 let v = size_arg("player_buffer", args, 64 * 1024, 1 << 30)?;

@@ -19,7 +19,7 @@ use nginx_sys::{
 use super::policy::Policy;
 use super::worker;
 use crate::conf::ServerConf;
-use crate::live::MediaInfo;
+use crate::live::{MediaInfo, StreamKey};
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::{Blame, Limits, Session, SessionConfig, SessionError};
 
@@ -40,6 +40,8 @@ pub struct Conn {
     send_timeout_ms: nginx_sys::ngx_msec_t,
     /// Whether the last flush wrote anything (re-arms the send timeout).
     progressed: bool,
+    /// Its stream was taken over by another publisher: close.
+    evicted: bool,
 }
 
 /// Why a connection ends.
@@ -97,6 +99,7 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
             closing: false,
             send_timeout_ms: server.settings.timeout_ms as nginx_sys::ngx_msec_t,
             progressed: false,
+            evicted: false,
         });
         ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} connected", id);
         let conn = Box::into_raw(conn);
@@ -231,6 +234,22 @@ impl Conn {
         self.post_write();
     }
 
+    /// Another client takes over a stream this one publishes: end that publication now and
+    /// close this connection from its own handler.
+    pub fn evict(&mut self, key: &StreamKey) {
+        let log = self.log();
+        if self.policy.end_publication_of(key, log) {
+            self.evicted = true;
+            // SAFETY: `c` is live; the posted read handler closes the connection.
+            unsafe {
+                ngx_post_event(
+                    (*self.c).read,
+                    std::ptr::addr_of_mut!(nginx_sys::ngx_posted_events),
+                )
+            };
+        }
+    }
+
     fn post_write(&mut self) {
         // SAFETY: `c` is live; posting its write event runs `write_handler` later in this event
         // loop iteration (nginx ignores an event that is already posted).
@@ -278,6 +297,11 @@ impl Conn {
         // SAFETY: `c` is live (contract).
         let rev = unsafe { (*c).read };
         // SAFETY: as above.
+        if self.evicted {
+            return Some(End::Slow(
+                "publisher replaced by a new one (publish_takeover)",
+            ));
+        }
         if unsafe { (*rev).timedout() } != 0 {
             // SAFETY: as above.
             unsafe { (*rev).set_timedout(0) };
@@ -425,6 +449,9 @@ impl Conn {
 
     /// Sends what the session produced, arms events and timers, decides whether to close.
     fn after_io(&mut self) -> Option<End> {
+        if let Some(why) = self.policy.publisher_gone(now()) {
+            return Some(End::Slow(why));
+        }
         self.queue_output();
         self.progressed = false;
         let all_sent = match self.flush() {
@@ -458,7 +485,11 @@ impl Conn {
             let rev = (*c).read;
             if self.closing {
                 ngx_add_timer(rev, LINGER_MS);
-            } else if let Some(at) = self.session.poll_timeout() {
+            } else if let Some(at) = [self.session.poll_timeout(), self.policy.idle_deadline()]
+                .into_iter()
+                .flatten()
+                .min()
+            {
                 ngx_add_timer(
                     rev,
                     at.saturating_sub(now()).max(1) as nginx_sys::ngx_msec_t,

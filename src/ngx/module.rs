@@ -55,7 +55,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 36] = [
+static mut CONF_COMMANDS: [ngx_command_t; 38] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -94,6 +94,8 @@ static mut CONF_COMMANDS: [ngx_command_t; 36] = [
     simple(ngx_string!("wait_key"), ANY_LEVEL),
     simple(ngx_string!("wait_video"), ANY_LEVEL),
     simple(ngx_string!("player_buffer"), ANY_LEVEL),
+    simple(ngx_string!("drop_idle_publisher"), ANY_LEVEL),
+    simple(ngx_string!("publish_takeover"), ANY_LEVEL),
     simple(ngx_string!("allow"), ANY_LEVEL),
     simple(ngx_string!("deny"), ANY_LEVEL),
     simple(ngx_string!("publish_keys"), ANY_LEVEL),

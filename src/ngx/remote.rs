@@ -219,3 +219,17 @@ pub fn wait_for(want: Want) {
     });
     arm();
 }
+
+/// Stops mirroring `key` (a local publisher takes the name over); its players stay attached to
+/// the name and get the new publisher's stream.
+pub fn detach(key: &StreamKey) {
+    worker::with(|w| {
+        let Some(h) = w.hub.handle_of(key) else {
+            return;
+        };
+        if let Some(pos) = w.feeds.iter().position(|f| f.handle == h) {
+            let feed = w.feeds.swap_remove(pos);
+            end(w, feed);
+        }
+    });
+}

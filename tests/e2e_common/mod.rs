@@ -184,7 +184,11 @@ impl Nginx {
 
     /// Like [`Nginx::start`], loading `module` instead of ours.
     pub fn start_with_module(name: &str, conf: &Conf, module: &Path) -> Nginx {
-        let mut n = Nginx::prepare_with_module(name, conf, module);
+        Nginx::start_prepared(Nginx::prepare_with_module(name, conf, module))
+    }
+
+    /// Starts an nginx whose prefix the test prepared further (files the config refers to).
+    pub fn start_prepared(mut n: Nginx) -> Nginx {
         let t = n.test_config();
         assert!(
             t.status.success(),

@@ -8,7 +8,7 @@ use nginx_sys::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_NOTICE, NGX_LOG_WARN};
 use super::{unix_now, Policy};
 use crate::auth::{signed, Action};
 use crate::conf::AppConf;
-use crate::live::shm::{self, ClaimError, HeaderKind, SlotWriter};
+use crate::live::shm::{self, ClaimError, HeaderKind, ShmError, SlotWriter};
 use crate::live::{MediaInfo, MediaKind, PublishError, StreamHandle, StreamKey};
 use crate::ngx::fanout::{fan_out, notify};
 use crate::ngx::hls_out::HlsOut;
@@ -27,6 +27,10 @@ pub struct Publication {
     /// The stream's ring in the shared zone, for players on other workers.
     ring: Option<SlotWriter<ShmRegion>>,
     last_heartbeat: u64,
+    /// When media last arrived (for `drop_idle_publisher`).
+    last_media: u64,
+    /// Another publisher took the name over (its worker claimed our slot).
+    replaced: bool,
 }
 
 impl Publication {
@@ -40,10 +44,15 @@ impl Publication {
         payload: &[u8],
         now: u64,
     ) {
+        self.last_media = now;
         let Some(ring) = self.ring.as_mut() else {
             return;
         };
-        let mut ok = ring.push(kind, timestamp, info.keyframe, payload).is_ok();
+        let pushed = ring.push(kind, timestamp, info.keyframe, payload);
+        if pushed == Err(ShmError::Lost) {
+            self.replaced = true;
+        }
+        let mut ok = pushed.is_ok();
         if info.sequence_header || info.kind == MediaKind::Meta {
             let which = match info.kind {
                 MediaKind::Audio => HeaderKind::Audio,
@@ -69,12 +78,16 @@ impl Policy {
         &self,
         key: &StreamKey,
         now: u64,
+        takeover: bool,
     ) -> Result<Option<SlotWriter<ShmRegion>>, String> {
         let Some(zone) = worker::with(|w| w.zone) else {
             return Ok(None);
         };
         let name = self.ring_key(key);
-        match shm::claim(zone.region, zone.layout, &name, owner_id(), now, is_alive) {
+        // A takeover treats the current owner as gone: its worker sees the slot lost on its
+        // next write and drops its publisher.
+        let alive = |owner| !takeover && is_alive(owner);
+        match shm::claim(zone.region, zone.layout, &name, owner_id(), now, alive) {
             Ok(w) => Ok(Some(w)),
             Err(ClaimError::Busy { .. }) => {
                 Err("stream is already being published (on another worker)".into())
@@ -146,9 +159,13 @@ impl Policy {
         };
         let key = self.key(app, name);
         let client = self.client;
+        let takeover = app.settings.publish_takeover;
+        if takeover {
+            self.evict_local_publisher(&key, log);
+        }
         // Across workers, a name has one publisher too: the shared zone arbitrates.
         let ring = if app.settings.live {
-            match self.claim_ring(&key, now) {
+            match self.claim_ring(&key, now, takeover) {
                 Ok(ring) => ring,
                 Err(why) => {
                     ngx_log_error!(
@@ -211,6 +228,8 @@ impl Policy {
             hls,
             ring,
             last_heartbeat: now,
+            last_media: now,
+            replaced: false,
         });
         session.accept_publish(stream_id);
         ngx_log_error!(
@@ -334,6 +353,66 @@ impl Policy {
         {
             let p = self.publishing.swap_remove(pos);
             self.end_publish(p, log);
+        }
+    }
+
+    /// `publish_takeover`: the current publisher of `key` on this worker (or the mirror of a
+    /// publisher on another worker) gives way.
+    fn evict_local_publisher(&self, key: &StreamKey, log: *mut ngx_log_t) {
+        let old = worker::with(|w| {
+            let h = w.hub.handle_of(key)?;
+            let publisher = w.hub.get(h)?.publisher;
+            Some((publisher, w.conns.get(&publisher).copied()))
+        });
+        match old {
+            Some((client, Some(conn))) if client != self.client => {
+                ngx_log_error!(
+                    NGX_LOG_NOTICE,
+                    log,
+                    "rtmp: client {} takes \"{}\" over from client {}",
+                    self.client,
+                    key,
+                    client
+                );
+                // SAFETY: a registered connection is live and is not this one (checked above);
+                // single-threaded worker, and no worker state is borrowed here.
+                unsafe { (*conn).evict(key) };
+            }
+            Some((crate::ngx::remote::REMOTE_PUBLISHER, None)) => crate::ngx::remote::detach(key),
+            _ => {}
+        }
+    }
+
+    /// Ends this client's publication of `key` (taken over) and returns whether it had one.
+    pub fn end_publication_of(&mut self, key: &StreamKey, log: *mut ngx_log_t) -> bool {
+        let mine = self
+            .publishing
+            .iter()
+            .position(|p| worker::with(|w| w.hub.get(p.handle).is_some_and(|s| &s.key == key)));
+        match mine {
+            Some(pos) => {
+                let p = self.publishing.swap_remove(pos);
+                self.end_publish(p, log);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The earliest time a publication of this client counts as idle.
+    pub fn idle_deadline(&self) -> Option<u64> {
+        let idle = self.app?.settings.drop_idle_publisher_ms?;
+        self.publishing.iter().map(|p| p.last_media + idle).min()
+    }
+
+    /// Why this publisher must go, if it must: idle too long, or replaced.
+    pub fn publisher_gone(&self, now: u64) -> Option<&'static str> {
+        if self.publishing.iter().any(|p| p.replaced) {
+            return Some("publisher replaced by a new one (publish_takeover)");
+        }
+        match self.idle_deadline() {
+            Some(t) if now >= t => Some("idle publisher dropped (drop_idle_publisher)"),
+            _ => None,
         }
     }
 

@@ -1,0 +1,290 @@
+//! `rtmp_control`: nginx-rtmp's control URLs, parsed into a [`Command`] that any worker can
+//! execute against its own clients.
+//!
+//! - `.../drop/publisher|subscriber|client?app=&name=&addr=&clientid=&srv=`
+//! - `.../redirect/publisher|subscriber?app=&name=&newname=` (answered 501: not supported)
+//! - `.../record/start|stop?...` (answered 501: no recorder)
+//!
+//! `srv` is the index of the `server {}` block (0 = first); without it every server matches.
+//! At least one of `name`, `addr`, `clientid` is required so that a bare URL never drops
+//! everyone.
+
+use std::fmt;
+
+use crate::auth::query;
+
+/// Which `rtmp_control` sections a location allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ControlSections {
+    pub drop: bool,
+    pub redirect: bool,
+    pub record: bool,
+}
+
+impl ControlSections {
+    pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut s = ControlSections::default();
+        let mut any = false;
+        for a in args {
+            any = true;
+            match a {
+                "all" => {
+                    s = ControlSections {
+                        drop: true,
+                        redirect: true,
+                        record: true,
+                    }
+                }
+                "drop" => s.drop = true,
+                "redirect" => s.redirect = true,
+                "record" => s.record = true,
+                other => {
+                    return Err(format!(
+                        "invalid value \"{other}\" in \"rtmp_control\" (all, drop, redirect, record)"
+                    ))
+                }
+            }
+        }
+        if !any {
+            return Err("\"rtmp_control\" needs at least one of all, drop, redirect, record".into());
+        }
+        Ok(s)
+    }
+}
+
+/// Whose connections a drop closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Publisher,
+    Subscriber,
+    Client,
+}
+
+impl Subject {
+    fn code(self) -> u8 {
+        match self {
+            Subject::Publisher => 1,
+            Subject::Subscriber => 2,
+            Subject::Client => 3,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Subject> {
+        match c {
+            1 => Some(Subject::Publisher),
+            2 => Some(Subject::Subscriber),
+            3 => Some(Subject::Client),
+            _ => None,
+        }
+    }
+}
+
+/// A drop request, executable by every worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub subject: Subject,
+    pub srv: Option<u32>,
+    pub app: Option<String>,
+    pub name: Option<String>,
+    pub addr: Option<String>,
+    pub clientid: Option<u64>,
+}
+
+/// A control request that cannot be executed, with its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlError {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.reason)
+    }
+}
+
+fn bad(reason: impl Into<String>) -> ControlError {
+    ControlError {
+        status: 400,
+        reason: reason.into(),
+    }
+}
+
+/// What a client of one worker looks like to a command.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientView<'a> {
+    pub server: u32,
+    pub app: &'a str,
+    pub addr: &'a str,
+    pub id: u64,
+    /// The client publishes this stream name (of `app`).
+    pub publishing: Option<&'a str>,
+    /// The client plays this stream name.
+    pub playing: Option<&'a str>,
+}
+
+impl Command {
+    /// Parses the request path (its last two segments are `action/subject`) and query.
+    pub fn parse(path: &str, args: &str, allowed: ControlSections) -> Result<Command, ControlError> {
+        let mut segs = path.trim_end_matches('/').rsplit('/');
+        let subject = segs.next().unwrap_or_default();
+        let action = segs.next().unwrap_or_default();
+        let pairs = query::parse(args).ok_or_else(|| bad("malformed query string"))?;
+        let get = |k: &str| -> Option<String> {
+            pairs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        match action {
+            "drop" if allowed.drop => {}
+            "redirect" if allowed.redirect => {
+                if !matches!(subject, "publisher" | "subscriber" | "client") {
+                    return Err(bad(format!("unknown redirect subject \"{subject}\"")));
+                }
+                if get("newname").is_none() {
+                    return Err(bad("redirect needs newname"));
+                }
+                return Err(ControlError {
+                    status: 501,
+                    reason: "redirect is not supported; drop the client and let it reconnect \
+                             to the new name"
+                        .into(),
+                });
+            }
+            "record" if allowed.record => {
+                return Err(ControlError {
+                    status: 501,
+                    reason: "record is not supported (no recorder in this module)".into(),
+                })
+            }
+            "drop" | "redirect" | "record" => {
+                return Err(ControlError {
+                    status: 403,
+                    reason: format!("\"{action}\" is not enabled by rtmp_control here"),
+                })
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown control action \"{action}\" (drop, redirect, record)"
+                )))
+            }
+        }
+        let subject = match subject {
+            "publisher" => Subject::Publisher,
+            "subscriber" => Subject::Subscriber,
+            "client" => Subject::Client,
+            other => {
+                return Err(bad(format!(
+                    "unknown drop subject \"{other}\" (publisher, subscriber, client)"
+                )))
+            }
+        };
+        let srv = match get("srv") {
+            Some(s) => Some(s.parse::<u32>().map_err(|_| bad("srv must be a number"))?),
+            None => None,
+        };
+        let clientid = match get("clientid") {
+            Some(s) => Some(
+                s.parse::<u64>()
+                    .map_err(|_| bad("clientid must be a number"))?,
+            ),
+            None => None,
+        };
+        let cmd = Command {
+            subject,
+            srv,
+            app: get("app"),
+            name: get("name"),
+            addr: get("addr"),
+            clientid,
+        };
+        if cmd.name.is_none() && cmd.addr.is_none() && cmd.clientid.is_none() {
+            return Err(bad("name, addr or clientid is required"));
+        }
+        Ok(cmd)
+    }
+
+    /// Whether the command closes this client.
+    pub fn matches(&self, c: &ClientView) -> bool {
+        if self.srv.is_some_and(|s| s != c.server)
+            || self.app.as_deref().is_some_and(|a| a != c.app)
+            || self.addr.as_deref().is_some_and(|a| a != c.addr)
+            || self.clientid.is_some_and(|id| id != c.id)
+        {
+            return false;
+        }
+        let name_ok = |n: Option<&str>| match (&self.name, n) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(want), Some(n)) => want == n,
+        };
+        match self.subject {
+            Subject::Publisher => name_ok(c.publishing),
+            Subject::Subscriber => name_ok(c.playing),
+            Subject::Client => {
+                if self.name.is_none() {
+                    true
+                } else {
+                    name_ok(c.publishing) || name_ok(c.playing)
+                }
+            }
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![self.subject.code()];
+        let mut flags = 0u8;
+        for (i, present) in [
+            self.srv.is_some(),
+            self.app.is_some(),
+            self.name.is_some(),
+            self.addr.is_some(),
+            self.clientid.is_some(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if present {
+                flags |= 1 << i;
+            }
+        }
+        out.push(flags);
+        out.extend_from_slice(&u64::from(self.srv.unwrap_or(0)).to_le_bytes());
+        out.extend_from_slice(&self.clientid.unwrap_or(0).to_le_bytes());
+        for s in [&self.app, &self.name, &self.addr] {
+            let s = s.as_deref().unwrap_or_default().as_bytes();
+            let n = s.len().min(u16::MAX as usize);
+            out.extend_from_slice(&(n as u16).to_le_bytes());
+            out.extend_from_slice(&s[..n]);
+        }
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Command> {
+        let subject = Subject::from_code(*b.first()?)?;
+        let flags = *b.get(1)?;
+        let srv = u64::from_le_bytes(b.get(2..10)?.try_into().ok()?);
+        let clientid = u64::from_le_bytes(b.get(10..18)?.try_into().ok()?);
+        let mut rest = b.get(18..)?;
+        let mut strs = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let n = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+            let s = std::str::from_utf8(rest.get(2..2 + n)?).ok()?.to_owned();
+            rest = rest.get(2 + n..)?;
+            strs.push(s);
+        }
+        let has = |i: u8| flags & (1 << i) != 0;
+        let mut strs = strs.into_iter();
+        let (app, name, addr) = (strs.next()?, strs.next()?, strs.next()?);
+        Some(Command {
+            subject,
+            srv: has(0).then_some(u32::try_from(srv).ok()?),
+            app: has(1).then_some(app),
+            name: has(2).then_some(name),
+            addr: has(3).then_some(addr),
+            clientid: has(4).then_some(clientid),
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! Prometheus text exposition format (version 0.0.4).
+
+use std::fmt::Write;
+
+use super::model::StatView;
+
+/// Escapes a label value: backslash, double quote and line feed.
+pub fn label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = write!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, v: u64) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {v}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {v}");
+        }
+    }
+}
+
+pub fn render(view: &StatView) -> String {
+    let mut o = Out(String::with_capacity(4096));
+    o.family("rtmp_up", "gauge", "The RTMP module answers.");
+    o.sample("rtmp_up", "", 1);
+    o.family("rtmp_workers", "gauge", "Worker processes reporting.");
+    o.sample("rtmp_workers", "", view.workers.len() as u64);
+    o.family(
+        "rtmp_uptime_seconds",
+        "gauge",
+        "Seconds since the oldest worker started.",
+    );
+    o.sample("rtmp_uptime_seconds", "", view.uptime);
+    o.family(
+        "rtmp_connections_accepted_total",
+        "counter",
+        "RTMP connections accepted, per server block.",
+    );
+    for s in &view.servers {
+        o.sample(
+            "rtmp_connections_accepted_total",
+            &format!("server=\"{}\"", s.index),
+            s.accepted,
+        );
+    }
+    o.family(
+        "rtmp_connections_active",
+        "gauge",
+        "Open RTMP connections, per server block.",
+    );
+    for s in &view.servers {
+        o.sample(
+            "rtmp_connections_active",
+            &format!("server=\"{}\"", s.index),
+            s.active,
+        );
+    }
+    o.family(
+        "rtmp_received_bytes_total",
+        "counter",
+        "Bytes received from RTMP clients.",
+    );
+    o.sample("rtmp_received_bytes_total", "", view.bytes_in);
+    o.family("rtmp_sent_bytes_total", "counter", "Bytes sent to RTMP clients.");
+    o.sample("rtmp_sent_bytes_total", "", view.bytes_out);
+    o.family(
+        "rtmp_publish_rejected_total",
+        "counter",
+        "Refused publish requests, by reason.",
+    );
+    for (reason, n) in &view.rejected {
+        o.sample(
+            "rtmp_publish_rejected_total",
+            &format!("reason=\"{}\"", label(reason)),
+            *n,
+        );
+    }
+    o.family(
+        "rtmp_hls_segments_total",
+        "counter",
+        "HLS segments written.",
+    );
+    o.sample("rtmp_hls_segments_total", "", view.hls_segments);
+
+    let families: [(&str, &str, &str); 8] = [
+        ("rtmp_stream_received_bytes_total", "counter", "Bytes of media received from the publisher."),
+        ("rtmp_stream_sent_bytes_total", "counter", "Bytes sent to the stream's players."),
+        ("rtmp_stream_bitrate_in_bits_per_second", "gauge", "Incoming bitrate."),
+        ("rtmp_stream_bitrate_out_bits_per_second", "gauge", "Outgoing bitrate (all players)."),
+        ("rtmp_stream_clients", "gauge", "Clients of the stream (publisher and players)."),
+        ("rtmp_stream_uptime_seconds", "gauge", "Seconds since the stream was published."),
+        ("rtmp_stream_dropped_messages", "gauge", "Messages dropped for slow players of the stream."),
+        ("rtmp_stream_publishing", "gauge", "1 while a publisher sends the stream."),
+    ];
+    for (i, (name, kind, help)) in families.iter().enumerate() {
+        o.family(name, kind, help);
+        for server in &view.servers {
+            for app in &server.applications {
+                for s in &app.streams {
+                    let labels = format!(
+                        "server=\"{}\",app=\"{}\",name=\"{}\"",
+                        server.index,
+                        label(&app.name),
+                        label(&s.name)
+                    );
+                    let v = match i {
+                        0 => s.bytes_in,
+                        1 => s.bytes_out,
+                        2 => s.bw_in,
+                        3 => s.bw_out,
+                        4 => s.nclients() as u64,
+                        5 => s.time_ms / 1000,
+                        6 => s.dropped(),
+                        _ => u64::from(s.publishing),
+                    };
+                    o.sample(name, &labels, v);
+                }
+            }
+        }
+    }
+    o.0
+}
