@@ -42,4 +42,4 @@ fi
 NGX_RTMP_MODULE="$("$ROOT/scripts/build.sh" | tail -n 1)"
 export NGX_RTMP_MODULE
 
-cargo test --no-default-features -- "$@"
+cargo test --no-default-features --no-fail-fast -- "$@"
