@@ -19,8 +19,9 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root (it writes $MODULES_DIR and $ETC)"
 
 # Both modules register `rtmp {}`: nginx would refuse to start with the two loaded.
-if grep -rqs "ngx_rtmp_module" "$ETC/modules-enabled/" "$ETC/nginx.conf"; then
-    die "Debian's libnginx-mod-rtmp is enabled ($(grep -rls ngx_rtmp_module "$ETC/modules-enabled/" "$ETC/nginx.conf" | tr '\n' ' ')).
+# -R: modules-enabled holds symlinks.
+if grep -Rqs "ngx_rtmp_module" "$ETC/modules-enabled/" "$ETC/nginx.conf"; then
+    die "Debian's libnginx-mod-rtmp is enabled ($(grep -Rls ngx_rtmp_module "$ETC/modules-enabled/" "$ETC/nginx.conf" | tr '\n' ' ')).
 Both modules provide the 'rtmp' block and cannot be loaded together. Disable it first:
     rm $ETC/modules-enabled/50-mod-rtmp.conf   (or: apt-get remove libnginx-mod-rtmp)
 then run this script again; your existing rtmp {} block works unchanged with ngx-rtmp."
