@@ -141,3 +141,41 @@ fn access_rule_errors() {
         assert!(err.contains(message), "{body:?}: {err}");
     }
 }
+
+#[test]
+fn hls_path_must_be_writable_by_the_workers() {
+    // A directory the workers' user cannot write: root-owned 0755 when workers run as
+    // nobody (tests as root), or 0555 when they run as us.
+    let conf = Conf::rtmp(
+        "server { listen 127.0.0.1:{rtmp_port};
+                  application live { live on; hls on; hls_path {prefix}/locked; } }",
+    )
+    .user("nobody nogroup");
+    let n = Nginx::prepare("conf-hlspath", &conf);
+    let locked = n.prefix.join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    let mode = if e2e_common::is_root() { 0o755 } else { 0o555 };
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    let out = n.test_config();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "nginx -t accepted an unwritable hls_path"
+    );
+    assert!(err.contains("is not writable"), "{err}");
+    let location = format!("{}:{}", n.conf.display(), line_of(&n, "hls_path"));
+    assert!(err.contains(&location), "expected {location} in:\n{err}");
+    // A missing directory is created (owned by the workers' user).
+    let conf = Conf::rtmp(
+        "server { listen 127.0.0.1:{rtmp_port};
+                  application live { live on; hls on; hls_path {prefix}/made/hls; } }",
+    );
+    let n = Nginx::prepare("conf-hlspath-new", &conf);
+    let out = n.test_config();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(n.prefix.join("made/hls").is_dir());
+}

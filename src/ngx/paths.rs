@@ -68,8 +68,19 @@ pub fn prepare_output_dir(dir: &Path, user: Option<&WorkerUser>) -> Result<(), S
         return Err(format!("\"{}\" is not a directory", dir.display()));
     }
     let Some(u) = user else {
-        // Workers run as us: the OS will tell at write time; check the mode bits we can see.
-        return Ok(());
+        // Workers run as us: ask the kernel whether we may create files there.
+        let c = CString::new(dir.as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("\"{}\": invalid path", dir.display()))?;
+        // SAFETY: `c` is a valid NUL-terminated path; access() only reads it.
+        let r = unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) };
+        return if r == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "\"{}\" is not writable by the workers' user",
+                dir.display()
+            ))
+        };
     };
     if u.uid == 0 {
         return Ok(());

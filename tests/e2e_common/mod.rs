@@ -72,6 +72,9 @@ pub struct Conf {
     pub workers: u32,
     pub rtmp: String,
     pub http_locations: String,
+    /// The `user` line; by default root when the tests run as root (so that workers can
+    /// write the prefix), none otherwise.
+    pub user: Option<String>,
 }
 
 impl Conf {
@@ -85,11 +88,18 @@ impl Conf {
             workers: 1,
             rtmp: body.to_owned(),
             http_locations: String::new(),
+            user: None,
         }
     }
 
     pub fn workers(mut self, n: u32) -> Conf {
         self.workers = n;
+        self
+    }
+
+    /// Workers run as `user` (only meaningful when the tests run as root).
+    pub fn user(mut self, user: &str) -> Conf {
+        self.user = Some(user.to_owned());
         self
     }
 
@@ -113,7 +123,11 @@ impl Conf {
                 .replace("{prefix}", &prefix.display().to_string())
         };
         // Workers of a root master would run as nobody and could not write the prefix.
-        let user = if is_root() { "user root;" } else { "" };
+        let user = match (&self.user, is_root()) {
+            (Some(u), true) => format!("user {u};"),
+            (None, true) => "user root;".to_owned(),
+            (_, false) => String::new(),
+        };
         format!(
             "load_module {module};\n{user}\nworker_processes {workers};\ndaemon off;\n\
              pid {p}/nginx.pid;\nerror_log {p}/logs/error.log info;\n\
