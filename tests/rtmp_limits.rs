@@ -212,6 +212,31 @@ fn idle_timeout() {
 }
 
 #[test]
+fn connected_peer_answering_pings_outlives_the_idle_timeout() {
+    // Players may send nothing for minutes: with pings on, liveness is the ping's job.
+    let config = SessionConfig {
+        timeout_ms: 5_000,
+        ping_ms: 3_000,
+        ping_timeout_ms: 1_000,
+        ..SessionConfig::default()
+    };
+    let mut s = connected_session(config, 0);
+    let mut now = 0;
+    for _ in 0..10 {
+        now = s.poll_timeout().unwrap();
+        s.handle_timeout(now).unwrap();
+        if s.poll_transmit().is_some() {
+            // Ping request sent: the player answers.
+            let mut c = Client::new();
+            c.raw(2, 0, 4, 0, &[0, 7, 0, 0, 0, 0]);
+            now += 100;
+            s.feed(now, &c.take()).unwrap();
+        }
+    }
+    assert!(now > 20_000, "only reached {now} ms");
+}
+
+#[test]
 fn ping_then_ping_timeout() {
     let config = SessionConfig {
         ping_ms: 1_000,
