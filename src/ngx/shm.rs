@@ -9,74 +9,15 @@
 //! size and old and new workers keep reading each other), and a crashed publisher worker
 //! only leaves a slot that goes stale and is reclaimed.
 
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use nginx_sys::{ngx_conf_t, ngx_shm_zone_t, ngx_str_t};
 
 use crate::live::shm::{self, Layout, Region};
 
-/// The mapped zone in this process (same address in every worker: nginx maps it in the
-/// master before forking).
-#[derive(Clone, Copy, Debug)]
-pub struct ShmRegion {
-    base: *mut u8,
-    len: usize,
-}
-
-impl ShmRegion {
-    fn word(&self, off: usize) -> Option<&AtomicU64> {
-        if !off.is_multiple_of(8) || off.checked_add(8)? > self.len {
-            return None;
-        }
-        // SAFETY: `base..base+len` is the mapped zone, alive for the process; `off` is
-        // 8-aligned and in bounds, and the zone is only ever accessed through atomics.
-        Some(unsafe { &*self.base.add(off).cast::<AtomicU64>() })
-    }
-}
-
-impl Region for ShmRegion {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn load(&self, off: usize) -> u64 {
-        self.word(off).map_or(0, |w| w.load(Ordering::Acquire))
-    }
-
-    fn store(&self, off: usize, v: u64) {
-        if let Some(w) = self.word(off) {
-            w.store(v, Ordering::Release);
-        }
-    }
-
-    fn cas(&self, off: usize, current: u64, new: u64) -> Result<u64, u64> {
-        match self.word(off) {
-            Some(w) => w.compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire),
-            None => Err(0),
-        }
-    }
-
-    fn read(&self, off: usize, dst: &mut [u8]) {
-        for (i, chunk) in dst.chunks_mut(8).enumerate() {
-            let v = self
-                .word(off + i * 8)
-                .map_or(0, |w| w.load(Ordering::Relaxed));
-            let bytes = v.to_ne_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-    }
-
-    fn write(&self, off: usize, src: &[u8]) {
-        for (i, chunk) in src.chunks(8).enumerate() {
-            let mut bytes = [0u8; 8];
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            if let Some(w) = self.word(off + i * 8) {
-                w.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
-            }
-        }
-        fence(Ordering::Release);
-    }
-}
+/// The mapped zone in this process, as atomic words (the core's `Region` is implemented for
+/// any `[AtomicU64]`). Same address in every worker: nginx maps zones in the master.
+pub type ShmRegion = &'static [AtomicU64];
 
 /// The zone of this worker, once `init_process` found it.
 #[derive(Clone, Copy, Debug)]
@@ -118,7 +59,7 @@ unsafe extern "C" fn init_zone(
     let ok = super::catch(|| {
         // SAFETY: nginx calls this with the mapped zone of `size` bytes.
         let region = unsafe { region_of(zone) };
-        let Ok(layout) = Layout::new(region.len) else {
+        let Ok(layout) = Layout::new(Region::len(region)) else {
             return false;
         };
         if !data.is_null() && shm::check(&region, &layout).is_ok() {
@@ -127,7 +68,7 @@ unsafe extern "C" fn init_zone(
             return false;
         }
         // SAFETY: `data` marks the zone as initialised for the next reload.
-        unsafe { (*zone).data = region.base.cast() };
+        unsafe { (*zone).data = (*zone).shm.addr.cast() };
         true
     });
     if ok == Some(true) {
@@ -138,14 +79,12 @@ unsafe extern "C" fn init_zone(
 }
 
 /// # Safety
-/// `zone` must be a mapped zone.
-unsafe fn region_of(zone: *mut ngx_shm_zone_t) -> ShmRegion {
-    // SAFETY: see the contract.
+/// `zone` must be a mapped (non-null) zone.
+pub(super) unsafe fn region_of(zone: *mut ngx_shm_zone_t) -> ShmRegion {
+    // SAFETY: the zone is page-aligned, `size` bytes long and mapped for the life of the
+    // process; it is only ever accessed through atomics, by every process that maps it.
     unsafe {
-        ShmRegion {
-            base: (*zone).shm.addr.cast(),
-            len: (*zone).shm.size,
-        }
+        std::slice::from_raw_parts((*zone).shm.addr.cast::<AtomicU64>(), (*zone).shm.size / 8)
     }
 }
 
@@ -158,11 +97,12 @@ pub unsafe fn attach(zone: *mut ngx_shm_zone_t) -> Option<Zone> {
         return None;
     }
     // SAFETY: see the contract; workers start after every zone was mapped and initialised.
-    let region = unsafe { region_of(zone) };
-    if region.base.is_null() {
+    if unsafe { (*zone).shm.addr }.is_null() {
         return None;
     }
-    let layout = Layout::new(region.len).ok()?;
+    // SAFETY: as above, the address is that of the mapped zone.
+    let region = unsafe { region_of(zone) };
+    let layout = Layout::new(Region::len(region)).ok()?;
     shm::check(&region, &layout).ok()?;
     Some(Zone { region, layout })
 }

@@ -96,32 +96,34 @@ impl HeapRegion {
             words: (0..n).map(|_| AtomicU64::new(0)).collect(),
         }
     }
-
-    fn word(&self, off: usize) -> Option<&AtomicU64> {
-        if !off.is_multiple_of(8) {
-            return None;
-        }
-        self.words.get(off / 8)
-    }
 }
 
-impl Region for HeapRegion {
+fn word(words: &[AtomicU64], off: usize) -> Option<&AtomicU64> {
+    if !off.is_multiple_of(8) {
+        return None;
+    }
+    words.get(off / 8)
+}
+
+/// Any slice of atomic words is a region: the heap region's vector, and in nginx the mapped
+/// shared-memory zone viewed as `&[AtomicU64]`.
+impl Region for [AtomicU64] {
     fn len(&self) -> usize {
-        self.words.len() * 8
+        <[AtomicU64]>::len(self) * 8
     }
 
     fn load(&self, off: usize) -> u64 {
-        self.word(off).map_or(0, |w| w.load(Ordering::Acquire))
+        word(self, off).map_or(0, |w| w.load(Ordering::Acquire))
     }
 
     fn store(&self, off: usize, v: u64) {
-        if let Some(w) = self.word(off) {
+        if let Some(w) = word(self, off) {
             w.store(v, Ordering::Release);
         }
     }
 
     fn cas(&self, off: usize, current: u64, new: u64) -> Result<u64, u64> {
-        match self.word(off) {
+        match word(self, off) {
             Some(w) => w.compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire),
             None => Err(0),
         }
@@ -129,7 +131,7 @@ impl Region for HeapRegion {
 
     fn read(&self, off: usize, dst: &mut [u8]) {
         if off.is_multiple_of(8) && dst.len().is_multiple_of(8) {
-            if let Some(words) = self.words.get(off / 8..off / 8 + dst.len() / 8) {
+            if let Some(words) = self.get(off / 8..off / 8 + dst.len() / 8) {
                 for (d, w) in dst.chunks_exact_mut(8).zip(words) {
                     d.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
                 }
@@ -142,7 +144,6 @@ impl Region for HeapRegion {
             let skip = at % 8;
             let take = (8 - skip).min(dst.len() - done);
             let word = self
-                .words
                 .get(at / 8)
                 .map_or(0, |w| w.load(Ordering::Relaxed))
                 .to_ne_bytes();
@@ -157,7 +158,7 @@ impl Region for HeapRegion {
 
     fn write(&self, off: usize, src: &[u8]) {
         if off.is_multiple_of(8) && src.len().is_multiple_of(8) {
-            if let Some(words) = self.words.get(off / 8..off / 8 + src.len() / 8) {
+            if let Some(words) = self.get(off / 8..off / 8 + src.len() / 8) {
                 for (s, w) in src.chunks_exact(8).zip(words) {
                     let mut b = [0u8; 8];
                     b.copy_from_slice(s);
@@ -171,7 +172,7 @@ impl Region for HeapRegion {
             let at = off.saturating_add(done);
             let skip = at % 8;
             let take = (8 - skip).min(src.len() - done);
-            if let (Some(w), Some(part)) = (self.words.get(at / 8), src.get(done..done + take)) {
+            if let (Some(w), Some(part)) = (self.get(at / 8), src.get(done..done + take)) {
                 if take == 8 {
                     let mut b = [0u8; 8];
                     b.copy_from_slice(part);
@@ -188,5 +189,26 @@ impl Region for HeapRegion {
             }
             done += take;
         }
+    }
+}
+
+impl Region for HeapRegion {
+    fn len(&self) -> usize {
+        Region::len(self.words.as_slice())
+    }
+    fn load(&self, off: usize) -> u64 {
+        self.words.as_slice().load(off)
+    }
+    fn store(&self, off: usize, v: u64) {
+        self.words.as_slice().store(off, v)
+    }
+    fn cas(&self, off: usize, current: u64, new: u64) -> Result<u64, u64> {
+        self.words.as_slice().cas(off, current, new)
+    }
+    fn read(&self, off: usize, dst: &mut [u8]) {
+        self.words.as_slice().read(off, dst)
+    }
+    fn write(&self, off: usize, src: &[u8]) {
+        self.words.as_slice().write(off, src)
     }
 }
