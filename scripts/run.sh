@@ -37,6 +37,30 @@ if [[ $(id -u) -eq 0 ]]; then
     user_line="user $worker_user;"
     chown -R "$worker_user" "$PREFIX/tmp" "$PREFIX/www"
 fi
+# The dashboard and the stat stylesheet, with hls.js from npm (tests/player's copy when the
+# test suite installed it, else a one-time `npm install` under the prefix).
+cp "$ROOT/nginx-conf/www/index.html" "$ROOT/nginx-conf/www/dashboard.js" "$ROOT/nginx-conf/stat.xsl" "$PREFIX/www/"
+HLS_JS_VERSION=1.7.4
+hls_js=""
+for cand in "$ROOT/tests/player/node_modules/hls.js/dist/hls.min.js" "$PREFIX/tmp/npm/node_modules/hls.js/dist/hls.min.js"; do
+    [[ -f "$cand" ]] && { hls_js="$cand"; break; }
+done
+if [[ -z "$hls_js" ]] && command -v npm >/dev/null 2>&1; then
+    echo "run.sh: npm install hls.js@$HLS_JS_VERSION (dashboard player)" >&2
+    mkdir -p "$PREFIX/tmp/npm"
+    if npm install --prefix "$PREFIX/tmp/npm" --no-audit --no-fund --loglevel=error "hls.js@$HLS_JS_VERSION" >&2; then
+        hls_js="$PREFIX/tmp/npm/node_modules/hls.js/dist/hls.min.js"
+    fi
+fi
+if [[ -n "$hls_js" ]]; then
+    cp "$hls_js" "$PREFIX/www/hls.min.js"
+else
+    echo "run.sh: npm not found: the dashboard lists streams but cannot play them (apt-get install npm)" >&2
+fi
+if [[ $(id -u) -eq 0 ]]; then
+    chown -R "$worker_user" "$PREFIX/www"
+fi
+
 sed -e "s|@MODULE@|$MODULE|g" -e "s|@PREFIX@|$PREFIX|g" -e "s|@USER@|$user_line|g" \
     -e "s|@RTMP_PORT@|$RTMP_PORT|g" -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
     "$ROOT/nginx-conf/ngx-rtmp.conf.in" >"$CONF"
@@ -55,6 +79,9 @@ cat <<MSG
   publish:  ffmpeg -re -i input.mp4 -c:v libx264 -c:a aac -f flv rtmp://127.0.0.1:$RTMP_PORT/live/<key>
             (OBS: server rtmp://127.0.0.1:$RTMP_PORT/live, stream key <key>)
   HLS:      http://127.0.0.1:$HTTP_PORT/hls/<key>.m3u8   (e.g. ffplay, VLC, Safari, hls.js)
+  dashboard: http://127.0.0.1:$HTTP_PORT/   (live streams, player)
+  stat:     http://127.0.0.1:$HTTP_PORT/stat   (?format=json, /metrics for Prometheus)
+  control:  curl 'http://127.0.0.1:$HTTP_PORT/control/drop/publisher?app=live&name=<key>'
   logs:     $PREFIX/logs/error.log
   config:   $CONF
   stop:     $ROOT/scripts/run.sh stop

@@ -7,10 +7,12 @@
 pub mod amf0;
 pub mod auth;
 pub mod conf;
+pub mod dash;
 pub mod hls;
 pub mod live;
 pub mod media;
 pub mod rtmp;
+pub mod stat;
 
 #[cfg(feature = "nginx")]
 mod ngx;

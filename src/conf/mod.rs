@@ -10,6 +10,7 @@ mod value;
 
 pub use listen::{Listen, ListenError};
 pub use model::{
-    AppConf, AppSettings, ConfError, HlsSettings, RtmpConf, Scope, ServerConf, ServerSettings,
+    AppConf, AppSettings, ConfError, DashSettings, HlsSettings, RtmpConf, Scope, ServerConf,
+    ServerSettings,
 };
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::auth::{AccessError, AccessList, KeyMap, Rule};
+use crate::dash::DashConfig;
 use crate::hls::{HlsConfig, Naming, PlaylistKind, Slicing};
 use crate::live::gop::{DEFAULT_MAX_BYTES as GOP_MAX_BYTES, DEFAULT_MAX_FRAMES as GOP_MAX_FRAMES};
 use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
@@ -193,6 +194,12 @@ struct AppLayer {
     hls_slicing: Option<Slicing>,
     hls_type: Option<PlaylistKind>,
     hls_base_url: Option<String>,
+    dash: Option<bool>,
+    dash_path: Option<String>,
+    dash_fragment: Option<u64>,
+    dash_playlist_length: Option<u64>,
+    dash_nested: Option<bool>,
+    dash_cleanup: Option<bool>,
 }
 
 impl AppLayer {
@@ -235,6 +242,12 @@ impl AppLayer {
                 .hls_base_url
                 .clone()
                 .or_else(|| parent.hls_base_url.clone()),
+            dash: self.dash.or(parent.dash),
+            dash_path: self.dash_path.clone().or_else(|| parent.dash_path.clone()),
+            dash_fragment: self.dash_fragment.or(parent.dash_fragment),
+            dash_playlist_length: self.dash_playlist_length.or(parent.dash_playlist_length),
+            dash_nested: self.dash_nested.or(parent.dash_nested),
+            dash_cleanup: self.dash_cleanup.or(parent.dash_cleanup),
         }
     }
 
@@ -264,6 +277,24 @@ impl AppLayer {
         } else {
             None
         };
+        let dash = if self.dash.unwrap_or(false) {
+            let path = self.dash_path.clone().ok_or_else(|| ConfError::Missing {
+                directive: "dash_path",
+                app: app.to_owned(),
+            })?;
+            let d = DashConfig::default();
+            Some(DashSettings {
+                path: PathBuf::from(path),
+                config: DashConfig {
+                    fragment_ms: self.dash_fragment.unwrap_or(d.fragment_ms),
+                    playlist_length_ms: self.dash_playlist_length.unwrap_or(d.playlist_length_ms),
+                    nested: self.dash_nested.unwrap_or(d.nested),
+                    cleanup: self.dash_cleanup.unwrap_or(d.cleanup),
+                },
+            })
+        } else {
+            None
+        };
         Ok(AppSettings {
             live: self.live.unwrap_or(false),
             idle_streams: self.idle_streams.unwrap_or(true),
@@ -280,6 +311,7 @@ impl AppLayer {
             publish_secret: self.publish_secret.clone(),
             play_secret: self.play_secret.clone(),
             hls,
+            dash,
         })
     }
 }
@@ -290,6 +322,14 @@ pub struct HlsSettings {
     /// `hls_path`: where playlists and segments are written.
     pub path: PathBuf,
     pub config: HlsConfig,
+}
+
+/// `dash on` with its directory and settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashSettings {
+    /// `dash_path`: where the MPD and the fragments are written.
+    pub path: PathBuf,
+    pub config: DashConfig,
 }
 
 /// Resolved settings of one application.
@@ -323,6 +363,8 @@ pub struct AppSettings {
     pub play_secret: Option<String>,
     /// `hls on` (with `hls_path`), or `None`.
     pub hls: Option<HlsSettings>,
+    /// `dash on` (with `dash_path`), or `None`.
+    pub dash: Option<DashSettings>,
 }
 
 impl AppSettings {
@@ -342,7 +384,7 @@ impl AppSettings {
 
     /// Whether a publisher's stream goes anywhere.
     pub fn accepts_publish(&self) -> bool {
-        self.live || self.hls.is_some()
+        self.live || self.hls.is_some() || self.dash.is_some()
     }
 }
 
@@ -438,6 +480,20 @@ fn flag_arg(directive: &'static str, args: &[&str]) -> Result<bool, ConfError> {
     parse_flag(a).map_err(value_err(directive, a))
 }
 
+/// An absolute output directory (`hls_path`, `dash_path`), without trailing slashes.
+fn path_arg(directive: &'static str, args: &[&str]) -> Result<String, ConfError> {
+    let a = one_arg(directive, args)?;
+    if !a.starts_with('/') || a.contains('\0') {
+        return Err(value_err(directive, a)(ValueError::Path));
+    }
+    let v = a.trim_end_matches('/');
+    Ok(if v.is_empty() {
+        "/".to_owned()
+    } else {
+        v.to_owned()
+    })
+}
+
 /// Application names become part of URLs and (through HLS) paths: keep them plain.
 fn valid_app_name(name: &str) -> bool {
     !name.is_empty()
@@ -493,6 +549,7 @@ impl RtmpConf {
                 publish_secret: None,
                 play_secret: None,
                 hls: None,
+                dash: None,
             },
             layer: AppLayer::default(),
         });
@@ -704,12 +761,7 @@ impl RtmpConf {
                 set_once(&mut self.app_layer(scope, "hls")?.hls, "hls", v)
             }
             "hls_path" => {
-                let a = one_arg("hls_path", args)?;
-                if !a.starts_with('/') || a.contains('\0') {
-                    return Err(value_err("hls_path", a)(ValueError::Path));
-                }
-                let v = a.trim_end_matches('/').to_owned();
-                let v = if v.is_empty() { "/".to_owned() } else { v };
+                let v = path_arg("hls_path", args)?;
                 set_once(
                     &mut self.app_layer(scope, "hls_path")?.hls_path,
                     "hls_path",
@@ -811,6 +863,35 @@ impl RtmpConf {
                 let l = self.app_layer(scope, "hls_base_url")?;
                 set_once(&mut l.hls_base_url, "hls_base_url", a.to_owned())
             }
+            "dash" => {
+                let v = flag_arg("dash", args)?;
+                set_once(&mut self.app_layer(scope, "dash")?.dash, "dash", v)
+            }
+            "dash_path" => {
+                let v = path_arg("dash_path", args)?;
+                let l = self.app_layer(scope, "dash_path")?;
+                set_once(&mut l.dash_path, "dash_path", v)
+            }
+            "dash_fragment" => {
+                let v = time_arg("dash_fragment", args, 100)?;
+                let l = self.app_layer(scope, "dash_fragment")?;
+                set_once(&mut l.dash_fragment, "dash_fragment", v)
+            }
+            "dash_playlist_length" => {
+                let v = time_arg("dash_playlist_length", args, 1000)?;
+                let l = self.app_layer(scope, "dash_playlist_length")?;
+                set_once(&mut l.dash_playlist_length, "dash_playlist_length", v)
+            }
+            "dash_nested" => {
+                let v = flag_arg("dash_nested", args)?;
+                let l = self.app_layer(scope, "dash_nested")?;
+                set_once(&mut l.dash_nested, "dash_nested", v)
+            }
+            "dash_cleanup" => {
+                let v = flag_arg("dash_cleanup", args)?;
+                let l = self.app_layer(scope, "dash_cleanup")?;
+                set_once(&mut l.dash_cleanup, "dash_cleanup", v)
+            }
             other => Err(ConfError::Unknown(other.to_owned())),
         }
     }
@@ -901,6 +982,42 @@ mod tests {
         assert!(!srv.applications[b].settings.live);
         assert_eq!(srv.application("vod").map(|a| a.name.as_str()), Some("vod"));
         assert!(srv.application("nope").is_none());
+    }
+
+    #[test]
+    fn dash_directives() {
+        let mut c = RtmpConf::new();
+        c.set(Scope::Main, "dash_fragment", &["3"]).unwrap();
+        let s = c.add_server();
+        let app = |a| Scope::Application { server: s, app: a };
+        let a = c.add_application(s, "live").unwrap();
+        let b = c.add_application(s, "nopath").unwrap();
+        c.set(app(a), "dash", &["on"]).unwrap();
+        c.set(app(a), "dash_path", &["/var/www/dash/"]).unwrap();
+        c.set(app(a), "dash_nested", &["on"]).unwrap();
+        assert!(matches!(
+            c.set(app(a), "dash_path", &["/other"]),
+            Err(ConfError::Duplicate(_))
+        ));
+        assert!(matches!(
+            c.set(app(b), "dash_path", &["relative"]),
+            Err(ConfError::Value { .. })
+        ));
+        c.finish().unwrap();
+        let d = c.servers[0].applications[a].settings.dash.clone().unwrap();
+        assert_eq!(d.path, PathBuf::from("/var/www/dash"));
+        assert_eq!(d.config.fragment_ms, 3_000);
+        assert_eq!(d.config.playlist_length_ms, 30_000);
+        assert!(d.config.nested && d.config.cleanup);
+        assert!(c.servers[0].applications[a].settings.accepts_publish());
+        assert!(c.servers[0].applications[b].settings.dash.is_none());
+
+        let mut c = RtmpConf::new();
+        let s = c.add_server();
+        let a = c.add_application(s, "live").unwrap();
+        c.set(Scope::Application { server: s, app: a }, "dash", &["on"])
+            .unwrap();
+        assert!(matches!(c.finish(), Err(ConfError::Missing { .. })));
     }
 
     #[test]

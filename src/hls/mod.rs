@@ -19,6 +19,7 @@ pub mod ts;
 pub use config::{HlsConfig, Naming, PlaylistKind, Slicing};
 pub use error::HlsError;
 pub use ops::{FileOp, Now};
+pub(crate) use path::uri_escape;
 pub use path::{validate_stream_name, RelPath};
 pub use playlist::{Playlist, SegmentEntry};
 pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};

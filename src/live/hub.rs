@@ -60,12 +60,28 @@ pub struct LiveStream {
     pub audio_messages: u64,
     pub video_messages: u64,
     pub bytes_in: u64,
+    /// Media bytes received, by kind (stat: audio and video bitrates).
+    pub audio_bytes: u64,
+    pub video_bytes: u64,
     /// Codec state of the published media (sequence headers, timestamps).
     pub demuxer: Demuxer,
     /// Media messages that could not be parsed (dropped, not fatal).
     pub bad_messages: u64,
     /// Players of this stream on this worker: (client, its message stream id).
     pub players: Vec<Player>,
+}
+
+impl LiveStream {
+    /// Counts a received media message of `len` bytes.
+    pub fn count_in(&mut self, video: bool, len: usize) {
+        let len = len as u64;
+        self.bytes_in += len;
+        if video {
+            self.video_bytes += len;
+        } else {
+            self.audio_bytes += len;
+        }
+    }
 }
 
 /// A player of a stream: which client, on which of its message streams.
@@ -116,6 +132,8 @@ impl Hub {
             audio_messages: 0,
             video_messages: 0,
             bytes_in: 0,
+            audio_bytes: 0,
+            video_bytes: 0,
             demuxer: Demuxer::new(),
             bad_messages: 0,
             players: self.waiting.remove(&key).unwrap_or_default(),

@@ -21,6 +21,8 @@ pub struct ParseState {
     pub conf: RtmpConf,
     /// The live shared-memory zone, when an application has `live on`.
     pub shm_zone: *mut nginx_sys::ngx_shm_zone_t,
+    /// The stat board zone (snapshots of every worker, control mailboxes).
+    pub stat_zone: *mut nginx_sys::ngx_shm_zone_t,
     scope: Scope,
     /// `cf->ctx` for directives inside the block: nginx reads `((void ***) ctx)[0][ctx_index]`.
     slot: [*mut c_void; 1],
@@ -87,6 +89,7 @@ pub unsafe extern "C" fn rtmp_block(
         let state = Box::into_raw(Box::new(ParseState {
             conf: RtmpConf::new(),
             shm_zone: ptr::null_mut(),
+            stat_zone: ptr::null_mut(),
             scope: Scope::Main,
             slot: [ptr::null_mut()],
             ctx: [ptr::null_mut()],
@@ -134,6 +137,12 @@ pub unsafe extern "C" fn rtmp_block(
                 Ok(zone) => state.shm_zone = zone,
                 Err(e) => return log_error(cf, &e),
             }
+        }
+        let tag = ptr::addr_of_mut!(super::module::ngx_rtmp_rs_conf_module).cast();
+        // SAFETY: `cf` is live; the module static is a stable tag across reloads.
+        match unsafe { super::stat_board::add(cf, tag) } {
+            Ok(zone) => state.stat_zone = zone,
+            Err(e) => return log_error(cf, &e),
         }
         for server in &state.conf.servers {
             for listen in &server.listens {
@@ -230,12 +239,12 @@ pub unsafe extern "C" fn directive(
         if let Err(e) = st.conf.set(st.scope, name, values) {
             return log_error(cf, &e);
         }
-        if *name == "hls_path" {
+        if *name == "hls_path" || *name == "dash_path" {
             // SAFETY: a directive handler's `cf`.
             let user = unsafe { super::paths::worker_user(cf) };
             let dir = std::path::Path::new(values.first().copied().unwrap_or_default());
             if let Err(e) = super::paths::prepare_output_dir(dir, user.as_ref()) {
-                return log_error(cf, &format_args!("hls_path {e}"));
+                return log_error(cf, &format_args!("{name} {e}"));
             }
         }
         NGX_CONF_OK

@@ -501,3 +501,43 @@ impl Conn {
         None
     }
 }
+
+/// Accessors for the stat page and `rtmp_control` ([`super::stat_snapshot`]).
+impl Conn {
+    /// nginx's connection number: unique across the workers of a master.
+    pub fn number(&self) -> u64 {
+        // SAFETY: `c` is live while the `Conn` exists.
+        unsafe { (*self.c).number }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Closes the connection from its own read handler, soon (`rtmp_control drop`): it stops
+    /// reading, sends what is queued and ends; its streams end as on a disconnect.
+    pub fn request_close(&mut self) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            self.log(),
+            "rtmp: client {} dropped by rtmp_control",
+            self.policy.client_id()
+        );
+        // SAFETY: `c` is live; the posted read handler runs later in this event loop
+        // iteration and finishes the connection (never freed from here).
+        unsafe {
+            ngx_post_event(
+                (*self.c).read,
+                std::ptr::addr_of_mut!(nginx_sys::ngx_posted_events),
+            )
+        };
+    }
+}

@@ -5,17 +5,24 @@
 //! - [`listen`]: listening sockets for every `listen`.
 //! - [`conn`]: one RTMP connection: socket I/O around the sans-IO [`crate::rtmp::Session`].
 //! - [`worker`]: per-worker state (live streams).
+//! - [`http_stat`], [`stat_snapshot`], [`stat_board`]: `rtmp_stat` and `rtmp_control` (http
+//!   module; every worker's snapshot in a shared zone).
 
 mod conf;
 mod conn;
+mod dash_out;
 mod fanout;
+mod file_ops;
 mod hls_out;
+mod http_stat;
 mod listen;
 mod module;
 mod paths;
 mod policy;
 mod remote;
 mod shm;
+mod stat_board;
+mod stat_snapshot;
 mod worker;
 
 /// Runs `f`, turning a panic into `None` so that it never unwinds into nginx's C frames.

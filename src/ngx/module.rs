@@ -4,6 +4,8 @@
 //! - `ngx_rtmp_rs_conf_module`, of a private module type, owning the directives inside
 //!   `rtmp {}` (nginx only dispatches a block's directives to modules of `cf->module_type`).
 //!
+//! - `ngx_rtmp_rs_http_module`, an `NGX_HTTP_MODULE` with the stat and control directives.
+//!
 //! `ngx::ngx_modules!` only handles one module, so the three exported tables are written here.
 
 use core::ffi::{c_char, c_void};
@@ -55,7 +57,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 38] = [
+static mut CONF_COMMANDS: [ngx_command_t; 44] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -114,6 +116,12 @@ static mut CONF_COMMANDS: [ngx_command_t; 38] = [
     simple(ngx_string!("hls_fragment_slicing"), ANY_LEVEL),
     simple(ngx_string!("hls_type"), ANY_LEVEL),
     simple(ngx_string!("hls_base_url"), ANY_LEVEL),
+    simple(ngx_string!("dash"), ANY_LEVEL),
+    simple(ngx_string!("dash_path"), ANY_LEVEL),
+    simple(ngx_string!("dash_fragment"), ANY_LEVEL),
+    simple(ngx_string!("dash_playlist_length"), ANY_LEVEL),
+    simple(ngx_string!("dash_nested"), ANY_LEVEL),
+    simple(ngx_string!("dash_cleanup"), ANY_LEVEL),
     ngx_command_t::empty(),
 ];
 
@@ -139,19 +147,32 @@ pub static mut ngx_rtmp_rs_conf_module: ngx_module_t = ngx_module_t {
     ..ngx_module_t::default()
 };
 
+/// The http side: `rtmp_stat`, `rtmp_stat_format`, `rtmp_stat_stylesheet`, `rtmp_control`
+/// ([`super::http_stat`]).
 #[no_mangle]
 #[allow(non_upper_case_globals)]
-pub static mut ngx_modules: [*const ngx_module_t; 3] = [
+pub static mut ngx_rtmp_rs_http_module: ngx_module_t = ngx_module_t {
+    ctx: ptr::addr_of_mut!(super::http_stat::HTTP_CTX) as *mut c_void,
+    commands: ptr::addr_of_mut!(super::http_stat::HTTP_COMMANDS) as *mut ngx_command_t,
+    type_: nginx_sys::NGX_HTTP_MODULE as ngx_uint_t,
+    ..ngx_module_t::default()
+};
+
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_modules: [*const ngx_module_t; 4] = [
     ptr::addr_of!(ngx_rtmp_rs_module),
     ptr::addr_of!(ngx_rtmp_rs_conf_module),
+    ptr::addr_of!(ngx_rtmp_rs_http_module),
     ptr::null(),
 ];
 
 #[no_mangle]
 #[allow(non_upper_case_globals)]
-pub static mut ngx_module_names: [*const c_char; 3] = [
+pub static mut ngx_module_names: [*const c_char; 4] = [
     c"ngx_rtmp_rs_module".as_ptr(),
     c"ngx_rtmp_rs_conf_module".as_ptr(),
+    c"ngx_rtmp_rs_http_module".as_ptr(),
     ptr::null(),
 ];
 

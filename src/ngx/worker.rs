@@ -25,10 +25,31 @@ pub struct Worker {
     pub feeds: Vec<Feed>,
     /// Names players wait for that no worker publishes yet.
     pub waiting_wants: HashMap<StreamKey, Want>,
+    /// Counters for the stat page ([`super::stat_snapshot`]).
+    pub counters: Counters,
     next_client: u64,
 }
 
+/// Per-worker counters that outlive connections and streams.
+#[derive(Default)]
+pub struct Counters {
+    /// Refused publish requests by reason.
+    pub rejected_publish: HashMap<&'static str, u64>,
+    /// Accepted connections per server block (keyed by the `ServerConf` address).
+    pub accepted_by_server: HashMap<usize, u64>,
+}
+
+/// Counts a refused publish request (stat and Prometheus `rtmp_publish_rejected_total`).
+pub fn count_rejected_publish(reason: &'static str) {
+    with(|w| *w.counters.rejected_publish.entry(reason).or_default() += 1);
+}
+
 impl Worker {
+    /// Connections accepted so far (client ids are handed out in order).
+    pub fn accepted(&self) -> u64 {
+        self.next_client
+    }
+
     pub fn next_client_id(&mut self) -> u64 {
         self.next_client += 1;
         self.next_client
@@ -42,6 +63,10 @@ thread_local! {
         zone: None,
         feeds: Vec::new(),
         waiting_wants: HashMap::new(),
+        counters: Counters {
+            rejected_publish: HashMap::new(),
+            accepted_by_server: HashMap::new(),
+        },
         next_client: 0,
     });
     static RECV: RefCell<Vec<u8>> = RefCell::new(vec![0; RECV_BUF]);
@@ -72,6 +97,8 @@ pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         // SAFETY: as above; the zone was mapped and initialised before workers start.
         let zone = unsafe { super::shm::attach((*state).shm_zone) };
         with(|w| w.zone = zone);
+        // SAFETY: as above; the board zone and the configuration live as long as the cycle.
+        unsafe { super::stat_snapshot::init((*state).stat_zone, &(*state).conf) };
     });
     NGX_OK as ngx_int_t
 }

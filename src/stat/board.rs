@@ -176,7 +176,11 @@ impl Board {
 
     /// The snapshot bytes of slot `i` (consistent copy), with the owner and the time of its
     /// last publish. `None` for a free slot or one never published.
-    pub fn read<R: Region>(&self, r: &R, i: usize) -> Result<Option<(u64, u64, Vec<u8>)>, BoardError> {
+    pub fn read<R: Region>(
+        &self,
+        r: &R,
+        i: usize,
+    ) -> Result<Option<(u64, u64, Vec<u8>)>, BoardError> {
         if i >= self.slots {
             return Ok(None);
         }

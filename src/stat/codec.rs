@@ -197,7 +197,13 @@ fn put_stream(w: &mut W, s: &StreamStat, with_clients: bool) {
     w.str(&s.app);
     w.str(&s.name);
     for v in [
-        s.time_ms, s.bytes_in, s.bytes_out, s.bw_in, s.bw_out, s.bw_audio, s.bw_video,
+        s.time_ms,
+        s.bytes_in,
+        s.bytes_out,
+        s.bw_in,
+        s.bw_out,
+        s.bw_audio,
+        s.bw_video,
     ] {
         w.u64(v);
     }

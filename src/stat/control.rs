@@ -40,13 +40,15 @@ impl ControlSections {
                 "record" => s.record = true,
                 other => {
                     return Err(format!(
-                        "invalid value \"{other}\" in \"rtmp_control\" (all, drop, redirect, record)"
-                    ))
+                    "invalid value \"{other}\" in \"rtmp_control\" (all, drop, redirect, record)"
+                ))
                 }
             }
         }
         if !any {
-            return Err("\"rtmp_control\" needs at least one of all, drop, redirect, record".into());
+            return Err(
+                "\"rtmp_control\" needs at least one of all, drop, redirect, record".into(),
+            );
         }
         Ok(s)
     }
@@ -125,7 +127,11 @@ pub struct ClientView<'a> {
 
 impl Command {
     /// Parses the request path (its last two segments are `action/subject`) and query.
-    pub fn parse(path: &str, args: &str, allowed: ControlSections) -> Result<Command, ControlError> {
+    pub fn parse(
+        path: &str,
+        args: &str,
+        allowed: ControlSections,
+    ) -> Result<Command, ControlError> {
         let mut segs = path.trim_end_matches('/').rsplit('/');
         let subject = segs.next().unwrap_or_default();
         let action = segs.next().unwrap_or_default();

@@ -76,7 +76,11 @@ pub fn render(view: &StatView) -> String {
         "Bytes received from RTMP clients.",
     );
     o.sample("rtmp_received_bytes_total", "", view.bytes_in);
-    o.family("rtmp_sent_bytes_total", "counter", "Bytes sent to RTMP clients.");
+    o.family(
+        "rtmp_sent_bytes_total",
+        "counter",
+        "Bytes sent to RTMP clients.",
+    );
     o.sample("rtmp_sent_bytes_total", "", view.bytes_out);
     o.family(
         "rtmp_publish_rejected_total",
@@ -98,14 +102,46 @@ pub fn render(view: &StatView) -> String {
     o.sample("rtmp_hls_segments_total", "", view.hls_segments);
 
     let families: [(&str, &str, &str); 8] = [
-        ("rtmp_stream_received_bytes_total", "counter", "Bytes of media received from the publisher."),
-        ("rtmp_stream_sent_bytes_total", "counter", "Bytes sent to the stream's players."),
-        ("rtmp_stream_bitrate_in_bits_per_second", "gauge", "Incoming bitrate."),
-        ("rtmp_stream_bitrate_out_bits_per_second", "gauge", "Outgoing bitrate (all players)."),
-        ("rtmp_stream_clients", "gauge", "Clients of the stream (publisher and players)."),
-        ("rtmp_stream_uptime_seconds", "gauge", "Seconds since the stream was published."),
-        ("rtmp_stream_dropped_messages", "gauge", "Messages dropped for slow players of the stream."),
-        ("rtmp_stream_publishing", "gauge", "1 while a publisher sends the stream."),
+        (
+            "rtmp_stream_received_bytes_total",
+            "counter",
+            "Bytes of media received from the publisher.",
+        ),
+        (
+            "rtmp_stream_sent_bytes_total",
+            "counter",
+            "Bytes sent to the stream's players.",
+        ),
+        (
+            "rtmp_stream_bitrate_in_bits_per_second",
+            "gauge",
+            "Incoming bitrate.",
+        ),
+        (
+            "rtmp_stream_bitrate_out_bits_per_second",
+            "gauge",
+            "Outgoing bitrate (all players).",
+        ),
+        (
+            "rtmp_stream_clients",
+            "gauge",
+            "Clients of the stream (publisher and players).",
+        ),
+        (
+            "rtmp_stream_uptime_seconds",
+            "gauge",
+            "Seconds since the stream was published.",
+        ),
+        (
+            "rtmp_stream_dropped_messages",
+            "gauge",
+            "Messages dropped for slow players of the stream.",
+        ),
+        (
+            "rtmp_stream_publishing",
+            "gauge",
+            "1 while a publisher sends the stream.",
+        ),
     ];
     for (i, (name, kind, help)) in families.iter().enumerate() {
         o.family(name, kind, help);

@@ -176,7 +176,11 @@ pub fn render(view: &StatView, sections: Sections, stylesheet: Option<&str>) -> 
                 for s in &app.streams {
                     stream(&mut out, s, sections);
                 }
-                let _ = write!(out, "<nclients>{}</nclients>\r\n</live>\r\n", app.nclients());
+                let _ = write!(
+                    out,
+                    "<nclients>{}</nclients>\r\n</live>\r\n",
+                    app.nclients()
+                );
             }
             out.push_str("</application>\r\n");
         }

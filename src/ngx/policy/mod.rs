@@ -29,6 +29,8 @@ pub struct Policy {
     app: Option<&'static AppConf>,
     publishing: Vec<Publication>,
     playing: Vec<Playback>,
+    /// The client's flashVer (stat).
+    flashver: String,
 }
 
 impl Policy {
@@ -36,6 +38,12 @@ impl Policy {
         // SAFETY: a worker never outlives the configuration cycle it was started with, and a
         // `ServerConf` is freed only with that cycle's pool, after all its connections.
         let server: &'static ServerConf = unsafe { &*(server as *const ServerConf) };
+        super::worker::with(|w| {
+            *w.counters
+                .accepted_by_server
+                .entry(server as *const ServerConf as usize)
+                .or_default() += 1
+        });
         Policy {
             server,
             client,
@@ -44,6 +52,7 @@ impl Policy {
             app: None,
             publishing: Vec::new(),
             playing: Vec::new(),
+            flashver: String::new(),
         }
     }
 
@@ -58,6 +67,9 @@ impl Policy {
         log: *mut ngx_log_t,
         now: u64,
     ) -> Result<(), &'static str> {
+        if let Event::Connect(req) = &event {
+            self.flashver.clone_from(&req.flashver);
+        }
         match event {
             Event::Connect(req) => match self.server.application(&req.app) {
                 Some(app) => {
@@ -141,6 +153,36 @@ impl Policy {
         for p in std::mem::take(&mut self.playing) {
             play::forget(self.client, &p);
         }
+    }
+
+    /// The client's address (stat, control).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The flashVer of its connect (stat).
+    pub fn flashver(&self) -> &str {
+        &self.flashver
+    }
+
+    /// Its `server {}` block.
+    pub fn server(&self) -> &'static ServerConf {
+        self.server
+    }
+
+    /// The application it connected to.
+    pub fn app_name(&self) -> Option<&str> {
+        self.app.map(|a| a.name.as_str())
+    }
+
+    /// Hub streams it publishes.
+    pub fn publications(&self) -> impl Iterator<Item = crate::live::StreamHandle> + '_ {
+        self.publishing.iter().map(Publication::handle)
+    }
+
+    /// Streams it plays, with the messages dropped for it.
+    pub fn playbacks(&self) -> impl Iterator<Item = (&StreamKey, u64)> + '_ {
+        self.playing.iter().map(|p| (p.key(), p.dropped()))
     }
 }
 

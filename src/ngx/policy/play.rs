@@ -20,6 +20,18 @@ pub struct Playback {
     queue: PlayerQueue,
 }
 
+impl Playback {
+    /// The stream played (stat).
+    pub fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    /// Messages dropped for this player so far (stat).
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+}
+
 /// Removes a player from its stream (or the waiting list).
 pub(super) fn forget(client: u64, p: &Playback) {
     let player = Player {

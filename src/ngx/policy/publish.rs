@@ -10,6 +10,7 @@ use crate::auth::{signed, Action};
 use crate::conf::AppConf;
 use crate::live::shm::{self, ClaimError, HeaderKind, ShmError, SlotWriter};
 use crate::live::{MediaInfo, MediaKind, PublishError, StreamHandle, StreamKey};
+use crate::ngx::dash_out::DashOut;
 use crate::ngx::fanout::{fan_out, notify};
 use crate::ngx::hls_out::HlsOut;
 use crate::ngx::shm::{is_alive, owner_id, ShmRegion};
@@ -24,6 +25,7 @@ pub struct Publication {
     stream_id: u32,
     handle: StreamHandle,
     hls: Option<HlsOut>,
+    dash: Option<DashOut>,
     /// The stream's ring in the shared zone, for players on other workers.
     ring: Option<SlotWriter<ShmRegion>>,
     last_heartbeat: u64,
@@ -68,6 +70,11 @@ impl Publication {
         if !ok {
             self.ring = None;
         }
+    }
+
+    /// The hub stream this publication feeds (stat).
+    pub fn handle(&self) -> StreamHandle {
+        self.handle
     }
 }
 
@@ -133,10 +140,11 @@ impl Policy {
             ngx_log_error!(
                 NGX_LOG_WARN,
                 log,
-                "rtmp: client {} publish to \"{}\" refused: neither live nor hls is on",
+                "rtmp: client {} publish to \"{}\" refused: neither live, hls nor dash is on",
                 self.client,
                 app.name
             );
+            crate::ngx::worker::count_rejected_publish("live_off");
             session.reject_publish(stream_id, Rejection::Unauthorized("live is off".into()));
             return;
         }
@@ -153,6 +161,7 @@ impl Policy {
                     app.name,
                     why
                 );
+                crate::ngx::worker::count_rejected_publish("unauthorized");
                 session.reject_publish(stream_id, Rejection::Unauthorized(why));
                 return;
             }
@@ -176,6 +185,7 @@ impl Policy {
                         key,
                         why
                     );
+                    crate::ngx::worker::count_rejected_publish("busy");
                     session.reject_publish(stream_id, Rejection::Busy);
                     return;
                 }
@@ -202,6 +212,7 @@ impl Policy {
                     key,
                     e
                 );
+                crate::ngx::worker::count_rejected_publish("busy");
                 session.reject_publish(stream_id, Rejection::Busy);
                 return;
             }
@@ -222,10 +233,25 @@ impl Policy {
                 }
             }
         });
+        let dash = app.settings.dash.as_ref().and_then(|settings| {
+            DashOut::start(settings, &key.name)
+                .map_err(|e| {
+                    ngx_log_error!(
+                        NGX_LOG_ERR,
+                        log,
+                        "rtmp: dash for \"{}\" in \"{}\" disabled: {}",
+                        key,
+                        settings.path.display(),
+                        e
+                    );
+                })
+                .ok()
+        });
         self.publishing.push(Publication {
             stream_id,
             handle,
             hls,
+            dash,
             ring,
             last_heartbeat: now,
             last_media: now,
@@ -298,11 +324,12 @@ impl Policy {
         p.copy_to_ring(kind, timestamp, &info, &payload, now);
         let handle = p.handle;
         let hls = &mut p.hls;
+        let dash = &mut p.dash;
         let chunk_size = self.server.settings.chunk_size;
         let client = self.client;
         let failed = worker::with(|w| {
             let s = w.hub.get_mut(handle)?;
-            s.bytes_in += payload.len() as u64;
+            s.count_in(video, payload.len());
             let (chunk_stream, type_id) = if video {
                 s.video_messages += 1;
                 (csid::VIDEO, types::VIDEO)
@@ -326,7 +353,10 @@ impl Policy {
                 s.demuxer.push_audio(timestamp, payload)
             };
             match frame {
-                Ok(Some(frame)) => hls.as_mut()?.push(&frame, &s.demuxer).err(),
+                Ok(Some(frame)) => Some((
+                    hls.as_mut().and_then(|h| h.push(&frame, &s.demuxer).err()),
+                    dash.as_mut().and_then(|d| d.push(&frame, &s.demuxer).err()),
+                )),
                 Ok(None) => None,
                 Err(_) => {
                     s.bad_messages += 1;
@@ -334,7 +364,8 @@ impl Policy {
                 }
             }
         });
-        if let Some(e) = failed {
+        let (hls_failed, dash_failed) = failed.unwrap_or_default();
+        if let Some(e) = hls_failed {
             ngx_log_error!(
                 NGX_LOG_ERR,
                 log,
@@ -342,6 +373,15 @@ impl Policy {
                 e
             );
             *hls = None;
+        }
+        if let Some(e) = dash_failed {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "rtmp: dash write failed, dash disabled for this stream: {}",
+                e
+            );
+            *dash = None;
         }
     }
 
@@ -420,6 +460,11 @@ impl Policy {
         if let Some(hls) = p.hls.as_mut() {
             if let Err(e) = hls.finish() {
                 ngx_log_error!(NGX_LOG_ERR, log, "rtmp: hls finish failed: {}", e);
+            }
+        }
+        if let Some(dash) = p.dash.as_mut() {
+            if let Err(e) = dash.finish() {
+                ngx_log_error!(NGX_LOG_ERR, log, "rtmp: dash finish failed: {}", e);
             }
         }
         let idle_streams = self.app.is_some_and(|a| a.settings.idle_streams);

@@ -1,0 +1,325 @@
+//! Drivers shared by the fuzz targets (`fuzz/fuzz_targets/*.rs`) and the corpus replay of
+//! plain `cargo test` (`tests/corpus_replay.rs`), so that CI runs every corpus file through
+//! exactly the code the fuzzer ran. Each driver takes arbitrary bytes, must never panic, and
+//! checks a few invariants with `assert!` (a failed invariant is a finding like a crash).
+//!
+//! Input formats:
+//! - `chunk_decoder`: byte 0 = feed step - 1 (pieces of 1..=256 bytes), then a chunk stream.
+//! - `amf0_decode`, `flv_tag`, `avc_config`, `aac_config`: the raw bytes.
+//! - `demux`, `hls_stream`: records `[kind u8][timestamp u24 BE][len u16 BE][payload]`,
+//!   kind bit 0 = video (else audio); `hls_stream` reads one config byte first.
+//! - `session`: raw bytes as a client sends them (handshake included).
+//! - `session_handshake`: the bytes after a valid plain handshake (C0 C1 C2 are prepended).
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use ngx_rtmp::amf0;
+use ngx_rtmp::hls::{FileOp, HlsConfig, HlsStream, Naming, Now, PlaylistKind, Slicing};
+use ngx_rtmp::media::{flv, AudioSpecificConfig, AvcConfig, Demuxer, SpsInfo};
+use ngx_rtmp::rtmp::chunk::ChunkDecoder;
+use ngx_rtmp::rtmp::{Event, Limits, Rejection, Session, SessionConfig};
+
+/// Length of C0 + C1 + C2 of a client handshake.
+pub const HANDSHAKE_LEN: usize = 1 + 1536 + 1536;
+
+pub fn chunk_decoder(data: &[u8]) {
+    let Some((&step, rest)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(step) + 1;
+    // Small limits, so the fuzzer reaches them.
+    let limits = Limits {
+        max_message: 64 * 1024,
+        max_partial_bytes: 256 * 1024,
+        max_chunk_streams: 16,
+        ..Limits::default()
+    };
+    let mut d = ChunkDecoder::new(&limits);
+    for piece in rest.chunks(step) {
+        let mut off = 0usize;
+        loop {
+            match d.decode(&piece[off..]) {
+                Ok((n, msg)) => {
+                    off += n;
+                    assert!(off <= piece.len(), "decoder consumed more than given");
+                    match msg {
+                        Some(m) => {
+                            assert!(m.payload.len() <= limits.max_message as usize);
+                        }
+                        None => {
+                            assert_eq!(off, piece.len(), "no message but input left");
+                            break;
+                        }
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        assert!(d.partial_bytes() <= limits.max_partial_bytes);
+        assert!(d.chunk_streams() <= limits.max_chunk_streams);
+    }
+}
+
+pub fn amf0_decode(data: &[u8]) {
+    if let Ok(values) = amf0::decode_all(data, amf0::DEFAULT_MAX_DEPTH) {
+        // Whatever decodes re-encodes to bytes that decode to the same encoding (byte
+        // comparison, so NaN numbers compare equal).
+        let enc = amf0::encode_to_bytes(&values);
+        let again = amf0::decode_all(&enc, amf0::DEFAULT_MAX_DEPTH + 1)
+            .expect("re-encoded AMF0 must decode");
+        assert_eq!(amf0::encode_to_bytes(&again), enc, "AMF0 round trip");
+    }
+    // Value by value, as the command parser reads.
+    let mut d = amf0::Decoder::new(data, 4);
+    while !d.is_empty() {
+        if d.decode().is_err() {
+            break;
+        }
+    }
+}
+
+pub fn flv_tag(data: &[u8]) {
+    if let Ok(h) = flv::parse_audio_tag(data) {
+        assert!(h.header_len <= data.len());
+    }
+    if let Ok(h) = flv::parse_video_tag(data) {
+        assert!(h.header_len <= data.len());
+    }
+}
+
+pub fn avc_config(data: &[u8]) {
+    if let Ok(cfg) = AvcConfig::parse(&Bytes::copy_from_slice(data)) {
+        let _ = cfg.level_string();
+        let _ = cfg.profile_name();
+        assert!(matches!(cfg.nal_length_size, 1 | 2 | 4));
+    }
+    let _ = SpsInfo::parse(data);
+}
+
+pub fn aac_config(data: &[u8]) {
+    if let Ok(cfg) = AudioSpecificConfig::parse(data) {
+        let _ = cfg.channels();
+        let _ = cfg.profile_name();
+        let _ = cfg.samples_per_frame();
+        if let Ok(adts) = cfg.adts() {
+            for len in [0, 1, 100, 0x1fff - 7, 0x1fff] {
+                let _ = adts.write(len);
+            }
+        }
+    }
+}
+
+/// One audio/video message of the `demux`/`hls_stream` input format.
+pub struct MediaRecord<'a> {
+    pub video: bool,
+    pub timestamp: u32,
+    pub payload: &'a [u8],
+}
+
+pub fn media_records(mut data: &[u8]) -> Vec<MediaRecord<'_>> {
+    let mut out = Vec::new();
+    while data.len() >= 6 {
+        let kind = data[0];
+        let timestamp = u32::from_be_bytes([0, data[1], data[2], data[3]]);
+        let len = usize::from(u16::from_be_bytes([data[4], data[5]]));
+        let end = (6 + len).min(data.len());
+        out.push(MediaRecord {
+            video: kind & 1 == 1,
+            timestamp,
+            payload: &data[6..end],
+        });
+        data = &data[end..];
+    }
+    out
+}
+
+/// Encodes records in the `demux`/`hls_stream` input format (for seeds).
+pub fn encode_media_record(out: &mut Vec<u8>, video: bool, timestamp: u32, payload: &[u8]) {
+    let payload = &payload[..payload.len().min(0xffff)];
+    out.push(u8::from(video));
+    out.extend_from_slice(&timestamp.to_be_bytes()[1..]);
+    out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+pub fn demux(data: &[u8]) {
+    let mut d = Demuxer::new();
+    for r in media_records(data) {
+        let payload = Bytes::copy_from_slice(r.payload);
+        let res = if r.video {
+            d.push_video(r.timestamp, payload)
+        } else {
+            d.push_audio(r.timestamp, payload)
+        };
+        if let Ok(Some(frame)) = res {
+            assert!(!frame.data.is_empty());
+            assert!(frame.data.len() < r.payload.len());
+        }
+    }
+    let _ = d.codec_info();
+}
+
+/// Checks the [`FileOp`] contract as the shell relies on it.
+#[derive(Default)]
+struct OpChecker {
+    open: Option<String>,
+    closed: std::collections::HashSet<String>,
+}
+
+impl OpChecker {
+    fn check(&mut self, op: &FileOp) {
+        match op {
+            FileOp::OpenSegment { path } => {
+                assert!(self.open.is_none(), "segment opened while one is open");
+                self.open = Some(path.to_string());
+            }
+            FileOp::AppendSegment { data } => {
+                assert!(self.open.is_some(), "append without open segment");
+                assert!(!data.is_empty());
+            }
+            FileOp::CloseSegment { path } => {
+                assert_eq!(self.open.as_deref(), Some(&*path.to_string()), "close");
+                self.open = None;
+                self.closed.insert(path.to_string());
+            }
+            FileOp::WritePlaylist { contents, .. } => {
+                let text = std::str::from_utf8(contents).expect("playlist is UTF-8");
+                assert!(text.starts_with("#EXTM3U"));
+                if let Some(open) = &self.open {
+                    let name = open.rsplit('/').next().unwrap_or(open);
+                    assert!(!text.contains(name), "open segment {open} listed");
+                }
+            }
+            FileOp::CreateDir { .. } | FileOp::Delete { .. } | FileOp::CancelDelete { .. } => {}
+        }
+    }
+}
+
+pub fn hls_stream(data: &[u8]) {
+    let Some((&cfg_byte, rest)) = data.split_first() else {
+        return;
+    };
+    let config = HlsConfig {
+        fragment_ms: 100 + u64::from(cfg_byte & 0x0f) * 250,
+        playlist_length_ms: 1_000 + u64::from(cfg_byte >> 4 & 3) * 2_000,
+        max_fragment_ms: None,
+        continuous: true,
+        nested: cfg_byte & 0x40 != 0,
+        cleanup: true,
+        naming: if cfg_byte & 0x80 != 0 {
+            Naming::Timestamp
+        } else {
+            Naming::Sequential
+        },
+        slicing: if cfg_byte & 0x20 != 0 {
+            Slicing::Aligned
+        } else {
+            Slicing::Plain
+        },
+        kind: PlaylistKind::Live,
+        base_url: String::new(),
+    };
+    let mut now = Now {
+        monotonic_ms: 1_000,
+        unix_ms: 1_700_000_000_000,
+    };
+    let Ok(mut hls) = HlsStream::new(config, "fuzz", None, now) else {
+        return;
+    };
+    let mut d = Demuxer::new();
+    let mut ops = OpChecker::default();
+    for r in media_records(rest) {
+        let payload = Bytes::copy_from_slice(r.payload);
+        let res = if r.video {
+            d.push_video(r.timestamp, payload)
+        } else {
+            d.push_audio(r.timestamp, payload)
+        };
+        now.monotonic_ms += 10;
+        now.unix_ms += 10;
+        if let Ok(Some(frame)) = res {
+            let _ = hls.push(&frame, &d, now);
+        }
+        while let Some(op) = hls.poll_op() {
+            ops.check(&op);
+        }
+    }
+    let _ = hls.finish(now);
+    while let Some(op) = hls.poll_op() {
+        ops.check(&op);
+    }
+    assert!(ops.open.is_none(), "segment left open after finish");
+}
+
+/// C0 C1 C2 of a plain handshake.
+pub fn plain_handshake() -> Vec<u8> {
+    let mut v = vec![3u8];
+    v.extend((0..1536u32).map(|i| if i < 8 { 0 } else { (i * 7 + 3) as u8 }));
+    v.extend((0..1536u32).map(|i| (i * 13) as u8));
+    v
+}
+
+/// Feeds `data` to a session in pieces of 1000 bytes, answering requests as the shell
+/// would: accept all (len % 3 == 0), reject all (1) or never answer (2).
+fn run_session(prefix: &[u8], data: &[u8]) {
+    let mode = data.len() % 3;
+    let config = SessionConfig {
+        limits: Limits {
+            max_message: 256 * 1024,
+            max_partial_bytes: 512 * 1024,
+            max_backlog: 64 * 1024,
+            ..Limits::default()
+        },
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(config, 0, 7);
+    let mut now = 0u64;
+    let pieces = std::iter::once(prefix).chain(data.chunks(1000));
+    for piece in pieces {
+        now += 5;
+        let r = s.feed(now, piece);
+        while let Some(ev) = s.poll_event() {
+            match (mode, ev) {
+                (0, Event::Connect(_)) => s.accept_connect(),
+                (0, Event::Publish(p)) => s.accept_publish(p.stream_id),
+                (0, Event::Play(p)) => s.accept_play(p.stream_id),
+                (1, Event::Connect(_)) => s.reject_connect("no"),
+                (1, Event::Publish(p)) => s.reject_publish(p.stream_id, Rejection::Busy),
+                (1, Event::Play(p)) => s.reject_play(p.stream_id, Rejection::NotFound),
+                _ => {}
+            }
+        }
+        while s.poll_transmit().is_some() {}
+        if r.is_err() {
+            return;
+        }
+        if let Some(t) = s.poll_timeout() {
+            if t <= now && s.handle_timeout(now).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = s.handle_timeout(now + 120_000);
+    while s.poll_transmit().is_some() {}
+}
+
+pub fn session(data: &[u8]) {
+    run_session(&[], data);
+}
+
+pub fn session_handshake(data: &[u8]) {
+    run_session(&plain_handshake(), data);
+}
+
+/// Every driver, by the name of its fuzz target and seed corpus directory.
+pub const DRIVERS: &[(&str, fn(&[u8]))] = &[
+    ("chunk_decoder", chunk_decoder),
+    ("amf0_decode", amf0_decode),
+    ("flv_tag", flv_tag),
+    ("avc_config", avc_config),
+    ("aac_config", aac_config),
+    ("demux", demux),
+    ("hls_stream", hls_stream),
+    ("session", session),
+    ("session_handshake", session_handshake),
+];

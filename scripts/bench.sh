@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Benchmark: our module against Debian's libnginx-mod-rtmp (the C nginx-rtmp-module), side by
+# side in ONE run, same input, same config (HLS on in both), one nginx per module (separate
+# prefixes and ports, never both modules in one nginx), worker_processes 1.
+#
+# Figures (medians of BENCH_REPS runs; the machine's /proc/loadavg is printed per run):
+#   - worker CPU per publisher stream at N publishers (BENCH_PUBS, default "1 5 20")
+#   - worker RSS per stream: (RSS under load - RSS idle) / N
+#   - players per core: 1 publisher + M players (BENCH_PLAYERS, default "50 200 500");
+#     CPU per player = (CPU(M players) - CPU(1 publisher alone)) / M
+#   - publish -> segment listed: time from sending the keyframe that closes a segment to the
+#     playlist listing it (rtmp-load watches hls_path with inotify)
+#   - join -> first frame (TCP connect to first coded video frame) and to first keyframe
+# Output: a table on stdout and target/bench/{results.tsv,table.txt,bench.png}.
+#
+#   scripts/bench.sh                  # full run, ~12 minutes
+#   BENCH_REPS=1 BENCH_PUBS=1 BENCH_PLAYERS=50 scripts/bench.sh   # quick look
+#   NGX_RTMP_MODULE=/path/libngx_rtmp.so scripts/bench.sh        # skip the module build
+#
+# Needs root for apt-get (libnginx-mod-rtmp ffmpeg python3-matplotlib) when they are missing.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/target/bench"
+REPS="${BENCH_REPS:-3}"
+WARMUP="${BENCH_WARMUP:-4}"   # seconds before the CPU window (players join at 1.5 s)
+WINDOW="${BENCH_WINDOW:-8}"   # CPU measurement window, seconds
+PUBS="${BENCH_PUBS:-1 5 20}"
+PLAYERS="${BENCH_PLAYERS:-50 200 500}"
+C_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
+NGINX=/usr/sbin/nginx
+log() { echo "bench.sh: $*" >&2; }
+
+# --- packages ---------------------------------------------------------------------------------
+need=()
+[[ -f $C_MODULE ]] || need+=(libnginx-mod-rtmp)
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+/usr/bin/python3 -c "import matplotlib" 2>/dev/null || need+=(python3-matplotlib)
+if ((${#need[@]})); then
+    if [[ $(id -u) -eq 0 ]]; then
+        log "installing ${need[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+    else
+        log "missing: ${need[*]} (sudo apt-get install ${need[*]})"
+        exit 1
+    fi
+fi
+# Debian enables the C module for the system nginx via modules-enabled; our configs load
+# modules explicitly and include nothing, so that does not matter here.
+
+# --- builds -----------------------------------------------------------------------------------
+mkdir -p "$OUT"
+if [[ -n "${NGX_RTMP_MODULE:-}" ]]; then
+    SO="$NGX_RTMP_MODULE"
+else
+    SO="$(nice "$ROOT/scripts/build.sh" | tail -1)"
+fi
+# A private copy: a rebuild during the run must not change the module under test.
+cp "$SO" "$OUT/ngx_rtmp_rs.so"
+log "building rtmp-load"
+(cd "$ROOT" && nice cargo build --release --no-default-features --bin rtmp-load >&2)
+LOAD="${CARGO_TARGET_DIR:-$ROOT/target}/release/rtmp-load"
+[[ -x $LOAD ]] || { log "no $LOAD"; exit 1; }
+
+FLV="$OUT/in.flv"
+if [[ ! -s $FLV ]]; then
+    log "generating $FLV (720p30, 2.5 Mbit/s H.264, GOP 2 s, AAC 128k, 20 s)"
+    nice ffmpeg -hide_banner -loglevel error -y \
+        -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=44100 \
+        -t 20 -c:v libx264 -preset veryfast -pix_fmt yuv420p -b:v 2500k -maxrate 2500k -bufsize 5000k \
+        -g 60 -keyint_min 60 -sc_threshold 0 -c:a aac -b:a 128k -f flv "$FLV"
+fi
+
+# --- nginx instances --------------------------------------------------------------------------
+port_rs=$((20000 + RANDOM % 20000))
+port_c=$((port_rs + 1))
+user_line=""
+[[ $(id -u) -eq 0 ]] && user_line="user root;"
+
+write_conf() { # impl module port
+    local p="$OUT/$1"
+    rm -rf "$p"
+    mkdir -p "$p/logs" "$p/hls" "$p/tmp"
+    cat >"$p/nginx.conf" <<EOF
+load_module $2;
+$user_line
+worker_processes 1;
+worker_rlimit_nofile 16384;
+daemon off;
+pid $p/nginx.pid;
+error_log $p/logs/error.log warn;
+events { worker_connections 8192; }
+rtmp {
+    server {
+        listen 127.0.0.1:$3;
+        chunk_size 4096;
+        application live {
+            live on;
+            hls on;
+            hls_path $p/hls;
+            hls_fragment 2s;
+            hls_playlist_length 20s;
+        }
+    }
+}
+EOF
+    "$NGINX" -p "$p" -c "$p/nginx.conf" -t >/dev/null 2>&1 || {
+        "$NGINX" -p "$p" -c "$p/nginx.conf" -t
+        exit 1
+    }
+}
+
+MASTER=""
+start_nginx() { # impl
+    local p="$OUT/$1"
+    rm -rf "$p/hls"/* "$p/nginx.pid"
+    setsid "$NGINX" -p "$p" -c "$p/nginx.conf" </dev/null >/dev/null 2>&1 &
+    MASTER=$!
+    for _ in $(seq 100); do
+        WORKER="$(pgrep -P "$MASTER" | head -1 || true)"
+        [[ -n $WORKER ]] && break
+        sleep 0.05
+    done
+    [[ -n $WORKER ]] || { log "$1: nginx did not start"; tail "$p/logs/error.log" >&2; exit 1; }
+    sleep 0.3
+}
+stop_nginx() {
+    [[ -n $MASTER ]] || return 0
+    kill -QUIT "$MASTER" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$MASTER" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$MASTER" 2>/dev/null || true
+    wait "$MASTER" 2>/dev/null || true
+    MASTER=""
+}
+trap 'stop_nginx' EXIT
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+summary_field() { # file key
+    grep '^SUMMARY' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'
+}
+
+write_conf rs "$OUT/ngx_rtmp_rs.so" "$port_rs"
+write_conf c "$C_MODULE" "$port_c"
+HZ=$(getconf CLK_TCK)
+RES="$OUT/results.tsv"
+printf 'impl\tkind\tn\trep\tcpu_pct\trss_delta_kb\tseg_lat_ms\tseg_lat_p95_ms\tsegments\tfirst_frame_ms\tfirst_key_ms\tpubs_ok\tplayers_ok\tvideo_per_player\tload1\n' >"$RES"
+
+run_one() { # impl kind n rep
+    local impl=$1 kind=$2 n=$3 rep=$4 port pubs players
+    [[ $impl == rs ]] && port=$port_rs || port=$port_c
+    if [[ $kind == publish ]]; then pubs=$n; players=0; else pubs=1; players=$n; fi
+    start_nginx "$impl"
+    local rss0 t1 t2 rss1 load out
+    rss0=$(rss_kb "$WORKER")
+    out="$OUT/$impl/run-$kind-$n-$rep.txt"
+    "$LOAD" --url "rtmp://127.0.0.1:$port/live" --flv "$FLV" --publishers "$pubs" --players "$players" \
+        --duration $((WARMUP + WINDOW + 1)) --name "s${rep}x" --hls-dir "$OUT/$impl/hls" \
+        --player-delay-ms 1500 >"$out" 2>&1 &
+    local lp=$!
+    sleep "$WARMUP"
+    t1=$(cpu_ticks "$WORKER")
+    sleep "$WINDOW"
+    t2=$(cpu_ticks "$WORKER")
+    rss1=$(rss_kb "$WORKER")
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    wait "$lp" || true
+    stop_nginx
+    local cpu
+    cpu=$(awk -v a="$t1" -v b="$t2" -v hz="$HZ" -v w="$WINDOW" 'BEGIN {printf "%.2f", (b - a) / hz / w * 100}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$impl" "$kind" "$n" "$rep" "$cpu" \
+        $((rss1 - rss0)) "$(summary_field "$out" seg_latency_ms_median)" "$(summary_field "$out" seg_latency_ms_p95)" \
+        "$(summary_field "$out" segments)" "$(summary_field "$out" first_frame_ms_median)" \
+        "$(summary_field "$out" first_key_ms_median)" "$(summary_field "$out" publishers_ok)" \
+        "$(summary_field "$out" players_ok)" "$(summary_field "$out" video_frames_per_player)" "${load%% *}" >>"$RES"
+    printf 'bench.sh: %-3s %-7s n=%-3s rep=%s cpu=%6s%% rssΔ=%6s kB  seg=%sms first=%sms ok=%s/%s  loadavg=%s\n' \
+        "$impl" "$kind" "$n" "$rep" "$cpu" $((rss1 - rss0)) "$(summary_field "$out" seg_latency_ms_median)" \
+        "$(summary_field "$out" first_frame_ms_median)" "$(summary_field "$out" publishers_ok)" \
+        "$(summary_field "$out" players_ok)" "$load" >&2
+}
+
+log "our module on :$port_rs, C module on :$port_c; reps=$REPS warmup=${WARMUP}s window=${WINDOW}s"
+log "machine: $(nproc) cores, loadavg $(cat /proc/loadavg)"
+for rep in $(seq "$REPS"); do
+    for n in $PUBS; do
+        for impl in rs c; do run_one "$impl" publish "$n" "$rep"; done
+    done
+    for m in $PLAYERS; do
+        for impl in rs c; do run_one "$impl" play "$m" "$rep"; done
+    done
+done
+
+/usr/bin/python3 "$ROOT/scripts/bench_report.py" "$RES" "$OUT" | tee "$OUT/table.txt"

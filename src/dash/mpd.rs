@@ -1,0 +1,300 @@
+//! The MPD (ISO/IEC 23009-1): a live (`dynamic`) manifest while the stream is published,
+//! a `static` one listing the last window once it ended. One period; one adaptation set per
+//! track, each with a `SegmentTemplate` (`$Time$` in milliseconds, as nginx-rtmp names its
+//! files) and a `SegmentTimeline`.
+
+use std::fmt::Write;
+
+use crate::stat::xml::escape as xml_escape;
+
+/// MPD times of every `SegmentTemplate` are milliseconds.
+pub const MPD_TIMESCALE: u64 = 1000;
+
+/// One listed segment: start and duration in ms (MPD timescale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub t: u64,
+    pub d: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Video { width: u32, height: u32 },
+    Audio { sampling_rate: u32, channels: u8 },
+}
+
+/// An adaptation set with its single representation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdaptationSet {
+    pub kind: Kind,
+    /// `Representation@id`.
+    pub id: String,
+    /// RFC 6381 codecs string.
+    pub codecs: String,
+    /// Bits per second.
+    pub bandwidth: u64,
+    /// `SegmentTemplate@media`, with `$Time$`.
+    pub media: String,
+    /// `SegmentTemplate@initialization`.
+    pub initialization: String,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mpd {
+    /// `dynamic` (live) or `static` (the stream ended).
+    pub live: bool,
+    /// Wall clock (Unix ms) of media time 0: segment `t` is available from
+    /// `availability_start + t + d`.
+    pub availability_start_unix_ms: u64,
+    pub publish_unix_ms: u64,
+    pub minimum_update_period_ms: u64,
+    pub min_buffer_ms: u64,
+    pub time_shift_buffer_ms: u64,
+    pub sets: Vec<AdaptationSet>,
+}
+
+/// `PT12.345S`.
+pub fn duration(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("PT{}S", ms / 1000)
+    } else {
+        format!("PT{}.{:03}S", ms / 1000, ms % 1000)
+    }
+}
+
+/// `2024-05-01T12:00:00.250Z` (xs:dateTime, UTC).
+pub fn date_time(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        unix_ms % 1000
+    )
+}
+
+impl Mpd {
+    /// First listed time over all sets (the start of a static presentation).
+    fn first_t(&self) -> u64 {
+        self.sets
+            .iter()
+            .filter_map(|s| s.timeline.first().map(|e| e.t))
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn last_end(&self) -> u64 {
+        self.sets
+            .iter()
+            .filter_map(|s| s.timeline.last().map(|e| e.t + e.d))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The document. Attribute values are escaped; the caller provides URL-safe templates.
+    pub fn render(&self) -> String {
+        let mut o = String::with_capacity(2048);
+        o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        o.push_str("<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\"\n");
+        o.push_str("    profiles=\"urn:mpeg:dash:profile:isoff-live:2011\"\n");
+        let start = self.first_t();
+        if self.live {
+            o.push_str("    type=\"dynamic\"\n");
+            let _ = writeln!(
+                o,
+                "    availabilityStartTime=\"{}\"",
+                date_time(self.availability_start_unix_ms)
+            );
+            let _ = writeln!(o, "    publishTime=\"{}\"", date_time(self.publish_unix_ms));
+            let _ = writeln!(
+                o,
+                "    minimumUpdatePeriod=\"{}\"",
+                duration(self.minimum_update_period_ms)
+            );
+            let _ = writeln!(
+                o,
+                "    timeShiftBufferDepth=\"{}\"",
+                duration(self.time_shift_buffer_ms)
+            );
+        } else {
+            o.push_str("    type=\"static\"\n");
+            let _ = writeln!(o, "    publishTime=\"{}\"", date_time(self.publish_unix_ms));
+            let _ = writeln!(
+                o,
+                "    mediaPresentationDuration=\"{}\"",
+                duration(self.last_end().saturating_sub(start))
+            );
+        }
+        let _ = writeln!(o, "    minBufferTime=\"{}\">", duration(self.min_buffer_ms));
+        o.push_str("  <Period id=\"0\" start=\"PT0S\">\n");
+        // A static presentation starts at its first listed segment.
+        let pto = if self.live { 0 } else { start };
+        for (i, set) in self.sets.iter().enumerate() {
+            render_set(&mut o, i + 1, set, pto);
+        }
+        o.push_str("  </Period>\n</MPD>\n");
+        o
+    }
+}
+
+fn render_set(o: &mut String, id: usize, set: &AdaptationSet, pto: u64) {
+    let (content, mime) = match set.kind {
+        Kind::Video { .. } => ("video", "video/mp4"),
+        Kind::Audio { .. } => ("audio", "audio/mp4"),
+    };
+    let _ = writeln!(
+        o,
+        "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" \
+         segmentAlignment=\"true\" startWithSAP=\"1\">"
+    );
+    let _ = write!(
+        o,
+        "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\"",
+        xml_escape(&set.id),
+        xml_escape(&set.codecs),
+        set.bandwidth.max(1)
+    );
+    match set.kind {
+        Kind::Video { width, height } => {
+            if width > 0 && height > 0 {
+                let _ = write!(o, " width=\"{width}\" height=\"{height}\" sar=\"1:1\"");
+            }
+            o.push_str(">\n");
+        }
+        Kind::Audio {
+            sampling_rate,
+            channels,
+        } => {
+            let _ = writeln!(o, " audioSamplingRate=\"{sampling_rate}\">");
+            let _ = writeln!(
+                o,
+                "        <AudioChannelConfiguration \
+                 schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" \
+                 value=\"{}\"/>",
+                channels.max(1)
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "        <SegmentTemplate timescale=\"{MPD_TIMESCALE}\" presentationTimeOffset=\"{pto}\" \
+         media=\"{}\" initialization=\"{}\">",
+        xml_escape(&set.media),
+        xml_escape(&set.initialization)
+    );
+    o.push_str("          <SegmentTimeline>\n");
+    let mut next: Option<u64> = None;
+    for e in &set.timeline {
+        // `t` only where the timeline does not simply continue.
+        if next == Some(e.t) {
+            let _ = writeln!(o, "            <S d=\"{}\"/>", e.d);
+        } else {
+            let _ = writeln!(o, "            <S t=\"{}\" d=\"{}\"/>", e.t, e.d);
+        }
+        next = Some(e.t + e.d);
+    }
+    o.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n");
+    o.push_str("      </Representation>\n    </AdaptationSet>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(live: bool) -> Mpd {
+        Mpd {
+            live,
+            availability_start_unix_ms: 1_700_000_000_123,
+            publish_unix_ms: 1_700_000_010_000,
+            minimum_update_period_ms: 5000,
+            min_buffer_ms: 5000,
+            time_shift_buffer_ms: 30_000,
+            sets: vec![
+                AdaptationSet {
+                    kind: Kind::Video {
+                        width: 320,
+                        height: 240,
+                    },
+                    id: "a&b_H264".into(),
+                    codecs: "avc1.64001f".into(),
+                    bandwidth: 500_000,
+                    media: "a%26b-$Time$.m4v".into(),
+                    initialization: "a%26b-init.m4v".into(),
+                    timeline: vec![
+                        TimelineEntry { t: 2000, d: 4000 },
+                        TimelineEntry { t: 6000, d: 4000 },
+                        TimelineEntry { t: 12_000, d: 1000 },
+                    ],
+                },
+                AdaptationSet {
+                    kind: Kind::Audio {
+                        sampling_rate: 44100,
+                        channels: 2,
+                    },
+                    id: "a_AAC".into(),
+                    codecs: "mp4a.40.2".into(),
+                    bandwidth: 64_000,
+                    media: "$Time$.m4a".into(),
+                    initialization: "init.m4a".into(),
+                    timeline: vec![TimelineEntry { t: 1990, d: 4010 }],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn dates_and_durations() {
+        assert_eq!(date_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(date_time(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(date_time(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(duration(30_000), "PT30S");
+        assert_eq!(duration(4_004), "PT4.004S");
+    }
+
+    #[test]
+    fn live_manifest() {
+        let text = sample(true).render();
+        assert!(text.contains("type=\"dynamic\""), "{text}");
+        assert!(text.contains("availabilityStartTime=\"2023-11-14T22:13:20.123Z\""));
+        assert!(text.contains("publishTime=\"2023-11-14T22:13:30.000Z\""));
+        assert!(text.contains("minimumUpdatePeriod=\"PT5S\""));
+        assert!(text.contains("timeShiftBufferDepth=\"PT30S\""));
+        assert!(text.contains("id=\"a&amp;b_H264\""));
+        assert!(text.contains("codecs=\"avc1.64001f\""));
+        assert!(text.contains("width=\"320\" height=\"240\""));
+        assert!(text.contains("media=\"a%26b-$Time$.m4v\""));
+        assert!(text.contains("presentationTimeOffset=\"0\""));
+        // Continuous entries omit t; a gap restates it.
+        assert!(text.contains("<S t=\"2000\" d=\"4000\"/>\n            <S d=\"4000\"/>\n            <S t=\"12000\" d=\"1000\"/>"));
+        assert!(text.contains("audioSamplingRate=\"44100\""));
+        assert!(text.contains("audio_channel_configuration:2011\" value=\"2\""));
+        assert!(!text.contains("mediaPresentationDuration"));
+        assert_eq!(text.matches("<AdaptationSet").count(), 2);
+        assert_eq!(text.matches("</AdaptationSet>").count(), 2);
+    }
+
+    #[test]
+    fn ended_manifest() {
+        let text = sample(false).render();
+        assert!(text.contains("type=\"static\""));
+        assert!(!text.contains("minimumUpdatePeriod"));
+        assert!(!text.contains("availabilityStartTime"));
+        // From the first listed time (1990) to the last end (13000).
+        assert!(text.contains("mediaPresentationDuration=\"PT11.010S\""));
+        assert!(text.contains("presentationTimeOffset=\"1990\""));
+    }
+}

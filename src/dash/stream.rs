@@ -1,0 +1,536 @@
+//! [`DashStream`]: the seam between the DASH core and the nginx shell, like
+//! [`HlsStream`](crate::hls::HlsStream).
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::config::{DashConfig, DashError};
+use super::mp4::{self, Sample, TrackConfig, VIDEO_TIMESCALE};
+use super::mpd::{AdaptationSet, Kind, Mpd, TimelineEntry};
+use crate::hls::{uri_escape, validate_stream_name, FileOp, HlsError, Now, RelPath};
+use crate::media::{Demuxer, Frame, Track};
+
+/// A track going back by more than this, or forward by more than
+/// [`JUMP_FORWARD_MS`], is a timestamp jump: the timeline is rebased so that it continues.
+pub const JUMP_BACKWARD_MS: u64 = 1_000;
+pub const JUMP_FORWARD_MS: u64 = 10_000;
+/// A fragment is cut once a track holds this many bytes (nginx-rtmp's limit).
+pub const MAX_FRAGMENT_BYTES: usize = 10 * 1024 * 1024;
+/// The track that does not govern cuts forces one only this long after the hard limit
+/// (it may lead the other in the interleave).
+const NON_GOVERNING_SLACK_MS: u64 = 1_000;
+const DEFAULT_VIDEO_INTERVAL_MS: u64 = 40;
+const MAX_INTERVAL_MS: u64 = 1_000;
+/// AAC frames carry 1024 samples.
+const AAC_FRAME: u64 = 1024;
+
+fn idx(track: Track) -> usize {
+    match track {
+        Track::Video => 0,
+        Track::Audio => 1,
+    }
+}
+
+/// One track's part of the open fragment.
+#[derive(Debug)]
+struct TrackFrag {
+    config: TrackConfig,
+    /// Decode times in the track's timescale.
+    times: Vec<u64>,
+    samples: Vec<Sample>,
+    data: Vec<Bytes>,
+    bytes: usize,
+}
+
+impl TrackFrag {
+    fn new(config: TrackConfig) -> Self {
+        Self {
+            config,
+            times: Vec::new(),
+            samples: Vec::new(),
+            data: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn push(&mut self, time: u64, cto: u32, sync: bool, data: &Bytes) {
+        self.times.push(time);
+        self.samples.push(Sample {
+            duration: 0,
+            size: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            sync,
+            cto,
+        });
+        self.bytes += data.len();
+        self.data.push(data.clone());
+    }
+}
+
+#[derive(Debug)]
+struct Fragment {
+    start_ms: u64,
+    video: Option<TrackFrag>,
+    audio: Option<TrackFrag>,
+    video_generation: u32,
+}
+
+/// A listed media segment of one track: MPD time and duration (ms), size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seg {
+    t: u64,
+    d: u64,
+    bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    video: Option<Seg>,
+    audio: Option<Seg>,
+}
+
+impl Listed {
+    fn duration_ms(&self) -> u64 {
+        let v = self.video.map_or(0, |s| s.d);
+        let a = self.audio.map_or(0, |s| s.d);
+        v.max(a)
+    }
+}
+
+/// One published stream's DASH output.
+///
+/// Usage by the shell (as for HLS): `new` at publish, [`DashStream::push`] for every frame
+/// the [`Demuxer`] yields, [`DashStream::finish`] at unpublish, and after each call drain
+/// [`DashStream::poll_op`] and execute the [`FileOp`]s in order. Paths are relative to
+/// `dash_path`; `WritePlaylist` (the MPD and the initialization segments) must be atomic.
+///
+/// Layout (nginx-rtmp's): `name.mpd`, `name-init.m4v`, `name-init.m4a`, `name-<t>.m4v`,
+/// `name-<t>.m4a` with `t` the fragment's start in ms; with `dash_nested`
+/// `name/index.mpd`, `name/init.m4v`, `name/<t>.m4v`, ...
+#[derive(Debug)]
+pub struct DashStream {
+    config: DashConfig,
+    name: String,
+    mpd_path: RelPath,
+    frag: Option<Fragment>,
+    finished: bool,
+    /// Added to incoming timestamps (ms) so that the timeline continues across jumps.
+    offset: i64,
+    last_ms: [Option<u64>; 2],
+    video_interval_ms: u64,
+    /// Next audio decode time (samples): AAC frames are laid end to end while the
+    /// timestamps agree within 200 ms.
+    audio_next: Option<u64>,
+    /// A video keyframe was accepted: video governs the cuts from then on.
+    video_seen: bool,
+    /// Wall clock (Unix ms) of media time 0.
+    availability_start: Option<u64>,
+    sequence: u32,
+    window: VecDeque<Listed>,
+    /// Last initialization segment written per track, and its configuration.
+    inits: [Option<(TrackConfig, Bytes)>; 2],
+    ops: VecDeque<FileOp>,
+    dropped_frames: u64,
+}
+
+impl DashStream {
+    /// Creates the stream for the validated stream `name`.
+    pub fn new(config: DashConfig, name: &str, _now: Now) -> Result<Self, DashError> {
+        config.validate()?;
+        validate_stream_name(name).map_err(|e| match e {
+            HlsError::InvalidName(why) => DashError::InvalidName(why),
+            _ => DashError::InvalidName("rejected"),
+        })?;
+        let mpd_path = if config.nested {
+            RelPath::new(format!("{name}/index.mpd"))
+        } else {
+            RelPath::new(format!("{name}.mpd"))
+        };
+        let mut ops = VecDeque::new();
+        if config.nested {
+            ops.push_back(FileOp::CreateDir {
+                path: RelPath::new(name.to_owned()),
+            });
+        }
+        Ok(Self {
+            config,
+            name: name.to_owned(),
+            mpd_path,
+            frag: None,
+            finished: false,
+            offset: 0,
+            last_ms: [None; 2],
+            video_interval_ms: DEFAULT_VIDEO_INTERVAL_MS,
+            audio_next: None,
+            video_seen: false,
+            availability_start: None,
+            sequence: 0,
+            window: VecDeque::new(),
+            inits: [None, None],
+            ops,
+            dropped_frames: 0,
+        })
+    }
+
+    pub fn mpd_path(&self) -> &RelPath {
+        &self.mpd_path
+    }
+
+    /// Video frames dropped before the first keyframe.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Next file operation for the shell, in order.
+    pub fn poll_op(&mut self) -> Option<FileOp> {
+        self.ops.pop_front()
+    }
+
+    fn file(&self, stem: &str, ext: &str) -> RelPath {
+        if self.config.nested {
+            RelPath::new(format!("{}/{stem}.{ext}", self.name))
+        } else {
+            RelPath::new(format!("{}-{stem}.{ext}", self.name))
+        }
+    }
+
+    fn uri(&self, stem: &str, ext: &str) -> String {
+        if self.config.nested {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{}-{stem}.{ext}", uri_escape(&self.name))
+        }
+    }
+
+    fn ext(track: Track) -> &'static str {
+        match track {
+            Track::Video => "m4v",
+            Track::Audio => "m4a",
+        }
+    }
+
+    /// Media time (ms) of a frame: offset applied, jumps rebased, small backward steps
+    /// clamped. Returns (dts, pts).
+    fn normalize(&mut self, track: Track, dts: u64, pts: u64) -> (u64, u64) {
+        let i = idx(track);
+        let shift = |t: u64, offset: i64| -> u64 {
+            u64::try_from(i64::try_from(t).unwrap_or(i64::MAX).saturating_add(offset)).unwrap_or(0)
+        };
+        let mut m = shift(dts, self.offset);
+        if let Some(prev) = self.last_ms[i] {
+            if m.saturating_add(JUMP_BACKWARD_MS) < prev || m > prev.saturating_add(JUMP_FORWARD_MS)
+            {
+                let interval = match track {
+                    Track::Video => self.video_interval_ms,
+                    Track::Audio => 23,
+                };
+                let target = prev + interval;
+                let delta = i64::try_from(target).unwrap_or(i64::MAX)
+                    - i64::try_from(m).unwrap_or(i64::MAX);
+                self.offset = self.offset.saturating_add(delta);
+                m = target;
+            } else if m < prev {
+                m = prev;
+            } else if track == Track::Video && m > prev {
+                self.video_interval_ms = (m - prev).min(MAX_INTERVAL_MS);
+            }
+        }
+        self.last_ms[i] = Some(m);
+        (m, shift(pts, self.offset).max(m))
+    }
+
+    /// Whether the open fragment ends before this frame.
+    fn should_cut(&self, frag: &Fragment, track: Track, m: u64, key: bool, gen: u32) -> bool {
+        let bytes = frag.video.as_ref().map_or(0, |t| t.bytes);
+        if bytes.max(frag.audio.as_ref().map_or(0, |t| t.bytes)) >= MAX_FRAGMENT_BYTES {
+            return true;
+        }
+        let elapsed = m.saturating_sub(frag.start_ms);
+        let governing = if self.video_seen {
+            Track::Video
+        } else {
+            Track::Audio
+        };
+        if track != governing {
+            return elapsed >= self.config.max_fragment_ms() + NON_GOVERNING_SLACK_MS;
+        }
+        match track {
+            Track::Audio => elapsed >= self.config.fragment_ms,
+            Track::Video if frag.video.is_none() => false,
+            Track::Video => {
+                (key && elapsed > 0
+                    && (elapsed >= self.config.fragment_ms || gen != frag.video_generation))
+                    || elapsed >= self.config.max_fragment_ms()
+            }
+        }
+    }
+
+    /// Feeds one frame. `codecs` is the stream's demuxer (SPS/PPS, AudioSpecificConfig).
+    /// Errors drop this frame only.
+    pub fn push(&mut self, frame: &Frame, codecs: &Demuxer, now: Now) -> Result<(), DashError> {
+        if self.finished {
+            return Err(DashError::Finished);
+        }
+        let config = match frame.track {
+            Track::Video => codecs.video_config().map(TrackConfig::video),
+            Track::Audio => codecs.audio_config().map(TrackConfig::audio),
+        }
+        .ok_or(DashError::MissingConfig(frame.track))?;
+        let (m, p) = self.normalize(frame.track, frame.dts, frame.pts);
+        let gen = codecs.video_generation();
+        if frame.track == Track::Video && !frame.keyframe && !self.video_seen {
+            self.dropped_frames += 1;
+            return Ok(());
+        }
+        self.availability_start
+            .get_or_insert(now.unix_ms.saturating_sub(m));
+        let cut = self
+            .frag
+            .as_ref()
+            .is_some_and(|f| self.should_cut(f, frame.track, m, frame.keyframe, gen));
+        if cut {
+            let video_end = (frame.track == Track::Video).then_some(m);
+            self.close_fragment(video_end, now);
+            self.write_mpd(true, now);
+        }
+        let frag = self.frag.get_or_insert(Fragment {
+            start_ms: m,
+            video: None,
+            audio: None,
+            video_generation: gen,
+        });
+        match frame.track {
+            Track::Video => {
+                self.video_seen = true;
+                let t = frag.video.get_or_insert_with(|| {
+                    frag.video_generation = gen;
+                    TrackFrag::new(config)
+                });
+                let cto = u32::try_from((p - m).saturating_mul(90)).unwrap_or(u32::MAX);
+                let time = m.saturating_mul(u64::from(VIDEO_TIMESCALE) / 1000);
+                t.push(time, cto, frame.keyframe, &frame.data);
+            }
+            Track::Audio => {
+                let rate = u64::from(config.timescale());
+                let expected = m.saturating_mul(rate) / 1000;
+                let time = match self.audio_next {
+                    Some(n) if n.abs_diff(expected) <= rate / 5 => n,
+                    _ => expected,
+                };
+                self.audio_next = Some(time + AAC_FRAME);
+                let t = frag.audio.get_or_insert_with(|| TrackFrag::new(config));
+                t.push(time, 0, true, &frame.data);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the open fragment's segments (and new initialization segments) and lists it.
+    /// `video_end`: the next video frame's time (ms), if known.
+    fn close_fragment(&mut self, video_end: Option<u64>, now: Now) {
+        let Some(frag) = self.frag.take() else {
+            return;
+        };
+        self.sequence = self.sequence.wrapping_add(1);
+        let video_end = video_end.map(|m| m.saturating_mul(u64::from(VIDEO_TIMESCALE) / 1000));
+        let video_interval = self.video_interval_ms * u64::from(VIDEO_TIMESCALE) / 1000;
+        let listed = Listed {
+            video: frag.video.map(|t| {
+                let end =
+                    video_end.unwrap_or_else(|| t.times.last().map_or(0, |l| l + video_interval));
+                self.write_segment(Track::Video, t, end)
+            }),
+            audio: frag.audio.map(|t| {
+                let end = t.times.last().map_or(0, |l| l + AAC_FRAME);
+                self.write_segment(Track::Audio, t, end)
+            }),
+        };
+        self.window.push_back(listed);
+        self.slide_window(now);
+    }
+
+    /// Emits one track's media segment (and its init segment when new); returns its entry.
+    fn write_segment(&mut self, track: Track, mut t: TrackFrag, end: u64) -> Seg {
+        let scale = u64::from(t.config.timescale());
+        let base = t.times.first().copied().unwrap_or(0);
+        let end = end.max(t.times.last().copied().unwrap_or(base));
+        let nexts = t.times.iter().skip(1).copied().chain(std::iter::once(end));
+        for ((s, &time), next) in t.samples.iter_mut().zip(&t.times).zip(nexts) {
+            s.duration = u32::try_from(next.saturating_sub(time)).unwrap_or(u32::MAX);
+        }
+        let to_ms = |x: u64| (x.saturating_mul(1000) + scale / 2) / scale;
+        let (t_ms, end_ms) = (to_ms(base), to_ms(end));
+        let data = mp4::media_segment(
+            self.sequence,
+            base,
+            &t.samples,
+            track == Track::Video,
+            &t.data,
+        );
+        let seg = Seg {
+            t: t_ms,
+            d: end_ms.saturating_sub(t_ms).max(1),
+            bytes: data.len() as u64,
+        };
+        let path = self.file(&t_ms.to_string(), Self::ext(track));
+        self.ops
+            .push_back(FileOp::OpenSegment { path: path.clone() });
+        self.ops.push_back(FileOp::AppendSegment { data });
+        self.ops.push_back(FileOp::CloseSegment { path });
+        let config = t.config;
+        if self.inits[idx(track)].as_ref().map(|(c, _)| c) != Some(&config) {
+            let init = mp4::init_segment(&config);
+            let path = self.file("init", Self::ext(track));
+            self.ops.push_back(FileOp::WritePlaylist {
+                path,
+                contents: init.clone(),
+            });
+            self.inits[idx(track)] = Some((config, init));
+        }
+        seg
+    }
+
+    fn delete_deadline(&self, now: Now) -> u64 {
+        now.monotonic_ms + self.config.max_fragment_ms() + self.config.playlist_length_ms
+    }
+
+    fn delete_listed(&mut self, gone: Listed, deadline: u64) {
+        for (track, seg) in [(Track::Video, gone.video), (Track::Audio, gone.audio)] {
+            if let Some(seg) = seg {
+                let path = self.file(&seg.t.to_string(), Self::ext(track));
+                self.ops.push_back(FileOp::Delete {
+                    path,
+                    not_before_ms: deadline,
+                });
+            }
+        }
+    }
+
+    fn slide_window(&mut self, now: Now) {
+        let mut total: u64 = self.window.iter().map(Listed::duration_ms).sum();
+        let deadline = self.delete_deadline(now);
+        while self.window.len() > 1 {
+            let Some(front) = self.window.front().copied() else {
+                break;
+            };
+            if total - front.duration_ms() < self.config.playlist_length_ms {
+                break;
+            }
+            self.window.pop_front();
+            total -= front.duration_ms();
+            if self.config.cleanup {
+                self.delete_listed(front, deadline);
+            }
+        }
+    }
+
+    /// The MPD for the current window.
+    pub fn mpd(&self, live: bool, now: Now) -> Mpd {
+        let mut sets = Vec::new();
+        for track in [Track::Video, Track::Audio] {
+            let Some((config, _)) = &self.inits[idx(track)] else {
+                continue;
+            };
+            let segs: Vec<Seg> = self
+                .window
+                .iter()
+                .filter_map(|l| match track {
+                    Track::Video => l.video,
+                    Track::Audio => l.audio,
+                })
+                .collect();
+            if segs.is_empty() {
+                continue;
+            }
+            let ms: u64 = segs.iter().map(|s| s.d).sum();
+            let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
+            let (kind, id) = match config {
+                TrackConfig::Video { width, height, .. } => (
+                    Kind::Video {
+                        width: u32::from(*width),
+                        height: u32::from(*height),
+                    },
+                    format!("{}_H264", self.name),
+                ),
+                TrackConfig::Audio { asc } => (
+                    Kind::Audio {
+                        sampling_rate: asc.extension_sample_rate.unwrap_or(asc.sample_rate),
+                        channels: asc.channels(),
+                    },
+                    format!("{}_AAC", self.name),
+                ),
+            };
+            let ext = Self::ext(track);
+            sets.push(AdaptationSet {
+                kind,
+                id,
+                codecs: config.codecs(),
+                bandwidth: bytes.saturating_mul(8000) / ms.max(1),
+                media: self.uri("$Time$", ext),
+                initialization: self.uri("init", ext),
+                timeline: segs
+                    .iter()
+                    .map(|s| TimelineEntry { t: s.t, d: s.d })
+                    .collect(),
+            });
+        }
+        let listed: u64 = self.window.iter().map(Listed::duration_ms).sum();
+        Mpd {
+            live,
+            availability_start_unix_ms: self.availability_start.unwrap_or(now.unix_ms),
+            publish_unix_ms: now.unix_ms,
+            minimum_update_period_ms: self.config.fragment_ms,
+            min_buffer_ms: self.config.fragment_ms,
+            time_shift_buffer_ms: listed.max(self.config.playlist_length_ms),
+            sets,
+        }
+    }
+
+    fn write_mpd(&mut self, live: bool, now: Now) {
+        if self.window.is_empty() {
+            return;
+        }
+        let contents = Bytes::from(self.mpd(live, now).render());
+        self.ops.push_back(FileOp::WritePlaylist {
+            path: self.mpd_path.clone(),
+            contents,
+        });
+    }
+
+    /// The publisher stopped: writes the last fragment and a `static` MPD of the window
+    /// (players and tools then see a finished presentation), and with `dash_cleanup`
+    /// schedules the deletion of every file of the stream.
+    pub fn finish(&mut self, now: Now) -> Result<(), DashError> {
+        if self.finished {
+            return Ok(());
+        }
+        self.close_fragment(None, now);
+        self.finished = true;
+        self.write_mpd(false, now);
+        if self.config.cleanup && !self.window.is_empty() {
+            let deadline = self.delete_deadline(now);
+            let listed: Vec<Listed> = self.window.iter().copied().collect();
+            for l in listed {
+                self.delete_listed(l, deadline);
+            }
+            for track in [Track::Video, Track::Audio] {
+                if self.inits[idx(track)].is_some() {
+                    let path = self.file("init", Self::ext(track));
+                    self.ops.push_back(FileOp::Delete {
+                        path,
+                        not_before_ms: deadline,
+                    });
+                }
+            }
+            self.ops.push_back(FileOp::Delete {
+                path: self.mpd_path.clone(),
+                not_before_ms: deadline,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! Executes the file operations of the HLS and DASH cores ([`FileOp`]) under their output
+//! directory: segments are created and appended to as bytes are produced, playlists (and
+//! DASH initialization segments) replaced atomically (temp file + rename), and deletions
+//! run on a worker timer once their deadline has passed. Paths come from the cores relative
+//! to the directory and are checked again here.
+
+use std::cell::RefCell;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
+
+use nginx_sys::{ngx_add_timer, ngx_event_t, ngx_msec_t};
+
+use crate::hls::{FileOp, Now};
+
+pub fn join(root: &Path, rel: &str) -> io::Result<PathBuf> {
+    let rel = Path::new(rel);
+    // Defence in depth: the core only produces plain relative names.
+    if rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        Ok(root.join(rel))
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path escapes the output directory",
+        ))
+    }
+}
+
+pub fn now() -> Now {
+    let tp = nginx_sys::ngx_timeofday();
+    Now {
+        // SAFETY: nginx updates `ngx_current_msec` on the worker's only thread.
+        monotonic_ms: unsafe { nginx_sys::ngx_current_msec } as u64,
+        unix_ms: (tp.sec as u64) * 1000 + tp.msec as u64,
+    }
+}
+
+/// Creates or truncates a file readable by the http server (workers may run with umask 0).
+fn create(p: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(p)
+}
+
+/// Executes one stream's operations in order under `root`.
+pub struct FileWriter {
+    root: PathBuf,
+    segment: Option<File>,
+}
+
+impl FileWriter {
+    pub fn new(root: PathBuf) -> FileWriter {
+        FileWriter {
+            root,
+            segment: None,
+        }
+    }
+
+    /// Executes every operation `next` yields; returns how many segments were completed.
+    pub fn apply(&mut self, mut next: impl FnMut() -> Option<FileOp>) -> io::Result<u64> {
+        let mut closed = 0;
+        while let Some(op) = next() {
+            closed += u64::from(self.execute(op)?);
+        }
+        Ok(closed)
+    }
+
+    /// Executes one operation; `true` when it completed a segment.
+    fn execute(&mut self, op: FileOp) -> io::Result<bool> {
+        match op {
+            FileOp::CreateDir { path } => {
+                fs::create_dir_all(join(&self.root, path.as_str())?)?;
+            }
+            FileOp::OpenSegment { path } => {
+                let p = join(&self.root, path.as_str())?;
+                cancel_delete(&p);
+                self.segment = Some(create(&p)?);
+            }
+            FileOp::AppendSegment { data } => {
+                if let Some(f) = self.segment.as_mut() {
+                    f.write_all(&data)?;
+                }
+            }
+            FileOp::CloseSegment { .. } => {
+                self.segment = None;
+                return Ok(true);
+            }
+            FileOp::WritePlaylist { path, contents } => {
+                let p = join(&self.root, path.as_str())?;
+                cancel_delete(&p);
+                let mut tmp = p.clone().into_os_string();
+                tmp.push(".tmp");
+                let mut f = create(Path::new(&tmp))?;
+                f.write_all(&contents)?;
+                drop(f);
+                fs::rename(&tmp, &p)?;
+            }
+            FileOp::Delete {
+                path,
+                not_before_ms,
+            } => schedule_delete(join(&self.root, path.as_str())?, not_before_ms),
+            FileOp::CancelDelete { path } => cancel_delete(&join(&self.root, path.as_str())?),
+        }
+        Ok(false)
+    }
+}
+
+/// Deletions waiting for their deadline, with the time they were scheduled: a file modified
+/// after that (another worker resumed the stream) is kept.
+struct Pending {
+    path: PathBuf,
+    not_before_ms: u64,
+    scheduled: SystemTime,
+}
+
+struct DeleteQueue {
+    pending: Vec<Pending>,
+    timer: *mut ngx_event_t,
+}
+
+thread_local! {
+    static DELETES: RefCell<DeleteQueue> = const {
+        RefCell::new(DeleteQueue { pending: Vec::new(), timer: std::ptr::null_mut() })
+    };
+}
+
+fn schedule_delete(path: PathBuf, not_before_ms: u64) {
+    DELETES.with(|q| {
+        let mut q = q.borrow_mut();
+        q.pending.retain(|p| p.path != path);
+        q.pending.push(Pending {
+            path,
+            not_before_ms,
+            scheduled: SystemTime::now(),
+        });
+        q.arm();
+    });
+}
+
+fn cancel_delete(path: &Path) {
+    DELETES.with(|q| q.borrow_mut().pending.retain(|p| p.path != path));
+}
+
+impl DeleteQueue {
+    fn arm(&mut self) {
+        let Some(next) = self.pending.iter().map(|p| p.not_before_ms).min() else {
+            return;
+        };
+        if self.timer.is_null() {
+            // SAFETY: all-zero is a valid, inactive `ngx_event_t`; it lives for the worker.
+            let ev: &'static mut ngx_event_t = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
+            ev.handler = Some(on_timer);
+            // SAFETY: the cycle's log lives as long as the worker.
+            ev.log = unsafe { (*nginx_sys::ngx_cycle).log };
+            // Pending deletions must not delay a graceful worker shutdown.
+            ev.set_cancelable(1);
+            self.timer = ev;
+        }
+        let delay = next.saturating_sub(now().monotonic_ms).max(1);
+        // SAFETY: `timer` is the worker's own event, valid for its lifetime.
+        unsafe { ngx_add_timer(self.timer, delay as ngx_msec_t) };
+    }
+
+    fn run_due(&mut self, now_ms: u64) {
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.not_before_ms <= now_ms);
+        self.pending = rest;
+        for p in due {
+            let modified_later = fs::metadata(&p.path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m > p.scheduled);
+            if !modified_later {
+                let _ = fs::remove_file(&p.path);
+            }
+        }
+        self.arm();
+    }
+}
+
+unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
+    let _ = super::catch(|| DELETES.with(|q| q.borrow_mut().run_due(now().monotonic_ms)));
+}

@@ -1,0 +1,584 @@
+//! This worker's part of the stat model, published on the stat board, and the execution of
+//! `rtmp_control` commands.
+//!
+//! A 100 ms worker timer polls the worker's mailbox (drops requested by whichever worker
+//! answered the control request) and republishes the snapshot when streams, players or
+//! connections changed, and at least once a second (bitrates). The http handlers
+//! ([`super::http_stat`]) publish this worker's snapshot fresh, then merge every live
+//! worker's slot.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+
+use nginx_sys::{ngx_add_timer, ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
+
+use super::conn::Conn;
+use super::remote::REMOTE_PUBLISHER;
+use super::shm::{is_alive, owner_id};
+use super::stat_board::{self, BoardZone};
+use super::worker::{self, Worker};
+use crate::conf::{RtmpConf, ServerConf};
+use crate::stat::{
+    self, AudioMeta, ClientStat, ClientView, Command, MergeContext, Meta, ServerCounters,
+    ServerLayout, Snapshot, StatView, StreamStat, VideoMeta,
+};
+
+const TICK_MS: ngx_msec_t = 100;
+/// Snapshots are republished at least this often (bitrates move).
+const REFRESH_MS: u64 = 1000;
+/// A slot not updated for this long belongs to a stuck or exiting worker: not shown.
+const STALE_MS: u64 = 10_000;
+
+type Key = (u32, String, String);
+
+#[derive(Default, Clone, Copy)]
+struct Rates {
+    at_ms: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    audio: u64,
+    video: u64,
+    video_msgs: u64,
+    bw_in: u64,
+    bw_out: u64,
+    bw_audio: u64,
+    bw_video: u64,
+    fps: u64,
+}
+
+fn rate(delta: u64, dt_ms: u64) -> u64 {
+    delta.saturating_mul(8000).checked_div(dt_ms).unwrap_or(0)
+}
+
+impl Rates {
+    /// Updates the rates from new totals when a second has passed.
+    fn update(
+        &mut self,
+        now: u64,
+        bytes_in: u64,
+        bytes_out: u64,
+        audio: u64,
+        video: u64,
+        msgs: u64,
+    ) {
+        let dt = now.saturating_sub(self.at_ms);
+        if self.at_ms != 0 && dt < REFRESH_MS {
+            return;
+        }
+        if self.at_ms != 0 {
+            self.bw_in = rate(bytes_in.saturating_sub(self.bytes_in), dt);
+            self.bw_out = rate(bytes_out.saturating_sub(self.bytes_out), dt);
+            self.bw_audio = rate(audio.saturating_sub(self.audio), dt);
+            self.bw_video = rate(video.saturating_sub(self.video), dt);
+            self.fps = (msgs.saturating_sub(self.video_msgs) * 1000 + dt / 2) / dt.max(1);
+        }
+        self.at_ms = now;
+        self.bytes_in = bytes_in;
+        self.bytes_out = bytes_out;
+        self.audio = audio;
+        self.video = video;
+        self.video_msgs = msgs;
+    }
+}
+
+struct Seen {
+    first_ms: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+struct State {
+    board: Option<BoardZone>,
+    slot: Option<usize>,
+    cursor: u64,
+    conf: *const RtmpConf,
+    started_unix: u64,
+    timer: *mut ngx_event_t,
+    last_publish_ms: u64,
+    last_signature: (usize, usize, usize),
+    streams: HashMap<Key, Rates>,
+    global: Rates,
+    clients: HashMap<u64, Seen>,
+    closed_in: u64,
+    closed_out: u64,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State {
+        board: None,
+        slot: None,
+        cursor: 0,
+        conf: std::ptr::null(),
+        started_unix: 0,
+        timer: std::ptr::null_mut(),
+        last_publish_ms: 0,
+        last_signature: (0, 0, 0),
+        streams: HashMap::new(),
+        global: Rates::default(),
+        clients: HashMap::new(),
+        closed_in: 0,
+        closed_out: 0,
+    });
+}
+
+fn now_ms() -> u64 {
+    // SAFETY: nginx updates `ngx_current_msec` on the worker's only thread.
+    unsafe { nginx_sys::ngx_current_msec as u64 }
+}
+
+fn unix_ms() -> u64 {
+    super::hls_out::now().unix_ms
+}
+
+fn pid() -> u32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() as u32 }
+}
+
+/// A worker starts: attach the board, claim a slot, start the timer.
+///
+/// # Safety
+/// `zone` must be null or the board zone of the worker's cycle; `conf` must live as long as
+/// the worker.
+pub unsafe fn init(zone: *mut ngx_shm_zone_t, conf: &RtmpConf) {
+    // SAFETY: see the contract.
+    let board = unsafe { stat_board::attach(zone) };
+    let claimed = board.and_then(|b| b.board.claim(&b.region, owner_id(), is_alive).ok());
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.board = board;
+        s.slot = claimed.map(|c| c.0);
+        s.cursor = claimed.map_or(0, |c| c.1);
+        s.conf = conf;
+        s.started_unix = unix_ms() / 1000;
+    });
+    arm();
+}
+
+fn arm() {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.timer.is_null() {
+            // SAFETY: all-zero is a valid, inactive `ngx_event_t`; it lives for the worker.
+            let ev: &'static mut ngx_event_t = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
+            ev.handler = Some(on_timer);
+            // SAFETY: the cycle's log lives as long as the worker.
+            ev.log = unsafe { (*nginx_sys::ngx_cycle).log };
+            // Stat must not delay a graceful shutdown.
+            ev.set_cancelable(1);
+            s.timer = ev;
+        }
+        // SAFETY: the worker's own event.
+        unsafe {
+            if (*s.timer).timer_set() == 0 {
+                ngx_add_timer(s.timer, TICK_MS);
+            }
+        }
+    });
+}
+
+unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
+    let _ = super::catch(|| {
+        for cmd in poll_mailbox() {
+            drop_local(&cmd);
+        }
+        let sig = worker::with(signature);
+        let (changed, due) = STATE.with(|s| {
+            let s = s.borrow();
+            (
+                s.last_signature != sig,
+                now_ms().saturating_sub(s.last_publish_ms) >= REFRESH_MS,
+            )
+        });
+        if changed || due {
+            publish();
+        }
+    });
+    arm();
+}
+
+/// Changes worth an immediate republish: streams, players, connections.
+fn signature(w: &mut Worker) -> (usize, usize, usize) {
+    let players = w.hub.streams().map(|s| s.players.len()).sum();
+    (w.hub.len(), players, w.conns.len())
+}
+
+fn poll_mailbox() -> Vec<Command> {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let (Some(b), Some(slot)) = (s.board, s.slot) else {
+            return Vec::new();
+        };
+        let mut cursor = s.cursor;
+        let cmds = b.board.poll(&b.region, slot, &mut cursor);
+        s.cursor = cursor;
+        cmds.iter().filter_map(|c| Command::decode(c)).collect()
+    })
+}
+
+fn server_index(conf: &RtmpConf, server: *const ServerConf) -> Option<u32> {
+    conf.servers
+        .iter()
+        .position(|s| std::ptr::eq(s, server))
+        .map(|i| i as u32)
+}
+
+fn meta_of(s: &crate::live::LiveStream, fps: u32) -> Meta {
+    let info = s.demuxer.codec_info();
+    Meta {
+        video: info.video_codec.map(|codec| VideoMeta {
+            width: info.width.unwrap_or(0),
+            height: info.height.unwrap_or(0),
+            frame_rate: fps,
+            codec: codec.into(),
+            profile: info.video_profile.unwrap_or_default().into(),
+            compat: info.video_compat.map_or(0, u32::from),
+            level: info.video_level.clone().unwrap_or_default(),
+        }),
+        audio: info.audio_codec.map(|codec| AudioMeta {
+            codec: codec.into(),
+            profile: info.audio_profile.unwrap_or_default().into(),
+            channels: info.channels.map_or(0, u32::from),
+            sample_rate: info.sample_rate.unwrap_or(0),
+        }),
+    }
+}
+
+/// Builds this worker's snapshot.
+fn build(st: &mut State, w: &mut Worker) -> Snapshot {
+    let now = now_ms();
+    let pid = pid();
+    // SAFETY: set at init from the cycle's configuration, alive as long as the worker.
+    let Some(conf) = (unsafe { st.conf.as_ref() }) else {
+        return Snapshot::default();
+    };
+    let mut streams: HashMap<Key, StreamStat> = HashMap::new();
+    let mut live_keys: HashMap<crate::live::StreamKey, Key> = HashMap::new();
+    // Audio bytes, video bytes, video messages of the streams published here.
+    let mut figures: HashMap<Key, (u64, u64, u64)> = HashMap::new();
+    for s in w.hub.streams() {
+        let Some(server) = server_index(conf, s.key.server as *const ServerConf) else {
+            continue;
+        };
+        let key: Key = (server, s.key.app.clone(), s.key.name.clone());
+        let publishing = s.publisher != REMOTE_PUBLISHER;
+        live_keys.insert(s.key.clone(), key.clone());
+        streams.insert(
+            key.clone(),
+            StreamStat {
+                server,
+                app: s.key.app.clone(),
+                name: s.key.name.clone(),
+                time_ms: now.saturating_sub(s.started_ms),
+                bytes_in: s.bytes_in,
+                publishing,
+                active: true,
+                meta: None,
+                ..StreamStat::default()
+            },
+        );
+        if publishing {
+            figures.insert(
+                key.clone(),
+                (s.audio_bytes, s.video_bytes, s.video_messages),
+            );
+            if let Some(out) = streams.get_mut(&key) {
+                out.meta = Some(meta_of(s, 0));
+            }
+        }
+    }
+    let mut servers = vec![ServerCounters::default(); conf.servers.len()];
+    for (ptr, n) in &w.counters.accepted_by_server {
+        if let Some(i) = server_index(conf, *ptr as *const ServerConf) {
+            if let Some(c) = servers.get_mut(i as usize) {
+                c.accepted = *n;
+            }
+        }
+    }
+    let (mut total_in, mut total_out) = (st.closed_in, st.closed_out);
+    let mut present = HashSet::new();
+    for (&id, &conn) in &w.conns {
+        // SAFETY: `conns` holds live connections; this runs from a timer or an http handler,
+        // never inside a connection's own handler, so no `&mut Conn` exists meanwhile.
+        let conn: &Conn = unsafe { &*conn };
+        let policy = conn.policy();
+        let session = conn.session();
+        let (bytes_in, bytes_out) = (session.bytes_received(), session.bytes_sent());
+        total_in += bytes_in;
+        total_out += bytes_out;
+        present.insert(id);
+        let seen = st.clients.entry(id).or_insert(Seen {
+            first_ms: now,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+        seen.bytes_in = bytes_in;
+        seen.bytes_out = bytes_out;
+        let server = server_index(conf, policy.server());
+        if let Some(c) = server.and_then(|i| servers.get_mut(i as usize)) {
+            c.active += 1;
+        }
+        let base = ClientStat {
+            id: conn.number(),
+            address: policy.addr().to_owned(),
+            time_ms: now.saturating_sub(seen.first_ms),
+            flashver: policy.flashver().to_owned(),
+            bytes_in,
+            bytes_out,
+            pid,
+            ..ClientStat::default()
+        };
+        for h in policy.publications() {
+            let Some(key) = w.hub.get(h).and_then(|s| live_keys.get(&s.key)) else {
+                continue;
+            };
+            if let Some(s) = streams.get_mut(key) {
+                s.clients.push(ClientStat {
+                    publishing: true,
+                    active: true,
+                    ..base.clone()
+                });
+            }
+        }
+        for (skey, dropped) in policy.playbacks() {
+            let live = live_keys.get(skey).cloned();
+            let Some(server) = server_index(conf, skey.server as *const ServerConf) else {
+                continue;
+            };
+            let key = live
+                .clone()
+                .unwrap_or((server, skey.app.clone(), skey.name.clone()));
+            let s = streams.entry(key).or_insert_with(|| StreamStat {
+                server,
+                app: skey.app.clone(),
+                name: skey.name.clone(),
+                ..StreamStat::default()
+            });
+            s.bytes_out += bytes_out;
+            s.clients.push(ClientStat {
+                dropped,
+                active: live.is_some(),
+                ..base.clone()
+            });
+        }
+    }
+    // Connections that closed since the last snapshot keep counting in the totals.
+    let gone: Vec<u64> = st
+        .clients
+        .keys()
+        .filter(|id| !present.contains(id))
+        .copied()
+        .collect();
+    for id in gone {
+        if let Some(s) = st.clients.remove(&id) {
+            st.closed_in += s.bytes_in;
+            st.closed_out += s.bytes_out;
+            total_in += s.bytes_in;
+            total_out += s.bytes_out;
+        }
+    }
+    for (key, s) in streams.iter_mut() {
+        let (audio, video, msgs) = figures.get(key).copied().unwrap_or_default();
+        let r = st.streams.entry(key.clone()).or_default();
+        r.update(now, s.bytes_in, s.bytes_out, audio, video, msgs);
+        s.bw_in = r.bw_in;
+        s.bw_out = r.bw_out;
+        s.bw_audio = r.bw_audio;
+        s.bw_video = r.bw_video;
+        if let Some(v) = s.meta.as_mut().and_then(|m| m.video.as_mut()) {
+            v.frame_rate = r.fps as u32;
+        }
+    }
+    st.streams.retain(|k, _| streams.contains_key(k));
+    st.global.update(now, total_in, total_out, 0, 0, 0);
+    let mut streams: Vec<StreamStat> = streams.into_values().collect();
+    streams.sort_by(|a, b| (a.server, &a.app, &a.name).cmp(&(b.server, &b.app, &b.name)));
+    Snapshot {
+        pid,
+        taken_unix_ms: unix_ms(),
+        started_unix: st.started_unix,
+        naccepted: w.accepted(),
+        bytes_in: total_in,
+        bytes_out: total_out,
+        bw_in: st.global.bw_in,
+        bw_out: st.global.bw_out,
+        hls_segments: super::hls_out::segments_written(),
+        servers,
+        rejected: w
+            .counters
+            .rejected_publish
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+        streams,
+        truncated: false,
+    }
+}
+
+/// Builds and publishes this worker's snapshot; returns it.
+fn publish() -> Snapshot {
+    let snap = STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let snap = worker::with(|w| {
+            let sig = signature(w);
+            let snap = build(&mut s, w);
+            s.last_signature = sig;
+            snap
+        });
+        s.last_publish_ms = now_ms();
+        if let (Some(b), Some(slot)) = (s.board, s.slot) {
+            if let Some(bytes) = stat::codec::encode(&snap, b.board.data_capacity()) {
+                let _ = b.board.publish(&b.region, slot, &bytes, snap.taken_unix_ms);
+            }
+        }
+        snap
+    });
+    snap
+}
+
+/// Snapshots of the other live workers, with their slot index.
+fn others() -> Vec<(usize, Snapshot)> {
+    STATE.with(|s| {
+        let s = s.borrow();
+        let Some(b) = s.board else {
+            return Vec::new();
+        };
+        let me = owner_id();
+        let now = unix_ms();
+        let mut out = Vec::new();
+        for i in 0..b.board.slots {
+            let Ok(Some((owner, updated, bytes))) = b.board.read(&b.region, i) else {
+                continue;
+            };
+            if owner == me || now.saturating_sub(updated) > STALE_MS || !is_alive(owner) {
+                continue;
+            }
+            if let Ok(snap) = stat::codec::decode(&bytes) {
+                out.push((i, snap));
+            }
+        }
+        out
+    })
+}
+
+fn layout() -> Vec<ServerLayout> {
+    STATE.with(|s| {
+        // SAFETY: as in `build`.
+        let Some(conf) = (unsafe { s.borrow().conf.as_ref() }) else {
+            return Vec::new();
+        };
+        conf.servers
+            .iter()
+            .map(|srv| ServerLayout {
+                applications: srv
+                    .applications
+                    .iter()
+                    .map(|a| (a.name.clone(), a.settings.live))
+                    .collect(),
+            })
+            .collect()
+    })
+}
+
+/// Every worker's view, merged (for the stat handler).
+pub fn view() -> StatView {
+    let mut snaps = vec![publish()];
+    snaps.extend(others().into_iter().map(|(_, s)| s));
+    let ctx = MergeContext {
+        nginx_version: nginx_sys::NGINX_VERSION.to_string_lossy().into_owned(),
+        module_version: env!("CARGO_PKG_VERSION").into(),
+        pid: pid(),
+        now_unix_ms: unix_ms(),
+    };
+    stat::merge(&ctx, &layout(), snaps)
+}
+
+/// Closes this worker's clients that `cmd` matches; returns how many.
+fn drop_local(cmd: &Command) -> u64 {
+    let targets: Vec<*mut Conn> = worker::with(|w| {
+        let conf = STATE.with(|s| s.borrow().conf);
+        // SAFETY: as in `build`.
+        let Some(conf) = (unsafe { conf.as_ref() }) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &conn_ptr in w.conns.values() {
+            // SAFETY: as in `build`: live connections, none inside its own handler.
+            let conn: &Conn = unsafe { &*conn_ptr };
+            let policy = conn.policy();
+            let server = server_index(conf, policy.server()).unwrap_or(u32::MAX);
+            let base = ClientView {
+                server,
+                app: policy.app_name().unwrap_or_default(),
+                addr: policy.addr(),
+                id: conn.number(),
+                publishing: None,
+                playing: None,
+            };
+            let mut hit = cmd.matches(&base);
+            for h in policy.publications() {
+                if let Some(s) = w.hub.get(h) {
+                    hit |= cmd.matches(&ClientView {
+                        app: &s.key.app,
+                        publishing: Some(&s.key.name),
+                        ..base
+                    });
+                }
+            }
+            for (key, _) in policy.playbacks() {
+                hit |= cmd.matches(&ClientView {
+                    app: &key.app,
+                    playing: Some(&key.name),
+                    ..base
+                });
+            }
+            if hit {
+                out.push(conn_ptr);
+            }
+        }
+        out
+    });
+    for &c in &targets {
+        // SAFETY: collected above from `conns` in this same call; nothing ran in between
+        // that could close a connection (closing happens in posted handlers, later).
+        unsafe { (*c).request_close() };
+    }
+    targets.len() as u64
+}
+
+/// Executes a control command on every worker: here at once, elsewhere through their
+/// mailboxes (within ~100 ms). Returns the clients affected: exact for this worker, from the
+/// latest snapshots for the others.
+pub fn control(cmd: &Command) -> u64 {
+    let mut n = drop_local(cmd);
+    let encoded = cmd.encode();
+    if let Some(b) = STATE.with(|s| s.borrow().board) {
+        let me = owner_id();
+        for slot in 0..b.board.slots {
+            let owner = b.board.owner(&b.region, slot);
+            if owner != 0 && owner != me && is_alive(owner) {
+                let _ = b.board.post(&b.region, slot, &encoded);
+            }
+        }
+    }
+    for (_, snap) in others() {
+        let mut ids = HashSet::new();
+        for s in &snap.streams {
+            for c in &s.clients {
+                let v = ClientView {
+                    server: s.server,
+                    app: &s.app,
+                    addr: &c.address,
+                    id: c.id,
+                    publishing: c.publishing.then_some(s.name.as_str()),
+                    playing: (!c.publishing).then_some(s.name.as_str()),
+                };
+                if cmd.matches(&v) {
+                    ids.insert(c.id);
+                }
+            }
+        }
+        n += ids.len() as u64;
+    }
+    n
+}

@@ -1,0 +1,383 @@
+use super::board::Board;
+use super::*;
+use crate::live::shm::HeapRegion;
+
+const HOSTILE: &str = "a<b>&\"c'\\\n\u{1}</name><x>";
+
+fn client(id: u64, publishing: bool) -> ClientStat {
+    ClientStat {
+        id,
+        address: "127.0.0.1".into(),
+        time_ms: 1500,
+        flashver: if publishing {
+            "FMLE/3.0 (compatible; <x>)".into()
+        } else {
+            "LNX 9,0,124,2".into()
+        },
+        dropped: if publishing { 0 } else { 3 },
+        bytes_in: 100,
+        bytes_out: 200,
+        publishing,
+        active: true,
+        pid: 10,
+        ..ClientStat::default()
+    }
+}
+
+fn stream(name: &str, publishing: bool, clients: Vec<ClientStat>) -> StreamStat {
+    StreamStat {
+        server: 0,
+        app: "live".into(),
+        name: name.into(),
+        time_ms: 5000,
+        bytes_in: if publishing { 1000 } else { 900 },
+        bytes_out: 400,
+        bw_in: 8000,
+        bw_out: 16000,
+        bw_audio: 64000,
+        bw_video: 500000,
+        meta: publishing.then(|| Meta {
+            video: Some(VideoMeta {
+                width: 320,
+                height: 240,
+                frame_rate: 30,
+                codec: "H264".into(),
+                profile: "High".into(),
+                compat: 0,
+                level: "1.3".into(),
+            }),
+            audio: Some(AudioMeta {
+                codec: "AAC".into(),
+                profile: "LC".into(),
+                channels: 1,
+                sample_rate: 44100,
+            }),
+        }),
+        clients,
+        publishing,
+        active: true,
+    }
+}
+
+fn snapshot(pid: u32, streams: Vec<StreamStat>) -> Snapshot {
+    Snapshot {
+        pid,
+        taken_unix_ms: 10_000_000,
+        started_unix: 9_000,
+        naccepted: 3,
+        bytes_in: 1000,
+        bytes_out: 2000,
+        bw_in: 1,
+        bw_out: 2,
+        hls_segments: 4,
+        servers: vec![ServerCounters {
+            accepted: 3,
+            active: 2,
+        }],
+        rejected: [("unauthorized".to_owned(), 2)].into_iter().collect(),
+        streams,
+        truncated: false,
+    }
+}
+
+fn layout() -> Vec<ServerLayout> {
+    vec![ServerLayout {
+        applications: vec![("live".into(), true), ("vod".into(), false)],
+    }]
+}
+
+fn ctx() -> MergeContext {
+    MergeContext {
+        nginx_version: "1.22.1".into(),
+        module_version: "0.1.0".into(),
+        pid: 10,
+        now_unix_ms: 10_000_500,
+    }
+}
+
+fn view() -> StatView {
+    let a = snapshot(
+        10,
+        vec![stream("cam", true, vec![client(1, true), client(2, false)])],
+    );
+    // Worker 11 mirrors "cam" for its own player, and has a player of the hostile name.
+    let b = snapshot(
+        11,
+        vec![
+            stream("cam", false, vec![client(7, false)]),
+            stream(HOSTILE, false, vec![client(8, false)]),
+        ],
+    );
+    merge(&ctx(), &layout(), vec![a, b])
+}
+
+#[test]
+fn merge_combines_workers() {
+    let v = view();
+    assert_eq!(v.naccepted, 6);
+    assert_eq!(v.workers.len(), 2);
+    assert_eq!(v.uptime, 1000);
+    assert_eq!(v.rejected.get("unauthorized"), Some(&4));
+    assert_eq!(v.servers[0].accepted, 6);
+    let cam = v.streams().find(|s| s.name == "cam").unwrap();
+    assert!(cam.publishing);
+    assert_eq!(cam.bytes_in, 1000, "publisher's figure, not summed");
+    assert_eq!(cam.bytes_out, 800, "summed over workers");
+    assert_eq!(cam.nclients(), 3);
+    assert!(cam.clients[0].publishing, "publisher listed first");
+    assert!(cam.meta.is_some());
+    assert_eq!(v.servers[0].applications.len(), 2);
+}
+
+#[test]
+fn xml_layout_and_escaping() {
+    let x = xml::render(&view(), Sections::ALL, Some("stat.xsl"));
+    assert!(x.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\" ?>\r\n<?xml-stylesheet type=\"text/xsl\" href=\"stat.xsl\" ?>"));
+    for needle in [
+        "<rtmp>",
+        "<nginx_version>1.22.1</nginx_version>",
+        "<naccepted>6</naccepted>",
+        "<server>\r\n<application>\r\n<name>live</name>\r\n<live>\r\n<stream>\r\n",
+        "<stream>\r\n<name>cam</name>",
+        "<meta><video><width>320</width><height>240</height><frame_rate>30</frame_rate><codec>H264</codec><profile>High</profile><compat>0</compat><level>1.3</level></video><audio><codec>AAC</codec><profile>LC</profile><channels>1</channels><sample_rate>44100</sample_rate></audio></meta>",
+        "<client><id>1</id><address>127.0.0.1</address><time>1500</time><flashver>FMLE/3.0 (compatible; &lt;x&gt;)</flashver>",
+        "<publishing/><active/></client>",
+        "<nclients>3</nclients>",
+        "<application>\r\n<name>vod</name>\r\n</application>",
+        "<name>a&lt;b&gt;&amp;&quot;c&apos;\\\n\u{fffd}&lt;/name&gt;&lt;x&gt;</name>",
+    ] {
+        assert!(x.contains(needle), "missing {needle:?} in\n{x}");
+    }
+    assert!(!x.contains("<x>"));
+    // Balanced tags: every opening tag is closed.
+    for tag in [
+        "rtmp",
+        "server",
+        "application",
+        "live",
+        "stream",
+        "client",
+        "meta",
+    ] {
+        assert_eq!(
+            x.matches(&format!("<{tag}>")).count(),
+            x.matches(&format!("</{tag}>")).count(),
+            "{tag}"
+        );
+    }
+    let no_clients = xml::render(
+        &view(),
+        Sections {
+            clients: false,
+            ..Sections::ALL
+        },
+        None,
+    );
+    assert!(!no_clients.contains("<client>") && !no_clients.contains("xml-stylesheet"));
+}
+
+#[test]
+fn json_content_and_escaping() {
+    let j = json::render(&view(), Sections::ALL);
+    assert!(j.contains("\"name\":\"cam\""));
+    assert!(j.contains("\"width\":320"));
+    assert!(j.contains("\"nclients\":3"));
+    assert!(
+        j.contains(r#""name":"a\u003cb>&\"c'\\\n\u0001\u003c/name>\u003cx>""#),
+        "{j}"
+    );
+    // Structure: brackets balance outside strings.
+    let (mut depth, mut in_str, mut esc) = (0i32, false, false);
+    for ch in j.chars() {
+        if in_str {
+            match (esc, ch) {
+                (true, _) => esc = false,
+                (false, '\\') => esc = true,
+                (false, '"') => in_str = false,
+                (false, c) => assert!(c as u32 >= 0x20, "raw control char in string"),
+            }
+            continue;
+        }
+        match ch {
+            '"' => in_str = true,
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
+            _ => {}
+        }
+        assert!(depth >= 0);
+    }
+    assert_eq!(depth, 0);
+}
+
+#[test]
+fn prometheus_lines_and_escaping() {
+    let p = prom::render(&view());
+    assert!(p.contains("rtmp_connections_accepted_total{server=\"0\"} 6\n"));
+    assert!(p.contains("rtmp_publish_rejected_total{reason=\"unauthorized\"} 4\n"));
+    assert!(p.contains("rtmp_stream_clients{server=\"0\",app=\"live\",name=\"cam\"} 3\n"));
+    assert!(p.contains("rtmp_hls_segments_total 8\n"));
+    assert!(
+        p.contains("name=\"a<b>&\\\"c'\\\\\\n\u{1}</name><x>\"}"),
+        "{p}"
+    );
+    for line in p.lines() {
+        if line.starts_with('#') {
+            assert!(line.starts_with("# HELP ") || line.starts_with("# TYPE "));
+            continue;
+        }
+        let (metric, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        let name_end = metric.find('{').unwrap_or(metric.len());
+        assert!(metric[..name_end]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    }
+}
+
+#[test]
+fn codec_round_trip_and_garbage() {
+    let s = snapshot(
+        10,
+        vec![
+            stream("cam", true, vec![client(1, true)]),
+            stream(HOSTILE, false, vec![]),
+        ],
+    );
+    let b = codec::encode(&s, 1 << 20).unwrap();
+    assert_eq!(codec::decode(&b).unwrap(), s);
+    // Too small for the clients: dropped and flagged.
+    let lean = codec::encode(&s, b.len() - 1).unwrap();
+    let d = codec::decode(&lean).unwrap();
+    assert!(d.truncated && d.streams.iter().all(|s| s.clients.is_empty()));
+    assert!(codec::encode(&s, 10).is_none());
+    for n in 0..b.len() {
+        assert!(codec::decode(&b[..n]).is_err());
+    }
+    let mut bad = b.clone();
+    bad[0] ^= 1;
+    assert_eq!(codec::decode(&bad), Err(codec::DecodeError::BadMagic));
+    // Random bytes never panic.
+    let mut x = 0x1234_5678u32;
+    for _ in 0..200 {
+        let mut v = b.clone();
+        for _ in 0..4 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let i = (x as usize) % v.len();
+            v[i] = (x >> 8) as u8;
+        }
+        let _ = codec::decode(&v);
+    }
+}
+
+#[test]
+fn board_slots_seqlock_and_mailbox() {
+    let board = Board::new(4, 64 * 1024).unwrap();
+    let r = HeapRegion::new(board::zone_size(4, 64 * 1024));
+    assert!(board.check(&r).is_err());
+    board.format(&r).unwrap();
+    let alive = |o: u64| o != 0xdead;
+    let (a, cur_a) = board.claim(&r, 0xa, alive).unwrap();
+    let (b, _) = board.claim(&r, 0xb, alive).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(board.claim(&r, 0xa, alive).unwrap().0, a, "own slot again");
+    board.publish(&r, a, b"hello", 5).unwrap();
+    assert_eq!(
+        board.read(&r, a).unwrap(),
+        Some((0xa, 5, b"hello".to_vec()))
+    );
+    assert_eq!(board.read(&r, b).unwrap(), None);
+    assert!(board.publish(&r, a, &vec![0; 70 * 1024], 5).is_err());
+    // A dead owner's slot is reclaimed when the board is full.
+    let (c, _) = board.claim(&r, 0xc, alive).unwrap();
+    let (d, _) = board.claim(&r, 0xdead, alive).unwrap();
+    assert!(board
+        .claim(&r, 0xe, |o| o != 0xdead && o != 0xe)
+        .is_ok_and(|(i, _)| i == d));
+    assert!(board.claim(&r, 0xf, alive).is_err());
+    let _ = c;
+    // Mailbox: in order, once; overflow keeps the newest.
+    let mut cursor = cur_a;
+    board.post(&r, a, b"one").unwrap();
+    board.post(&r, a, b"two").unwrap();
+    assert_eq!(
+        board.poll(&r, a, &mut cursor),
+        vec![b"one".to_vec(), b"two".to_vec()]
+    );
+    assert!(board.poll(&r, a, &mut cursor).is_empty());
+    for i in 0..(board::MB_ENTRIES + 3) {
+        board.post(&r, a, &i.to_le_bytes()).unwrap();
+    }
+    let got = board.poll(&r, a, &mut cursor);
+    assert_eq!(got.len() as u64, board::MB_ENTRIES);
+    assert_eq!(
+        got.last().unwrap(),
+        &(board::MB_ENTRIES + 2).to_le_bytes().to_vec()
+    );
+    assert!(board.post(&r, a, &[0; board::MB_DATA + 1]).is_err());
+}
+
+#[test]
+fn control_urls() {
+    let all = ControlSections::parse(["all"]).unwrap();
+    let c = Command::parse("/control/drop/publisher", "app=live&name=cam", all).unwrap();
+    assert_eq!(c.subject, Subject::Publisher);
+    assert_eq!(Command::decode(&c.encode()), Some(c.clone()));
+    let pubv = ClientView {
+        server: 0,
+        app: "live",
+        addr: "1.2.3.4",
+        id: 5,
+        publishing: Some("cam"),
+        playing: None,
+    };
+    let playv = ClientView {
+        publishing: None,
+        playing: Some("cam"),
+        id: 6,
+        ..pubv
+    };
+    assert!(c.matches(&pubv) && !c.matches(&playv));
+    let s = Command::parse("/control/drop/subscriber", "name=cam&srv=0", all).unwrap();
+    assert!(!s.matches(&pubv) && s.matches(&playv));
+    let cl = Command::parse("/c/drop/client", "clientid=6", all).unwrap();
+    assert!(!cl.matches(&pubv) && cl.matches(&playv));
+    assert_eq!(Command::decode(&cl.encode()), Some(cl));
+    let other_srv = Command::parse("/c/drop/client", "name=cam&srv=1", all).unwrap();
+    assert!(!other_srv.matches(&pubv));
+    for (path, q, status) in [
+        ("/control/drop/publisher", "", 400),
+        ("/control/drop/everyone", "name=x", 400),
+        ("/control/explode/publisher", "name=x", 400),
+        ("/control/drop/client", "clientid=abc", 400),
+        ("/control/drop/client", "name=%zz", 400),
+        ("/control/redirect/publisher", "name=a", 400),
+        ("/control/redirect/publisher", "name=a&newname=b", 501),
+        ("/control/record/start", "name=a", 501),
+    ] {
+        assert_eq!(
+            Command::parse(path, q, all).unwrap_err().status,
+            status,
+            "{path}?{q}"
+        );
+    }
+    let drop_only = ControlSections::parse(["drop"]).unwrap();
+    assert_eq!(
+        Command::parse("/c/record/start", "name=a", drop_only)
+            .unwrap_err()
+            .status,
+        403
+    );
+    assert!(ControlSections::parse(["bogus"]).is_err());
+    assert!(Command::decode(&[9, 0]).is_none());
+}
+
+#[test]
+fn sections_and_formats() {
+    assert_eq!(Sections::parse(["all"]).unwrap(), Sections::ALL);
+    let s = Sections::parse(["live", "global"]).unwrap();
+    assert!(s.live && s.global && !s.clients);
+    assert!(Sections::parse(["nope"]).is_err());
+    assert!(Sections::parse([]).is_err());
+    assert_eq!(Format::parse("json"), Some(Format::Json));
+    assert_eq!(Format::parse("yaml"), None);
+}
