@@ -237,3 +237,20 @@ fn allow_and_deny_publish() {
     );
     n.assert_no_crash();
 }
+
+#[test]
+fn quit_and_stop_exit_cleanly() {
+    // Workers exit, then the master: nginx force-unlocks the mutex at the start of every
+    // shared zone when a worker exits, so our zones must keep that header intact.
+    for sig in ["quit", "stop"] {
+        let mut n = Nginx::start("pub-quit", &Conf::live().workers(2));
+        let (ok, err) = run_with_timeout(ffmpeg_publish(&n.rtmp_url("live", "q"), 1), TIMEOUT);
+        assert!(ok, "{err}");
+        assert!(
+            n.shut_down(sig),
+            "nginx -s {sig}: the master did not exit cleanly\n{}",
+            n.error_log()
+        );
+        n.assert_no_crash();
+    }
+}

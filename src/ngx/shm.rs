@@ -35,7 +35,8 @@ pub unsafe fn add(
     size: usize,
     tag: *mut core::ffi::c_void,
 ) -> Result<*mut ngx_shm_zone_t, String> {
-    Layout::new(size).map_err(|e| format!("live_shm_size {size}: {e}"))?;
+    Layout::new(size.saturating_sub(NGX_SLAB_HEADER))
+        .map_err(|e| format!("live_shm_size {size}: {e}"))?;
     let mut name = ngx_str_t {
         len: ZONE_NAME.len() - 1,
         data: ZONE_NAME.as_ptr().cast_mut(),
@@ -82,11 +83,25 @@ unsafe extern "C" fn init_zone(
 /// `zone` must be a mapped (non-null) zone.
 pub(super) unsafe fn region_of(zone: *mut ngx_shm_zone_t) -> ShmRegion {
     // SAFETY: the zone is page-aligned, `size` bytes long and mapped for the life of the
-    // process; it is only ever accessed through atomics, by every process that maps it.
+    // process; past `NGX_SLAB_HEADER` it is only ever accessed through atomics, by every
+    // process that maps it. `add` makes zones larger than the header.
     unsafe {
-        std::slice::from_raw_parts((*zone).shm.addr.cast::<AtomicU64>(), (*zone).shm.size / 8)
+        let size = (*zone).shm.size.saturating_sub(NGX_SLAB_HEADER);
+        std::slice::from_raw_parts(
+            (*zone).shm.addr.add(NGX_SLAB_HEADER).cast::<AtomicU64>(),
+            size / 8,
+        )
     }
 }
+
+/// The start of every zone stays nginx's: it initialises an `ngx_slab_pool_t` there and, when
+/// any worker exits, force-unlocks the mutex in it (`ngx_unlock_mutexes` does so for every
+/// zone, slab or not). Our layout starts one page later so that header stays intact.
+pub(super) const NGX_SLAB_HEADER: usize = {
+    let header = std::mem::size_of::<nginx_sys::ngx_slab_pool_t>();
+    assert!(header <= 4096);
+    4096
+};
 
 /// The zone as seen by a worker.
 ///

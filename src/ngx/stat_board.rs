@@ -4,7 +4,7 @@
 
 use nginx_sys::{ngx_conf_t, ngx_shm_zone_t, ngx_str_t};
 
-use super::shm::{region_of, ShmRegion};
+use super::shm::{region_of, ShmRegion, NGX_SLAB_HEADER};
 use crate::stat::board::{self, Board};
 
 const ZONE_NAME: &[u8] = b"ngx_rtmp_rs_stat\0";
@@ -26,7 +26,8 @@ pub unsafe fn add(
     tag: *mut core::ffi::c_void,
 ) -> Result<*mut ngx_shm_zone_t, String> {
     let g = geometry();
-    let size = board::zone_size(g.slots, g.slot_bytes);
+    // Our board starts after nginx's slab pool header (see `shm::NGX_SLAB_HEADER`).
+    let size = board::zone_size(g.slots, g.slot_bytes) + NGX_SLAB_HEADER;
     let mut name = ngx_str_t {
         len: ZONE_NAME.len() - 1,
         data: ZONE_NAME.as_ptr().cast_mut(),

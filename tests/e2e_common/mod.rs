@@ -264,6 +264,25 @@ impl Nginx {
         assert!(st.success(), "nginx -s {sig} failed");
     }
 
+    /// Sends `nginx -s SIG` (quit, stop) and waits for the master to exit; returns whether it
+    /// exited normally (not on a signal such as SIGSEGV) with status 0.
+    pub fn shut_down(&mut self, sig: &str) -> bool {
+        self.signal(sig);
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
     /// Fails the test if any worker died on a signal (a crash), panicked, or nginx logged an
     /// alert or emergency.
     pub fn assert_no_crash(&self) {
