@@ -9,6 +9,7 @@ pub mod auth;
 pub mod conf;
 pub mod dash;
 pub mod hls;
+pub mod http;
 pub mod live;
 pub mod media;
 pub mod rtmp;

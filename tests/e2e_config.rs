@@ -179,3 +179,24 @@ fn hls_path_must_be_writable_by_the_workers() {
     );
     assert!(n.prefix.join("made/hls").is_dir());
 }
+
+#[test]
+fn callback_url_errors() {
+    for (body, message) in [
+        ("server { listen 127.0.0.1:{rtmp_port}; application a { on_publish https://127.0.0.1/x; } }", "invalid callback URL"),
+        ("server { listen 127.0.0.1:{rtmp_port}; application a { on_play not-a-url; } }", "invalid callback URL"),
+        ("server { listen 127.0.0.1:{rtmp_port}; application a { on_publish http://no-such-host.invalid/x; } }", "callback URL"),
+        ("server { listen 127.0.0.1:{rtmp_port}; application a { on_connect http://127.0.0.1/c; } }", "not allowed here"),
+        ("server { listen 127.0.0.1:{rtmp_port}; application a { notify_method put; } }", "get or post"),
+    ] {
+        let (ok, err) = check(body);
+        assert!(!ok, "accepted {body:?}");
+        assert!(err.contains(message), "{body:?}: {err}");
+        assert!(err.contains("nginx.conf:"), "no file:line in {err}");
+    }
+    let (ok, err) = check(
+        "on_connect http://127.0.0.1:9/c; notify_method get;
+         server { listen 127.0.0.1:{rtmp_port}; application a { on_publish http://localhost:9/p; } }",
+    );
+    assert!(ok, "{err}");
+}

@@ -6,6 +6,7 @@
 
 mod listen;
 mod model;
+mod notify;
 mod value;
 
 pub use listen::{Listen, ListenError};
@@ -13,4 +14,5 @@ pub use model::{
     AppConf, AppSettings, ConfError, DashSettings, HlsSettings, RtmpConf, Scope, ServerConf,
     ServerSettings,
 };
+pub use notify::{Call, NotifySettings, NotifyUrl};
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

@@ -13,7 +13,9 @@ use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
 use crate::live::{GopCache, QueuePolicy};
 
 use super::listen::{Listen, ListenError};
+use super::notify::{Call, NotifyLayer, NotifySettings, NotifyUrl};
 use super::value::{parse_flag, parse_size, parse_time_ms, ValueError};
+use crate::http::Method;
 
 /// Where a directive appears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +171,7 @@ impl ServerLayer {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct AppLayer {
     live: Option<bool>,
+    notify: NotifyLayer,
     idle_streams: Option<bool>,
     gop_cache: Option<bool>,
     wait_key: Option<bool>,
@@ -206,6 +209,7 @@ impl AppLayer {
     fn merge(&self, parent: &AppLayer) -> AppLayer {
         AppLayer {
             live: self.live.or(parent.live),
+            notify: self.notify.merge(&parent.notify),
             idle_streams: self.idle_streams.or(parent.idle_streams),
             gop_cache: self.gop_cache.or(parent.gop_cache),
             wait_key: self.wait_key.or(parent.wait_key),
@@ -297,6 +301,7 @@ impl AppLayer {
         };
         Ok(AppSettings {
             live: self.live.unwrap_or(false),
+            notify: self.notify.resolve(),
             idle_streams: self.idle_streams.unwrap_or(true),
             gop_cache: self.gop_cache.unwrap_or(true),
             wait_key: self.wait_key.unwrap_or(false),
@@ -337,6 +342,8 @@ pub struct DashSettings {
 pub struct AppSettings {
     /// `live on|off`: accept live publishers and players.
     pub live: bool,
+    /// `on_publish`, `on_play`, ... callbacks.
+    pub notify: NotifySettings,
     /// `idle_streams on|off` (default on): players of an unpublished name wait for it.
     pub idle_streams: bool,
     /// `gop_cache on|off` (default on): joining players start at the latest keyframe at once.
@@ -398,6 +405,8 @@ pub struct AppConf {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConf {
     pub listens: Vec<Listen>,
+    /// Callbacks as set at server level (`on_connect` runs before an application is known).
+    pub notify: NotifySettings,
     pub settings: ServerSettings,
     pub applications: Vec<AppConf>,
     layer: ServerLayer,
@@ -513,6 +522,7 @@ impl RtmpConf {
     pub fn add_server(&mut self) -> usize {
         self.servers.push(ServerConf {
             listens: Vec::new(),
+            notify: NotifySettings::default(),
             settings: ServerSettings::default(),
             applications: Vec::new(),
             layer: ServerLayer::default(),
@@ -537,6 +547,7 @@ impl RtmpConf {
             name: name.to_owned(),
             settings: AppSettings {
                 live: false,
+                notify: NotifySettings::default(),
                 idle_streams: true,
                 gop_cache: true,
                 wait_key: false,
@@ -721,6 +732,23 @@ impl RtmpConf {
                     .get_or_insert_with(AccessList::default)
                     .push(rule);
                 Ok(())
+            }
+            "notify_method" => {
+                let a = one_arg("notify_method", args)?;
+                let m = match a {
+                    "get" | "GET" => Method::Get,
+                    "post" | "POST" => Method::Post,
+                    _ => {
+                        return Err(value_err("notify_method", a)(ValueError::Choice(
+                            "get or post",
+                        )))
+                    }
+                };
+                if self.app_layer(scope, "notify_method")?.notify.set_method(m) {
+                    Ok(())
+                } else {
+                    Err(ConfError::Duplicate("notify_method"))
+                }
             }
             "publish_secret" | "play_secret" => {
                 let directive = if name == "publish_secret" {
@@ -932,6 +960,25 @@ impl RtmpConf {
             .any(|a| a.settings.live)
     }
 
+    /// `on_connect|on_publish|... URL`: the shell parses and resolves the URL (at
+    /// configuration time), then hands it here.
+    pub fn set_notify(
+        &mut self,
+        scope: Scope,
+        call: Call,
+        url: NotifyUrl,
+    ) -> Result<(), ConfError> {
+        let directive = call.directive();
+        if call == Call::Connect && matches!(scope, Scope::Application { .. }) {
+            return Err(ConfError::NotAllowedHere(directive));
+        }
+        if self.app_layer(scope, directive)?.notify.set(call, url) {
+            Ok(())
+        } else {
+            Err(ConfError::Duplicate(directive))
+        }
+    }
+
     /// `publish_keys FILE`: the shell reads and parses the file, then hands the map here.
     pub fn set_publish_keys(&mut self, scope: Scope, keys: KeyMap) -> Result<(), ConfError> {
         let l = self.app_layer(scope, "publish_keys")?;
@@ -949,6 +996,7 @@ impl RtmpConf {
         for srv in &mut self.servers {
             srv.settings = srv.layer.merge(&self.layer).resolve();
             let srv_apps = srv.app_layer.merge(&self.app_layer);
+            srv.notify = srv_apps.notify.resolve();
             for app in &mut srv.applications {
                 app.settings = app.layer.merge(&srv_apps).resolve(&app.name)?;
             }

@@ -32,7 +32,10 @@ pub use url::{Host, Url, UrlError, DEFAULT_PORT, MAX_URL_LEN};
 pub enum HttpError {
     Url(UrlError),
     /// The host name did not resolve: the name and the resolver's message.
-    Resolve { host: String, reason: String },
+    Resolve {
+        host: String,
+        reason: String,
+    },
     /// The request could not be started (no free connection, socket or event failure).
     Start(&'static str),
     /// The connection failed: the OS error number when known (`ECONNREFUSED`, ...).

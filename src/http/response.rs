@@ -484,13 +484,13 @@ fn parse_status_line(line: &[u8]) -> Option<(Version, u16)> {
     }
     // The reason phrase is optional and ignored, but must not hide control characters.
     if !(reason.is_empty() || reason[0] == b' ')
-        || reason.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        || reason
+            .iter()
+            .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
     {
         return None;
     }
-    let status = code
-        .iter()
-        .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    let status = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
     Some((version, status))
 }
 
@@ -501,9 +501,7 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
         if part.is_empty() || part.len() > 18 || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n = part
-            .iter()
-            .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
         if result.is_some_and(|r| r != n) {
             return None;
         }

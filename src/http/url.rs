@@ -79,7 +79,10 @@ impl Url {
             return Err(UrlError::BadCharacter(b));
         }
         let (scheme, rest) = s.split_once("://").ok_or(UrlError::NoScheme)?;
-        if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+')
+        if scheme.is_empty()
+            || !scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+')
         {
             return Err(UrlError::NoScheme);
         }

@@ -11,7 +11,8 @@ use nginx_sys::{
 
 use super::module::{RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_SRV_CONF};
 use crate::auth::KeyMap;
-use crate::conf::{RtmpConf, Scope};
+use crate::conf::{Call, NotifyUrl, RtmpConf, Scope};
+use crate::http::Url;
 
 const NGX_CONF_OK: *mut c_char = ptr::null_mut();
 const NGX_CONF_ERROR: *mut c_char = usize::MAX as *mut c_char;
@@ -226,6 +227,17 @@ pub unsafe extern "C" fn directive(
         let Some((name, values)) = args.split_first() else {
             return NGX_CONF_ERROR;
         };
+        if let Some(call) = Call::from_directive(name) {
+            let r = notify_url(values).and_then(|url| {
+                st.conf
+                    .set_notify(st.scope, call, url)
+                    .map_err(|e| e.to_string())
+            });
+            return match r {
+                Ok(()) => NGX_CONF_OK,
+                Err(e) => log_error(cf, &e),
+            };
+        }
         if *name == "publish_keys" {
             // SAFETY: a directive handler's `cf`.
             return match unsafe { load_key_map(cf, values) } {
@@ -250,6 +262,18 @@ pub unsafe extern "C" fn directive(
         NGX_CONF_OK
     })
     .unwrap_or(NGX_CONF_ERROR)
+}
+
+/// `on_publish URL` and friends: an `http://` URL, resolved now (nginx-rtmp resolves callback
+/// hosts when it reads the configuration too).
+fn notify_url(values: &[&str]) -> Result<NotifyUrl, String> {
+    let [raw] = values else {
+        return Err("a callback takes one argument: its http:// URL".into());
+    };
+    let url = Url::parse(raw).map_err(|e| format!("invalid callback URL \"{raw}\": {e}"))?;
+    let addr = super::http_client::resolve_at_config(&url)
+        .map_err(|e| format!("callback URL \"{raw}\": {e}"))?;
+    Ok(NotifyUrl { url, addr })
 }
 
 /// Reads `publish_keys FILE` (relative paths are relative to the configuration's directory).

@@ -240,14 +240,28 @@ impl Conn {
         let log = self.log();
         if self.policy.end_publication_of(key, log) {
             self.evicted = true;
-            // SAFETY: `c` is live; the posted read handler closes the connection.
-            unsafe {
-                ngx_post_event(
-                    (*self.c).read,
-                    std::ptr::addr_of_mut!(nginx_sys::ngx_posted_events),
-                )
-            };
+            // The posted read handler closes the connection.
+            self.post_read();
         }
+    }
+
+    /// The HTTP callback a request of this connection waited for answered: decide, then let
+    /// this connection's own read handler send the answer and go on.
+    pub fn notified(&mut self, result: Result<crate::http::Response, crate::http::HttpError>) {
+        let log = self.log();
+        self.policy.notified(&mut self.session, result, log, now());
+        self.post_read();
+    }
+
+    fn post_read(&mut self) {
+        // SAFETY: `c` is live; the posted read handler runs later in this event loop
+        // iteration and never frees the connection from here.
+        unsafe {
+            ngx_post_event(
+                (*self.c).read,
+                std::ptr::addr_of_mut!(nginx_sys::ngx_posted_events),
+            )
+        };
     }
 
     fn post_write(&mut self) {
@@ -332,8 +346,12 @@ impl Conn {
         self.after_io()
     }
 
-    /// Reads until the socket would block, feeding the session.
+    /// Reads until the socket would block, feeding the session. Events the session raised
+    /// outside a read (after a callback's answer resumed it) are handled first.
     fn drain_socket(&mut self) -> Option<End> {
+        if let Some(end) = self.handle_events() {
+            return Some(end);
+        }
         let c = self.c;
         worker::with_recv_buf(|buf| loop {
             // SAFETY: `c` is live; `recv` is nginx's I/O function for this connection and
@@ -531,13 +549,7 @@ impl Conn {
             "rtmp: client {} dropped by rtmp_control",
             self.policy.client_id()
         );
-        // SAFETY: `c` is live; the posted read handler runs later in this event loop
-        // iteration and finishes the connection (never freed from here).
-        unsafe {
-            ngx_post_event(
-                (*self.c).read,
-                std::ptr::addr_of_mut!(nginx_sys::ngx_posted_events),
-            )
-        };
+        // The posted read handler finishes the connection (never freed from here).
+        self.post_read();
     }
 }

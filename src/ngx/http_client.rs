@@ -39,8 +39,8 @@ pub type Callback = Box<dyn FnOnce(Result<Response, HttpError>)>;
 
 /// Bytes read from the socket at a time (on the stack).
 const RECV_CHUNK: usize = 4096;
-/// The longest accepted timeout (nginx's timer tree compares times as signed 32-bit deltas
-/// on some platforms): about 24 days.
+/// The longest accepted timeout, about 24 days: far beyond any sensible callback timeout,
+/// and safe for nginx's timer arithmetic on every platform.
 const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
 
 /// Resolves the URL's host at configuration time (in the master process, where blocking is
@@ -70,6 +70,8 @@ pub fn resolve_at_config(url: &Url) -> Result<SocketAddr, HttpError> {
 /// Sends `req_bytes` (from [`crate::http::build_request`]) to `addr`, the address of `url`
 /// resolved by [`resolve_at_config`], and calls `on_done` with the answer's head, or why there
 /// is none, within `timeout_ms` (connect, send and answer together).
+///
+/// Call it from a worker's event loop only (not at configuration time).
 ///
 /// `Err` means the request could not even start (no free connection, `connect()` refused at
 /// once, ...): `on_done` is then dropped without being called. After `Ok`, `on_done` is called
@@ -114,10 +116,7 @@ pub fn request(
         (*c).data = call.cast();
         (*(*c).read).handler = Some(on_event);
         (*(*c).write).handler = Some(on_event);
-        ngx_add_timer(
-            (*c).read,
-            timeout_ms.clamp(1, MAX_TIMEOUT_MS) as ngx_msec_t,
-        );
+        ngx_add_timer((*c).read, timeout_ms.clamp(1, MAX_TIMEOUT_MS) as ngx_msec_t);
         if rc == NGX_OK as nginx_sys::ngx_int_t {
             // Connected at once (possible on loopback): write from the event loop, so that the
             // callback can never run inside this function.
@@ -404,7 +403,11 @@ fn sockaddr_of(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 sin_zero: [0; 8],
             };
             // SAFETY: `sockaddr_storage` is larger than and aligned for every sockaddr type.
-            unsafe { std::ptr::addr_of_mut!(storage).cast::<libc::sockaddr_in>().write(sin) };
+            unsafe {
+                std::ptr::addr_of_mut!(storage)
+                    .cast::<libc::sockaddr_in>()
+                    .write(sin)
+            };
             std::mem::size_of::<libc::sockaddr_in>()
         }
         SocketAddr::V6(a) => {
@@ -418,7 +421,11 @@ fn sockaddr_of(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 sin6_scope_id: a.scope_id(),
             };
             // SAFETY: as above.
-            unsafe { std::ptr::addr_of_mut!(storage).cast::<libc::sockaddr_in6>().write(sin6) };
+            unsafe {
+                std::ptr::addr_of_mut!(storage)
+                    .cast::<libc::sockaddr_in6>()
+                    .write(sin6)
+            };
             std::mem::size_of::<libc::sockaddr_in6>()
         }
     };

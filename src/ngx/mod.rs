@@ -14,6 +14,7 @@ mod dash_out;
 mod fanout;
 mod file_ops;
 mod hls_out;
+mod http_client;
 mod http_stat;
 mod listen;
 mod module;

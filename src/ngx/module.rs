@@ -57,7 +57,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 44] = [
+static mut CONF_COMMANDS: [ngx_command_t; 51] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -98,6 +98,13 @@ static mut CONF_COMMANDS: [ngx_command_t; 44] = [
     simple(ngx_string!("player_buffer"), ANY_LEVEL),
     simple(ngx_string!("drop_idle_publisher"), ANY_LEVEL),
     simple(ngx_string!("publish_takeover"), ANY_LEVEL),
+    simple(ngx_string!("on_connect"), ANY_LEVEL),
+    simple(ngx_string!("on_publish"), ANY_LEVEL),
+    simple(ngx_string!("on_play"), ANY_LEVEL),
+    simple(ngx_string!("on_publish_done"), ANY_LEVEL),
+    simple(ngx_string!("on_play_done"), ANY_LEVEL),
+    simple(ngx_string!("on_done"), ANY_LEVEL),
+    simple(ngx_string!("notify_method"), ANY_LEVEL),
     simple(ngx_string!("allow"), ANY_LEVEL),
     simple(ngx_string!("deny"), ANY_LEVEL),
     simple(ngx_string!("publish_keys"), ANY_LEVEL),

@@ -74,6 +74,15 @@ pub enum PublishKind {
 }
 
 impl PublishKind {
+    /// The publish type as the client named it (and as nginx-rtmp's callbacks send it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishKind::Live => "live",
+            PublishKind::Record => "record",
+            PublishKind::Append => "append",
+        }
+    }
+
     /// From the publish command's type argument; unknown or absent means
     /// live.
     pub fn from_arg(s: &str) -> Self {

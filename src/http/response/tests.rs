@@ -71,14 +71,8 @@ fn every_split_gives_the_same_result() {
         parse(keep(1024), cases[2]).unwrap().outcome(),
         Outcome::Redirect("x".into())
     );
-    assert_eq!(
-        parse(keep(1024), cases[4]).unwrap().body,
-        b"until the end"
-    );
-    assert_eq!(
-        parse(keep(1024), cases[7]),
-        Err(ParseError::BadHeader)
-    );
+    assert_eq!(parse(keep(1024), cases[4]).unwrap().body, b"until the end");
+    assert_eq!(parse(keep(1024), cases[7]), Err(ParseError::BadHeader));
     assert_eq!(parse(keep(1024), cases[8]), Err(ParseError::BadChunk));
     assert_eq!(parse(keep(1024), cases[10]), Err(ParseError::Truncated));
     assert_eq!(skip(cases[10]).unwrap().status, 200);
@@ -100,7 +94,10 @@ fn status_and_outcome() {
     );
     assert_eq!(r.outcome(), Outcome::Continue);
     let outcome = |s: &[u8]| skip(s).unwrap().outcome();
-    assert_eq!(outcome(b"HTTP/1.1 204 No Content\r\n\r\n"), Outcome::Continue);
+    assert_eq!(
+        outcome(b"HTTP/1.1 204 No Content\r\n\r\n"),
+        Outcome::Continue
+    );
     assert_eq!(outcome(b"HTTP/1.1 299 x\r\n\r\n"), Outcome::Continue);
     assert_eq!(
         outcome(b"HTTP/1.1 302 Found\r\nLOCATION:  new-name \r\n\r\n"),
@@ -112,7 +109,10 @@ fn status_and_outcome() {
     );
     // A redirect without a target refuses (nginx-rtmp would go on unchanged; we do not
     // guess).
-    assert_eq!(outcome(b"HTTP/1.1 302 Found\r\n\r\n"), Outcome::Refused(302));
+    assert_eq!(
+        outcome(b"HTTP/1.1 302 Found\r\n\r\n"),
+        Outcome::Refused(302)
+    );
     assert_eq!(
         outcome(b"HTTP/1.1 301 x\r\nLocation:\r\n\r\n"),
         Outcome::Refused(301)
@@ -176,10 +176,7 @@ fn http10() {
     assert_eq!((r.version, r.body), (Version::Http10, b"abcd".to_vec()));
     // Later calls give the same answer.
     assert_eq!(p.eof().unwrap().status, 200);
-    assert_eq!(
-        p.feed(b"more").unwrap(),
-        Status::Complete(p.eof().unwrap())
-    );
+    assert_eq!(p.feed(b"more").unwrap(), Status::Complete(p.eof().unwrap()));
 }
 
 #[test]
@@ -330,7 +327,10 @@ fn header_limits() {
     assert_eq!(skip(&data), Err(ParseError::HeadersTooLarge));
     // A header line that never ends: fails once past the limit, the buffer stays bounded.
     let mut p = ResponseParser::default();
-    assert_eq!(p.feed(b"HTTP/1.1 200 OK\r\nX-Big: "), Ok(Status::Incomplete));
+    assert_eq!(
+        p.feed(b"HTTP/1.1 200 OK\r\nX-Big: "),
+        Ok(Status::Incomplete)
+    );
     let chunk = vec![b'a'; 1000];
     let mut fed = 0;
     let err = loop {
@@ -397,7 +397,10 @@ fn garbage() {
     let mut p = ResponseParser::default();
     assert_eq!(p.feed(b"HTTP/"), Ok(Status::Incomplete));
     assert_eq!(p.feed(b"2"), Err(ParseError::BadStatusLine));
-    assert_eq!(p.feed(b"HTTP/1.1 200 OK\r\n\r\n"), Err(ParseError::BadStatusLine));
+    assert_eq!(
+        p.feed(b"HTTP/1.1 200 OK\r\n\r\n"),
+        Err(ParseError::BadStatusLine)
+    );
     assert_eq!(
         ResponseParser::default().feed(b"\x16\x03\x01\x02\x00"),
         Err(ParseError::BadStatusLine)
@@ -455,7 +458,10 @@ fn truncated_and_empty() {
     // An error sticks.
     let mut p = ResponseParser::default();
     assert_eq!(p.eof(), Err(ParseError::Truncated));
-    assert_eq!(p.feed(b"HTTP/1.1 200 OK\r\n\r\n"), Err(ParseError::Truncated));
+    assert_eq!(
+        p.feed(b"HTTP/1.1 200 OK\r\n\r\n"),
+        Err(ParseError::Truncated)
+    );
 }
 
 /// Random bytes and random mutations of valid answers never panic, and memory stays bounded.

@@ -5,6 +5,7 @@
 //! - [`publish`]: publishers: keys, busy names, HLS, fan-out to players.
 //! - [`play`]: players: joining, waiting for a publisher, the per-player queue.
 
+mod notify;
 mod play;
 mod publish;
 
@@ -14,7 +15,7 @@ use ::ngx::ngx_log_error;
 use nginx_sys::{ngx_log_t, NGX_LOG_WARN};
 
 use crate::auth::Action;
-use crate::conf::{AppConf, ServerConf};
+use crate::conf::{AppConf, Call, ServerConf};
 use crate::live::StreamKey;
 use crate::rtmp::{Event, Session};
 
@@ -29,8 +30,13 @@ pub struct Policy {
     app: Option<&'static AppConf>,
     publishing: Vec<Publication>,
     playing: Vec<Playback>,
-    /// The client's flashVer (stat).
+    /// The client's flashVer (stat, callbacks), swfUrl, tcUrl and pageUrl (callbacks).
     flashver: String,
+    swf_url: String,
+    tc_url: String,
+    page_url: String,
+    /// A request paused until its HTTP callback answers.
+    waiting: Option<notify::Waiting>,
 }
 
 impl Policy {
@@ -53,6 +59,10 @@ impl Policy {
             publishing: Vec::new(),
             playing: Vec::new(),
             flashver: String::new(),
+            swf_url: String::new(),
+            tc_url: String::new(),
+            page_url: String::new(),
+            waiting: None,
         }
     }
 
@@ -69,12 +79,32 @@ impl Policy {
     ) -> Result<(), &'static str> {
         if let Event::Connect(req) = &event {
             self.flashver.clone_from(&req.flashver);
+            self.swf_url.clone_from(&req.swf_url);
+            self.tc_url.clone_from(&req.tc_url);
+            self.page_url.clone_from(&req.page_url);
         }
         match event {
             Event::Connect(req) => match self.server.application(&req.app) {
                 Some(app) => {
                     self.app = Some(app);
-                    session.accept_connect();
+                    match self.server.notify.get(Call::Connect) {
+                        Some(url) => {
+                            let fields = self.fields(Call::Connect, app);
+                            let method = self.server.notify.method;
+                            self.wait(
+                                url,
+                                method,
+                                fields,
+                                &req.app_args,
+                                notify::Waiting::Connect,
+                                log,
+                            );
+                            if self.waiting.is_none() {
+                                session.reject_connect("on_connect failed");
+                            }
+                        }
+                        None => session.accept_connect(),
+                    }
                 }
                 None => {
                     ngx_log_error!(
@@ -108,7 +138,7 @@ impl Policy {
                 payload,
             } => self.media(stream_id, true, timestamp, payload, log, now),
             Event::Unpublish { stream_id } => self.unpublish(stream_id, log),
-            Event::StopPlay { stream_id } => self.stop_play(stream_id),
+            Event::StopPlay { stream_id } => self.stop_play(stream_id, log),
             // Resuming: the player restarts at a keyframe.
             Event::Pause {
                 stream_id,
@@ -151,7 +181,10 @@ impl Policy {
             self.end_publish(p, log);
         }
         for p in std::mem::take(&mut self.playing) {
-            play::forget(self.client, &p);
+            self.end_play(&p, log);
+        }
+        if let Some(app) = self.app {
+            self.tell(Call::Done, app, &[], log);
         }
     }
 

@@ -5,9 +5,11 @@
 use ::ngx::ngx_log_error;
 use nginx_sys::{ngx_log_t, NGX_LOG_INFO, NGX_LOG_WARN};
 
+use super::notify::Waiting;
 use super::{unix_now, Policy};
 use crate::auth::{signed, Action};
 use crate::conf::AppConf;
+use crate::conf::Call;
 use crate::live::{MediaInfo, Player, PlayerQueue, StreamKey};
 use crate::ngx::remote::{self, Want};
 use crate::ngx::worker;
@@ -90,8 +92,41 @@ impl Policy {
             session.reject_play(stream_id, reason);
             return;
         }
+        if let Some(url) = app.settings.notify.get(Call::Play) {
+            let mut fields = self.fields(Call::Play, app);
+            fields.push(("name".into(), req.name.clone()));
+            fields.push(("start".into(), req.start.to_string()));
+            fields.push(("duration".into(), req.duration.to_string()));
+            fields.push(("reset".into(), u8::from(req.reset).to_string()));
+            let args = req.args.clone();
+            self.wait(
+                url,
+                app.settings.notify.method,
+                fields,
+                &args,
+                Waiting::Play { app, req },
+                log,
+            );
+            if self.waiting.is_none() {
+                session.reject_play(stream_id, Rejection::Unauthorized("on_play failed".into()));
+            }
+            return;
+        }
+        self.play_as(session, app, req, log, now);
+    }
+
+    /// Plays once every check passed (and `on_play` answered).
+    pub(super) fn play_as(
+        &mut self,
+        session: &mut Session,
+        app: &'static AppConf,
+        req: PlayRequest,
+        log: *mut ngx_log_t,
+        now: u64,
+    ) {
+        let stream_id = req.stream_id;
         if self.playing.iter().any(|p| p.stream_id == stream_id) {
-            self.stop_play(stream_id);
+            self.stop_play(stream_id, log);
         }
         let key = self.key(app, req.name);
         let player = Player {
@@ -154,10 +189,18 @@ impl Policy {
         });
     }
 
-    pub(super) fn stop_play(&mut self, stream_id: u32) {
+    pub(super) fn stop_play(&mut self, stream_id: u32, log: *mut ngx_log_t) {
         if let Some(pos) = self.playing.iter().position(|p| p.stream_id == stream_id) {
             let p = self.playing.swap_remove(pos);
-            forget(self.client, &p);
+            self.end_play(&p, log);
+        }
+    }
+
+    /// A playback ends (stop, or the connection closed): `on_play_done`.
+    pub(super) fn end_play(&self, p: &Playback, log: *mut ngx_log_t) {
+        forget(self.client, p);
+        if let Some(app) = self.app {
+            self.tell(Call::PlayDone, app, &[("name", &p.key.name)], log);
         }
     }
 

@@ -5,9 +5,11 @@ use ::ngx::ngx_log_error;
 use bytes::Bytes;
 use nginx_sys::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_NOTICE, NGX_LOG_WARN};
 
+use super::notify::Waiting;
 use super::{unix_now, Policy};
 use crate::auth::{signed, Action};
 use crate::conf::AppConf;
+use crate::conf::Call;
 use crate::live::shm::{self, ClaimError, HeaderKind, ShmError, SlotWriter};
 use crate::live::{MediaInfo, MediaKind, PublishError, StreamHandle, StreamKey};
 use crate::ngx::dash_out::DashOut;
@@ -130,7 +132,7 @@ impl Policy {
     pub(super) fn publish(
         &mut self,
         session: &mut Session,
-        app: &AppConf,
+        app: &'static AppConf,
         req: PublishRequest,
         log: *mut ngx_log_t,
         now: u64,
@@ -166,6 +168,43 @@ impl Policy {
                 return;
             }
         };
+        if let Some(url) = app.settings.notify.get(Call::Publish) {
+            let mut fields = self.fields(Call::Publish, app);
+            fields.push(("name".into(), req.name.clone()));
+            fields.push(("type".into(), req.kind.as_str().into()));
+            self.wait(
+                url,
+                app.settings.notify.method,
+                fields,
+                &req.args,
+                Waiting::Publish {
+                    app,
+                    stream_id,
+                    name,
+                },
+                log,
+            );
+            if self.waiting.is_none() {
+                session.reject_publish(
+                    stream_id,
+                    Rejection::Unauthorized("on_publish failed".into()),
+                );
+            }
+            return;
+        }
+        self.publish_as(session, app, stream_id, name, log, now);
+    }
+
+    /// Publishes `name` once every check passed (and `on_publish` answered).
+    pub(super) fn publish_as(
+        &mut self,
+        session: &mut Session,
+        app: &AppConf,
+        stream_id: u32,
+        name: String,
+        log: *mut ngx_log_t,
+        now: u64,
+    ) {
         let key = self.key(app, name);
         let client = self.client;
         let takeover = app.settings.publish_takeover;
@@ -475,6 +514,9 @@ impl Policy {
             Some(s)
         });
         if let Some(s) = ended {
+            if let Some(app) = self.app {
+                self.tell(Call::PublishDone, app, &[("name", &s.key.name)], log);
+            }
             ngx_log_error!(
                 NGX_LOG_NOTICE,
                 log,

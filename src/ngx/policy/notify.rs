@@ -1,0 +1,250 @@
+//! nginx-rtmp's HTTP callbacks (`on_connect`, `on_publish`, `on_play`, and the `*_done` ones).
+//!
+//! A deciding callback pauses the request: the session holds the client's further input
+//! while the HTTP call runs on the event loop; the answer resumes it. 2xx continues, 3xx
+//! renames the stream to the `Location` (a remote `rtmp://` relay redirect is not supported
+//! and refuses), anything else — including no answer within [`TIMEOUT_MS`] — refuses.
+
+use ::ngx::ngx_log_error;
+use nginx_sys::{ngx_log_t, NGX_LOG_INFO, NGX_LOG_WARN};
+
+use super::Policy;
+use crate::auth::query;
+use crate::conf::{AppConf, Call, NotifyUrl};
+use crate::http::{build_request, HttpError, Method, Outcome, Response};
+use crate::ngx::http_client;
+use crate::ngx::worker;
+use crate::rtmp::name::parse_stream_name;
+use crate::rtmp::{PlayRequest, Rejection, Session};
+
+/// Every callback gets this long to answer (connect, send and answer).
+pub const TIMEOUT_MS: u64 = 10_000;
+/// Longest stream name a 3xx `Location` may rename to.
+const MAX_NAME: usize = 256;
+
+/// A request paused until its callback answers.
+pub enum Waiting {
+    Connect,
+    Publish {
+        app: &'static AppConf,
+        stream_id: u32,
+        /// The name to publish as when the callback says "continue" (after the key map).
+        name: String,
+    },
+    Play {
+        app: &'static AppConf,
+        req: PlayRequest,
+    },
+}
+
+impl Waiting {
+    fn call(&self) -> Call {
+        match self {
+            Waiting::Connect => Call::Connect,
+            Waiting::Publish { .. } => Call::Publish,
+            Waiting::Play { .. } => Call::Play,
+        }
+    }
+}
+
+/// What the callback's answer means for the paused request.
+enum Verdict {
+    Continue,
+    Rename(String),
+    Refuse(String),
+}
+
+fn verdict(call: Call, result: Result<Response, HttpError>) -> Verdict {
+    match result.map(|r| r.outcome()) {
+        Ok(Outcome::Continue) => Verdict::Continue,
+        Ok(Outcome::Redirect(loc)) if call == Call::Connect => {
+            Verdict::Refuse(format!("on_connect answered a redirect to \"{loc}\""))
+        }
+        Ok(Outcome::Redirect(loc)) if loc.contains("://") => {
+            Verdict::Refuse(format!("relay redirect to \"{loc}\" is not supported"))
+        }
+        Ok(Outcome::Redirect(loc)) => match parse_stream_name(&loc, MAX_NAME) {
+            Ok(n) if n.args.is_empty() => Verdict::Rename(n.name),
+            _ => Verdict::Refuse(format!("{} redirect to an invalid name", call.directive())),
+        },
+        Ok(Outcome::Refused(status)) => {
+            Verdict::Refuse(format!("{} answered {status}", call.directive()))
+        }
+        Err(e) => Verdict::Refuse(format!("{} failed: {e}", call.directive())),
+    }
+}
+
+impl Policy {
+    /// The fields nginx-rtmp sends with every callback.
+    pub(super) fn fields(&self, call: Call, app: &AppConf) -> Vec<(String, String)> {
+        let ip = self.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        vec![
+            ("call".into(), call.name().into()),
+            ("addr".into(), ip),
+            ("clientid".into(), self.client.to_string()),
+            ("app".into(), app.name.clone()),
+            ("flashver".into(), self.flashver.clone()),
+            ("swfurl".into(), self.swf_url.clone()),
+            ("tcurl".into(), self.tc_url.clone()),
+            ("pageurl".into(), self.page_url.clone()),
+        ]
+    }
+
+    /// Sends a callback; with `waiting`, its answer resumes that request through
+    /// [`Policy::notified`] (the connection is looked up again: it may be gone by then).
+    /// On failure to even start, `self.waiting` stays `None` and the caller refuses.
+    pub(super) fn wait(
+        &mut self,
+        url: &NotifyUrl,
+        method: Method,
+        fields: Vec<(String, String)>,
+        args: &str,
+        waiting: Waiting,
+        log: *mut ngx_log_t,
+    ) {
+        let call = waiting.call();
+        let Some(fields) = with_args(fields, args) else {
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                log,
+                "rtmp: client {} {}: malformed query arguments",
+                self.client,
+                call.directive()
+            );
+            return;
+        };
+        let client = self.client;
+        let done: http_client::Callback = Box::new(move |result| {
+            let conn = worker::with(|w| w.conns.get(&client).copied());
+            if let Some(conn) = conn {
+                // SAFETY: a registered connection is live; this runs from the HTTP client's
+                // handler, outside any handler of that connection, on the worker's thread.
+                unsafe { (*conn).notified(result) };
+            }
+        });
+        if send(url, method, &fields, done, log) {
+            self.waiting = Some(waiting);
+        }
+    }
+
+    /// A fire-and-forget callback (`on_publish_done`, `on_play_done`, `on_done`).
+    pub(super) fn tell(
+        &self,
+        call: Call,
+        app: &AppConf,
+        extra: &[(&str, &str)],
+        log: *mut ngx_log_t,
+    ) {
+        let Some(url) = app.settings.notify.get(call) else {
+            return;
+        };
+        let mut fields = self.fields(call, app);
+        fields.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        send(
+            url,
+            app.settings.notify.method,
+            &fields,
+            Box::new(|_| {}),
+            log,
+        );
+    }
+
+    /// The callback of the paused request answered.
+    pub fn notified(
+        &mut self,
+        session: &mut Session,
+        result: Result<Response, HttpError>,
+        log: *mut ngx_log_t,
+        now: u64,
+    ) {
+        let Some(waiting) = self.waiting.take() else {
+            return;
+        };
+        let call = waiting.call();
+        let verdict = verdict(call, result);
+        if let Verdict::Refuse(why) = &verdict {
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                log,
+                "rtmp: client {} ({}) refused: {}",
+                self.client,
+                self.addr,
+                why
+            );
+        } else if let Verdict::Rename(name) = &verdict {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                log,
+                "rtmp: client {} renamed to \"{}\" by {}",
+                self.client,
+                name,
+                call.directive()
+            );
+        }
+        match (waiting, verdict) {
+            (Waiting::Connect, Verdict::Refuse(why)) => session.reject_connect(&why),
+            (Waiting::Connect, _) => session.accept_connect(),
+            (Waiting::Publish { stream_id, .. }, Verdict::Refuse(why)) => {
+                session.reject_publish(stream_id, Rejection::Unauthorized(why))
+            }
+            (
+                Waiting::Publish {
+                    app,
+                    stream_id,
+                    name,
+                },
+                Verdict::Continue,
+            ) => self.publish_as(session, app, stream_id, name, log, now),
+            (Waiting::Publish { app, stream_id, .. }, Verdict::Rename(name)) => {
+                self.publish_as(session, app, stream_id, name, log, now)
+            }
+            (Waiting::Play { req, .. }, Verdict::Refuse(why)) => {
+                session.reject_play(req.stream_id, Rejection::Unauthorized(why))
+            }
+            (Waiting::Play { app, req }, Verdict::Continue) => {
+                self.play_as(session, app, req, log, now)
+            }
+            (Waiting::Play { app, mut req }, Verdict::Rename(name)) => {
+                req.name = name;
+                self.play_as(session, app, req, log, now)
+            }
+        }
+    }
+}
+
+/// The name's query arguments are forwarded as fields too (`name=key&token=x`).
+fn with_args(mut fields: Vec<(String, String)>, args: &str) -> Option<Vec<(String, String)>> {
+    fields.extend(query::parse(args)?);
+    Some(fields)
+}
+
+fn send(
+    url: &NotifyUrl,
+    method: Method,
+    fields: &[(String, String)],
+    done: http_client::Callback,
+    log: *mut ngx_log_t,
+) -> bool {
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let req = build_request(method, &url.url, &form);
+    match http_client::request(log, url.addr, &url.url, req, TIMEOUT_MS, done) {
+        Ok(()) => true,
+        Err(e) => {
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                log,
+                "rtmp: callback to {} not sent: {}",
+                url.url,
+                e
+            );
+            false
+        }
+    }
+}
