@@ -311,8 +311,11 @@ pub fn session_handshake(data: &[u8]) {
     run_session(&plain_handshake(), data);
 }
 
+/// A driver: arbitrary bytes in, panics on findings.
+pub type Driver = fn(&[u8]);
+
 /// Every driver, by the name of its fuzz target and seed corpus directory.
-pub const DRIVERS: &[(&str, fn(&[u8]))] = &[
+pub const DRIVERS: &[(&str, Driver)] = &[
     ("chunk_decoder", chunk_decoder),
     ("amf0_decode", amf0_decode),
     ("flv_tag", flv_tag),
