@@ -26,7 +26,7 @@ pub struct Zone {
     pub layout: Layout,
 }
 
-/// Registers the zone with nginx during configuration.
+/// Registers the live zone with nginx during configuration.
 ///
 /// # Safety
 /// `cf` must be the configuration being parsed; `tag` a pointer stable across reloads.
@@ -35,42 +35,80 @@ pub unsafe fn add(
     size: usize,
     tag: *mut core::ffi::c_void,
 ) -> Result<*mut ngx_shm_zone_t, String> {
-    Layout::new(size.saturating_sub(NGX_SLAB_HEADER))
-        .map_err(|e| format!("live_shm_size {size}: {e}"))?;
-    let mut name = ngx_str_t {
-        len: ZONE_NAME.len() - 1,
-        data: ZONE_NAME.as_ptr().cast_mut(),
-    };
-    // SAFETY: nginx copies nothing and keeps `name` only for the call; `tag` is stable.
-    let zone = unsafe { nginx_sys::ngx_shared_memory_add(cf, &mut name, size, tag) };
-    if zone.is_null() {
-        return Err("could not add the live shared memory zone".into());
-    }
-    // SAFETY: a zone just returned by nginx; `init` runs once the zone is mapped.
-    unsafe { (*zone).init = Some(init_zone) };
-    Ok(zone)
+    Layout::new(size).map_err(|e| format!("live_shm_size {size}: {e}"))?;
+    // SAFETY: see the contract.
+    unsafe { add_zone(cf, b"ngx_rtmp_rs_live\0", size, tag, init_zone) }
 }
-
-const ZONE_NAME: &[u8] = b"ngx_rtmp_rs_live\0";
 
 unsafe extern "C" fn init_zone(
     zone: *mut ngx_shm_zone_t,
     data: *mut core::ffi::c_void,
 ) -> nginx_sys::ngx_int_t {
+    let layout = |r: ShmRegion| Layout::new(Region::len(r)).ok();
+    // SAFETY: nginx calls this with the mapped zone.
+    unsafe {
+        init_with(
+            zone,
+            data,
+            |r| layout(r).is_some_and(|l| shm::check(&r, &l).is_ok()),
+            |r| layout(r).is_some_and(|l| shm::format(&r, &l).is_ok()),
+        )
+    }
+}
+
+/// Registers a shared zone whose usable part (after nginx's slab header) is `size` bytes;
+/// `init` runs once it is mapped (see [`init_with`]).
+///
+/// # Safety
+/// `cf` must be the configuration being parsed; `tag` a pointer stable across reloads;
+/// `name` NUL-terminated.
+pub(super) unsafe fn add_zone(
+    cf: *mut ngx_conf_t,
+    name: &'static [u8],
+    size: usize,
+    tag: *mut core::ffi::c_void,
+    init: unsafe extern "C" fn(*mut ngx_shm_zone_t, *mut core::ffi::c_void) -> nginx_sys::ngx_int_t,
+) -> Result<*mut ngx_shm_zone_t, String> {
+    let mut ngx_name = ngx_str_t {
+        len: name.len().saturating_sub(1),
+        data: name.as_ptr().cast_mut(),
+    };
+    // SAFETY: nginx copies the name; `tag` is stable (contract).
+    let zone =
+        unsafe { nginx_sys::ngx_shared_memory_add(cf, &mut ngx_name, size + NGX_SLAB_HEADER, tag) };
+    if zone.is_null() {
+        return Err(format!(
+            "could not add the shared memory zone \"{}\"",
+            String::from_utf8_lossy(&name[..ngx_name.len])
+        ));
+    }
+    // SAFETY: a zone just returned by nginx; `init` runs once the zone is mapped.
+    unsafe { (*zone).init = Some(init) };
+    Ok(zone)
+}
+
+/// The body of a zone's `init`: a zone kept across a reload (`data` set by the previous
+/// cycle) whose content `keep` accepts is left as is — old workers still use it; otherwise
+/// `format` lays it out anew.
+///
+/// # Safety
+/// `zone` must be the mapped zone nginx passes to `init`.
+pub(super) unsafe fn init_with(
+    zone: *mut ngx_shm_zone_t,
+    data: *mut core::ffi::c_void,
+    keep: impl FnOnce(ShmRegion) -> bool,
+    format: impl FnOnce(ShmRegion) -> bool,
+) -> nginx_sys::ngx_int_t {
     let ok = super::catch(|| {
-        // SAFETY: nginx calls this with the mapped zone of `size` bytes.
+        // SAFETY: see the contract.
         let region = unsafe { region_of(zone) };
-        let Ok(layout) = Layout::new(Region::len(region)) else {
-            return false;
-        };
-        if !data.is_null() && shm::check(&region, &layout).is_ok() {
-            // A reload kept the zone: old workers are still publishing into it.
-        } else if shm::format(&region, &layout).is_err() {
-            return false;
+        if !(data.is_null() || !keep(region)) || format(region) {
+            // SAFETY: `data` marks the zone as initialised for the next reload.
+            unsafe { (*zone).data = (*zone).shm.addr.cast() };
+            true
+        } else {
+            false
         }
-        // SAFETY: `data` marks the zone as initialised for the next reload.
-        unsafe { (*zone).data = (*zone).shm.addr.cast() };
-        true
     });
     if ok == Some(true) {
         nginx_sys::NGX_OK as nginx_sys::ngx_int_t
