@@ -102,7 +102,8 @@ pub(super) unsafe fn init_with(
     let ok = super::catch(|| {
         // SAFETY: see the contract.
         let region = unsafe { region_of(zone) };
-        if !(data.is_null() || !keep(region)) || format(region) {
+        let kept = !data.is_null() && keep(region);
+        if kept || format(region) {
             // SAFETY: `data` marks the zone as initialised for the next reload.
             unsafe { (*zone).data = (*zone).shm.addr.cast() };
             true
