@@ -137,7 +137,7 @@ fn unknown_application_and_live_off_are_refused() {
     assert!(!ok);
     let log = n.error_log();
     assert!(log.contains("unknown application \"nope\""), "{log}");
-    assert!(log.contains("neither live nor hls is on"), "{log}");
+    assert!(log.contains("neither live, hls nor dash is on"), "{log}");
     n.assert_no_crash();
 }
 

@@ -211,8 +211,12 @@ impl Policy {
         if takeover {
             self.evict_local_publisher(&key, log);
         }
+        // This worker arbitrates its own publishers first: the shared zone takes a slot of
+        // our own worker with the same name for a leftover, and would take it away from a
+        // live publisher here.
+        let busy_here = worker::with(|w| w.hub.handle_of(&key).is_some());
         // Across workers, a name has one publisher too: the shared zone arbitrates.
-        let ring = if app.settings.live {
+        let ring = if app.settings.live && !busy_here {
             match self.claim_ring(&key, now, takeover) {
                 Ok(ring) => ring,
                 Err(why) => {
