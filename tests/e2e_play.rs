@@ -169,6 +169,7 @@ fn joining_mid_gop_starts_at_a_keyframe_at_once() {
     let got = p.collect(Instant::now() + Duration::from_secs(3), usize::MAX);
     let first_key = got.iter().find(|g| g.keyframe).expect("no keyframe");
     let delay = first_key.at - p.play_sent;
+    eprintln!("join mid-GOP: first keyframe after {delay:?}");
     assert!(
         delay < Duration::from_millis(300),
         "first keyframe after {delay:?}"
