@@ -132,12 +132,16 @@ stop_nginx() {
     for _ in $(seq 100); do kill -0 "$MASTER" 2>/dev/null || break; sleep 0.05; done
     kill -KILL "$MASTER" 2>/dev/null || true
     wait "$MASTER" 2>/dev/null || true
+    # Our module's master may die of SIGSEGV when reaping its worker (see the report), so
+    # make sure the worker it started is gone too.
+    [[ -n ${WORKER:-} ]] && kill -KILL "$WORKER" 2>/dev/null || true
     MASTER=""
 }
 trap 'stop_nginx' EXIT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
 summary_field() { # file key
     grep '^SUMMARY' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'
 }
@@ -146,15 +150,16 @@ write_conf rs "$OUT/ngx_rtmp_rs.so" "$port_rs"
 write_conf c "$C_MODULE" "$port_c"
 HZ=$(getconf CLK_TCK)
 RES="$OUT/results.tsv"
-printf 'impl\tkind\tn\trep\tcpu_pct\trss_delta_kb\tseg_lat_ms\tseg_lat_p95_ms\tsegments\tfirst_frame_ms\tfirst_key_ms\tpubs_ok\tplayers_ok\tvideo_per_player\tload1\n' >"$RES"
+printf 'impl\tkind\tn\trep\tcpu_pct\trss_delta_kb\tanon_delta_kb\tseg_lat_ms\tseg_lat_p95_ms\tsegments\tfirst_frame_ms\tfirst_key_ms\tpubs_ok\tplayers_ok\tvideo_per_player\tload1\n' >"$RES"
 
 run_one() { # impl kind n rep
     local impl=$1 kind=$2 n=$3 rep=$4 port pubs players
     [[ $impl == rs ]] && port=$port_rs || port=$port_c
     if [[ $kind == publish ]]; then pubs=$n; players=0; else pubs=1; players=$n; fi
     start_nginx "$impl"
-    local rss0 t1 t2 rss1 load out
+    local rss0 t1 t2 rss1 anon0 anon1 load out
     rss0=$(rss_kb "$WORKER")
+    anon0=$(anon_kb "$WORKER")
     out="$OUT/$impl/run-$kind-$n-$rep.txt"
     "$LOAD" --url "rtmp://127.0.0.1:$port/live" --flv "$FLV" --publishers "$pubs" --players "$players" \
         --duration $((WARMUP + WINDOW + 1)) --name "s${rep}x" --hls-dir "$OUT/$impl/hls" \
@@ -165,18 +170,19 @@ run_one() { # impl kind n rep
     sleep "$WINDOW"
     t2=$(cpu_ticks "$WORKER")
     rss1=$(rss_kb "$WORKER")
+    anon1=$(anon_kb "$WORKER")
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     wait "$lp" || true
     stop_nginx
     local cpu
     cpu=$(awk -v a="$t1" -v b="$t2" -v hz="$HZ" -v w="$WINDOW" 'BEGIN {printf "%.2f", (b - a) / hz / w * 100}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$impl" "$kind" "$n" "$rep" "$cpu" \
-        $((rss1 - rss0)) "$(summary_field "$out" seg_latency_ms_median)" "$(summary_field "$out" seg_latency_ms_p95)" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$impl" "$kind" "$n" "$rep" "$cpu" \
+        $((rss1 - rss0)) $((anon1 - anon0)) "$(summary_field "$out" seg_latency_ms_median)" "$(summary_field "$out" seg_latency_ms_p95)" \
         "$(summary_field "$out" segments)" "$(summary_field "$out" first_frame_ms_median)" \
         "$(summary_field "$out" first_key_ms_median)" "$(summary_field "$out" publishers_ok)" \
         "$(summary_field "$out" players_ok)" "$(summary_field "$out" video_frames_per_player)" "${load%% *}" >>"$RES"
-    printf 'bench.sh: %-3s %-7s n=%-3s rep=%s cpu=%6s%% rssΔ=%6s kB  seg=%sms first=%sms ok=%s/%s  loadavg=%s\n' \
-        "$impl" "$kind" "$n" "$rep" "$cpu" $((rss1 - rss0)) "$(summary_field "$out" seg_latency_ms_median)" \
+    printf 'bench.sh: %-3s %-7s n=%-3s rep=%s cpu=%6s%% rssΔ=%6s kB anonΔ=%6s kB  seg=%sms first=%sms ok=%s/%s  loadavg=%s\n' \
+        "$impl" "$kind" "$n" "$rep" "$cpu" $((rss1 - rss0)) $((anon1 - anon0)) "$(summary_field "$out" seg_latency_ms_median)" \
         "$(summary_field "$out" first_frame_ms_median)" "$(summary_field "$out" publishers_ok)" \
         "$(summary_field "$out" players_ok)" "$load" >&2
 }

@@ -55,6 +55,10 @@ for n in pubs:
         lambda r, n=n: num(r["rss_delta_kb"]) / n / 1024 if num(r["rss_delta_kb"]) is not None else None,
         "publish", n, "ratio <= 1")
 for n in pubs:
+    add("RSS anon (heap) per stream, MB", f"N={n}",
+        lambda r, n=n: num(r["anon_delta_kb"]) / n / 1024 if num(r["anon_delta_kb"]) is not None else None,
+        "publish", n, "")
+for n in pubs:
     add("publish->segment listed, ms (median)", f"N={n}", lambda r: num(r["seg_lat_ms"]), "publish", n, "<= 10 ms")
 for n in pubs:
     add("publish->segment listed, ms (p95)", f"N={n}", lambda r: num(r["seg_lat_p95_ms"]), "publish", n, "")
