@@ -27,6 +27,8 @@ WARMUP="${BENCH_WARMUP:-4}"   # seconds before the CPU window (players join at 1
 WINDOW="${BENCH_WINDOW:-8}"   # CPU measurement window, seconds
 PUBS="${BENCH_PUBS:-1 5 20}"
 PLAYERS="${BENCH_PLAYERS:-50 200 500}"
+# Extra rtmp{}-level directives for our module only, e.g. "play_flush_interval 40ms;".
+OURS_EXTRA="${BENCH_OURS_EXTRA:-}"
 C_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
 NGINX=/usr/sbin/nginx
 log() { echo "bench.sh: $*" >&2; }
@@ -93,6 +95,7 @@ pid $p/nginx.pid;
 error_log $p/logs/error.log warn;
 events { worker_connections 8192; }
 rtmp {
+    $([[ $1 == rs ]] && echo "$OURS_EXTRA")
     server {
         listen 127.0.0.1:$3;
         chunk_size 4096;

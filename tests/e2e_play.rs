@@ -355,3 +355,38 @@ fn reload_while_players_watch() {
     let _ = publisher.wait_with_output();
     n.assert_no_crash();
 }
+
+#[test]
+fn play_flush_interval_batches_without_losing_frames() {
+    let n = Nginx::start("play-flush", &live_conf("play_flush_interval 50ms;"));
+    let src = source(6);
+    let (src_v, _) = packets(&src);
+    let port = n.rtmp_port;
+    let players: Vec<_> = (0..20)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut p = TestPlayer::play(port, "live", "batched");
+                p.collect(Instant::now() + Duration::from_secs(25), usize::MAX)
+            })
+        })
+        .collect();
+    assert!(n.wait_log("(waiting for its publisher)", Duration::from_secs(10)));
+    thread::sleep(Duration::from_millis(500));
+    let (ok, err) = run_with_timeout(
+        ffmpeg_publish_file(&src, &n.rtmp_url("live", "batched")),
+        TIMEOUT,
+    );
+    assert!(ok, "{err}");
+    for (i, t) in players.into_iter().enumerate() {
+        let got = t.join().unwrap();
+        assert_eq!(check_stream(&got).unwrap(), src_v, "player {i}");
+        // Messages arrive in batches at most 50 ms (plus scheduling) apart while streaming.
+        let video: Vec<_> = got.iter().filter(|g| g.type_id == 9).collect();
+        let gaps = video
+            .windows(2)
+            .filter(|w| w[1].at - w[0].at > Duration::from_millis(400))
+            .count();
+        assert_eq!(gaps, 0, "player {i}: stalls between batches");
+    }
+    n.assert_no_crash();
+}

@@ -105,6 +105,7 @@ impl std::error::Error for ConfError {}
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ServerLayer {
     chunk_size: Option<u32>,
+    play_flush_interval_ms: Option<u64>,
     timeout_ms: Option<u64>,
     ping_ms: Option<u64>,
     ping_timeout_ms: Option<u64>,
@@ -117,6 +118,10 @@ struct ServerLayer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     pub chunk_size: u32,
+    /// `play_flush_interval` (default 0): players' output is written at most this often, so
+    /// that several messages share one `writev` (fewer syscalls per player, at the price of
+    /// up to this much added latency). 0 writes every message at once.
+    pub play_flush_interval_ms: u64,
     pub timeout_ms: u64,
     pub ping_ms: u64,
     pub ping_timeout_ms: u64,
@@ -130,6 +135,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             chunk_size: 4096,
+            play_flush_interval_ms: 0,
             timeout_ms: 60_000,
             ping_ms: 60_000,
             ping_timeout_ms: 30_000,
@@ -144,6 +150,7 @@ impl ServerLayer {
     fn merge(&self, parent: &ServerLayer) -> ServerLayer {
         ServerLayer {
             chunk_size: self.chunk_size.or(parent.chunk_size),
+            play_flush_interval_ms: self.play_flush_interval_ms.or(parent.play_flush_interval_ms),
             timeout_ms: self.timeout_ms.or(parent.timeout_ms),
             ping_ms: self.ping_ms.or(parent.ping_ms),
             ping_timeout_ms: self.ping_timeout_ms.or(parent.ping_timeout_ms),
@@ -157,6 +164,7 @@ impl ServerLayer {
         let d = ServerSettings::default();
         ServerSettings {
             chunk_size: self.chunk_size.unwrap_or(d.chunk_size),
+            play_flush_interval_ms: self.play_flush_interval_ms.unwrap_or(d.play_flush_interval_ms),
             timeout_ms: self.timeout_ms.unwrap_or(d.timeout_ms),
             ping_ms: self.ping_ms.unwrap_or(d.ping_ms),
             ping_timeout_ms: self.ping_timeout_ms.unwrap_or(d.ping_timeout_ms),
@@ -618,6 +626,12 @@ impl RtmpConf {
                     "chunk_size",
                     v,
                 )
+            }
+            "play_flush_interval" => {
+                let v = time_arg("play_flush_interval", args, 0)?;
+                let v = ranged("play_flush_interval", args.first().copied().unwrap_or_default(), v, 0, 1000)?;
+                let l = self.server_layer(scope, "play_flush_interval")?;
+                set_once(&mut l.play_flush_interval_ms, "play_flush_interval", v)
             }
             "max_message" => {
                 let v = size_arg("max_message", args, 1024, 64 * 1024 * 1024)?;

@@ -42,6 +42,9 @@ pub struct Conn {
     progressed: bool,
     /// Its stream was taken over by another publisher: close.
     evicted: bool,
+    /// `play_flush_interval`; `flush_deferred`: waiting for the worker's flush timer.
+    flush_interval_ms: nginx_sys::ngx_msec_t,
+    flush_deferred: bool,
 }
 
 /// Why a connection ends.
@@ -100,6 +103,8 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
             send_timeout_ms: server.settings.timeout_ms as nginx_sys::ngx_msec_t,
             progressed: false,
             evicted: false,
+            flush_interval_ms: server.settings.play_flush_interval_ms as nginx_sys::ngx_msec_t,
+            flush_deferred: false,
         });
         ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} connected", id);
         let conn = Box::into_raw(conn);
@@ -216,8 +221,19 @@ impl Conn {
         let pending = self.session.pending_bytes() + self.out_len;
         if self.policy.admit(stream_id, info, pending) && self.session.send_prepared(stream_id, msg)
         {
-            self.post_write();
+            if self.flush_interval_ms == 0 {
+                self.post_write();
+            } else if !self.flush_deferred {
+                self.flush_deferred = true;
+                super::fanout::defer_flush(self.policy.client_id(), self.flush_interval_ms);
+            }
         }
+    }
+
+    /// The worker's flush timer: write what `deliver` queued.
+    pub fn flush_now(&mut self) {
+        self.flush_deferred = false;
+        self.post_write();
     }
 
     /// The publisher of the stream played on `stream_id` left (`published == false`) or came

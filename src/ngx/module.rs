@@ -57,7 +57,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 51] = [
+static mut CONF_COMMANDS: [ngx_command_t; 52] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -84,6 +84,7 @@ static mut CONF_COMMANDS: [ngx_command_t; 51] = [
     },
     simple(ngx_string!("chunk_size"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("live_shm_size"), RTMP_MAIN_CONF),
+    simple(ngx_string!("play_flush_interval"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("timeout"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("ping"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("ping_timeout"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
