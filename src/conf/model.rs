@@ -150,7 +150,9 @@ impl ServerLayer {
     fn merge(&self, parent: &ServerLayer) -> ServerLayer {
         ServerLayer {
             chunk_size: self.chunk_size.or(parent.chunk_size),
-            play_flush_interval_ms: self.play_flush_interval_ms.or(parent.play_flush_interval_ms),
+            play_flush_interval_ms: self
+                .play_flush_interval_ms
+                .or(parent.play_flush_interval_ms),
             timeout_ms: self.timeout_ms.or(parent.timeout_ms),
             ping_ms: self.ping_ms.or(parent.ping_ms),
             ping_timeout_ms: self.ping_timeout_ms.or(parent.ping_timeout_ms),
@@ -164,7 +166,9 @@ impl ServerLayer {
         let d = ServerSettings::default();
         ServerSettings {
             chunk_size: self.chunk_size.unwrap_or(d.chunk_size),
-            play_flush_interval_ms: self.play_flush_interval_ms.unwrap_or(d.play_flush_interval_ms),
+            play_flush_interval_ms: self
+                .play_flush_interval_ms
+                .unwrap_or(d.play_flush_interval_ms),
             timeout_ms: self.timeout_ms.unwrap_or(d.timeout_ms),
             ping_ms: self.ping_ms.unwrap_or(d.ping_ms),
             ping_timeout_ms: self.ping_timeout_ms.unwrap_or(d.ping_timeout_ms),
@@ -629,7 +633,13 @@ impl RtmpConf {
             }
             "play_flush_interval" => {
                 let v = time_arg("play_flush_interval", args, 0)?;
-                let v = ranged("play_flush_interval", args.first().copied().unwrap_or_default(), v, 0, 1000)?;
+                let v = ranged(
+                    "play_flush_interval",
+                    args.first().copied().unwrap_or_default(),
+                    v,
+                    0,
+                    1000,
+                )?;
                 let l = self.server_layer(scope, "play_flush_interval")?;
                 set_once(&mut l.play_flush_interval_ms, "play_flush_interval", v)
             }

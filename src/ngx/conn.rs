@@ -90,7 +90,10 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
             let server = &*(*(*c).listening).servers.cast::<ServerConf>();
             (server, (*c).log, (*c).number)
         };
-        let id = worker::with(|w| w.next_client_id());
+        worker::with(|w| w.count_accepted());
+        // nginx's connection number: unique across the workers of a master, and the id the
+        // stat page, rtmp_control and the callbacks' `clientid` show.
+        let id = number;
         let seed = ((nginx_sys::ngx_random() as u64) << 32) ^ number;
         let conn = Box::new(Conn {
             c,

@@ -70,7 +70,12 @@ pub fn defer_flush(client: u64, interval: ngx_msec_t) {
 unsafe extern "C" fn on_flush_timer(_ev: *mut ngx_event_t) {
     let _ = super::catch(|| {
         let clients = DEFERRED.with(|d| std::mem::take(&mut d.borrow_mut().0));
-        let conns: Vec<_> = worker::with(|w| clients.iter().filter_map(|c| w.conns.get(c).copied()).collect());
+        let conns: Vec<_> = worker::with(|w| {
+            clients
+                .iter()
+                .filter_map(|c| w.conns.get(c).copied())
+                .collect()
+        });
         for conn in conns {
             // SAFETY: looked up in the registry just now (live), outside any handler of theirs.
             unsafe { (*conn).flush_now() };

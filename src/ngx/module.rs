@@ -84,7 +84,10 @@ static mut CONF_COMMANDS: [ngx_command_t; 52] = [
     },
     simple(ngx_string!("chunk_size"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("live_shm_size"), RTMP_MAIN_CONF),
-    simple(ngx_string!("play_flush_interval"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(
+        ngx_string!("play_flush_interval"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
     simple(ngx_string!("timeout"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("ping"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("ping_timeout"), RTMP_MAIN_CONF | RTMP_SRV_CONF),

@@ -27,7 +27,7 @@ pub struct Worker {
     pub waiting_wants: HashMap<StreamKey, Want>,
     /// Counters for the stat page ([`super::stat_snapshot`]).
     pub counters: Counters,
-    next_client: u64,
+    accepted: u64,
 }
 
 /// Per-worker counters that outlive connections and streams.
@@ -45,14 +45,13 @@ pub fn count_rejected_publish(reason: &'static str) {
 }
 
 impl Worker {
-    /// Connections accepted so far (client ids are handed out in order).
+    /// RTMP connections this worker accepted so far.
     pub fn accepted(&self) -> u64 {
-        self.next_client
+        self.accepted
     }
 
-    pub fn next_client_id(&mut self) -> u64 {
-        self.next_client += 1;
-        self.next_client
+    pub fn count_accepted(&mut self) {
+        self.accepted += 1;
     }
 }
 
@@ -67,7 +66,7 @@ thread_local! {
             rejected_publish: HashMap::new(),
             accepted_by_server: HashMap::new(),
         },
-        next_client: 0,
+        accepted: 0,
     });
     static RECV: RefCell<Vec<u8>> = RefCell::new(vec![0; RECV_BUF]);
 }
