@@ -329,12 +329,12 @@ impl Conn {
         let c = self.c;
         // SAFETY: `c` is live (contract).
         let rev = unsafe { (*c).read };
-        // SAFETY: as above.
         if self.evicted {
             return Some(End::Slow(
                 "publisher replaced by a new one (publish_takeover)",
             ));
         }
+        // SAFETY: as above.
         if unsafe { (*rev).timedout() } != 0 {
             // SAFETY: as above.
             unsafe { (*rev).set_timedout(0) };
