@@ -481,6 +481,10 @@ impl Conn {
                 }
             }
         }
+        // A join burst queues hundreds of pieces; don't keep that capacity per player.
+        if self.out.capacity() > 64 {
+            self.out.shrink_to(16);
+        }
         Ok(true)
     }
 

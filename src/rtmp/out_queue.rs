@@ -12,12 +12,30 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct OutQueue {
+    // `buf` is split into frozen pieces as they are queued; when its capacity runs out it
+    // grows in blocks of its original capacity, so small writes (a player's 12-byte headers)
+    // share one allocation instead of costing one each.
     buf: BytesMut,
     queue: VecDeque<Bytes>,
     /// Sum of the lengths in `queue`.
     queued: usize,
+}
+
+/// Capacity of the buffer own bytes are written into (and the block it grows by).
+const BUF_BLOCK: usize = 4096;
+/// Queue capacity kept once the queue is drained.
+const SHRINK_ABOVE: usize = 64;
+
+impl Default for OutQueue {
+    fn default() -> Self {
+        OutQueue {
+            buf: BytesMut::with_capacity(BUF_BLOCK),
+            queue: VecDeque::new(),
+            queued: 0,
+        }
+    }
 }
 
 impl OutQueue {
@@ -48,6 +66,10 @@ impl OutQueue {
     pub(crate) fn pop(&mut self) -> Option<Bytes> {
         if let Some(b) = self.queue.pop_front() {
             self.queued = self.queued.saturating_sub(b.len());
+            // A join burst queues hundreds of pieces; don't keep that capacity per player.
+            if self.queue.is_empty() && self.queue.capacity() > SHRINK_ABOVE {
+                self.queue.shrink_to(SHRINK_ABOVE / 4);
+            }
             return Some(b);
         }
         if self.buf.is_empty() {
