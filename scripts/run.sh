@@ -66,6 +66,12 @@ sed -e "s|@MODULE@|$MODULE|g" -e "s|@PREFIX@|$PREFIX|g" -e "s|@USER@|$user_line|
     "$ROOT/nginx-conf/ngx-rtmp.conf.in" >"$CONF"
 
 "$NGINX" -t -q -p "$PREFIX" -c "$CONF"
+if running && [[ "$MODULE" -nt "$PREFIX/nginx.pid" ]]; then
+    # A reload re-reads the configuration but keeps the loaded module's code: restart.
+    echo "module rebuilt: restarting nginx ($PREFIX)"
+    "$NGINX" -p "$PREFIX" -c "$CONF" -s quit
+    for _ in $(seq 50); do running || break; sleep 0.2; done
+fi
 if running; then
     "$NGINX" -p "$PREFIX" -c "$CONF" -s reload
     echo "reloaded nginx ($PREFIX)"
