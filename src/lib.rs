@@ -4,15 +4,25 @@
 //! (`ngx`, behind the default `nginx` feature), the only place with `unsafe`. The core builds
 //! and tests without nginx: `cargo test --no-default-features`.
 
+#[forbid(unsafe_code)]
 pub mod amf0;
+#[forbid(unsafe_code)]
 pub mod auth;
+#[forbid(unsafe_code)]
 pub mod conf;
+#[forbid(unsafe_code)]
 pub mod dash;
+#[forbid(unsafe_code)]
 pub mod hls;
+#[forbid(unsafe_code)]
 pub mod http;
+#[forbid(unsafe_code)]
 pub mod live;
+#[forbid(unsafe_code)]
 pub mod media;
+#[forbid(unsafe_code)]
 pub mod rtmp;
+#[forbid(unsafe_code)]
 pub mod stat;
 
 #[cfg(feature = "nginx")]

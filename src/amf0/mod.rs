@@ -5,7 +5,6 @@
 //! typed objects, XML, record sets and the AVM+ (AMF3) switch are reported as
 //! [`AmfError::Unsupported`] rather than guessed at.
 
-#![forbid(unsafe_code)]
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,

@@ -11,11 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ::ngx::ngx_log_error;
 use bytes::Bytes;
 use nginx_sys::{
-    ngx_add_timer, ngx_close_connection, ngx_connection_t, ngx_current_msec, ngx_del_timer,
-    ngx_destroy_pool, ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_log_t,
-    ngx_post_event, NGX_AGAIN, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
+    ngx_add_timer, ngx_close_connection, ngx_connection_t, ngx_del_timer, ngx_destroy_pool,
+    ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_log_t, ngx_post_event,
+    NGX_AGAIN, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
 };
 
+use super::now_ms as now;
 use super::policy::Policy;
 use super::worker;
 use crate::conf::ServerConf;
@@ -55,11 +56,6 @@ enum End {
     Session(SessionError),
     Io(&'static str),
     Finished,
-}
-
-fn now() -> u64 {
-    // SAFETY: nginx updates `ngx_current_msec` on the worker's only thread.
-    unsafe { ngx_current_msec as u64 }
 }
 
 fn session_config(server: &ServerConf) -> SessionConfig {

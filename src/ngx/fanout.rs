@@ -50,13 +50,7 @@ pub fn defer_flush(client: u64, interval: ngx_msec_t) {
         let mut d = d.borrow_mut();
         d.0.push(client);
         if d.1.is_null() {
-            // SAFETY: all-zero is a valid, inactive `ngx_event_t`; it lives for the worker.
-            let ev: &'static mut ngx_event_t = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
-            ev.handler = Some(on_flush_timer);
-            // SAFETY: the cycle's log lives as long as the worker.
-            ev.log = unsafe { (*nginx_sys::ngx_cycle).log };
-            ev.set_cancelable(1);
-            d.1 = ev;
+            d.1 = super::worker_timer(on_flush_timer);
         }
         // SAFETY: the worker's own event.
         unsafe {

@@ -31,8 +31,7 @@ pub fn join(root: &Path, rel: &str) -> io::Result<PathBuf> {
 pub fn now() -> Now {
     let tp = nginx_sys::ngx_timeofday();
     Now {
-        // SAFETY: nginx updates `ngx_current_msec` on the worker's only thread.
-        monotonic_ms: unsafe { nginx_sys::ngx_current_msec } as u64,
+        monotonic_ms: super::now_ms(),
         unix_ms: (tp.sec as u64) * 1000 + tp.msec as u64,
     }
 }
@@ -152,14 +151,7 @@ impl DeleteQueue {
             return;
         };
         if self.timer.is_null() {
-            // SAFETY: all-zero is a valid, inactive `ngx_event_t`; it lives for the worker.
-            let ev: &'static mut ngx_event_t = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
-            ev.handler = Some(on_timer);
-            // SAFETY: the cycle's log lives as long as the worker.
-            ev.log = unsafe { (*nginx_sys::ngx_cycle).log };
-            // Pending deletions must not delay a graceful worker shutdown.
-            ev.set_cancelable(1);
-            self.timer = ev;
+            self.timer = super::worker_timer(on_timer);
         }
         let delay = next.saturating_sub(now().monotonic_ms).max(1);
         // SAFETY: `timer` is the worker's own event, valid for its lifetime.

@@ -8,7 +8,7 @@
 use std::fs;
 
 // `now` is used through this module by other parts of the shell.
-pub use super::file_ops::now;
+use super::file_ops::now;
 use super::file_ops::{join, FileWriter};
 use crate::conf::HlsSettings;
 use crate::hls::HlsStream;

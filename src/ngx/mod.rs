@@ -30,3 +30,24 @@ mod worker;
 fn catch<T>(f: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
+
+/// The worker's monotonic clock in ms (nginx's cached `ngx_current_msec`).
+fn now_ms() -> u64 {
+    // SAFETY: nginx updates `ngx_current_msec` on the worker's only thread.
+    unsafe { nginx_sys::ngx_current_msec as u64 }
+}
+
+/// A timer event owned by the worker for its whole life: `handler` runs when it fires. It is
+/// cancelable: a pending tick never delays a graceful shutdown.
+fn worker_timer(
+    handler: unsafe extern "C" fn(*mut nginx_sys::ngx_event_t),
+) -> *mut nginx_sys::ngx_event_t {
+    // SAFETY: all-zero is a valid, inactive `ngx_event_t`; leaked, it lives for the worker.
+    let ev: &'static mut nginx_sys::ngx_event_t =
+        Box::leak(Box::new(unsafe { std::mem::zeroed() }));
+    ev.handler = Some(handler);
+    // SAFETY: the cycle's log lives as long as the worker.
+    ev.log = unsafe { (*nginx_sys::ngx_cycle).log };
+    ev.set_cancelable(1);
+    ev
+}

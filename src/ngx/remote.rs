@@ -145,14 +145,7 @@ fn arm() {
     TIMER.with(|t| {
         let mut t = t.borrow_mut();
         if t.is_null() {
-            // SAFETY: all-zero is a valid, inactive `ngx_event_t`; it lives for the worker.
-            let ev: &'static mut ngx_event_t = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
-            ev.handler = Some(on_timer);
-            // SAFETY: the cycle's log lives as long as the worker.
-            ev.log = unsafe { (*nginx_sys::ngx_cycle).log };
-            // Polling must not delay a graceful shutdown.
-            ev.set_cancelable(1);
-            *t = ev;
+            *t = super::worker_timer(on_timer);
         }
         // SAFETY: the worker's own event.
         unsafe {
@@ -194,7 +187,7 @@ unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
 /// Players waiting for a name (idle streams) start when another worker publishes it.
 fn attach_waiting() {
     let wants: Vec<Want> = worker::with(|w| w.waiting_wants.values().cloned().collect());
-    let now = super::hls_out::now().monotonic_ms;
+    let now = super::now_ms();
     for want in wants {
         worker::with(|w| {
             if !w.hub.is_waiting(&want.key) {

@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use nginx_sys::{ngx_add_timer, ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
 
 use super::conn::Conn;
+use super::now_ms;
 use super::remote::REMOTE_PUBLISHER;
 use super::shm::{is_alive, owner_id};
 use super::stat_board::{self, BoardZone};
@@ -121,13 +122,8 @@ thread_local! {
     });
 }
 
-fn now_ms() -> u64 {
-    // SAFETY: nginx updates `ngx_current_msec` on the worker's only thread.
-    unsafe { nginx_sys::ngx_current_msec as u64 }
-}
-
 fn unix_ms() -> u64 {
-    super::hls_out::now().unix_ms
+    super::file_ops::now().unix_ms
 }
 
 fn pid() -> u32 {
@@ -159,14 +155,7 @@ fn arm() {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         if s.timer.is_null() {
-            // SAFETY: all-zero is a valid, inactive `ngx_event_t`; it lives for the worker.
-            let ev: &'static mut ngx_event_t = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
-            ev.handler = Some(on_timer);
-            // SAFETY: the cycle's log lives as long as the worker.
-            ev.log = unsafe { (*nginx_sys::ngx_cycle).log };
-            // Stat must not delay a graceful shutdown.
-            ev.set_cancelable(1);
-            s.timer = ev;
+            s.timer = super::worker_timer(on_timer);
         }
         // SAFETY: the worker's own event.
         unsafe {

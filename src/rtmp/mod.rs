@@ -2,7 +2,6 @@
 //! the poll-loop [`Session`]. Pure and sans-IO: bytes and time in, bytes,
 //! events and errors out.
 
-#![forbid(unsafe_code)]
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
