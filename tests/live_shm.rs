@@ -6,8 +6,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use ngx_rtmp::live::shm::{
-    claim, find, format, streams, ClaimError, HeaderKind, HeapRegion, Layout, ReadResult, Region,
-    ShmError, StartAt, KIND_AUDIO, KIND_DATA, KIND_VIDEO, RECORD_HEADER,
+    claim, find, format, streams, ClaimError, Demand, HeaderKind, HeapRegion, Layout, ReadResult,
+    Region, ShmError, StartAt, KIND_AUDIO, KIND_DATA, KIND_VIDEO, RECORD_HEADER, WANT_MS,
 };
 
 const KEY: &str = "live/cam";
@@ -233,6 +233,52 @@ fn instant_start_at_keyframe_and_live_start() {
     assert_eq!(rd2.next(&mut buf), ReadResult::Empty);
 }
 
+/// Records are written only while a reader wants them; a reader arriving after an idle spell
+/// starts at the live edge (where the writer puts its GOP on `Resume`), never in records from
+/// before the gap.
+#[test]
+fn writer_writes_only_while_a_reader_wants() {
+    let (r, layout) = zone(1, 64 * 1024);
+    let mut w = claim(&r, layout, KEY, 1, 1_000, alive).unwrap();
+    assert_eq!(w.demand(1_000), Ok(Demand::Idle));
+    let mut rd = find(&r, layout, KEY).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(rd.next(&mut buf), ReadResult::Empty);
+    rd.want(1_010);
+    assert_eq!(w.demand(1_020), Ok(Demand::Resume));
+    w.push(KIND_VIDEO, 0, true, &payload(0, 100)).unwrap();
+    assert_eq!(w.demand(1_030), Ok(Demand::Active));
+    w.push(KIND_AUDIO, 10, false, &payload(1, 100)).unwrap();
+    for seq in 0..2 {
+        assert!(matches!(rd.next(&mut buf), ReadResult::Record(x) if x.seq == seq));
+    }
+    // Renewed in time: still active.
+    rd.want(1_000 + WANT_MS);
+    assert_eq!(w.demand(1_010 + WANT_MS), Ok(Demand::Active));
+    // The reader left: idle after WANT_MS, and a newcomer does not start at the old keyframe.
+    assert_eq!(w.demand(1_001 + 2 * WANT_MS), Ok(Demand::Idle));
+    assert_eq!(w.demand(1_002 + 2 * WANT_MS), Ok(Demand::Idle));
+    let mut late = find(&r, layout, KEY).unwrap();
+    assert_eq!(late.next(&mut buf), ReadResult::Empty);
+    late.want(1_003 + 2 * WANT_MS);
+    assert_eq!(w.demand(1_004 + 2 * WANT_MS), Ok(Demand::Resume));
+    w.push(KIND_VIDEO, 20, true, &payload(2, 100)).unwrap();
+    assert!(matches!(late.next(&mut buf), ReadResult::Record(x) if x.keyframe && x.seq == 2));
+    // A slot taken over says so.
+    drop(w);
+    let mut w2 = claim(&r, layout, KEY, 2, 1_005 + 2 * WANT_MS, alive).unwrap();
+    assert_eq!(w2.demand(1_006 + 2 * WANT_MS), Ok(Demand::Idle));
+}
+
+#[test]
+fn demand_of_a_lost_slot_is_an_error() {
+    let (r, layout) = zone(1, 64 * 1024);
+    let mut w = claim(&r, layout, KEY, 1, 0, alive).unwrap();
+    // Stale heartbeat: another owner takes the slot.
+    let _w2 = claim(&r, layout, KEY, 2, 10_000, alive).unwrap();
+    assert_eq!(w.demand(10_001), Err(ShmError::Lost));
+}
+
 #[test]
 fn wrap_around_many_times_with_random_sizes() {
     let (r, layout) = zone(1, 64 * 1024);
@@ -341,8 +387,8 @@ fn sequence_headers() {
     // A writer stuck mid-update (odd version) makes readers give up, not spin.
     let area_version = {
         // Find the video area by flipping the version through the public region view:
-        // header areas start 576 bytes into the slot, which starts at 64.
-        64 + 576 + 4112
+        // header areas start 584 bytes into the slot, which starts at 64.
+        64 + 584 + 4112
     };
     let v = r.load(area_version);
     r.store(area_version, v | 1);
@@ -443,7 +489,7 @@ fn corrupted_zone_never_panics_or_hangs() {
         for slot in 0..4 {
             let base = 64 + slot * ngx_rtmp::live::shm::SLOT_HEADER;
             r.store(base, 2 | (rng.below(4) << 2)); // active
-            for field in [8, 16, 24, 32, 40] {
+            for field in [8, 16, 24, 32, 40, 64] {
                 let v = match rng.below(4) {
                     0 => rng.next(),
                     1 => rng.below(1 << 20) * 8,
@@ -456,9 +502,9 @@ fn corrupted_zone_never_panics_or_hangs() {
             r.store(base + 48, key.len() as u64);
             let mut k = [0u8; 8];
             k[..key.len()].copy_from_slice(key.as_bytes());
-            r.write(base + 64, &k);
+            r.write(base + 72, &k);
             for area in 0..3 {
-                let a = base + 576 + area * 4112;
+                let a = base + 584 + area * 4112;
                 r.store(a, rng.below(4));
                 r.store(
                     a + 8,

@@ -144,9 +144,9 @@ impl GopCache {
     }
 
     /// The cached GOP alone: a keyframe first, then what followed it in
-    /// order. Empty when not caching.
-    pub fn gop(&self) -> impl Iterator<Item = &PreparedMessage> {
-        self.gop.iter().map(|(_, m)| m)
+    /// order, each with its classification. Empty when not caching.
+    pub fn gop(&self) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
+        self.gop.iter().map(|(i, m)| (*i, m))
     }
 
     pub fn metadata(&self) -> Option<&PreparedMessage> {

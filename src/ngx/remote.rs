@@ -56,6 +56,8 @@ pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
     }
     let zone: Zone = w.zone?;
     let reader = shm::find(zone.region, zone.layout, &want.ring_key)?;
+    // The publisher writes records only while somebody reads them.
+    reader.want(now);
     let gop = want.app.settings.gop_cache();
     let handle = w
         .hub
@@ -83,15 +85,17 @@ pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
         chunk_size: want.chunk_size,
         idle_streams: want.app.settings.idle_streams,
     };
-    // Catch up to the live edge now, so the first player gets the current GOP at once.
-    let _ = pump(w, &mut feed);
+    // If the publisher already writes for another reader, the first player gets the current
+    // GOP now; otherwise the publisher writes it with its next message (one tick later).
+    let _ = pump(w, &mut feed, now);
     w.feeds.push(feed);
     arm();
     Some(handle)
 }
 
 /// Reads what the ring has; returns false when the feed ended.
-fn pump(w: &mut Worker, feed: &mut Feed) -> bool {
+fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
+    feed.reader.want(now);
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         for _ in 0..MAX_RECORDS_PER_TICK {
@@ -158,6 +162,7 @@ fn arm() {
 
 unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
     let again = super::catch(|| {
+        let now = super::now_ms();
         worker::with(|w| {
             let mut feeds = std::mem::take(&mut w.feeds);
             let mut kept = Vec::with_capacity(feeds.len());
@@ -166,7 +171,7 @@ unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
                     .hub
                     .get(feed.handle)
                     .is_some_and(|s| !s.players.is_empty());
-                if has_players && pump(w, &mut feed) {
+                if has_players && pump(w, &mut feed, now) {
                     kept.push(feed);
                 } else {
                     end(w, feed);

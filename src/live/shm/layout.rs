@@ -5,8 +5,8 @@ use std::sync::atomic::{fence, Ordering};
 
 use super::region::Region;
 
-/// First word of a formatted zone ("NGXRTMP" + layout version 1).
-pub const MAGIC: u64 = u64::from_le_bytes(*b"NGXRTMP\x01");
+/// First word of a formatted zone ("NGXRTMP" + layout version 2).
+pub const MAGIC: u64 = u64::from_le_bytes(*b"NGXRTMP\x02");
 /// Most slots [`Layout::new`] makes (and [`Layout::with_slots`] accepts 4096 at most).
 pub const MAX_SLOTS: usize = 64;
 /// Zone bytes per slot [`Layout::new`] aims for before capping at [`MAX_SLOTS`].
@@ -37,8 +37,9 @@ pub(crate) const S_WRITE: usize = 32;
 pub(crate) const S_KEYFRAME: usize = 40;
 pub(crate) const S_KEY_LEN: usize = 48;
 pub(crate) const S_CREATED: usize = 56;
-pub(crate) const S_KEY: usize = 64;
-pub(crate) const S_HEADERS: usize = S_KEY + MAX_KEY; // 576
+pub(crate) const S_WANTED: usize = 64;
+pub(crate) const S_KEY: usize = 72;
+pub(crate) const S_HEADERS: usize = S_KEY + MAX_KEY; // 584
 /// One header area: version word, length word, data.
 pub(crate) const H_AREA: usize = 16 + HEADER_CAP; // 4112
 /// Bytes of one slot header (3 header areas, rounded up to 64).

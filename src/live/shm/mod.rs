@@ -18,7 +18,7 @@
 //! # Layout (byte offsets; words are 8-aligned u64)
 //!
 //! ```text
-//! zone header     0  magic "NGXRTMP\x01"   8 slots   16 ring_bytes
+//! zone header     0  magic "NGXRTMP\x02"   8 slots   16 ring_bytes
 //!                24  claim lock (token = holder's now_ms + 1, 0 = free)   32 lock holder owner
 //! slot i at 64 + i * 12928:
 //!      +0 state      tag (low 2 bits: 0 free, 1 claiming, 2 active, 3 closed) | generation << 2
@@ -27,8 +27,11 @@
 //!     +24 reserve    end of the record being written (stored before its bytes)
 //!     +32 write      end of the last complete record (stored after its bytes)
 //!     +40 keyframe   position of the latest record pushed with keyframe=true (u64::MAX: none)
-//!     +48 key_len    +56 created_ms    +64 key (512 bytes, "app/name")
-//!    +576 3 header areas (metadata, video, audio), 4112 bytes each:
+//!     +48 key_len    +56 created_ms
+//!     +64 wanted     ms, written by readers while they read (the writer skips records when
+//!                    no reader asked for [`WANT_MS`])
+//!     +72 key (512 bytes, "app/name")
+//!    +584 3 header areas (metadata, video, audio), 4112 bytes each:
 //!             +0 version (seqlock: odd while written)  +8 len  +16 data (4096 bytes)
 //! rings at align4096(64 + slots * 12928) + i * ring_bytes
 //! ```
@@ -59,6 +62,12 @@
 //!   publisher of this key" and "take the slot" atomic among workers.
 //! - Push ([`SlotWriter::push`]): store `reserve = end`, Release fence, write the record bytes,
 //!   store `write = end` (Release), then `keyframe = start` if it is a keyframe.
+//! - Demand ([`SlotReader::want`], [`SlotWriter::demand`]): readers store their `now_ms` in
+//!   `wanted` while they read; the writer writes records only while `wanted` is younger than
+//!   [`WANT_MS`]. Going idle it withdraws `keyframe` (a reader arriving later starts at the
+//!   live edge); resuming, the publisher first writes its cached GOP (keyframe first), so the
+//!   new reader still starts at once. A stream nobody reads elsewhere (always, with one
+//!   worker) never touches its ring's pages.
 //! - Read ([`SlotReader::next`]): load state (generation must match), load `write` (Acquire);
 //!   if `reserve - pos > ring_bytes` the writer lapped us: `Overrun`, resync to the latest
 //!   keyframe still in the ring (else the live edge). Else copy the header, Acquire fence,
@@ -113,7 +122,9 @@ pub use reader::{
 };
 pub use record::{KIND_AUDIO, KIND_DATA, KIND_VIDEO};
 pub use region::{HeapRegion, Region};
-pub use writer::{claim, ClaimError, HeaderKind, SlotWriter, LOCK_SPINS, LOCK_STALE_MS, STALE_MS};
+pub use writer::{
+    claim, ClaimError, Demand, HeaderKind, SlotWriter, LOCK_SPINS, LOCK_STALE_MS, STALE_MS, WANT_MS,
+};
 
 #[cfg(test)]
 mod tests;

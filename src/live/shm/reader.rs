@@ -4,8 +4,8 @@ use std::sync::atomic::{fence, Ordering};
 
 use super::layout::{
     align8, check, generation, tag, Layout, HEADER_CAP, MAX_KEY, NO_POS, RECORD_HEADER, S_CREATED,
-    S_HEARTBEAT, S_KEY, S_KEYFRAME, S_KEY_LEN, S_OWNER, S_RESERVE, S_STATE, S_WRITE, TAG_ACTIVE,
-    TAG_CLOSED,
+    S_HEARTBEAT, S_KEY, S_KEYFRAME, S_KEY_LEN, S_OWNER, S_RESERVE, S_STATE, S_WANTED, S_WRITE,
+    TAG_ACTIVE, TAG_CLOSED,
 };
 use super::record::{read_padded, ring_read, valid_kind, RecordHeader, FLAG_KEYFRAME};
 use super::region::Region;
@@ -190,6 +190,12 @@ impl<R: Region> SlotReader<R> {
     /// Ring position of the next record to read.
     pub fn position(&self) -> u64 {
         self.pos
+    }
+
+    /// Tells the writer this stream is being read (call at least every
+    /// [`WANT_MS`](super::WANT_MS) / 2 while reading; the writer skips records otherwise).
+    pub fn want(&self, now_ms: u64) {
+        self.region.store(self.base() + S_WANTED, now_ms.max(1));
     }
 
     /// Bytes written but not read yet (0 if the slot is gone).

@@ -6,7 +6,7 @@ use std::sync::atomic::{fence, Ordering};
 use super::layout::{
     align8, check, generation, make_state, tag, Layout, ShmError, HEADER_CAP, MAX_KEY, NO_POS,
     POS_LIMIT, RECORD_HEADER, S_CREATED, S_HEARTBEAT, S_KEY, S_KEYFRAME, S_KEY_LEN, S_OWNER,
-    S_RESERVE, S_STATE, S_WRITE, TAG_ACTIVE, TAG_CLAIMING, TAG_CLOSED, TAG_FREE, Z_LOCK,
+    S_RESERVE, S_STATE, S_WANTED, S_WRITE, TAG_ACTIVE, TAG_CLAIMING, TAG_CLOSED, TAG_FREE, Z_LOCK,
     Z_LOCK_OWNER,
 };
 use super::reader::key_matches;
@@ -17,6 +17,9 @@ use super::region::Region;
 
 /// A publisher whose heartbeat is older than this (ms) is presumed gone.
 pub const STALE_MS: u64 = 5_000;
+/// A reader that has not renewed its interest ([`SlotReader::want`](super::SlotReader::want))
+/// for this long (ms) no longer counts: the writer stops writing records until one asks again.
+pub const WANT_MS: u64 = 2_000;
 /// A claim lock held longer than this (ms) is presumed abandoned and broken.
 pub const LOCK_STALE_MS: u64 = 1_000;
 /// Attempts at the claim lock (a few ms of spinning) before giving up with [`ClaimError::Contended`].
@@ -31,6 +34,18 @@ pub enum HeaderKind {
     Video = 1,
     /// The latest audio sequence header (AAC AudioSpecificConfig tag body).
     Audio = 2,
+}
+
+/// Whether the writer should write records now (see [`SlotWriter::demand`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Demand {
+    /// No reader asked recently: skip the record (the ring's pages stay untouched).
+    Idle,
+    /// A reader just asked after an idle spell: write what a new reader needs to start (the
+    /// current GOP, keyframe first), then the record.
+    Resume,
+    /// Readers are reading: write the record.
+    Active,
 }
 
 /// Why [`claim`] failed.
@@ -108,6 +123,7 @@ pub fn claim<R: Region>(
         pos,
         seq: 0,
         open: true,
+        active: false,
     })
 }
 
@@ -215,6 +231,7 @@ fn claim_locked<R: Region + ?Sized>(
     region.store(base + S_RESERVE, start);
     region.store(base + S_WRITE, start);
     region.store(base + S_KEYFRAME, NO_POS);
+    region.store(base + S_WANTED, 0);
     region.store(base + S_KEY_LEN, key.len() as u64);
     write_padded(region, base + S_KEY, key.as_bytes());
     for which in 0..3 {
@@ -238,6 +255,8 @@ pub struct SlotWriter<R: Region> {
     pos: u64,
     seq: u64,
     open: bool,
+    /// Whether records were being written at the last [`SlotWriter::demand`].
+    active: bool,
 }
 
 impl<R: Region> SlotWriter<R> {
@@ -270,6 +289,31 @@ impl<R: Region> SlotWriter<R> {
             self.open = false;
             Err(ShmError::Lost)
         }
+    }
+
+    /// Whether records are wanted at `now_ms`: a reader renewed its interest within
+    /// [`WANT_MS`]. Publishers ask before every record and skip it when `Idle`, so a stream
+    /// nobody reads on another worker costs no ring memory and no copy. On the way to `Idle`
+    /// the keyframe position is withdrawn: a reader arriving later starts at the live edge,
+    /// not in records from before the gap; it gets the GOP the writer writes on `Resume`.
+    /// `Err(Lost)` if the slot was taken over.
+    pub fn demand(&mut self, now_ms: u64) -> Result<Demand, ShmError> {
+        self.ensure_owned()?;
+        let wanted = self
+            .region
+            .load(self.layout.slot_base(self.slot) + S_WANTED);
+        let now_active = wanted != 0 && now_ms.saturating_sub(wanted) <= WANT_MS;
+        let was_active = std::mem::replace(&mut self.active, now_active);
+        Ok(match (was_active, now_active) {
+            (true, true) => Demand::Active,
+            (false, true) => Demand::Resume,
+            (true, false) => {
+                self.region
+                    .store(self.layout.slot_base(self.slot) + S_KEYFRAME, NO_POS);
+                Demand::Idle
+            }
+            (false, false) => Demand::Idle,
+        })
     }
 
     /// Appends one media message. `kind`: 8 audio, 9 video, 18 data. `keyframe` marks a point

@@ -10,7 +10,7 @@ use super::{unix_now, Policy};
 use crate::auth::{signed, Action};
 use crate::conf::AppConf;
 use crate::conf::Call;
-use crate::live::shm::{self, ClaimError, HeaderKind, ShmError, SlotWriter};
+use crate::live::shm::{self, ClaimError, Demand, HeaderKind, ShmError, SlotWriter};
 use crate::live::{MediaInfo, MediaKind, PublishError, StreamHandle, StreamKey};
 use crate::ngx::dash_out::DashOut;
 use crate::ngx::fanout::{fan_out, notify};
@@ -39,7 +39,8 @@ pub struct Publication {
 
 impl Publication {
     /// Copies a message into the shared ring (once per message, whatever the number of
-    /// workers reading it). A ring that fails is dropped: local players and HLS go on.
+    /// workers reading it), while another worker reads the stream. A ring that fails is
+    /// dropped: local players and HLS go on.
     fn copy_to_ring(
         &mut self,
         kind: u8,
@@ -52,24 +53,17 @@ impl Publication {
         let Some(ring) = self.ring.as_mut() else {
             return;
         };
-        let pushed = ring.push(kind, timestamp, info.keyframe, payload);
-        if pushed == Err(ShmError::Lost) {
-            self.replaced = true;
-        }
-        let mut ok = pushed.is_ok();
-        if info.sequence_header || info.kind == MediaKind::Meta {
-            let which = match info.kind {
-                MediaKind::Audio => HeaderKind::Audio,
-                MediaKind::Video => HeaderKind::Video,
-                MediaKind::Meta => HeaderKind::Metadata,
-            };
-            ok &= ring.set_header(which, payload).is_ok();
-        }
-        if now >= self.last_heartbeat + 1000 {
-            ok &= ring.heartbeat(now).is_ok();
-            self.last_heartbeat = now;
-        }
-        if !ok {
+        let result =
+            ring_write(ring, self.handle, kind, timestamp, info, payload, now).and_then(|()| {
+                if now >= self.last_heartbeat + 1000 {
+                    self.last_heartbeat = now;
+                    ring.heartbeat(now)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = result {
+            self.replaced = e == ShmError::Lost;
             self.ring = None;
         }
     }
@@ -78,6 +72,53 @@ impl Publication {
     pub fn handle(&self) -> StreamHandle {
         self.handle
     }
+}
+
+/// Headers always (they are small and a reader takes them when it attaches); records only
+/// while a reader wants them, after the cached GOP when one just asked.
+fn ring_write(
+    ring: &mut SlotWriter<ShmRegion>,
+    handle: StreamHandle,
+    kind: u8,
+    timestamp: u32,
+    info: &MediaInfo,
+    payload: &[u8],
+    now: u64,
+) -> Result<(), ShmError> {
+    if info.sequence_header || info.kind == MediaKind::Meta {
+        let which = match info.kind {
+            MediaKind::Audio => HeaderKind::Audio,
+            MediaKind::Video => HeaderKind::Video,
+            MediaKind::Meta => HeaderKind::Metadata,
+        };
+        ring.set_header(which, payload)?;
+    }
+    match ring.demand(now)? {
+        Demand::Idle => return Ok(()),
+        // A keyframe starts a reader by itself.
+        Demand::Resume if !(info.kind == MediaKind::Video && info.keyframe) => {
+            replay_gop(ring, handle)?;
+        }
+        Demand::Resume | Demand::Active => {}
+    }
+    ring.push(kind, timestamp, info.keyframe, payload)
+}
+
+/// Writes the stream's cached GOP (keyframe first) for a reader that just arrived.
+fn replay_gop(ring: &mut SlotWriter<ShmRegion>, handle: StreamHandle) -> Result<(), ShmError> {
+    worker::with(|w| {
+        let Some(s) = w.hub.get(handle) else {
+            return Ok(());
+        };
+        let mut payload = Vec::new();
+        for (info, msg) in s.gop.gop() {
+            payload.clear();
+            msg.payload_pieces()
+                .for_each(|p| payload.extend_from_slice(p));
+            ring.push(msg.type_id, msg.timestamp, info.keyframe, &payload)?;
+        }
+        Ok(())
+    })
 }
 
 impl Policy {

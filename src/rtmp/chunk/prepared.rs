@@ -101,6 +101,27 @@ impl PreparedMessage {
         &self.body
     }
 
+    /// The payload again, as the pieces between the continuation headers (for consumers that
+    /// need the message itself, e.g. a ring other workers read).
+    pub fn payload_pieces(&self) -> impl Iterator<Item = &[u8]> {
+        let chunk = self.chunk_size as usize;
+        let skip = basic_header_len(self.csid) + if self.is_extended() { 4 } else { 0 };
+        let mut rest: &[u8] = &self.body;
+        let mut first = true;
+        std::iter::from_fn(move || {
+            if !first {
+                rest = rest.get(skip..)?;
+            }
+            first = false;
+            if rest.is_empty() {
+                return None;
+            }
+            let (piece, tail) = rest.split_at(chunk.min(rest.len()));
+            rest = tail;
+            Some(piece)
+        })
+    }
+
     /// The chunk stream id the message is chunked for.
     pub fn csid(&self) -> u32 {
         self.csid
@@ -159,6 +180,20 @@ impl PreparedMessage {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payload_pieces_undo_the_chunking() {
+        for (csid, ts) in [(7, 1000), (70, 1000), (400, 0x0100_0000)] {
+            for chunk in [1, 3, 4, 128, 5000] {
+                for len in [0usize, 1, 3, 4, 5, 128, 129, 4097] {
+                    let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+                    let m = PreparedMessage::new(csid, chunk, 9, ts, &payload);
+                    let back: Vec<u8> = m.payload_pieces().flatten().copied().collect();
+                    assert_eq!(back, payload, "csid {csid} chunk {chunk} len {len}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn layout_small_chunks() {
