@@ -3,9 +3,11 @@
 # side in ONE run, same input, same config (HLS on in both), one nginx per module (separate
 # prefixes and ports, never both modules in one nginx), worker_processes 1.
 #
-# Figures (medians of BENCH_REPS runs; the machine's /proc/loadavg is printed per run):
+# Figures (medians of BENCH_REPS runs; the machine's /proc/loadavg is printed per run; CPU is
+# the worker's on-CPU time from /proc/PID/schedstat, in nanoseconds, not 10 ms clock ticks):
 #   - worker CPU per publisher stream at N publishers (BENCH_PUBS, default "1 5 20")
-#   - worker RSS per stream: (RSS under load - RSS idle) / N
+#   - worker RSS per stream: (RSS under load - RSS idle) / N; also for our module with
+#     `gop_cache off` (the C module keeps no GOP: that row compares like with like)
 #   - players per core: 1 publisher + M players (BENCH_PLAYERS, default "50 200 500");
 #     CPU per player = (CPU(M players) - CPU(1 publisher alone)) / M
 #   - publish -> segment listed: time from sending the keyframe that closes a segment to the
@@ -81,7 +83,7 @@ port_c=$((port_rs + 1))
 user_line=""
 [[ $(id -u) -eq 0 ]] && user_line="user root;"
 
-write_conf() { # impl module port
+write_conf() { # impl module port [extra rtmp{} directives]
     local p="$OUT/$1"
     rm -rf "$p"
     mkdir -p "$p/logs" "$p/hls" "$p/tmp"
@@ -95,7 +97,7 @@ pid $p/nginx.pid;
 error_log $p/logs/error.log warn;
 events { worker_connections 8192; }
 rtmp {
-    $([[ $1 == rs ]] && echo "$OURS_EXTRA")
+    ${4:-}
     server {
         listen 127.0.0.1:$3;
         chunk_size 4096;
@@ -142,22 +144,23 @@ stop_nginx() {
 }
 trap 'stop_nginx' EXIT
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ns() { awk '{print $1}' "/proc/$1/schedstat"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
 summary_field() { # file key
     grep '^SUMMARY' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'
 }
 
-write_conf rs "$OUT/ngx_rtmp_rs.so" "$port_rs"
+write_conf rs "$OUT/ngx_rtmp_rs.so" "$port_rs" "$OURS_EXTRA"
 write_conf c "$C_MODULE" "$port_c"
-HZ=$(getconf CLK_TCK)
+port_ng=$((port_rs + 2))
+write_conf rsng "$OUT/ngx_rtmp_rs.so" "$port_ng" "$OURS_EXTRA gop_cache off;"
 RES="$OUT/results.tsv"
 printf 'impl\tkind\tn\trep\tcpu_pct\trss_delta_kb\tanon_delta_kb\tseg_lat_ms\tseg_lat_p95_ms\tsegments\tfirst_frame_ms\tfirst_key_ms\tpubs_ok\tplayers_ok\tvideo_per_player\tload1\n' >"$RES"
 
 run_one() { # impl kind n rep
     local impl=$1 kind=$2 n=$3 rep=$4 port pubs players
-    [[ $impl == rs ]] && port=$port_rs || port=$port_c
+    case $impl in rs) port=$port_rs ;; rsng) port=$port_ng ;; *) port=$port_c ;; esac
     if [[ $kind == publish ]]; then pubs=$n; players=0; else pubs=1; players=$n; fi
     start_nginx "$impl"
     local rss0 t1 t2 rss1 anon0 anon1 load out
@@ -169,16 +172,16 @@ run_one() { # impl kind n rep
         --player-delay-ms 1500 >"$out" 2>&1 &
     local lp=$!
     sleep "$WARMUP"
-    t1=$(cpu_ticks "$WORKER")
+    t1=$(cpu_ns "$WORKER")
     sleep "$WINDOW"
-    t2=$(cpu_ticks "$WORKER")
+    t2=$(cpu_ns "$WORKER")
     rss1=$(rss_kb "$WORKER")
     anon1=$(anon_kb "$WORKER")
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     wait "$lp" || true
     stop_nginx
     local cpu
-    cpu=$(awk -v a="$t1" -v b="$t2" -v hz="$HZ" -v w="$WINDOW" 'BEGIN {printf "%.2f", (b - a) / hz / w * 100}')
+    cpu=$(awk -v a="$t1" -v b="$t2" -v w="$WINDOW" 'BEGIN {printf "%.3f", (b - a) / 1e9 / w * 100}')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$impl" "$kind" "$n" "$rep" "$cpu" \
         $((rss1 - rss0)) $((anon1 - anon0)) "$(summary_field "$out" seg_latency_ms_median)" "$(summary_field "$out" seg_latency_ms_p95)" \
         "$(summary_field "$out" segments)" "$(summary_field "$out" first_frame_ms_median)" \
@@ -194,7 +197,7 @@ log "our module on :$port_rs, C module on :$port_c; reps=$REPS warmup=${WARMUP}s
 log "machine: $(nproc) cores, loadavg $(cat /proc/loadavg)"
 for rep in $(seq "$REPS"); do
     for n in $PUBS; do
-        for impl in rs c; do run_one "$impl" publish "$n" "$rep"; done
+        for impl in rs c rsng; do run_one "$impl" publish "$n" "$rep"; done
     done
     for m in $PLAYERS; do
         for impl in rs c; do run_one "$impl" play "$m" "$rep"; done

@@ -41,8 +41,8 @@ plays = sorted({n for (_, k, n) in by if k == "play"})
 lines = []  # (metric, setting, ours, c, better-is, target)
 
 
-def add(metric, setting, f, kind, n, target=""):
-    o, c = med("rs", kind, n, f), med("c", kind, n, f)
+def add(metric, setting, f, kind, n, target="", ours="rs"):
+    o, c = med(ours, kind, n, f), med("c", kind, n, f)
     lines.append((metric, setting, o, c, target))
 
 
@@ -58,6 +58,15 @@ for n in pubs:
     add("RSS anon (heap) per stream, MB", f"N={n}",
         lambda r, n=n: num(r["anon_delta_kb"]) / n / 1024 if num(r["anon_delta_kb"]) is not None else None,
         "publish", n, "")
+if any(k[0] == "rsng" for k in by):
+    for n in pubs:
+        add("RSS per stream, MB, ours gop_cache off", f"N={n}",
+            lambda r, n=n: num(r["rss_delta_kb"]) / n / 1024 if num(r["rss_delta_kb"]) is not None else None,
+            "publish", n, "ratio <= 1", ours="rsng")
+    for n in pubs:
+        add("CPU per stream, %, ours gop_cache off", f"N={n}",
+            lambda r, n=n: num(r["cpu_pct"]) / n if num(r["cpu_pct"]) is not None else None,
+            "publish", n, "", ours="rsng")
 for n in pubs:
     add("publish->segment listed, ms (median)", f"N={n}", lambda r: num(r["seg_lat_ms"]), "publish", n, "<= 10 ms")
 for n in pubs:
@@ -117,7 +126,8 @@ except ImportError:
 
 groups = []
 for metric in dict.fromkeys(m for m, *_ in lines):
-    if metric.startswith("worker CPU total") or metric.startswith("video frames") or "p95" in metric:
+    if metric.startswith("worker CPU total") or metric.startswith("video frames") or "p95" in metric \
+            or "gop_cache off" in metric:
         continue
     groups.append(metric)
 cols = 3

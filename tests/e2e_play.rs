@@ -356,9 +356,20 @@ fn reload_while_players_watch() {
     n.assert_no_crash();
 }
 
+/// The default `play_flush_interval` (50 ms: players' output batched) and 0 (every message
+/// written at once, as nginx-rtmp) both deliver every frame without stalls.
 #[test]
-fn play_flush_interval_batches_without_losing_frames() {
-    let n = Nginx::start("play-flush", &live_conf("play_flush_interval 50ms;"));
+fn play_flush_default_batches_without_losing_frames() {
+    flush_interval_keeps_every_frame("play-flush", "");
+}
+
+#[test]
+fn play_flush_interval_0_writes_every_message() {
+    flush_interval_keeps_every_frame("play-flush0", "play_flush_interval 0;");
+}
+
+fn flush_interval_keeps_every_frame(prefix: &str, directive: &str) {
+    let n = Nginx::start(prefix, &live_conf(directive));
     let src = source(6);
     let (src_v, _) = packets(&src);
     let port = n.rtmp_port;
