@@ -45,7 +45,9 @@ pub struct SessionConfig {
     /// Window Acknowledgement Size and Set Peer Bandwidth we announce.
     pub ack_window: u32,
     /// No bytes from the peer for this long: `SessionError::Timeout`. The
-    /// handshake must also complete within it.
+    /// handshake must also complete within it, and while a message is partly
+    /// received a whole one must complete within it
+    /// (`SessionError::MessageTimeout`).
     pub timeout_ms: u64,
     /// Overall deadline for the handshake.
     pub handshake_timeout_ms: u64,

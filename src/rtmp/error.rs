@@ -80,6 +80,11 @@ pub enum SessionError {
     Timeout,
     /// No bytes from the peer for `ping_timeout_ms` after a ping.
     PingTimeout,
+    /// A message (or chunk header) was partly received and no whole message completed for
+    /// `timeout_ms`: a slowloris, or a sender too slow to be useful.
+    MessageTimeout {
+        timeout_ms: u64,
+    },
     /// We could not encode an outgoing message.
     Outgoing(ChunkError),
     /// The session already failed; this call did nothing.
@@ -113,7 +118,8 @@ impl SessionError {
             | SessionError::BacklogExceeded { .. }
             | SessionError::HandshakeTimeout
             | SessionError::Timeout
-            | SessionError::PingTimeout => Blame::PeerMisbehaved,
+            | SessionError::PingTimeout
+            | SessionError::MessageTimeout { .. } => Blame::PeerMisbehaved,
             SessionError::Outgoing(_) | SessionError::Closed => Blame::Local,
         }
     }
@@ -138,6 +144,10 @@ impl fmt::Display for SessionError {
             SessionError::HandshakeTimeout => f.write_str("handshake: timed out"),
             SessionError::Timeout => f.write_str("session: peer idle, timed out"),
             SessionError::PingTimeout => f.write_str("session: no answer to ping"),
+            SessionError::MessageTimeout { timeout_ms } => write!(
+                f,
+                "session: no message completed for {timeout_ms} ms: slow or stalled sender"
+            ),
             SessionError::Outgoing(e) => write!(f, "session: cannot send: {e}"),
             SessionError::Closed => f.write_str("session: already closed"),
         }

@@ -12,6 +12,15 @@
 //! `poll_event`, and an error it hits is returned by the next `feed` or
 //! `handle_timeout` (and `poll_timeout` then asks for an immediate call).
 //!
+//! Liveness: the handshake has an overall deadline; before `connect` is
+//! accepted the peer must not be silent for `timeout_ms`; once connected,
+//! pings check it (or the same idle timeout when pings are off). On top of
+//! that, whenever the chunk decoder holds a partly received header or
+//! message, a whole message must complete at least every `timeout_ms`
+//! ([`SessionError::MessageTimeout`]): a peer that drips the bytes of a
+//! message it never finishes (slowloris) keeps the connection busy without
+//! ever being idle.
+//!
 //! Players get live media as shared, pre-chunked messages
 //! ([`Session::send_prepared`], in `session_play.rs`); the output is a queue
 //! of `Bytes` mixing the session's own bytes and those shared bodies, in
@@ -74,6 +83,16 @@ pub struct Session {
     start_ms: u64,
     now_ms: u64,
     last_rx_ms: u64,
+    /// Start of the current wait for a whole message: when the last one
+    /// completed or, if later, when input resumed with nothing partial.
+    /// While something is partial, a message must complete by this plus
+    /// `timeout_ms`.
+    last_message_ms: u64,
+    /// Held input was decoded by an `accept_*` call, which has no clock:
+    /// `last_message_ms` restarts at the next `feed`/`handle_timeout` (so a
+    /// long wait for the shell's decision is not held against the peer),
+    /// and until then the message deadline is off.
+    message_clock_stale: bool,
     ping_sent_ms: Option<u64>,
     bytes_received: u64,
     bytes_sent: u64,
@@ -109,6 +128,8 @@ impl Session {
             start_ms: now_ms,
             now_ms,
             last_rx_ms: now_ms,
+            last_message_ms: now_ms,
+            message_clock_stale: false,
             ping_sent_ms: None,
             bytes_received: 0,
             bytes_sent: 0,
@@ -160,6 +181,7 @@ impl Session {
         if self.is_paused() {
             self.hold(data)?;
         } else {
+            self.restart_message_clock(now_ms);
             self.process(data)?;
         }
         self.acknowledge();
@@ -212,6 +234,9 @@ impl Session {
         if let Some(hs) = self.handshake_deadline() {
             return Some(t.min(hs));
         }
+        if let Some(m) = self.message_deadline() {
+            t = t.min(m);
+        }
         if self.config.ping_ms > 0 {
             let ping = match self.ping_sent_ms {
                 Some(sent) => sent.saturating_add(self.config.ping_timeout_ms),
@@ -229,7 +254,28 @@ impl Session {
         self.config.ping_ms == 0 || !matches!(self.phase, Phase::Connected)
     }
 
-    /// Runs timers: handshake deadline, idle timeout, ping.
+    /// When a whole message must have completed: only while the decoder
+    /// holds a partly received header or message, and not while input is
+    /// held for the shell's decision (those bytes are not decoded yet).
+    fn message_deadline(&self) -> Option<u64> {
+        let applies = !matches!(self.phase, Phase::Handshake(_) | Phase::Failed)
+            && !self.closing
+            && !self.message_clock_stale
+            && !self.is_paused()
+            && self.decoder.has_partial();
+        applies.then(|| self.last_message_ms.saturating_add(self.config.timeout_ms))
+    }
+
+    /// The wait for a message starts over when nothing is partial (a new
+    /// message begins now) or after held input was decoded without a clock.
+    fn restart_message_clock(&mut self, now_ms: u64) {
+        if self.message_clock_stale || !self.decoder.has_partial() {
+            self.last_message_ms = now_ms;
+            self.message_clock_stale = false;
+        }
+    }
+
+    /// Runs timers: handshake deadline, message deadline, idle timeout, ping.
     pub fn handle_timeout(&mut self, now_ms: u64) -> Result<(), SessionError> {
         if matches!(self.phase, Phase::Failed) {
             return Err(SessionError::Closed);
@@ -246,6 +292,16 @@ impl Session {
         if let Some(deadline) = self.handshake_deadline() {
             if now_ms >= deadline {
                 return Err(SessionError::HandshakeTimeout);
+            }
+        }
+        if !self.is_paused() {
+            self.restart_message_clock(now_ms);
+        }
+        if let Some(deadline) = self.message_deadline() {
+            if now_ms >= deadline {
+                return Err(SessionError::MessageTimeout {
+                    timeout_ms: self.config.timeout_ms,
+                });
             }
         }
         if let Some(sent) = self.ping_sent_ms {
@@ -449,7 +505,11 @@ impl Session {
 
     /// Processes held input after a decision.
     fn resume(&mut self) {
-        if self.closing || self.is_paused() || self.backlog.is_empty() {
+        if self.closing || self.is_paused() {
+            return;
+        }
+        self.message_clock_stale = true;
+        if self.backlog.is_empty() {
             return;
         }
         let held = std::mem::take(&mut self.backlog);
@@ -467,6 +527,7 @@ impl Session {
             pos = pos.saturating_add(used);
             match msg {
                 Some(m) => {
+                    self.last_message_ms = self.now_ms;
                     self.handle_message(m)?;
                     if self.closing {
                         return Ok(());

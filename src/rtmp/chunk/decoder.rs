@@ -97,6 +97,18 @@ impl ChunkDecoder {
         self.partial_bytes
     }
 
+    /// True while a chunk header or a message is partly received, on any chunk stream: the
+    /// peer owes us bytes to complete something it started.
+    pub fn has_partial(&self) -> bool {
+        // `partial_bytes` counts every message in progress (a started message has a length
+        // above 0: empty ones complete with their header); it misses a partial header.
+        self.partial_bytes > 0
+            || match self.phase {
+                Phase::Header { len, .. } => len > 0,
+                Phase::Body { .. } => true,
+            }
+    }
+
     /// Number of chunk streams tracked.
     pub fn chunk_streams(&self) -> usize {
         self.streams.len()
