@@ -14,6 +14,16 @@ const BOTH: Tracks = Tracks {
     audio: true,
 };
 
+/// Everything the muxer produced so far, in order.
+fn take_all(m: &mut TsMuxer) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(b) = m.take_output(true) {
+        out.extend_from_slice(&b);
+    }
+    assert_eq!(m.output_len(), 0);
+    out
+}
+
 /// Muxes `frames` into segments cut at the given dts values; returns the
 /// bytes of each segment.
 fn mux(
@@ -32,7 +42,7 @@ fn mux(
         if cuts.peek().is_some_and(|&&c| f.dts >= c) {
             cuts.next();
             m.flush_audio().unwrap();
-            segs.push(m.take_output().to_vec());
+            segs.push(take_all(&mut m));
             m.start_segment(tracks, false).unwrap();
         }
         match f.track {
@@ -45,7 +55,7 @@ fn mux(
         }
     }
     m.flush_audio().unwrap();
-    segs.push(m.take_output().to_vec());
+    segs.push(take_all(&mut m));
     segs
 }
 
@@ -318,7 +328,7 @@ fn malformed_avcc_is_an_error_and_the_muxer_survives() {
     assert_eq!(m.output_len(), before, "nothing written for bad frames");
     let good = avcc_frame(true, 500, 1);
     m.write_video(0, 0, true, &good, cfg).unwrap();
-    let info = parse_ts(&m.take_output());
+    let info = parse_ts(&take_all(&mut m));
     assert_eq!(info.pes.len(), 1);
 }
 
@@ -343,6 +353,17 @@ fn large_frames_span_many_packets() {
         m.write_video(i as u64 * 40, i as u64 * 40, i == 0, &f, cfg)
             .unwrap();
     }
-    let info = parse_ts(&m.take_output());
+    // 270 KB of frames: full blocks wait to be taken, a stream keeps one block.
+    assert!(m.output_len() > 270_000);
+    let mut ts = Vec::new();
+    while let Some(b) = m.take_output(false) {
+        assert_eq!(b.len() % 188, 0);
+        assert!(b.len() <= ngx_rtmp::hls::OUTPUT_BLOCK);
+        ts.extend_from_slice(&b);
+    }
+    assert!(ts.len() >= 8 * 30_000, "{} bytes in full blocks", ts.len());
+    assert!(m.output_len() > 0 && m.output_len() <= ngx_rtmp::hls::OUTPUT_BLOCK);
+    ts.extend_from_slice(&take_all(&mut m));
+    let info = parse_ts(&ts);
     assert_eq!(info.pes.len(), 10);
 }

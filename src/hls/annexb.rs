@@ -1,6 +1,8 @@
 //! AVCC (length-prefixed NAL units) to Annex-B (start codes) for MPEG-TS,
 //! with an access unit delimiter first and SPS/PPS before every IDR.
 
+use bytes::Bytes;
+
 use crate::media::{AvcConfig, MediaError};
 
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -45,49 +47,58 @@ impl<'a> Iterator for Nals<'a> {
 struct Scan {
     has_idr: bool,
     has_sps: bool,
+    /// Bytes of the NAL units kept (all but AUDs and empty ones), start codes included.
+    kept_len: usize,
 }
 
 fn scan(data: &[u8], len_size: usize) -> Result<Scan, MediaError> {
     let mut s = Scan {
         has_idr: false,
         has_sps: false,
+        kept_len: 0,
     };
-    for nal in (Nals { data, len_size }) {
-        match nal?.first().map(|b| b & 0x1f) {
-            Some(NAL_IDR) => s.has_idr = true,
-            Some(NAL_SPS) => s.has_sps = true,
-            _ => {}
-        }
-    }
-    Ok(s)
-}
-
-/// Appends the Annex-B form of one access unit to `out` (which the caller
-/// clears and reuses). On error `out` holds garbage and must be discarded.
-pub(crate) fn avcc_to_annexb(
-    data: &[u8],
-    cfg: &AvcConfig,
-    keyframe: bool,
-    out: &mut Vec<u8>,
-) -> Result<(), MediaError> {
-    let len_size = usize::from(cfg.nal_length_size);
-    let s = scan(data, len_size)?;
-    out.reserve(data.len() + 64);
-    out.extend_from_slice(&AUD);
-    if (keyframe || s.has_idr) && !s.has_sps {
-        for ps in cfg.sps.iter().chain(cfg.pps.iter()) {
-            out.extend_from_slice(&START_CODE);
-            out.extend_from_slice(ps);
-        }
-    }
     for nal in (Nals { data, len_size }) {
         let nal = nal?;
         match nal.first().map(|b| b & 0x1f) {
             None | Some(NAL_AUD) => continue,
+            Some(NAL_IDR) => s.has_idr = true,
+            Some(NAL_SPS) => s.has_sps = true,
             _ => {}
         }
-        out.extend_from_slice(&START_CODE);
-        out.extend_from_slice(nal);
+        s.kept_len += START_CODE.len() + nal.len();
     }
-    Ok(())
+    Ok(s)
+}
+
+/// The Annex-B form of one access unit, as the pieces to write in order (an AUD, SPS/PPS
+/// before an IDR that lacks them, then every NAL unit after a start code), and their total
+/// length. Nothing is copied: the muxer packetizes the pieces straight into TS packets.
+/// Every NAL length is checked before the first piece is returned.
+pub(crate) fn annexb_pieces<'a>(
+    data: &'a [u8],
+    cfg: &'a AvcConfig,
+    keyframe: bool,
+) -> Result<(usize, impl Iterator<Item = &'a [u8]> + 'a), MediaError> {
+    let len_size = usize::from(cfg.nal_length_size);
+    let s = scan(data, len_size)?;
+    let add_ps = (keyframe || s.has_idr) && !s.has_sps;
+    let ps: &'a [Bytes] = if add_ps { &cfg.sps } else { &[] };
+    let pps: &'a [Bytes] = if add_ps { &cfg.pps } else { &[] };
+    let ps_len: usize = ps
+        .iter()
+        .chain(pps)
+        .map(|p| START_CODE.len() + p.len())
+        .sum();
+    let nals = (Nals { data, len_size })
+        // Checked by `scan`.
+        .filter_map(Result::ok)
+        .filter(|nal| !matches!(nal.first().map(|b| b & 0x1f), None | Some(NAL_AUD)));
+    let pieces = std::iter::once(&AUD[..]).chain(
+        ps.iter()
+            .chain(pps)
+            .map(Bytes::as_ref)
+            .chain(nals)
+            .flat_map(|nal| [&START_CODE[..], nal]),
+    );
+    Ok((AUD.len() + ps_len + s.kept_len, pieces))
 }

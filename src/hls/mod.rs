@@ -23,5 +23,5 @@ pub(crate) use path::uri_escape;
 pub use path::{validate_stream_name, RelPath};
 pub use playlist::{Playlist, SegmentEntry};
 pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};
-pub use stream::{HlsStream, APPEND_THRESHOLD};
-pub use ts::{Tracks, TsMuxer, AUDIO_PID, PMT_PID, VIDEO_PID};
+pub use stream::HlsStream;
+pub use ts::{Tracks, TsMuxer, AUDIO_PID, OUTPUT_BLOCK, PMT_PID, VIDEO_PID};

@@ -13,9 +13,6 @@ use super::segmenter::{Decision, OpenSegment, Segmenter};
 use super::ts::{Tracks, TsMuxer};
 use crate::media::{AdtsHeader, Demuxer, Frame, Track};
 
-/// Segment bytes are handed out as [`FileOp::AppendSegment`] once this many
-/// are buffered (and always before a segment closes).
-pub const APPEND_THRESHOLD: usize = 32 * 1024;
 /// Without a video configuration, audio waits this long at the start for a
 /// late video sequence header before an audio-only segment opens.
 const STARTUP_AUDIO_GRACE_MS: u64 = 500;
@@ -256,10 +253,9 @@ impl HlsStream {
         id
     }
 
+    /// Appends the muxer's full output blocks to the segment (with `force`, everything).
     fn emit_output(&mut self, force: bool) {
-        let len = self.mux.output_len();
-        if len > 0 && (force || len >= APPEND_THRESHOLD) {
-            let data = self.mux.take_output();
+        while let Some(data) = self.mux.take_output(force) {
             self.ops.push_back(FileOp::AppendSegment { data });
         }
     }

@@ -14,8 +14,13 @@
 //! - AAC frames are packed, with ADTS headers, into one PES per
 //!   [`AUDIO_PACK_90K`] of audio; [`TsMuxer::flush_audio`] empties the pack
 //!   (the stream calls it before every cut and at the end).
-//! - Output goes to one reusable buffer; [`TsMuxer::take_output`] splits it
-//!   off as `Bytes` without copying.
+//! - Frames are packetized straight from their pieces (AVCC NAL units behind
+//!   start codes, the audio pack) into TS packets: no Annex-B copy of a frame.
+//! - Output goes into blocks of [`OUTPUT_BLOCK`] bytes; [`TsMuxer::take_output`]
+//!   hands out full blocks (and, when asked, the one being filled) as `Bytes`
+//!   without copying. A stream keeps one block, whatever its largest frame.
+
+use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use mpeg2ts::es::StreamType;
@@ -28,7 +33,7 @@ use mpeg2ts::ts::{
     WriteTsPacket,
 };
 
-use super::annexb::avcc_to_annexb;
+use super::annexb::annexb_pieces;
 use super::error::HlsError;
 use crate::media::{AdtsHeader, AvcConfig};
 
@@ -52,6 +57,7 @@ pub const AUDIO_PACK_90K: u64 = 9_000;
 const AUDIO_PACK_MAX_BYTES: usize = 60_000;
 const TS_WRAP: u64 = 1 << 33;
 const TS_PAYLOAD: usize = 184;
+const TS_PACKET: usize = 188;
 
 /// Which elementary streams a segment carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,16 +128,22 @@ struct PesSpec {
     random_access: bool,
 }
 
+/// Size of the output blocks (about one `write` each).
+pub const OUTPUT_BLOCK: usize = 32 * 1024;
+
 /// The MPEG-TS muxer of one stream.
 #[derive(Debug)]
 pub struct TsMuxer {
+    /// The block being filled.
     out: BytesMut,
+    /// Full blocks not taken yet, and their total length.
+    full: VecDeque<Bytes>,
+    full_len: usize,
     tracks: Tracks,
     pmt_version: VersionNumber,
     cc: Counters,
     /// Last PCR written (unwrapped 90 kHz base).
     last_pcr: Option<u64>,
-    annexb: Vec<u8>,
     audio: AudioPack,
 }
 
@@ -178,27 +190,71 @@ fn adaptation(pcr_90k: Option<u64>, random_access: bool) -> AdaptationField {
     }
 }
 
+/// A cursor over the pieces of one PES payload.
+struct Pieces<'a, I> {
+    pieces: I,
+    current: &'a [u8],
+}
+
+impl<'a, I: Iterator<Item = &'a [u8]>> Pieces<'a, I> {
+    fn new(pieces: I) -> Self {
+        Pieces {
+            pieces,
+            current: &[],
+        }
+    }
+
+    /// Copies the next bytes into `buf`; returns how many (less than `buf.len()` only at the
+    /// end).
+    fn fill(&mut self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < buf.len() {
+            if self.current.is_empty() {
+                match self.pieces.next() {
+                    Some(p) => self.current = p,
+                    None => break,
+                }
+                continue;
+            }
+            let k = (buf.len() - n).min(self.current.len());
+            let (head, tail) = self.current.split_at(k);
+            if let Some(dst) = buf.get_mut(n..n + k) {
+                dst.copy_from_slice(head);
+            }
+            self.current = tail;
+            n += k;
+        }
+        n
+    }
+}
+
 impl TsMuxer {
     pub fn new() -> Self {
         Self {
-            out: BytesMut::with_capacity(64 * 1024),
+            out: BytesMut::new(),
+            full: VecDeque::new(),
+            full_len: 0,
             tracks: Tracks::default(),
             pmt_version: VersionNumber::new(),
             cc: Counters::default(),
             last_pcr: None,
-            annexb: Vec::new(),
             audio: AudioPack::default(),
         }
     }
 
     /// Bytes produced and not yet taken.
     pub fn output_len(&self) -> usize {
-        self.out.len()
+        self.full_len + self.out.len()
     }
 
-    /// Splits off everything produced so far (no copy).
-    pub fn take_output(&mut self) -> Bytes {
-        self.out.split().freeze()
+    /// The next full block of output, else (with `partial`) what the current block holds;
+    /// `None` when there is nothing (more) to take. No copy.
+    pub fn take_output(&mut self, partial: bool) -> Option<Bytes> {
+        if let Some(b) = self.full.pop_front() {
+            self.full_len -= b.len();
+            return Some(b);
+        }
+        (partial && !self.out.is_empty()).then(|| self.out.split().freeze())
     }
 
     /// Tracks of the current segment.
@@ -212,6 +268,15 @@ impl TsMuxer {
     }
 
     fn write_packet(&mut self, packet: &TsPacket) -> Result<(), HlsError> {
+        if self.out.len() + TS_PACKET > OUTPUT_BLOCK {
+            let block = self.out.split().freeze();
+            self.full_len += block.len();
+            self.full.push_back(block);
+        }
+        if self.out.capacity() - self.out.len() < TS_PACKET {
+            // Reuses the block's memory once everything split off it is gone.
+            self.out.reserve(OUTPUT_BLOCK);
+        }
         let mut w = TsPacketWriter::new((&mut self.out).writer());
         w.write_ts_packet(packet)?;
         Ok(())
@@ -303,9 +368,15 @@ impl TsMuxer {
         Some(v)
     }
 
-    fn write_pes(&mut self, spec: &PesSpec, data: &[u8]) -> Result<(), HlsError> {
+    /// Writes one PES of `len` bytes, given as `pieces` (in order), as TS packets.
+    fn write_pes<'a>(
+        &mut self,
+        spec: &PesSpec,
+        len: usize,
+        pieces: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<(), HlsError> {
         let opt_len = 3 + 5 + if spec.dts.is_some() { 5 } else { 0 };
-        let pes_len = u16::try_from(opt_len + data.len()).unwrap_or(0);
+        let pes_len = u16::try_from(opt_len + len).unwrap_or(0);
         let pes_header = PesHeader {
             stream_id: mpeg2ts::es::StreamId::new(spec.stream_id),
             priority: false,
@@ -323,31 +394,34 @@ impl TsMuxer {
             (Some(_), Some(_)) => 8,
             (Some(_), None) => 2,
         };
+        let mut src = Pieces::new(pieces);
+        let mut buf = [0u8; TS_PAYLOAD];
         let room = TS_PAYLOAD - 6 - opt_len - af_len;
-        let first = data.len().min(room);
-        let (head, mut rest) = data.split_at(first);
+        let n = src.fill(buf.get_mut(..room).unwrap_or_default());
         let packet = TsPacket {
             header: header(spec.pid, self.cc.next(spec.pid)),
             adaptation_field: af,
             payload: Some(TsPayload::Pes(Pes {
                 header: pes_header,
                 pes_packet_len: pes_len,
-                data: payload::Bytes::new(head)?,
+                data: payload::Bytes::new(buf.get(..n).unwrap_or_default())?,
             })),
         };
         self.write_packet(&packet)?;
-        while !rest.is_empty() {
-            let n = rest.len().min(TS_PAYLOAD);
-            let (chunk, tail) = rest.split_at(n);
-            rest = tail;
+        loop {
+            let n = src.fill(&mut buf);
+            if n == 0 {
+                return Ok(());
+            }
             let packet = TsPacket {
                 header: header(spec.pid, self.cc.next(spec.pid)),
                 adaptation_field: None,
-                payload: Some(TsPayload::Raw(payload::Bytes::new(chunk)?)),
+                payload: Some(TsPayload::Raw(payload::Bytes::new(
+                    buf.get(..n).unwrap_or_default(),
+                )?)),
             };
             self.write_packet(&packet)?;
         }
-        Ok(())
     }
 
     /// Writes one H.264 access unit. `dts_ms`/`pts_ms` are stream
@@ -360,29 +434,19 @@ impl TsMuxer {
         data: &[u8],
         cfg: &AvcConfig,
     ) -> Result<(), HlsError> {
-        let mut buf = std::mem::take(&mut self.annexb);
-        buf.clear();
-        let converted = avcc_to_annexb(data, cfg, keyframe, &mut buf);
-        let result = match converted {
-            Ok(()) => {
-                let dts = dts_ms.saturating_mul(90);
-                let pts = pts_ms.max(dts_ms).saturating_mul(90);
-                self.fill_pcr(dts).and_then(|()| {
-                    let spec = PesSpec {
-                        pid: VIDEO_PID,
-                        stream_id: VIDEO_STREAM_ID,
-                        pts,
-                        dts: (pts != dts).then_some(dts),
-                        pcr: self.pcr_for(VIDEO_PID, dts),
-                        random_access: keyframe,
-                    };
-                    self.write_pes(&spec, &buf)
-                })
-            }
-            Err(e) => Err(HlsError::Malformed(e)),
+        let (len, pieces) = annexb_pieces(data, cfg, keyframe).map_err(HlsError::Malformed)?;
+        let dts = dts_ms.saturating_mul(90);
+        let pts = pts_ms.max(dts_ms).saturating_mul(90);
+        self.fill_pcr(dts)?;
+        let spec = PesSpec {
+            pid: VIDEO_PID,
+            stream_id: VIDEO_STREAM_ID,
+            pts,
+            dts: (pts != dts).then_some(dts),
+            pcr: self.pcr_for(VIDEO_PID, dts),
+            random_access: keyframe,
         };
-        self.annexb = buf;
-        result
+        self.write_pes(&spec, len, pieces)
     }
 
     /// Queues one raw AAC frame (ADTS header added) at `pts_ms`. Packs are
@@ -428,7 +492,7 @@ impl TsMuxer {
                 random_access: pcr.is_some(),
                 pcr,
             };
-            self.write_pes(&spec, &buf)
+            self.write_pes(&spec, buf.len(), std::iter::once(buf.as_slice()))
         });
         self.audio.buf = buf;
         self.audio.buf.clear();
