@@ -58,6 +58,9 @@ const AUDIO_PACK_MAX_BYTES: usize = 60_000;
 const TS_WRAP: u64 = 1 << 33;
 const TS_PAYLOAD: usize = 184;
 const TS_PACKET: usize = 188;
+const TS_SYNC: u8 = 0x47;
+/// Adaptation field control 01 (payload only), scrambling 00, in the fourth header byte.
+const PAYLOAD_ONLY: u8 = 0x10;
 
 /// Which elementary streams a segment carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -204,27 +207,43 @@ impl<'a, I: Iterator<Item = &'a [u8]>> Pieces<'a, I> {
         }
     }
 
+    /// Up to `max` (> 0) next bytes, from the current piece only; `None` at the end.
+    fn take(&mut self, max: usize) -> Option<&'a [u8]> {
+        while self.current.is_empty() {
+            self.current = self.pieces.next()?;
+        }
+        let (head, tail) = self.current.split_at(max.min(self.current.len()));
+        self.current = tail;
+        Some(head)
+    }
+
+    /// Appends the next `n` bytes (fewer only at the end) to `out`; returns how many.
+    fn put(&mut self, out: &mut BytesMut, n: usize) -> usize {
+        let mut done = 0;
+        while done < n {
+            let Some(chunk) = self.take(n - done) else {
+                break;
+            };
+            out.extend_from_slice(chunk);
+            done += chunk.len();
+        }
+        done
+    }
+
     /// Copies the next bytes into `buf`; returns how many (less than `buf.len()` only at the
     /// end).
     fn fill(&mut self, buf: &mut [u8]) -> usize {
-        let mut n = 0;
-        while n < buf.len() {
-            if self.current.is_empty() {
-                match self.pieces.next() {
-                    Some(p) => self.current = p,
-                    None => break,
-                }
-                continue;
+        let mut done = 0;
+        while done < buf.len() {
+            let Some(chunk) = self.take(buf.len() - done) else {
+                break;
+            };
+            if let Some(dst) = buf.get_mut(done..done + chunk.len()) {
+                dst.copy_from_slice(chunk);
             }
-            let k = (buf.len() - n).min(self.current.len());
-            let (head, tail) = self.current.split_at(k);
-            if let Some(dst) = buf.get_mut(n..n + k) {
-                dst.copy_from_slice(head);
-            }
-            self.current = tail;
-            n += k;
+            done += chunk.len();
         }
-        n
+        done
     }
 }
 
@@ -267,7 +286,8 @@ impl TsMuxer {
         !self.audio.buf.is_empty()
     }
 
-    fn write_packet(&mut self, packet: &TsPacket) -> Result<(), HlsError> {
+    /// Makes room for one packet in the current block (starting a new block when full).
+    fn reserve_packet(&mut self) {
         if self.out.len() + TS_PACKET > OUTPUT_BLOCK {
             let block = self.out.split().freeze();
             self.full_len += block.len();
@@ -277,6 +297,10 @@ impl TsMuxer {
             // Reuses the block's memory once everything split off it is gone.
             self.out.reserve(OUTPUT_BLOCK);
         }
+    }
+
+    fn write_packet(&mut self, packet: &TsPacket) -> Result<(), HlsError> {
+        self.reserve_packet();
         let mut w = TsPacketWriter::new((&mut self.out).writer());
         w.write_ts_packet(packet)?;
         Ok(())
@@ -408,11 +432,23 @@ impl TsMuxer {
             })),
         };
         self.write_packet(&packet)?;
-        loop {
-            let n = src.fill(&mut buf);
-            if n == 0 {
-                return Ok(());
-            }
+        // Full continuation packets (most of a frame): a 4-byte header, then the payload
+        // copied straight from the frame's pieces into the block.
+        let mut left = len.saturating_sub(n);
+        while left >= TS_PAYLOAD {
+            self.reserve_packet();
+            let cc = self.cc.next(spec.pid).as_u8();
+            let [pid_hi, pid_lo] = spec.pid.to_be_bytes();
+            self.out
+                .put_slice(&[TS_SYNC, pid_hi & 0x1f, pid_lo, PAYLOAD_ONLY | cc]);
+            let copied = src.put(&mut self.out, TS_PAYLOAD);
+            // Only if `len` overstated the pieces: keep the packet 188 bytes long.
+            self.out.put_bytes(0xff, TS_PAYLOAD - copied);
+            left -= TS_PAYLOAD;
+        }
+        // The last, short packet: padded through its adaptation field.
+        let n = src.fill(&mut buf);
+        if n > 0 {
             let packet = TsPacket {
                 header: header(spec.pid, self.cc.next(spec.pid)),
                 adaptation_field: None,
@@ -422,6 +458,7 @@ impl TsMuxer {
             };
             self.write_packet(&packet)?;
         }
+        Ok(())
     }
 
     /// Writes one H.264 access unit. `dts_ms`/`pts_ms` are stream

@@ -107,7 +107,12 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
         });
         ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} connected", id);
         let conn = Box::into_raw(conn);
-        worker::with(|w| w.conns.insert(id, conn));
+        if worker::with(|w| {
+            w.conns.insert(id, conn);
+            w.conns.len() == 1
+        }) {
+            super::stat_snapshot::wake();
+        }
         // SAFETY: `c` is ours until we close it; the handlers find the `Conn` through `data`.
         unsafe {
             (*c).data = conn.cast();

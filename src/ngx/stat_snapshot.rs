@@ -1,16 +1,17 @@
 //! This worker's part of the stat model, published on the stat board, and the execution of
 //! `rtmp_control` commands.
 //!
-//! A 100 ms worker timer polls the worker's mailbox (drops requested by whichever worker
-//! answered the control request) and republishes the snapshot when streams, players or
-//! connections changed, and at least once a second (bitrates). The http handlers
+//! A 100 ms worker timer (1 s while the worker has no connection) polls the worker's mailbox
+//! (drops requested by whichever worker answered the control request) and republishes the
+//! snapshot when streams, players or connections changed, and at least once a second
+//! (bitrates). The http handlers
 //! ([`super::http_stat`]) publish this worker's snapshot fresh, then merge every live
 //! worker's slot.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
-use nginx_sys::{ngx_add_timer, ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
+use nginx_sys::{ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
 
 use super::conn::Conn;
 use super::now_ms;
@@ -151,7 +152,33 @@ pub unsafe fn init(zone: *mut ngx_shm_zone_t, conf: &RtmpConf) {
     arm();
 }
 
+/// The worker's first connection: back to the short tick at once (stat shows it within
+/// [`TICK_MS`], drops reach it as fast as on a busy worker).
+pub fn wake() {
+    STATE.with(|s| {
+        let s = s.borrow();
+        if s.timer.is_null() {
+            return;
+        }
+        // SAFETY: the worker's own event.
+        unsafe {
+            if (*s.timer).timer_set() != 0 {
+                ngx_del_timer(s.timer);
+            }
+            ngx_add_timer(s.timer, TICK_MS);
+        }
+    });
+}
+
+/// Every [`TICK_MS`] while the worker has connections; an idle worker only refreshes its
+/// slot every [`REFRESH_MS`] (no wakeups for nothing).
 fn arm() {
+    let busy = worker::with(|w| !w.conns.is_empty());
+    let interval = if busy {
+        TICK_MS
+    } else {
+        REFRESH_MS as ngx_msec_t
+    };
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         if s.timer.is_null() {
@@ -160,7 +187,7 @@ fn arm() {
         // SAFETY: the worker's own event.
         unsafe {
             if (*s.timer).timer_set() == 0 {
-                ngx_add_timer(s.timer, TICK_MS);
+                ngx_add_timer(s.timer, interval);
             }
         }
     });
