@@ -103,6 +103,8 @@ pub struct Hub {
     free: Vec<usize>,
     by_key: HashMap<StreamKey, usize>,
     generation: u64,
+    /// Counts publishes, unpublishes and player arrivals/departures.
+    changes: u64,
     /// Players waiting for a name that is not published (nginx-rtmp `idle_streams on`).
     waiting: HashMap<StreamKey, Vec<Player>>,
 }
@@ -124,6 +126,7 @@ impl Hub {
             return Err(PublishError::Busy);
         }
         self.generation += 1;
+        self.changes += 1;
         let stream = LiveStream {
             key: key.clone(),
             publisher: client,
@@ -187,6 +190,7 @@ impl Hub {
             .get_mut(h.slot)
             .filter(|s| s.generation == h.generation)?;
         let stream = slot.stream.take()?;
+        self.changes += 1;
         self.by_key.remove(&stream.key);
         self.free.push(h.slot);
         if keep_players && !stream.players.is_empty() {
@@ -199,6 +203,7 @@ impl Hub {
     /// Adds a player of `key`: to the live stream when it is published (returns its handle),
     /// else to the waiting list (returns `None`).
     pub fn add_player(&mut self, key: &StreamKey, player: Player) -> Option<StreamHandle> {
+        self.changes += 1;
         match self.by_key.get(key).copied() {
             Some(slot) => {
                 let s = self.slots.get_mut(slot)?;
@@ -217,6 +222,7 @@ impl Hub {
 
     /// Forgets a player, live or waiting.
     pub fn remove_player(&mut self, key: &StreamKey, player: Player) {
+        self.changes += 1;
         if let Some(slot) = self.by_key.get(key).copied() {
             if let Some(s) = self.slots.get_mut(slot).and_then(|s| s.stream.as_mut()) {
                 s.players.retain(|p| *p != player);
@@ -247,6 +253,12 @@ impl Hub {
             slot,
             generation: self.slots.get(slot)?.generation,
         })
+    }
+
+    /// Increases with every publish, unpublish, player arrival and departure (for observers
+    /// that only need to know whether anything changed).
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     pub fn len(&self) -> usize {
@@ -300,6 +312,8 @@ mod tests {
         assert_eq!(hub.get(c).map(|s| s.publisher), Some(3));
         assert_eq!(hub.find(&key("b")).map(|s| s.publisher), Some(2));
         assert!(hub.get_mut(b).is_some());
+        // Three publishes and one unpublish succeeded; refusals change nothing.
+        assert_eq!(hub.changes(), 4);
     }
 
     #[test]

@@ -107,12 +107,7 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
         });
         ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} connected", id);
         let conn = Box::into_raw(conn);
-        if worker::with(|w| {
-            w.conns.insert(id, conn);
-            w.conns.len() == 1
-        }) {
-            super::stat_snapshot::wake();
-        }
+        worker::with(|w| w.conns.insert(id, conn));
         // SAFETY: `c` is ours until we close it; the handlers find the `Conn` through `data`.
         unsafe {
             (*c).data = conn.cast();
@@ -174,6 +169,8 @@ unsafe extern "C" fn read_handler(rev: *mut ngx_event_t) {
     let end = super::catch(|| unsafe { (*conn).on_read() }).unwrap_or(Some(End::Io("panic")));
     // SAFETY: as above.
     unsafe { finish(conn, end) };
+    // Reads are where clients connect, publish, play and leave.
+    worker::with(|w| super::stat_snapshot::note_changes(w));
 }
 
 unsafe extern "C" fn write_handler(wev: *mut ngx_event_t) {
@@ -200,6 +197,7 @@ unsafe fn finish(conn: *mut Conn, end: Option<End>) {
     let _ = super::catch(move || conn.policy.on_close(log));
     // SAFETY: nothing refers to the connection any more.
     unsafe { close_raw(c) };
+    worker::with(|w| super::stat_snapshot::note_changes(w));
 }
 
 /// # Safety

@@ -1,10 +1,9 @@
 //! This worker's part of the stat model, published on the stat board, and the execution of
 //! `rtmp_control` commands.
 //!
-//! A 100 ms worker timer (1 s while the worker has no connection) polls the worker's mailbox
-//! (drops requested by whichever worker answered the control request) and republishes the
-//! snapshot when streams, players or connections changed, and at least once a second
-//! (bitrates). The http handlers
+//! A 1 s worker timer polls the worker's mailbox (drops requested by whichever worker
+//! answered the control request) and republishes the snapshot (bitrates); a change of
+//! streams, players or connections republishes within 10 ms ([`note_changes`]). The http handlers
 //! ([`super::http_stat`]) publish this worker's snapshot fresh, then merge every live
 //! worker's slot.
 
@@ -25,7 +24,10 @@ use crate::stat::{
     ServerLayout, Snapshot, StatView, StreamStat, VideoMeta,
 };
 
-const TICK_MS: ngx_msec_t = 100;
+/// The mailbox is polled and the snapshot refreshed this often.
+const TICK_MS: ngx_msec_t = 1000;
+/// A change is republished within this.
+const CHANGE_MS: ngx_msec_t = 10;
 /// Snapshots are republished at least this often (bitrates move).
 const REFRESH_MS: u64 = 1000;
 /// A slot not updated for this long belongs to a stuck or exiting worker: not shown.
@@ -97,7 +99,9 @@ struct State {
     started_unix: u64,
     timer: *mut ngx_event_t,
     last_publish_ms: u64,
-    last_signature: (usize, usize, usize),
+    last_signature: (u64, usize),
+    /// A republish for a change is scheduled.
+    soon: bool,
     streams: HashMap<Key, Rates>,
     global: Rates,
     clients: HashMap<u64, Seen>,
@@ -114,7 +118,8 @@ thread_local! {
         started_unix: 0,
         timer: std::ptr::null_mut(),
         last_publish_ms: 0,
-        last_signature: (0, 0, 0),
+        last_signature: (0, 0),
+        soon: false,
         streams: HashMap::new(),
         global: Rates::default(),
         clients: HashMap::new(),
@@ -152,33 +157,28 @@ pub unsafe fn init(zone: *mut ngx_shm_zone_t, conf: &RtmpConf) {
     arm();
 }
 
-/// The worker's first connection: back to the short tick at once (stat shows it within
-/// [`TICK_MS`], drops reach it as fast as on a busy worker).
-pub fn wake() {
+/// Streams, players or connections of this worker changed (checked after every connection
+/// event): republish within [`CHANGE_MS`] instead of at the next tick, so every worker's
+/// stat answer lists them at once. Costs a comparison when nothing changed.
+pub fn note_changes(w: &Worker) {
+    let sig = signature(w);
     STATE.with(|s| {
-        let s = s.borrow();
-        if s.timer.is_null() {
+        let mut s = s.borrow_mut();
+        if s.last_signature == sig || s.soon || s.timer.is_null() {
             return;
         }
+        s.soon = true;
         // SAFETY: the worker's own event.
         unsafe {
             if (*s.timer).timer_set() != 0 {
                 ngx_del_timer(s.timer);
             }
-            ngx_add_timer(s.timer, TICK_MS);
+            ngx_add_timer(s.timer, CHANGE_MS);
         }
     });
 }
 
-/// Every [`TICK_MS`] while the worker has connections; an idle worker only refreshes its
-/// slot every [`REFRESH_MS`] (no wakeups for nothing).
 fn arm() {
-    let busy = worker::with(|w| !w.conns.is_empty());
-    let interval = if busy {
-        TICK_MS
-    } else {
-        REFRESH_MS as ngx_msec_t
-    };
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         if s.timer.is_null() {
@@ -187,7 +187,7 @@ fn arm() {
         // SAFETY: the worker's own event.
         unsafe {
             if (*s.timer).timer_set() == 0 {
-                ngx_add_timer(s.timer, interval);
+                ngx_add_timer(s.timer, TICK_MS);
             }
         }
     });
@@ -195,10 +195,11 @@ fn arm() {
 
 unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
     let _ = super::catch(|| {
+        STATE.with(|s| s.borrow_mut().soon = false);
         for cmd in poll_mailbox() {
             drop_local(&cmd);
         }
-        let sig = worker::with(signature);
+        let sig = worker::with(|w| signature(w));
         let (changed, due) = STATE.with(|s| {
             let s = s.borrow();
             (
@@ -214,9 +215,8 @@ unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
 }
 
 /// Changes worth an immediate republish: streams, players, connections.
-fn signature(w: &mut Worker) -> (usize, usize, usize) {
-    let players = w.hub.streams().map(|s| s.players.len()).sum();
-    (w.hub.len(), players, w.conns.len())
+fn signature(w: &Worker) -> (u64, usize) {
+    (w.hub.changes(), w.conns.len())
 }
 
 fn poll_mailbox() -> Vec<Command> {
