@@ -19,7 +19,8 @@ use super::region::Region;
 pub const STALE_MS: u64 = 5_000;
 /// A reader that has not renewed its interest ([`SlotReader::want`](super::SlotReader::want))
 /// for this long (ms) no longer counts: the writer stops writing records until one asks again.
-pub const WANT_MS: u64 = 2_000;
+/// As long as [`STALE_MS`]: a reader's worker stalled for less than that misses nothing.
+pub const WANT_MS: u64 = STALE_MS;
 /// A claim lock held longer than this (ms) is presumed abandoned and broken.
 pub const LOCK_STALE_MS: u64 = 1_000;
 /// Attempts at the claim lock (a few ms of spinning) before giving up with [`ClaimError::Contended`].
