@@ -273,7 +273,7 @@ impl TsMuxer {
             self.full_len -= b.len();
             return Some(b);
         }
-        (partial && !self.out.is_empty()).then(|| self.out.split().freeze())
+        (partial && !self.out.is_empty()).then(|| std::mem::take(&mut self.out).freeze())
     }
 
     /// Tracks of the current segment.
@@ -286,16 +286,16 @@ impl TsMuxer {
         !self.audio.buf.is_empty()
     }
 
-    /// Makes room for one packet in the current block (starting a new block when full).
+    /// Makes room for one packet in the current block: a full block joins the queue and a new
+    /// one is allocated with its final size (never grown).
     fn reserve_packet(&mut self) {
-        if self.out.len() + TS_PACKET > OUTPUT_BLOCK {
-            let block = self.out.split().freeze();
-            self.full_len += block.len();
-            self.full.push_back(block);
-        }
-        if self.out.capacity() - self.out.len() < TS_PACKET {
-            // Reuses the block's memory once everything split off it is gone.
-            self.out.reserve(OUTPUT_BLOCK);
+        if self.out.len() + TS_PACKET > self.out.capacity() {
+            if !self.out.is_empty() {
+                let block = std::mem::take(&mut self.out).freeze();
+                self.full_len += block.len();
+                self.full.push_back(block);
+            }
+            self.out = BytesMut::with_capacity(OUTPUT_BLOCK);
         }
     }
 
