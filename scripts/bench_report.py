@@ -67,6 +67,20 @@ if any(k[0] == "rsng" for k in by):
         add("CPU per stream, %, ours gop_cache off", f"N={n}",
             lambda r, n=n: num(r["cpu_pct"]) / n if num(r["cpu_pct"]) is not None else None,
             "publish", n, "", ours="rsng")
+# Memory per added stream: the slope of RSS between the smallest and largest N (fixed
+# costs such as code paged in once and shared-zone pages first read are not per stream).
+if len(pubs) >= 2:
+    lo, hi = pubs[0], pubs[-1]
+
+    def slope(impl, field="rss_delta_kb"):
+        a = med(impl, "publish", lo, lambda r: num(r[field]))
+        b = med(impl, "publish", hi, lambda r: num(r[field]))
+        return None if a is None or b is None else (b - a) / (hi - lo) / 1024
+
+    for ours, label in [("rs", ""), ("rsng", ", gop_cache off")]:
+        if any(k[0] == ours for k in by):
+            lines.append((f"RSS per added stream, MB{label}", f"N={lo}->{hi}", slope(ours), slope("c"),
+                          "ratio <= 1"))
 for n in pubs:
     add("publish->segment listed, ms (median)", f"N={n}", lambda r: num(r["seg_lat_ms"]), "publish", n, "<= 10 ms")
 for n in pubs:
