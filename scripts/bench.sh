@@ -6,7 +6,8 @@
 # Figures (medians of BENCH_REPS runs; the machine's /proc/loadavg is printed per run; CPU is
 # the worker's on-CPU time from /proc/PID/schedstat, in nanoseconds, not 10 ms clock ticks):
 #   - worker CPU per publisher stream at N publishers (BENCH_PUBS, default "1 5 20")
-#   - worker RSS per stream: (RSS under load - RSS idle) / N; also for our module with
+#   - worker RSS per stream: (RSS under load - RSS idle) / N, and per added stream (the slope
+#     between the smallest and largest N, free of one-off costs); also for our module with
 #     `gop_cache off` (the C module keeps no GOP: that row compares like with like)
 #   - players per core: 1 publisher + M players (BENCH_PLAYERS, default "50 200 500");
 #     CPU per player = (CPU(M players) - CPU(1 publisher alone)) / M
@@ -15,7 +16,7 @@
 #   - join -> first frame (TCP connect to first coded video frame) and to first keyframe
 # Output: a table on stdout and target/bench/{results.tsv,table.txt,bench.png}.
 #
-#   scripts/bench.sh                  # full run, ~12 minutes
+#   scripts/bench.sh                  # full run, ~13 minutes
 #   BENCH_REPS=1 BENCH_PUBS=1 BENCH_PLAYERS=50 scripts/bench.sh   # quick look
 #   NGX_RTMP_MODULE=/path/libngx_rtmp.so scripts/bench.sh        # skip the module build
 #
