@@ -184,6 +184,16 @@ fn handshake_deadline_drops_slow_drippers() {
     );
 }
 
+/// `timeout` 5 s, pings every 3 s answered within 1 s.
+fn pinged_config() -> SessionConfig {
+    SessionConfig {
+        timeout_ms: 5_000,
+        ping_ms: 3_000,
+        ping_timeout_ms: 1_000,
+        ..SessionConfig::default()
+    }
+}
+
 fn connected_session(config: SessionConfig, now: u64) -> Session {
     let mut bytes = handshake();
     let mut c = Client::new();
@@ -214,12 +224,7 @@ fn idle_timeout() {
 #[test]
 fn connected_peer_answering_pings_outlives_the_idle_timeout() {
     // Players may send nothing for minutes: with pings on, liveness is the ping's job.
-    let config = SessionConfig {
-        timeout_ms: 5_000,
-        ping_ms: 3_000,
-        ping_timeout_ms: 1_000,
-        ..SessionConfig::default()
-    };
+    let config = pinged_config();
     let mut s = connected_session(config, 0);
     let mut now = 0;
     for _ in 0..10 {
@@ -407,12 +412,7 @@ fn interleaved_publisher_on_a_slow_link_never_hits_the_message_deadline() {
     // Five minutes of a publisher on a 40 KB/s link: audio every 23 ms, video every 40 ms and
     // a 300 KB keyframe every 20 s, chunks of the two chunk streams interleaved. A keyframe
     // takes longer than `timeout` to arrive, but audio messages keep completing meanwhile.
-    let config = SessionConfig {
-        timeout_ms: 5_000,
-        ping_ms: 3_000,
-        ping_timeout_ms: 1_000,
-        ..SessionConfig::default()
-    };
+    let config = pinged_config();
     let mut sess = connected_session(config, 0);
     let mut c = Client::new();
     c.command(0, &[s("createStream"), n(2.0), Value::Null]);
@@ -535,12 +535,7 @@ fn input_held_for_a_decision_is_not_timed() {
     // A partial message on csid 5, then publish: the session waits for the shell's decision
     // (30 s here, while the peer answers pings) without timing what it holds; after the
     // decision the wait for a message starts at the next byte, not at the publish.
-    let config = SessionConfig {
-        timeout_ms: 5_000,
-        ping_ms: 3_000,
-        ping_timeout_ms: 1_000,
-        ..SessionConfig::default()
-    };
+    let config = pinged_config();
     let mut sess = connected_session(config, 0);
     let mut c = Client::new();
     c.command(0, &[s("createStream"), n(2.0), Value::Null]);
