@@ -4,15 +4,20 @@
 //! into this module to interpret each directive's values; merging, defaults and cross-checks
 //! (duplicate listens) live here so they can be unit tested.
 
+mod app;
+mod args;
+mod directive;
+mod error;
 mod listen;
 mod model;
 mod notify;
+mod server;
 mod value;
 
+pub use app::{AppSettings, DashSettings, HlsSettings};
+pub use error::ConfError;
 pub use listen::{Listen, ListenError};
-pub use model::{
-    AppConf, AppSettings, ConfError, DashSettings, HlsSettings, RtmpConf, Scope, ServerConf,
-    ServerSettings,
-};
+pub use model::{AppConf, RtmpConf, Scope, ServerConf};
 pub use notify::{Call, NotifySettings, NotifyUrl};
+pub use server::ServerSettings;
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

@@ -1,0 +1,532 @@
+//! Directive interpretation: each directive's arguments checked and stored in the layer of the
+//! level (`rtmp`, `server`, `application`) where it appears.
+
+use std::sync::Arc;
+
+use crate::auth::{AccessList, KeyMap, Rule};
+use crate::hls::{Naming, PlaylistKind, Slicing};
+use crate::http::Method;
+
+use super::app::AppLayer;
+use super::args::{flag_arg, one_arg, path_arg, ranged, set_once, size_arg, time_arg, value_err};
+use super::error::ConfError;
+use super::listen::Listen;
+use super::model::{RtmpConf, Scope};
+use super::notify::{Call, NotifyUrl};
+use super::server::ServerLayer;
+use super::value::ValueError;
+
+impl RtmpConf {
+    fn server_layer(
+        &mut self,
+        scope: Scope,
+        directive: &'static str,
+    ) -> Result<&mut ServerLayer, ConfError> {
+        match scope {
+            Scope::Main => Ok(&mut self.layer),
+            Scope::Server(s) => self
+                .servers
+                .get_mut(s)
+                .map(|s| &mut s.layer)
+                .ok_or(ConfError::NotAllowedHere(directive)),
+            Scope::Application { .. } => Err(ConfError::NotAllowedHere(directive)),
+        }
+    }
+
+    fn app_layer(
+        &mut self,
+        scope: Scope,
+        directive: &'static str,
+    ) -> Result<&mut AppLayer, ConfError> {
+        let layer = match scope {
+            Scope::Main => Some(&mut self.app_layer),
+            Scope::Server(s) => self.servers.get_mut(s).map(|s| &mut s.app_layer),
+            Scope::Application { server, app } => self
+                .servers
+                .get_mut(server)
+                .and_then(|s| s.applications.get_mut(app))
+                .map(|a| &mut a.layer),
+        };
+        layer.ok_or(ConfError::NotAllowedHere(directive))
+    }
+
+    /// Interprets one simple (non-block) directive.
+    pub fn set(&mut self, scope: Scope, name: &str, args: &[&str]) -> Result<(), ConfError> {
+        match name {
+            "listen" => self.set_listen(scope, args),
+            "live_shm_size" => {
+                if scope != Scope::Main {
+                    return Err(ConfError::NotAllowedHere("live_shm_size"));
+                }
+                let v = size_arg("live_shm_size", args, 1 << 20, 4095 << 20)?;
+                set_once(&mut self.shm_size, "live_shm_size", v as usize)
+            }
+            "chunk_size" => {
+                let v = size_arg("chunk_size", args, 128, 0xFF_FFFF)?;
+                set_once(
+                    &mut self.server_layer(scope, "chunk_size")?.chunk_size,
+                    "chunk_size",
+                    v,
+                )
+            }
+            "play_flush_interval" => {
+                let v = time_arg("play_flush_interval", args, 0)?;
+                let v = ranged(
+                    "play_flush_interval",
+                    args.first().copied().unwrap_or_default(),
+                    v,
+                    0,
+                    1000,
+                )?;
+                let l = self.server_layer(scope, "play_flush_interval")?;
+                set_once(&mut l.play_flush_interval_ms, "play_flush_interval", v)
+            }
+            "max_message" => {
+                let v = size_arg("max_message", args, 1024, 64 * 1024 * 1024)?;
+                set_once(
+                    &mut self.server_layer(scope, "max_message")?.max_message,
+                    "max_message",
+                    v,
+                )
+            }
+            "ack_window" => {
+                let v = size_arg("ack_window", args, 1, 0x7FFF_FFFF)?;
+                set_once(
+                    &mut self.server_layer(scope, "ack_window")?.ack_window,
+                    "ack_window",
+                    v,
+                )
+            }
+            "max_streams" => {
+                let v = size_arg("max_streams", args, 1, 1024)?;
+                set_once(
+                    &mut self.server_layer(scope, "max_streams")?.max_streams,
+                    "max_streams",
+                    v,
+                )
+            }
+            "timeout" => {
+                let v = time_arg("timeout", args, 1)?;
+                set_once(
+                    &mut self.server_layer(scope, "timeout")?.timeout_ms,
+                    "timeout",
+                    v,
+                )
+            }
+            "ping" => {
+                let v = time_arg("ping", args, 0)?;
+                set_once(&mut self.server_layer(scope, "ping")?.ping_ms, "ping", v)
+            }
+            "ping_timeout" => {
+                let v = time_arg("ping_timeout", args, 1)?;
+                set_once(
+                    &mut self.server_layer(scope, "ping_timeout")?.ping_timeout_ms,
+                    "ping_timeout",
+                    v,
+                )
+            }
+            "live" => {
+                let v = flag_arg("live", args)?;
+                set_once(&mut self.app_layer(scope, "live")?.live, "live", v)
+            }
+            "idle_streams" => {
+                let v = flag_arg("idle_streams", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "idle_streams")?.idle_streams,
+                    "idle_streams",
+                    v,
+                )
+            }
+            "gop_cache" => {
+                let v = flag_arg("gop_cache", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "gop_cache")?.gop_cache,
+                    "gop_cache",
+                    v,
+                )
+            }
+            "wait_key" => {
+                let v = flag_arg("wait_key", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "wait_key")?.wait_key,
+                    "wait_key",
+                    v,
+                )
+            }
+            "wait_video" => {
+                let v = flag_arg("wait_video", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "wait_video")?.wait_video,
+                    "wait_video",
+                    v,
+                )
+            }
+            "drop_idle_publisher" => {
+                let v = time_arg("drop_idle_publisher", args, 100)?;
+                let l = self.app_layer(scope, "drop_idle_publisher")?;
+                set_once(&mut l.drop_idle_publisher, "drop_idle_publisher", v)
+            }
+            "publish_takeover" => {
+                let v = flag_arg("publish_takeover", args)?;
+                let l = self.app_layer(scope, "publish_takeover")?;
+                set_once(&mut l.publish_takeover, "publish_takeover", v)
+            }
+            "player_buffer" => {
+                let v = size_arg("player_buffer", args, 64 * 1024, 1 << 30)?;
+                let l = self.app_layer(scope, "player_buffer")?;
+                set_once(&mut l.player_buffer, "player_buffer", v)
+            }
+            "allow" | "deny" => {
+                let (action, target) = match args {
+                    [a, t] => (*a, *t),
+                    _ => {
+                        return Err(ConfError::Arity {
+                            directive: if name == "allow" { "allow" } else { "deny" },
+                            expected: "2: publish|play and an address, CIDR or all",
+                        })
+                    }
+                };
+                let rule =
+                    Rule::parse(name == "allow", action, target).map_err(ConfError::Access)?;
+                let directive = if name == "allow" { "allow" } else { "deny" };
+                self.app_layer(scope, directive)?
+                    .access
+                    .get_or_insert_with(AccessList::default)
+                    .push(rule);
+                Ok(())
+            }
+            "notify_method" => {
+                let a = one_arg("notify_method", args)?;
+                let m = match a {
+                    "get" | "GET" => Method::Get,
+                    "post" | "POST" => Method::Post,
+                    _ => {
+                        return Err(value_err("notify_method", a)(ValueError::Choice(
+                            "get or post",
+                        )))
+                    }
+                };
+                if self.app_layer(scope, "notify_method")?.notify.set_method(m) {
+                    Ok(())
+                } else {
+                    Err(ConfError::Duplicate("notify_method"))
+                }
+            }
+            "publish_secret" | "play_secret" => {
+                let directive = if name == "publish_secret" {
+                    "publish_secret"
+                } else {
+                    "play_secret"
+                };
+                let a = one_arg(directive, args)?;
+                if a.len() < 16 {
+                    return Err(value_err(directive, "(secret)")(ValueError::Choice(
+                        "a secret of at least 16 characters",
+                    )));
+                }
+                let l = self.app_layer(scope, directive)?;
+                let slot = if directive == "publish_secret" {
+                    &mut l.publish_secret
+                } else {
+                    &mut l.play_secret
+                };
+                set_once(slot, directive, a.to_owned())
+            }
+            "record" => {
+                // Recording is not implemented: only the explicit "off" is honest to accept.
+                if one_arg("record", args)? != "off" {
+                    return Err(ConfError::Unsupported {
+                        directive: "record",
+                        what: "recording",
+                    });
+                }
+                set_once(
+                    &mut self.app_layer(scope, "record")?.record_off,
+                    "record",
+                    true,
+                )
+            }
+            "hls" => {
+                let v = flag_arg("hls", args)?;
+                set_once(&mut self.app_layer(scope, "hls")?.hls, "hls", v)
+            }
+            "hls_path" => {
+                let v = path_arg("hls_path", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "hls_path")?.hls_path,
+                    "hls_path",
+                    v,
+                )
+            }
+            "hls_fragment" => {
+                let v = time_arg("hls_fragment", args, 100)?;
+                set_once(
+                    &mut self.app_layer(scope, "hls_fragment")?.hls_fragment,
+                    "hls_fragment",
+                    v,
+                )
+            }
+            "hls_playlist_length" => {
+                let v = time_arg("hls_playlist_length", args, 1000)?;
+                let l = self.app_layer(scope, "hls_playlist_length")?;
+                set_once(&mut l.hls_playlist_length, "hls_playlist_length", v)
+            }
+            "hls_max_fragment" => {
+                let v = time_arg("hls_max_fragment", args, 100)?;
+                let l = self.app_layer(scope, "hls_max_fragment")?;
+                set_once(&mut l.hls_max_fragment, "hls_max_fragment", v)
+            }
+            "hls_continuous" => {
+                let v = flag_arg("hls_continuous", args)?;
+                let l = self.app_layer(scope, "hls_continuous")?;
+                set_once(&mut l.hls_continuous, "hls_continuous", v)
+            }
+            "hls_nested" => {
+                let v = flag_arg("hls_nested", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "hls_nested")?.hls_nested,
+                    "hls_nested",
+                    v,
+                )
+            }
+            "hls_cleanup" => {
+                let v = flag_arg("hls_cleanup", args)?;
+                set_once(
+                    &mut self.app_layer(scope, "hls_cleanup")?.hls_cleanup,
+                    "hls_cleanup",
+                    v,
+                )
+            }
+            "hls_fragment_naming" => {
+                let a = one_arg("hls_fragment_naming", args)?;
+                let v = match a {
+                    "sequential" => Naming::Sequential,
+                    "timestamp" => Naming::Timestamp,
+                    "system" => Naming::System,
+                    _ => {
+                        return Err(value_err("hls_fragment_naming", a)(ValueError::Choice(
+                            "sequential, timestamp or system",
+                        )))
+                    }
+                };
+                let l = self.app_layer(scope, "hls_fragment_naming")?;
+                set_once(&mut l.hls_naming, "hls_fragment_naming", v)
+            }
+            "hls_fragment_slicing" => {
+                let a = one_arg("hls_fragment_slicing", args)?;
+                let v = match a {
+                    "plain" => Slicing::Plain,
+                    "aligned" => Slicing::Aligned,
+                    _ => {
+                        return Err(value_err("hls_fragment_slicing", a)(ValueError::Choice(
+                            "plain or aligned",
+                        )))
+                    }
+                };
+                let l = self.app_layer(scope, "hls_fragment_slicing")?;
+                set_once(&mut l.hls_slicing, "hls_fragment_slicing", v)
+            }
+            "hls_type" => {
+                let a = one_arg("hls_type", args)?;
+                let v = match a {
+                    "live" => PlaylistKind::Live,
+                    "event" => PlaylistKind::Event,
+                    _ => {
+                        return Err(value_err("hls_type", a)(ValueError::Choice(
+                            "live or event",
+                        )))
+                    }
+                };
+                set_once(
+                    &mut self.app_layer(scope, "hls_type")?.hls_type,
+                    "hls_type",
+                    v,
+                )
+            }
+            "hls_base_url" => {
+                let a = one_arg("hls_base_url", args)?;
+                if a.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    return Err(value_err("hls_base_url", a)(ValueError::Choice(
+                        "a URL without spaces or control characters",
+                    )));
+                }
+                let l = self.app_layer(scope, "hls_base_url")?;
+                set_once(&mut l.hls_base_url, "hls_base_url", a.to_owned())
+            }
+            "dash" => {
+                let v = flag_arg("dash", args)?;
+                set_once(&mut self.app_layer(scope, "dash")?.dash, "dash", v)
+            }
+            "dash_path" => {
+                let v = path_arg("dash_path", args)?;
+                let l = self.app_layer(scope, "dash_path")?;
+                set_once(&mut l.dash_path, "dash_path", v)
+            }
+            "dash_fragment" => {
+                let v = time_arg("dash_fragment", args, 100)?;
+                let l = self.app_layer(scope, "dash_fragment")?;
+                set_once(&mut l.dash_fragment, "dash_fragment", v)
+            }
+            "dash_playlist_length" => {
+                let v = time_arg("dash_playlist_length", args, 1000)?;
+                let l = self.app_layer(scope, "dash_playlist_length")?;
+                set_once(&mut l.dash_playlist_length, "dash_playlist_length", v)
+            }
+            "dash_nested" => {
+                let v = flag_arg("dash_nested", args)?;
+                let l = self.app_layer(scope, "dash_nested")?;
+                set_once(&mut l.dash_nested, "dash_nested", v)
+            }
+            "dash_cleanup" => {
+                let v = flag_arg("dash_cleanup", args)?;
+                let l = self.app_layer(scope, "dash_cleanup")?;
+                set_once(&mut l.dash_cleanup, "dash_cleanup", v)
+            }
+            other => Err(ConfError::Unknown(other.to_owned())),
+        }
+    }
+
+    pub(super) fn set_listen(&mut self, scope: Scope, args: &[&str]) -> Result<(), ConfError> {
+        let Scope::Server(s) = scope else {
+            return Err(ConfError::NotAllowedHere("listen"));
+        };
+        let listen = Listen::parse(args).map_err(ConfError::Listen)?;
+        if self
+            .servers
+            .iter()
+            .flat_map(|s| &s.listens)
+            .any(|l| l.conflicts_with(&listen))
+        {
+            return Err(ConfError::DuplicateListen(listen.addr.to_string()));
+        }
+        self.servers
+            .get_mut(s)
+            .ok_or(ConfError::NotAllowedHere("listen"))?
+            .listens
+            .push(listen);
+        Ok(())
+    }
+
+    /// `on_connect|on_publish|... URL`: the shell parses and resolves the URL (at
+    /// configuration time), then hands it here.
+    pub fn set_notify(
+        &mut self,
+        scope: Scope,
+        call: Call,
+        url: NotifyUrl,
+    ) -> Result<(), ConfError> {
+        let directive = call.directive();
+        if call == Call::Connect && matches!(scope, Scope::Application { .. }) {
+            return Err(ConfError::NotAllowedHere(directive));
+        }
+        if self.app_layer(scope, directive)?.notify.set(call, url) {
+            Ok(())
+        } else {
+            Err(ConfError::Duplicate(directive))
+        }
+    }
+
+    /// `publish_keys FILE`: the shell reads and parses the file, then hands the map here.
+    pub fn set_publish_keys(&mut self, scope: Scope, keys: KeyMap) -> Result<(), ConfError> {
+        let l = self.app_layer(scope, "publish_keys")?;
+        set_once(&mut l.publish_keys, "publish_keys", Arc::new(keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn dash_directives() {
+        let mut c = RtmpConf::new();
+        c.set(Scope::Main, "dash_fragment", &["3"]).unwrap();
+        let s = c.add_server();
+        let app = |a| Scope::Application { server: s, app: a };
+        let a = c.add_application(s, "live").unwrap();
+        let b = c.add_application(s, "nopath").unwrap();
+        c.set(app(a), "dash", &["on"]).unwrap();
+        c.set(app(a), "dash_path", &["/var/www/dash/"]).unwrap();
+        c.set(app(a), "dash_nested", &["on"]).unwrap();
+        assert!(matches!(
+            c.set(app(a), "dash_path", &["/other"]),
+            Err(ConfError::Duplicate(_))
+        ));
+        assert!(matches!(
+            c.set(app(b), "dash_path", &["relative"]),
+            Err(ConfError::Value { .. })
+        ));
+        c.finish().unwrap();
+        let d = c.servers[0].applications[a].settings.dash.clone().unwrap();
+        assert_eq!(d.path, PathBuf::from("/var/www/dash"));
+        assert_eq!(d.config.fragment_ms, 3_000);
+        assert_eq!(d.config.playlist_length_ms, 30_000);
+        assert!(d.config.nested && d.config.cleanup);
+        assert!(c.servers[0].applications[a].settings.accepts_publish());
+        assert!(c.servers[0].applications[b].settings.dash.is_none());
+
+        let mut c = RtmpConf::new();
+        let s = c.add_server();
+        let a = c.add_application(s, "live").unwrap();
+        c.set(Scope::Application { server: s, app: a }, "dash", &["on"])
+            .unwrap();
+        assert!(matches!(c.finish(), Err(ConfError::Missing { .. })));
+    }
+
+    #[test]
+    fn errors() {
+        let mut c = RtmpConf::new();
+        let s = c.add_server();
+        let app = Scope::Application {
+            server: s,
+            app: c.add_application(s, "live").unwrap(),
+        };
+        assert_eq!(
+            c.set(Scope::Main, "bogus", &[]),
+            Err(ConfError::Unknown("bogus".into()))
+        );
+        assert_eq!(
+            c.set(app, "chunk_size", &["4096"]),
+            Err(ConfError::NotAllowedHere("chunk_size"))
+        );
+        assert_eq!(
+            c.set(Scope::Main, "listen", &["1935"]),
+            Err(ConfError::NotAllowedHere("listen"))
+        );
+        assert!(matches!(
+            c.set(Scope::Main, "chunk_size", &["1"]),
+            Err(ConfError::Value { .. })
+        ));
+        assert!(matches!(
+            c.set(Scope::Main, "chunk_size", &[]),
+            Err(ConfError::Arity { .. })
+        ));
+        assert!(matches!(
+            c.set(app, "live", &["maybe"]),
+            Err(ConfError::Value { .. })
+        ));
+        c.set(app, "live", &["on"]).unwrap();
+        assert_eq!(
+            c.set(app, "live", &["on"]),
+            Err(ConfError::Duplicate("live"))
+        );
+        c.set(Scope::Server(s), "listen", &["1935"]).unwrap();
+        let s2 = c.add_server();
+        assert!(matches!(
+            c.set(Scope::Server(s2), "listen", &["0.0.0.0:1935"]),
+            Err(ConfError::DuplicateListen(_))
+        ));
+        c.set(Scope::Server(s2), "listen", &["[::]:1935", "ipv6only=on"])
+            .unwrap();
+        assert!(matches!(
+            c.add_application(s, "live"),
+            Err(ConfError::DuplicateApplication(_))
+        ));
+        assert!(matches!(
+            c.add_application(s, "../x"),
+            Err(ConfError::InvalidApplicationName(_))
+        ));
+    }
+}

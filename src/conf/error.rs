@@ -1,0 +1,80 @@
+//! The error of interpreting the `rtmp {}` block: what `nginx -t` reports for a directive.
+
+use std::fmt;
+
+use crate::auth::AccessError;
+
+use super::listen::ListenError;
+use super::value::ValueError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfError {
+    Unknown(String),
+    NotAllowedHere(&'static str),
+    Arity {
+        directive: &'static str,
+        expected: &'static str,
+    },
+    Duplicate(&'static str),
+    Value {
+        directive: &'static str,
+        arg: String,
+        error: ValueError,
+    },
+    Listen(ListenError),
+    DuplicateListen(String),
+    DuplicateApplication(String),
+    InvalidApplicationName(String),
+    Missing {
+        directive: &'static str,
+        app: String,
+    },
+    Access(AccessError),
+    Unsupported {
+        directive: &'static str,
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for ConfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfError::Unknown(d) => write!(f, "unknown directive \"{d}\""),
+            ConfError::NotAllowedHere(d) => write!(f, "\"{d}\" directive is not allowed here"),
+            ConfError::Arity {
+                directive,
+                expected,
+            } => write!(
+                f,
+                "invalid number of arguments in \"{directive}\" directive (expected {expected})"
+            ),
+            ConfError::Duplicate(d) => write!(f, "\"{d}\" directive is duplicate"),
+            ConfError::Value {
+                directive,
+                arg,
+                error,
+            } => {
+                write!(
+                    f,
+                    "invalid value \"{arg}\" in \"{directive}\" directive: {error}"
+                )
+            }
+            ConfError::Listen(e) => e.fmt(f),
+            ConfError::DuplicateListen(a) => write!(f, "duplicate listen {a}"),
+            ConfError::DuplicateApplication(a) => write!(f, "duplicate application \"{a}\""),
+            ConfError::Access(e) => e.fmt(f),
+            ConfError::Missing { directive, app } => {
+                write!(f, "\"{directive}\" is required in application \"{app}\"")
+            }
+            ConfError::Unsupported { directive, what } => {
+                write!(f, "\"{directive}\": {what} is not supported")
+            }
+            ConfError::InvalidApplicationName(a) => write!(
+                f,
+                "invalid application name \"{a}\" (use letters, digits, '_', '-' and '.')"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfError {}
