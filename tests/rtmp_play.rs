@@ -598,7 +598,7 @@ fn publisher_to_gop_cache_to_late_player() {
                 let mut p = playing_player(chunk_size);
                 p.messages();
                 let mut q = PlayerQueue::new(QueuePolicy::default());
-                for (info, m) in gop.join_burst() {
+                for (info, m) in gop.join_burst(chunk_size) {
                     assert_eq!(q.admit_burst(&info), Admit::Send);
                     assert!(p.session.send_prepared(1, m));
                 }

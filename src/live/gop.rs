@@ -10,15 +10,21 @@
 //! pictures belong to the old configuration).
 //!
 //! Entries are [`PreparedMessage`]s: cloning one clones a `Bytes` handle,
-//! the cache shares the bodies sent to live players.
+//! the cache shares the bodies sent to live players. While a stream has no
+//! player, its messages are kept as their bare payloads instead
+//! ([`GopCache::push_payload`]: no copy, no allocation) and chunked when a
+//! player joins ([`GopCache::join_burst`]), once.
 //!
 //! Audio-only streams have no keyframes: their cache holds metadata and the
 //! audio sequence header only, and players start with the next live frame.
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+
 use super::media_info::{MediaInfo, MediaKind};
 use crate::rtmp::chunk::PreparedMessage;
+use crate::rtmp::message::csid;
 
 /// Default bound on cached messages (a 10 s GOP at 30 fps with 44.1 kHz
 /// AAC is about 730 messages).
@@ -34,6 +40,69 @@ enum State {
     Caching,
 }
 
+/// A message of the cached GOP.
+#[derive(Debug, Clone)]
+pub enum CachedMessage {
+    /// Chunked, as sent to players.
+    Ready(PreparedMessage),
+    /// The bare payload (nobody played the stream when it arrived).
+    Bare {
+        type_id: u8,
+        timestamp: u32,
+        payload: Bytes,
+    },
+}
+
+impl CachedMessage {
+    pub fn type_id(&self) -> u8 {
+        match self {
+            CachedMessage::Ready(m) => m.type_id,
+            CachedMessage::Bare { type_id, .. } => *type_id,
+        }
+    }
+
+    pub fn timestamp(&self) -> u32 {
+        match self {
+            CachedMessage::Ready(m) => m.timestamp,
+            CachedMessage::Bare { timestamp, .. } => *timestamp,
+        }
+    }
+
+    /// Appends the message's payload to `out`.
+    pub fn payload_into(&self, out: &mut Vec<u8>) {
+        match self {
+            CachedMessage::Ready(m) => m.payload_pieces().for_each(|p| out.extend_from_slice(p)),
+            CachedMessage::Bare { payload, .. } => out.extend_from_slice(payload),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            CachedMessage::Ready(m) => m.body().len(),
+            CachedMessage::Bare { payload, .. } => payload.len(),
+        }
+    }
+
+    /// Makes the chunked form (once).
+    fn prepare(&mut self, chunk_size: u32) {
+        if let CachedMessage::Bare {
+            type_id,
+            timestamp,
+            payload,
+        } = self
+        {
+            let m = PreparedMessage::new(
+                csid::for_media(*type_id),
+                chunk_size,
+                *type_id,
+                *timestamp,
+                payload,
+            );
+            *self = CachedMessage::Ready(m);
+        }
+    }
+}
+
 /// Cached start-up state of one live stream.
 #[derive(Debug)]
 pub struct GopCache {
@@ -43,7 +112,7 @@ pub struct GopCache {
     meta: Option<PreparedMessage>,
     video_header: Option<PreparedMessage>,
     audio_header: Option<PreparedMessage>,
-    gop: VecDeque<(MediaInfo, PreparedMessage)>,
+    gop: VecDeque<(MediaInfo, CachedMessage)>,
     bytes: usize,
     state: State,
     /// GOPs dropped because a bound was hit.
@@ -70,21 +139,51 @@ impl GopCache {
     /// Records a live message of the stream (in publishing order).
     pub fn push(&mut self, info: MediaInfo, msg: &PreparedMessage) {
         match info.kind {
-            MediaKind::Meta => {
-                self.meta = Some(msg.clone());
-                return;
-            }
+            MediaKind::Meta => self.meta = Some(msg.clone()),
             MediaKind::Video if info.sequence_header => {
                 self.video_header = Some(msg.clone());
                 self.drop_gop();
-                return;
             }
-            MediaKind::Audio if info.sequence_header => {
-                self.audio_header = Some(msg.clone());
-                return;
-            }
-            _ => {}
+            MediaKind::Audio if info.sequence_header => self.audio_header = Some(msg.clone()),
+            _ => self.record(info, CachedMessage::Ready(msg.clone())),
         }
+    }
+
+    /// Records a live message that no player needs now: a frame is kept as its payload (a
+    /// reference, no copy) and chunked at `chunk_size` only if a player joins while it is
+    /// cached; metadata and sequence headers are chunked at once (they are rare and always
+    /// sent).
+    pub fn push_payload(
+        &mut self,
+        info: MediaInfo,
+        type_id: u8,
+        timestamp: u32,
+        payload: &Bytes,
+        chunk_size: u32,
+    ) {
+        if info.kind == MediaKind::Meta || info.sequence_header {
+            let msg = PreparedMessage::new(
+                csid::for_media(type_id),
+                chunk_size,
+                type_id,
+                timestamp,
+                payload,
+            );
+            self.push(info, &msg);
+        } else {
+            self.record(
+                info,
+                CachedMessage::Bare {
+                    type_id,
+                    timestamp,
+                    payload: payload.clone(),
+                },
+            );
+        }
+    }
+
+    /// A media frame: cached if it belongs to the GOP being cached.
+    fn record(&mut self, info: MediaInfo, msg: CachedMessage) {
         if !self.enabled {
             return;
         }
@@ -95,15 +194,14 @@ impl GopCache {
         if self.state != State::Caching {
             return;
         }
-        let len = msg.body().len();
-        let bytes = self.bytes.saturating_add(len);
+        let bytes = self.bytes.saturating_add(msg.len());
         if self.gop.len() >= self.max_frames || bytes > self.max_bytes {
             self.drop_gop();
             self.overflows = self.overflows.saturating_add(1);
             return;
         }
         self.bytes = bytes;
-        self.gop.push_back((info, msg.clone()));
+        self.gop.push_back((info, msg));
     }
 
     fn drop_gop(&mut self) {
@@ -122,10 +220,16 @@ impl GopCache {
 
     /// What a joining player gets, in order: metadata, video and audio
     /// sequence headers, then the cached GOP (empty when disabled or while
-    /// waiting for a keyframe). Each message comes with its classification,
-    /// to tell the player's [`PlayerQueue`](super::PlayerQueue)
-    /// (`admit_burst` or `note_sent`).
-    pub fn join_burst(&self) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
+    /// waiting for a keyframe), chunked at `chunk_size` where it was not yet.
+    /// Each message comes with its classification, to tell the player's
+    /// [`PlayerQueue`](super::PlayerQueue) (`admit_burst` or `note_sent`).
+    pub fn join_burst(
+        &mut self,
+        chunk_size: u32,
+    ) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
+        for (_, m) in self.gop.iter_mut() {
+            m.prepare(chunk_size);
+        }
         let video_header = MediaInfo {
             kind: MediaKind::Video,
             keyframe: false,
@@ -135,17 +239,22 @@ impl GopCache {
             kind: MediaKind::Audio,
             ..video_header
         };
+        // All `Ready` now.
+        let gop = self.gop.iter().filter_map(|(i, m)| match m {
+            CachedMessage::Ready(m) => Some((*i, m)),
+            CachedMessage::Bare { .. } => None,
+        });
         self.meta
             .iter()
             .map(|m| (MediaInfo::meta(), m))
             .chain(self.video_header.iter().map(move |m| (video_header, m)))
             .chain(self.audio_header.iter().map(move |m| (audio_header, m)))
-            .chain(self.gop.iter().map(|(i, m)| (*i, m)))
+            .chain(gop)
     }
 
     /// The cached GOP alone: a keyframe first, then what followed it in
     /// order, each with its classification. Empty when not caching.
-    pub fn gop(&self) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
+    pub fn gop(&self) -> impl Iterator<Item = (MediaInfo, &CachedMessage)> {
         self.gop.iter().map(|(i, m)| (*i, m))
     }
 
@@ -194,7 +303,7 @@ mod tests {
     fn msg(type_id: u8, ts: u32, payload: &[u8]) -> (MediaInfo, PreparedMessage) {
         (
             MediaInfo::classify(type_id, payload),
-            PreparedMessage::new(if type_id == 9 { 7 } else { 6 }, 128, type_id, ts, payload),
+            PreparedMessage::new(csid::for_media(type_id), 128, type_id, ts, payload),
         )
     }
 
@@ -208,8 +317,8 @@ mod tests {
         msg(8, ts, &[0xAF, 1, 0x21, 0x00])
     }
 
-    fn burst_ts(c: &GopCache) -> Vec<(u8, u32)> {
-        c.join_burst()
+    fn burst_ts(c: &mut GopCache) -> Vec<(u8, u32)> {
+        c.join_burst(128)
             .map(|(_, m)| (m.type_id, m.timestamp))
             .collect()
     }
@@ -231,13 +340,13 @@ mod tests {
         push(&mut c, inter(80));
         push(&mut c, msg(18, 90, b"meta2"));
         assert_eq!(
-            burst_ts(&c),
+            burst_ts(&mut c),
             [(18, 90), (9, 0), (8, 0), (9, 40), (8, 41), (9, 80)]
         );
         // A new keyframe starts a new GOP.
         push(&mut c, key(120));
         push(&mut c, audio(121));
-        assert_eq!(burst_ts(&c)[3..], [(9, 120), (8, 121)]);
+        assert_eq!(burst_ts(&mut c)[3..], [(9, 120), (8, 121)]);
         assert_eq!(c.frames(), 2);
         // New AAC header replaces the old one, keeps the GOP.
         push(&mut c, msg(8, 130, &[0xAF, 0, 0x11, 0x90]));
@@ -249,9 +358,9 @@ mod tests {
         push(&mut c, inter(160));
         assert_eq!(c.frames(), 0);
         push(&mut c, key(200));
-        assert_eq!(burst_ts(&c), [(18, 90), (9, 140), (8, 130), (9, 200)]);
+        assert_eq!(burst_ts(&mut c), [(18, 90), (9, 140), (8, 130), (9, 200)]);
         c.clear();
-        assert_eq!(c.join_burst().count(), 0);
+        assert_eq!(c.join_burst(128).count(), 0);
     }
 
     #[test]
@@ -269,7 +378,7 @@ mod tests {
         push(&mut c, audio(121));
         assert_eq!(c.frames(), 0);
         push(&mut c, key(160));
-        assert_eq!(burst_ts(&c), [(9, 160)]);
+        assert_eq!(burst_ts(&mut c), [(9, 160)]);
     }
 
     #[test]
@@ -293,6 +402,40 @@ mod tests {
         assert_eq!(c.frames(), 0);
     }
 
+    /// Without players, frames are kept as bare payloads and chunked at the first join;
+    /// what a player gets is the same either way.
+    #[test]
+    fn bare_payloads_are_chunked_at_the_first_join() {
+        let all = [
+            msg(18, 0, b"meta"),
+            msg(9, 0, &[0x17, 0, 0, 0, 0, 1]),
+            msg(8, 0, &[0xAF, 0, 0x12, 0x10]),
+            key(40),
+            audio(41),
+            msg(9, 80, &(0..300).map(|i| i as u8).collect::<Vec<u8>>()),
+        ];
+        let mut ready = GopCache::new(true, 100, 1 << 20);
+        let mut bare = GopCache::new(true, 100, 1 << 20);
+        for (info, m) in &all {
+            ready.push(*info, m);
+            let payload: Vec<u8> = m.payload_pieces().flatten().copied().collect();
+            bare.push_payload(*info, m.type_id, m.timestamp, &Bytes::from(payload), 128);
+        }
+        assert_eq!(bare.bytes(), 7 + 4 + 300);
+        let mut gop_payloads = Vec::new();
+        for (_, m) in bare.gop() {
+            m.payload_into(&mut gop_payloads);
+        }
+        assert_eq!(gop_payloads.len(), bare.bytes());
+        let a: Vec<_> = ready.join_burst(128).map(|(i, m)| (i, m.clone())).collect();
+        let b: Vec<_> = bare.join_burst(128).map(|(i, m)| (i, m.clone())).collect();
+        assert_eq!(a.len(), 6);
+        assert_eq!(a, b);
+        // Chunked once: a second join gets the same bodies.
+        let c: Vec<_> = bare.join_burst(128).map(|(i, m)| (i, m.clone())).collect();
+        assert_eq!(b, c);
+    }
+
     #[test]
     fn disabled_keeps_headers_only() {
         let mut c = GopCache::new(false, 100, 1 << 20);
@@ -300,7 +443,7 @@ mod tests {
         push(&mut c, msg(9, 0, &[0x17, 0, 0, 0, 0, 1]));
         push(&mut c, key(0));
         push(&mut c, audio(1));
-        assert_eq!(burst_ts(&c), [(18, 0), (9, 0)]);
+        assert_eq!(burst_ts(&mut c), [(18, 0), (9, 0)]);
         assert!(!c.is_enabled());
     }
 }

@@ -6,7 +6,7 @@ pub mod media_info;
 pub mod player;
 pub mod shm;
 
-pub use gop::GopCache;
+pub use gop::{CachedMessage, GopCache};
 pub use hub::{ClientId, Hub, LiveStream, Player, PublishError, StreamHandle, StreamKey};
 pub use media_info::{MediaInfo, MediaKind};
 pub use player::{Admit, PlayerQueue, QueuePolicy};

@@ -158,9 +158,9 @@ impl Policy {
         session.accept_play(stream_id);
         let live = worker::with(|w| {
             let h = w.hub.add_player(&key, player)?;
-            let s = w.hub.get(h)?;
+            let s = w.hub.get_mut(h)?;
             // Instant start: metadata, codec headers and the current GOP, right away.
-            for (info, msg) in s.gop.join_burst() {
+            for (info, msg) in s.gop.join_burst(want.chunk_size) {
                 queue.note_sent(&info);
                 session.send_prepared(stream_id, msg);
             }

@@ -113,9 +113,8 @@ fn replay_gop(ring: &mut SlotWriter<ShmRegion>, handle: StreamHandle) -> Result<
         let mut payload = Vec::new();
         for (info, msg) in s.gop.gop() {
             payload.clear();
-            msg.payload_pieces()
-                .for_each(|p| payload.extend_from_slice(p));
-            ring.push(msg.type_id, msg.timestamp, info.keyframe, &payload)?;
+            msg.payload_into(&mut payload);
+            ring.push(msg.type_id(), msg.timestamp(), info.keyframe, &payload)?;
         }
         Ok(())
     })
@@ -421,11 +420,16 @@ impl Policy {
                 s.audio_messages += 1;
                 (csid::AUDIO, types::AUDIO)
             };
-            // Chunked once, shared by the GOP cache (which always keeps the codec headers)
-            // and every player.
-            let msg = PreparedMessage::new(chunk_stream, chunk_size, type_id, timestamp, &payload);
-            s.gop.push(info, &msg);
-            if !s.players.is_empty() {
+            if s.players.is_empty() {
+                // Nobody to send it to: the GOP cache keeps the payload itself (chunked only
+                // if a player joins while it is cached).
+                s.gop
+                    .push_payload(info, type_id, timestamp, &payload, chunk_size);
+            } else {
+                // Chunked once, shared by the GOP cache and every player.
+                let msg =
+                    PreparedMessage::new(chunk_stream, chunk_size, type_id, timestamp, &payload);
+                s.gop.push(info, &msg);
                 let players = std::mem::take(&mut s.players);
                 fan_out(w, &players, client, &info, &msg);
                 w.hub.get_mut(handle)?.players = players;
