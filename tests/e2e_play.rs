@@ -323,6 +323,68 @@ fn two_workers_every_player_gets_the_stream() {
     n.assert_no_crash();
 }
 
+/// The publisher's worker writes the shared ring only while another worker reads it: a
+/// player on the other worker starts at once (the publisher writes its GOP first); after it
+/// leaves and the ring has gone idle (over 5 s), a new player there still starts at a keyframe,
+/// at once, and plays on.
+#[test]
+fn two_workers_ring_goes_idle_and_resumes() {
+    let n = Nginx::start("play-ring", &live_conf("").workers(2));
+    let src = source(20);
+    let url = n.rtmp_url("live", "ring");
+    let port = n.rtmp_port;
+    let publisher = ffmpeg_publish_file(&src, &url).spawn().unwrap();
+    assert!(n.wait_log("publishes \"live/ring\"", Duration::from_secs(10)));
+    let pid_of = |needle: &str| -> Vec<String> {
+        n.error_log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
+            .collect()
+    };
+    let publisher_pid = pid_of("publishes \"live/ring\"").pop().unwrap();
+    // nginx hands connections to whichever worker wakes first: open players until one lands
+    // on the worker that does not publish.
+    let remote_player = || -> TestPlayer {
+        for _ in 0..60 {
+            let before = pid_of("plays \"live/ring\"").len();
+            let p = TestPlayer::play(port, "live", "ring");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut plays = pid_of("plays \"live/ring\"");
+            while plays.len() <= before && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+                plays = pid_of("plays \"live/ring\"");
+            }
+            if plays.last().is_some_and(|pid| *pid != publisher_pid) {
+                return p;
+            }
+        }
+        panic!("60 players, none on the other worker:\n{}", n.error_log());
+    };
+    for round in 0..2 {
+        let mut p = remote_player();
+        let got = p.collect(Instant::now() + Duration::from_secs(3), usize::MAX);
+        let pictures = check_stream(&got).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(pictures >= 60, "round {round}: {pictures} pictures in 3 s");
+        let first = got
+            .iter()
+            .find(|g| g.type_id == 9 && !g.sequence_header)
+            .unwrap();
+        let wait = first.at - p.play_sent;
+        assert!(
+            wait < Duration::from_millis(500),
+            "round {round}: first picture after {wait:?}"
+        );
+        drop(p);
+        if round == 0 {
+            // No reader for longer than WANT_MS (5 s): the publisher stops writing the ring.
+            thread::sleep(Duration::from_secs(6));
+        }
+    }
+    let _ = publisher.wait_with_output();
+    n.assert_no_crash();
+}
+
 #[test]
 fn reload_while_players_watch() {
     let n = Nginx::start("play-reload", &live_conf(""));
