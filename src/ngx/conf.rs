@@ -40,14 +40,14 @@ fn ngx_str(s: &ngx_str_t) -> &str {
 ///
 /// # Safety
 /// `cf` must be the `ngx_conf_t` nginx passed to a directive handler.
-unsafe fn args<'a>(cf: *mut ngx_conf_t) -> Vec<&'a str> {
+pub(super) unsafe fn args<'a>(cf: *mut ngx_conf_t) -> Vec<&'a str> {
     // SAFETY: during a directive handler `cf->args` is an array of `ngx_str_t` tokens owned by
     // the config pool, alive for the whole parse.
     let elts = unsafe { (*(*cf).args).as_slice::<ngx_str_t>() };
     elts.iter().map(ngx_str).collect()
 }
 
-fn log_error(cf: *mut ngx_conf_t, msg: &dyn core::fmt::Display) -> *mut c_char {
+pub(super) fn log_error(cf: *mut ngx_conf_t, msg: &dyn core::fmt::Display) -> *mut c_char {
     ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", msg);
     NGX_CONF_ERROR
 }

@@ -8,13 +8,13 @@
 use core::ffi::{c_char, c_void};
 use core::ptr;
 
-use ::ngx::ngx_conf_log_error;
 use nginx_sys::{
     ngx_command_t, ngx_conf_t, ngx_http_conf_ctx_t, ngx_http_core_loc_conf_t, ngx_http_core_module,
     ngx_http_module_t, ngx_http_request_t, ngx_int_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE,
-    NGX_CONF_TAKE1, NGX_HTTP_LOC_CONF, NGX_LOG_EMERG,
+    NGX_CONF_TAKE1, NGX_HTTP_LOC_CONF,
 };
 
+use super::conf::{args, log_error};
 use super::stat_snapshot;
 use crate::stat::{Command, ControlSections, Format, Sections};
 
@@ -76,20 +76,31 @@ fn str_of(s: &ngx_str_t) -> &str {
     core::str::from_utf8(s.as_bytes()).unwrap_or("")
 }
 
+/// The body of this module's location directives: `set` gets the location configuration and
+/// the directive's arguments (its name first); an error fails `nginx -t` with file and line.
+///
 /// # Safety
-/// `cf` must be the `ngx_conf_t` of a directive handler.
-unsafe fn args<'a>(cf: *mut ngx_conf_t) -> Vec<&'a str> {
-    // SAFETY: during a directive handler `cf->args` is an array of `ngx_str_t` tokens owned by
-    // the config pool.
-    let elts = unsafe { (*(*cf).args).as_slice::<ngx_str_t>() };
-    elts.iter()
-        .map(|s| core::str::from_utf8(s.as_bytes()).unwrap_or("\u{fffd}"))
-        .collect()
+/// `cf` and `conf` must be what nginx passed to a directive handler of this module.
+unsafe fn loc_directive(
+    cf: *mut ngx_conf_t,
+    conf: *mut c_void,
+    set: impl FnOnce(&mut LocConf, &[&str]) -> Result<(), String>,
+) -> *mut c_char {
+    super::catch(|| {
+        // SAFETY: nginx passes this module's location configuration (contract).
+        let lc = unsafe { &mut *conf.cast::<LocConf>() };
+        // SAFETY: a directive handler's `cf` (contract).
+        let a = unsafe { args(cf) };
+        match set(lc, &a) {
+            Ok(()) => NGX_CONF_OK,
+            Err(e) => log_error(cf, &e),
+        }
+    })
+    .unwrap_or(NGX_CONF_ERROR)
 }
 
-fn conf_error(cf: *mut ngx_conf_t, msg: &dyn core::fmt::Display) -> *mut c_char {
-    ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", msg);
-    NGX_CONF_ERROR
+fn duplicate(name: &str) -> String {
+    format!("\"{name}\" directive is duplicate")
 }
 
 /// Makes `handler` the content handler of the location being parsed.
@@ -115,28 +126,21 @@ unsafe extern "C" fn stat_directive(
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
-    super::catch(|| {
-        // SAFETY: nginx passes this module's location configuration.
-        let lc = unsafe { &mut *conf.cast::<LocConf>() };
+    let set = |lc: &mut LocConf, a: &[&str]| {
         if lc.stat & SET != 0 {
-            return conf_error(cf, &"\"rtmp_stat\" directive is duplicate");
+            return Err(duplicate("rtmp_stat"));
         }
-        // SAFETY: a directive handler's `cf`.
-        let a = unsafe { args(cf) };
-        match Sections::parse(a.iter().skip(1).copied()) {
-            Ok(s) => {
-                lc.stat = SET
-                    | if s.global { GLOBAL } else { 0 }
-                    | if s.live { LIVE } else { 0 }
-                    | if s.clients { CLIENTS } else { 0 };
-            }
-            Err(e) => return conf_error(cf, &e),
-        }
+        let s = Sections::parse(a.iter().skip(1).copied())?;
+        lc.stat = SET
+            | if s.global { GLOBAL } else { 0 }
+            | if s.live { LIVE } else { 0 }
+            | if s.clients { CLIENTS } else { 0 };
         // SAFETY: a location directive's `cf`.
         unsafe { set_handler(cf, stat_handler) };
-        NGX_CONF_OK
-    })
-    .unwrap_or(NGX_CONF_ERROR)
+        Ok(())
+    };
+    // SAFETY: nginx calls this as a directive handler of this module.
+    unsafe { loc_directive(cf, conf, set) }
 }
 
 unsafe extern "C" fn format_directive(
@@ -144,31 +148,25 @@ unsafe extern "C" fn format_directive(
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
-    super::catch(|| {
-        // SAFETY: nginx passes this module's location configuration.
-        let lc = unsafe { &mut *conf.cast::<LocConf>() };
+    let set = |lc: &mut LocConf, a: &[&str]| {
         if lc.format != 0 {
-            return conf_error(cf, &"\"rtmp_stat_format\" directive is duplicate");
+            return Err(duplicate("rtmp_stat_format"));
         }
-        // SAFETY: a directive handler's `cf`.
-        let a = unsafe { args(cf) };
         lc.format = match a.get(1).copied() {
             Some("xml") => 1,
             Some("json") => 2,
             Some("prometheus") => 3,
             other => {
-                return conf_error(
-                    cf,
-                    &format_args!(
-                        "invalid value \"{}\" in \"rtmp_stat_format\" (xml, json, prometheus)",
-                        other.unwrap_or_default()
-                    ),
-                )
+                return Err(format!(
+                    "invalid value \"{}\" in \"rtmp_stat_format\" (xml, json, prometheus)",
+                    other.unwrap_or_default()
+                ))
             }
         };
-        NGX_CONF_OK
-    })
-    .unwrap_or(NGX_CONF_ERROR)
+        Ok(())
+    };
+    // SAFETY: nginx calls this as a directive handler of this module.
+    unsafe { loc_directive(cf, conf, set) }
 }
 
 unsafe extern "C" fn stylesheet_directive(
@@ -176,29 +174,27 @@ unsafe extern "C" fn stylesheet_directive(
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
-    super::catch(|| {
-        // SAFETY: nginx passes this module's location configuration.
-        let lc = unsafe { &mut *conf.cast::<LocConf>() };
+    let set = |lc: &mut LocConf, a: &[&str]| {
         if lc.stylesheet_set != 0 {
-            return conf_error(cf, &"\"rtmp_stat_stylesheet\" directive is duplicate");
+            return Err(duplicate("rtmp_stat_stylesheet"));
         }
-        // SAFETY: `cf->args` holds the directive name and one value (TAKE1), allocated in the
-        // cycle's pool: the token outlives every request of the cycle.
-        let value = unsafe {
+        let text = a.get(1).copied().unwrap_or_default();
+        if text.is_empty() || text.contains('\u{fffd}') || text.chars().any(char::is_control) {
+            return Err("invalid \"rtmp_stat_stylesheet\" value".into());
+        }
+        // SAFETY: `cf->args` holds the directive name and one value (TAKE1), allocated in
+        // the cycle's pool: the token outlives every request of the cycle.
+        lc.stylesheet = unsafe {
             *(*(*cf).args)
                 .as_slice::<ngx_str_t>()
                 .get(1)
                 .unwrap_or(&ngx_str_t::default())
         };
-        let text = core::str::from_utf8(value.as_bytes()).unwrap_or("");
-        if text.is_empty() || text.chars().any(|c| c.is_control()) {
-            return conf_error(cf, &"invalid \"rtmp_stat_stylesheet\" value");
-        }
-        lc.stylesheet = value;
         lc.stylesheet_set = 1;
-        NGX_CONF_OK
-    })
-    .unwrap_or(NGX_CONF_ERROR)
+        Ok(())
+    };
+    // SAFETY: nginx calls this as a directive handler of this module.
+    unsafe { loc_directive(cf, conf, set) }
 }
 
 unsafe extern "C" fn control_directive(
@@ -206,28 +202,21 @@ unsafe extern "C" fn control_directive(
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
-    super::catch(|| {
-        // SAFETY: nginx passes this module's location configuration.
-        let lc = unsafe { &mut *conf.cast::<LocConf>() };
+    let set = |lc: &mut LocConf, a: &[&str]| {
         if lc.control & SET != 0 {
-            return conf_error(cf, &"\"rtmp_control\" directive is duplicate");
+            return Err(duplicate("rtmp_control"));
         }
-        // SAFETY: a directive handler's `cf`.
-        let a = unsafe { args(cf) };
-        match ControlSections::parse(a.iter().skip(1).copied()) {
-            Ok(s) => {
-                lc.control = SET
-                    | if s.drop { DROP } else { 0 }
-                    | if s.redirect { REDIRECT } else { 0 }
-                    | if s.record { RECORD } else { 0 };
-            }
-            Err(e) => return conf_error(cf, &e),
-        }
+        let s = ControlSections::parse(a.iter().skip(1).copied())?;
+        lc.control = SET
+            | if s.drop { DROP } else { 0 }
+            | if s.redirect { REDIRECT } else { 0 }
+            | if s.record { RECORD } else { 0 };
         // SAFETY: a location directive's `cf`.
         unsafe { set_handler(cf, control_handler) };
-        NGX_CONF_OK
-    })
-    .unwrap_or(NGX_CONF_ERROR)
+        Ok(())
+    };
+    // SAFETY: nginx calls this as a directive handler of this module.
+    unsafe { loc_directive(cf, conf, set) }
 }
 
 unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
