@@ -56,27 +56,12 @@ fi
 # modules explicitly and include nothing, so that does not matter here.
 
 # --- builds -----------------------------------------------------------------------------------
-mkdir -p "$OUT"
-if [[ -n "${NGX_RTMP_MODULE:-}" ]]; then
-    SO="$NGX_RTMP_MODULE"
-else
-    SO="$(nice "$ROOT/scripts/build.sh" | tail -1)"
-fi
-# A private copy: a rebuild during the run must not change the module under test.
-cp "$SO" "$OUT/ngx_rtmp_rs.so"
-log "building rtmp-load"
-(cd "$ROOT" && nice cargo build --release --no-default-features --bin rtmp-load >&2)
-LOAD="${CARGO_TARGET_DIR:-$ROOT/target}/release/rtmp-load"
-[[ -x $LOAD ]] || { log "no $LOAD"; exit 1; }
-
+# shellcheck source=scripts/load_common.sh
+. "$ROOT/scripts/load_common.sh"
+module_copy ngx_rtmp_rs.so
+build_load
 FLV="$OUT/in.flv"
-if [[ ! -s $FLV ]]; then
-    log "generating $FLV (720p30, 2.5 Mbit/s H.264, GOP 2 s, AAC 128k, 20 s)"
-    nice ffmpeg -hide_banner -loglevel error -y \
-        -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=44100 \
-        -t 20 -c:v libx264 -preset veryfast -pix_fmt yuv420p -b:v 2500k -maxrate 2500k -bufsize 5000k \
-        -g 60 -keyint_min 60 -sc_threshold 0 -c:a aac -b:a 128k -f flv "$FLV"
-fi
+make_flv "$FLV" 1280x720 2500k 5000k 128k
 
 # --- nginx instances --------------------------------------------------------------------------
 port_rs=$((20000 + RANDOM % 20000))

@@ -32,27 +32,12 @@ log() { echo "soak.sh: $*" >&2; }
 command -v ffmpeg >/dev/null || { log "ffmpeg is missing (apt-get install ffmpeg)"; exit 1; }
 
 # --- builds -----------------------------------------------------------------------------------
-mkdir -p "$OUT"
-if [[ -n "${NGX_RTMP_MODULE:-}" ]]; then
-    SO="$NGX_RTMP_MODULE"
-else
-    SO="$(nice "$ROOT/scripts/build.sh" | tail -1)"
-fi
-# A private copy: a rebuild during the run must not change the module under test.
-cp "$SO" "$OUT/ngx_rtmp.so"
-log "building rtmp-load"
-(cd "$ROOT" && nice cargo build --release --no-default-features --bin rtmp-load >&2)
-LOAD="${CARGO_TARGET_DIR:-$ROOT/target}/release/rtmp-load"
-[[ -x $LOAD ]] || { log "no $LOAD"; exit 1; }
-
+# shellcheck source=scripts/load_common.sh
+. "$ROOT/scripts/load_common.sh"
+module_copy ngx_rtmp.so
+build_load
 FLV="$OUT/in-$SIZE-$BITRATE.flv"
-if [[ ! -s $FLV ]]; then
-    log "generating $FLV (H.264 $SIZE 30 fps $BITRATE, GOP 2 s, AAC 64k, 20 s; rtmp-load loops it)"
-    nice ffmpeg -hide_banner -nostdin -loglevel error -y \
-        -f lavfi -i "testsrc2=size=$SIZE:rate=30" -f lavfi -i sine=frequency=440:sample_rate=44100 \
-        -t 20 -c:v libx264 -preset veryfast -pix_fmt yuv420p -b:v "$BITRATE" -maxrate "$BITRATE" \
-        -bufsize 2M -g 60 -keyint_min 60 -sc_threshold 0 -c:a aac -b:a 64k -f flv "$FLV"
-fi
+make_flv "$FLV" "$SIZE" "$BITRATE" 2M 64k
 
 # --- nginx ------------------------------------------------------------------------------------
 P="$OUT/nginx"

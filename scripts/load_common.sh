@@ -1,0 +1,35 @@
+# Shared by scripts/bench.sh and scripts/soak.sh (sourced, not run): the module under test,
+# the load generator and the input FLV. The caller sets ROOT, OUT and defines log().
+
+# Copies the module (NGX_RTMP_MODULE, else a fresh scripts/build.sh) to $OUT/$1: a private
+# copy, so that a rebuild during the run does not change the module under test.
+module_copy() {
+    local so
+    mkdir -p "$OUT"
+    if [[ -n "${NGX_RTMP_MODULE:-}" ]]; then
+        so="$NGX_RTMP_MODULE"
+    else
+        so="$(nice "$ROOT/scripts/build.sh" | tail -1)"
+    fi
+    cp "$so" "$OUT/$1"
+}
+
+# Builds src/bin/rtmp-load.rs; sets LOAD to the binary.
+build_load() {
+    log "building rtmp-load"
+    (cd "$ROOT" && nice cargo build --release --no-default-features --bin rtmp-load >&2)
+    LOAD="${CARGO_TARGET_DIR:-$ROOT/target}/release/rtmp-load"
+    [[ -x $LOAD ]] || { log "no $LOAD"; exit 1; }
+}
+
+# make_flv FILE SIZE VIDEO_BITRATE VBV_BUFSIZE AUDIO_BITRATE: 20 s of H.264 (30 fps, GOP 2 s)
+# and AAC test pattern, made once.
+make_flv() {
+    local flv=$1 size=$2 vrate=$3 bufsize=$4 arate=$5
+    [[ -s $flv ]] && return 0
+    log "generating $flv (H.264 $size 30 fps $vrate, GOP 2 s, AAC $arate, 20 s)"
+    nice ffmpeg -hide_banner -nostdin -loglevel error -y \
+        -f lavfi -i "testsrc2=size=$size:rate=30" -f lavfi -i sine=frequency=440:sample_rate=44100 \
+        -t 20 -c:v libx264 -preset veryfast -pix_fmt yuv420p -b:v "$vrate" -maxrate "$vrate" \
+        -bufsize "$bufsize" -g 60 -keyint_min 60 -sc_threshold 0 -c:a aac -b:a "$arate" -f flv "$flv"
+}
