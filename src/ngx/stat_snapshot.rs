@@ -3,9 +3,9 @@
 //!
 //! A 1 s worker timer polls the worker's mailbox (drops requested by whichever worker
 //! answered the control request) and republishes the snapshot (bitrates); a change of
-//! streams, players or connections republishes within 10 ms ([`note_changes`]). The http handlers
-//! ([`super::http_stat`]) publish this worker's snapshot fresh, then merge every live
-//! worker's slot.
+//! streams, players or connections republishes within 10 ms ([`note_changes`]). The http
+//! handlers ([`super::http_stat`]) publish this worker's snapshot fresh, then merge every
+//! live worker's slot.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
