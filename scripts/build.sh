@@ -59,7 +59,11 @@ export NGINX_BUILD_DIR="$CONF_DIR/objs"
 log "cargo build --release"
 (cd "$ROOT" && cargo build --release --lib >&2)
 
-SO="$ROOT/target/release/libngx_rtmp.so"
+# Where cargo put it: CARGO_TARGET_DIR if set (relative to the repository, as cargo reads it
+# from there), else target/.
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+[[ $TARGET_DIR == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+SO="$TARGET_DIR/release/libngx_rtmp.so"
 [[ -f "$SO" ]] || { log "no module at $SO"; exit 1; }
 
 # The module signature (NGX_MODULE_SIGNATURE) must match the nginx binary, or nginx
