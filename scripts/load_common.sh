@@ -14,7 +14,7 @@ module_copy() {
     cp "$so" "$OUT/$1"
 }
 
-# Builds src/bin/rtmp-load.rs; sets LOAD to the binary.
+# Builds src/bin/rtmp-load/; sets LOAD to the binary.
 build_load() {
     log "building rtmp-load"
     (cd "$ROOT" && nice cargo build --release --no-default-features --bin rtmp-load >&2)
