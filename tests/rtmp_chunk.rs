@@ -401,3 +401,40 @@ fn random_garbage_never_panics() {
         let _ = decode_pieces(&limits, &[&data]);
     }
 }
+
+/// `bytes_wanted` never overstates what a message still needs: feeding exactly that many
+/// bytes at a time, every message completes, and the hint is `None` only between messages.
+#[test]
+fn bytes_wanted_is_a_lower_bound_until_each_message() {
+    let msgs = sample_messages();
+    let wire = encode_all(&msgs, 128);
+    let mut dec = ChunkDecoder::new(&Limits::default());
+    assert_eq!(dec.bytes_wanted(), None);
+    let mut got = Vec::new();
+    let mut rest = &wire[..];
+    while !rest.is_empty() {
+        let step = dec.bytes_wanted().unwrap_or(1).min(rest.len());
+        assert!(step >= 1);
+        let (used, msg) = dec.decode(&rest[..step]).unwrap();
+        rest = &rest[used..];
+        if let Some(m) = msg {
+            got.push(m);
+            continue;
+        }
+        assert_eq!(used, step, "input left unused without a message");
+    }
+    assert_eq!(as_tuples(&got), msgs);
+    assert_eq!(dec.bytes_wanted(), None);
+    // Inside a 1000-byte message, after its header and 300 bytes of body.
+    let one = encode_all(&[(6, 0, 9, 1, vec![7u8; 1000])], 4096);
+    let (set_size, media) = one.split_at(16);
+    let mut dec = ChunkDecoder::new(&Limits::default());
+    assert!(dec.decode(set_size).unwrap().1.is_some());
+    let (used, msg) = dec.decode(&media[..12 + 300]).unwrap();
+    assert!(msg.is_none() && used == 312);
+    assert_eq!(dec.bytes_wanted(), Some(700));
+    // Inside a header.
+    let mut dec = ChunkDecoder::new(&Limits::default());
+    dec.decode(&set_size[..5]).unwrap();
+    assert_eq!(dec.bytes_wanted(), Some(1));
+}

@@ -54,6 +54,13 @@ pub(super) fn time_arg(directive: &'static str, args: &[&str], min: u64) -> Resu
     ranged(directive, a, v, min, 7 * 86_400_000)
 }
 
+/// A batching interval (`play_flush_interval`, `publish_read_interval`): 0 to 1 s.
+pub(super) fn interval_arg(directive: &'static str, args: &[&str]) -> Result<u64, ConfError> {
+    let a = one_arg(directive, args)?;
+    let v = parse_time_ms(a).map_err(value_err(directive, a))?;
+    ranged(directive, a, v, 0, 1000)
+}
+
 pub(super) fn size_arg(
     directive: &'static str,
     args: &[&str],

@@ -8,7 +8,9 @@ use crate::hls::{Naming, PlaylistKind, Slicing};
 use crate::http::Method;
 
 use super::app::AppLayer;
-use super::args::{flag_arg, one_arg, path_arg, ranged, set_once, size_arg, time_arg, value_err};
+use super::args::{
+    flag_arg, interval_arg, one_arg, path_arg, set_once, size_arg, time_arg, value_err,
+};
 use super::error::ConfError;
 use super::listen::Listen;
 use super::model::{RtmpConf, Scope};
@@ -70,16 +72,14 @@ impl RtmpConf {
                 )
             }
             "play_flush_interval" => {
-                let v = time_arg("play_flush_interval", args, 0)?;
-                let v = ranged(
-                    "play_flush_interval",
-                    args.first().copied().unwrap_or_default(),
-                    v,
-                    0,
-                    1000,
-                )?;
+                let v = interval_arg("play_flush_interval", args)?;
                 let l = self.server_layer(scope, "play_flush_interval")?;
                 set_once(&mut l.play_flush_interval_ms, "play_flush_interval", v)
+            }
+            "publish_read_interval" => {
+                let v = interval_arg("publish_read_interval", args)?;
+                let l = self.server_layer(scope, "publish_read_interval")?;
+                set_once(&mut l.publish_read_interval_ms, "publish_read_interval", v)
             }
             "max_message" => {
                 let v = size_arg("max_message", args, 1024, 64 * 1024 * 1024)?;

@@ -183,6 +183,37 @@ mod tests {
     }
 
     #[test]
+    fn batching_intervals() {
+        let mut c = RtmpConf::new();
+        c.set(Scope::Main, "publish_read_interval", &["20ms"])
+            .unwrap();
+        assert!(matches!(
+            c.set(Scope::Main, "play_flush_interval", &["2s"]),
+            Err(ConfError::Value { .. })
+        ));
+        let s = c.add_server();
+        let t = c.add_server();
+        c.set(Scope::Server(t), "listen", &["19351"]).unwrap();
+        c.set(Scope::Server(t), "publish_read_interval", &["0"])
+            .unwrap();
+        let a = c.add_application(s, "live").unwrap();
+        assert_eq!(
+            c.set(
+                Scope::Application { server: s, app: a },
+                "publish_read_interval",
+                &["10ms"]
+            ),
+            Err(ConfError::NotAllowedHere("publish_read_interval"))
+        );
+        c.finish().unwrap();
+        let (inherited, own) = (&c.servers[0].settings, &c.servers[1].settings);
+        assert_eq!(inherited.publish_read_interval_ms, 20);
+        assert_eq!(inherited.play_flush_interval_ms, 50);
+        assert_eq!(own.publish_read_interval_ms, 0);
+        assert_eq!(ServerSettings::default().publish_read_interval_ms, 50);
+    }
+
+    #[test]
     fn default_listen() {
         let mut c = RtmpConf::new();
         c.add_server();

@@ -7,6 +7,7 @@
 pub(super) struct ServerLayer {
     pub(super) chunk_size: Option<u32>,
     pub(super) play_flush_interval_ms: Option<u64>,
+    pub(super) publish_read_interval_ms: Option<u64>,
     pub(super) timeout_ms: Option<u64>,
     pub(super) ping_ms: Option<u64>,
     pub(super) ping_timeout_ms: Option<u64>,
@@ -25,6 +26,11 @@ pub struct ServerSettings {
     /// up to this much added latency, small against a live player's buffer). 0 writes every
     /// message at once, as nginx-rtmp does.
     pub play_flush_interval_ms: u64,
+    /// `publish_read_interval` (default 50ms): a publisher's small messages (audio, small inter
+    /// frames) may wait this long in the socket, so the worker wakes once for several of them;
+    /// large ones (keyframes) are read at once ([`crate::rtmp::read_pacing`]). 0 reads every
+    /// message as it arrives, as nginx-rtmp does.
+    pub publish_read_interval_ms: u64,
     pub timeout_ms: u64,
     pub ping_ms: u64,
     pub ping_timeout_ms: u64,
@@ -34,11 +40,13 @@ pub struct ServerSettings {
 }
 
 impl Default for ServerSettings {
-    /// nginx-rtmp-module's defaults (`play_flush_interval` is ours).
+    /// nginx-rtmp-module's defaults (`play_flush_interval` and `publish_read_interval` are
+    /// ours).
     fn default() -> Self {
         ServerSettings {
             chunk_size: 4096,
             play_flush_interval_ms: 50,
+            publish_read_interval_ms: 50,
             timeout_ms: 60_000,
             ping_ms: 60_000,
             ping_timeout_ms: 30_000,
@@ -56,6 +64,9 @@ impl ServerLayer {
             play_flush_interval_ms: self
                 .play_flush_interval_ms
                 .or(parent.play_flush_interval_ms),
+            publish_read_interval_ms: self
+                .publish_read_interval_ms
+                .or(parent.publish_read_interval_ms),
             timeout_ms: self.timeout_ms.or(parent.timeout_ms),
             ping_ms: self.ping_ms.or(parent.ping_ms),
             ping_timeout_ms: self.ping_timeout_ms.or(parent.ping_timeout_ms),
@@ -72,6 +83,9 @@ impl ServerLayer {
             play_flush_interval_ms: self
                 .play_flush_interval_ms
                 .unwrap_or(d.play_flush_interval_ms),
+            publish_read_interval_ms: self
+                .publish_read_interval_ms
+                .unwrap_or(d.publish_read_interval_ms),
             timeout_ms: self.timeout_ms.unwrap_or(d.timeout_ms),
             ping_ms: self.ping_ms.unwrap_or(d.ping_ms),
             ping_timeout_ms: self.ping_timeout_ms.unwrap_or(d.ping_timeout_ms),

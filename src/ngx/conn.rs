@@ -22,7 +22,9 @@ use super::worker;
 use crate::conf::ServerConf;
 use crate::live::{MediaInfo, StreamKey};
 use crate::rtmp::chunk::PreparedMessage;
-use crate::rtmp::{Blame, Limits, Session, SessionConfig, SessionError};
+use crate::rtmp::{
+    Blame, InputState, Limits, ReadPacing, ReadPlan, Session, SessionConfig, SessionError,
+};
 
 /// A connection whose unsent output exceeds this is too slow to keep.
 const MAX_PENDING_OUTPUT: usize = 8 * 1024 * 1024;
@@ -46,6 +48,11 @@ pub struct Conn {
     /// `play_flush_interval`; `flush_deferred`: waiting for the worker's flush timer.
     flush_interval_ms: nginx_sys::ngx_msec_t,
     flush_deferred: bool,
+    /// `publish_read_interval`: when the socket is worth reading ([`crate::rtmp::read_pacing`]).
+    pacing: ReadPacing,
+    read_plan: ReadPlan,
+    /// The socket's `SO_RCVLOWAT` (1, the kernel's default, until changed).
+    low_water: usize,
 }
 
 /// Why a connection ends.
@@ -104,6 +111,9 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
             evicted: false,
             flush_interval_ms: server.settings.play_flush_interval_ms as nginx_sys::ngx_msec_t,
             flush_deferred: false,
+            pacing: ReadPacing::new(server.settings.publish_read_interval_ms),
+            read_plan: ReadPlan::EAGER,
+            low_water: 1,
         });
         ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} connected", id);
         let conn = Box::into_raw(conn);
@@ -335,8 +345,14 @@ impl Conn {
         }
         // SAFETY: as above.
         if unsafe { (*rev).timedout() } != 0 {
-            // SAFETY: as above.
-            unsafe { (*rev).set_timedout(0) };
+            // SAFETY: as above. With EPOLLRDHUP, nginx's `recv` only reads after an event
+            // marked data available; a timer wake may find data held below the low-water
+            // mark, so mark it the way nginx's own deferred read handlers do.
+            unsafe {
+                (*rev).set_timedout(0);
+                (*rev).set_ready(1);
+                (*rev).available = -1;
+            }
             if self.closing {
                 return Some(End::Slow("timed out while closing"));
             }
@@ -348,8 +364,42 @@ impl Conn {
             if let Some(end) = self.drain_socket() {
                 return Some(end);
             }
+            self.pace_reads();
         }
         self.after_io()
+    }
+
+    /// Sets the socket's low-water mark and the read deadline for what the session now
+    /// expects (a syscall only when the mark changes).
+    fn pace_reads(&mut self) {
+        let input = InputState {
+            received: self.session.bytes_received(),
+            publishing: self.session.is_publisher(),
+            wanted: self.session.bytes_wanted(),
+        };
+        self.read_plan = self.pacing.plan(now(), input);
+        let want = self.read_plan.low_water;
+        if want == self.low_water {
+            return;
+        }
+        let v = libc::c_int::try_from(want).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `c` is live and `fd` is its socket; the option value is a live `c_int`.
+        let rc = unsafe {
+            libc::setsockopt(
+                (*self.c).fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                std::ptr::addr_of!(v).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            self.low_water = want;
+        } else {
+            // Not a TCP socket (a unix listener): read every message, as with interval 0.
+            self.pacing = ReadPacing::new(0);
+            self.read_plan = ReadPlan::EAGER;
+        }
     }
 
     /// # Safety
@@ -525,11 +575,20 @@ impl Conn {
             let rev = (*c).read;
             if self.closing {
                 ngx_add_timer(rev, LINGER_MS);
-            } else if let Some(at) = [self.session.poll_timeout(), self.policy.idle_deadline()]
-                .into_iter()
-                .flatten()
-                .min()
+            } else if let Some(at) = [
+                self.session.poll_timeout(),
+                self.policy.idle_deadline(),
+                self.read_plan.deadline_ms,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
             {
+                // nginx leaves a timer alone when it would move by less than 300 ms
+                // (NGX_TIMER_LAZY_DELAY); the read deadline must move with each read.
+                if Some(at) == self.read_plan.deadline_ms && (*rev).timer_set() != 0 {
+                    ngx_del_timer(rev);
+                }
                 ngx_add_timer(
                     rev,
                     at.saturating_sub(now()).max(1) as nginx_sys::ngx_msec_t,

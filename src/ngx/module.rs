@@ -57,7 +57,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 52] = [
+static mut CONF_COMMANDS: [ngx_command_t; 53] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -86,6 +86,10 @@ static mut CONF_COMMANDS: [ngx_command_t; 52] = [
     simple(ngx_string!("live_shm_size"), RTMP_MAIN_CONF),
     simple(
         ngx_string!("play_flush_interval"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
+    simple(
+        ngx_string!("publish_read_interval"),
         RTMP_MAIN_CONF | RTMP_SRV_CONF,
     ),
     simple(ngx_string!("timeout"), RTMP_MAIN_CONF | RTMP_SRV_CONF),

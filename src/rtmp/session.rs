@@ -218,6 +218,17 @@ impl Session {
         self.bytes_sent
     }
 
+    /// True while any of its streams publishes.
+    pub fn is_publisher(&self) -> bool {
+        self.streams.any_publishing()
+    }
+
+    /// At least how many more bytes a partly received message needs; `None` at a message
+    /// boundary ([`super::chunk::ChunkDecoder::bytes_wanted`]).
+    pub fn bytes_wanted(&self) -> Option<usize> {
+        self.decoder.bytes_wanted()
+    }
+
     /// True once the handshake completed.
     pub fn is_handshake_done(&self) -> bool {
         !matches!(self.phase, Phase::Handshake(_))

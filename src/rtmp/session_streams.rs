@@ -67,6 +67,12 @@ impl Streams {
         self.map.values().any(StreamState::is_pending)
     }
 
+    pub(crate) fn any_publishing(&self) -> bool {
+        self.map
+            .values()
+            .any(|s| matches!(s, StreamState::Publishing { .. }))
+    }
+
     /// The accepted publishing stream with this name.
     pub(crate) fn find_publishing(&self, name: &str) -> Option<u32> {
         self.map.iter().find_map(|(id, s)| match s {

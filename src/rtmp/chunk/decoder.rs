@@ -109,6 +109,24 @@ impl ChunkDecoder {
             }
     }
 
+    /// At least how many more bytes the peer must send before a message can complete: `None`
+    /// at a message boundary (nothing started), 1 inside a chunk header. A lower bound: the
+    /// headers of the remaining chunks are not counted, and another chunk stream may finish
+    /// first.
+    pub fn bytes_wanted(&self) -> Option<usize> {
+        let lacking = |cs: &ChunkStream| {
+            let have = cs.partial.as_ref()?.len();
+            Some((cs.length as usize).saturating_sub(have).max(1))
+        };
+        match self.phase {
+            Phase::Header { len, .. } if len > 0 => Some(1),
+            Phase::Header { .. } => self.streams.values().filter_map(lacking).min(),
+            Phase::Body { csid, .. } => {
+                Some(self.streams.get(&csid).and_then(lacking).unwrap_or(1))
+            }
+        }
+    }
+
     /// Number of chunk streams tracked.
     pub fn chunk_streams(&self) -> usize {
         self.streams.len()
