@@ -75,16 +75,23 @@ fn player(port: u16, name: &'static str, count: usize) -> thread::JoinHandle<Vec
     })
 }
 
+/// nginx, a player that joined before the publisher (collecting `count` video messages) and a
+/// publisher past its warm-up.
+fn warmed_up(name: &'static str, count: usize) -> (Nginx, thread::JoinHandle<Vec<Got>>, Publisher) {
+    let n = Nginx::start(&format!("ingest-{name}"), &conf());
+    let watcher = player(n.rtmp_port, name, count);
+    assert!(n.wait_log("(waiting for its publisher)", Duration::from_secs(10)));
+    let mut p = Publisher::start(n.rtmp_port, name);
+    let published = format!("publishes \"live/{name}\"");
+    assert!(n.wait_log(&published, Duration::from_secs(10)));
+    p.warm_up();
+    (n, watcher, p)
+}
+
 #[test]
 fn a_small_message_waits_at_most_the_interval() {
-    let n = Nginx::start("ingest-small", &conf());
-    let port = n.rtmp_port;
     // Header, warm-up keyframe, 45 inter frames, the small one.
-    let watcher = player(port, "small", 48);
-    assert!(n.wait_log("(waiting for its publisher)", Duration::from_secs(10)));
-    let mut p = Publisher::start(port, "small");
-    assert!(n.wait_log("publishes \"live/small\"", Duration::from_secs(10)));
-    p.warm_up();
+    let (n, watcher, mut p) = warmed_up("small", 48);
     // 200 bytes: far below the low-water mark of a 1.5 Mbit/s publisher (9 kB), and nothing
     // follows.
     let ts = p.frame(false, 200);
@@ -108,14 +115,8 @@ fn a_small_message_waits_at_most_the_interval() {
 
 #[test]
 fn a_keyframe_arriving_in_pieces_is_delivered_whole() {
-    let n = Nginx::start("ingest-pieces", &conf());
-    let port = n.rtmp_port;
     // Header, warm-up keyframe, 45 inter frames, the sliced keyframe, one inter frame.
-    let watcher = player(port, "pieces", 49);
-    assert!(n.wait_log("(waiting for its publisher)", Duration::from_secs(10)));
-    let mut p = Publisher::start(port, "pieces");
-    assert!(n.wait_log("publishes \"live/pieces\"", Duration::from_secs(10)));
-    p.warm_up();
+    let (n, watcher, mut p) = warmed_up("pieces", 49);
     // 60 kB in 997-byte writes, 2 ms apart: pieces end inside chunk headers and bodies.
     let (key_ts, bytes) = p.message(true, 60_000);
     for piece in bytes.chunks(997) {
