@@ -1,7 +1,7 @@
 //! When a publisher's socket is worth reading: fewer wakeups per ingested stream.
 //!
-//! A worker that reads each message as it arrives wakes about 75 times a second for one
-//! publisher (30 video frames, ~45 audio frames), and with a few streams most of its CPU is
+//! A worker that reads each message as it arrives wakes about 72 times a second for one
+//! publisher (30 video frames, ~43 AAC frames), and with a few streams most of its CPU is
 //! the wakeup itself (`epoll_wait`, `recv`, two context switches), not the media. The shell
 //! sets the socket's receive low-water mark (`SO_RCVLOWAT`) to [`ReadPlan::low_water`], so the
 //! kernel wakes the worker only once that many bytes are queued, and arms a timer for
@@ -12,7 +12,7 @@
 //!   frames at 30 fps with the default 50 ms. A keyframe, which closes an HLS segment, is
 //!   several times an average frame, so it crosses the mark at once: segments are listed as
 //!   soon as before. Audio and inter frames wait until the mark or the deadline; the worker
-//!   wakes about 20 times a second per publisher instead of 75.
+//!   wakes about 22 times a second per publisher instead of 72.
 //! - While a message is partly received, the mark is what it still lacks (a lower bound
 //!   given by the chunk decoder), so a keyframe arriving in many TCP segments wakes the
 //!   worker when it is complete instead of once per segment.

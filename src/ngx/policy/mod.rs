@@ -219,6 +219,8 @@ impl Policy {
     }
 }
 
-fn unix_now() -> u64 {
-    nginx_sys::ngx_time() as u64
+/// Checks a signed name (`publish_secret`, `play_secret`) of `app` against the clock.
+fn verify_signed(secret: &str, app: &str, name: &str, args: &str) -> Result<(), String> {
+    let now = nginx_sys::ngx_time() as u64;
+    crate::auth::signed::verify(secret.as_bytes(), app, name, args, now).map_err(|e| e.to_string())
 }

@@ -6,8 +6,8 @@ use ::ngx::ngx_log_error;
 use nginx_sys::{ngx_log_t, NGX_LOG_INFO, NGX_LOG_WARN};
 
 use super::notify::Waiting;
-use super::{unix_now, Policy};
-use crate::auth::{signed, Action};
+use super::{verify_signed, Policy};
+use crate::auth::Action;
 use crate::conf::AppConf;
 use crate::conf::Call;
 use crate::live::{MediaInfo, Player, PlayerQueue, StreamKey};
@@ -52,14 +52,7 @@ impl Policy {
             return Err("live is off".into());
         }
         if let Some(secret) = &app.settings.play_secret {
-            signed::verify(
-                secret.as_bytes(),
-                &app.name,
-                &req.name,
-                &req.args,
-                unix_now(),
-            )
-            .map_err(|e| e.to_string())?;
+            verify_signed(secret, &app.name, &req.name, &req.args)?;
         }
         Ok(())
     }

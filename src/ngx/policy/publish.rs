@@ -6,8 +6,8 @@ use bytes::Bytes;
 use nginx_sys::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_NOTICE, NGX_LOG_WARN};
 
 use super::notify::Waiting;
-use super::{unix_now, Policy};
-use crate::auth::{signed, Action};
+use super::{verify_signed, Policy};
+use crate::auth::Action;
 use crate::conf::AppConf;
 use crate::conf::Call;
 use crate::live::shm::{self, ClaimError, Demand, HeaderKind, ShmError, SlotWriter};
@@ -151,14 +151,7 @@ impl Policy {
             return Err("denied by access rules".into());
         }
         if let Some(secret) = &app.settings.publish_secret {
-            signed::verify(
-                secret.as_bytes(),
-                &app.name,
-                &req.name,
-                &req.args,
-                unix_now(),
-            )
-            .map_err(|e| e.to_string())?;
+            verify_signed(secret, &app.name, &req.name, &req.args)?;
         }
         match &app.settings.publish_keys {
             Some(keys) => keys
