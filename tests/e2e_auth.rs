@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e_common::client::{chunks, Client};
-use e2e_common::{closed_within, ffmpeg_publish, run_with_timeout, Conf, Nginx};
+use e2e_common::{closed_within, ffmpeg_plays, ffmpeg_publish, run_with_timeout, Conf, Nginx};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -133,27 +133,7 @@ fn signed_expiring_publish_and_play_names() {
         n.error_log()
     );
     // A signed player plays; an unsigned one, an expired one and a tampered one do not.
-    let play = |q: &str| {
-        let mut c = Command::new("ffmpeg");
-        c.args([
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-t",
-            "1",
-            "-i",
-            &url(q),
-            "-c",
-            "copy",
-            "-f",
-            "null",
-            "-",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-        run_with_timeout(c, Duration::from_secs(20)).0
-    };
+    let play = |q: &str| ffmpeg_plays(&url(q));
     assert!(
         play(&good("cam", now + 600)),
         "signed player refused\n{}",

@@ -11,7 +11,6 @@ mod e2e_common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use e2e_common::hls::{
     check, parse_m3u8, publish_and_capture, std_inputs, table, Capture, Input, Outcome, Report,
     Scenario,
 };
-use e2e_common::{ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
+use e2e_common::{ffmpeg, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
 
 const FRAGMENT_MS: u64 = 2_000;
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -286,17 +285,8 @@ fn stream_keys_with_path_tricks_stay_inside_hls_path() {
         for key in &keys {
             let url = &url;
             s.spawn(move || {
-                let mut cmd = Command::new("ffmpeg");
-                cmd.args([
-                    "-hide_banner",
-                    "-nostdin",
-                    "-loglevel",
-                    "error",
-                    "-re",
-                    "-i",
-                ])
-                .arg(&inp.av2.path)
-                .args([
+                let mut cmd = ffmpeg();
+                cmd.args(["-re", "-i"]).arg(&inp.av2.path).args([
                     "-c",
                     "copy",
                     "-f",
@@ -306,9 +296,7 @@ fn stream_keys_with_path_tricks_stay_inside_hls_path() {
                     "-rtmp_playpath",
                     key,
                     url,
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
+                ]);
                 // Refused keys make ffmpeg fail: only the files matter here.
                 let _ = run_with_timeout(cmd, TIMEOUT);
             });

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e_common::{ffmpeg_publish, free_port, run_with_timeout, Conf, Nginx};
+use e2e_common::{ffmpeg_plays, ffmpeg_publish, free_port, run_with_timeout, Conf, Nginx};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -156,23 +156,7 @@ fn accept_refuse_rename_and_done_callbacks() {
         .spawn()
         .unwrap();
     assert!(n.wait_log("publishes \"live/watched\"", Duration::from_secs(10)));
-    let play = |name: &str| {
-        let mut c = Command::new("ffmpeg");
-        c.args([
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-t",
-            "1",
-            "-i",
-        ])
-        .arg(n.rtmp_url("live", name))
-        .args(["-c", "copy", "-f", "null", "-"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-        run_with_timeout(c, Duration::from_secs(20)).0
-    };
+    let play = |name: &str| ffmpeg_plays(&n.rtmp_url("live", name));
     assert!(play("watched"), "on_play 200 refused\n{}", n.error_log());
     assert!(
         cb.wait_for("\"/play_done\""),

@@ -3,13 +3,13 @@
 mod e2e_common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e_common::player::{check_stream, TestPlayer};
-use e2e_common::{ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
+use e2e_common::{ffmpeg, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -88,23 +88,9 @@ fn packets(file: &Path) -> (usize, usize) {
 }
 
 fn ffmpeg_play(url: &str, out: &Path) -> Command {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args([
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-y",
-        "-i",
-        url,
-        "-c",
-        "copy",
-        "-f",
-        "flv",
-    ])
-    .arg(out)
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    let mut cmd = ffmpeg();
+    cmd.args(["-y", "-i", url, "-c", "copy", "-f", "flv"])
+        .arg(out);
     cmd
 }
 

@@ -26,10 +26,10 @@ pub struct ServerSettings {
     /// up to this much added latency, small against a live player's buffer). 0 writes every
     /// message at once, as nginx-rtmp does.
     pub play_flush_interval_ms: u64,
-    /// `publish_read_interval` (default 50ms): a publisher's small messages (audio, small inter
-    /// frames) may wait this long in the socket, so the worker wakes once for several of them;
-    /// large ones (keyframes) are read at once ([`crate::rtmp::read_pacing`]). 0 reads every
-    /// message as it arrives, as nginx-rtmp does.
+    /// `publish_read_interval` (default 50ms): a publisher's audio and inter frames may wait
+    /// this long in the socket, so the worker wakes once for several of them; keyframes are
+    /// read at once ([`crate::rtmp::read_pacing`]). 0 reads every message as it arrives, as
+    /// nginx-rtmp does.
     pub publish_read_interval_ms: u64,
     pub timeout_ms: u64,
     pub ping_ms: u64,

@@ -376,6 +376,7 @@ impl Conn {
             received: self.session.bytes_received(),
             publishing: self.session.is_publisher(),
             wanted: self.session.bytes_wanted(),
+            keyframe_len: self.policy.keyframe_len(),
         };
         self.read_plan = self.pacing.plan(now(), input);
         let want = self.read_plan.low_water;

@@ -11,8 +11,10 @@
 //!   second), between [`MIN_LOW_WATER`] and [`MAX_LOW_WATER`]: about one and a half average
 //!   frames at 30 fps with the default 50 ms. A keyframe, which closes an HLS segment, is
 //!   several times an average frame, so it crosses the mark at once: segments are listed as
-//!   soon as before. Audio and inter frames wait until the mark or the deadline; the worker
-//!   wakes about 22 times a second per publisher instead of 72.
+//!   soon as before; the mark is also kept at half the latest keyframe's size, for content
+//!   where keyframes are small against the rate (high motion, high frame rates). Audio and
+//!   inter frames wait until the mark or the deadline; the worker wakes about 22 times a
+//!   second per publisher instead of 72.
 //! - While a message is partly received, the mark is what it still lacks (a lower bound
 //!   given by the chunk decoder), so a keyframe arriving in many TCP segments wakes the
 //!   worker when it is complete instead of once per segment.
@@ -56,6 +58,8 @@ pub struct InputState {
     /// At least this many bytes are needed before the message in progress can complete;
     /// `None` at a message boundary ([`crate::rtmp::Session::bytes_wanted`]).
     pub wanted: Option<usize>,
+    /// Size of the publisher's latest video keyframe, once it sent one.
+    pub keyframe_len: Option<usize>,
 }
 
 /// The rate window and the mark of one connection.
@@ -96,7 +100,10 @@ impl ReadPacing {
         }
         let low_water = match input.wanted {
             Some(n) => n.clamp(1, MAX_LOW_WATER),
-            None => self.batch,
+            None => match input.keyframe_len {
+                Some(key) => self.batch.min(key / 2).max(1),
+                None => self.batch,
+            },
         };
         ReadPlan {
             low_water,
@@ -133,6 +140,7 @@ mod tests {
             received,
             publishing,
             wanted,
+            keyframe_len: None,
         }
     }
 
@@ -166,6 +174,23 @@ mod tests {
         assert_eq!(
             p.plan(3000, input(10_000_100, true, None)).low_water,
             MIN_LOW_WATER
+        );
+    }
+
+    #[test]
+    fn keyframes_always_cross_the_mark() {
+        let mut p = ReadPacing::new(50);
+        p.plan(0, input(0, true, None));
+        let key = |received, len| InputState {
+            keyframe_len: Some(len),
+            ..input(received, true, None)
+        };
+        // 1 MB/s makes a 32 KiB mark, but keyframes of 20 kB must still wake the worker.
+        assert_eq!(p.plan(1000, key(1_000_000, 20_000)).low_water, 10_000);
+        // Large keyframes leave the rate's mark alone.
+        assert_eq!(
+            p.plan(1010, key(1_010_000, 500_000)).low_water,
+            MAX_LOW_WATER
         );
     }
 

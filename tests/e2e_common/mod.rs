@@ -313,11 +313,20 @@ impl Drop for Nginx {
     }
 }
 
+/// ffmpeg, quiet (errors only, on a piped stderr), never reading stdin.
+pub fn ffmpeg() -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// Real ffmpeg publishing a test pattern (H.264 30 fps, 2 s GOP + AAC) for `secs` seconds in
 /// real time.
 pub fn ffmpeg_publish(url: &str, secs: u32) -> Command {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+    let mut cmd = ffmpeg();
+    cmd.arg("-re")
         .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", &secs.to_string()])
@@ -331,29 +340,26 @@ pub fn ffmpeg_publish(url: &str, secs: u32) -> Command {
         ])
         .args(["-g", "60", "-pix_fmt", "yuv420p"])
         .args(["-c:a", "aac", "-b:a", "64k"])
-        .args(["-f", "flv", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .args(["-f", "flv", url]);
     cmd
 }
 
 /// ffmpeg publishing a file as is (`-re`, `-c copy`): the server receives exactly the
 /// file's packets, so tests know what was sent.
 pub fn ffmpeg_publish_file(input: &Path, url: &str) -> Command {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args([
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-re",
-        "-i",
-    ])
-    .arg(input)
-    .args(["-c", "copy", "-f", "flv", url])
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    let mut cmd = ffmpeg();
+    cmd.args(["-re", "-i"])
+        .arg(input)
+        .args(["-c", "copy", "-f", "flv", url]);
     cmd
+}
+
+/// Whether real ffmpeg can play `url` for one second (copying the streams to nowhere) within
+/// 20 s: a player the server accepts and feeds.
+pub fn ffmpeg_plays(url: &str) -> bool {
+    let mut cmd = ffmpeg();
+    cmd.args(["-t", "1", "-i", url, "-c", "copy", "-f", "null", "-"]);
+    run_with_timeout(cmd, Duration::from_secs(20)).0
 }
 
 /// Runs a command to completion with a timeout; returns (success, stderr).

@@ -35,6 +35,8 @@ pub struct Publication {
     last_media: u64,
     /// Another publisher took the name over (its worker claimed our slot).
     replaced: bool,
+    /// Size of the latest video keyframe (read pacing keeps its mark below it).
+    keyframe_len: Option<usize>,
 }
 
 impl Publication {
@@ -331,6 +333,7 @@ impl Policy {
             ring,
             last_heartbeat: now,
             last_media: now,
+            keyframe_len: None,
             replaced: false,
         });
         session.accept_publish(stream_id);
@@ -398,6 +401,9 @@ impl Policy {
             shm::KIND_AUDIO
         };
         p.copy_to_ring(kind, timestamp, &info, &payload, now);
+        if info.keyframe {
+            p.keyframe_len = Some(payload.len());
+        }
         let handle = p.handle;
         let hls = &mut p.hls;
         let dash = &mut p.dash;
@@ -518,6 +524,11 @@ impl Policy {
             }
             None => false,
         }
+    }
+
+    /// The smallest latest keyframe among its publications ([`crate::rtmp::InputState`]).
+    pub fn keyframe_len(&self) -> Option<usize> {
+        self.publishing.iter().filter_map(|p| p.keyframe_len).min()
     }
 
     /// The earliest time a publication of this client counts as idle.
