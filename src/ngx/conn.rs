@@ -8,14 +8,13 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ::ngx::ngx_log_error;
 use bytes::Bytes;
 use nginx_sys::{
     ngx_add_timer, ngx_close_connection, ngx_connection_t, ngx_del_timer, ngx_destroy_pool,
-    ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_log_t, ngx_post_event,
-    NGX_AGAIN, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
+    ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_post_event, NGX_AGAIN,
 };
 
+use super::log::{Level, Log};
 use super::now_ms as now;
 use super::policy::Policy;
 use super::worker;
@@ -98,10 +97,12 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
         // stat page, rtmp_control and the callbacks' `clientid` show.
         let id = number;
         let seed = ((nginx_sys::ngx_random() as u64) << 32) ^ number;
+        // SAFETY: the connection's log lives as long as the connection, which owns the policy.
+        let policy_log = unsafe { Log::from_raw(log) }.unwrap_or_else(Log::cycle);
         let conn = Box::new(Conn {
             c,
             session: Session::new(session_config(server), now(), seed),
-            policy: Policy::new(server, id, addr_text(c), peer_ip(c)),
+            policy: Policy::new(server, policy_log, id, addr_text(c), peer_ip(c)),
             out: VecDeque::new(),
             out_sent: 0,
             out_len: 0,
@@ -115,7 +116,7 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
             read_plan: ReadPlan::EAGER,
             low_water: 1,
         });
-        ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} connected", id);
+        log_info!(policy_log, "rtmp: client {} connected", id);
         let conn = Box::into_raw(conn);
         worker::with(|w| w.conns.insert(id, conn));
         // SAFETY: `c` is ours until we close it; the handlers find the `Conn` through `data`.
@@ -202,9 +203,8 @@ unsafe fn finish(conn: *mut Conn, end: Option<End>) {
     let conn = unsafe { Box::from_raw(conn) };
     worker::with(|w| w.conns.remove(&conn.policy.client_id()));
     let c = conn.c;
-    let log = conn.log();
     let _ = super::catch(|| conn.log_end(&end));
-    let _ = super::catch(move || conn.policy.on_close(log));
+    let _ = super::catch(move || conn.policy.on_close());
     // SAFETY: nothing refers to the connection any more.
     unsafe { close_raw(c) };
     worker::with(|w| super::stat_snapshot::note_changes(w));
@@ -265,8 +265,7 @@ impl Conn {
     /// Another client takes over a stream this one publishes: end that publication now and
     /// close this connection from its own handler.
     pub fn evict(&mut self, key: &StreamKey) {
-        let log = self.log();
-        if self.policy.end_publication_of(key, log) {
+        if self.policy.end_publication_of(key) {
             self.evicted = true;
             // The posted read handler closes the connection.
             self.post_read();
@@ -276,8 +275,7 @@ impl Conn {
     /// The HTTP callback a request of this connection waited for answered: decide, then let
     /// this connection's own read handler send the answer and go on.
     pub fn notified(&mut self, result: Result<crate::http::Response, crate::http::HttpError>) {
-        let log = self.log();
-        self.policy.notified(&mut self.session, result, log, now());
+        self.policy.notified(&mut self.session, result, now());
         self.post_read();
     }
 
@@ -303,9 +301,9 @@ impl Conn {
         };
     }
 
-    fn log(&self) -> *mut ngx_log_t {
-        // SAFETY: a live connection always has a log.
-        unsafe { (*self.c).log }
+    fn log(&self) -> Log {
+        // SAFETY: a live connection's log lives as long as the connection.
+        unsafe { Log::from_raw((*self.c).log) }.unwrap_or_else(Log::cycle)
     }
 
     fn log_end(&self, end: &End) {
@@ -313,21 +311,21 @@ impl Conn {
         let log = self.log();
         match end {
             End::PeerClosed | End::Finished => {
-                ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} disconnected", id);
+                log_info!(log, "rtmp: client {} disconnected", id);
             }
             End::Slow(what) => {
-                ngx_log_error!(NGX_LOG_INFO, log, "rtmp: client {} closed: {}", id, what);
+                log_info!(log, "rtmp: client {} closed: {}", id, what);
             }
             End::Io(what) => {
-                ngx_log_error!(NGX_LOG_ERR, log, "rtmp: client {} closed: {}", id, what);
+                log_err!(log, "rtmp: client {} closed: {}", id, what);
             }
             End::Session(e) => {
                 let level = match e.blame() {
-                    Blame::PeerMalformed | Blame::PeerMisbehaved => NGX_LOG_WARN,
-                    Blame::Unsupported => NGX_LOG_INFO,
-                    Blame::Local => NGX_LOG_ERR,
+                    Blame::PeerMalformed | Blame::PeerMisbehaved => Level::Warn,
+                    Blame::Unsupported => Level::Info,
+                    Blame::Local => Level::Err,
                 };
-                ngx_log_error!(level, log, "rtmp: client {} closed: {}", id, e);
+                log_at!(log, level, "rtmp: client {} closed: {}", id, e);
             }
         }
     }
@@ -454,9 +452,8 @@ impl Conn {
 
     /// Answers every request the session raised.
     fn handle_events(&mut self) -> Option<End> {
-        let log = self.log();
         while let Some(event) = self.session.poll_event() {
-            if let Err(e) = self.policy.on_event(&mut self.session, event, log, now()) {
+            if let Err(e) = self.policy.on_event(&mut self.session, event, now()) {
                 return Some(End::Io(e));
             }
         }
@@ -625,8 +622,7 @@ impl Conn {
             return;
         }
         self.closing = true;
-        ngx_log_error!(
-            NGX_LOG_INFO,
+        log_info!(
             self.log(),
             "rtmp: client {} dropped by rtmp_control",
             self.policy.client_id()

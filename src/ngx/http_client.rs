@@ -32,6 +32,7 @@ use nginx_sys::{
     ngx_post_event, ngx_str_t, NGX_AGAIN, NGX_DECLINED, NGX_LOG_ALERT, NGX_OK,
 };
 
+use super::log::Log;
 use crate::http::{Host, HttpError, Response, ResponseParser, Status, Url};
 
 /// What a request's completion receives.
@@ -77,11 +78,11 @@ pub fn resolve_at_config(url: &Url) -> Result<SocketAddr, HttpError> {
 /// once, ...): `on_done` is then dropped without being called. After `Ok`, `on_done` is called
 /// exactly once, later, from the event loop, never from within this function.
 ///
-/// `log` (the caller's connection log, or null for the cycle's) is copied: messages about the
-/// request carry the caller's connection number, and the request does not depend on the
-/// caller's memory.
+/// `log` (the caller's connection log, or the cycle's) is copied: messages about the request
+/// carry the caller's connection number, and the request does not depend on the caller's
+/// memory.
 pub fn request(
-    log: *mut ngx_log_t,
+    log: Log,
     addr: SocketAddr,
     url: &Url,
     req_bytes: Vec<u8>,
@@ -152,22 +153,9 @@ struct Call {
 }
 
 impl Call {
-    fn new(
-        log: *mut ngx_log_t,
-        addr: SocketAddr,
-        url: &Url,
-        out: Vec<u8>,
-        on_done: Callback,
-    ) -> Call {
-        // SAFETY: `log`, when not null, is the caller's live log; the cycle's log is always
-        // set in a worker. Both are plain C structs, copied by value.
-        let mut log = unsafe {
-            if log.is_null() {
-                *(*nginx_sys::ngx_cycle).log
-            } else {
-                *log
-            }
-        };
+    fn new(log: Log, addr: SocketAddr, url: &Url, out: Vec<u8>, on_done: Callback) -> Call {
+        // SAFETY: a `Log` is valid while used; a plain C struct, copied by value.
+        let mut log = unsafe { *log.as_ptr() };
         // The copy outlives the caller: drop what could point into the caller's memory
         // (`next`, `file` and `writer` data live as long as the cycle).
         log.handler = None;

@@ -8,6 +8,9 @@
 //! - [`http_stat`], [`stat_snapshot`], [`stat_board`]: `rtmp_stat` and `rtmp_control` (http
 //!   module; every worker's snapshot in a shared zone).
 
+#[macro_use]
+mod log;
+
 mod conf;
 mod conn;
 mod dash_out;

@@ -22,7 +22,6 @@ mod out_queue;
 pub mod read_pacing;
 mod rng;
 pub mod session;
-mod session_streams;
 pub mod status;
 
 pub use config::{Limits, SessionConfig};

@@ -11,18 +11,18 @@ mod publish;
 
 use std::net::IpAddr;
 
-use ::ngx::ngx_log_error;
-use nginx_sys::{ngx_log_t, NGX_LOG_WARN};
-
 use crate::auth::Action;
 use crate::conf::{AppConf, Call, ServerConf};
 use crate::live::StreamKey;
+use crate::ngx::log::Log;
 use crate::rtmp::{Event, Session};
 
 pub use play::Playback;
 pub use publish::Publication;
 
 pub struct Policy {
+    /// The connection's log (the policy lives inside its connection).
+    log: Log,
     server: &'static ServerConf,
     client: u64,
     addr: String,
@@ -40,7 +40,13 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn new(server: &ServerConf, client: u64, addr: String, ip: Option<IpAddr>) -> Policy {
+    pub fn new(
+        server: &ServerConf,
+        log: Log,
+        client: u64,
+        addr: String,
+        ip: Option<IpAddr>,
+    ) -> Policy {
         // SAFETY: a worker never outlives the configuration cycle it was started with, and a
         // `ServerConf` is freed only with that cycle's pool, after all its connections.
         let server: &'static ServerConf = unsafe { &*(server as *const ServerConf) };
@@ -51,6 +57,7 @@ impl Policy {
                 .or_default() += 1
         });
         Policy {
+            log,
             server,
             client,
             addr,
@@ -74,7 +81,6 @@ impl Policy {
         &mut self,
         session: &mut Session,
         event: Event,
-        log: *mut ngx_log_t,
         now: u64,
     ) -> Result<(), &'static str> {
         if let Event::Connect(req) = &event {
@@ -91,14 +97,7 @@ impl Policy {
                         Some(url) => {
                             let fields = self.fields(Call::Connect, app);
                             let method = self.server.notify.method;
-                            self.wait(
-                                url,
-                                method,
-                                fields,
-                                &req.app_args,
-                                notify::Waiting::Connect,
-                                log,
-                            );
+                            self.wait(url, method, fields, &req.app_args, notify::Waiting::Connect);
                             if self.waiting.is_none() {
                                 session.reject_connect("on_connect failed");
                             }
@@ -107,9 +106,8 @@ impl Policy {
                     }
                 }
                 None => {
-                    ngx_log_error!(
-                        NGX_LOG_WARN,
-                        log,
+                    log_warn!(
+                        self.log,
                         "rtmp: client {} ({}) connect to unknown application \"{}\"",
                         self.client,
                         self.addr,
@@ -120,25 +118,25 @@ impl Policy {
             },
             Event::Publish(req) => {
                 let app = self.app.ok_or("publish before connect")?;
-                self.publish(session, app, req, log, now);
+                self.publish(session, app, req, now);
             }
             Event::Play(req) => {
                 let app = self.app.ok_or("play before connect")?;
-                self.play(session, app, req, log, now);
+                self.play(session, app, req, now);
             }
             Event::Metadata { stream_id, data } => self.metadata(stream_id, &data, now),
             Event::Audio {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, false, timestamp, payload, log, now),
+            } => self.media(stream_id, false, timestamp, payload, now),
             Event::Video {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, true, timestamp, payload, log, now),
-            Event::Unpublish { stream_id } => self.unpublish(stream_id, log),
-            Event::StopPlay { stream_id } => self.stop_play(stream_id, log),
+            } => self.media(stream_id, true, timestamp, payload, now),
+            Event::Unpublish { stream_id } => self.unpublish(stream_id),
+            Event::StopPlay { stream_id } => self.stop_play(stream_id),
             // Resuming: the player restarts at a keyframe.
             Event::Pause {
                 stream_id,
@@ -176,15 +174,15 @@ impl Policy {
     }
 
     /// The connection is gone: its streams end, its playbacks stop.
-    pub fn on_close(mut self, log: *mut ngx_log_t) {
+    pub fn on_close(mut self) {
         for p in std::mem::take(&mut self.publishing) {
-            self.end_publish(p, log);
+            self.end_publish(p);
         }
         for p in std::mem::take(&mut self.playing) {
-            self.end_play(&p, log);
+            self.end_play(&p);
         }
         if let Some(app) = self.app {
-            self.tell(Call::Done, app, &[], log);
+            self.tell(Call::Done, app, &[]);
         }
     }
 

@@ -5,14 +5,12 @@
 //! renames the stream to the `Location` (a remote `rtmp://` relay redirect is not supported
 //! and refuses), anything else — including no answer within [`TIMEOUT_MS`] — refuses.
 
-use ::ngx::ngx_log_error;
-use nginx_sys::{ngx_log_t, NGX_LOG_INFO, NGX_LOG_WARN};
-
 use super::Policy;
 use crate::auth::query;
 use crate::conf::{AppConf, Call, NotifyUrl};
 use crate::http::{build_request, HttpError, Method, Outcome, Response};
 use crate::ngx::http_client;
+use crate::ngx::log::Log;
 use crate::ngx::worker;
 use crate::rtmp::name::parse_stream_name;
 use crate::rtmp::{PlayRequest, Rejection, Session};
@@ -100,13 +98,11 @@ impl Policy {
         fields: Vec<(String, String)>,
         args: &str,
         waiting: Waiting,
-        log: *mut ngx_log_t,
     ) {
         let call = waiting.call();
         let Some(fields) = with_args(fields, args) else {
-            ngx_log_error!(
-                NGX_LOG_WARN,
-                log,
+            log_warn!(
+                self.log,
                 "rtmp: client {} {}: malformed query arguments",
                 self.client,
                 call.directive()
@@ -122,19 +118,13 @@ impl Policy {
                 unsafe { (*conn).notified(result) };
             }
         });
-        if send(url, method, &fields, done, log) {
+        if send(url, method, &fields, done, self.log) {
             self.waiting = Some(waiting);
         }
     }
 
     /// A fire-and-forget callback (`on_publish_done`, `on_play_done`, `on_done`).
-    pub(super) fn tell(
-        &self,
-        call: Call,
-        app: &AppConf,
-        extra: &[(&str, &str)],
-        log: *mut ngx_log_t,
-    ) {
+    pub(super) fn tell(&self, call: Call, app: &AppConf, extra: &[(&str, &str)]) {
         let Some(url) = app.settings.notify.get(call) else {
             return;
         };
@@ -149,7 +139,7 @@ impl Policy {
             app.settings.notify.method,
             &fields,
             Box::new(|_| {}),
-            log,
+            self.log,
         );
     }
 
@@ -158,7 +148,6 @@ impl Policy {
         &mut self,
         session: &mut Session,
         result: Result<Response, HttpError>,
-        log: *mut ngx_log_t,
         now: u64,
     ) {
         let Some(waiting) = self.waiting.take() else {
@@ -167,18 +156,16 @@ impl Policy {
         let call = waiting.call();
         let verdict = verdict(call, result);
         if let Verdict::Refuse(why) = &verdict {
-            ngx_log_error!(
-                NGX_LOG_WARN,
-                log,
+            log_warn!(
+                self.log,
                 "rtmp: client {} ({}) refused: {}",
                 self.client,
                 self.addr,
                 why
             );
         } else if let Verdict::Rename(name) = &verdict {
-            ngx_log_error!(
-                NGX_LOG_INFO,
-                log,
+            log_info!(
+                self.log,
                 "rtmp: client {} renamed to \"{}\" by {}",
                 self.client,
                 name,
@@ -198,19 +185,17 @@ impl Policy {
                     name,
                 },
                 Verdict::Continue,
-            ) => self.publish_as(session, app, stream_id, name, log, now),
+            ) => self.publish_as(session, app, stream_id, name, now),
             (Waiting::Publish { app, stream_id, .. }, Verdict::Rename(name)) => {
-                self.publish_as(session, app, stream_id, name, log, now)
+                self.publish_as(session, app, stream_id, name, now)
             }
             (Waiting::Play { req, .. }, Verdict::Refuse(why)) => {
                 session.reject_play(req.stream_id, Rejection::Unauthorized(why))
             }
-            (Waiting::Play { app, req }, Verdict::Continue) => {
-                self.play_as(session, app, req, log, now)
-            }
+            (Waiting::Play { app, req }, Verdict::Continue) => self.play_as(session, app, req, now),
             (Waiting::Play { app, mut req }, Verdict::Rename(name)) => {
                 req.name = name;
-                self.play_as(session, app, req, log, now)
+                self.play_as(session, app, req, now)
             }
         }
     }
@@ -227,7 +212,7 @@ fn send(
     method: Method,
     fields: &[(String, String)],
     done: http_client::Callback,
-    log: *mut ngx_log_t,
+    log: Log,
 ) -> bool {
     let form: Vec<(&str, &str)> = fields
         .iter()
@@ -237,13 +222,7 @@ fn send(
     match http_client::request(log, url.addr, &url.url, req, TIMEOUT_MS, done) {
         Ok(()) => true,
         Err(e) => {
-            ngx_log_error!(
-                NGX_LOG_WARN,
-                log,
-                "rtmp: callback to {} not sent: {}",
-                url.url,
-                e
-            );
+            log_warn!(log, "rtmp: callback to {} not sent: {}", url.url, e);
             false
         }
     }

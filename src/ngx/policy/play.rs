@@ -2,9 +2,6 @@
 //! waiting for its publisher, and the per-player queue that protects everyone from a slow
 //! player.
 
-use ::ngx::ngx_log_error;
-use nginx_sys::{ngx_log_t, NGX_LOG_INFO, NGX_LOG_WARN};
-
 use super::notify::Waiting;
 use super::{verify_signed, Policy};
 use crate::auth::Action;
@@ -62,14 +59,12 @@ impl Policy {
         session: &mut Session,
         app: &'static AppConf,
         req: PlayRequest,
-        log: *mut ngx_log_t,
         now: u64,
     ) {
         let stream_id = req.stream_id;
         if let Err(why) = self.authorize_play(app, &req) {
-            ngx_log_error!(
-                NGX_LOG_WARN,
-                log,
+            log_warn!(
+                self.log,
                 "rtmp: client {} ({}) play \"{}/{}\" refused: {}",
                 self.client,
                 self.addr,
@@ -98,14 +93,13 @@ impl Policy {
                 fields,
                 &args,
                 Waiting::Play { app, req },
-                log,
             );
             if self.waiting.is_none() {
                 session.reject_play(stream_id, Rejection::Unauthorized("on_play failed".into()));
             }
             return;
         }
-        self.play_as(session, app, req, log, now);
+        self.play_as(session, app, req, now);
     }
 
     /// Plays once every check passed (and `on_play` answered).
@@ -114,12 +108,11 @@ impl Policy {
         session: &mut Session,
         app: &'static AppConf,
         req: PlayRequest,
-        log: *mut ngx_log_t,
         now: u64,
     ) {
         let stream_id = req.stream_id;
         if self.playing.iter().any(|p| p.stream_id == stream_id) {
-            self.stop_play(stream_id, log);
+            self.stop_play(stream_id);
         }
         let key = self.key(app, req.name);
         let player = Player {
@@ -137,9 +130,8 @@ impl Policy {
             w.hub.handle_of(&key).is_some() || remote::attach(w, &want, now).is_some()
         });
         if !published && !app.settings.idle_streams {
-            ngx_log_error!(
-                NGX_LOG_INFO,
-                log,
+            log_info!(
+                self.log,
                 "rtmp: client {} play \"{}\": not published",
                 self.client,
                 key
@@ -162,9 +154,8 @@ impl Policy {
         if live.is_none() {
             remote::wait_for(want);
         }
-        ngx_log_error!(
-            NGX_LOG_INFO,
-            log,
+        log_info!(
+            self.log,
             "rtmp: client {} ({}) plays \"{}\"{}",
             self.client,
             self.addr,
@@ -182,18 +173,18 @@ impl Policy {
         });
     }
 
-    pub(super) fn stop_play(&mut self, stream_id: u32, log: *mut ngx_log_t) {
+    pub(super) fn stop_play(&mut self, stream_id: u32) {
         if let Some(pos) = self.playing.iter().position(|p| p.stream_id == stream_id) {
             let p = self.playing.swap_remove(pos);
-            self.end_play(&p, log);
+            self.end_play(&p);
         }
     }
 
     /// A playback ends (stop, or the connection closed): `on_play_done`.
-    pub(super) fn end_play(&self, p: &Playback, log: *mut ngx_log_t) {
+    pub(super) fn end_play(&self, p: &Playback) {
         forget(self.client, p);
         if let Some(app) = self.app {
-            self.tell(Call::PlayDone, app, &[("name", &p.key.name)], log);
+            self.tell(Call::PlayDone, app, &[("name", &p.key.name)]);
         }
     }
 

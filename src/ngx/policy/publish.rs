@@ -1,9 +1,7 @@
 //! The publisher side: who may publish a name, and where its media goes (players of this
 //! worker, HLS).
 
-use ::ngx::ngx_log_error;
 use bytes::Bytes;
-use nginx_sys::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_NOTICE, NGX_LOG_WARN};
 
 use super::notify::Waiting;
 use super::{verify_signed, Policy};
@@ -169,14 +167,12 @@ impl Policy {
         session: &mut Session,
         app: &'static AppConf,
         req: PublishRequest,
-        log: *mut ngx_log_t,
         now: u64,
     ) {
         let stream_id = req.stream_id;
         if !app.settings.accepts_publish() {
-            ngx_log_error!(
-                NGX_LOG_WARN,
-                log,
+            log_warn!(
+                self.log,
                 "rtmp: client {} publish to \"{}\" refused: neither live, hls nor dash is on",
                 self.client,
                 app.name
@@ -189,9 +185,8 @@ impl Policy {
             Ok(name) => name,
             Err(why) => {
                 // The requested name may be a secret key: it is not logged.
-                ngx_log_error!(
-                    NGX_LOG_WARN,
-                    log,
+                log_warn!(
+                    self.log,
                     "rtmp: client {} ({}) publish to \"{}\" refused: {}",
                     self.client,
                     self.addr,
@@ -217,7 +212,6 @@ impl Policy {
                     stream_id,
                     name,
                 },
-                log,
             );
             if self.waiting.is_none() {
                 session.reject_publish(
@@ -227,7 +221,7 @@ impl Policy {
             }
             return;
         }
-        self.publish_as(session, app, stream_id, name, log, now);
+        self.publish_as(session, app, stream_id, name, now);
     }
 
     /// Publishes `name` once every check passed (and `on_publish` answered).
@@ -237,14 +231,13 @@ impl Policy {
         app: &AppConf,
         stream_id: u32,
         name: String,
-        log: *mut ngx_log_t,
         now: u64,
     ) {
         let key = self.key(app, name);
         let client = self.client;
         let takeover = app.settings.publish_takeover;
         if takeover {
-            self.evict_local_publisher(&key, log);
+            self.evict_local_publisher(&key);
         }
         // This worker arbitrates its own publishers first: the shared zone takes a slot of
         // our own worker with the same name for a leftover, and would take it away from a
@@ -255,9 +248,8 @@ impl Policy {
             match self.claim_ring(&key, now, takeover) {
                 Ok(ring) => ring,
                 Err(why) => {
-                    ngx_log_error!(
-                        NGX_LOG_WARN,
-                        log,
+                    log_warn!(
+                        self.log,
                         "rtmp: client {} publish \"{}\" refused: {}",
                         self.client,
                         key,
@@ -282,9 +274,8 @@ impl Policy {
         let handle = match published {
             Ok(h) => h,
             Err(e) => {
-                ngx_log_error!(
-                    NGX_LOG_WARN,
-                    log,
+                log_warn!(
+                    self.log,
                     "rtmp: client {} publish \"{}\" refused: {}",
                     self.client,
                     key,
@@ -299,9 +290,8 @@ impl Policy {
             match HlsOut::start(settings, &key.name) {
                 Ok(out) => Some(out),
                 Err(e) => {
-                    ngx_log_error!(
-                        NGX_LOG_ERR,
-                        log,
+                    log_err!(
+                        self.log,
                         "rtmp: hls for \"{}\" in \"{}\" disabled: {}",
                         key,
                         settings.path.display(),
@@ -314,9 +304,8 @@ impl Policy {
         let dash = app.settings.dash.as_ref().and_then(|settings| {
             DashOut::start(settings, &key.name)
                 .map_err(|e| {
-                    ngx_log_error!(
-                        NGX_LOG_ERR,
-                        log,
+                    log_err!(
+                        self.log,
                         "rtmp: dash for \"{}\" in \"{}\" disabled: {}",
                         key,
                         settings.path.display(),
@@ -337,9 +326,8 @@ impl Policy {
             replaced: false,
         });
         session.accept_publish(stream_id);
-        ngx_log_error!(
-            NGX_LOG_NOTICE,
-            log,
+        log_notice!(
+            self.log,
             "rtmp: client {} ({}) publishes \"{}\"",
             self.client,
             self.addr,
@@ -380,7 +368,6 @@ impl Policy {
         video: bool,
         timestamp: u32,
         payload: Bytes,
-        log: *mut ngx_log_t,
         now: u64,
     ) {
         let Some(p) = self
@@ -453,18 +440,16 @@ impl Policy {
         });
         let (hls_failed, dash_failed) = failed.unwrap_or_default();
         if let Some(e) = hls_failed {
-            ngx_log_error!(
-                NGX_LOG_ERR,
-                log,
+            log_err!(
+                self.log,
                 "rtmp: hls write failed, hls disabled for this stream: {}",
                 e
             );
             *hls = None;
         }
         if let Some(e) = dash_failed {
-            ngx_log_error!(
-                NGX_LOG_ERR,
-                log,
+            log_err!(
+                self.log,
                 "rtmp: dash write failed, dash disabled for this stream: {}",
                 e
             );
@@ -472,20 +457,20 @@ impl Policy {
         }
     }
 
-    pub(super) fn unpublish(&mut self, stream_id: u32, log: *mut ngx_log_t) {
+    pub(super) fn unpublish(&mut self, stream_id: u32) {
         if let Some(pos) = self
             .publishing
             .iter()
             .position(|p| p.stream_id == stream_id)
         {
             let p = self.publishing.swap_remove(pos);
-            self.end_publish(p, log);
+            self.end_publish(p);
         }
     }
 
     /// `publish_takeover`: the current publisher of `key` on this worker (or the mirror of a
     /// publisher on another worker) gives way.
-    fn evict_local_publisher(&self, key: &StreamKey, log: *mut ngx_log_t) {
+    fn evict_local_publisher(&self, key: &StreamKey) {
         let old = worker::with(|w| {
             let h = w.hub.handle_of(key)?;
             let publisher = w.hub.get(h)?.publisher;
@@ -493,9 +478,8 @@ impl Policy {
         });
         match old {
             Some((client, Some(conn))) if client != self.client => {
-                ngx_log_error!(
-                    NGX_LOG_NOTICE,
-                    log,
+                log_notice!(
+                    self.log,
                     "rtmp: client {} takes \"{}\" over from client {}",
                     self.client,
                     key,
@@ -511,7 +495,7 @@ impl Policy {
     }
 
     /// Ends this client's publication of `key` (taken over) and returns whether it had one.
-    pub fn end_publication_of(&mut self, key: &StreamKey, log: *mut ngx_log_t) -> bool {
+    pub fn end_publication_of(&mut self, key: &StreamKey) -> bool {
         let mine = self
             .publishing
             .iter()
@@ -519,7 +503,7 @@ impl Policy {
         match mine {
             Some(pos) => {
                 let p = self.publishing.swap_remove(pos);
-                self.end_publish(p, log);
+                self.end_publish(p);
                 true
             }
             None => false,
@@ -548,15 +532,15 @@ impl Policy {
         }
     }
 
-    pub(super) fn end_publish(&self, mut p: Publication, log: *mut ngx_log_t) {
+    pub(super) fn end_publish(&self, mut p: Publication) {
         if let Some(hls) = p.hls.as_mut() {
             if let Err(e) = hls.finish() {
-                ngx_log_error!(NGX_LOG_ERR, log, "rtmp: hls finish failed: {}", e);
+                log_err!(self.log, "rtmp: hls finish failed: {}", e);
             }
         }
         if let Some(dash) = p.dash.as_mut() {
             if let Err(e) = dash.finish() {
-                ngx_log_error!(NGX_LOG_ERR, log, "rtmp: dash finish failed: {}", e);
+                log_err!(self.log, "rtmp: dash finish failed: {}", e);
             }
         }
         let idle_streams = self.app.is_some_and(|a| a.settings.idle_streams);
@@ -568,11 +552,10 @@ impl Policy {
         });
         if let Some(s) = ended {
             if let Some(app) = self.app {
-                self.tell(Call::PublishDone, app, &[("name", &s.key.name)], log);
+                self.tell(Call::PublishDone, app, &[("name", &s.key.name)]);
             }
-            ngx_log_error!(
-                NGX_LOG_NOTICE,
-                log,
+            log_notice!(
+                self.log,
                 "rtmp: client {} stopped publishing \"{}\" ({} video, {} audio messages, {} bytes, {} unparsable)",
                 self.client,
                 s.key,

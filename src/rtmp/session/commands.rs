@@ -2,17 +2,17 @@
 //! closeStream/deleteStream and the rest, and the shell's answers to the
 //! requests they raise (`accept_*` / `reject_*`).
 
-use super::super::command::Command;
-use super::super::error::{OrderError, SessionError};
-use super::super::event::{
-    ConnectRequest, Event, PlayRequest, PublishKind, PublishRequest, Rejection,
-};
-use super::super::message::{csid, types, Control, UserControl};
-use super::super::name::{parse_app, parse_stream_name_with, NameError};
-use super::super::session_streams::StreamState;
-use super::super::status::{self, code};
+use super::streams::StreamState;
 use super::{Phase, Session};
 use crate::amf0::{self, Value};
+use crate::rtmp::command::Command;
+use crate::rtmp::error::{OrderError, SessionError};
+use crate::rtmp::event::{
+    ConnectRequest, Event, PlayRequest, PublishKind, PublishRequest, Rejection,
+};
+use crate::rtmp::message::{csid, types, Control, UserControl};
+use crate::rtmp::name::{parse_app, parse_stream_name_with, NameError};
+use crate::rtmp::status::{self, code};
 
 fn stream_id_from(n: f64) -> Option<u32> {
     if n.is_finite() && n >= 0.0 && n <= f64::from(u32::MAX) && n.fract() == 0.0 {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::error::OrderError;
+use crate::rtmp::error::OrderError;
 
 /// What a message stream is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -37,17 +37,14 @@ use super::event::Event;
 use super::handshake::{Handshake, HandshakeKind};
 use super::message::{csid, types, Control};
 use super::out_queue::OutQueue;
-use super::session_streams::{StreamState, Streams};
 use super::status;
 use crate::amf0::{self, Value};
+use streams::{StreamState, Streams};
 
-#[path = "session_commands.rs"]
 mod commands;
-#[path = "session_input.rs"]
 mod input;
-#[path = "session_play.rs"]
 mod play;
-#[path = "session_timers.rs"]
+mod streams;
 mod timers;
 pub use play::SendError;
 

@@ -3,9 +3,9 @@
 //! `timeout_ms` while one is partly received), behind
 //! [`Session::poll_timeout`] and [`Session::handle_timeout`].
 
-use super::super::error::SessionError;
-use super::super::message::{Control, UserControl};
 use super::{Phase, Session};
+use crate::rtmp::error::SessionError;
+use crate::rtmp::message::{Control, UserControl};
 
 impl Session {
     pub(super) fn handshake_deadline(&self) -> Option<u64> {

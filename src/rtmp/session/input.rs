@@ -5,15 +5,15 @@
 
 use bytes::Bytes;
 
-use super::super::command::{parse_command, strip_amf3_format, Command};
-use super::super::error::{OrderError, SessionError};
-use super::super::event::Event;
-use super::super::message::{
-    parse_control, split_aggregate, types, Control, RawMessage, UserControl,
-};
-use super::super::session_streams::StreamState;
+use super::streams::StreamState;
 use super::{Phase, Session};
 use crate::amf0::{self, Value};
+use crate::rtmp::command::{parse_command, strip_amf3_format, Command};
+use crate::rtmp::error::{OrderError, SessionError};
+use crate::rtmp::event::Event;
+use crate::rtmp::message::{
+    parse_control, split_aggregate, types, Control, RawMessage, UserControl,
+};
 
 impl Session {
     // ----- input processing -----

@@ -10,13 +10,13 @@
 
 use std::fmt;
 
-use super::super::chunk::PreparedMessage;
-use super::super::event::Event;
-use super::super::message::{Control, UserControl};
-use super::super::session_streams::StreamState;
-use super::super::status::{self, code};
+use super::streams::StreamState;
 use super::{Phase, Session};
 use crate::amf0;
+use crate::rtmp::chunk::PreparedMessage;
+use crate::rtmp::event::Event;
+use crate::rtmp::message::{Control, UserControl};
+use crate::rtmp::status::{self, code};
 
 /// Why [`Session::try_send_prepared`] sent nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

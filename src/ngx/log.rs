@@ -1,0 +1,94 @@
+//! Logging into nginx's error logs through a small safe handle, so that shell code passes a
+//! [`Log`] (or finds one in its connection) instead of a raw `*mut ngx_log_t`.
+//!
+//! ```ignore
+//! log_warn!(log, "rtmp: client {} refused: {}", id, why);
+//! ```
+
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+
+use nginx_sys::{ngx_log_t, ngx_uint_t, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_NOTICE, NGX_LOG_WARN};
+
+/// An nginx log: a connection's (its messages carry the connection number) or the cycle's.
+///
+/// Invariant: the pointer stays valid while the handle is used. A connection's log lives as
+/// long as the connection, so a handle taken from a connection is kept only by state that the
+/// connection owns; the cycle's log lives as long as the worker.
+#[derive(Clone, Copy)]
+pub struct Log(NonNull<ngx_log_t>);
+
+/// nginx's severities that the module uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Err,
+    Warn,
+    Notice,
+    Info,
+}
+
+impl Level {
+    fn raw(self) -> ngx_uint_t {
+        (match self {
+            Level::Err => NGX_LOG_ERR,
+            Level::Warn => NGX_LOG_WARN,
+            Level::Notice => NGX_LOG_NOTICE,
+            Level::Info => NGX_LOG_INFO,
+        }) as ngx_uint_t
+    }
+}
+
+impl Log {
+    /// # Safety
+    /// `log` must be null or stay valid for as long as the handle (and its copies) is used.
+    pub unsafe fn from_raw(log: *mut ngx_log_t) -> Option<Log> {
+        NonNull::new(log).map(Log)
+    }
+
+    /// The current cycle's log (no connection context).
+    pub fn cycle() -> Log {
+        // SAFETY: `ngx_cycle` is set before any module code runs and its log lives as long as
+        // the cycle; the worker runs one thread.
+        let log = unsafe { (*nginx_sys::ngx_cycle).log };
+        // SAFETY: as above.
+        unsafe { Log::from_raw(log) }.unwrap_or_else(|| unreachable!("a cycle always has a log"))
+    }
+
+    /// The raw pointer, for nginx functions that take one.
+    pub fn as_ptr(self) -> *mut ngx_log_t {
+        self.0.as_ptr()
+    }
+
+    /// Writes `args` at `level` when the log's level lets it through.
+    pub fn write(self, level: Level, args: fmt::Arguments<'_>) {
+        let level = level.raw();
+        // SAFETY: the handle's invariant: the log is valid.
+        if level > unsafe { self.0.as_ref().log_level } {
+            return;
+        }
+        let mut buf = [const { MaybeUninit::<u8>::uninit() }; ::ngx::log::LOG_BUFFER_SIZE];
+        let message = ::ngx::log::write_fmt(&mut buf, args);
+        // SAFETY: as above; `message` is a byte slice nginx copies with `%*s`.
+        unsafe { ::ngx::log::log_error(level, self.0.as_ptr(), 0, message) };
+    }
+}
+
+/// `log_at!(log, level, "fmt", args...)`.
+macro_rules! log_at {
+    ($log:expr, $level:expr, $($arg:tt)+) => {
+        $crate::ngx::log::Log::write($log, $level, format_args!($($arg)+))
+    };
+}
+macro_rules! log_err {
+    ($log:expr, $($arg:tt)+) => { log_at!($log, $crate::ngx::log::Level::Err, $($arg)+) };
+}
+macro_rules! log_warn {
+    ($log:expr, $($arg:tt)+) => { log_at!($log, $crate::ngx::log::Level::Warn, $($arg)+) };
+}
+macro_rules! log_notice {
+    ($log:expr, $($arg:tt)+) => { log_at!($log, $crate::ngx::log::Level::Notice, $($arg)+) };
+}
+macro_rules! log_info {
+    ($log:expr, $($arg:tt)+) => { log_at!($log, $crate::ngx::log::Level::Info, $($arg)+) };
+}
