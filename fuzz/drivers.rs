@@ -14,7 +14,8 @@
 
 use bytes::Bytes;
 use ngx_rtmp::amf0;
-use ngx_rtmp::hls::{FileOp, HlsConfig, HlsStream, Naming, Now, PlaylistKind, Slicing};
+use ngx_rtmp::files::{FileOp, Now};
+use ngx_rtmp::hls::{HlsConfig, HlsStream, Naming, PlaylistKind, Slicing};
 use ngx_rtmp::media::{flv, AudioSpecificConfig, AvcConfig, Demuxer, SpsInfo};
 use ngx_rtmp::rtmp::chunk::ChunkDecoder;
 use ngx_rtmp::rtmp::{Event, Limits, Rejection, Session, SessionConfig};

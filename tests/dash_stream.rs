@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use hls_support::{av_frames, demuxer, now, video_frame};
 use ngx_rtmp::dash::mp4::{self, TrackConfig};
 use ngx_rtmp::dash::{DashConfig, DashStream};
-use ngx_rtmp::hls::FileOp;
+use ngx_rtmp::files::FileOp;
 use ngx_rtmp::media::{Demuxer, Frame};
 
 // ---- box walker ----

@@ -9,7 +9,8 @@ use std::process::Command;
 
 use bytes::Bytes;
 use hls_support::*;
-use ngx_rtmp::hls::{FileOp, HlsConfig, HlsStream};
+use ngx_rtmp::files::FileOp;
+use ngx_rtmp::hls::{HlsConfig, HlsStream};
 use ngx_rtmp::media::{Demuxer, Track};
 
 fn have_ffmpeg() -> bool {

@@ -4,8 +4,9 @@
 mod hls_support;
 
 use hls_support::*;
+use ngx_rtmp::files::FileOp;
 use ngx_rtmp::hls::{
-    FileOp, HlsConfig, HlsError, HlsStream, Naming, PlaylistKind, Slicing, AUDIO_PID, VIDEO_PID,
+    HlsConfig, HlsError, HlsStream, Naming, PlaylistKind, Slicing, AUDIO_PID, VIDEO_PID,
 };
 use ngx_rtmp::media::{Frame, Track};
 

@@ -3,8 +3,8 @@
 //! `dash_nested`, `dash_cleanup`).
 //!
 //! The seam to the nginx shell is [`DashStream`], shaped like
-//! [`HlsStream`](crate::hls::HlsStream): frames in, [`FileOp`](crate::hls::FileOp)s out,
-//! paths relative to `dash_path`, times in as [`Now`](crate::hls::Now). No I/O, no clock.
+//! [`HlsStream`](crate::hls::HlsStream): frames in, [`FileOp`](crate::files::FileOp)s out,
+//! paths relative to `dash_path`, times in as [`Now`](crate::files::Now). No I/O, no clock.
 //!
 //! Each track gets its own files (an initialization segment and one media segment per
 //! fragment) and its own adaptation set with a `SegmentTimeline`; fragments are cut at
@@ -15,6 +15,7 @@
 mod config;
 pub mod mp4;
 pub mod mpd;
+mod output;
 mod stream;
 
 pub use config::{DashConfig, DashError};

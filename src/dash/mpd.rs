@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::stat::xml::escape as xml_escape;
+use crate::files::xml_escape;
 
 /// MPD times of every `SegmentTemplate` are milliseconds.
 pub const MPD_TIMESCALE: u64 = 1000;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::config::{DashConfig, DashError};
 use super::mp4::{self, Sample, TrackConfig, VIDEO_TIMESCALE};
 use super::mpd::{AdaptationSet, Kind, Mpd, TimelineEntry};
-use crate::hls::{uri_escape, validate_stream_name, FileOp, HlsError, Now, RelPath};
+use crate::files::{uri_escape, validate_stream_name, FileOp, Now, RelPath};
 use crate::media::{Demuxer, Frame, Track};
 
 /// A track going back by more than this, or forward by more than
@@ -137,10 +137,7 @@ impl DashStream {
     /// Creates the stream for the validated stream `name`.
     pub fn new(config: DashConfig, name: &str, _now: Now) -> Result<Self, DashError> {
         config.validate()?;
-        validate_stream_name(name).map_err(|e| match e {
-            HlsError::InvalidName(why) => DashError::InvalidName(why),
-            _ => DashError::InvalidName("rejected"),
-        })?;
+        validate_stream_name(name).map_err(|e| DashError::InvalidName(e.0))?;
         let mpd_path = if config.nested {
             RelPath::new(format!("{name}/index.mpd"))
         } else {

@@ -39,6 +39,12 @@ impl fmt::Display for HlsError {
 
 impl std::error::Error for HlsError {}
 
+impl From<crate::files::NameError> for HlsError {
+    fn from(e: crate::files::NameError) -> Self {
+        HlsError::InvalidName(e.0)
+    }
+}
+
 impl From<mpeg2ts::Error> for HlsError {
     fn from(e: mpeg2ts::Error) -> Self {
         HlsError::Mux(e.to_string())

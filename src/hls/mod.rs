@@ -1,16 +1,16 @@
-//! HLS: MPEG-TS muxer, segmenter and live playlists (issue 3).
+//! HLS: MPEG-TS muxer, segmenter and live playlists.
 //!
 //! The seam to the nginx shell is [`HlsStream`]: the shell creates one per
 //! published stream, feeds it [`Frame`](crate::media::Frame)s, and executes
-//! the [`FileOp`]s it drains with [`HlsStream::poll_op`], in order. This
-//! module never touches the file system or a clock: paths are relative to
-//! `hls_path`, times come in as [`Now`].
+//! the [`FileOp`](crate::files::FileOp)s it drains with
+//! [`HlsStream::poll_op`], in order. This module never touches the file
+//! system or a clock: paths are relative to `hls_path`, times come in as
+//! [`Now`](crate::files::Now).
 
 mod annexb;
 mod config;
 mod error;
-mod ops;
-mod path;
+mod output;
 pub mod playlist;
 mod segmenter;
 mod stream;
@@ -18,9 +18,6 @@ pub mod ts;
 
 pub use config::{HlsConfig, Naming, PlaylistKind, Slicing};
 pub use error::HlsError;
-pub use ops::{FileOp, Now};
-pub(crate) use path::uri_escape;
-pub use path::{validate_stream_name, RelPath};
 pub use playlist::{Playlist, SegmentEntry};
 pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};
 pub use stream::HlsStream;

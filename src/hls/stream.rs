@@ -6,11 +6,10 @@ use bytes::Bytes;
 
 use super::config::{HlsConfig, Naming, PlaylistKind};
 use super::error::HlsError;
-use super::ops::{FileOp, Now};
-use super::path::{uri_escape, validate_stream_name, RelPath};
 use super::playlist::{self, Playlist, SegmentEntry};
 use super::segmenter::{Decision, OpenSegment, Segmenter};
 use super::ts::{Tracks, TsMuxer};
+use crate::files::{uri_escape, validate_stream_name, FileOp, Now, RelPath};
 use crate::media::{AdtsHeader, Demuxer, Frame, Track};
 
 /// Without a video configuration, audio waits this long at the start for a

@@ -7,8 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::gop::GopCache;
-use crate::media::Demuxer;
+use super::pipeline::Pipeline;
 
 /// The identity of a live stream: server block, application and (public) stream name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -55,33 +54,11 @@ pub struct LiveStream {
     pub key: StreamKey,
     pub publisher: ClientId,
     pub started_ms: u64,
-    /// Metadata, codec headers and the current GOP, for players that join.
-    pub gop: GopCache,
-    pub audio_messages: u64,
-    pub video_messages: u64,
-    pub bytes_in: u64,
-    /// Media bytes received, by kind (stat: audio and video bitrates).
-    pub audio_bytes: u64,
-    pub video_bytes: u64,
-    /// Codec state of the published media (sequence headers, timestamps).
-    pub demuxer: Demuxer,
-    /// Media messages that could not be parsed (dropped, not fatal).
-    pub bad_messages: u64,
+    /// Everything the stream does with a published message: media state, GOP cache,
+    /// outputs.
+    pub pipeline: Pipeline,
     /// Players of this stream on this worker: (client, its message stream id).
     pub players: Vec<Player>,
-}
-
-impl LiveStream {
-    /// Counts a received media message of `len` bytes.
-    pub fn count_in(&mut self, video: bool, len: usize) {
-        let len = len as u64;
-        self.bytes_in += len;
-        if video {
-            self.video_bytes += len;
-        } else {
-            self.audio_bytes += len;
-        }
-    }
 }
 
 /// A player of a stream: which client, on which of its message streams.
@@ -120,7 +97,7 @@ impl Hub {
         key: StreamKey,
         client: ClientId,
         now_ms: u64,
-        gop: GopCache,
+        pipeline: Pipeline,
     ) -> Result<StreamHandle, PublishError> {
         if self.by_key.contains_key(&key) {
             return Err(PublishError::Busy);
@@ -131,14 +108,7 @@ impl Hub {
             key: key.clone(),
             publisher: client,
             started_ms: now_ms,
-            gop,
-            audio_messages: 0,
-            video_messages: 0,
-            bytes_in: 0,
-            audio_bytes: 0,
-            video_bytes: 0,
-            demuxer: Demuxer::new(),
-            bad_messages: 0,
+            pipeline,
             players: self.waiting.remove(&key).unwrap_or_default(),
         };
         let slot = match self.free.pop() {
@@ -277,6 +247,11 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::GopCache;
+
+    fn pipeline() -> Pipeline {
+        Pipeline::published(GopCache::new(false, 0, 0), 128)
+    }
 
     fn key(name: &str) -> StreamKey {
         StreamKey {
@@ -289,24 +264,18 @@ mod tests {
     #[test]
     fn one_publisher_per_name() {
         let mut hub = Hub::new();
-        let a = hub
-            .publish(key("a"), 1, 0, GopCache::new(false, 0, 0))
-            .unwrap();
+        let a = hub.publish(key("a"), 1, 0, pipeline()).unwrap();
         assert_eq!(
-            hub.publish(key("a"), 2, 0, GopCache::new(false, 0, 0)),
+            hub.publish(key("a"), 2, 0, pipeline()),
             Err(PublishError::Busy)
         );
-        let b = hub
-            .publish(key("b"), 2, 0, GopCache::new(false, 0, 0))
-            .unwrap();
+        let b = hub.publish(key("b"), 2, 0, pipeline()).unwrap();
         assert_eq!(hub.len(), 2);
         assert_eq!(hub.get(a).map(|s| s.publisher), Some(1));
         assert_eq!(hub.unpublish(a, false).map(|s| s.key), Some(key("a")));
         assert!(hub.get(a).is_none());
         // The slot is reused; the stale handle must not reach the new stream.
-        let c = hub
-            .publish(key("a"), 3, 0, GopCache::new(false, 0, 0))
-            .unwrap();
+        let c = hub.publish(key("a"), 3, 0, pipeline()).unwrap();
         assert!(hub.get(a).is_none());
         assert!(hub.unpublish(a, false).is_none());
         assert_eq!(hub.get(c).map(|s| s.publisher), Some(3));
@@ -328,9 +297,7 @@ mod tests {
             stream_id: 1,
         };
         assert_eq!(hub.add_player(&key("s"), p1), None, "not published: waits");
-        let h = hub
-            .publish(key("s"), 1, 0, GopCache::new(false, 0, 0))
-            .unwrap();
+        let h = hub.publish(key("s"), 1, 0, pipeline()).unwrap();
         assert_eq!(
             hub.get(h).unwrap().players,
             vec![p1],
@@ -341,9 +308,7 @@ mod tests {
         assert_eq!(hub.get(h).unwrap().players, vec![p2]);
         let gone = hub.unpublish(h, true).unwrap();
         assert_eq!(gone.players, vec![p2]);
-        let h2 = hub
-            .publish(key("s"), 2, 0, GopCache::new(false, 0, 0))
-            .unwrap();
+        let h2 = hub.publish(key("s"), 2, 0, pipeline()).unwrap();
         assert_eq!(
             hub.get(h2).unwrap().players,
             vec![p2],
@@ -351,9 +316,7 @@ mod tests {
         );
         assert_eq!(hub.handle_of(&key("s")), Some(h2));
         hub.unpublish(h2, false);
-        let h3 = hub
-            .publish(key("s"), 3, 0, GopCache::new(false, 0, 0))
-            .unwrap();
+        let h3 = hub.publish(key("s"), 3, 0, pipeline()).unwrap();
         assert!(hub.get(h3).unwrap().players.is_empty());
     }
 }

@@ -1,12 +1,17 @@
-//! Live streams of one worker: who publishes what, and the per-stream media state.
+//! Live streams of one worker: who publishes what, and the route of every published message
+//! ([`Pipeline`]) to the stream's players and [`Output`]s.
 
 pub mod gop;
 mod hub;
 pub mod media_info;
+mod output;
+mod pipeline;
 pub mod player;
 pub mod shm;
 
 pub use gop::{CachedMessage, GopCache};
 pub use hub::{ClientId, Hub, LiveStream, Player, PublishError, StreamHandle, StreamKey};
 pub use media_info::{MediaInfo, MediaKind};
+pub use output::{Output, OutputError, Published};
+pub use pipeline::{Counters, Delivery, Incoming, OutputId, Pipeline, PipelineEvent};
 pub use player::{Admit, PlayerQueue, QueuePolicy};

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use nginx_sys::{ngx_add_timer, ngx_event_t, ngx_msec_t};
 
-use crate::hls::{FileOp, Now};
+use crate::files::{FileOp, Now};
 
 pub fn join(root: &Path, rel: &str) -> io::Result<PathBuf> {
     let rel = Path::new(rel);
@@ -60,17 +60,8 @@ impl FileWriter {
         }
     }
 
-    /// Executes every operation `next` yields; returns how many segments were completed.
-    pub fn apply(&mut self, mut next: impl FnMut() -> Option<FileOp>) -> io::Result<u64> {
-        let mut closed = 0;
-        while let Some(op) = next() {
-            closed += u64::from(self.execute(op)?);
-        }
-        Ok(closed)
-    }
-
     /// Executes one operation; `true` when it completed a segment.
-    fn execute(&mut self, op: FileOp) -> io::Result<bool> {
+    pub fn execute(&mut self, op: FileOp) -> io::Result<bool> {
         match op {
             FileOp::CreateDir { path } => {
                 fs::create_dir_all(join(&self.root, path.as_str())?)?;

@@ -13,14 +13,14 @@ mod log;
 
 mod conf;
 mod conn;
-mod dash_out;
 mod fanout;
 mod file_ops;
-mod hls_out;
 mod http_client;
 mod http_stat;
+mod ingest;
 mod listen;
 mod module;
+mod outputs;
 mod paths;
 mod policy;
 mod remote;

@@ -11,14 +11,18 @@ use std::cell::RefCell;
 
 use nginx_sys::{ngx_add_timer, ngx_event_t, ngx_msec_t};
 
-use super::fanout::{fan_out, notify};
+use bytes::Bytes;
+
+use super::fanout::notify;
+use super::ingest::ingest;
+use super::log::Log;
+use super::outputs::OutputFiles;
 use super::shm::{ShmRegion, Zone};
 use super::worker::{self, Worker};
 use crate::conf::AppConf;
 use crate::live::shm::{self, ReadResult, SlotReader};
-use crate::live::{MediaInfo, StreamHandle, StreamKey};
-use crate::rtmp::chunk::PreparedMessage;
-use crate::rtmp::message::csid;
+use crate::live::{Incoming, Pipeline, StreamHandle, StreamKey};
+use crate::rtmp::message::types;
 
 /// The publisher "client id" of streams mirrored from another worker.
 pub const REMOTE_PUBLISHER: u64 = 0;
@@ -30,7 +34,6 @@ const MAX_RECORDS_PER_TICK: usize = 2000;
 pub struct Feed {
     reader: SlotReader<ShmRegion>,
     handle: StreamHandle,
-    chunk_size: u32,
     idle_streams: bool,
 }
 
@@ -58,31 +61,28 @@ pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
     let reader = shm::find(zone.region, zone.layout, &want.ring_key)?;
     // The publisher writes records only while somebody reads them.
     reader.want(now);
-    let gop = want.app.settings.gop_cache();
+    let pipeline = Pipeline::mirrored(want.app.settings.gop_cache(), want.chunk_size);
     let handle = w
         .hub
-        .publish(want.key.clone(), REMOTE_PUBLISHER, now, gop)
+        .publish(want.key.clone(), REMOTE_PUBLISHER, now, pipeline)
         .ok()?;
     // Codec headers first: the ring may start past them.
     let headers = reader.headers();
     if let Some(s) = w.hub.get_mut(handle) {
         let parts = [
-            (headers.metadata, crate::rtmp::message::types::DATA_AMF0),
-            (headers.video, crate::rtmp::message::types::VIDEO),
-            (headers.audio, crate::rtmp::message::types::AUDIO),
+            (headers.metadata, types::DATA_AMF0),
+            (headers.video, types::VIDEO),
+            (headers.audio, types::AUDIO),
         ];
         for (bytes, type_id) in parts {
             if let Some(b) = bytes {
-                let msg =
-                    PreparedMessage::new(csid::for_media(type_id), want.chunk_size, type_id, 0, &b);
-                s.gop.push(MediaInfo::classify(type_id, &b), &msg);
+                s.pipeline.prime(type_id, &b);
             }
         }
     }
     let mut feed = Feed {
         reader,
         handle,
-        chunk_size: want.chunk_size,
         idle_streams: want.app.settings.idle_streams,
     };
     // If the publisher already writes for another reader, the first player gets the current
@@ -101,31 +101,27 @@ fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
         for _ in 0..MAX_RECORDS_PER_TICK {
             match feed.reader.next(&mut buf) {
                 ReadResult::Record(r) => {
-                    let info = MediaInfo::classify(r.kind, &buf);
-                    let msg = PreparedMessage::new(
-                        csid::for_media(r.kind),
-                        feed.chunk_size,
-                        r.kind,
-                        r.timestamp,
-                        &buf,
-                    );
-                    let Some(s) = w.hub.get_mut(feed.handle) else {
+                    if w.hub.get(feed.handle).is_none() {
                         return false;
+                    }
+                    // One copy out of the ring per message, shared by the GOP cache and
+                    // every player of this worker.
+                    let payload = Bytes::copy_from_slice(&buf);
+                    let msg = Incoming {
+                        type_id: r.kind,
+                        timestamp: r.timestamp,
+                        payload: &payload,
+                        now: super::file_ops::now(),
                     };
-                    s.gop.push(info, &msg);
-                    if r.kind == shm::KIND_VIDEO {
-                        s.video_messages += 1;
-                    } else if r.kind == shm::KIND_AUDIO {
-                        s.audio_messages += 1;
-                    }
-                    s.bytes_in += buf.len() as u64;
-                    if !s.players.is_empty() {
-                        let players = std::mem::take(&mut s.players);
-                        fan_out(w, &players, REMOTE_PUBLISHER, &info, &msg);
-                        if let Some(s) = w.hub.get_mut(feed.handle) {
-                            s.players = players;
-                        }
-                    }
+                    let mut no_files = OutputFiles::default();
+                    ingest(
+                        w,
+                        feed.handle,
+                        REMOTE_PUBLISHER,
+                        msg,
+                        &mut no_files,
+                        Log::cycle(),
+                    );
                 }
                 ReadResult::Empty => return true,
                 // The reader resynchronised at a keyframe; players' queues cope with the gap.

@@ -240,7 +240,7 @@ fn server_index(conf: &RtmpConf, server: *const ServerConf) -> Option<u32> {
 }
 
 fn meta_of(s: &crate::live::LiveStream, fps: u32) -> Meta {
-    let info = s.demuxer.codec_info();
+    let info = s.pipeline.codecs().codec_info();
     Meta {
         video: info.video_codec.map(|codec| VideoMeta {
             width: info.width.unwrap_or(0),
@@ -286,7 +286,7 @@ fn build(st: &mut State, w: &mut Worker) -> Snapshot {
                 app: s.key.app.clone(),
                 name: s.key.name.clone(),
                 time_ms: now.saturating_sub(s.started_ms),
-                bytes_in: s.bytes_in,
+                bytes_in: s.pipeline.counters().bytes_in,
                 publishing,
                 active: true,
                 meta: None,
@@ -294,10 +294,10 @@ fn build(st: &mut State, w: &mut Worker) -> Snapshot {
             },
         );
         if publishing {
-            figures.insert(
-                key.clone(),
-                (s.audio_bytes, s.video_bytes, s.video_messages),
-            );
+            figures.insert(key.clone(), {
+                let c = s.pipeline.counters();
+                (c.audio_bytes, c.video_bytes, c.video_messages)
+            });
             if let Some(out) = streams.get_mut(&key) {
                 out.meta = Some(meta_of(s, 0));
             }
@@ -418,7 +418,7 @@ fn build(st: &mut State, w: &mut Worker) -> Snapshot {
         bytes_out: total_out,
         bw_in: st.global.bw_in,
         bw_out: st.global.bw_out,
-        hls_segments: super::hls_out::segments_written(),
+        hls_segments: w.counters.hls_segments,
         servers,
         rejected: w
             .counters

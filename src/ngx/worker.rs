@@ -37,6 +37,8 @@ pub struct Counters {
     pub rejected_publish: HashMap<&'static str, u64>,
     /// Accepted connections per server block (keyed by the `ServerConf` address).
     pub accepted_by_server: HashMap<usize, u64>,
+    /// HLS segments completed.
+    pub hls_segments: u64,
 }
 
 /// Counts a refused publish request (stat and Prometheus `rtmp_publish_rejected_total`).
@@ -65,6 +67,7 @@ thread_local! {
         counters: Counters {
             rejected_publish: HashMap::new(),
             accepted_by_server: HashMap::new(),
+            hls_segments: 0,
         },
         accepted: 0,
     });

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use mpeg2ts::ts::{ReadTsPacket, TsPacket, TsPacketReader, TsPayload};
-use ngx_rtmp::hls::{FileOp, HlsStream, Now};
+use ngx_rtmp::files::{FileOp, Now};
+use ngx_rtmp::hls::HlsStream;
 use ngx_rtmp::media::{Demuxer, Frame};
 
 /// FLV video tag body of x264's sequence header (High, 320x240).

@@ -108,6 +108,7 @@
 //! `ngx_current_msec` uses).
 
 mod layout;
+mod output;
 mod reader;
 mod record;
 mod region;
@@ -117,6 +118,7 @@ pub use layout::{
     check, format, Layout, ShmError, BYTES_PER_SLOT, HEADER_CAP, MAGIC, MAX_KEY, MAX_SLOTS,
     MIN_RING, RECORD_HEADER, SLOT_HEADER,
 };
+pub use output::RingOutput;
 pub use reader::{
     find, streams, Headers, ReadResult, Record, SlotReader, StartAt, StreamInfo, HEADER_RETRIES,
 };

@@ -15,6 +15,7 @@ use crate::auth::Action;
 use crate::conf::{AppConf, Call, ServerConf};
 use crate::live::StreamKey;
 use crate::ngx::log::Log;
+use crate::rtmp::message::types;
 use crate::rtmp::{Event, Session};
 
 pub use play::Playback;
@@ -124,17 +125,19 @@ impl Policy {
                 let app = self.app.ok_or("play before connect")?;
                 self.play(session, app, req, now);
             }
-            Event::Metadata { stream_id, data } => self.metadata(stream_id, &data, now),
+            Event::Metadata { stream_id, data } => {
+                self.media(stream_id, types::DATA_AMF0, 0, data, now)
+            }
             Event::Audio {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, false, timestamp, payload, now),
+            } => self.media(stream_id, types::AUDIO, timestamp, payload, now),
             Event::Video {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, true, timestamp, payload, now),
+            } => self.media(stream_id, types::VIDEO, timestamp, payload, now),
             Event::Unpublish { stream_id } => self.unpublish(stream_id),
             Event::StopPlay { stream_id } => self.stop_play(stream_id),
             // Resuming: the player restarts at a keyframe.

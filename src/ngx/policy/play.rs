@@ -145,7 +145,7 @@ impl Policy {
             let h = w.hub.add_player(&key, player)?;
             let s = w.hub.get_mut(h)?;
             // Instant start: metadata, codec headers and the current GOP, right away.
-            for (info, msg) in s.gop.join_burst(want.chunk_size) {
+            for (info, msg) in s.pipeline.join_burst() {
                 queue.note_sent(&info);
                 session.send_prepared(stream_id, msg);
             }

@@ -1,5 +1,7 @@
-//! The publisher side: who may publish a name, and where its media goes (players of this
-//! worker, HLS).
+//! The publisher side: who may publish a name, and the life of its publication (start, the
+//! messages it sends into its stream's pipeline, end). Where a message goes is the pipeline's
+//! business ([`crate::live::Pipeline`]); the shell executes what it asks
+//! ([`crate::ngx::ingest`]).
 
 use bytes::Bytes;
 
@@ -8,15 +10,14 @@ use super::{verify_signed, Policy};
 use crate::auth::Action;
 use crate::conf::AppConf;
 use crate::conf::Call;
-use crate::live::shm::{self, ClaimError, Demand, HeaderKind, ShmError, SlotWriter};
-use crate::live::{MediaInfo, MediaKind, PublishError, StreamHandle, StreamKey};
-use crate::ngx::dash_out::DashOut;
-use crate::ngx::fanout::{fan_out, notify};
-use crate::ngx::hls_out::HlsOut;
+use crate::live::shm::{self, ClaimError, SlotWriter};
+use crate::live::{Incoming, Pipeline, PublishError, StreamHandle, StreamKey};
+use crate::ngx::fanout::notify;
+use crate::ngx::file_ops;
+use crate::ngx::ingest::ingest;
+use crate::ngx::outputs::OutputFiles;
 use crate::ngx::shm::{is_alive, owner_id, ShmRegion};
 use crate::ngx::worker;
-use crate::rtmp::chunk::PreparedMessage;
-use crate::rtmp::message::{csid, types};
 use crate::rtmp::{PublishRequest, Rejection, Session};
 
 /// A stream this client publishes.
@@ -24,100 +25,19 @@ pub struct Publication {
     /// RTMP message stream id of the publisher's NetStream.
     stream_id: u32,
     handle: StreamHandle,
-    hls: Option<HlsOut>,
-    dash: Option<DashOut>,
-    /// The stream's ring in the shared zone, for players on other workers.
-    ring: Option<SlotWriter<ShmRegion>>,
-    last_heartbeat: u64,
+    /// Writers of the stream's outputs that write files.
+    files: OutputFiles,
     /// When media last arrived (for `drop_idle_publisher`).
     last_media: u64,
     /// Another publisher took the name over (its worker claimed our slot).
     replaced: bool,
-    /// Size of the latest video keyframe (read pacing keeps its mark below it).
-    keyframe_len: Option<usize>,
 }
 
 impl Publication {
-    /// Copies a message into the shared ring (once per message, whatever the number of
-    /// workers reading it), while another worker reads the stream. A ring that fails is
-    /// dropped: local players and HLS go on.
-    fn copy_to_ring(
-        &mut self,
-        kind: u8,
-        timestamp: u32,
-        info: &MediaInfo,
-        payload: &[u8],
-        now: u64,
-    ) {
-        self.last_media = now;
-        let Some(ring) = self.ring.as_mut() else {
-            return;
-        };
-        let result =
-            ring_write(ring, self.handle, kind, timestamp, info, payload, now).and_then(|()| {
-                if now >= self.last_heartbeat + 1000 {
-                    self.last_heartbeat = now;
-                    ring.heartbeat(now)
-                } else {
-                    Ok(())
-                }
-            });
-        if let Err(e) = result {
-            self.replaced = e == ShmError::Lost;
-            self.ring = None;
-        }
-    }
-
     /// The hub stream this publication feeds (stat).
     pub fn handle(&self) -> StreamHandle {
         self.handle
     }
-}
-
-/// Headers always (they are small and a reader takes them when it attaches); records only
-/// while a reader wants them, after the cached GOP when one just asked.
-fn ring_write(
-    ring: &mut SlotWriter<ShmRegion>,
-    handle: StreamHandle,
-    kind: u8,
-    timestamp: u32,
-    info: &MediaInfo,
-    payload: &[u8],
-    now: u64,
-) -> Result<(), ShmError> {
-    if info.sequence_header || info.kind == MediaKind::Meta {
-        let which = match info.kind {
-            MediaKind::Audio => HeaderKind::Audio,
-            MediaKind::Video => HeaderKind::Video,
-            MediaKind::Meta => HeaderKind::Metadata,
-        };
-        ring.set_header(which, payload)?;
-    }
-    match ring.demand(now)? {
-        Demand::Idle => return Ok(()),
-        // A keyframe starts a reader by itself.
-        Demand::Resume if !(info.kind == MediaKind::Video && info.keyframe) => {
-            replay_gop(ring, handle)?;
-        }
-        Demand::Resume | Demand::Active => {}
-    }
-    ring.push(kind, timestamp, info.keyframe, payload)
-}
-
-/// Writes the stream's cached GOP (keyframe first) for a reader that just arrived.
-fn replay_gop(ring: &mut SlotWriter<ShmRegion>, handle: StreamHandle) -> Result<(), ShmError> {
-    worker::with(|w| {
-        let Some(s) = w.hub.get(handle) else {
-            return Ok(());
-        };
-        let mut payload = Vec::new();
-        for (info, msg) in s.gop.gop() {
-            payload.clear();
-            msg.payload_into(&mut payload);
-            ring.push(msg.type_id(), msg.timestamp(), info.keyframe, &payload)?;
-        }
-        Ok(())
-    })
 }
 
 impl Policy {
@@ -263,9 +183,10 @@ impl Policy {
         } else {
             None
         };
-        let gop = app.settings.gop_cache();
+        let pipeline =
+            Pipeline::published(app.settings.gop_cache(), self.server.settings.chunk_size);
         let published = worker::with(|w| -> Result<StreamHandle, PublishError> {
-            let h = w.hub.publish(key.clone(), client, now, gop)?;
+            let h = w.hub.publish(key.clone(), client, now, pipeline)?;
             if let Some(s) = w.hub.get(h) {
                 notify(w, &s.players, client, true);
             }
@@ -286,43 +207,17 @@ impl Policy {
                 return;
             }
         };
-        let hls = app.settings.hls.as_ref().and_then(|settings| {
-            match HlsOut::start(settings, &key.name) {
-                Ok(out) => Some(out),
-                Err(e) => {
-                    log_err!(
-                        self.log,
-                        "rtmp: hls for \"{}\" in \"{}\" disabled: {}",
-                        key,
-                        settings.path.display(),
-                        e
-                    );
-                    None
-                }
-            }
-        });
-        let dash = app.settings.dash.as_ref().and_then(|settings| {
-            DashOut::start(settings, &key.name)
-                .map_err(|e| {
-                    log_err!(
-                        self.log,
-                        "rtmp: dash for \"{}\" in \"{}\" disabled: {}",
-                        key,
-                        settings.path.display(),
-                        e
-                    );
-                })
-                .ok()
-        });
+        let log = self.log;
+        let files = worker::with(|w| {
+            let s = w.hub.get_mut(handle)?;
+            Some(OutputFiles::start(app, &key, ring, &mut s.pipeline, log))
+        })
+        .unwrap_or_default();
         self.publishing.push(Publication {
             stream_id,
             handle,
-            hls,
-            dash,
-            ring,
-            last_heartbeat: now,
+            files,
             last_media: now,
-            keyframe_len: None,
             replaced: false,
         });
         session.accept_publish(stream_id);
@@ -335,37 +230,11 @@ impl Policy {
         );
     }
 
-    pub(super) fn metadata(&mut self, stream_id: u32, data: &Bytes, now: u64) {
-        let Some(p) = self
-            .publishing
-            .iter_mut()
-            .find(|p| p.stream_id == stream_id)
-        else {
-            return;
-        };
-        p.copy_to_ring(shm::KIND_DATA, 0, &MediaInfo::meta(), data, now);
-        let handle = p.handle;
-        let chunk_size = self.server.settings.chunk_size;
-        let client = self.client;
-        worker::with(|w| {
-            let Some(s) = w.hub.get_mut(handle) else {
-                return;
-            };
-            let msg = PreparedMessage::new(csid::DATA, chunk_size, types::DATA_AMF0, 0, data);
-            let info = MediaInfo::meta();
-            s.gop.push(info, &msg);
-            let players = std::mem::take(&mut s.players);
-            fan_out(w, &players, client, &info, &msg);
-            if let Some(s) = w.hub.get_mut(handle) {
-                s.players = players;
-            }
-        });
-    }
-
+    /// A message of the publication on `stream_id`: audio, video or data (onMetaData).
     pub(super) fn media(
         &mut self,
         stream_id: u32,
-        video: bool,
+        type_id: u8,
         timestamp: u32,
         payload: Bytes,
         now: u64,
@@ -377,84 +246,16 @@ impl Policy {
         else {
             return;
         };
-        let info = if video {
-            MediaInfo::video(&payload)
-        } else {
-            MediaInfo::audio(&payload)
+        p.last_media = now;
+        let msg = Incoming {
+            type_id,
+            timestamp,
+            payload: &payload,
+            now: file_ops::now(),
         };
-        let kind = if video {
-            shm::KIND_VIDEO
-        } else {
-            shm::KIND_AUDIO
-        };
-        p.copy_to_ring(kind, timestamp, &info, &payload, now);
-        if info.keyframe {
-            p.keyframe_len = Some(payload.len());
-        }
-        let handle = p.handle;
-        let hls = &mut p.hls;
-        let dash = &mut p.dash;
-        let chunk_size = self.server.settings.chunk_size;
-        let client = self.client;
-        let failed = worker::with(|w| {
-            let s = w.hub.get_mut(handle)?;
-            s.count_in(video, payload.len());
-            let (chunk_stream, type_id) = if video {
-                s.video_messages += 1;
-                (csid::VIDEO, types::VIDEO)
-            } else {
-                s.audio_messages += 1;
-                (csid::AUDIO, types::AUDIO)
-            };
-            if s.players.is_empty() {
-                // Nobody to send it to: the GOP cache keeps the payload itself (chunked only
-                // if a player joins while it is cached).
-                s.gop
-                    .push_payload(info, type_id, timestamp, &payload, chunk_size);
-            } else {
-                // Chunked once, shared by the GOP cache and every player.
-                let msg =
-                    PreparedMessage::new(chunk_stream, chunk_size, type_id, timestamp, &payload);
-                s.gop.push(info, &msg);
-                let players = std::mem::take(&mut s.players);
-                fan_out(w, &players, client, &info, &msg);
-                w.hub.get_mut(handle)?.players = players;
-            }
-            let s = w.hub.get_mut(handle)?;
-            let frame = if video {
-                s.demuxer.push_video(timestamp, payload)
-            } else {
-                s.demuxer.push_audio(timestamp, payload)
-            };
-            match frame {
-                Ok(Some(frame)) => Some((
-                    hls.as_mut().and_then(|h| h.push(&frame, &s.demuxer).err()),
-                    dash.as_mut().and_then(|d| d.push(&frame, &s.demuxer).err()),
-                )),
-                Ok(None) => None,
-                Err(_) => {
-                    s.bad_messages += 1;
-                    None
-                }
-            }
-        });
-        let (hls_failed, dash_failed) = failed.unwrap_or_default();
-        if let Some(e) = hls_failed {
-            log_err!(
-                self.log,
-                "rtmp: hls write failed, hls disabled for this stream: {}",
-                e
-            );
-            *hls = None;
-        }
-        if let Some(e) = dash_failed {
-            log_err!(
-                self.log,
-                "rtmp: dash write failed, dash disabled for this stream: {}",
-                e
-            );
-            *dash = None;
-        }
+        let (client, log) = (self.client, self.log);
+        let done = worker::with(|w| ingest(w, p.handle, client, msg, &mut p.files, log));
+        p.replaced |= done.replaced;
     }
 
     pub(super) fn unpublish(&mut self, stream_id: u32) {
@@ -512,7 +313,12 @@ impl Policy {
 
     /// The smallest latest keyframe among its publications ([`crate::rtmp::InputState`]).
     pub fn keyframe_len(&self) -> Option<usize> {
-        self.publishing.iter().filter_map(|p| p.keyframe_len).min()
+        worker::with(|w| {
+            self.publishing
+                .iter()
+                .filter_map(|p| w.hub.get(p.handle)?.pipeline.keyframe_len())
+                .min()
+        })
     }
 
     /// The earliest time a publication of this client counts as idle.
@@ -533,20 +339,13 @@ impl Policy {
     }
 
     pub(super) fn end_publish(&self, mut p: Publication) {
-        if let Some(hls) = p.hls.as_mut() {
-            if let Err(e) = hls.finish() {
-                log_err!(self.log, "rtmp: hls finish failed: {}", e);
-            }
-        }
-        if let Some(dash) = p.dash.as_mut() {
-            if let Err(e) = dash.finish() {
-                log_err!(self.log, "rtmp: dash finish failed: {}", e);
-            }
-        }
         let idle_streams = self.app.is_some_and(|a| a.settings.idle_streams);
-        let client = self.client;
+        let (client, log) = (self.client, self.log);
         let ended = worker::with(|w| {
-            let s = w.hub.unpublish(p.handle, idle_streams)?;
+            let mut s = w.hub.unpublish(p.handle, idle_streams)?;
+            s.pipeline.finish(file_ops::now());
+            let done = p.files.run(&mut s.pipeline, log);
+            w.counters.hls_segments += done.segments;
             notify(w, &s.players, client, false);
             Some(s)
         });
@@ -554,15 +353,16 @@ impl Policy {
             if let Some(app) = self.app {
                 self.tell(Call::PublishDone, app, &[("name", &s.key.name)]);
             }
+            let c = s.pipeline.counters();
             log_notice!(
                 self.log,
                 "rtmp: client {} stopped publishing \"{}\" ({} video, {} audio messages, {} bytes, {} unparsable)",
                 self.client,
                 s.key,
-                s.video_messages,
-                s.audio_messages,
-                s.bytes_in,
-                s.bad_messages
+                c.video_messages,
+                c.audio_messages,
+                c.bytes_in,
+                c.bad_messages
             );
         }
     }

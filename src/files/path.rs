@@ -1,9 +1,8 @@
 use std::fmt;
 
-use super::error::HlsError;
-
-/// A path relative to `hls_path`, built only by this module from a
-/// validated stream name: no `..`, no leading `/`, no control characters.
+/// A path relative to an output directory (`hls_path`, `dash_path`), built
+/// by the outputs only from a validated stream name: no `..`, no leading `/`,
+/// no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RelPath(String);
 
@@ -29,40 +28,52 @@ impl AsRef<str> for RelPath {
     }
 }
 
+/// Why a stream name cannot become a file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameError(pub &'static str);
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for NameError {}
+
 /// Longest accepted stream name in bytes (file names are limited to 255).
 pub const MAX_NAME_LEN: usize = 200;
 
 /// Defensive check of a stream name before it becomes part of file names
 /// and playlist lines. The shell validates names first; this refuses
 /// anything that could escape `hls_path` or inject a playlist line.
-pub fn validate_stream_name(name: &str) -> Result<(), HlsError> {
+pub fn validate_stream_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err(HlsError::InvalidName("empty"));
+        return Err(NameError("empty"));
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(HlsError::InvalidName("too long"));
+        return Err(NameError("too long"));
     }
     if name.starts_with('.') {
-        return Err(HlsError::InvalidName("leading '.'"));
+        return Err(NameError("leading '.'"));
     }
     if name.starts_with('#') {
-        return Err(HlsError::InvalidName("leading '#'"));
+        return Err(NameError("leading '#'"));
     }
     if name.contains("..") {
-        return Err(HlsError::InvalidName("contains '..'"));
+        return Err(NameError("contains '..'"));
     }
     if name.contains('/') || name.contains('\\') {
-        return Err(HlsError::InvalidName("contains a path separator"));
+        return Err(NameError("contains a path separator"));
     }
     if name.chars().any(char::is_control) {
-        return Err(HlsError::InvalidName("contains control characters"));
+        return Err(NameError("contains control characters"));
     }
     Ok(())
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, so a
 /// name can be used as a URI path segment in the playlist.
-pub(crate) fn uri_escape(name: &str) -> String {
+pub fn uri_escape(name: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(name.len());
     for &b in name.as_bytes() {

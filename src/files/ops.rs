@@ -12,8 +12,9 @@ pub struct Now {
     pub unix_ms: u64,
 }
 
-/// File operations for the shell, relative to `hls_path`, to be executed in
-/// the order [`HlsStream::poll_op`](super::HlsStream::poll_op) returns them.
+/// File operations for the shell, relative to the output's directory
+/// (`hls_path`, `dash_path`), to be executed in the order an output's
+/// `poll_op` returns them.
 ///
 /// Contract:
 /// - At most one segment is open at a time. `AppendSegment` always targets

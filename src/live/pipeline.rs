@@ -1,0 +1,309 @@
+//! The route of a published message: one pipeline per live stream takes each message once and
+//! does everything the server does with it.
+//!
+//! ```text
+//! message ─▶ classify (MediaInfo), count ─▶ demux (Frame) ─▶ outputs (HLS, DASH, ring, ...)
+//!                                                     └────▶ GOP cache + message chunked once
+//!                                                              for the stream's players
+//! ```
+//!
+//! The pipeline does no I/O. What it produces is executed by the shell: the chunked message
+//! ([`Delivery`]) is queued to the stream's players, each output's [`FileOp`]s are run under
+//! that output's directory ([`Pipeline::poll_op`]), and an output that fails is removed and
+//! reported ([`Pipeline::poll_event`]) while the stream and its other outputs go on.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::gop::GopCache;
+use super::media_info::{MediaInfo, MediaKind};
+use super::output::{Output, OutputError, Published};
+use crate::files::{FileOp, Now};
+use crate::media::Demuxer;
+use crate::rtmp::chunk::PreparedMessage;
+use crate::rtmp::message::csid;
+
+/// Counts of what a stream received (stat, the publisher's closing log line).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub audio_messages: u64,
+    pub video_messages: u64,
+    /// Media bytes (audio and video payloads).
+    pub bytes_in: u64,
+    pub audio_bytes: u64,
+    pub video_bytes: u64,
+    /// Media messages the demuxer could not parse (dropped for the outputs, not fatal).
+    pub bad_messages: u64,
+}
+
+/// Which of a stream's outputs a file operation or an event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutputId(u32);
+
+/// What the shell learns from the pipeline besides file operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineEvent {
+    /// An output stopped and was removed; the stream goes on without it.
+    OutputFailed {
+        id: OutputId,
+        name: &'static str,
+        error: OutputError,
+    },
+}
+
+/// One message for the stream's players: chunked once, shared by every player and the GOP
+/// cache.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub info: MediaInfo,
+    pub message: PreparedMessage,
+}
+
+/// A message published into the stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// RTMP message type: audio, video or data (onMetaData).
+    pub type_id: u8,
+    pub timestamp: u32,
+    pub payload: &'a Bytes,
+    pub now: Now,
+}
+
+struct Attached {
+    id: OutputId,
+    output: Box<dyn Output>,
+}
+
+/// The per-stream pipeline: media state, GOP cache and outputs.
+pub struct Pipeline {
+    /// Chunk size of the messages prepared for players.
+    chunk_size: u32,
+    /// Whether messages are demuxed into frames (a local publisher's stream; a stream
+    /// mirrored from another worker only serves players).
+    demux: bool,
+    gop: GopCache,
+    demuxer: Demuxer,
+    counters: Counters,
+    outputs: Vec<Attached>,
+    next_id: u32,
+    events: VecDeque<PipelineEvent>,
+    /// Size of the latest video keyframe.
+    keyframe_len: Option<usize>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("chunk_size", &self.chunk_size)
+            .field("demux", &self.demux)
+            .field("counters", &self.counters)
+            .field(
+                "outputs",
+                &self
+                    .outputs
+                    .iter()
+                    .map(|a| a.output.name())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// A pipeline for a stream published on this worker: messages are demuxed (codec info for
+    /// stat, frames for the outputs).
+    pub fn published(gop: GopCache, chunk_size: u32) -> Pipeline {
+        Pipeline::new(gop, chunk_size, true)
+    }
+
+    /// A pipeline for a stream mirrored from another worker: players only, no demuxing (the
+    /// publisher's worker writes the stream's files).
+    pub fn mirrored(gop: GopCache, chunk_size: u32) -> Pipeline {
+        Pipeline::new(gop, chunk_size, false)
+    }
+
+    fn new(gop: GopCache, chunk_size: u32, demux: bool) -> Pipeline {
+        Pipeline {
+            chunk_size,
+            demux,
+            gop,
+            demuxer: Demuxer::new(),
+            counters: Counters::default(),
+            outputs: Vec::new(),
+            next_id: 0,
+            events: VecDeque::new(),
+            keyframe_len: None,
+        }
+    }
+
+    /// Adds an output; it gets every message from the next one on.
+    pub fn attach(&mut self, output: Box<dyn Output>) -> OutputId {
+        let id = OutputId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1);
+        self.outputs.push(Attached { id, output });
+        id
+    }
+
+    /// Removes an output (the shell could not execute what it asked), without finishing it.
+    pub fn detach(&mut self, id: OutputId) -> Option<Box<dyn Output>> {
+        let pos = self.outputs.iter().position(|a| a.id == id)?;
+        Some(self.outputs.remove(pos).output)
+    }
+
+    /// The name of an attached output.
+    pub fn output_name(&self, id: OutputId) -> Option<&'static str> {
+        self.outputs
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.output.name())
+    }
+
+    /// Takes one published message. Returns it chunked for the players when `for_players`
+    /// (the stream has players now); otherwise the GOP cache keeps the bare payload and
+    /// chunks it only if a player joins while it is cached.
+    pub fn ingest(&mut self, msg: Incoming<'_>, for_players: bool) -> Option<Delivery> {
+        let info = MediaInfo::classify(msg.type_id, msg.payload);
+        let len = msg.payload.len() as u64;
+        match info.kind {
+            MediaKind::Video => {
+                self.counters.video_messages += 1;
+                self.counters.video_bytes += len;
+                self.counters.bytes_in += len;
+                if info.keyframe {
+                    self.keyframe_len = Some(msg.payload.len());
+                }
+            }
+            MediaKind::Audio => {
+                self.counters.audio_messages += 1;
+                self.counters.audio_bytes += len;
+                self.counters.bytes_in += len;
+            }
+            MediaKind::Meta => {}
+        }
+        let frame = match info.kind {
+            MediaKind::Video if self.demux => {
+                self.demuxer.push_video(msg.timestamp, msg.payload.clone())
+            }
+            MediaKind::Audio if self.demux => {
+                self.demuxer.push_audio(msg.timestamp, msg.payload.clone())
+            }
+            _ => Ok(None),
+        };
+        let frame = frame.unwrap_or_else(|_| {
+            self.counters.bad_messages += 1;
+            None
+        });
+        if !self.outputs.is_empty() {
+            let published = Published {
+                now: msg.now,
+                info,
+                type_id: msg.type_id,
+                timestamp: msg.timestamp,
+                payload: msg.payload,
+                frame: frame.as_ref(),
+                codecs: &self.demuxer,
+                gop: &self.gop,
+            };
+            let events = &mut self.events;
+            self.outputs
+                .retain_mut(|a| match a.output.push(&published) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        events.push_back(PipelineEvent::OutputFailed {
+                            id: a.id,
+                            name: a.output.name(),
+                            error,
+                        });
+                        false
+                    }
+                });
+        }
+        if for_players {
+            let message = PreparedMessage::new(
+                csid::for_media(msg.type_id),
+                self.chunk_size,
+                msg.type_id,
+                msg.timestamp,
+                msg.payload,
+            );
+            self.gop.push(info, &message);
+            Some(Delivery { info, message })
+        } else {
+            self.gop.push_payload(
+                info,
+                msg.type_id,
+                msg.timestamp,
+                msg.payload,
+                self.chunk_size,
+            );
+            None
+        }
+    }
+
+    /// Caches a codec header or metadata (of a stream mirrored from another worker) for
+    /// joining players, without counting it or passing it to the outputs.
+    pub fn prime(&mut self, type_id: u8, payload: &[u8]) {
+        let info = MediaInfo::classify(type_id, payload);
+        let message = PreparedMessage::new(
+            csid::for_media(type_id),
+            self.chunk_size,
+            type_id,
+            0,
+            payload,
+        );
+        self.gop.push(info, &message);
+    }
+
+    /// The publisher left: every output finishes (its last file operations follow).
+    pub fn finish(&mut self, now: Now) {
+        let events = &mut self.events;
+        self.outputs.retain_mut(|a| match a.output.finish(now) {
+            Ok(()) => true,
+            Err(error) => {
+                events.push_back(PipelineEvent::OutputFailed {
+                    id: a.id,
+                    name: a.output.name(),
+                    error,
+                });
+                false
+            }
+        });
+    }
+
+    /// The next file operation of an output, in order per output.
+    pub fn poll_op(&mut self) -> Option<(OutputId, FileOp)> {
+        self.outputs
+            .iter_mut()
+            .find_map(|a| a.output.poll_op().map(|op| (a.id, op)))
+    }
+
+    pub fn poll_event(&mut self) -> Option<PipelineEvent> {
+        self.events.pop_front()
+    }
+
+    /// Metadata, codec headers and the current GOP, for joining players.
+    pub fn gop(&self) -> &GopCache {
+        &self.gop
+    }
+
+    /// What a joining player gets at once: metadata, codec headers and the current GOP,
+    /// chunked (the GOP's bare payloads are chunked now, once, for every later joiner too).
+    pub fn join_burst(&mut self) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
+        self.gop.join_burst(self.chunk_size)
+    }
+
+    /// The stream's codec configuration (stat).
+    pub fn codecs(&self) -> &Demuxer {
+        &self.demuxer
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Size of the latest video keyframe (the publisher's read pacing keeps below it).
+    pub fn keyframe_len(&self) -> Option<usize> {
+        self.keyframe_len
+    }
+}

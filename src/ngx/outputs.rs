@@ -1,0 +1,176 @@
+//! A published stream's outputs, as the shell sees them: which ones an application asks for
+//! (HLS, DASH, the shared ring), and the execution of what they ask — file operations under
+//! each output's directory, failures logged and the failed output removed.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::file_ops::{join, now, FileWriter};
+use super::log::Log;
+use super::shm::ShmRegion;
+use crate::conf::AppConf;
+use crate::dash::DashStream;
+use crate::hls::HlsStream;
+use crate::live::shm::{RingOutput, SlotWriter};
+use crate::live::{Output, OutputError, OutputId, Pipeline, PipelineEvent, StreamKey};
+
+/// The file writers of a stream's outputs that write files.
+#[derive(Default)]
+pub struct OutputFiles {
+    writers: Vec<Writer>,
+}
+
+struct Writer {
+    id: OutputId,
+    files: FileWriter,
+    /// Completed segments are counted for stat (HLS only, as nginx-rtmp's).
+    count_segments: bool,
+}
+
+/// What running a pipeline's requests found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Executed {
+    /// HLS segments completed.
+    pub segments: u64,
+    /// The stream's name was taken over by a publisher on another worker.
+    pub replaced: bool,
+}
+
+impl OutputFiles {
+    /// Attaches the outputs `app` asks for to a newly published stream. An output that cannot
+    /// start is logged and left out; the stream goes on without it.
+    pub fn start(
+        app: &AppConf,
+        key: &StreamKey,
+        ring: Option<SlotWriter<ShmRegion>>,
+        pipeline: &mut Pipeline,
+        log: Log,
+    ) -> OutputFiles {
+        let mut files = OutputFiles::default();
+        let t = now();
+        if let Some(ring) = ring {
+            pipeline.attach(Box::new(RingOutput::new(ring, t.monotonic_ms)));
+        }
+        if let Some(settings) = &app.settings.hls {
+            let playlist = if settings.config.nested {
+                format!("{}/index.m3u8", key.name)
+            } else {
+                format!("{}.m3u8", key.name)
+            };
+            // The previous playlist of this name, for hls_continuous (or its cleanup).
+            let previous = join(&settings.path, &playlist)
+                .ok()
+                .and_then(|p| fs::read_to_string(p).ok());
+            let hls = HlsStream::new(settings.config.clone(), &key.name, previous.as_deref(), t)
+                .map(|s| Box::new(s) as Box<dyn Output>)
+                .map_err(|e| e.to_string());
+            files.add(pipeline, hls, settings.path.clone(), true, key, log);
+        }
+        if let Some(settings) = &app.settings.dash {
+            let dash = DashStream::new(settings.config.clone(), &key.name, t)
+                .map(|s| Box::new(s) as Box<dyn Output>)
+                .map_err(|e| e.to_string());
+            files.add(pipeline, dash, settings.path.clone(), false, key, log);
+        }
+        files
+    }
+
+    fn add(
+        &mut self,
+        pipeline: &mut Pipeline,
+        output: Result<Box<dyn Output>, String>,
+        root: PathBuf,
+        count_segments: bool,
+        key: &StreamKey,
+        log: Log,
+    ) {
+        let kind = if count_segments { "hls" } else { "dash" };
+        let started = output.and_then(|output| {
+            let id = pipeline.attach(output);
+            self.writers.push(Writer {
+                id,
+                files: FileWriter::new(root.clone()),
+                count_segments,
+            });
+            // The output's first operations: its directory, the cleanup of a previous run.
+            self.execute(pipeline).map(drop).map_err(|(id, e)| {
+                self.remove(pipeline, id);
+                e.to_string()
+            })
+        });
+        if let Err(e) = started {
+            log_err!(
+                log,
+                "rtmp: {} for \"{}\" in \"{}\" disabled: {}",
+                kind,
+                key,
+                root.display(),
+                e
+            );
+        }
+    }
+
+    /// Executes every file operation the pipeline's outputs ask for, then its events. An output
+    /// whose operation fails is removed (and logged).
+    pub fn run(&mut self, pipeline: &mut Pipeline, log: Log) -> Executed {
+        let mut done = Executed::default();
+        loop {
+            match self.execute(pipeline) {
+                Ok(segments) => {
+                    done.segments += segments;
+                    break;
+                }
+                Err((id, e)) => {
+                    let name = pipeline.output_name(id).unwrap_or("output");
+                    log_err!(
+                        log,
+                        "rtmp: {} write failed, {} disabled for this stream: {}",
+                        name,
+                        name,
+                        e
+                    );
+                    self.remove(pipeline, id);
+                }
+            }
+        }
+        while let Some(event) = pipeline.poll_event() {
+            match event {
+                PipelineEvent::OutputFailed {
+                    error: OutputError::Replaced,
+                    ..
+                } => done.replaced = true,
+                PipelineEvent::OutputFailed { id, name, error } => {
+                    log_err!(
+                        log,
+                        "rtmp: {} failed, {} disabled for this stream: {}",
+                        name,
+                        name,
+                        error
+                    );
+                    self.writers.retain(|w| w.id != id);
+                }
+            }
+        }
+        done
+    }
+
+    /// Runs file operations until there are none; `Err` names the output that failed.
+    fn execute(&mut self, pipeline: &mut Pipeline) -> Result<u64, (OutputId, std::io::Error)> {
+        let mut segments = 0;
+        while let Some((id, op)) = pipeline.poll_op() {
+            let Some(w) = self.writers.iter_mut().find(|w| w.id == id) else {
+                continue;
+            };
+            match w.files.execute(op) {
+                Ok(closed) => segments += u64::from(closed && w.count_segments),
+                Err(e) => return Err((id, e)),
+            }
+        }
+        Ok(segments)
+    }
+
+    fn remove(&mut self, pipeline: &mut Pipeline, id: OutputId) {
+        pipeline.detach(id);
+        self.writers.retain(|w| w.id != id);
+    }
+}
