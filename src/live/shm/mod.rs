@@ -112,6 +112,7 @@ mod output;
 mod reader;
 mod record;
 mod region;
+mod slot;
 mod writer;
 
 pub use layout::{
@@ -124,8 +125,9 @@ pub use reader::{
 };
 pub use record::{KIND_AUDIO, KIND_DATA, KIND_VIDEO};
 pub use region::{HeapRegion, Region};
+pub use slot::HeaderKind;
 pub use writer::{
-    claim, ClaimError, Demand, HeaderKind, SlotWriter, LOCK_SPINS, LOCK_STALE_MS, STALE_MS, WANT_MS,
+    claim, ClaimError, Demand, SlotWriter, LOCK_SPINS, LOCK_STALE_MS, STALE_MS, WANT_MS,
 };
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 
 use super::layout::ShmError;
 use super::region::Region;
-use super::writer::{Demand, HeaderKind, SlotWriter};
+use super::slot::HeaderKind;
+use super::writer::{Demand, SlotWriter};
 use crate::files::Now;
 use crate::live::gop::GopCache;
 use crate::live::media_info::MediaKind;

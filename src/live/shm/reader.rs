@@ -4,45 +4,15 @@ use std::sync::atomic::{fence, Ordering};
 
 use super::layout::{
     align8, check, generation, tag, Layout, HEADER_CAP, MAX_KEY, NO_POS, RECORD_HEADER, S_CREATED,
-    S_HEARTBEAT, S_KEY, S_KEYFRAME, S_KEY_LEN, S_OWNER, S_RESERVE, S_STATE, S_WANTED, S_WRITE,
-    TAG_ACTIVE, TAG_CLOSED,
+    S_HEARTBEAT, S_KEYFRAME, S_OWNER, S_RESERVE, S_STATE, S_WANTED, S_WRITE, TAG_ACTIVE,
+    TAG_CLOSED,
 };
 use super::record::{read_padded, ring_read, valid_kind, RecordHeader, FLAG_KEYFRAME};
 use super::region::Region;
-use super::writer::HeaderKind;
+use super::slot::{key_matches, read_key, HeaderKind};
 
 /// Attempts at a consistent copy of a sequence header before giving up.
 pub const HEADER_RETRIES: u32 = 64;
-
-/// Reads the key of `slot` into `buf` (validated length). No consistency check: callers
-/// re-check the state word afterwards.
-fn read_key<'a, R: Region + ?Sized>(
-    region: &R,
-    layout: &Layout,
-    slot: usize,
-    buf: &'a mut [u8; MAX_KEY],
-) -> Option<&'a [u8]> {
-    let base = layout.slot_base(slot);
-    let len = region.load(base + S_KEY_LEN);
-    if len == 0 || len > MAX_KEY as u64 {
-        return None;
-    }
-    let len = len as usize;
-    let words = buf.get_mut(..align8(len))?;
-    region.read(base + S_KEY, words);
-    buf.get(..len)
-}
-
-/// Whether `slot`'s key equals `key` (racy: see [`read_key`]).
-pub(crate) fn key_matches<R: Region + ?Sized>(
-    region: &R,
-    layout: &Layout,
-    slot: usize,
-    key: &str,
-) -> bool {
-    let mut buf = [0u8; MAX_KEY];
-    read_key(region, layout, slot, &mut buf) == Some(key.as_bytes())
-}
 
 /// Where a new reader starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

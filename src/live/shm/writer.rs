@@ -9,11 +9,11 @@ use super::layout::{
     S_RESERVE, S_STATE, S_WANTED, S_WRITE, TAG_ACTIVE, TAG_CLAIMING, TAG_CLOSED, TAG_FREE, Z_LOCK,
     Z_LOCK_OWNER,
 };
-use super::reader::key_matches;
 use super::record::{
     ring_write, ring_write_padded, valid_kind, write_padded, RecordHeader, FLAG_KEYFRAME,
 };
 use super::region::Region;
+use super::slot::{key_matches, HeaderKind};
 
 /// A publisher whose heartbeat is older than this (ms) is presumed gone.
 pub const STALE_MS: u64 = 5_000;
@@ -25,17 +25,6 @@ pub const WANT_MS: u64 = STALE_MS;
 pub const LOCK_STALE_MS: u64 = 1_000;
 /// Attempts at the claim lock (a few ms of spinning) before giving up with [`ClaimError::Contended`].
 pub const LOCK_SPINS: u32 = 1 << 16;
-
-/// Which sequence-header copy (for players that join late).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderKind {
-    /// The latest `onMetaData` (data message body).
-    Metadata = 0,
-    /// The latest video sequence header (AVC/HEVC decoder configuration tag body).
-    Video = 1,
-    /// The latest audio sequence header (AAC AudioSpecificConfig tag body).
-    Audio = 2,
-}
 
 /// Whether the writer should write records now (see [`SlotWriter::demand`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
