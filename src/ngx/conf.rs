@@ -4,6 +4,7 @@
 use core::ffi::{c_char, c_void};
 use core::ptr;
 
+use ::ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ::ngx::ngx_conf_log_error;
 use nginx_sys::{
     ngx_command_t, ngx_conf_parse, ngx_conf_t, ngx_pool_cleanup_add, ngx_str_t, NGX_LOG_EMERG,
@@ -13,9 +14,6 @@ use super::module::{RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_SRV_CO
 use crate::auth::KeyMap;
 use crate::conf::{Call, NotifyUrl, RtmpConf, Scope};
 use crate::http::Url;
-
-const NGX_CONF_OK: *mut c_char = ptr::null_mut();
-const NGX_CONF_ERROR: *mut c_char = usize::MAX as *mut c_char;
 
 /// What the parse of one `rtmp {}` block builds; lives in the cycle's pool until the cycle ends.
 pub struct ParseState {

@@ -8,7 +8,7 @@
 //! live worker's slot.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use nginx_sys::{ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
 
@@ -20,8 +20,8 @@ use super::stat_board::{self, BoardZone};
 use super::worker::{self, Worker};
 use crate::conf::{RtmpConf, ServerConf};
 use crate::stat::{
-    self, AudioMeta, ClientStat, ClientView, Command, MergeContext, Meta, ServerCounters,
-    ServerLayout, Snapshot, StatView, StreamStat, VideoMeta,
+    self, Aggregator, ClientInput, ClientView, Command, MergeContext, Published, ServerLayout,
+    Snapshot, StatView, StreamId, StreamInput, WorkerInput,
 };
 
 /// The mailbox is polled and the snapshot refreshed this often.
@@ -29,67 +29,9 @@ const TICK_MS: ngx_msec_t = 1000;
 /// A change is republished within this.
 const CHANGE_MS: ngx_msec_t = 10;
 /// Snapshots are republished at least this often (bitrates move).
-const REFRESH_MS: u64 = 1000;
+const REFRESH_MS: u64 = stat::bitrate::WINDOW_MS;
 /// A slot not updated for this long belongs to a stuck or exiting worker: not shown.
 const STALE_MS: u64 = 10_000;
-
-type Key = (u32, String, String);
-
-#[derive(Default, Clone, Copy)]
-struct Rates {
-    at_ms: u64,
-    bytes_in: u64,
-    bytes_out: u64,
-    audio: u64,
-    video: u64,
-    video_msgs: u64,
-    bw_in: u64,
-    bw_out: u64,
-    bw_audio: u64,
-    bw_video: u64,
-    fps: u64,
-}
-
-fn rate(delta: u64, dt_ms: u64) -> u64 {
-    delta.saturating_mul(8000).checked_div(dt_ms).unwrap_or(0)
-}
-
-impl Rates {
-    /// Updates the rates from new totals when a second has passed.
-    fn update(
-        &mut self,
-        now: u64,
-        bytes_in: u64,
-        bytes_out: u64,
-        audio: u64,
-        video: u64,
-        msgs: u64,
-    ) {
-        let dt = now.saturating_sub(self.at_ms);
-        if self.at_ms != 0 && dt < REFRESH_MS {
-            return;
-        }
-        if self.at_ms != 0 {
-            self.bw_in = rate(bytes_in.saturating_sub(self.bytes_in), dt);
-            self.bw_out = rate(bytes_out.saturating_sub(self.bytes_out), dt);
-            self.bw_audio = rate(audio.saturating_sub(self.audio), dt);
-            self.bw_video = rate(video.saturating_sub(self.video), dt);
-            self.fps = (msgs.saturating_sub(self.video_msgs) * 1000 + dt / 2) / dt.max(1);
-        }
-        self.at_ms = now;
-        self.bytes_in = bytes_in;
-        self.bytes_out = bytes_out;
-        self.audio = audio;
-        self.video = video;
-        self.video_msgs = msgs;
-    }
-}
-
-struct Seen {
-    first_ms: u64,
-    bytes_in: u64,
-    bytes_out: u64,
-}
 
 struct State {
     board: Option<BoardZone>,
@@ -102,11 +44,7 @@ struct State {
     last_signature: (u64, usize),
     /// A republish for a change is scheduled.
     soon: bool,
-    streams: HashMap<Key, Rates>,
-    global: Rates,
-    clients: HashMap<u64, Seen>,
-    closed_in: u64,
-    closed_out: u64,
+    aggregator: Aggregator,
 }
 
 thread_local! {
@@ -120,11 +58,7 @@ thread_local! {
         last_publish_ms: 0,
         last_signature: (0, 0),
         soon: false,
-        streams: HashMap::new(),
-        global: Rates::default(),
-        clients: HashMap::new(),
-        closed_in: 0,
-        closed_out: 0,
+        aggregator: Aggregator::default(),
     });
 }
 
@@ -239,187 +173,79 @@ fn server_index(conf: &RtmpConf, server: *const ServerConf) -> Option<u32> {
         .map(|i| i as u32)
 }
 
-fn meta_of(s: &crate::live::LiveStream, fps: u32) -> Meta {
-    let info = s.pipeline.codecs().codec_info();
-    Meta {
-        video: info.video_codec.map(|codec| VideoMeta {
-            width: info.width.unwrap_or(0),
-            height: info.height.unwrap_or(0),
-            frame_rate: fps,
-            codec: codec.into(),
-            profile: info.video_profile.unwrap_or_default().into(),
-            compat: info.video_compat.map_or(0, u32::from),
-            level: info.video_level.clone().unwrap_or_default(),
-        }),
-        audio: info.audio_codec.map(|codec| AudioMeta {
-            codec: codec.into(),
-            profile: info.audio_profile.unwrap_or_default().into(),
-            channels: info.channels.map_or(0, u32::from),
-            sample_rate: info.sample_rate.unwrap_or(0),
-        }),
-    }
-}
-
-/// Builds this worker's snapshot.
-fn build(st: &mut State, w: &mut Worker) -> Snapshot {
-    let now = now_ms();
-    let pid = pid();
-    // SAFETY: set at init from the cycle's configuration, alive as long as the worker.
-    let Some(conf) = (unsafe { st.conf.as_ref() }) else {
-        return Snapshot::default();
+/// Reads what this worker's snapshot is made of: its streams, its connections and its counters.
+fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
+    let stream_id = |key: &crate::live::StreamKey| {
+        server_index(conf, key.server as *const ServerConf).map(|server| StreamId {
+            server,
+            app: key.app.clone(),
+            name: key.name.clone(),
+        })
     };
-    let mut streams: HashMap<Key, StreamStat> = HashMap::new();
-    let mut live_keys: HashMap<crate::live::StreamKey, Key> = HashMap::new();
-    // Audio bytes, video bytes, video messages of the streams published here.
-    let mut figures: HashMap<Key, (u64, u64, u64)> = HashMap::new();
-    for s in w.hub.streams() {
-        let Some(server) = server_index(conf, s.key.server as *const ServerConf) else {
-            continue;
-        };
-        let key: Key = (server, s.key.app.clone(), s.key.name.clone());
-        let publishing = s.publisher != REMOTE_PUBLISHER;
-        live_keys.insert(s.key.clone(), key.clone());
-        streams.insert(
-            key.clone(),
-            StreamStat {
-                server,
-                app: s.key.app.clone(),
-                name: s.key.name.clone(),
-                time_ms: now.saturating_sub(s.started_ms),
+    let streams = w
+        .hub
+        .streams()
+        .filter_map(|s| {
+            Some(StreamInput {
+                id: stream_id(&s.key)?,
+                started_ms: s.started_ms,
                 bytes_in: s.pipeline.counters().bytes_in,
-                publishing,
-                active: true,
-                meta: None,
-                ..StreamStat::default()
-            },
-        );
-        if publishing {
-            figures.insert(key.clone(), {
-                let c = s.pipeline.counters();
-                (c.audio_bytes, c.video_bytes, c.video_messages)
-            });
-            if let Some(out) = streams.get_mut(&key) {
-                out.meta = Some(meta_of(s, 0));
-            }
-        }
-    }
-    let mut servers = vec![ServerCounters::default(); conf.servers.len()];
-    for (ptr, n) in &w.counters.accepted_by_server {
-        if let Some(i) = server_index(conf, *ptr as *const ServerConf) {
-            if let Some(c) = servers.get_mut(i as usize) {
-                c.accepted = *n;
-            }
-        }
-    }
-    let (mut total_in, mut total_out) = (st.closed_in, st.closed_out);
-    let mut present = HashSet::new();
-    for (&id, &conn) in &w.conns {
-        // SAFETY: `conns` holds live connections; this runs from a timer or an http handler,
-        // never inside a connection's own handler, so no `&mut Conn` exists meanwhile.
-        let conn: &Conn = unsafe { &*conn };
-        let policy = conn.policy();
-        let session = conn.session();
-        let (bytes_in, bytes_out) = (session.bytes_received(), session.bytes_sent());
-        total_in += bytes_in;
-        total_out += bytes_out;
-        present.insert(id);
-        let seen = st.clients.entry(id).or_insert(Seen {
-            first_ms: now,
-            bytes_in: 0,
-            bytes_out: 0,
-        });
-        seen.bytes_in = bytes_in;
-        seen.bytes_out = bytes_out;
-        let server = server_index(conf, policy.server());
-        if let Some(c) = server.and_then(|i| servers.get_mut(i as usize)) {
-            c.active += 1;
-        }
-        let base = ClientStat {
-            id: conn.number(),
-            address: policy.addr().to_owned(),
-            time_ms: now.saturating_sub(seen.first_ms),
-            flashver: policy.flashver().to_owned(),
-            bytes_in,
-            bytes_out,
-            pid,
-            ..ClientStat::default()
-        };
-        for h in policy.publications() {
-            let Some(key) = w.hub.get(h).and_then(|s| live_keys.get(&s.key)) else {
-                continue;
-            };
-            if let Some(s) = streams.get_mut(key) {
-                s.clients.push(ClientStat {
-                    publishing: true,
-                    active: true,
-                    ..base.clone()
-                });
-            }
-        }
-        for (skey, dropped) in policy.playbacks() {
-            let live = live_keys.get(skey).cloned();
-            let Some(server) = server_index(conf, skey.server as *const ServerConf) else {
-                continue;
-            };
-            let key = live
-                .clone()
-                .unwrap_or((server, skey.app.clone(), skey.name.clone()));
-            let s = streams.entry(key).or_insert_with(|| StreamStat {
-                server,
-                app: skey.app.clone(),
-                name: skey.name.clone(),
-                ..StreamStat::default()
-            });
-            s.bytes_out += bytes_out;
-            s.clients.push(ClientStat {
-                dropped,
-                active: live.is_some(),
-                ..base.clone()
-            });
-        }
-    }
-    // Connections that closed since the last snapshot keep counting in the totals.
-    let gone: Vec<u64> = st
-        .clients
-        .keys()
-        .filter(|id| !present.contains(id))
-        .copied()
+                published: (s.publisher != REMOTE_PUBLISHER).then(|| {
+                    let c = s.pipeline.counters();
+                    Published {
+                        audio_bytes: c.audio_bytes,
+                        video_bytes: c.video_bytes,
+                        video_messages: c.video_messages,
+                        codecs: s.pipeline.codecs().codec_info(),
+                    }
+                }),
+            })
+        })
         .collect();
-    for id in gone {
-        if let Some(s) = st.clients.remove(&id) {
-            st.closed_in += s.bytes_in;
-            st.closed_out += s.bytes_out;
-            total_in += s.bytes_in;
-            total_out += s.bytes_out;
+    let clients = w
+        .conns
+        .iter()
+        .map(|(&key, &conn)| {
+            // SAFETY: `conns` holds live connections; this runs from a timer or an http
+            // handler, never inside a connection's own handler, so no `&mut Conn` exists
+            // meanwhile.
+            let conn: &Conn = unsafe { &*conn };
+            let policy = conn.policy();
+            let session = conn.session();
+            ClientInput {
+                key,
+                number: conn.number(),
+                server: server_index(conf, policy.server()),
+                address: policy.addr().to_owned(),
+                flashver: policy.flashver().to_owned(),
+                bytes_in: session.bytes_received(),
+                bytes_out: session.bytes_sent(),
+                publishing: policy
+                    .publications()
+                    .filter_map(|h| stream_id(&w.hub.get(h)?.key))
+                    .collect(),
+                playing: policy
+                    .playbacks()
+                    .filter_map(|(key, dropped)| Some((stream_id(key)?, dropped)))
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut accepted = vec![0; conf.servers.len()];
+    for (&ptr, &n) in &w.counters.accepted_by_server {
+        let server = server_index(conf, ptr as *const ServerConf);
+        if let Some(slot) = server.and_then(|i| accepted.get_mut(i as usize)) {
+            *slot = n;
         }
     }
-    for (key, s) in streams.iter_mut() {
-        let (audio, video, msgs) = figures.get(key).copied().unwrap_or_default();
-        let r = st.streams.entry(key.clone()).or_default();
-        r.update(now, s.bytes_in, s.bytes_out, audio, video, msgs);
-        s.bw_in = r.bw_in;
-        s.bw_out = r.bw_out;
-        s.bw_audio = r.bw_audio;
-        s.bw_video = r.bw_video;
-        if let Some(v) = s.meta.as_mut().and_then(|m| m.video.as_mut()) {
-            v.frame_rate = r.fps as u32;
-        }
-    }
-    st.streams.retain(|k, _| streams.contains_key(k));
-    st.global.update(now, total_in, total_out, 0, 0, 0);
-    let mut streams: Vec<StreamStat> = streams.into_values().collect();
-    streams.sort_by(|a, b| (a.server, &a.app, &a.name).cmp(&(b.server, &b.app, &b.name)));
-    Snapshot {
-        pid,
-        taken_unix_ms: unix_ms(),
-        started_unix: st.started_unix,
+    WorkerInput {
+        now_ms: now_ms(),
+        unix_ms: unix_ms(),
+        pid: pid(),
+        started_unix,
         naccepted: w.accepted(),
-        bytes_in: total_in,
-        bytes_out: total_out,
-        bw_in: st.global.bw_in,
-        bw_out: st.global.bw_out,
         hls_segments: w.counters.hls_segments,
-        servers,
+        accepted,
         rejected: w
             .counters
             .rejected_publish
@@ -427,8 +253,18 @@ fn build(st: &mut State, w: &mut Worker) -> Snapshot {
             .map(|(k, v)| ((*k).to_owned(), *v))
             .collect(),
         streams,
-        truncated: false,
+        clients,
     }
+}
+
+/// Builds this worker's snapshot.
+fn build(st: &mut State, w: &Worker) -> Snapshot {
+    // SAFETY: set at init from the cycle's configuration, alive as long as the worker.
+    let Some(conf) = (unsafe { st.conf.as_ref() }) else {
+        return Snapshot::default();
+    };
+    let input = collect(conf, st.started_unix, w);
+    st.aggregator.snapshot(input)
 }
 
 /// Builds and publishes this worker's snapshot; returns it.

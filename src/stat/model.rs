@@ -139,13 +139,15 @@ impl Sections {
         clients: true,
     };
 
+    pub const NONE: Sections = Sections {
+        global: false,
+        live: false,
+        clients: false,
+    };
+
     /// Parses the arguments of `rtmp_stat`.
     pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Sections, String> {
-        let mut s = Sections {
-            global: false,
-            live: false,
-            clients: false,
-        };
+        let mut s = Sections::NONE;
         let mut any = false;
         for a in args {
             any = true;
