@@ -21,6 +21,7 @@ mod http_client;
 mod http_stat;
 mod listen;
 mod module;
+mod net;
 mod paths;
 mod policy;
 mod remote;
