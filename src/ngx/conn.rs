@@ -6,15 +6,13 @@
 //! write event. The read event's timer follows [`Session::poll_timeout`].
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::io::IoSlice;
 
 use bytes::Bytes;
-use nginx_sys::{
-    ngx_add_timer, ngx_close_connection, ngx_connection_t, ngx_del_timer, ngx_destroy_pool,
-    ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_post_event, NGX_AGAIN,
-};
+use nginx_sys::{ngx_connection_t, ngx_event_t};
 
-use super::log::{Level, Log};
+use super::log::Level;
+use super::net::{Connection, LogError, Recv, Sent};
 use super::now_ms as now;
 use super::policy::Policy;
 use super::worker;
@@ -31,7 +29,7 @@ const MAX_PENDING_OUTPUT: usize = 8 * 1024 * 1024;
 const LINGER_MS: nginx_sys::ngx_msec_t = 5_000;
 
 pub struct Conn {
-    c: *mut ngx_connection_t,
+    c: Connection,
     session: Session,
     policy: Policy,
     out: VecDeque<Bytes>,
@@ -85,143 +83,113 @@ fn session_config(server: &ServerConf) -> SessionConfig {
 
 /// `ls->handler`: a client connected to an `rtmp {}` listen socket.
 pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
-    let ok = super::catch(|| {
-        // SAFETY: nginx hands us a fully set up accepted connection whose listening socket is
-        // one of ours, so `servers` points at a `ServerConf` alive for the cycle.
-        let (server, log, number) = unsafe {
-            let server = &*(*(*c).listening).servers.cast::<ServerConf>();
-            (server, (*c).log, (*c).number)
-        };
-        worker::with(|w| w.count_accepted());
-        // nginx's connection number: unique across the workers of a master, and the id the
-        // stat page, rtmp_control and the callbacks' `clientid` show.
-        let id = number;
-        let seed = ((nginx_sys::ngx_random() as u64) << 32) ^ number;
-        // SAFETY: the connection's log lives as long as the connection, which owns the policy.
-        let policy_log = unsafe { Log::from_raw(log) }.unwrap_or_else(Log::cycle);
-        let conn = Box::new(Conn {
-            c,
-            session: Session::new(session_config(server), now(), seed),
-            policy: Policy::new(server, policy_log, id, addr_text(c), peer_ip(c)),
-            out: VecDeque::new(),
-            out_sent: 0,
-            out_len: 0,
-            closing: false,
-            send_timeout_ms: server.settings.timeout_ms as nginx_sys::ngx_msec_t,
-            progressed: false,
-            evicted: false,
-            flush_interval_ms: server.settings.play_flush_interval_ms as nginx_sys::ngx_msec_t,
-            flush_deferred: false,
-            pacing: ReadPacing::new(server.settings.publish_read_interval_ms),
-            read_plan: ReadPlan::EAGER,
-            low_water: 1,
-        });
-        log_info!(policy_log, "rtmp: client {} connected", id);
-        let conn = Box::into_raw(conn);
-        worker::with(|w| w.conns.insert(id, conn));
-        // SAFETY: `c` is ours until we close it; the handlers find the `Conn` through `data`.
-        unsafe {
-            (*c).data = conn.cast();
-            (*c).set_log_error(nginx_sys::ngx_connection_log_error_e_NGX_ERROR_INFO);
-            (*(*c).read).handler = Some(read_handler);
-            (*(*c).write).handler = Some(write_handler);
-            read_handler((*c).read);
-        }
+    let conn = super::catch(|| {
+        // SAFETY: nginx hands over a live accepted connection; from here on this module owns
+        // it and closes it exactly once (below on failure, else in `finish`).
+        let conn = unsafe { Connection::from_raw(c) }?;
+        let servers = conn.listening_servers().cast::<ServerConf>();
+        // SAFETY: the listening socket is one of ours, so `servers` points at a `ServerConf`
+        // alive for the cycle.
+        let server = unsafe { servers.as_ref() }?;
+        Some(start(conn, server))
     });
-    if ok.is_none() {
-        // SAFETY: the panic happened before `data` was set or in the read handler, which closes
-        // on its own panics; closing a connection we never registered is what nginx expects.
-        unsafe { close_raw(c) };
-    }
-}
-
-fn addr_text(c: *mut ngx_connection_t) -> String {
-    // SAFETY: `addr_text` is set by nginx for listeners with `addr_ntop` and lives in the
-    // connection's pool.
-    let s = unsafe { &(*c).addr_text };
-    String::from_utf8_lossy(s.as_bytes()).into_owned()
-}
-
-/// The client's IP address.
-fn peer_ip(c: *mut ngx_connection_t) -> Option<IpAddr> {
-    // SAFETY: an accepted connection's `sockaddr`/`socklen` describe its peer address.
-    unsafe {
-        let sa = (*c).sockaddr;
-        if sa.is_null() {
-            return None;
-        }
-        match i32::from((*sa).sa_family) {
-            libc::AF_INET => {
-                let sin = &*sa.cast::<libc::sockaddr_in>();
-                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                    sin.sin_addr.s_addr,
-                ))))
+    match conn {
+        // SAFETY: `start` made `conn`, which nothing else uses yet.
+        Some(Some(conn)) => unsafe { read(conn) },
+        _ => {
+            // SAFETY: the setup failed before the connection had handlers that could close it;
+            // closing a connection we never registered is what nginx expects.
+            if let Some(c) = unsafe { Connection::from_raw(c) } {
+                c.close_accepted();
             }
-            libc::AF_INET6 => {
-                let sin6 = &*sa.cast::<libc::sockaddr_in6>();
-                Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
-            }
-            _ => None,
         }
     }
 }
 
-/// # Safety
-/// `ev` must be a read or write event of a connection created by [`init`] and not closed.
-unsafe fn conn_of<'a>(ev: *mut ngx_event_t) -> &'a mut Conn {
-    // SAFETY: see the contract; `data` holds our `Box<Conn>` until `close`.
-    unsafe { &mut *(*(*ev).data.cast::<ngx_connection_t>()).data.cast::<Conn>() }
+/// Makes the `Conn` of a new connection, registers it and hands the connection's events to
+/// it: the caller runs its first read.
+fn start(c: Connection, server: &ServerConf) -> *mut Conn {
+    worker::with(|w| w.count_accepted());
+    // nginx's connection number: unique across the workers of a master, and the id the stat
+    // page, rtmp_control and the callbacks' `clientid` show.
+    let id = c.number();
+    let seed = ((nginx_sys::ngx_random() as u64) << 32) ^ id;
+    // The connection's log lives as long as the connection, which owns the policy.
+    let log = c.log();
+    let policy = Policy::new(server, log, id, c.addr_text(), c.peer_ip());
+    c.set_log_error(LogError::Info);
+    c.set_handlers(read_handler, write_handler);
+    let conn = Box::new(Conn {
+        c,
+        session: Session::new(session_config(server), now(), seed),
+        policy,
+        out: VecDeque::new(),
+        out_sent: 0,
+        out_len: 0,
+        closing: false,
+        send_timeout_ms: server.settings.timeout_ms as nginx_sys::ngx_msec_t,
+        progressed: false,
+        evicted: false,
+        flush_interval_ms: server.settings.play_flush_interval_ms as nginx_sys::ngx_msec_t,
+        flush_deferred: false,
+        pacing: ReadPacing::new(server.settings.publish_read_interval_ms),
+        read_plan: ReadPlan::EAGER,
+        low_water: 1,
+    });
+    log_info!(log, "rtmp: client {} connected", id);
+    let conn = Box::into_raw(conn);
+    // The handlers find the `Conn` through `data`; the box is freed by `finish`.
+    // SAFETY: `conn` is the allocation just released from its box, used by nothing else.
+    unsafe { (*conn).c.set_data(conn) };
+    worker::with(|w| w.conns.insert(id, conn));
+    conn
 }
 
 unsafe extern "C" fn read_handler(rev: *mut ngx_event_t) {
-    // SAFETY: nginx calls this only for connections set up by `init`.
-    let conn: *mut Conn = unsafe { conn_of(rev) };
-    // SAFETY: `conn` is valid until `finish` frees it, which happens last.
-    let end = super::catch(|| unsafe { (*conn).on_read() }).unwrap_or(Some(End::Io("panic")));
-    // SAFETY: as above.
-    unsafe { finish(conn, end) };
-    // Reads are where clients connect, publish, play and leave.
-    worker::with(|w| super::stat_snapshot::note_changes(w));
+    // SAFETY: nginx calls this only for connections set up by `start`, whose `data` is their
+    // `Conn` until `finish` frees it.
+    unsafe { read(Connection::data_of(rev)) };
 }
 
 unsafe extern "C" fn write_handler(wev: *mut ngx_event_t) {
-    // SAFETY: nginx calls this only for connections set up by `init`.
-    let conn: *mut Conn = unsafe { conn_of(wev) };
-    // SAFETY: `conn` is valid until `finish` frees it, which happens last.
-    let end = super::catch(|| unsafe { (*conn).on_write() }).unwrap_or(Some(End::Io("panic")));
-    // SAFETY: as above.
-    unsafe { finish(conn, end) };
+    // SAFETY: as in `read_handler`.
+    unsafe { run(Connection::data_of(wev), Conn::on_write) };
 }
 
-/// Closes the connection if the handler decided so.
+/// Runs the read side of `conn`.
 ///
 /// # Safety
-/// `conn` must be a live connection; it is freed when `end` is `Some`.
-unsafe fn finish(conn: *mut Conn, end: Option<End>) {
-    let Some(end) = end else { return };
-    // SAFETY: the caller guarantees `conn` is live; we take back ownership exactly once.
-    let conn = unsafe { Box::from_raw(conn) };
-    worker::with(|w| w.conns.remove(&conn.policy.client_id()));
-    let c = conn.c;
-    let _ = super::catch(|| conn.log_end(&end));
-    let _ = super::catch(move || conn.policy.on_close());
-    // SAFETY: nothing refers to the connection any more.
-    unsafe { close_raw(c) };
-    worker::with(|w| super::stat_snapshot::note_changes(w));
+/// As for [`run`].
+unsafe fn read(conn: *mut Conn) {
+    // SAFETY: the caller's contract.
+    unsafe { run(conn, Conn::on_read) };
+    // Reads are where clients connect, publish, play and leave.
+    let _ = super::catch(|| worker::with(|w| super::stat_snapshot::note_changes(w)));
 }
 
+/// Runs `handler` on `conn`, then closes the connection if the handler decided so.
+///
 /// # Safety
-/// `c` must be an accepted connection that is not used afterwards.
-unsafe fn close_raw(c: *mut ngx_connection_t) {
-    // SAFETY: as in nginx's stream module: close the socket (removing timers and events),
-    // then free the connection's pool.
-    unsafe {
-        let pool = (*c).pool;
-        ngx_close_connection(c);
-        if !pool.is_null() {
-            ngx_destroy_pool(pool);
-        }
+/// `conn` must be a `Conn` made by `start` and not yet finished, with no reference to it in
+/// use; it is freed when the handler ends the connection.
+unsafe fn run(conn: *mut Conn, handler: fn(&mut Conn) -> Option<End>) {
+    // SAFETY: the caller's contract; the reference ends with the closure.
+    let end = super::catch(|| handler(unsafe { &mut *conn })).unwrap_or(Some(End::Io("panic")));
+    if let Some(end) = end {
+        // SAFETY: the caller's contract: ownership goes back to a box exactly once, and
+        // `finish` closes the connection, so no handler finds the `Conn` again.
+        finish(unsafe { Box::from_raw(conn) }, end);
     }
+}
+
+/// Ends a connection: its streams end, the socket closes, the `Conn` is freed.
+fn finish(conn: Box<Conn>, end: End) {
+    worker::with(|w| w.conns.remove(&conn.policy.client_id()));
+    let _ = super::catch(|| conn.log_end(&end));
+    let Conn { c, policy, .. } = *conn;
+    let _ = super::catch(move || policy.on_close());
+    c.close_accepted();
+    worker::with(|w| super::stat_snapshot::note_changes(w));
 }
 
 impl Conn {
@@ -279,36 +247,20 @@ impl Conn {
         self.post_read();
     }
 
+    /// Runs the read handler later in this event loop iteration: never frees the connection
+    /// from here.
     fn post_read(&mut self) {
-        // SAFETY: `c` is live; the posted read handler runs later in this event loop
-        // iteration and never frees the connection from here.
-        unsafe {
-            ngx_post_event(
-                (*self.c).read,
-                std::ptr::addr_of_mut!(nginx_sys::ngx_posted_events),
-            )
-        };
+        self.c.read_event().post();
     }
 
+    /// Runs the write handler later in this event loop iteration.
     fn post_write(&mut self) {
-        // SAFETY: `c` is live; posting its write event runs `write_handler` later in this event
-        // loop iteration (nginx ignores an event that is already posted).
-        unsafe {
-            ngx_post_event(
-                (*self.c).write,
-                std::ptr::addr_of_mut!(nginx_sys::ngx_posted_events),
-            )
-        };
-    }
-
-    fn log(&self) -> Log {
-        // SAFETY: a live connection's log lives as long as the connection.
-        unsafe { Log::from_raw((*self.c).log) }.unwrap_or_else(Log::cycle)
+        self.c.write_event().post();
     }
 
     fn log_end(&self, end: &End) {
         let id = self.policy.client_id();
-        let log = self.log();
+        let log = self.c.log();
         match end {
             End::PeerClosed | End::Finished => {
                 log_info!(log, "rtmp: client {} disconnected", id);
@@ -330,27 +282,14 @@ impl Conn {
         }
     }
 
-    /// # Safety
-    /// `self.c` must be live.
-    unsafe fn on_read(&mut self) -> Option<End> {
-        let c = self.c;
-        // SAFETY: `c` is live (contract).
-        let rev = unsafe { (*c).read };
+    fn on_read(&mut self) -> Option<End> {
         if self.evicted {
             return Some(End::Slow(
                 "publisher replaced by a new one (publish_takeover)",
             ));
         }
-        // SAFETY: as above.
-        if unsafe { (*rev).timedout() } != 0 {
-            // SAFETY: as above. With EPOLLRDHUP, nginx's `recv` only reads after an event
-            // marked data available; a timer wake may find data held below the low-water
-            // mark, so mark it the way nginx's own deferred read handlers do.
-            unsafe {
-                (*rev).set_timedout(0);
-                (*rev).set_ready(1);
-                (*rev).available = -1;
-            }
+        // A timer wake also marks the socket readable (data may wait below the low-water mark).
+        if self.c.take_read_timeout() {
             if self.closing {
                 return Some(End::Slow("timed out while closing"));
             }
@@ -381,18 +320,7 @@ impl Conn {
         if want == self.low_water {
             return;
         }
-        let v = libc::c_int::try_from(want).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `c` is live and `fd` is its socket; the option value is a live `c_int`.
-        let rc = unsafe {
-            libc::setsockopt(
-                (*self.c).fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVLOWAT,
-                std::ptr::addr_of!(v).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
+        if self.c.set_low_water(want).is_ok() {
             self.low_water = want;
         } else {
             // Not a TCP socket (a unix listener): read every message, as with interval 0.
@@ -401,13 +329,8 @@ impl Conn {
         }
     }
 
-    /// # Safety
-    /// `self.c` must be live.
-    unsafe fn on_write(&mut self) -> Option<End> {
-        // SAFETY: `c` is live (contract).
-        let wev = unsafe { (*self.c).write };
-        // SAFETY: as above.
-        if unsafe { (*wev).timedout() } != 0 {
+    fn on_write(&mut self) -> Option<End> {
+        if self.c.write_event().timedout() {
             return Some(End::Slow("send timed out"));
         }
         self.after_io()
@@ -419,23 +342,19 @@ impl Conn {
         if let Some(end) = self.handle_events() {
             return Some(end);
         }
-        let c = self.c;
         worker::with_recv_buf(|buf| loop {
-            // SAFETY: `c` is live; `recv` is nginx's I/O function for this connection and
-            // writes at most `buf.len()` bytes into `buf`.
-            let n = unsafe { ((*c).recv.unwrap_unchecked())(c, buf.as_mut_ptr(), buf.len()) };
-            if n == NGX_AGAIN as isize {
-                // SAFETY: re-arms the (edge-triggered) read event of a live connection.
-                if unsafe { ngx_handle_read_event((*c).read, 0) } != 0 {
-                    return Some(End::Io("could not arm read event"));
+            let n = match self.c.recv(buf) {
+                Recv::Data(n) => n,
+                Recv::WouldBlock => {
+                    // Re-arms the (edge-triggered) read event.
+                    if self.c.arm_read().is_err() {
+                        return Some(End::Io("could not arm read event"));
+                    }
+                    return None;
                 }
-                return None;
-            }
-            if n == 0 {
-                return Some(End::PeerClosed);
-            }
-            let Ok(n) = usize::try_from(n) else {
-                return Some(End::PeerClosed); // NGX_ERROR: reset by peer, logged by nginx
+                Recv::Closed => return Some(End::PeerClosed),
+                // Reset by peer, logged by nginx.
+                Recv::Error => return Some(End::PeerClosed),
             };
             let data = buf.get(..n).unwrap_or_default();
             if let Err(e) = self.session.feed(now(), data) {
@@ -478,41 +397,23 @@ impl Conn {
     /// whether everything went out.
     fn flush(&mut self) -> Result<bool, End> {
         const MAX_IOV: usize = 64;
-        let c = self.c;
         while !self.out.is_empty() {
-            let mut iov = [libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            }; MAX_IOV];
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
             let mut n_iov = 0;
-            for (i, b) in self.out.iter().take(MAX_IOV).enumerate() {
+            for (slot, (i, b)) in iov.iter_mut().zip(self.out.iter().enumerate()) {
                 let part = if i == 0 {
                     b.get(self.out_sent..).unwrap_or_default()
                 } else {
                     &b[..]
                 };
-                iov[n_iov] = libc::iovec {
-                    iov_base: part.as_ptr().cast_mut().cast(),
-                    iov_len: part.len(),
-                };
+                *slot = IoSlice::new(part);
                 n_iov += 1;
             }
-            // SAFETY: `c` is live and its `fd` is its socket; every iovec points into a `Bytes`
-            // held by `self.out`, unchanged until the call returns.
-            let n = unsafe { libc::writev((*c).fd, iov.as_ptr(), n_iov as libc::c_int) };
-            if n < 0 {
-                let err = std::io::Error::last_os_error();
-                match err.kind() {
-                    std::io::ErrorKind::WouldBlock => {
-                        // SAFETY: as in nginx's own send functions: the socket is not writable.
-                        unsafe { (*(*c).write).set_ready(0) };
-                        return Ok(false);
-                    }
-                    std::io::ErrorKind::Interrupted => continue,
-                    _ => return Err(End::PeerClosed),
-                }
-            }
-            let mut n = n as usize;
+            let mut n = match self.c.writev(&iov[..n_iov]) {
+                Sent::Bytes(n) => n,
+                Sent::WouldBlock => return Ok(false),
+                Sent::Error => return Err(End::PeerClosed),
+            };
             self.out_len -= n;
             self.progressed |= n > 0;
             while n > 0 {
@@ -549,51 +450,46 @@ impl Conn {
         if self.out_len > MAX_PENDING_OUTPUT {
             return Some(End::Slow("client does not read its data"));
         }
-        let c = self.c;
         if self.session.is_closing() && !self.closing {
             self.closing = true;
         }
         if self.closing && all_sent {
             return Some(End::Finished);
         }
-        // SAFETY: `c` is live; arming events and timers of a live connection.
-        unsafe {
-            let wev = (*c).write;
-            if !all_sent {
-                if ngx_handle_write_event(wev, 0) != 0 {
-                    return Some(End::Io("could not arm write event"));
-                }
-                // A peer that takes nothing for `timeout` is closed (send timeout).
-                if (*wev).timer_set() == 0 || self.progressed {
-                    ngx_add_timer(wev, self.send_timeout_ms);
-                }
-            } else if (*wev).timer_set() != 0 {
-                ngx_del_timer(wev);
+        let wev = self.c.write_event();
+        if !all_sent {
+            if self.c.arm_write().is_err() {
+                return Some(End::Io("could not arm write event"));
             }
-            let rev = (*c).read;
-            if self.closing {
-                ngx_add_timer(rev, LINGER_MS);
-            } else if let Some(at) = [
-                self.session.poll_timeout(),
-                self.policy.idle_deadline(),
-                self.read_plan.deadline_ms,
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            {
-                // nginx leaves a timer alone when it would move by less than 300 ms
-                // (NGX_TIMER_LAZY_DELAY); the read deadline must move with each read.
-                if Some(at) == self.read_plan.deadline_ms && (*rev).timer_set() != 0 {
-                    ngx_del_timer(rev);
-                }
-                ngx_add_timer(
-                    rev,
-                    at.saturating_sub(now()).max(1) as nginx_sys::ngx_msec_t,
-                );
-            } else if (*rev).timer_set() != 0 {
-                ngx_del_timer(rev);
+            // A peer that takes nothing for `timeout` is closed (send timeout).
+            if !wev.timer_set() || self.progressed {
+                wev.add_timer(self.send_timeout_ms);
             }
+        } else {
+            wev.del_timer();
+        }
+        let rev = self.c.read_event();
+        if self.closing {
+            rev.add_timer(LINGER_MS);
+        } else if let Some(at) = [
+            self.session.poll_timeout(),
+            self.policy.idle_deadline(),
+            self.read_plan.deadline_ms,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        {
+            let ms = at.saturating_sub(now()).max(1) as nginx_sys::ngx_msec_t;
+            // nginx leaves a timer alone when it would move by less than 300 ms
+            // (NGX_TIMER_LAZY_DELAY); the read deadline must move with each read.
+            if Some(at) == self.read_plan.deadline_ms {
+                rev.reset_timer(ms);
+            } else {
+                rev.add_timer(ms);
+            }
+        } else {
+            rev.del_timer();
         }
         None
     }
@@ -603,8 +499,7 @@ impl Conn {
 impl Conn {
     /// nginx's connection number: unique across the workers of a master.
     pub fn number(&self) -> u64 {
-        // SAFETY: `c` is live while the `Conn` exists.
-        unsafe { (*self.c).number }
+        self.c.number()
     }
 
     pub fn session(&self) -> &Session {
@@ -623,7 +518,7 @@ impl Conn {
         }
         self.closing = true;
         log_info!(
-            self.log(),
+            self.c.log(),
             "rtmp: client {} dropped by rtmp_control",
             self.policy.client_id()
         );

@@ -25,14 +25,10 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-use ::ngx::ngx_log_error;
-use nginx_sys::{
-    ngx_add_timer, ngx_close_connection, ngx_connection_t, ngx_event_connect_peer, ngx_event_t,
-    ngx_handle_read_event, ngx_handle_write_event, ngx_log_t, ngx_msec_t, ngx_peer_connection_t,
-    ngx_post_event, ngx_str_t, NGX_AGAIN, NGX_DECLINED, NGX_LOG_ALERT, NGX_OK,
-};
+use nginx_sys::ngx_event_t;
 
 use super::log::Log;
+use super::net::{ConnectError, Connected, Connection, Peer, Recv, Sent};
 use crate::http::{Host, HttpError, Response, ResponseParser, Status, Url};
 
 /// What a request's completion receives.
@@ -89,214 +85,134 @@ pub fn request(
     timeout_ms: u64,
     on_done: Callback,
 ) -> Result<(), HttpError> {
-    let call = Box::into_raw(Box::new(Call::new(log, addr, url, req_bytes, on_done)));
-    // SAFETY: `call` is a valid, exclusively owned heap allocation; the peer connection's
-    // pointers (address, name, log) point into it and stay valid until it is freed, which
-    // happens only after the connection is closed. `ngx_event_connect_peer` runs on the
-    // worker's thread, as all nginx event code.
-    let rc = unsafe {
-        (*call).link();
-        ngx_event_connect_peer(std::ptr::addr_of_mut!((*call).pc))
+    let name = match url.host() {
+        Host::Name(n) => format!("{n}:{} ({addr})", url.port()),
+        Host::Ip(_) => addr.to_string(),
     };
-    if rc != NGX_OK as nginx_sys::ngx_int_t && rc != NGX_AGAIN as nginx_sys::ngx_int_t {
-        // Read errno before anything else can change it (nginx logged it already).
-        let errno = std::io::Error::last_os_error().raw_os_error();
-        // SAFETY: on failure nginx closed any connection it had made (`pc.connection` is
-        // null) and keeps no pointer into `call`, which we still own.
-        drop(unsafe { Box::from_raw(call) });
-        return Err(if rc == NGX_DECLINED as nginx_sys::ngx_int_t {
-            HttpError::Connect(errno.filter(|&e| e != 0))
-        } else {
+    let mut call = Box::new(Call {
+        peer: Peer::new(log, addr, name),
+        exchange: Exchange::new(req_bytes),
+        on_done: Some(on_done),
+    });
+    // On failure `call` is dropped with `on_done` uncalled.
+    let connected = call.peer.connect().map_err(|e| match e {
+        ConnectError::Refused(errno) => HttpError::Connect(errno),
+        ConnectError::Failed => {
             HttpError::Start("no free connection or socket error (see error log)")
-        });
-    }
-    // SAFETY: on NGX_OK/NGX_AGAIN `pc.connection` is a live connection registered with the
-    // event module; from here on its handlers own `call` through `data`.
-    unsafe {
-        let c = (*call).pc.connection;
-        (*c).data = call.cast();
-        (*(*c).read).handler = Some(on_event);
-        (*(*c).write).handler = Some(on_event);
-        ngx_add_timer((*c).read, timeout_ms.clamp(1, MAX_TIMEOUT_MS) as ngx_msec_t);
-        if rc == NGX_OK as nginx_sys::ngx_int_t {
-            // Connected at once (possible on loopback): write from the event loop, so that the
-            // callback can never run inside this function.
-            (*call).connected = true;
-            ngx_post_event(
-                (*c).write,
-                std::ptr::addr_of_mut!(nginx_sys::ngx_posted_events),
-            );
         }
-        // NGX_AGAIN: the write event fires when connect completes (or fails).
+    })?;
+    // Connected at once (possible on loopback): write from the event loop, so that the
+    // callback can never run inside this function. Otherwise the write event fires when
+    // connect completes (or fails).
+    call.exchange.connected = connected == Connected::Now;
+    if let Some(c) = call.peer.connection() {
+        c.set_handlers(on_event, on_event);
+        c.read_event()
+            .add_timer(timeout_ms.clamp(1, MAX_TIMEOUT_MS) as nginx_sys::ngx_msec_t);
+        if connected == Connected::Now {
+            c.write_event().post();
+        }
     }
+    // From here on the connection's handlers own the request through `data`.
+    let data = Box::into_raw(call);
+    // SAFETY: `data` is the allocation just released from its box, valid and used by nothing
+    // else until the event loop runs the handlers.
+    unsafe { (*data).peer.set_data(data) };
     Ok(())
 }
 
-/// One request in flight. Boxed, never moved: nginx holds pointers into it.
+/// One request in flight: the connection and the bytes it carries.
 struct Call {
-    pc: ngx_peer_connection_t,
-    /// The caller's log, copied: nginx logs through `pc.log`, `c->log` and the events' logs.
-    log: ngx_log_t,
-    /// `pc.name`: the peer address as text, for nginx's messages.
-    name: ngx_str_t,
-    name_text: Vec<u8>,
-    sockaddr: libc::sockaddr_storage,
-    socklen: libc::socklen_t,
+    peer: Peer,
+    exchange: Exchange,
+    /// Taken when the request finishes.
+    on_done: Option<Callback>,
+}
+
+/// The request's bytes and the answer's parser.
+struct Exchange {
     out: Vec<u8>,
     /// Bytes of `out` already sent.
     sent: usize,
     parser: ResponseParser,
     /// Whether the connection is known to be established.
     connected: bool,
-    /// Taken when the request finishes.
-    on_done: Option<Callback>,
 }
 
 impl Call {
-    fn new(log: Log, addr: SocketAddr, url: &Url, out: Vec<u8>, on_done: Callback) -> Call {
-        // SAFETY: a `Log` is valid while used; a plain C struct, copied by value.
-        let mut log = unsafe { *log.as_ptr() };
-        // The copy outlives the caller: drop what could point into the caller's memory
-        // (`next`, `file` and `writer` data live as long as the cycle).
-        log.handler = None;
-        log.data = std::ptr::null_mut();
-        log.action = std::ptr::null_mut();
-        let (sockaddr, socklen) = sockaddr_of(addr);
-        let name_text = match url.host() {
-            Host::Name(n) => format!("{n}:{} ({addr})", url.port()),
-            Host::Ip(_) => addr.to_string(),
-        }
-        .into_bytes();
-        Call {
-            // SAFETY: a C struct of pointers, integers and optional function pointers, for all
-            // of which all-zero is a valid value (null, 0, None); nginx zeroes it the same way.
-            pc: unsafe { std::mem::zeroed() },
-            log,
-            name: ngx_str_t {
-                len: 0,
-                data: std::ptr::null_mut(),
-            },
-            name_text,
-            sockaddr,
-            socklen,
+    /// Makes what progress the socket allows. `Some` when the request is over.
+    fn advance(&mut self) -> Option<Result<Response, HttpError>> {
+        let Some(c) = self.peer.connection() else {
+            return Some(Err(HttpError::Internal("request without a connection")));
+        };
+        self.exchange.advance(c)
+    }
+}
+
+impl Exchange {
+    fn new(out: Vec<u8>) -> Exchange {
+        Exchange {
             out,
             sent: 0,
             parser: ResponseParser::default(),
             connected: false,
-            on_done: Some(on_done),
         }
     }
 
-    /// Points the peer connection at this (boxed, no longer moving) request's fields.
-    fn link(&mut self) {
-        self.name = ngx_str_t {
-            len: self.name_text.len(),
-            data: self.name_text.as_mut_ptr(),
-        };
-        self.pc.sockaddr = std::ptr::addr_of_mut!(self.sockaddr).cast();
-        self.pc.socklen = self.socklen;
-        self.pc.name = std::ptr::addr_of_mut!(self.name);
-        self.pc.log = std::ptr::addr_of_mut!(self.log);
-        self.pc.get = Some(nginx_sys::ngx_event_get_peer);
-        self.pc.tries = 1;
-        self.pc
-            .set_log_error(nginx_sys::ngx_connection_log_error_e_NGX_ERROR_ERR);
-    }
-
-    /// Makes what progress the socket allows. `Some` when the request is over.
-    ///
-    /// # Safety
-    /// `c` must be this request's live connection.
-    unsafe fn advance(&mut self, c: *mut ngx_connection_t) -> Option<Result<Response, HttpError>> {
-        // SAFETY: `c` is live (contract), so are its events.
-        let (rev, wev) = unsafe { ((*c).read, (*c).write) };
-        // SAFETY: as above.
-        if unsafe { (*rev).timedout() != 0 || (*wev).timedout() != 0 } {
+    fn advance(&mut self, c: &Connection) -> Option<Result<Response, HttpError>> {
+        if c.read_event().timedout() || c.write_event().timedout() {
             return Some(Err(HttpError::Timeout));
         }
         if !self.connected {
             // An event on a connecting socket: connect finished, successfully or not.
-            // SAFETY: as above; `fd` is the connection's socket.
-            match unsafe { socket_error((*c).fd) } {
-                0 => self.connected = true,
-                errno => return Some(Err(HttpError::Connect(Some(errno)))),
+            match c.pending_error() {
+                None => self.connected = true,
+                Some(errno) => return Some(Err(HttpError::Connect(Some(errno)))),
             }
         }
-        // SAFETY: as above.
-        if let Some(end) = unsafe { self.send(c, wev) } {
+        if let Some(end) = self.send(c) {
             return Some(end);
         }
         if self.sent < self.out.len() {
             return None;
         }
-        // SAFETY: as above.
-        unsafe { self.receive(c, rev) }
+        self.receive(c)
     }
 
     /// Writes the unsent tail of the request. `Some(Err)` on failure; `None` when all went out
     /// or the rest waits for the write event.
-    ///
-    /// # Safety
-    /// `c` must be this request's live connection and `wev` its write event.
-    unsafe fn send(
-        &mut self,
-        c: *mut ngx_connection_t,
-        wev: *mut ngx_event_t,
-    ) -> Option<Result<Response, HttpError>> {
-        // SAFETY: `c` is live; `send` is set by `ngx_event_connect_peer`.
-        let Some(send) = (unsafe { (*c).send }) else {
-            return Some(Err(HttpError::Internal("connection without send")));
-        };
-        while self.sent < self.out.len() {
-            let rest = &self.out[self.sent..];
-            // SAFETY: `send` reads at most `rest.len()` bytes from `rest`, which stays
-            // borrowed and unchanged during the call.
-            let n = unsafe { send(c, rest.as_ptr().cast_mut(), rest.len()) };
-            if n == NGX_AGAIN as isize || n == 0 {
-                // SAFETY: arms the write event of a live connection (a no-op with epoll,
-                // where the connection is registered for both directions).
-                if unsafe { ngx_handle_write_event(wev, 0) } != NGX_OK as nginx_sys::ngx_int_t {
-                    return Some(Err(HttpError::Io("could not arm write event")));
+    fn send(&mut self, c: &Connection) -> Option<Result<Response, HttpError>> {
+        while let Some(rest) = self.out.get(self.sent..).filter(|r| !r.is_empty()) {
+            match c.send(rest) {
+                Sent::Bytes(n) => self.sent += n.min(rest.len()),
+                Sent::WouldBlock => {
+                    // A no-op with epoll, where the connection is registered for both
+                    // directions.
+                    if c.arm_write().is_err() {
+                        return Some(Err(HttpError::Io("could not arm write event")));
+                    }
+                    return None;
                 }
-                return None;
+                Sent::Error => return Some(Err(HttpError::Io("send failed"))),
             }
-            let Ok(n) = usize::try_from(n) else {
-                return Some(Err(HttpError::Io("send failed")));
-            };
-            self.sent += n.min(rest.len());
         }
         None
     }
 
     /// Reads until the answer is complete or the socket would block.
-    ///
-    /// # Safety
-    /// `c` must be this request's live connection and `rev` its read event.
-    unsafe fn receive(
-        &mut self,
-        c: *mut ngx_connection_t,
-        rev: *mut ngx_event_t,
-    ) -> Option<Result<Response, HttpError>> {
-        // SAFETY: `c` is live; `recv` is set by `ngx_event_connect_peer`.
-        let Some(recv) = (unsafe { (*c).recv }) else {
-            return Some(Err(HttpError::Internal("connection without recv")));
-        };
+    fn receive(&mut self, c: &Connection) -> Option<Result<Response, HttpError>> {
         let mut buf = [0u8; RECV_CHUNK];
         loop {
-            // SAFETY: `recv` writes at most `buf.len()` bytes into `buf`.
-            let n = unsafe { recv(c, buf.as_mut_ptr(), buf.len()) };
-            if n == NGX_AGAIN as isize {
-                // SAFETY: re-arms the read event of a live connection.
-                if unsafe { ngx_handle_read_event(rev, 0) } != NGX_OK as nginx_sys::ngx_int_t {
-                    return Some(Err(HttpError::Io("could not arm read event")));
+            let n = match c.recv(&mut buf) {
+                Recv::Data(n) => n,
+                Recv::WouldBlock => {
+                    if c.arm_read().is_err() {
+                        return Some(Err(HttpError::Io("could not arm read event")));
+                    }
+                    return None;
                 }
-                return None;
-            }
-            if n == 0 {
-                return Some(self.parser.eof().map_err(HttpError::Parse));
-            }
-            let Ok(n) = usize::try_from(n) else {
-                return Some(Err(HttpError::Io("recv failed")));
+                Recv::Closed => return Some(self.parser.eof().map_err(HttpError::Parse)),
+                Recv::Error => return Some(Err(HttpError::Io("recv failed"))),
             };
             match self.parser.feed(buf.get(..n).unwrap_or_default()) {
                 Ok(Status::Complete(r)) => return Some(Ok(r)),
@@ -310,112 +226,30 @@ impl Call {
 /// The read and write handler of request connections.
 unsafe extern "C" fn on_event(ev: *mut ngx_event_t) {
     // SAFETY: nginx calls this only for events of connections set up by `request`, whose
-    // `data` is their `Call` until `finish` frees it.
-    let (c, call) = unsafe {
-        let c = (*ev).data.cast::<ngx_connection_t>();
-        (c, (*c).data.cast::<Call>())
-    };
-    // SAFETY: `call` and `c` are live (see above) and used by this handler only.
-    let end = super::catch(|| unsafe { (*call).advance(c) })
+    // `data` is their `Call` until `finish` frees it; this handler is its only user meanwhile.
+    let call = unsafe { Connection::data_of::<Call>(ev) };
+    // SAFETY: as above.
+    let end = super::catch(|| unsafe { (*call).advance() })
         .unwrap_or(Some(Err(HttpError::Internal("panic in the http client"))));
     if let Some(result) = end {
-        // SAFETY: as above; nothing uses `call` or `c` after this.
-        unsafe { finish(call, c, result) };
+        // SAFETY: as above; ownership goes back to a box exactly once: `finish` closes the
+        // connection first, so no handler finds the request again.
+        finish(unsafe { Box::from_raw(call) }, result);
     }
 }
 
-/// Closes the connection, calls the callback, frees the request.
-///
-/// # Safety
-/// `call` must be a live request and `c` its connection; both are gone afterwards.
-unsafe fn finish(call: *mut Call, c: *mut ngx_connection_t, result: Result<Response, HttpError>) {
-    // SAFETY: we take back the ownership `request` gave to the connection, exactly once: the
-    // connection is closed right away, so no handler can find `call` again.
-    let mut call = unsafe { Box::from_raw(call) };
-    // SAFETY: `c` is live; closing removes its timer, its posted and registered events, and
-    // returns it to the worker's free list.
-    unsafe { ngx_close_connection(c) };
-    call.pc.connection = std::ptr::null_mut();
+/// Closes the connection (which removes its timer, its posted and registered events), calls
+/// the callback, frees the request.
+fn finish(mut call: Box<Call>, result: Result<Response, HttpError>) {
+    call.peer.close();
     let Some(on_done) = call.on_done.take() else {
         return;
     };
     if super::catch(move || on_done(result)).is_none() {
-        let log: *mut ngx_log_t = &mut call.log;
-        ngx_log_error!(
-            NGX_LOG_ALERT,
-            log,
+        log_alert!(
+            call.peer.log(),
             "http: panic in the completion of a request to {}",
-            String::from_utf8_lossy(&call.name_text)
+            String::from_utf8_lossy(call.peer.name())
         );
     }
-}
-
-/// The pending error of a socket (`SO_ERROR`), or the error of asking.
-///
-/// # Safety
-/// `fd` must be an open socket.
-unsafe fn socket_error(fd: libc::c_int) -> i32 {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            std::ptr::addr_of_mut!(err).cast(),
-            &mut len,
-        )
-    };
-    if rc == -1 {
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EINVAL)
-    } else {
-        err
-    }
-}
-
-/// `addr` as a C socket address.
-fn sockaddr_of(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid `sockaddr_storage` (an unspecified address).
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*a.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: `sockaddr_storage` is larger than and aligned for every sockaddr type.
-            unsafe {
-                std::ptr::addr_of_mut!(storage)
-                    .cast::<libc::sockaddr_in>()
-                    .write(sin)
-            };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: as above.
-            unsafe {
-                std::ptr::addr_of_mut!(storage)
-                    .cast::<libc::sockaddr_in6>()
-                    .write(sin6)
-            };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }

@@ -9,7 +9,9 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
-use nginx_sys::{ngx_log_t, ngx_uint_t, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_NOTICE, NGX_LOG_WARN};
+use nginx_sys::{
+    ngx_log_t, ngx_uint_t, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_NOTICE, NGX_LOG_WARN,
+};
 
 /// An nginx log: a connection's (its messages carry the connection number) or the cycle's.
 ///
@@ -22,6 +24,8 @@ pub struct Log(NonNull<ngx_log_t>);
 /// nginx's severities that the module uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
+    /// Something is wrong with the module itself (a panic caught at an entry point).
+    Alert,
     Err,
     Warn,
     Notice,
@@ -31,6 +35,7 @@ pub enum Level {
 impl Level {
     fn raw(self) -> ngx_uint_t {
         (match self {
+            Level::Alert => NGX_LOG_ALERT,
             Level::Err => NGX_LOG_ERR,
             Level::Warn => NGX_LOG_WARN,
             Level::Notice => NGX_LOG_NOTICE,
@@ -79,6 +84,9 @@ macro_rules! log_at {
     ($log:expr, $level:expr, $($arg:tt)+) => {
         $crate::ngx::log::Log::write($log, $level, format_args!($($arg)+))
     };
+}
+macro_rules! log_alert {
+    ($log:expr, $($arg:tt)+) => { log_at!($log, $crate::ngx::log::Level::Alert, $($arg)+) };
 }
 macro_rules! log_err {
     ($log:expr, $($arg:tt)+) => { log_at!($log, $crate::ngx::log::Level::Err, $($arg)+) };

@@ -20,6 +20,7 @@ mod http_stat;
 mod ingest;
 mod listen;
 mod module;
+mod net;
 mod outputs;
 mod paths;
 mod policy;
