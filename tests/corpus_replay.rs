@@ -8,6 +8,7 @@
 
 #[path = "../fuzz/drivers.rs"]
 mod drivers;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -73,26 +74,6 @@ fn every_corpus_file_through_every_driver() {
     );
 }
 
-/// FLV tags of a file: (type, timestamp, body).
-fn flv_tags(flv: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
-    assert_eq!(&flv[..3], b"FLV", "not an FLV file");
-    let header_len = u32::from_be_bytes(flv[5..9].try_into().unwrap()) as usize;
-    let mut pos = header_len + 4;
-    let mut out = Vec::new();
-    while pos + 11 <= flv.len() {
-        let t = flv[pos] & 0x1f;
-        let len = u32::from_be_bytes([0, flv[pos + 1], flv[pos + 2], flv[pos + 3]]) as usize;
-        let ts = u32::from_be_bytes([flv[pos + 7], flv[pos + 4], flv[pos + 5], flv[pos + 6]]);
-        let body = pos + 11;
-        if body + len > flv.len() {
-            break;
-        }
-        out.push((t, ts, flv[body..body + len].to_vec()));
-        pos = body + len + 4;
-    }
-    out
-}
-
 fn make_seed_flv() -> Vec<u8> {
     if let Some(p) = std::env::var_os("SEED_FLV") {
         return std::fs::read(p).unwrap();
@@ -138,7 +119,10 @@ fn regenerate_seeds_on_request() {
         std::fs::write(dir.join(name), bytes).unwrap();
     };
     let flv = make_seed_flv();
-    let tags = flv_tags(&flv);
+    let tags: Vec<(u8, u32, Vec<u8>)> = support::flv::tags(&flv)
+        .into_iter()
+        .map(support::flv::Tag::into_parts)
+        .collect();
     let video: Vec<_> = tags.iter().filter(|t| t.0 == 9).collect();
     let audio: Vec<_> = tags.iter().filter(|t| t.0 == 8).collect();
     let script: Vec<_> = tags.iter().filter(|t| t.0 == 18).collect();

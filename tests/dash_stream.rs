@@ -1,15 +1,15 @@
 //! The DASH core on synthetic frames: our fMP4 boxes parsed back with a small box walker
 //! (sizes, offsets, timestamps, sample flags), the cut rules, the window, and the MPD.
 
-mod hls_support;
+mod support;
 
 use std::collections::BTreeMap;
 
-use hls_support::{av_frames, demuxer, now, video_frame};
 use ngx_rtmp::dash::mp4::{self, TrackConfig};
 use ngx_rtmp::dash::{DashConfig, DashStream};
 use ngx_rtmp::files::FileOp;
 use ngx_rtmp::media::{Demuxer, Frame};
+use support::media::{av_frames, demuxer, now, video_frame};
 
 // ---- box walker ----
 

@@ -13,20 +13,25 @@
 //! publish still works and its HLS decodes cleanly, nothing was written in the prefix outside
 //! `logs/`, `tmp/` and `www/hls/`, and the worker's RSS grew by less than [`RSS_MARGIN_KB`].
 
-mod e2e_common;
+mod support;
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
-use e2e_common::client::{chunks, command, Amf};
-use e2e_common::hls::{decode_errors, parse_m3u8, M3u8};
-use e2e_common::{closed_within, ffmpeg_publish, run_with_timeout, Conf, Nginx};
+use support::flv::{self, Tag};
+use support::hls::decode_errors;
+use support::m3u8::{parse_m3u8, M3u8};
+use support::nginx::{closed_within, ffmpeg_publish, run_with_timeout, Conf, Nginx};
+use support::rtmp_client::{
+    chunks, cmd_msg, connect_msg, connect_msg_chunked, ext_chunks, handshake, publish_msg,
+    set_chunk_size_msg, Amf, Publisher, PUB_CHUNK,
+};
 
 /// How much the worker's RSS may grow over a whole test (abuse + a normal publish with HLS).
 ///
@@ -345,22 +350,6 @@ fn total_ms(pl: &M3u8) -> u64 {
 // Real media: an FLV encoded by ffmpeg, parsed here
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone)]
-struct Tag {
-    type_id: u8,
-    ts: u32,
-    body: Vec<u8>,
-}
-
-impl Tag {
-    fn video(&self) -> bool {
-        self.type_id == 9
-    }
-    fn keyframe(&self) -> bool {
-        self.video() && self.body[0] >> 4 == 1
-    }
-}
-
 struct Media {
     avc_header: Vec<u8>,
     aac_header: Vec<u8>,
@@ -404,35 +393,6 @@ impl Media {
     }
 }
 
-fn be24(b: &[u8]) -> u32 {
-    u32::from_be_bytes([0, b[0], b[1], b[2]])
-}
-
-fn parse_flv(data: &[u8]) -> Vec<Tag> {
-    assert!(data.len() > 13 && &data[..3] == b"FLV", "not an FLV file");
-    let header = u32::from_be_bytes([data[5], data[6], data[7], data[8]]) as usize;
-    let mut pos = header + 4;
-    let mut tags = Vec::new();
-    while pos + 11 <= data.len() {
-        let type_id = data[pos] & 0x1f;
-        let len = be24(&data[pos + 1..]) as usize;
-        let ts = be24(&data[pos + 4..]) | (u32::from(data[pos + 7]) << 24);
-        let body = &data[pos + 11..(pos + 11 + len).min(data.len())];
-        if body.len() < len {
-            break;
-        }
-        if matches!(type_id, 8 | 9) && body.len() >= 2 {
-            tags.push(Tag {
-                type_id,
-                ts,
-                body: body.to_vec(),
-            });
-        }
-        pos += 11 + len + 4;
-    }
-    tags
-}
-
 /// 6 s of H.264 (320x240, 30 fps, keyframe every second, B-frames so PTS ≠ DTS) + AAC.
 fn media() -> &'static Media {
     static M: OnceLock<Media> = OnceLock::new();
@@ -455,7 +415,10 @@ fn media() -> &'static Media {
             .status()
             .expect("run ffmpeg");
         assert!(st.success(), "ffmpeg could not encode the input");
-        let tags = parse_flv(&fs::read(&path).expect("read flv"));
+        let tags: Vec<Tag> = flv::tags(&fs::read(&path).expect("read flv"))
+            .into_iter()
+            .filter(|t| matches!(t.type_id, 8 | 9) && t.body.len() >= 2)
+            .collect();
         let is_header = |t: &Tag| t.body[1] == 0 && (t.video() || t.body[0] >> 4 == 10);
         let avc_header = tags
             .iter()
@@ -477,190 +440,6 @@ fn media() -> &'static Media {
             frames,
         }
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// A raw publisher (extended timestamps, its own chunking)
-// ---------------------------------------------------------------------------------------------
-
-/// Our outgoing chunk size once announced.
-const PUB_CHUNK: usize = 60_000;
-
-/// One message as a type-0 chunk and type-3 continuations, with the extended timestamp field
-/// (in every chunk, as the spec and ffmpeg do) when `ts` does not fit 24 bits.
-fn ext_chunks(csid: u8, type_id: u8, stream_id: u32, ts: u32, payload: &[u8]) -> Vec<u8> {
-    let ext = ts >= 0xFF_FFFF;
-    let mut out = vec![csid];
-    out.extend_from_slice(&(if ext { 0xFF_FFFF } else { ts }).to_be_bytes()[1..]);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
-    out.push(type_id);
-    out.extend_from_slice(&stream_id.to_le_bytes());
-    if ext {
-        out.extend_from_slice(&ts.to_be_bytes());
-    }
-    for (i, part) in payload.chunks(PUB_CHUNK).enumerate() {
-        if i > 0 {
-            out.push(0xC0 | csid);
-            if ext {
-                out.extend_from_slice(&ts.to_be_bytes());
-            }
-        }
-        out.extend_from_slice(part);
-    }
-    out
-}
-
-fn handshake(port: u16) -> std::io::Result<TcpStream> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    // No Nagle: C2 and the commands after it go out at once, not after a delayed ACK.
-    s.set_nodelay(true)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut c0c1 = vec![3u8];
-    c0c1.extend((0..1536).map(|i| (i * 7 % 251) as u8));
-    c0c1[1..9].fill(0);
-    s.write_all(&c0c1)?;
-    let mut s0s1s2 = vec![0u8; 1 + 1536 * 2];
-    s.read_exact(&mut s0s1s2)?;
-    s.write_all(&s0s1s2[1..1537])?;
-    Ok(s)
-}
-
-/// `connect` with any app and tcUrl, in 128-byte chunks (the default, before our Set Chunk
-/// Size).
-fn connect_msg(app: &str, tc_url: &str) -> Vec<u8> {
-    connect_msg_chunked(app, tc_url, 128)
-}
-
-fn connect_msg_chunked(app: &str, tc_url: &str, chunk_size: usize) -> Vec<u8> {
-    let cmd = command(
-        "connect",
-        1.0,
-        &[Amf::Obj(vec![
-            ("app", Amf::Str(app)),
-            ("type", Amf::Str("nonprivate")),
-            ("flashVer", Amf::Str("FMLE/3.0 (compatible; e2e_abuse)")),
-            ("tcUrl", Amf::Str(tc_url)),
-        ])],
-    );
-    chunks(3, 20, 0, 0, &cmd, chunk_size)
-}
-
-fn set_chunk_size_msg() -> Vec<u8> {
-    chunks(2, 1, 0, 0, &(PUB_CHUNK as u32).to_be_bytes(), 128)
-}
-
-/// A command on message stream `sid`, after our Set Chunk Size.
-fn cmd_msg(sid: u32, name: &str, txn: f64, args: &[Amf]) -> Vec<u8> {
-    ext_chunks(
-        if sid == 0 { 3 } else { 8 },
-        20,
-        sid,
-        0,
-        &command(name, txn, args),
-    )
-}
-
-fn publish_msg(sid: u32, name: &str) -> Vec<u8> {
-    cmd_msg(
-        sid,
-        "publish",
-        3.0,
-        &[Amf::Null, Amf::Str(name), Amf::Str("live")],
-    )
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Reads until `want` appears (Ok), the server answers with an error status or `_error`, or
-/// closes, or `timeout` passes (Err with what was seen).
-fn await_answer(sock: &mut TcpStream, want: &str, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    let mut rx = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        if find(&rx, want.as_bytes()) {
-            return Ok(());
-        }
-        // AMF0 strings "_error" (command) and "error" (status level).
-        if find(&rx, b"\x02\x00\x06_error") || find(&rx, b"\x02\x00\x05error") {
-            return Err(format!("refused: {}", printable(&rx)));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(format!("no {want} within {timeout:?}: {}", printable(&rx)));
-        }
-        let _ = sock.set_read_timeout(Some(deadline - now));
-        match sock.read(&mut buf) {
-            Ok(0) => return Err(format!("closed: {}", printable(&rx))),
-            Ok(k) => rx.extend_from_slice(&buf[..k]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) => return Err(format!("{e}: {}", printable(&rx))),
-        }
-    }
-}
-
-fn printable(b: &[u8]) -> String {
-    b.iter()
-        .map(|&c| {
-            if c.is_ascii_graphic() || c == b' ' {
-                c as char
-            } else {
-                '.'
-            }
-        })
-        .collect()
-}
-
-struct Publisher {
-    sock: TcpStream,
-}
-
-impl Publisher {
-    /// Handshake, connect `app` with `tc_url`, createStream, publish `name`; Ok once the server
-    /// answered NetStream.Publish.Start.
-    fn start(port: u16, app: &str, tc_url: &str, name: &str) -> Result<Publisher, String> {
-        let mut sock = handshake(port).map_err(|e| format!("handshake: {e}"))?;
-        let mut out = set_chunk_size_msg();
-        out.extend(connect_msg_chunked(app, tc_url, PUB_CHUNK));
-        out.extend(cmd_msg(0, "createStream", 2.0, &[Amf::Null]));
-        out.extend(publish_msg(1, name));
-        sock.write_all(&out).map_err(|e| format!("write: {e}"))?;
-        await_answer(&mut sock, "NetStream.Publish.Start", Duration::from_secs(5))?;
-        Ok(Publisher { sock })
-    }
-
-    fn live(port: u16, name: &str) -> Publisher {
-        Publisher::start(port, "live", "rtmp://127.0.0.1/live", name)
-            .unwrap_or_else(|e| panic!("publish {name}: {e}"))
-    }
-
-    fn tags(&mut self, tags: &[Tag]) {
-        let mut out = Vec::new();
-        for t in tags {
-            out.extend(ext_chunks(
-                if t.video() { 6 } else { 4 },
-                t.type_id,
-                1,
-                t.ts,
-                &t.body,
-            ));
-        }
-        self.sock.write_all(&out).expect("send media");
-    }
-
-    fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.sock.write_all(bytes)
-    }
-
-    /// Half-closes and waits for the server to close: everything sent was processed (closing
-    /// with unread input would send a RST that may discard it).
-    fn finish(self) {
-        let mut s = self.sock;
-        let _ = s.shutdown(Shutdown::Write);
-        let _ = closed_within(&mut s, Duration::from_secs(10));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 //! Verifying streams before they go live: key maps, signed names, idle publishers, takeover.
 
-mod e2e_common;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e_common::client::{chunks, Client};
-use e2e_common::{closed_within, ffmpeg_plays, ffmpeg_publish, run_with_timeout, Conf, Nginx};
+use support::nginx::{closed_within, ffmpeg_plays, ffmpeg_publish, run_with_timeout, Conf, Nginx};
+use support::rtmp_client::{chunks, Client};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 

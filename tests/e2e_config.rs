@@ -1,8 +1,8 @@
 //! `nginx -t` accepts nginx-rtmp style configs and rejects bad ones with file and line.
 
-mod e2e_common;
+mod support;
 
-use e2e_common::{Conf, Nginx};
+use support::nginx::{Conf, Nginx};
 
 fn check(body: &str) -> (bool, String) {
     let n = Nginx::prepare("conf", &Conf::rtmp(body));
@@ -154,7 +154,11 @@ fn hls_path_must_be_writable_by_the_workers() {
     let n = Nginx::prepare("conf-hlspath", &conf);
     let locked = n.prefix.join("locked");
     std::fs::create_dir_all(&locked).unwrap();
-    let mode = if e2e_common::is_root() { 0o755 } else { 0o555 };
+    let mode = if support::nginx::is_root() {
+        0o755
+    } else {
+        0o555
+    };
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
     let out = n.test_config();
     let err = String::from_utf8_lossy(&out.stderr);

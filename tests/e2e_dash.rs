@@ -4,7 +4,7 @@
 //! configuration (nginx-conf/examples/seed.conf): `nginx -t`, and a publish producing HLS
 //! and DASH.
 
-mod e2e_common;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::process::Command;
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
-use e2e_common::{ffmpeg_publish, run_with_timeout, Conf, Nginx, NGINX};
+use support::nginx::{ffmpeg_publish, run_with_timeout, Conf, Nginx, NGINX};
 
 const PUBLISH: Duration = Duration::from_secs(40);
 
@@ -201,7 +201,7 @@ fn seed_rtmp_body() -> String {
 #[test]
 fn seed_config_passes_nginx_t_and_writes_hls_and_dash() {
     // The seed file itself, paths moved under a scratch prefix.
-    let module = e2e_common::module_path();
+    let module = support::nginx::module_path();
     let scratch = Nginx::prepare(
         "seed-t",
         &Conf::rtmp("server { listen 127.0.0.1:{rtmp_port}; }"),

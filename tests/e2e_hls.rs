@@ -1,12 +1,12 @@
 //! HLS end to end: real nginx with the module, real ffmpeg publishing pre-encoded FLV files
 //! (`-re -c copy`, so the exact packets sent are known), and the rules of issue 3 checked on
-//! what a player gets. The checks live in `e2e_common::hls` and are shared with the
+//! what a player gets. The checks live in `support::hls_rules` and are shared with the
 //! comparison against the C module (`e2e_hls_vs_c`).
 //!
 //! Publishes are real time: independent ones run in parallel threads to keep the wall time
 //! near the longest publish (20 s).
 
-mod e2e_common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,11 +14,10 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e_common::hls::{
-    check, parse_m3u8, publish_and_capture, std_inputs, table, Capture, Input, Outcome, Report,
-    Scenario,
-};
-use e2e_common::{ffmpeg, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
+use support::hls::{publish_and_capture, std_inputs, Capture, Input};
+use support::hls_rules::{check, table, Outcome, Report, Scenario};
+use support::m3u8::parse_m3u8;
+use support::nginx::{ffmpeg, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
 
 const FRAGMENT_MS: u64 = 2_000;
 const TIMEOUT: Duration = Duration::from_secs(90);

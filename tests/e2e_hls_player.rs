@@ -4,7 +4,7 @@
 //! for several seconds with no error event. A screenshot is saved as
 //! `target/e2e/hls-player.png`.
 
-mod e2e_common;
+mod support;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e_common::{ffmpeg_publish, Conf, Nginx};
+use support::nginx::{ffmpeg_publish, Conf, Nginx};
 
 /// Seconds the player is watched once playback started.
 const WATCH_SECS: f64 = 8.0;

@@ -1,19 +1,18 @@
 //! The same input through Debian's C nginx-rtmp-module (libnginx-mod-rtmp, in its own nginx:
 //! the two modules both register `rtmp {}` and are never loaded together) and through ours, in
-//! one run, checked with the same rules (`e2e_common::hls`). Ours must pass every rule; the C
+//! one run, checked with the same rules (`support::hls_rules`). Ours must pass every rule; the C
 //! module's failures are printed as a table, not asserted (only that it produced segments, so
 //! the comparison is real).
 
-mod e2e_common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e_common::hls::{
-    check, publish_and_capture, std_inputs, table, Input, Outcome, Report, Scenario,
-};
-use e2e_common::{Conf, Nginx, C_RTMP_MODULE};
+use support::hls::{publish_and_capture, std_inputs, Input};
+use support::hls_rules::{check, table, Outcome, Report, Scenario};
+use support::nginx::{Conf, Nginx, C_RTMP_MODULE};
 
 /// The C module's documented configuration for this; ours takes it verbatim.
 const RTMP: &str = "server { listen 127.0.0.1:{rtmp_port};

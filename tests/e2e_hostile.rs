@@ -1,14 +1,14 @@
 //! Hostile and broken clients are closed and logged; nobody else notices.
 
-mod e2e_common;
+mod support;
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use e2e_common::client::{chunks, command, Client};
-use e2e_common::{closed_within, ffmpeg_publish, run_with_timeout, Conf, Nginx};
+use support::nginx::{closed_within, ffmpeg_publish, run_with_timeout, Conf, Nginx};
+use support::rtmp_client::{chunks, command, Client};
 
 const CLOSE: Duration = Duration::from_secs(5);
 

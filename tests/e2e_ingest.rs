@@ -2,14 +2,14 @@
 //! publisher's small messages in the socket until more data or the interval's deadline, but
 //! never longer, and a message that arrives in many pieces is delivered whole.
 
-mod e2e_common;
+mod support;
 
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e_common::client::{chunks, Client};
-use e2e_common::player::{Got, TestPlayer};
-use e2e_common::{Conf, Nginx};
+use support::nginx::{Conf, Nginx};
+use support::player::{Got, TestPlayer};
+use support::rtmp_client::{chunks, Client};
 
 fn conf() -> Conf {
     Conf::rtmp("server { listen 127.0.0.1:{rtmp_port}; application live { live on; } }")

@@ -1,12 +1,12 @@
 //! nginx-rtmp's notify callbacks against a real HTTP server started by the test.
 
-mod e2e_common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e_common::{ffmpeg_plays, ffmpeg_publish, free_port, run_with_timeout, Conf, Nginx};
+use support::nginx::{ffmpeg_plays, ffmpeg_publish, free_port, run_with_timeout, Conf, Nginx};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 

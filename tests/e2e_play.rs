@@ -1,6 +1,6 @@
 //! RTMP playback end to end: ffmpeg publishes, ffmpeg and a test player play.
 
-mod e2e_common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e_common::player::{check_stream, TestPlayer};
-use e2e_common::{ffmpeg, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
+use support::nginx::{ffmpeg, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
+use support::player::{check_stream, TestPlayer};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 

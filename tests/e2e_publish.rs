@@ -1,11 +1,11 @@
 //! Real publishers (ffmpeg, GStreamer) into a real nginx with the module.
 
-mod e2e_common;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use e2e_common::{ffmpeg_publish, run_with_timeout, Conf, Nginx};
+use support::nginx::{ffmpeg_publish, run_with_timeout, Conf, Nginx};
 
 const PUBLISH_SECS: u32 = 3;
 const TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,7 +1,7 @@
 //! rtmp_stat (XML, JSON, Prometheus) and rtmp_control end to end, with one and two workers,
 //! and the dashboard (nginx-conf/www) in headless Chromium.
 
-mod e2e_common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use e2e_common::player::TestPlayer;
-use e2e_common::{ffmpeg_publish, Conf, Nginx};
+use support::nginx::{ffmpeg_publish, Conf, Nginx};
+use support::player::TestPlayer;
 
 const LOCATIONS: &str = "
     location /stat { rtmp_stat all; rtmp_stat_stylesheet stat.xsl; }
@@ -381,7 +381,7 @@ fn drop_publisher_closes_it_within_two_seconds() {
         &format!("/control/drop/client?clientid={}", ids[0]),
     );
     assert_eq!(r.body, "1");
-    assert!(e2e_common::closed_within(
+    assert!(support::nginx::closed_within(
         &mut player.client.sock,
         Duration::from_secs(2)
     ));
@@ -440,7 +440,7 @@ fn two_workers_every_stat_request_lists_the_stream() {
     assert_eq!(r.body, "6", "drop count");
     for p in &mut players {
         assert!(
-            e2e_common::closed_within(&mut p.client.sock, Duration::from_secs(2)),
+            support::nginx::closed_within(&mut p.client.sock, Duration::from_secs(2)),
             "a player on another worker was not dropped"
         );
     }

@@ -2,16 +2,17 @@
 //! demuxer and the HLS core, written to a temporary directory, then
 //! decoded by FFmpeg with zero errors. Skipped when ffmpeg is not installed.
 
-mod hls_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bytes::Bytes;
-use hls_support::*;
 use ngx_rtmp::files::FileOp;
 use ngx_rtmp::hls::{HlsConfig, HlsStream};
 use ngx_rtmp::media::{Demuxer, Track};
+use support::m3u8::entries;
+use support::media::*;
 
 fn have_ffmpeg() -> bool {
     Command::new("ffmpeg").arg("-version").output().is_ok()
@@ -23,21 +24,6 @@ fn tmpdir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// (tag type, timestamp, body) of every tag.
-fn flv_tags(data: &[u8]) -> Vec<(u8, u32, Bytes)> {
-    let data = Bytes::copy_from_slice(data);
-    let mut off = u32::from_be_bytes([data[5], data[6], data[7], data[8]]) as usize + 4;
-    let mut tags = Vec::new();
-    while off + 11 <= data.len() {
-        let t = data[off];
-        let size = u32::from_be_bytes([0, data[off + 1], data[off + 2], data[off + 3]]) as usize;
-        let ts = u32::from_be_bytes([data[off + 7], data[off + 4], data[off + 5], data[off + 6]]);
-        tags.push((t, ts, data.slice(off + 11..off + 11 + size)));
-        off += 11 + size + 4;
-    }
-    tags
 }
 
 /// Executes ops against a real directory.
@@ -93,7 +79,9 @@ fn run(tag: &str, video: bool, audio: bool) {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let tags = flv_tags(&std::fs::read(&flv).unwrap());
+    let tags = support::flv::tags(&std::fs::read(&flv).unwrap())
+        .into_iter()
+        .map(|t| (t.type_id, t.ts, Bytes::from(t.body)));
     let mut d = Demuxer::new();
     let cfg = HlsConfig {
         fragment_ms: 3000,

@@ -1,14 +1,17 @@
 //! Segmenter decisions and the file operations of `HlsStream`, on synthetic
 //! frames.
 
-mod hls_support;
+mod support;
 
-use hls_support::*;
 use ngx_rtmp::files::FileOp;
 use ngx_rtmp::hls::{
     HlsConfig, HlsError, HlsStream, Naming, PlaylistKind, Slicing, AUDIO_PID, VIDEO_PID,
 };
 use ngx_rtmp::media::{Frame, Track};
+use support::fileops::*;
+use support::m3u8::{entries, tag};
+use support::media::*;
+use support::ts::*;
 
 fn config(fragment_ms: u64, playlist_ms: u64) -> HlsConfig {
     HlsConfig {

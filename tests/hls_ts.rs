@@ -1,13 +1,14 @@
 //! The MPEG-TS muxer, checked by parsing its output with `mpeg2ts`.
 
-mod hls_support;
+mod support;
 
 use std::collections::HashMap;
 
-use hls_support::*;
 use ngx_rtmp::hls::ts::{MAX_PCR_GAP_90K, TS_DELAY_90K};
 use ngx_rtmp::hls::{HlsError, Tracks, TsMuxer, AUDIO_PID, PMT_PID, VIDEO_PID};
 use ngx_rtmp::media::{Demuxer, Track};
+use support::media::*;
+use support::ts::*;
 
 const BOTH: Tracks = Tracks {
     video: true,

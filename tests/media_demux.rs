@@ -1,11 +1,11 @@
 //! Demuxer, FLV headers, AVC and AAC configuration parsing.
 
-mod hls_support;
+mod support;
 
 use bytes::Bytes;
-use hls_support::*;
 use ngx_rtmp::media::flv::{self, AvcPacketType, VideoCodec, VideoFrameType};
 use ngx_rtmp::media::{AudioSpecificConfig, AvcConfig, Demuxer, MediaError, SpsInfo, Track};
+use support::media::*;
 
 #[test]
 fn x264_high_sequence_header() {

@@ -1,9 +1,9 @@
-mod rtmp_common;
+mod support;
 
 use bytes::BytesMut;
 use ngx_rtmp::rtmp::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, RawMessage};
 use ngx_rtmp::rtmp::Limits;
-use rtmp_common::Rng;
+use support::session::Rng;
 
 type Msg = (u32, u32, u8, u32, Vec<u8>);
 

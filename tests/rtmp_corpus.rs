@@ -3,13 +3,13 @@
 //! `REGENERATE_CORPUS=1 cargo test --no-default-features --test rtmp_corpus`
 //! regenerates the files from the scripted clients.
 
-mod rtmp_common;
+mod support;
 
 use std::path::PathBuf;
 
 use ngx_rtmp::amf0::Value;
 use ngx_rtmp::rtmp::{Event, Rejection, Session, SessionConfig};
-use rtmp_common::*;
+use support::session::*;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/session")

@@ -1,9 +1,9 @@
-mod rtmp_common;
+mod support;
 
 use bytes::BytesMut;
 use ngx_rtmp::rtmp::handshake::{Handshake, HandshakeError, HandshakeKind};
 use ngx_rtmp::rtmp::{Blame, Event, Session, SessionConfig, SessionError};
-use rtmp_common::*;
+use support::session::*;
 
 fn respond(c0c1: &[u8]) -> (Handshake, BytesMut) {
     let mut hs = Handshake::new(7, 1234);

@@ -1,9 +1,9 @@
-mod rtmp_common;
+mod support;
 
 use ngx_rtmp::amf0::{AmfError, Value};
 use ngx_rtmp::rtmp::chunk::ChunkError;
 use ngx_rtmp::rtmp::{Blame, Event, Limits, Session, SessionConfig, SessionError};
-use rtmp_common::*;
+use support::session::*;
 
 fn handshake() -> Vec<u8> {
     let mut b = plain_c0c1(2);

@@ -3,7 +3,7 @@
 //! AMF0, pause/receive commands, notifications, and a publisher → GOP cache
 //! → late player pipeline.
 
-mod rtmp_common;
+mod support;
 
 use bytes::Bytes;
 use ngx_rtmp::amf0::{self, Value};
@@ -11,7 +11,7 @@ use ngx_rtmp::live::{Admit, GopCache, MediaInfo, PlayerQueue, QueuePolicy};
 use ngx_rtmp::rtmp::chunk::{ChunkDecoder, PreparedMessage, RawMessage};
 use ngx_rtmp::rtmp::message::csid;
 use ngx_rtmp::rtmp::{Event, Limits, SendError, Session, SessionConfig};
-use rtmp_common::*;
+use support::session::*;
 
 /// A player connection driven by the test: a session plus everything it
 /// sent, decoded incrementally.

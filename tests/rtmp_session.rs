@@ -1,11 +1,11 @@
-mod rtmp_common;
+mod support;
 
 use ngx_rtmp::amf0::{self, Value};
 use ngx_rtmp::rtmp::{
     Blame, Event, OrderError, PublishKind, PublishRequest, Rejection, Session, SessionConfig,
     SessionError,
 };
-use rtmp_common::*;
+use support::session::*;
 
 fn expected_publish_events() -> Vec<Event> {
     let mut v = Vec::new();
@@ -638,16 +638,7 @@ fn amf3_command_and_data_messages() {
 
 #[test]
 fn aggregate_messages_are_split_with_rebased_timestamps() {
-    fn tag(t: u8, ts: u32, data: &[u8]) -> Vec<u8> {
-        let mut v = vec![t];
-        v.extend_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
-        v.extend_from_slice(&ts.to_be_bytes()[1..]);
-        v.push((ts >> 24) as u8);
-        v.extend_from_slice(&[0, 0, 0]);
-        v.extend_from_slice(data);
-        v.extend_from_slice(&(data.len() as u32 + 11).to_be_bytes());
-        v
-    }
+    use support::flv::tag_bytes as tag;
     let mut agg = tag(9, 1000, &[0x17, 1, 2]);
     agg.extend(tag(8, 1020, &[0xaf, 1]));
     agg.extend(tag(9, 1040, &[0x27, 1, 3]));

@@ -1,6 +1,5 @@
 //! A test RTMP player: the independent raw client for the handshake and commands, the crate's
 //! chunk decoder for what the server sends back.
-#![allow(dead_code)]
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -8,7 +7,7 @@ use std::time::{Duration, Instant};
 use ngx_rtmp::rtmp::chunk::{ChunkDecoder, RawMessage};
 use ngx_rtmp::rtmp::Limits;
 
-use super::client::{chunks, command, Amf, Client};
+use super::rtmp_client::{chunks, command, Amf, Client};
 
 /// A media message as received.
 #[derive(Debug, Clone)]

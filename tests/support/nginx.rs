@@ -1,11 +1,6 @@
 //! End-to-end harness: a real nginx with the module, on free loopback ports, with its own
 //! prefix, pid file and error log. `scripts/test.sh` builds the module and sets
 //! `NGX_RTMP_MODULE`; these tests never skip: without the module they fail and say why.
-#![allow(dead_code)]
-
-pub mod client;
-pub mod hls;
-pub mod player;
 
 use std::fs;
 use std::io::Read;

@@ -3,8 +3,6 @@
 //! digest-handshake C1 built independently with hmac/sha2, and a tiny shell
 //! that drives a Session.
 
-#![allow(dead_code)]
-
 use bytes::{Bytes, BytesMut};
 use hmac::{Hmac, Mac};
 use ngx_rtmp::amf0::{self, Value};

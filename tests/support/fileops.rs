@@ -1,0 +1,104 @@
+//! An in-memory executor of the HLS segmenter's `FileOp`s that records what happened, and
+//! checks the order rules a real directory would need (one open segment at a time, a playlist
+//! lists only closed segments).
+
+use std::collections::BTreeMap;
+
+use ngx_rtmp::files::FileOp;
+use ngx_rtmp::hls::HlsStream;
+use ngx_rtmp::media::{Demuxer, Frame};
+
+use super::media::now;
+
+/// Executes `FileOp`s in memory and records what happened.
+#[derive(Default, Debug)]
+pub struct Fs {
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub open: Option<String>,
+    /// Every playlist write, in order.
+    pub playlists: Vec<(String, String)>,
+    pub deletes: Vec<(String, u64)>,
+    pub cancels: Vec<String>,
+    pub dirs: Vec<String>,
+    /// Segment paths in the order they were closed.
+    pub closed: Vec<String>,
+    pub log: Vec<String>,
+}
+
+impl Fs {
+    pub fn apply(&mut self, op: FileOp) {
+        match op {
+            FileOp::CreateDir { path } => {
+                self.log.push(format!("mkdir {path}"));
+                self.dirs.push(path.to_string());
+            }
+            FileOp::OpenSegment { path } => {
+                assert!(self.open.is_none(), "segment opened while another is open");
+                self.log.push(format!("open {path}"));
+                self.files.insert(path.to_string(), Vec::new());
+                self.open = Some(path.to_string());
+            }
+            FileOp::AppendSegment { data } => {
+                let p = self.open.clone().expect("append without open segment");
+                self.files.get_mut(&p).unwrap().extend_from_slice(&data);
+            }
+            FileOp::CloseSegment { path } => {
+                assert_eq!(self.open.as_deref(), Some(path.as_str()));
+                self.log.push(format!("close {path}"));
+                self.open = None;
+                self.closed.push(path.to_string());
+            }
+            FileOp::WritePlaylist { path, contents } => {
+                let text = String::from_utf8(contents.to_vec()).unwrap();
+                self.log.push(format!("playlist {path}"));
+                // Every listed segment must be complete (closed) on disk.
+                for uri in text.lines().filter(|l| !l.starts_with('#')) {
+                    let tail = uri.rsplit('/').next().unwrap();
+                    assert!(
+                        self.closed.iter().any(|p| p.ends_with(tail)),
+                        "{uri} listed before it was closed"
+                    );
+                }
+                self.files
+                    .insert(path.to_string(), text.clone().into_bytes());
+                self.playlists.push((path.to_string(), text));
+            }
+            FileOp::Delete {
+                path,
+                not_before_ms,
+            } => {
+                self.log.push(format!("delete {path}"));
+                self.deletes.push((path.to_string(), not_before_ms));
+            }
+            FileOp::CancelDelete { path } => {
+                self.log.push(format!("cancel {path}"));
+                self.cancels.push(path.to_string());
+            }
+        }
+    }
+
+    pub fn drain(&mut self, s: &mut HlsStream) {
+        while let Some(op) = s.poll_op() {
+            self.apply(op);
+        }
+    }
+
+    pub fn last_playlist(&self) -> &str {
+        &self.playlists.last().expect("no playlist written").1
+    }
+
+    pub fn segment(&self, path: &str) -> &[u8] {
+        self.files
+            .get(path)
+            .map(Vec::as_slice)
+            .unwrap_or_else(|| panic!("no file {path}"))
+    }
+}
+
+/// Feeds frames (pushing with `now` = frame dts) and drains after each.
+pub fn feed(s: &mut HlsStream, d: &Demuxer, fs: &mut Fs, frames: &[Frame], t0: u64) {
+    for f in frames {
+        s.push(f, d, now(t0 + f.dts)).unwrap();
+        fs.drain(s);
+    }
+}

@@ -1,0 +1,27 @@
+//! Helpers of the integration tests, one tree for every test file (`mod support;`):
+//!
+//! - [`nginx`]: the end-to-end harness (a real nginx with the module on free ports) and ffmpeg
+//!   command builders;
+//! - [`rtmp_client`]: an independent raw RTMP client over TCP (bytes written by hand);
+//! - [`player`]: a test RTMP player on that client, decoding with the crate's chunk decoder;
+//! - [`session`]: scripted byte streams for driving a `Session` in memory;
+//! - [`flv`]: FLV tags, read from files and written into aggregates;
+//! - [`media`]: sequence headers, synthetic frames, Annex-B NAL types, ADTS frames;
+//! - [`fileops`]: an in-memory executor of the HLS segmenter's `FileOp`s;
+//! - [`ts`]: the MPEG-TS parser; [`m3u8`]: the playlist parser;
+//! - [`hls`]: inputs, capture and ffprobe for end-to-end HLS; [`hls_rules`]: the HLS rules.
+//!
+//! Every test binary compiles the whole tree and uses part of it.
+#![allow(dead_code)]
+
+pub mod fileops;
+pub mod flv;
+pub mod hls;
+pub mod hls_rules;
+pub mod m3u8;
+pub mod media;
+pub mod nginx;
+pub mod player;
+pub mod rtmp_client;
+pub mod session;
+pub mod ts;
