@@ -82,7 +82,9 @@ fi
 
 cat <<MSG
 
-  publish:  ffmpeg -re -i input.mp4 -c:v libx264 -c:a aac -f flv rtmp://127.0.0.1:$RTMP_PORT/live/<key>
+  publish:  a test pattern with ffmpeg (not installed by run.sh: apt-get install -y ffmpeg):
+            ffmpeg -re -f lavfi -i testsrc=size=1280x720:rate=30 -f lavfi -i sine \\
+              -c:v libx264 -pix_fmt yuv420p -g 60 -c:a aac -f flv rtmp://127.0.0.1:$RTMP_PORT/live/<key>
             (OBS: server rtmp://127.0.0.1:$RTMP_PORT/live, stream key <key>)
   HLS:      http://127.0.0.1:$HTTP_PORT/hls/<key>.m3u8   (e.g. ffplay, VLC, Safari, hls.js)
   dashboard: http://127.0.0.1:$HTTP_PORT/   (live streams, player)

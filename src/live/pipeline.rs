@@ -205,19 +205,7 @@ impl Pipeline {
                 codecs: &self.demuxer,
                 gop: &self.gop,
             };
-            let events = &mut self.events;
-            self.outputs
-                .retain_mut(|a| match a.output.push(&published) {
-                    Ok(()) => true,
-                    Err(error) => {
-                        events.push_back(PipelineEvent::OutputFailed {
-                            id: a.id,
-                            name: a.output.name(),
-                            error,
-                        });
-                        false
-                    }
-                });
+            each_output(&mut self.outputs, &mut self.events, |o| o.push(&published));
         }
         if for_players {
             let message = PreparedMessage::new(
@@ -257,18 +245,7 @@ impl Pipeline {
 
     /// The publisher left: every output finishes (its last file operations follow).
     pub fn finish(&mut self, now: Now) {
-        let events = &mut self.events;
-        self.outputs.retain_mut(|a| match a.output.finish(now) {
-            Ok(()) => true,
-            Err(error) => {
-                events.push_back(PipelineEvent::OutputFailed {
-                    id: a.id,
-                    name: a.output.name(),
-                    error,
-                });
-                false
-            }
-        });
+        each_output(&mut self.outputs, &mut self.events, |o| o.finish(now));
     }
 
     /// The next file operation of an output, in order per output.
@@ -306,4 +283,23 @@ impl Pipeline {
     pub fn keyframe_len(&self) -> Option<usize> {
         self.keyframe_len
     }
+}
+
+/// Runs `f` on every output; one that fails is removed and reported.
+fn each_output(
+    outputs: &mut Vec<Attached>,
+    events: &mut VecDeque<PipelineEvent>,
+    mut f: impl FnMut(&mut dyn Output) -> Result<(), OutputError>,
+) {
+    outputs.retain_mut(|a| match f(a.output.as_mut()) {
+        Ok(()) => true,
+        Err(error) => {
+            events.push_back(PipelineEvent::OutputFailed {
+                id: a.id,
+                name: a.output.name(),
+                error,
+            });
+            false
+        }
+    });
 }

@@ -7,13 +7,25 @@ use core::ptr;
 use ::ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ::ngx::ngx_conf_log_error;
 use nginx_sys::{
-    ngx_command_t, ngx_conf_parse, ngx_conf_t, ngx_pool_cleanup_add, ngx_str_t, NGX_LOG_EMERG,
+    ngx_command_t, ngx_conf_parse, ngx_conf_t, ngx_pool_cleanup_add, ngx_str_t, ngx_uint_t,
+    NGX_LOG_EMERG,
 };
 
-use super::module::{RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_SRV_CONF};
 use crate::auth::KeyMap;
 use crate::conf::{Call, NotifyUrl, RtmpConf, Scope};
 use crate::http::Url;
+
+/// Module type of `ngx_rtmp_rs_conf_module` ("RRTS"); distinct from nginx-rtmp-module's.
+pub const RTMP_CONF_MODULE: ngx_uint_t = 0x5252_5453;
+/// `cf->cmd_type` inside `rtmp {}`, `server {}` and `application {}`.
+pub const RTMP_MAIN_CONF: ngx_uint_t = 0x0200_0000;
+pub const RTMP_SRV_CONF: ngx_uint_t = 0x0400_0000;
+pub const RTMP_APP_CONF: ngx_uint_t = 0x0800_0000;
+
+/// Tags of the module's shared zones: stable addresses that tell nginx a zone is ours across
+/// reloads.
+static LIVE_ZONE_TAG: u8 = 1;
+static STAT_ZONE_TAG: u8 = 2;
 
 /// What the parse of one `rtmp {}` block builds; lives in the cycle's pool until the cycle ends.
 pub struct ParseState {
@@ -130,15 +142,15 @@ pub unsafe extern "C" fn rtmp_block(
             return log_error(cf, &e);
         }
         if state.conf.has_live() {
-            let tag = ptr::addr_of_mut!(super::module::ngx_rtmp_rs_module).cast();
-            // SAFETY: `cf` is live; the module static is a stable tag across reloads.
+            let tag = ptr::addr_of!(LIVE_ZONE_TAG).cast_mut().cast();
+            // SAFETY: `cf` is live; the tag is a stable address across reloads.
             match unsafe { super::shm::add(cf, state.conf.live_shm_size(), tag) } {
                 Ok(zone) => state.shm_zone = zone,
                 Err(e) => return log_error(cf, &e),
             }
         }
-        let tag = ptr::addr_of_mut!(super::module::ngx_rtmp_rs_conf_module).cast();
-        // SAFETY: `cf` is live; the module static is a stable tag across reloads.
+        let tag = ptr::addr_of!(STAT_ZONE_TAG).cast_mut().cast();
+        // SAFETY: `cf` is live; the tag is a stable address across reloads.
         match unsafe { super::stat_board::add(cf, tag) } {
             Ok(zone) => state.stat_zone = zone,
             Err(e) => return log_error(cf, &e),

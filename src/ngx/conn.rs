@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::ptr::NonNull;
 
 use bytes::Bytes;
 use nginx_sys::{ngx_connection_t, ngx_event_t};
@@ -15,8 +16,9 @@ use super::log::Level;
 use super::net::{Connection, LogError, Recv, Sent};
 use super::now_ms as now;
 use super::policy::Policy;
-use super::worker;
+use super::worker::{self, Client, ClientCard};
 use crate::conf::ServerConf;
+use crate::http::{HttpError, Response};
 use crate::live::{MediaInfo, StreamKey};
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::{
@@ -109,7 +111,7 @@ pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
 /// Makes the `Conn` of a new connection, registers it and hands the connection's events to
 /// it: the caller runs its first read.
 fn start(c: Connection, server: &ServerConf) -> *mut Conn {
-    worker::with(|w| w.count_accepted());
+    worker::with(|w| w.counters.accepted += 1);
     // nginx's connection number: unique across the workers of a master, and the id the stat
     // page, rtmp_control and the callbacks' `clientid` show.
     let id = c.number();
@@ -141,7 +143,10 @@ fn start(c: Connection, server: &ServerConf) -> *mut Conn {
     // The handlers find the `Conn` through `data`; the box is freed by `finish`.
     // SAFETY: `conn` is the allocation just released from its box, used by nothing else.
     unsafe { (*conn).c.set_data(conn) };
-    worker::with(|w| w.conns.insert(id, conn));
+    let client: *mut dyn Client = conn;
+    // SAFETY: the `Conn` lives until `finish`, which unregisters it first, and its handlers
+    // mark it busy while they hold it (`run`).
+    worker::clients(|c| unsafe { c.register(id, NonNull::new_unchecked(client)) });
     conn
 }
 
@@ -173,8 +178,14 @@ unsafe fn read(conn: *mut Conn) {
 /// `conn` must be a `Conn` made by `start` and not yet finished, with no reference to it in
 /// use; it is freed when the handler ends the connection.
 unsafe fn run(conn: *mut Conn, handler: fn(&mut Conn) -> Option<End>) {
-    // SAFETY: the caller's contract; the reference ends with the closure.
-    let end = super::catch(|| handler(unsafe { &mut *conn })).unwrap_or(Some(End::Io("panic")));
+    let end = super::catch(|| {
+        // SAFETY: the caller's contract; the reference ends with the closure.
+        let conn = unsafe { &mut *conn };
+        // Not handed out by the registry while this reference is in use.
+        let _busy = worker::clients(|c| c.enter(conn.policy.client_id()));
+        handler(conn)
+    })
+    .unwrap_or(Some(End::Io("panic")));
     if let Some(end) = end {
         // SAFETY: the caller's contract: ownership goes back to a box exactly once, and
         // `finish` closes the connection, so no handler finds the `Conn` again.
@@ -184,7 +195,7 @@ unsafe fn run(conn: *mut Conn, handler: fn(&mut Conn) -> Option<End>) {
 
 /// Ends a connection: its streams end, the socket closes, the `Conn` is freed.
 fn finish(conn: Box<Conn>, end: End) {
-    worker::with(|w| w.conns.remove(&conn.policy.client_id()));
+    worker::clients(|c| c.unregister(conn.policy.client_id()));
     let _ = super::catch(|| conn.log_end(&end));
     let Conn { c, policy, .. } = *conn;
     let _ = super::catch(move || policy.on_close());
@@ -192,12 +203,12 @@ fn finish(conn: Box<Conn>, end: End) {
     worker::with(|w| super::stat_snapshot::note_changes(w));
 }
 
-impl Conn {
+impl Client for Conn {
     /// A live message of a stream this connection plays on `stream_id`. Called from the
     /// publisher's (or the shared-memory reader's) context: queues, never writes or closes here;
     /// the write happens in this connection's posted write handler, so that all messages of an
     /// event loop iteration go out in one `writev`.
-    pub fn deliver(&mut self, stream_id: u32, info: &MediaInfo, msg: &PreparedMessage) {
+    fn deliver(&mut self, stream_id: u32, info: &MediaInfo, msg: &PreparedMessage) {
         let pending = self.session.pending_bytes() + self.out_len;
         if self.policy.admit(stream_id, info, pending) && self.session.send_prepared(stream_id, msg)
         {
@@ -211,14 +222,14 @@ impl Conn {
     }
 
     /// The worker's flush timer: write what `deliver` queued.
-    pub fn flush_now(&mut self) {
+    fn flush_now(&mut self) {
         self.flush_deferred = false;
         self.post_write();
     }
 
     /// The publisher of the stream played on `stream_id` left (`published == false`) or came
     /// back.
-    pub fn notify(&mut self, stream_id: u32, published: bool) {
+    fn notify(&mut self, stream_id: u32, published: bool) {
         if published {
             self.session.send_publish_notify(stream_id);
         } else {
@@ -232,7 +243,7 @@ impl Conn {
 
     /// Another client takes over a stream this one publishes: end that publication now and
     /// close this connection from its own handler.
-    pub fn evict(&mut self, key: &StreamKey) {
+    fn evict(&mut self, key: &StreamKey) {
         if self.policy.end_publication_of(key) {
             self.evicted = true;
             // The posted read handler closes the connection.
@@ -242,11 +253,44 @@ impl Conn {
 
     /// The HTTP callback a request of this connection waited for answered: decide, then let
     /// this connection's own read handler send the answer and go on.
-    pub fn notified(&mut self, result: Result<crate::http::Response, crate::http::HttpError>) {
+    fn notified(&mut self, result: Result<Response, HttpError>) {
         self.policy.notified(&mut self.session, result, now());
         self.post_read();
     }
 
+    /// Closes the connection from its own read handler, soon (`rtmp_control drop`): it stops
+    /// reading, sends what is queued and ends; its streams end as on a disconnect.
+    fn request_close(&mut self) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        log_info!(
+            self.c.log(),
+            "rtmp: client {} dropped by rtmp_control",
+            self.policy.client_id()
+        );
+        // The posted read handler finishes the connection (never freed from here).
+        self.post_read();
+    }
+
+    fn card(&self) -> ClientCard<'_> {
+        let p = &self.policy;
+        ClientCard {
+            number: self.c.number(),
+            server: p.server() as *const ServerConf as usize,
+            app: p.app_name(),
+            addr: p.addr(),
+            flashver: p.flashver(),
+            bytes_in: self.session.bytes_received(),
+            bytes_out: self.session.bytes_sent(),
+            publications: p.publications().collect(),
+            playbacks: p.playbacks().collect(),
+        }
+    }
+}
+
+impl Conn {
     /// Runs the read handler later in this event loop iteration: never frees the connection
     /// from here.
     fn post_read(&mut self) {
@@ -492,37 +536,5 @@ impl Conn {
             rev.del_timer();
         }
         None
-    }
-}
-
-/// Accessors for the stat page and `rtmp_control` ([`super::stat_snapshot`]).
-impl Conn {
-    /// nginx's connection number: unique across the workers of a master.
-    pub fn number(&self) -> u64 {
-        self.c.number()
-    }
-
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
-    /// Closes the connection from its own read handler, soon (`rtmp_control drop`): it stops
-    /// reading, sends what is queued and ends; its streams end as on a disconnect.
-    pub fn request_close(&mut self) {
-        if self.closing {
-            return;
-        }
-        self.closing = true;
-        log_info!(
-            self.c.log(),
-            "rtmp: client {} dropped by rtmp_control",
-            self.policy.client_id()
-        );
-        // The posted read handler finishes the connection (never freed from here).
-        self.post_read();
     }
 }

@@ -4,14 +4,16 @@
 //! run on a worker timer once their deadline has passed. Paths come from the cores relative
 //! to the directory and are checked again here.
 
-use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
-use nginx_sys::{ngx_add_timer, ngx_event_t, ngx_msec_t};
+use nginx_sys::{ngx_event_t, ngx_msec_t};
+
+use super::timer::Timer;
+use super::worker::{self, DeleteQueue, PendingDelete};
 
 use crate::files::{FileOp, Now};
 
@@ -100,72 +102,47 @@ impl FileWriter {
     }
 }
 
-/// Deletions waiting for their deadline, with the time they were scheduled: a file modified
-/// after that (another worker resumed the stream) is kept.
-struct Pending {
-    path: PathBuf,
-    not_before_ms: u64,
-    scheduled: SystemTime,
-}
-
-struct DeleteQueue {
-    pending: Vec<Pending>,
-    timer: *mut ngx_event_t,
-}
-
-thread_local! {
-    static DELETES: RefCell<DeleteQueue> = const {
-        RefCell::new(DeleteQueue { pending: Vec::new(), timer: std::ptr::null_mut() })
-    };
-}
-
 fn schedule_delete(path: PathBuf, not_before_ms: u64) {
-    DELETES.with(|q| {
-        let mut q = q.borrow_mut();
+    worker::with_deletes(|q| {
         q.pending.retain(|p| p.path != path);
-        q.pending.push(Pending {
+        q.pending.push(PendingDelete {
             path,
             not_before_ms,
             scheduled: SystemTime::now(),
         });
-        q.arm();
+        arm(q);
     });
 }
 
 fn cancel_delete(path: &Path) {
-    DELETES.with(|q| q.borrow_mut().pending.retain(|p| p.path != path));
+    worker::with_deletes(|q| q.pending.retain(|p| p.path != path));
 }
 
-impl DeleteQueue {
-    fn arm(&mut self) {
-        let Some(next) = self.pending.iter().map(|p| p.not_before_ms).min() else {
-            return;
-        };
-        if self.timer.is_null() {
-            self.timer = super::worker_timer(on_timer);
-        }
-        let delay = next.saturating_sub(now().monotonic_ms).max(1);
-        // SAFETY: `timer` is the worker's own event, valid for its lifetime.
-        unsafe { ngx_add_timer(self.timer, delay as ngx_msec_t) };
-    }
+/// Sets the timer for the earliest pending deletion.
+fn arm(q: &mut DeleteQueue) {
+    let Some(next) = q.pending.iter().map(|p| p.not_before_ms).min() else {
+        return;
+    };
+    let timer = *q.timer.get_or_insert_with(|| Timer::new(on_timer));
+    timer.set(next.saturating_sub(now().monotonic_ms) as ngx_msec_t);
+}
 
-    fn run_due(&mut self, now_ms: u64) {
-        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|p| p.not_before_ms <= now_ms);
-        self.pending = rest;
-        for p in due {
-            let modified_later = fs::metadata(&p.path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|m| m > p.scheduled);
-            if !modified_later {
-                let _ = fs::remove_file(&p.path);
-            }
+fn run_due(q: &mut DeleteQueue, now_ms: u64) {
+    let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut q.pending)
+        .into_iter()
+        .partition(|p| p.not_before_ms <= now_ms);
+    q.pending = rest;
+    for p in due {
+        let modified_later = fs::metadata(&p.path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m > p.scheduled);
+        if !modified_later {
+            let _ = fs::remove_file(&p.path);
         }
-        self.arm();
     }
+    arm(q);
 }
 
 unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
-    let _ = super::catch(|| DELETES.with(|q| q.borrow_mut().run_due(now().monotonic_ms)));
+    let _ = super::catch(|| worker::with_deletes(|q| run_due(q, now().monotonic_ms)));
 }

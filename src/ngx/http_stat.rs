@@ -29,7 +29,7 @@ impl HttpModule for HttpStatModule {
     fn module() -> &'static ngx_module_t {
         // SAFETY: nginx writes the module's indexes while it loads the configuration, before
         // any handler of the module runs; nothing writes the module afterwards.
-        unsafe { &*ptr::addr_of!(super::module::ngx_rtmp_rs_http_module) }
+        unsafe { &*ptr::addr_of!(ngx_rtmp_rs_http_module) }
     }
 }
 
@@ -324,3 +324,14 @@ unsafe extern "C" fn control_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls this as a content handler of this module.
     unsafe { content(r, answer) }
 }
+
+/// The http side of the module: `rtmp_stat`, `rtmp_stat_format`, `rtmp_stat_stylesheet`,
+/// `rtmp_control`.
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_rtmp_rs_http_module: ngx_module_t = ngx_module_t {
+    ctx: ptr::addr_of_mut!(HTTP_CTX) as *mut c_void,
+    commands: ptr::addr_of_mut!(HTTP_COMMANDS) as *mut ngx_command_t,
+    type_: nginx_sys::NGX_HTTP_MODULE as ngx_uint_t,
+    ..ngx_module_t::default()
+};

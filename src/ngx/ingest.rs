@@ -7,14 +7,12 @@ use super::fanout::fan_out;
 use super::log::Log;
 use super::outputs::{Executed, OutputFiles};
 use super::worker::Worker;
-use crate::live::{ClientId, Incoming, StreamHandle};
+use crate::live::{Incoming, StreamHandle};
 
-/// Runs `msg` through the pipeline of `handle`. `skip` is the client the caller borrows (a
-/// publisher that also plays its own stream), never touched here.
+/// Runs `msg` through the pipeline of `handle`.
 pub fn ingest(
     w: &mut Worker,
     handle: StreamHandle,
-    skip: ClientId,
     msg: Incoming<'_>,
     files: &mut OutputFiles,
     log: Log,
@@ -23,15 +21,8 @@ pub fn ingest(
         return Executed::default();
     };
     if let Some(d) = s.pipeline.ingest(msg, !s.players.is_empty()) {
-        let players = std::mem::take(&mut s.players);
-        fan_out(w, &players, skip, &d.info, &d.message);
-        if let Some(s) = w.hub.get_mut(handle) {
-            s.players = players;
-        }
+        fan_out(&s.players, &d.info, &d.message);
     }
-    let Some(s) = w.hub.get_mut(handle) else {
-        return Executed::default();
-    };
     let done = files.run(&mut s.pipeline, log);
     w.counters.hls_segments += done.segments;
     done

@@ -28,6 +28,7 @@ mod remote;
 mod shm;
 mod stat_board;
 mod stat_snapshot;
+mod timer;
 mod worker;
 
 /// Runs `f`, turning a panic into `None` so that it never unwinds into nginx's C frames.
@@ -39,19 +40,4 @@ fn catch<T>(f: impl FnOnce() -> T) -> Option<T> {
 fn now_ms() -> u64 {
     // SAFETY: nginx updates `ngx_current_msec` on the worker's only thread.
     unsafe { nginx_sys::ngx_current_msec as u64 }
-}
-
-/// A timer event owned by the worker for its whole life: `handler` runs when it fires. It is
-/// cancelable: a pending tick never delays a graceful shutdown.
-fn worker_timer(
-    handler: unsafe extern "C" fn(*mut nginx_sys::ngx_event_t),
-) -> *mut nginx_sys::ngx_event_t {
-    // SAFETY: all-zero is a valid, inactive `ngx_event_t`; leaked, it lives for the worker.
-    let ev: &'static mut nginx_sys::ngx_event_t =
-        Box::leak(Box::new(unsafe { std::mem::zeroed() }));
-    ev.handler = Some(handler);
-    // SAFETY: the cycle's log lives as long as the worker.
-    ev.log = unsafe { (*nginx_sys::ngx_cycle).log };
-    ev.set_cancelable(1);
-    ev
 }

@@ -13,18 +13,14 @@ use core::ptr;
 
 use ::ngx::ngx_string;
 use nginx_sys::{
-    ngx_command_t, ngx_core_module_t, ngx_module_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE,
-    NGX_CONF_ANY, NGX_CONF_BLOCK, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CORE_MODULE, NGX_MAIN_CONF,
+    ngx_command_t, ngx_core_module_t, ngx_cycle_t, ngx_int_t, ngx_module_t, ngx_str_t, ngx_uint_t,
+    NGX_CONF_1MORE, NGX_CONF_ANY, NGX_CONF_BLOCK, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CORE_MODULE,
+    NGX_MAIN_CONF, NGX_OK,
 };
 
-use super::conf;
+use super::conf::{self, RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_SRV_CONF};
+use super::http_stat;
 
-/// Module type of `ngx_rtmp_rs_conf_module` ("RRTS"); distinct from nginx-rtmp-module's.
-pub const RTMP_CONF_MODULE: ngx_uint_t = 0x5252_5453;
-/// `cf->cmd_type` inside `rtmp {}`, `server {}` and `application {}`.
-pub const RTMP_MAIN_CONF: ngx_uint_t = 0x0200_0000;
-pub const RTMP_SRV_CONF: ngx_uint_t = 0x0400_0000;
-pub const RTMP_APP_CONF: ngx_uint_t = 0x0800_0000;
 const ANY_LEVEL: ngx_uint_t = RTMP_MAIN_CONF | RTMP_SRV_CONF | RTMP_APP_CONF;
 
 static mut CORE_CTX: ngx_core_module_t = ngx_core_module_t {
@@ -149,9 +145,32 @@ pub static mut ngx_rtmp_rs_module: ngx_module_t = ngx_module_t {
     ctx: ptr::addr_of_mut!(CORE_CTX) as *mut c_void,
     commands: ptr::addr_of_mut!(CORE_COMMANDS) as *mut ngx_command_t,
     type_: NGX_CORE_MODULE as ngx_uint_t,
-    init_process: Some(super::worker::init_process),
+    init_process: Some(init_process),
     ..ngx_module_t::default()
 };
+
+/// `init_process`: a worker starts; it finds the live zone and the stat board of its cycle.
+unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    let _ = super::catch(|| {
+        // SAFETY: the core module's slot in the cycle's `conf_ctx` holds the `ParseState`
+        // of the `rtmp {}` block (or null without one), alive as long as the cycle.
+        let state = unsafe {
+            let index = (*ptr::addr_of!(ngx_rtmp_rs_module)).index;
+            (*(*cycle).conf_ctx.add(index)).cast::<conf::ParseState>()
+        };
+        // SAFETY: as above.
+        let Some(state) = (unsafe { state.as_ref() }) else {
+            return;
+        };
+        // SAFETY: the zone was mapped and initialised before workers start.
+        let zone = unsafe { super::shm::attach(state.shm_zone) };
+        super::worker::with(|w| w.zone = zone);
+        // SAFETY: the board zone and the configuration live as long as the cycle, which
+        // outlives the worker.
+        unsafe { super::stat_snapshot::init(state.stat_zone, &*ptr::addr_of!(state.conf)) };
+    });
+    NGX_OK as ngx_int_t
+}
 
 #[no_mangle]
 #[allow(non_upper_case_globals)]
@@ -162,23 +181,12 @@ pub static mut ngx_rtmp_rs_conf_module: ngx_module_t = ngx_module_t {
     ..ngx_module_t::default()
 };
 
-/// The http side: `rtmp_stat`, `rtmp_stat_format`, `rtmp_stat_stylesheet`, `rtmp_control`
-/// ([`super::http_stat`]).
-#[no_mangle]
-#[allow(non_upper_case_globals)]
-pub static mut ngx_rtmp_rs_http_module: ngx_module_t = ngx_module_t {
-    ctx: ptr::addr_of_mut!(super::http_stat::HTTP_CTX) as *mut c_void,
-    commands: ptr::addr_of_mut!(super::http_stat::HTTP_COMMANDS) as *mut ngx_command_t,
-    type_: nginx_sys::NGX_HTTP_MODULE as ngx_uint_t,
-    ..ngx_module_t::default()
-};
-
 #[no_mangle]
 #[allow(non_upper_case_globals)]
 pub static mut ngx_modules: [*const ngx_module_t; 4] = [
     ptr::addr_of!(ngx_rtmp_rs_module),
     ptr::addr_of!(ngx_rtmp_rs_conf_module),
-    ptr::addr_of!(ngx_rtmp_rs_http_module),
+    ptr::addr_of!(http_stat::ngx_rtmp_rs_http_module),
     ptr::null(),
 ];
 

@@ -7,9 +7,7 @@
 //! publisher closes its slot (players then wait, with idle streams, for the next publisher
 //! on any worker) or when its last player leaves.
 
-use std::cell::RefCell;
-
-use nginx_sys::{ngx_add_timer, ngx_event_t, ngx_msec_t};
+use nginx_sys::{ngx_event_t, ngx_msec_t};
 
 use bytes::Bytes;
 
@@ -17,10 +15,10 @@ use super::fanout::notify;
 use super::ingest::ingest;
 use super::log::Log;
 use super::outputs::OutputFiles;
-use super::shm::{ShmRegion, Zone};
-use super::worker::{self, Worker};
-use crate::conf::AppConf;
-use crate::live::shm::{self, ReadResult, SlotReader};
+use super::shm::Zone;
+use super::timer::Timer;
+use super::worker::{self, Feed, Want, Worker};
+use crate::live::shm::{self, ReadResult};
 use crate::live::{Incoming, Pipeline, StreamHandle, StreamKey};
 use crate::rtmp::message::types;
 
@@ -30,26 +28,6 @@ pub const REMOTE_PUBLISHER: u64 = 0;
 const POLL_MS: ngx_msec_t = 10;
 /// Records read per feed per tick, so that one busy stream cannot starve the event loop.
 const MAX_RECORDS_PER_TICK: usize = 2000;
-
-pub struct Feed {
-    reader: SlotReader<ShmRegion>,
-    handle: StreamHandle,
-    idle_streams: bool,
-}
-
-/// What a worker needs to look for a stream in the zone.
-#[derive(Clone)]
-pub struct Want {
-    pub key: StreamKey,
-    pub ring_key: String,
-    pub chunk_size: u32,
-    pub app: &'static AppConf,
-}
-
-thread_local! {
-    static TIMER: RefCell<*mut ngx_event_t> = const { RefCell::new(std::ptr::null_mut()) };
-    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
 
 /// Starts mirroring `want` if another worker publishes it. Returns the hub handle of the
 /// mirror (its players attach with `Hub::add_player`).
@@ -96,17 +74,17 @@ pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
 /// Reads what the ring has; returns false when the feed ended.
 fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
     feed.reader.want(now);
-    BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
+    worker::with_mirror(|io| {
+        let buf = &mut io.buf;
         for _ in 0..MAX_RECORDS_PER_TICK {
-            match feed.reader.next(&mut buf) {
+            match feed.reader.next(buf) {
                 ReadResult::Record(r) => {
                     if w.hub.get(feed.handle).is_none() {
                         return false;
                     }
                     // One copy out of the ring per message, shared by the GOP cache and
                     // every player of this worker.
-                    let payload = Bytes::copy_from_slice(&buf);
+                    let payload = Bytes::copy_from_slice(buf);
                     let msg = Incoming {
                         type_id: r.kind,
                         timestamp: r.timestamp,
@@ -114,14 +92,7 @@ fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
                         now: super::file_ops::now(),
                     };
                     let mut no_files = OutputFiles::default();
-                    ingest(
-                        w,
-                        feed.handle,
-                        REMOTE_PUBLISHER,
-                        msg,
-                        &mut no_files,
-                        Log::cycle(),
-                    );
+                    ingest(w, feed.handle, msg, &mut no_files, Log::cycle());
                 }
                 ReadResult::Empty => return true,
                 // The reader resynchronised at a keyframe; players' queues cope with the gap.
@@ -137,22 +108,15 @@ fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
 /// stream ended.
 fn end(w: &mut Worker, feed: Feed) {
     if let Some(s) = w.hub.unpublish(feed.handle, feed.idle_streams) {
-        notify(w, &s.players, REMOTE_PUBLISHER, false);
+        notify(&s.players, false);
     }
 }
 
 fn arm() {
-    TIMER.with(|t| {
-        let mut t = t.borrow_mut();
-        if t.is_null() {
-            *t = super::worker_timer(on_timer);
-        }
-        // SAFETY: the worker's own event.
-        unsafe {
-            if (**t).timer_set() == 0 {
-                ngx_add_timer(*t, POLL_MS);
-            }
-        }
+    worker::with_mirror(|io| {
+        io.timer
+            .get_or_insert_with(|| Timer::new(on_timer))
+            .arm(POLL_MS)
     });
 }
 
@@ -197,8 +161,9 @@ fn attach_waiting() {
             }
             let h = attach(w, &want, now)?;
             w.waiting_wants.remove(&want.key);
-            let players = w.hub.get(h).map(|s| s.players.clone()).unwrap_or_default();
-            notify(w, &players, REMOTE_PUBLISHER, true);
+            if let Some(s) = w.hub.get(h) {
+                notify(&s.players, true);
+            }
             Some(())
         });
     }

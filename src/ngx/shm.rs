@@ -4,7 +4,7 @@
 //! another worker than the publisher. The publisher's worker writes every message of its
 //! stream into a ring in one zone ([`crate::live::shm`] defines layout and lock-free protocol);
 //! a worker with players of a stream it does not publish reads that ring on a timer
-//! ([`super::remote`]). Unlike nginx-rtmp's `rtmp_auto_push` there are no per-stream unix
+//! (`remote.rs`). Unlike nginx-rtmp's `rtmp_auto_push` there are no per-stream unix
 //! sockets, nothing to reconnect after a reload (the zone survives reloads with the same
 //! size and old and new workers keep reading each other), and a crashed publisher worker
 //! only leaves a slot that goes stale and is reclaimed.
@@ -159,18 +159,6 @@ pub unsafe fn attach(zone: *mut ngx_shm_zone_t) -> Option<Zone> {
     let layout = Layout::new(Region::len(region)).ok()?;
     shm::check(&region, &layout).ok()?;
     Some(Zone { region, layout })
-}
-
-/// This worker's identity in the zone: its pid and a per-process nonce (pids are reused).
-pub fn owner_id() -> u64 {
-    thread_local! {
-        static OWNER: u64 = {
-            // SAFETY: getpid has no preconditions.
-            let pid = unsafe { libc::getpid() } as u64;
-            (pid << 32) | (nginx_sys::ngx_random() as u64 & 0xFFFF_FFFF) | 1
-        };
-    }
-    OWNER.with(|o| *o)
 }
 
 /// Whether the worker that owns a slot is still running.

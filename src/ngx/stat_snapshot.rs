@@ -7,21 +7,20 @@
 //! handlers ([`super::http_stat`]) publish this worker's snapshot fresh, then merge every
 //! live worker's slot.
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 
-use nginx_sys::{ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
+use nginx_sys::{ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
 
-use super::conn::Conn;
 use super::now_ms;
 use super::remote::REMOTE_PUBLISHER;
-use super::shm::{is_alive, owner_id};
-use super::stat_board::{self, BoardZone};
-use super::worker::{self, Worker};
+use super::shm::is_alive;
+use super::stat_board;
+use super::timer::Timer;
+use super::worker::{self, owner_id, ClientCard, StatState, Worker};
 use crate::conf::{RtmpConf, ServerConf};
 use crate::stat::{
-    self, Aggregator, ClientInput, ClientView, Command, MergeContext, Published, ServerLayout,
-    Snapshot, StatView, StreamId, StreamInput, WorkerInput,
+    self, ClientInput, ClientView, Command, MergeContext, Published, ServerLayout, Snapshot,
+    StatView, StreamId, StreamInput, WorkerInput,
 };
 
 /// The mailbox is polled and the snapshot refreshed this often.
@@ -32,35 +31,6 @@ const CHANGE_MS: ngx_msec_t = 10;
 const REFRESH_MS: u64 = stat::bitrate::WINDOW_MS;
 /// A slot not updated for this long belongs to a stuck or exiting worker: not shown.
 const STALE_MS: u64 = 10_000;
-
-struct State {
-    board: Option<BoardZone>,
-    slot: Option<usize>,
-    cursor: u64,
-    conf: *const RtmpConf,
-    started_unix: u64,
-    timer: *mut ngx_event_t,
-    last_publish_ms: u64,
-    last_signature: (u64, usize),
-    /// A republish for a change is scheduled.
-    soon: bool,
-    aggregator: Aggregator,
-}
-
-thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State {
-        board: None,
-        slot: None,
-        cursor: 0,
-        conf: std::ptr::null(),
-        started_unix: 0,
-        timer: std::ptr::null_mut(),
-        last_publish_ms: 0,
-        last_signature: (0, 0),
-        soon: false,
-        aggregator: Aggregator::default(),
-    });
-}
 
 fn unix_ms() -> u64 {
     super::file_ops::now().unix_ms
@@ -76,16 +46,15 @@ fn pid() -> u32 {
 /// # Safety
 /// `zone` must be null or the board zone of the worker's cycle; `conf` must live as long as
 /// the worker.
-pub unsafe fn init(zone: *mut ngx_shm_zone_t, conf: &RtmpConf) {
+pub unsafe fn init(zone: *mut ngx_shm_zone_t, conf: &'static RtmpConf) {
     // SAFETY: see the contract.
     let board = unsafe { stat_board::attach(zone) };
     let claimed = board.and_then(|b| b.board.claim(&b.region, owner_id(), is_alive).ok());
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
+    worker::with_stat(|s| {
         s.board = board;
         s.slot = claimed.map(|c| c.0);
         s.cursor = claimed.map_or(0, |c| c.1);
-        s.conf = conf;
+        s.conf = Some(conf);
         s.started_unix = unix_ms() / 1000;
     });
     arm();
@@ -96,46 +65,34 @@ pub unsafe fn init(zone: *mut ngx_shm_zone_t, conf: &RtmpConf) {
 /// stat answer lists them at once. Costs a comparison when nothing changed.
 pub fn note_changes(w: &Worker) {
     let sig = signature(w);
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.last_signature == sig || s.soon || s.timer.is_null() {
+    worker::with_stat(|s| {
+        let Some(timer) = s.timer else {
+            return;
+        };
+        if s.last_signature == sig || s.soon {
             return;
         }
         s.soon = true;
-        // SAFETY: the worker's own event.
-        unsafe {
-            if (*s.timer).timer_set() != 0 {
-                ngx_del_timer(s.timer);
-            }
-            ngx_add_timer(s.timer, CHANGE_MS);
-        }
+        timer.rearm(CHANGE_MS);
     });
 }
 
 fn arm() {
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.timer.is_null() {
-            s.timer = super::worker_timer(on_timer);
-        }
-        // SAFETY: the worker's own event.
-        unsafe {
-            if (*s.timer).timer_set() == 0 {
-                ngx_add_timer(s.timer, TICK_MS);
-            }
-        }
+    worker::with_stat(|s| {
+        s.timer
+            .get_or_insert_with(|| Timer::new(on_timer))
+            .arm(TICK_MS)
     });
 }
 
 unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
     let _ = super::catch(|| {
-        STATE.with(|s| s.borrow_mut().soon = false);
+        worker::with_stat(|s| s.soon = false);
         for cmd in poll_mailbox() {
             drop_local(&cmd);
         }
         let sig = worker::with(|w| signature(w));
-        let (changed, due) = STATE.with(|s| {
-            let s = s.borrow();
+        let (changed, due) = worker::with_stat(|s| {
             (
                 s.last_signature != sig,
                 now_ms().saturating_sub(s.last_publish_ms) >= REFRESH_MS,
@@ -150,12 +107,11 @@ unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
 
 /// Changes worth an immediate republish: streams, players, connections.
 fn signature(w: &Worker) -> (u64, usize) {
-    (w.hub.changes(), w.conns.len())
+    (w.hub.changes(), worker::clients(|c| c.len()))
 }
 
 fn poll_mailbox() -> Vec<Command> {
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
+    worker::with_stat(|s| {
         let (Some(b), Some(slot)) = (s.board, s.slot) else {
             return Vec::new();
         };
@@ -202,35 +158,31 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
             })
         })
         .collect();
-    let clients = w
-        .conns
-        .iter()
-        .map(|(&key, &conn)| {
-            // SAFETY: `conns` holds live connections; this runs from a timer or an http
-            // handler, never inside a connection's own handler, so no `&mut Conn` exists
-            // meanwhile.
-            let conn: &Conn = unsafe { &*conn };
-            let policy = conn.policy();
-            let session = conn.session();
-            ClientInput {
+    let mut clients = Vec::new();
+    worker::clients(|registry| {
+        registry.for_each(|key, c| {
+            let card = c.card();
+            clients.push(ClientInput {
                 key,
-                number: conn.number(),
-                server: server_index(conf, policy.server()),
-                address: policy.addr().to_owned(),
-                flashver: policy.flashver().to_owned(),
-                bytes_in: session.bytes_received(),
-                bytes_out: session.bytes_sent(),
-                publishing: policy
-                    .publications()
-                    .filter_map(|h| stream_id(&w.hub.get(h)?.key))
+                number: card.number,
+                server: server_index(conf, card.server as *const ServerConf),
+                address: card.addr.to_owned(),
+                flashver: card.flashver.to_owned(),
+                bytes_in: card.bytes_in,
+                bytes_out: card.bytes_out,
+                publishing: card
+                    .publications
+                    .iter()
+                    .filter_map(|&h| stream_id(&w.hub.get(h)?.key))
                     .collect(),
-                playing: policy
-                    .playbacks()
-                    .filter_map(|(key, dropped)| Some((stream_id(key)?, dropped)))
+                playing: card
+                    .playbacks
+                    .iter()
+                    .filter_map(|&(key, dropped)| Some((stream_id(key)?, dropped)))
                     .collect(),
-            }
+            });
         })
-        .collect();
+    });
     let mut accepted = vec![0; conf.servers.len()];
     for (&ptr, &n) in &w.counters.accepted_by_server {
         let server = server_index(conf, ptr as *const ServerConf);
@@ -243,7 +195,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
         unix_ms: unix_ms(),
         pid: pid(),
         started_unix,
-        naccepted: w.accepted(),
+        naccepted: w.counters.accepted,
         hls_segments: w.counters.hls_segments,
         accepted,
         rejected: w
@@ -258,9 +210,8 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
 }
 
 /// Builds this worker's snapshot.
-fn build(st: &mut State, w: &Worker) -> Snapshot {
-    // SAFETY: set at init from the cycle's configuration, alive as long as the worker.
-    let Some(conf) = (unsafe { st.conf.as_ref() }) else {
+fn build(st: &mut StatState, w: &Worker) -> Snapshot {
+    let Some(conf) = st.conf else {
         return Snapshot::default();
     };
     let input = collect(conf, st.started_unix, w);
@@ -269,11 +220,10 @@ fn build(st: &mut State, w: &Worker) -> Snapshot {
 
 /// Builds and publishes this worker's snapshot; returns it.
 fn publish() -> Snapshot {
-    let snap = STATE.with(|s| {
-        let mut s = s.borrow_mut();
+    worker::with_stat(|s| {
         let snap = worker::with(|w| {
             let sig = signature(w);
-            let snap = build(&mut s, w);
+            let snap = build(s, w);
             s.last_signature = sig;
             snap
         });
@@ -284,14 +234,12 @@ fn publish() -> Snapshot {
             }
         }
         snap
-    });
-    snap
+    })
 }
 
 /// Snapshots of the other live workers, with their slot index.
 fn others() -> Vec<(usize, Snapshot)> {
-    STATE.with(|s| {
-        let s = s.borrow();
+    worker::with_stat(|s| {
         let Some(b) = s.board else {
             return Vec::new();
         };
@@ -314,9 +262,8 @@ fn others() -> Vec<(usize, Snapshot)> {
 }
 
 fn layout() -> Vec<ServerLayout> {
-    STATE.with(|s| {
-        // SAFETY: as in `build`.
-        let Some(conf) = (unsafe { s.borrow().conf.as_ref() }) else {
+    worker::with_stat(|s| {
+        let Some(conf) = s.conf else {
             return Vec::new();
         };
         conf.servers
@@ -347,55 +294,50 @@ pub fn view() -> StatView {
 
 /// Closes this worker's clients that `cmd` matches; returns how many.
 fn drop_local(cmd: &Command) -> u64 {
-    let targets: Vec<*mut Conn> = worker::with(|w| {
-        let conf = STATE.with(|s| s.borrow().conf);
-        // SAFETY: as in `build`.
-        let Some(conf) = (unsafe { conf.as_ref() }) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for &conn_ptr in w.conns.values() {
-            // SAFETY: as in `build`: live connections, none inside its own handler.
-            let conn: &Conn = unsafe { &*conn_ptr };
-            let policy = conn.policy();
-            let server = server_index(conf, policy.server()).unwrap_or(u32::MAX);
-            let base = ClientView {
-                server,
-                app: policy.app_name().unwrap_or_default(),
-                addr: policy.addr(),
-                id: conn.number(),
-                publishing: None,
-                playing: None,
-            };
-            let mut hit = cmd.matches(&base);
-            for h in policy.publications() {
-                if let Some(s) = w.hub.get(h) {
-                    hit |= cmd.matches(&ClientView {
-                        app: &s.key.app,
-                        publishing: Some(&s.key.name),
-                        ..base
-                    });
+    let Some(conf) = worker::with_stat(|s| s.conf) else {
+        return 0;
+    };
+    let mut dropped = 0;
+    worker::with(|w| {
+        worker::clients(|registry| {
+            registry.for_each(|_, c| {
+                if matches(cmd, conf, w, &c.card()) {
+                    c.request_close();
+                    dropped += 1;
                 }
-            }
-            for (key, _) in policy.playbacks() {
-                hit |= cmd.matches(&ClientView {
-                    app: &key.app,
-                    playing: Some(&key.name),
-                    ..base
-                });
-            }
-            if hit {
-                out.push(conn_ptr);
-            }
-        }
-        out
+            })
+        })
     });
-    for &c in &targets {
-        // SAFETY: collected above from `conns` in this same call; nothing ran in between
-        // that could close a connection (closing happens in posted handlers, later).
-        unsafe { (*c).request_close() };
-    }
-    targets.len() as u64
+    dropped
+}
+
+/// Whether `cmd` names the client: by itself, or by a stream it publishes or plays.
+fn matches(cmd: &Command, conf: &RtmpConf, w: &Worker, card: &ClientCard<'_>) -> bool {
+    let base = ClientView {
+        server: server_index(conf, card.server as *const ServerConf).unwrap_or(u32::MAX),
+        app: card.app.unwrap_or_default(),
+        addr: card.addr,
+        id: card.number,
+        publishing: None,
+        playing: None,
+    };
+    let publishing = card.publications.iter().filter_map(|&h| w.hub.get(h));
+    let playing = card.playbacks.iter().map(|&(key, _)| key);
+    cmd.matches(&base)
+        || publishing.into_iter().any(|s| {
+            cmd.matches(&ClientView {
+                app: &s.key.app,
+                publishing: Some(&s.key.name),
+                ..base
+            })
+        })
+        || playing.into_iter().any(|key| {
+            cmd.matches(&ClientView {
+                app: &key.app,
+                playing: Some(&key.name),
+                ..base
+            })
+        })
 }
 
 /// Executes a control command on every worker: here at once, elsewhere through their
@@ -404,7 +346,7 @@ fn drop_local(cmd: &Command) -> u64 {
 pub fn control(cmd: &Command) -> u64 {
     let mut n = drop_local(cmd);
     let encoded = cmd.encode();
-    if let Some(b) = STATE.with(|s| s.borrow().board) {
+    if let Some(b) = worker::with_stat(|s| s.board) {
         let me = owner_id();
         for slot in 0..b.board.slots {
             let owner = b.board.owner(&b.region, slot);

@@ -1,38 +1,50 @@
-//! Per-worker state. nginx workers are single-threaded processes, so a thread-local is the
-//! worker's own; nothing here is shared between workers.
+//! The state of one nginx worker, all of it in one place. A worker is a single-threaded
+//! process, so the state lives in one thread-local; nothing here is shared between workers.
+//!
+//! The parts are borrowed separately, because work on one part runs inside work on another:
+//! a publisher's message is fanned out while the streams are borrowed ([`with`]), and each
+//! player then queues itself for the flush timer ([`with_flush`]); a client of the registry
+//! ([`Clients`]) runs while nothing is borrowed. Every shell file may use this one; it uses no
+//! shell file but the leaves it takes types from (timers, the shared zones, the delete queue).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::time::SystemTime;
 
-use nginx_sys::{ngx_cycle_t, ngx_int_t, NGX_OK};
-
-use super::conf::ParseState;
-use super::conn::Conn;
-use super::remote::{Feed, Want};
-use super::shm::Zone;
-use crate::live::{ClientId, Hub, StreamKey};
+use super::shm::{ShmRegion, Zone};
+use super::stat_board::BoardZone;
+use super::timer::Timer;
+use crate::conf::{AppConf, RtmpConf};
+use crate::http::{HttpError, Response};
+use crate::live::shm::SlotReader;
+use crate::live::{ClientId, Hub, MediaInfo, StreamHandle, StreamKey};
+use crate::rtmp::chunk::PreparedMessage;
+use crate::stat::Aggregator;
 
 /// Size of the buffer every connection of the worker reads into.
 pub const RECV_BUF: usize = 64 * 1024;
 
+/// The live streams and what belongs with them.
 pub struct Worker {
     pub hub: Hub,
-    /// Every live connection of the worker, to deliver media to players.
-    pub conns: HashMap<ClientId, *mut Conn>,
     /// The live shared-memory zone (None without `live on` anywhere).
     pub zone: Option<Zone>,
     /// Streams of other workers mirrored for players of this one.
     pub feeds: Vec<Feed>,
     /// Names players wait for that no worker publishes yet.
     pub waiting_wants: HashMap<StreamKey, Want>,
-    /// Counters for the stat page ([`super::stat_snapshot`]).
+    /// Counters for the stat page.
     pub counters: Counters,
-    accepted: u64,
 }
 
 /// Per-worker counters that outlive connections and streams.
 #[derive(Default)]
 pub struct Counters {
+    /// RTMP connections accepted.
+    pub accepted: u64,
     /// Refused publish requests by reason.
     pub rejected_publish: HashMap<&'static str, u64>,
     /// Accepted connections per server block (keyed by the `ServerConf` address).
@@ -41,66 +53,269 @@ pub struct Counters {
     pub hls_segments: u64,
 }
 
-/// Counts a refused publish request (stat and Prometheus `rtmp_publish_rejected_total`).
-pub fn count_rejected_publish(reason: &'static str) {
-    with(|w| *w.counters.rejected_publish.entry(reason).or_default() += 1);
+/// A stream of another worker that this one mirrors: its ring, read on a timer.
+pub struct Feed {
+    pub reader: SlotReader<ShmRegion>,
+    pub handle: StreamHandle,
+    pub idle_streams: bool,
 }
 
-impl Worker {
-    /// RTMP connections this worker accepted so far.
-    pub fn accepted(&self) -> u64 {
-        self.accepted
+/// What a worker needs to look for a stream in the zone.
+#[derive(Clone)]
+pub struct Want {
+    pub key: StreamKey,
+    pub ring_key: String,
+    pub chunk_size: u32,
+    pub app: &'static AppConf,
+}
+
+/// Players whose output waits for the flush timer (`play_flush_interval`).
+#[derive(Default)]
+pub struct FlushQueue {
+    pub clients: Vec<ClientId>,
+    pub timer: Option<Timer>,
+}
+
+/// Files whose deletion waits for its deadline (segments that left a playlist's window).
+#[derive(Default)]
+pub struct DeleteQueue {
+    pub pending: Vec<PendingDelete>,
+    pub timer: Option<Timer>,
+}
+
+/// A file to delete, with the time the deletion was scheduled: a file modified after that
+/// (another worker resumed the stream) is kept.
+pub struct PendingDelete {
+    pub path: PathBuf,
+    pub not_before_ms: u64,
+    pub scheduled: SystemTime,
+}
+
+/// The reading of other workers' rings: its timer and the buffer a record is read into.
+#[derive(Default)]
+pub struct MirrorIo {
+    pub timer: Option<Timer>,
+    pub buf: Vec<u8>,
+}
+
+/// This worker's part of the stat board, and the state of its publishing.
+pub struct StatState {
+    pub board: Option<BoardZone>,
+    pub slot: Option<usize>,
+    pub cursor: u64,
+    pub conf: Option<&'static RtmpConf>,
+    pub started_unix: u64,
+    pub timer: Option<Timer>,
+    pub last_publish_ms: u64,
+    pub last_signature: (u64, usize),
+    /// A republish for a change is scheduled.
+    pub soon: bool,
+    pub aggregator: Aggregator,
+}
+
+/// What the rest of the shell asks of a connection of this worker, without knowing its type.
+pub trait Client {
+    /// A live message of a stream it plays on `stream_id` (queued, written later).
+    fn deliver(&mut self, stream_id: u32, info: &MediaInfo, msg: &PreparedMessage);
+    /// The flush timer: write what `deliver` queued.
+    fn flush_now(&mut self);
+    /// The publisher of the stream it plays on `stream_id` came (`true`) or left.
+    fn notify(&mut self, stream_id: u32, published: bool);
+    /// Another client takes over a stream it publishes.
+    fn evict(&mut self, key: &StreamKey);
+    /// The HTTP callback one of its requests waited for answered.
+    fn notified(&mut self, result: Result<Response, HttpError>);
+    /// `rtmp_control drop`: close soon, from its own handler.
+    fn request_close(&mut self);
+    /// What stat and control read of it.
+    fn card(&self) -> ClientCard<'_>;
+}
+
+/// What stat and control read of a client.
+pub struct ClientCard<'a> {
+    /// nginx's connection number: unique across the workers of a master.
+    pub number: u64,
+    /// Its `server {}` block (by address).
+    pub server: usize,
+    pub app: Option<&'a str>,
+    pub addr: &'a str,
+    pub flashver: &'a str,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Hub streams it publishes.
+    pub publications: Vec<StreamHandle>,
+    /// Streams it plays, with the messages dropped for it.
+    pub playbacks: Vec<(&'a StreamKey, u64)>,
+}
+
+struct Entry {
+    client: NonNull<dyn Client>,
+    /// Its own handler runs (and holds it): it is not handed out meanwhile.
+    busy: Cell<bool>,
+}
+
+/// Every live connection of the worker, by id.
+///
+/// A connection registers itself when it starts and unregisters before it is freed, and
+/// marks itself busy while its own handlers run ([`Clients::enter`]). So a client handed out
+/// by [`Clients::with`] is live and nothing else holds it: a publisher that plays its own
+/// stream is simply not delivered to from inside its own read handler.
+#[derive(Default)]
+pub struct Clients {
+    map: RefCell<HashMap<ClientId, Rc<Entry>>>,
+}
+
+/// Marks a client busy until dropped.
+pub struct Busy(Option<Rc<Entry>>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(e) = &self.0 {
+            e.busy.set(false);
+        }
+    }
+}
+
+impl Clients {
+    /// # Safety
+    /// `client` must stay valid until [`Clients::unregister`] of `id`, and may be used
+    /// through this registry only while no [`Busy`] of it is alive.
+    pub unsafe fn register(&self, id: ClientId, client: NonNull<dyn Client>) {
+        let entry = Rc::new(Entry {
+            client,
+            busy: Cell::new(false),
+        });
+        self.map.borrow_mut().insert(id, entry);
     }
 
-    pub fn count_accepted(&mut self) {
-        self.accepted += 1;
+    pub fn unregister(&self, id: ClientId) {
+        self.map.borrow_mut().remove(&id);
     }
+
+    /// The client's own handler runs: it is not handed out until the guard drops.
+    pub fn enter(&self, id: ClientId) -> Busy {
+        let entry = self.map.borrow().get(&id).cloned();
+        if let Some(e) = &entry {
+            e.busy.set(true);
+        }
+        Busy(entry)
+    }
+
+    /// Runs `f` on client `id` unless it is gone or busy.
+    pub fn with<T>(&self, id: ClientId, f: impl FnOnce(&mut dyn Client) -> T) -> Option<T> {
+        let entry = self.map.borrow().get(&id).cloned()?;
+        if entry.busy.replace(true) {
+            return None;
+        }
+        let _busy = Busy(Some(entry.clone()));
+        let mut client = entry.client;
+        // SAFETY: registered clients are live (the `register` contract) and this one is not
+        // busy: no other reference to it exists until `_busy` drops. The registry's map is
+        // not borrowed while `f` runs.
+        Some(f(unsafe { client.as_mut() }))
+    }
+
+    /// Runs `f` on every client that is not busy.
+    pub fn for_each(&self, mut f: impl FnMut(ClientId, &mut dyn Client)) {
+        let ids: Vec<ClientId> = self.map.borrow().keys().copied().collect();
+        for id in ids {
+            self.with(id, |c| f(id, c));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.borrow().len()
+    }
+}
+
+struct Parts {
+    worker: RefCell<Worker>,
+    clients: Clients,
+    recv: RefCell<Vec<u8>>,
+    flush: RefCell<FlushQueue>,
+    deletes: RefCell<DeleteQueue>,
+    mirror: RefCell<MirrorIo>,
+    stat: RefCell<StatState>,
+    /// This worker's identity in the shared zones: its pid and a per-process nonce (pids are
+    /// reused).
+    owner: u64,
 }
 
 thread_local! {
-    static WORKER: RefCell<Worker> = RefCell::new(Worker {
-        hub: Hub::new(),
-        conns: HashMap::new(),
-        zone: None,
-        feeds: Vec::new(),
-        waiting_wants: HashMap::new(),
-        counters: Counters {
-            rejected_publish: HashMap::new(),
-            accepted_by_server: HashMap::new(),
-            hls_segments: 0,
+    static PARTS: Parts = Parts {
+        worker: RefCell::new(Worker {
+            hub: Hub::new(),
+            zone: None,
+            feeds: Vec::new(),
+            waiting_wants: HashMap::new(),
+            counters: Counters::default(),
+        }),
+        clients: Clients::default(),
+        recv: RefCell::new(vec![0; RECV_BUF]),
+        flush: RefCell::new(FlushQueue::default()),
+        deletes: RefCell::new(DeleteQueue::default()),
+        mirror: RefCell::new(MirrorIo::default()),
+        stat: RefCell::new(StatState {
+            board: None,
+            slot: None,
+            cursor: 0,
+            conf: None,
+            started_unix: 0,
+            timer: None,
+            last_publish_ms: 0,
+            last_signature: (0, 0),
+            soon: false,
+            aggregator: Aggregator::default(),
+        }),
+        owner: {
+            // SAFETY: getpid has no preconditions.
+            let pid = unsafe { libc::getpid() } as u64;
+            (pid << 32) | (nginx_sys::ngx_random() as u64 & 0xFFFF_FFFF) | 1
         },
-        accepted: 0,
-    });
-    static RECV: RefCell<Vec<u8>> = RefCell::new(vec![0; RECV_BUF]);
+    };
 }
 
-/// Runs `f` with the worker state. Not reentrant: `f` must not call back into `with`.
+/// Runs `f` with the streams. Not reentrant: `f` must not call back into `with`.
 pub fn with<T>(f: impl FnOnce(&mut Worker) -> T) -> T {
-    WORKER.with(|w| f(&mut w.borrow_mut()))
+    PARTS.with(|p| f(&mut p.worker.borrow_mut()))
+}
+
+/// Runs `f` with the connection registry.
+pub fn clients<T>(f: impl FnOnce(&Clients) -> T) -> T {
+    PARTS.with(|p| f(&p.clients))
 }
 
 /// Runs `f` with the worker's receive buffer.
 pub fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
-    RECV.with(|b| f(&mut b.borrow_mut()))
+    PARTS.with(|p| f(&mut p.recv.borrow_mut()))
 }
 
-/// `init_process`: a worker starts; it finds the live zone of its cycle.
-pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
-    let _ = super::catch(|| {
-        // SAFETY: the core module's slot in the cycle's `conf_ctx` holds the `ParseState`
-        // of the `rtmp {}` block (or null without one), alive as long as the cycle.
-        let state = unsafe {
-            let index = (*std::ptr::addr_of!(super::module::ngx_rtmp_rs_module)).index;
-            (*(*cycle).conf_ctx.add(index)).cast::<ParseState>()
-        };
-        if state.is_null() {
-            return;
-        }
-        // SAFETY: as above; the zone was mapped and initialised before workers start.
-        let zone = unsafe { super::shm::attach((*state).shm_zone) };
-        with(|w| w.zone = zone);
-        // SAFETY: as above; the board zone and the configuration live as long as the cycle.
-        unsafe { super::stat_snapshot::init((*state).stat_zone, &(*state).conf) };
-    });
-    NGX_OK as ngx_int_t
+/// Runs `f` with the players waiting for the flush timer.
+pub fn with_flush<T>(f: impl FnOnce(&mut FlushQueue) -> T) -> T {
+    PARTS.with(|p| f(&mut p.flush.borrow_mut()))
+}
+
+/// Runs `f` with the files waiting for deletion.
+pub fn with_deletes<T>(f: impl FnOnce(&mut DeleteQueue) -> T) -> T {
+    PARTS.with(|p| f(&mut p.deletes.borrow_mut()))
+}
+
+/// Runs `f` with the mirrors' timer and buffer.
+pub fn with_mirror<T>(f: impl FnOnce(&mut MirrorIo) -> T) -> T {
+    PARTS.with(|p| f(&mut p.mirror.borrow_mut()))
+}
+
+/// Runs `f` with the stat publishing state.
+pub fn with_stat<T>(f: impl FnOnce(&mut StatState) -> T) -> T {
+    PARTS.with(|p| f(&mut p.stat.borrow_mut()))
+}
+
+/// This worker's identity in the shared zones.
+pub fn owner_id() -> u64 {
+    PARTS.with(|p| p.owner)
+}
+
+/// Counts a refused publish request (stat and Prometheus `rtmp_publish_rejected_total`).
+pub fn count_rejected_publish(reason: &'static str) {
+    with(|w| *w.counters.rejected_publish.entry(reason).or_default() += 1);
 }

@@ -111,12 +111,8 @@ impl Policy {
         };
         let client = self.client;
         let done: http_client::Callback = Box::new(move |result| {
-            let conn = worker::with(|w| w.conns.get(&client).copied());
-            if let Some(conn) = conn {
-                // SAFETY: a registered connection is live; this runs from the HTTP client's
-                // handler, outside any handler of that connection, on the worker's thread.
-                unsafe { (*conn).notified(result) };
-            }
+            // The connection may be gone by now.
+            worker::clients(|c| c.with(client, |c| c.notified(result)));
         });
         if send(url, method, &fields, done, self.log) {
             self.waiting = Some(waiting);

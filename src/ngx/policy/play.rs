@@ -8,8 +8,8 @@ use crate::auth::Action;
 use crate::conf::AppConf;
 use crate::conf::Call;
 use crate::live::{MediaInfo, Player, PlayerQueue, StreamKey};
-use crate::ngx::remote::{self, Want};
-use crate::ngx::worker;
+use crate::ngx::remote;
+use crate::ngx::worker::{self, Want};
 use crate::rtmp::{PlayRequest, Rejection, Session};
 
 /// A stream this client plays.

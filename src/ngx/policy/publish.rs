@@ -16,8 +16,9 @@ use crate::ngx::fanout::notify;
 use crate::ngx::file_ops;
 use crate::ngx::ingest::ingest;
 use crate::ngx::outputs::OutputFiles;
-use crate::ngx::shm::{is_alive, owner_id, ShmRegion};
-use crate::ngx::worker;
+use crate::ngx::remote::{self, REMOTE_PUBLISHER};
+use crate::ngx::shm::{is_alive, ShmRegion};
+use crate::ngx::worker::{self, owner_id};
 use crate::rtmp::{PublishRequest, Rejection, Session};
 
 /// A stream this client publishes.
@@ -188,7 +189,7 @@ impl Policy {
         let published = worker::with(|w| -> Result<StreamHandle, PublishError> {
             let h = w.hub.publish(key.clone(), client, now, pipeline)?;
             if let Some(s) = w.hub.get(h) {
-                notify(w, &s.players, client, true);
+                notify(&s.players, true);
             }
             Ok(h)
         });
@@ -253,8 +254,8 @@ impl Policy {
             payload: &payload,
             now: file_ops::now(),
         };
-        let (client, log) = (self.client, self.log);
-        let done = worker::with(|w| ingest(w, p.handle, client, msg, &mut p.files, log));
+        let log = self.log;
+        let done = worker::with(|w| ingest(w, p.handle, msg, &mut p.files, log));
         p.replaced |= done.replaced;
     }
 
@@ -272,25 +273,23 @@ impl Policy {
     /// `publish_takeover`: the current publisher of `key` on this worker (or the mirror of a
     /// publisher on another worker) gives way.
     fn evict_local_publisher(&self, key: &StreamKey) {
-        let old = worker::with(|w| {
-            let h = w.hub.handle_of(key)?;
-            let publisher = w.hub.get(h)?.publisher;
-            Some((publisher, w.conns.get(&publisher).copied()))
-        });
-        match old {
-            Some((client, Some(conn))) if client != self.client => {
-                log_notice!(
-                    self.log,
-                    "rtmp: client {} takes \"{}\" over from client {}",
-                    self.client,
-                    key,
-                    client
-                );
-                // SAFETY: a registered connection is live and is not this one (checked above);
-                // single-threaded worker, and no worker state is borrowed here.
-                unsafe { (*conn).evict(key) };
+        let publisher = worker::with(|w| Some(w.hub.get(w.hub.handle_of(key)?)?.publisher));
+        match publisher {
+            Some(REMOTE_PUBLISHER) => remote::detach(key),
+            Some(old) if old != self.client => {
+                worker::clients(|clients| {
+                    clients.with(old, |c| {
+                        log_notice!(
+                            self.log,
+                            "rtmp: client {} takes \"{}\" over from client {}",
+                            self.client,
+                            key,
+                            old
+                        );
+                        c.evict(key);
+                    })
+                });
             }
-            Some((crate::ngx::remote::REMOTE_PUBLISHER, None)) => crate::ngx::remote::detach(key),
             _ => {}
         }
     }
@@ -340,13 +339,13 @@ impl Policy {
 
     pub(super) fn end_publish(&self, mut p: Publication) {
         let idle_streams = self.app.is_some_and(|a| a.settings.idle_streams);
-        let (client, log) = (self.client, self.log);
+        let log = self.log;
         let ended = worker::with(|w| {
             let mut s = w.hub.unpublish(p.handle, idle_streams)?;
             s.pipeline.finish(file_ops::now());
             let done = p.files.run(&mut s.pipeline, log);
             w.counters.hls_segments += done.segments;
-            notify(w, &s.players, client, false);
+            notify(&s.players, false);
             Some(s)
         });
         if let Some(s) = ended {
