@@ -93,7 +93,7 @@ impl OutputFiles {
                 count_segments,
             });
             // The output's first operations: its directory, the cleanup of a previous run.
-            self.execute(pipeline).map(drop).map_err(|(id, e)| {
+            self.execute(pipeline, &mut 0).map_err(|(id, e)| {
                 self.remove(pipeline, id);
                 e.to_string()
             })
@@ -115,11 +115,8 @@ impl OutputFiles {
     pub fn run(&mut self, pipeline: &mut Pipeline, log: Log) -> Executed {
         let mut done = Executed::default();
         loop {
-            match self.execute(pipeline) {
-                Ok(segments) => {
-                    done.segments += segments;
-                    break;
-                }
+            match self.execute(pipeline, &mut done.segments) {
+                Ok(()) => break,
                 Err((id, e)) => {
                     let name = pipeline.output_name(id).unwrap_or("output");
                     log_err!(
@@ -154,19 +151,23 @@ impl OutputFiles {
         done
     }
 
-    /// Runs file operations until there are none; `Err` names the output that failed.
-    fn execute(&mut self, pipeline: &mut Pipeline) -> Result<u64, (OutputId, std::io::Error)> {
-        let mut segments = 0;
+    /// Runs file operations until there are none, counting completed HLS segments; `Err` names
+    /// the output that failed.
+    fn execute(
+        &mut self,
+        pipeline: &mut Pipeline,
+        segments: &mut u64,
+    ) -> Result<(), (OutputId, std::io::Error)> {
         while let Some((id, op)) = pipeline.poll_op() {
             let Some(w) = self.writers.iter_mut().find(|w| w.id == id) else {
                 continue;
             };
             match w.files.execute(op) {
-                Ok(closed) => segments += u64::from(closed && w.count_segments),
+                Ok(closed) => *segments += u64::from(closed && w.count_segments),
                 Err(e) => return Err((id, e)),
             }
         }
-        Ok(segments)
+        Ok(())
     }
 
     fn remove(&mut self, pipeline: &mut Pipeline, id: OutputId) {
