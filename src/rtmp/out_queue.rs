@@ -7,40 +7,45 @@
 //! and queued first. So every queued item precedes the bytes still in the
 //! buffer, and draining the queue and then the buffer yields the exact
 //! order of writes.
+//!
+//! Memory: after the handshake a session writes little of its own (a
+//! player's media headers are shared too, see
+//! [`super::chunk::PreparedMessage::shared_header`]), so the buffer is
+//! allocated in small blocks, only when a write needs room, and given up
+//! once `pop` has taken everything: an idle session holds no block, and a
+//! block lives only as long as the pieces cut from it.
 
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-#[derive(Debug)]
+use super::chunk::MAX_PREPARED_HEADER_LEN;
+
+#[derive(Debug, Default)]
 pub(crate) struct OutQueue {
-    // `buf` is split into frozen pieces as they are queued; when its capacity runs out it
-    // grows in blocks of its original capacity, so small writes (a player's 12-byte headers)
-    // share one allocation instead of costing one each.
+    // `buf` is split into frozen pieces as they are queued; a new block is taken when fewer
+    // than `MIN_SPARE` bytes are left, so small writes (headers, control messages) share one
+    // allocation instead of costing one each. Bigger writes reserve what they need.
     buf: BytesMut,
     queue: VecDeque<Bytes>,
     /// Sum of the lengths in `queue`.
     queued: usize,
 }
 
-/// Capacity of the buffer own bytes are written into (and the block it grows by).
-const BUF_BLOCK: usize = 4096;
+/// The block own bytes are written into.
+const BUF_BLOCK: usize = 512;
+/// Room a write can count on without reserving: the longest chunk header.
+const MIN_SPARE: usize = MAX_PREPARED_HEADER_LEN;
 /// Queue capacity kept once the queue is drained.
 const SHRINK_ABOVE: usize = 64;
 
-impl Default for OutQueue {
-    fn default() -> Self {
-        OutQueue {
-            buf: BytesMut::with_capacity(BUF_BLOCK),
-            queue: VecDeque::new(),
-            queued: 0,
-        }
-    }
-}
-
 impl OutQueue {
-    /// The buffer own bytes are appended to.
+    /// The buffer own bytes are appended to, with at least [`MIN_SPARE`]
+    /// bytes of room.
     pub(crate) fn buf_mut(&mut self) -> &mut BytesMut {
+        if self.buf.capacity() - self.buf.len() < MIN_SPARE {
+            self.buf.reserve(BUF_BLOCK);
+        }
         &mut self.buf
     }
 
@@ -73,9 +78,14 @@ impl OutQueue {
             return Some(b);
         }
         if self.buf.is_empty() {
+            // Everything was taken: drop the block (the pieces cut from it keep it alive
+            // only until they are sent).
+            if self.buf.capacity() > 0 {
+                self.buf = BytesMut::new();
+            }
             None
         } else {
-            Some(self.buf.split().freeze())
+            Some(std::mem::take(&mut self.buf).freeze())
         }
     }
 

@@ -13,7 +13,14 @@
 //! Because the header is always fmt 0 (absolute timestamp, length, type,
 //! stream id), the body bytes do not depend on what else a player was sent
 //! on that chunk stream before, so one body fits every player whatever it
-//! received earlier. The cost is 12 header bytes per message and player.
+//! received earlier.
+//!
+//! Nearly every player plays on message stream [`COMMON_STREAM_ID`] (the
+//! first id `createStream` hands out), so the header for that stream is
+//! written once too, in front of the body in the same allocation, and
+//! shared like it ([`PreparedMessage::shared_header`]): such a player costs
+//! no header bytes of its own, only a reference to each piece. Players on
+//! another stream id get their header written into their own buffer.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -24,6 +31,10 @@ use super::{EXTENDED_TIMESTAMP, MAX_MESSAGE_LEN};
 /// header) + 11 (fmt 0) + 4 (extended timestamp).
 pub const MAX_PREPARED_HEADER_LEN: usize = 18;
 
+/// The message stream id whose fmt-0 header every prepared message carries
+/// ready-made: the first stream id a session's `createStream` returns.
+pub const COMMON_STREAM_ID: u32 = 1;
+
 /// A media/data message chunked once for every player of a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedMessage {
@@ -33,6 +44,9 @@ pub struct PreparedMessage {
     pub timestamp: u32,
     /// Payload length (the message length on the wire).
     pub len: u32,
+    /// The fmt-0 header for message stream [`COMMON_STREAM_ID`]; `body`
+    /// follows it in the same allocation.
+    head: Bytes,
     /// The payload with fmt-3 continuation headers every `chunk_size` bytes.
     body: Bytes,
     csid: u32,
@@ -68,29 +82,35 @@ impl PreparedMessage {
         let csid = csid.clamp(MIN_CSID, MAX_CSID);
         let chunk_size = chunk_size.clamp(1, 0x7FFF_FFFF);
         let extended = timestamp >= EXTENDED_TIMESTAMP;
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let head_len = header_len(csid, extended);
         let chunk = chunk_size as usize;
         let continuations = payload.len().div_ceil(chunk).saturating_sub(1);
         let per_continuation = basic_header_len(csid) + if extended { 4 } else { 0 };
         let capacity = payload
             .len()
-            .saturating_add(continuations.saturating_mul(per_continuation));
-        let mut body = BytesMut::with_capacity(capacity);
+            .saturating_add(continuations.saturating_mul(per_continuation))
+            .saturating_add(head_len);
+        let mut all = BytesMut::with_capacity(capacity);
+        put_header(&mut all, csid, type_id, timestamp, len, COMMON_STREAM_ID);
         let mut pieces = payload.chunks(chunk);
         if let Some(first) = pieces.next() {
-            body.put_slice(first);
+            all.put_slice(first);
         }
         for piece in pieces {
-            write_basic_header(&mut body, 3, csid);
+            write_basic_header(&mut all, 3, csid);
             if extended {
-                body.put_u32(timestamp);
+                all.put_u32(timestamp);
             }
-            body.put_slice(piece);
+            all.put_slice(piece);
         }
+        let body = all.split_off(head_len).freeze();
         PreparedMessage {
             type_id,
             timestamp,
-            len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
-            body: body.freeze(),
+            len,
+            head: all.freeze(),
+            body,
             csid,
             chunk_size,
         }
@@ -99,6 +119,13 @@ impl PreparedMessage {
     /// The chunked body, shared by every player.
     pub fn body(&self) -> &Bytes {
         &self.body
+    }
+
+    /// The fmt-0 header for message stream `stream_id`, shared by every
+    /// player, when it was prepared ([`COMMON_STREAM_ID`]); otherwise
+    /// [`Self::write_header`] writes it.
+    pub fn shared_header(&self, stream_id: u32) -> Option<&Bytes> {
+        (stream_id == COMMON_STREAM_ID).then_some(&self.head)
     }
 
     /// The payload again, as the pieces between the continuation headers (for consumers that
@@ -140,7 +167,7 @@ impl PreparedMessage {
 
     /// Length of the fmt-0 header [`Self::write_header`] writes.
     pub fn header_len(&self) -> usize {
-        basic_header_len(self.csid) + 11 + if self.is_extended() { 4 } else { 0 }
+        header_len(self.csid, self.is_extended())
     }
 
     /// Header plus body: the bytes one player is sent for this message.
@@ -156,23 +183,47 @@ impl PreparedMessage {
     /// (at most [`MAX_PREPARED_HEADER_LEN`] bytes). The body must follow
     /// it immediately on the wire.
     pub fn write_header(&self, out: &mut BytesMut, stream_id: u32) {
-        let extended = self.is_extended();
         out.reserve(self.header_len());
-        write_basic_header(out, 0, self.csid);
-        put_u24(
+        put_header(
             out,
-            if extended {
-                EXTENDED_TIMESTAMP
-            } else {
-                self.timestamp
-            },
+            self.csid,
+            self.type_id,
+            self.timestamp,
+            self.len,
+            stream_id,
         );
-        put_u24(out, self.len.min(MAX_MESSAGE_LEN));
-        out.put_u8(self.type_id);
-        out.put_u32_le(stream_id);
+    }
+}
+
+fn header_len(csid: u32, extended: bool) -> usize {
+    basic_header_len(csid) + 11 + if extended { 4 } else { 0 }
+}
+
+/// A fmt-0 chunk header: absolute timestamp (extended from 0xFFFFFF on),
+/// length, type and message stream id.
+fn put_header(
+    out: &mut BytesMut,
+    csid: u32,
+    type_id: u8,
+    timestamp: u32,
+    len: u32,
+    stream_id: u32,
+) {
+    let extended = timestamp >= EXTENDED_TIMESTAMP;
+    write_basic_header(out, 0, csid);
+    put_u24(
+        out,
         if extended {
-            out.put_u32(self.timestamp);
-        }
+            EXTENDED_TIMESTAMP
+        } else {
+            timestamp
+        },
+    );
+    put_u24(out, len.min(MAX_MESSAGE_LEN));
+    out.put_u8(type_id);
+    out.put_u32_le(stream_id);
+    if extended {
+        out.put_u32(timestamp);
     }
 }
 
