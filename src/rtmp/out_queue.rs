@@ -36,8 +36,11 @@ pub(crate) struct OutQueue {
 const BUF_BLOCK: usize = 512;
 /// Room a write can count on without reserving: the longest chunk header.
 const MIN_SPARE: usize = MAX_PREPARED_HEADER_LEN;
-/// Queue capacity kept once the queue is drained.
+/// A drained queue with more capacity than this (a join burst) is shrunk to `KEEP`.
 const SHRINK_ABOVE: usize = 64;
+/// Queue capacity kept after a burst: a player is sent a few pieces per flush (4 a flush
+/// for 30 fps video and AAC at the default 50 ms), one each now that headers are shared.
+const KEEP: usize = 8;
 
 impl OutQueue {
     /// The buffer own bytes are appended to, with at least [`MIN_SPARE`]
@@ -73,7 +76,7 @@ impl OutQueue {
             self.queued = self.queued.saturating_sub(b.len());
             // A join burst queues hundreds of pieces; don't keep that capacity per player.
             if self.queue.is_empty() && self.queue.capacity() > SHRINK_ABOVE {
-                self.queue.shrink_to(SHRINK_ABOVE / 4);
+                self.queue.shrink_to(KEEP);
             }
             return Some(b);
         }
@@ -92,6 +95,12 @@ impl OutQueue {
     /// Bytes not yet taken by `pop`.
     pub(crate) fn pending(&self) -> usize {
         self.queued.saturating_add(self.buf.len())
+    }
+
+    /// Heap bytes held for itself: the room left in the buffer's block and
+    /// the queue's slots (not the shared pieces they refer to).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.buf.capacity() + self.queue.capacity() * std::mem::size_of::<Bytes>()
     }
 }
 

@@ -44,9 +44,9 @@ pub struct PreparedMessage {
     pub timestamp: u32,
     /// Payload length (the message length on the wire).
     pub len: u32,
-    /// The fmt-0 header for message stream [`COMMON_STREAM_ID`]; `body`
-    /// follows it in the same allocation.
-    head: Bytes,
+    /// The fmt-0 header for message stream [`COMMON_STREAM_ID`] followed by
+    /// `body`: all a player on that stream is sent, as one piece.
+    framed: Bytes,
     /// The payload with fmt-3 continuation headers every `chunk_size` bytes.
     body: Bytes,
     csid: u32,
@@ -104,13 +104,13 @@ impl PreparedMessage {
             }
             all.put_slice(piece);
         }
-        let body = all.split_off(head_len).freeze();
+        let framed = all.freeze();
         PreparedMessage {
             type_id,
             timestamp,
             len,
-            head: all.freeze(),
-            body,
+            body: framed.slice(head_len..),
+            framed,
             csid,
             chunk_size,
         }
@@ -121,11 +121,12 @@ impl PreparedMessage {
         &self.body
     }
 
-    /// The fmt-0 header for message stream `stream_id`, shared by every
-    /// player, when it was prepared ([`COMMON_STREAM_ID`]); otherwise
-    /// [`Self::write_header`] writes it.
-    pub fn shared_header(&self, stream_id: u32) -> Option<&Bytes> {
-        (stream_id == COMMON_STREAM_ID).then_some(&self.head)
+    /// What a player on message stream `stream_id` is sent, header and
+    /// body as one shared piece, when its header was prepared
+    /// ([`COMMON_STREAM_ID`]); otherwise [`Self::write_header`] writes the
+    /// header and [`Self::body`] follows it.
+    pub fn framed(&self, stream_id: u32) -> Option<&Bytes> {
+        (stream_id == COMMON_STREAM_ID).then_some(&self.framed)
     }
 
     /// The payload again, as the pieces between the continuation headers (for consumers that
@@ -276,6 +277,24 @@ mod tests {
             &[6, 0xFF, 0xFF, 0xFF, 0, 0, 3, 8, 5, 0, 0, 0, 1, 0, 0, 0]
         );
         assert_eq!(h.len(), m.header_len());
+    }
+
+    #[test]
+    fn framed_is_the_header_for_the_common_stream_then_the_body() {
+        for (csid, ts) in [(7, 1000), (400, 0x0100_0000)] {
+            let payload: Vec<u8> = (0..10u8).collect();
+            let m = PreparedMessage::new(csid, 4, 9, ts, &payload);
+            let framed = m.framed(COMMON_STREAM_ID).unwrap();
+            let mut h = BytesMut::new();
+            m.write_header(&mut h, COMMON_STREAM_ID);
+            assert_eq!(&framed[..h.len()], h.as_ref());
+            assert_eq!(&framed[h.len()..], m.body().as_ref());
+            assert_eq!(framed.len(), m.wire_len());
+            // One allocation: the body is the framed piece's tail.
+            assert_eq!(framed.as_ptr_range().end, m.body().as_ptr_range().end);
+            assert!(m.framed(2).is_none());
+            assert!(m.framed(0).is_none());
+        }
     }
 
     #[test]

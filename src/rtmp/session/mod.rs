@@ -42,6 +42,7 @@ use crate::amf0::{self, Value};
 use streams::{StreamState, Streams};
 
 mod commands;
+mod footprint;
 mod input;
 mod play;
 mod streams;

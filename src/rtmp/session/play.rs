@@ -90,11 +90,13 @@ impl Session {
         // The encoder's header compression state for this chunk stream no
         // longer matches what the peer last saw on it.
         self.encoder.forget(msg.csid());
-        match msg.shared_header(stream_id) {
-            Some(head) => self.out.push_shared(head.clone()),
-            None => msg.write_header(self.out.buf_mut(), stream_id),
+        match msg.framed(stream_id) {
+            Some(framed) => self.out.push_shared(framed.clone()),
+            None => {
+                msg.write_header(self.out.buf_mut(), stream_id);
+                self.out.push_shared(msg.body().clone());
+            }
         }
-        self.out.push_shared(msg.body().clone());
         Ok(())
     }
 

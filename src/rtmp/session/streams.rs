@@ -101,4 +101,19 @@ impl Streams {
     pub(crate) fn len(&self) -> usize {
         self.list.len()
     }
+
+    /// Heap bytes held: the list and the stream names.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let names: usize = self
+            .states()
+            .map(|s| match s {
+                StreamState::Idle => 0,
+                StreamState::PublishPending { name }
+                | StreamState::Publishing { name }
+                | StreamState::PlayPending { name, .. }
+                | StreamState::Playing { name, .. } => name.capacity(),
+            })
+            .sum();
+        self.list.capacity() * std::mem::size_of::<(u32, StreamState)>() + names
+    }
 }
