@@ -10,7 +10,7 @@
 //!
 //! Memory: after the handshake a session writes little of its own (a
 //! player's media headers are shared too, see
-//! [`super::chunk::PreparedMessage::shared_header`]), so the buffer is
+//! [`super::chunk::PreparedMessage::framed`]), so the buffer is
 //! allocated in small blocks, only when a write needs room, and given up
 //! once `pop` has taken everything: an idle session holds no block, and a
 //! block lives only as long as the pieces cut from it.

@@ -17,10 +17,11 @@
 //!
 //! Nearly every player plays on message stream [`COMMON_STREAM_ID`] (the
 //! first id `createStream` hands out), so the header for that stream is
-//! written once too, in front of the body in the same allocation, and
-//! shared like it ([`PreparedMessage::shared_header`]): such a player costs
-//! no header bytes of its own, only a reference to each piece. Players on
-//! another stream id get their header written into their own buffer.
+//! written once too, in front of the body in the same allocation, and the
+//! two are shared as one piece ([`PreparedMessage::framed`]): such a player
+//! costs no header bytes of its own, only one reference per message.
+//! Players on another stream id get their header written into their own
+//! buffer, followed by the shared body.
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -171,14 +171,26 @@ mod tests {
     fn live_flow_does_not_grow_the_footprint() {
         let mut s = player();
         let live = gop(s.chunk_size());
-        // A flush every few messages, and a ping answered now and then.
+        let mut pings = ChunkEncoder::new();
+        let mut pongs = 0;
+        // A flush every few messages, and a ping answered now and then: the answer is
+        // written into the session's own buffer, whose block is given up once taken.
         for (i, m) in live.iter().cycle().take(3000).enumerate() {
             assert!(s.send_prepared(1, m));
+            if i % 100 == 0 {
+                let mut ping = BytesMut::new();
+                let body = [0, 6, 0, 0, 0, i as u8];
+                pings
+                    .write(&mut ping, 2, 0, types::USER_CONTROL, 0, &body)
+                    .unwrap();
+                s.feed(2000 + i as u64, &ping).unwrap();
+            }
             if i % 4 == 3 {
-                drain(&mut s);
+                pongs += drain(&mut s).iter().filter(|p| p.len() < 64).count();
             }
         }
         drain(&mut s);
+        assert_eq!(pongs, 30);
         assert!(
             s.heap_bytes() <= PLAYER_BOUND,
             "{} bytes after live flow",
