@@ -51,7 +51,9 @@ pub unsafe fn add(cf: *mut ngx_conf_t, listen: &Listen, server: &ServerConf) -> 
         let ls = &mut *ls;
         ls.set_addr_ntop(1);
         ls.handler = Some(super::conn::init);
-        ls.pool_size = 1024;
+        // What nginx puts there per connection (log, peer address and its text) fits in
+        // 256 bytes, as for nginx's stream module; more would be allocated per client.
+        ls.pool_size = 256;
         ls.backlog = listen.backlog;
         ls.servers = (server as *const ServerConf).cast_mut().cast();
         ls.logp = &mut (*(*cf).cycle).new_log;

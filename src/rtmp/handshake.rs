@@ -111,6 +111,14 @@ impl Handshake {
         self.kind
     }
 
+    /// Heap bytes held: a copy of C1 while it arrives in pieces.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.state {
+            State::C1 { buf } => buf.capacity(),
+            _ => 0,
+        }
+    }
+
     /// Consumes handshake bytes from `input` and appends what must be sent
     /// to `out`. Returns how many bytes were consumed: once the handshake is
     /// done, the rest of `input` belongs to the chunk stream.
@@ -127,22 +135,29 @@ impl Handshake {
                         return Err(HandshakeError::BadVersion(v));
                     }
                     used = used.saturating_add(1);
-                    self.state = State::C1 {
-                        buf: Vec::with_capacity(PACKET_LEN),
-                    };
+                    self.state = State::C1 { buf: Vec::new() };
                 }
                 State::C1 { buf } => {
                     let want = PACKET_LEN.saturating_sub(buf.len());
                     let take = want.min(rest.len());
-                    buf.extend_from_slice(rest.get(..take).unwrap_or(&[]));
+                    let piece = rest.get(..take).unwrap_or(&[]);
                     used = used.saturating_add(take);
-                    if buf.len() == PACKET_LEN {
+                    if buf.is_empty() && take == PACKET_LEN {
+                        // C1 arrived in one piece (the usual case): answered from the
+                        // input, never copied.
+                        self.respond(piece, out);
+                    } else {
+                        buf.reserve_exact(want);
+                        buf.extend_from_slice(piece);
+                        if buf.len() < PACKET_LEN {
+                            continue;
+                        }
                         let c1 = std::mem::take(buf);
                         self.respond(&c1, out);
-                        self.state = State::C2 {
-                            remaining: PACKET_LEN,
-                        };
                     }
+                    self.state = State::C2 {
+                        remaining: PACKET_LEN,
+                    };
                 }
                 State::C2 { remaining } => {
                     let take = (*remaining).min(rest.len());

@@ -166,6 +166,8 @@ impl Policy {
                 " (waiting for its publisher)"
             }
         );
+        // Most clients play one stream: room for exactly one, not a Vec's first four.
+        self.playing.reserve_exact(1);
         self.playing.push(Playback {
             stream_id,
             key,

@@ -132,6 +132,19 @@ impl ChunkDecoder {
         self.streams.len()
     }
 
+    /// Heap bytes held: the chunk stream table (its entries, about) and the
+    /// messages being assembled.
+    pub fn heap_bytes(&self) -> usize {
+        let table = self.streams.capacity() * std::mem::size_of::<(u32, ChunkStream)>();
+        let partial: usize = self
+            .streams
+            .values()
+            .filter_map(|cs| cs.partial.as_ref())
+            .map(BytesMut::capacity)
+            .sum();
+        table + partial
+    }
+
     /// Decodes from `input` until one message is complete or the input is
     /// exhausted. Returns the bytes consumed and the message, if any.
     /// Call again with the rest of the input after a message.

@@ -1,7 +1,5 @@
 //! Chunk stream encoder: messages → chunks, with header compression.
 
-use std::collections::HashMap;
-
 use bytes::{BufMut, BytesMut};
 
 use super::error::ChunkError;
@@ -32,7 +30,10 @@ struct Sent {
 #[derive(Debug)]
 pub struct ChunkEncoder {
     chunk_size: u32,
-    streams: HashMap<u32, Sent>,
+    /// What was last sent on each chunk stream. A short list: we write on a
+    /// handful of chunk streams (control, command, status), where a map
+    /// would cost several times its entries.
+    streams: Vec<(u32, Sent)>,
 }
 
 impl Default for ChunkEncoder {
@@ -45,13 +46,18 @@ impl ChunkEncoder {
     pub fn new() -> Self {
         ChunkEncoder {
             chunk_size: DEFAULT_CHUNK_SIZE,
-            streams: HashMap::new(),
+            streams: Vec::new(),
         }
     }
 
     /// Our outgoing chunk size.
     pub fn chunk_size(&self) -> u32 {
         self.chunk_size
+    }
+
+    /// Heap bytes held: the per-chunk-stream header state.
+    pub fn heap_bytes(&self) -> usize {
+        self.streams.capacity() * std::mem::size_of::<(u32, Sent)>()
     }
 
     /// Changes the outgoing chunk size (after sending Set Chunk Size).
@@ -70,7 +76,23 @@ impl ChunkEncoder {
     /// wrote on it, e.g. a prepared media message), so the next message on
     /// it uses fmt 0.
     pub fn forget(&mut self, csid: u32) {
-        self.streams.remove(&csid.clamp(MIN_CSID, MAX_CSID));
+        let csid = csid.clamp(MIN_CSID, MAX_CSID);
+        if let Some(pos) = self.streams.iter().position(|(c, _)| *c == csid) {
+            self.streams.swap_remove(pos);
+        }
+    }
+
+    fn sent(&self, csid: u32) -> Option<Sent> {
+        self.streams
+            .iter()
+            .find_map(|(c, s)| (*c == csid).then_some(*s))
+    }
+
+    fn remember(&mut self, csid: u32, sent: Sent) {
+        match self.streams.iter_mut().find(|(c, _)| *c == csid) {
+            Some((_, s)) => *s = sent,
+            None => self.streams.push((csid, sent)),
+        }
     }
 
     /// Appends `payload` as one message on chunk stream `csid` (clamped to
@@ -92,7 +114,7 @@ impl ChunkEncoder {
                 max: MAX_MESSAGE_LEN,
             })?;
         let csid = csid.clamp(MIN_CSID, MAX_CSID);
-        let prev = self.streams.get(&csid).copied();
+        let prev = self.sent(csid);
 
         let (fmt, field) = match prev {
             Some(p) if p.stream_id == stream_id && timestamp >= p.timestamp => {
@@ -120,7 +142,7 @@ impl ChunkEncoder {
                 after_fmt0: fmt == 0,
             },
         };
-        self.streams.insert(csid, sent);
+        self.remember(csid, sent);
 
         let extended = field >= EXTENDED_TIMESTAMP;
         let chunk = self.chunk_size as usize;

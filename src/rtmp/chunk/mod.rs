@@ -15,7 +15,7 @@ pub use decoder::ChunkDecoder;
 pub use encoder::ChunkEncoder;
 pub use error::ChunkError;
 pub use header::{MAX_CSID, MIN_CSID};
-pub use prepared::{PreparedMessage, MAX_PREPARED_HEADER_LEN};
+pub use prepared::{PreparedMessage, COMMON_STREAM_ID, MAX_PREPARED_HEADER_LEN};
 
 use bytes::Bytes;
 

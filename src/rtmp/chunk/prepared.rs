@@ -13,7 +13,15 @@
 //! Because the header is always fmt 0 (absolute timestamp, length, type,
 //! stream id), the body bytes do not depend on what else a player was sent
 //! on that chunk stream before, so one body fits every player whatever it
-//! received earlier. The cost is 12 header bytes per message and player.
+//! received earlier.
+//!
+//! Nearly every player plays on message stream [`COMMON_STREAM_ID`] (the
+//! first id `createStream` hands out), so the header for that stream is
+//! written once too, in front of the body in the same allocation, and the
+//! two are shared as one piece ([`PreparedMessage::framed`]): such a player
+//! costs no header bytes of its own, only one reference per message.
+//! Players on another stream id get their header written into their own
+//! buffer, followed by the shared body.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -24,6 +32,10 @@ use super::{EXTENDED_TIMESTAMP, MAX_MESSAGE_LEN};
 /// header) + 11 (fmt 0) + 4 (extended timestamp).
 pub const MAX_PREPARED_HEADER_LEN: usize = 18;
 
+/// The message stream id whose fmt-0 header every prepared message carries
+/// ready-made: the first stream id a session's `createStream` returns.
+pub const COMMON_STREAM_ID: u32 = 1;
+
 /// A media/data message chunked once for every player of a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedMessage {
@@ -33,6 +45,9 @@ pub struct PreparedMessage {
     pub timestamp: u32,
     /// Payload length (the message length on the wire).
     pub len: u32,
+    /// The fmt-0 header for message stream [`COMMON_STREAM_ID`] followed by
+    /// `body`: all a player on that stream is sent, as one piece.
+    framed: Bytes,
     /// The payload with fmt-3 continuation headers every `chunk_size` bytes.
     body: Bytes,
     csid: u32,
@@ -68,29 +83,35 @@ impl PreparedMessage {
         let csid = csid.clamp(MIN_CSID, MAX_CSID);
         let chunk_size = chunk_size.clamp(1, 0x7FFF_FFFF);
         let extended = timestamp >= EXTENDED_TIMESTAMP;
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let head_len = header_len(csid, extended);
         let chunk = chunk_size as usize;
         let continuations = payload.len().div_ceil(chunk).saturating_sub(1);
         let per_continuation = basic_header_len(csid) + if extended { 4 } else { 0 };
         let capacity = payload
             .len()
-            .saturating_add(continuations.saturating_mul(per_continuation));
-        let mut body = BytesMut::with_capacity(capacity);
+            .saturating_add(continuations.saturating_mul(per_continuation))
+            .saturating_add(head_len);
+        let mut all = BytesMut::with_capacity(capacity);
+        put_header(&mut all, csid, type_id, timestamp, len, COMMON_STREAM_ID);
         let mut pieces = payload.chunks(chunk);
         if let Some(first) = pieces.next() {
-            body.put_slice(first);
+            all.put_slice(first);
         }
         for piece in pieces {
-            write_basic_header(&mut body, 3, csid);
+            write_basic_header(&mut all, 3, csid);
             if extended {
-                body.put_u32(timestamp);
+                all.put_u32(timestamp);
             }
-            body.put_slice(piece);
+            all.put_slice(piece);
         }
+        let framed = all.freeze();
         PreparedMessage {
             type_id,
             timestamp,
-            len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
-            body: body.freeze(),
+            len,
+            body: framed.slice(head_len..),
+            framed,
             csid,
             chunk_size,
         }
@@ -99,6 +120,14 @@ impl PreparedMessage {
     /// The chunked body, shared by every player.
     pub fn body(&self) -> &Bytes {
         &self.body
+    }
+
+    /// What a player on message stream `stream_id` is sent, header and
+    /// body as one shared piece, when its header was prepared
+    /// ([`COMMON_STREAM_ID`]); otherwise [`Self::write_header`] writes the
+    /// header and [`Self::body`] follows it.
+    pub fn framed(&self, stream_id: u32) -> Option<&Bytes> {
+        (stream_id == COMMON_STREAM_ID).then_some(&self.framed)
     }
 
     /// The payload again, as the pieces between the continuation headers (for consumers that
@@ -140,7 +169,7 @@ impl PreparedMessage {
 
     /// Length of the fmt-0 header [`Self::write_header`] writes.
     pub fn header_len(&self) -> usize {
-        basic_header_len(self.csid) + 11 + if self.is_extended() { 4 } else { 0 }
+        header_len(self.csid, self.is_extended())
     }
 
     /// Header plus body: the bytes one player is sent for this message.
@@ -156,23 +185,47 @@ impl PreparedMessage {
     /// (at most [`MAX_PREPARED_HEADER_LEN`] bytes). The body must follow
     /// it immediately on the wire.
     pub fn write_header(&self, out: &mut BytesMut, stream_id: u32) {
-        let extended = self.is_extended();
         out.reserve(self.header_len());
-        write_basic_header(out, 0, self.csid);
-        put_u24(
+        put_header(
             out,
-            if extended {
-                EXTENDED_TIMESTAMP
-            } else {
-                self.timestamp
-            },
+            self.csid,
+            self.type_id,
+            self.timestamp,
+            self.len,
+            stream_id,
         );
-        put_u24(out, self.len.min(MAX_MESSAGE_LEN));
-        out.put_u8(self.type_id);
-        out.put_u32_le(stream_id);
+    }
+}
+
+fn header_len(csid: u32, extended: bool) -> usize {
+    basic_header_len(csid) + 11 + if extended { 4 } else { 0 }
+}
+
+/// A fmt-0 chunk header: absolute timestamp (extended from 0xFFFFFF on),
+/// length, type and message stream id.
+fn put_header(
+    out: &mut BytesMut,
+    csid: u32,
+    type_id: u8,
+    timestamp: u32,
+    len: u32,
+    stream_id: u32,
+) {
+    let extended = timestamp >= EXTENDED_TIMESTAMP;
+    write_basic_header(out, 0, csid);
+    put_u24(
+        out,
         if extended {
-            out.put_u32(self.timestamp);
-        }
+            EXTENDED_TIMESTAMP
+        } else {
+            timestamp
+        },
+    );
+    put_u24(out, len.min(MAX_MESSAGE_LEN));
+    out.put_u8(type_id);
+    out.put_u32_le(stream_id);
+    if extended {
+        out.put_u32(timestamp);
     }
 }
 
@@ -225,6 +278,24 @@ mod tests {
             &[6, 0xFF, 0xFF, 0xFF, 0, 0, 3, 8, 5, 0, 0, 0, 1, 0, 0, 0]
         );
         assert_eq!(h.len(), m.header_len());
+    }
+
+    #[test]
+    fn framed_is_the_header_for_the_common_stream_then_the_body() {
+        for (csid, ts) in [(7, 1000), (400, 0x0100_0000)] {
+            let payload: Vec<u8> = (0..10u8).collect();
+            let m = PreparedMessage::new(csid, 4, 9, ts, &payload);
+            let framed = m.framed(COMMON_STREAM_ID).unwrap();
+            let mut h = BytesMut::new();
+            m.write_header(&mut h, COMMON_STREAM_ID);
+            assert_eq!(&framed[..h.len()], h.as_ref());
+            assert_eq!(&framed[h.len()..], m.body().as_ref());
+            assert_eq!(framed.len(), m.wire_len());
+            // One allocation: the body is the framed piece's tail.
+            assert_eq!(framed.as_ptr_range().end, m.body().as_ptr_range().end);
+            assert!(m.framed(2).is_none());
+            assert!(m.framed(0).is_none());
+        }
     }
 
     #[test]

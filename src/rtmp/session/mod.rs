@@ -28,7 +28,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::chunk::{ChunkDecoder, ChunkEncoder};
 use super::config::SessionConfig;
@@ -42,6 +42,7 @@ use crate::amf0::{self, Value};
 use streams::{StreamState, Streams};
 
 mod commands;
+mod footprint;
 mod input;
 mod play;
 mod streams;
@@ -161,7 +162,11 @@ impl Session {
         }
         let mut data = data;
         if let Phase::Handshake(hs) = &mut self.phase {
-            let used = hs.feed(data, self.out.buf_mut())?;
+            // S0+S1+S2 get an allocation of their own, freed once sent, rather than a
+            // block the session's later writes would keep alive.
+            let mut reply = BytesMut::new();
+            let used = hs.feed(data, &mut reply)?;
+            self.out.push_shared(reply.freeze());
             data = data.get(used..).unwrap_or(&[]);
             if !hs.is_done() {
                 return Ok(());
@@ -187,7 +192,14 @@ impl Session {
 
     /// The next event for the shell.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        // An `Event` is large (a connect carries six strings) and a player raises only a
+        // few requests in its life: once they are taken, its queue is given back. A
+        // publisher's media keeps the queue it reuses for every message.
+        if self.events.is_empty() && !matches!(event, Event::Audio { .. } | Event::Video { .. }) {
+            self.events = VecDeque::new();
+        }
+        Some(event)
     }
 
     /// The next bytes to write to the socket, in order. Call it until it

@@ -3,9 +3,9 @@
 //!
 //! Live media reaches a player as [`PreparedMessage`]s: the shell chunks a
 //! publisher's message once and hands the same value to every player's
-//! session; each session writes a fmt-0 header of at most 18 bytes into its
-//! own buffer and queues the shared body behind it (a `Bytes` clone, no
-//! copy). [`Session::pending_bytes`] tells the shell's queue policy how much
+//! session; each session queues the message's shared fmt-0 header (or, on
+//! an uncommon message stream id, writes one of at most 18 bytes into its
+//! own buffer) and the shared body behind it (`Bytes` clones, no copy). [`Session::pending_bytes`] tells the shell's queue policy how much
 //! is waiting.
 
 use std::fmt;
@@ -90,8 +90,13 @@ impl Session {
         // The encoder's header compression state for this chunk stream no
         // longer matches what the peer last saw on it.
         self.encoder.forget(msg.csid());
-        msg.write_header(self.out.buf_mut(), stream_id);
-        self.out.push_shared(msg.body().clone());
+        match msg.framed(stream_id) {
+            Some(framed) => self.out.push_shared(framed.clone()),
+            None => {
+                msg.write_header(self.out.buf_mut(), stream_id);
+                self.out.push_shared(msg.body().clone());
+            }
+        }
         Ok(())
     }
 

@@ -1,7 +1,5 @@
 //! The message streams of a session (createStream ids) and their states.
 
-use std::collections::BTreeMap;
-
 use crate::rtmp::error::OrderError;
 
 /// What a message stream is doing.
@@ -31,15 +29,18 @@ impl StreamState {
 
 /// Message streams by id. Ids start at 1 and are never reused within a
 /// session.
+///
+/// A list in id order (new ids are the largest): a session has one or two
+/// streams, where a map's node would cost several times their size.
 #[derive(Debug, Default)]
 pub(crate) struct Streams {
-    map: BTreeMap<u32, StreamState>,
+    list: Vec<(u32, StreamState)>,
     last_id: u32,
 }
 
 impl Streams {
     pub(crate) fn create(&mut self, max: u32) -> Result<u32, OrderError> {
-        if self.map.len() >= max as usize {
+        if self.list.len() >= max as usize {
             return Err(OrderError::TooManyStreams { max });
         }
         let id = self
@@ -47,35 +48,43 @@ impl Streams {
             .checked_add(1)
             .ok_or(OrderError::TooManyStreams { max })?;
         self.last_id = id;
-        self.map.insert(id, StreamState::Idle);
+        // Most sessions create one stream: room for exactly one first.
+        if self.list.capacity() == 0 {
+            self.list.reserve_exact(1);
+        }
+        self.list.push((id, StreamState::Idle));
         Ok(id)
     }
 
     pub(crate) fn get(&self, id: u32) -> Option<&StreamState> {
-        self.map.get(&id)
+        self.list.iter().find(|(i, _)| *i == id).map(|(_, s)| s)
     }
 
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut StreamState> {
-        self.map.get_mut(&id)
+        self.list.iter_mut().find(|(i, _)| *i == id).map(|(_, s)| s)
     }
 
     pub(crate) fn remove(&mut self, id: u32) -> Option<StreamState> {
-        self.map.remove(&id)
+        let pos = self.list.iter().position(|(i, _)| *i == id)?;
+        Some(self.list.remove(pos).1)
+    }
+
+    fn states(&self) -> impl Iterator<Item = &StreamState> {
+        self.list.iter().map(|(_, s)| s)
     }
 
     pub(crate) fn any_pending(&self) -> bool {
-        self.map.values().any(StreamState::is_pending)
+        self.states().any(StreamState::is_pending)
     }
 
     pub(crate) fn any_publishing(&self) -> bool {
-        self.map
-            .values()
+        self.states()
             .any(|s| matches!(s, StreamState::Publishing { .. }))
     }
 
     /// The accepted publishing stream with this name.
     pub(crate) fn find_publishing(&self, name: &str) -> Option<u32> {
-        self.map.iter().find_map(|(id, s)| match s {
+        self.list.iter().find_map(|(id, s)| match s {
             StreamState::Publishing { name: n } if n == name => Some(*id),
             _ => None,
         })
@@ -83,13 +92,28 @@ impl Streams {
 
     /// Accepted players: stream id, name, paused.
     pub(crate) fn playing(&self) -> impl Iterator<Item = (u32, &str, bool)> {
-        self.map.iter().filter_map(|(id, s)| match s {
+        self.list.iter().filter_map(|(id, s)| match s {
             StreamState::Playing { name, paused } => Some((*id, name.as_str(), *paused)),
             _ => None,
         })
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.list.len()
+    }
+
+    /// Heap bytes held: the list and the stream names.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let names: usize = self
+            .states()
+            .map(|s| match s {
+                StreamState::Idle => 0,
+                StreamState::PublishPending { name }
+                | StreamState::Publishing { name }
+                | StreamState::PlayPending { name, .. }
+                | StreamState::Playing { name, .. } => name.capacity(),
+            })
+            .sum();
+        self.list.capacity() * std::mem::size_of::<(u32, StreamState)>() + names
     }
 }
