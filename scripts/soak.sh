@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak run (issue 7; a script, not CI): SOAK_PUBLISHERS publishers (default 50) and
+# Soak run (a script, not CI): SOAK_PUBLISHERS publishers (default 50) and
 # SOAK_PLAYERS players (default 200) against one nginx worker with our module and HLS on, for
 # SOAK_MINUTES (default 30). Every SOAK_INTERVAL seconds (default 10) the worker's RSS, anonymous
 # RSS, CPU, open descriptors and the number of files under hls_path go to target/soak/rss.tsv.

@@ -1,4 +1,4 @@
-//! The abuse suite of issue 7, end to end against a real nginx with `hls on`, for what
+//! The abuse suite, end to end against a real nginx with `hls on`, for what
 //! `e2e_hostile` does not cover: timestamps going backwards, jumping by hours and wrapping past
 //! 2^32 ms in otherwise valid media; malformed codec headers and NAL lengths; thousands of
 //! partial messages; slowloris publishers; commands out of order; control characters and path

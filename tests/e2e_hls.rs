@@ -1,5 +1,5 @@
 //! HLS end to end: real nginx with the module, real ffmpeg publishing pre-encoded FLV files
-//! (`-re -c copy`, so the exact packets sent are known), and the rules of issue 3 checked on
+//! (`-re -c copy`, so the exact packets sent are known), and the HLS rules checked on
 //! what a player gets. The checks live in `support::hls_rules` and are shared with the
 //! comparison against the C module (`e2e_hls_vs_c`).
 //!

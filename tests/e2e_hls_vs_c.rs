@@ -138,7 +138,7 @@ fn same_input_through_c_module_and_ours() {
 
     let all: Vec<&Report> = ours_reports.iter().chain(c_reports.iter()).collect();
     eprintln!(
-        "\nHLS rules of issue 3, same input, ours vs Debian's libnginx-mod-rtmp:\n{}",
+        "\nHLS rules, same input, ours vs Debian's libnginx-mod-rtmp:\n{}",
         table(&all)
     );
     eprintln!("C module failures in detail:");
