@@ -19,7 +19,7 @@ use super::timer::Timer;
 use super::worker::{self, owner_id, ClientCard, StatState, Worker};
 use crate::conf::{RtmpConf, ServerConf};
 use crate::stat::{
-    self, ClientInput, ClientView, Command, MergeContext, Published, ServerLayout, Snapshot,
+    self, ClientInput, ClientView, Command, LocalFigures, MergeContext, ServerLayout, Snapshot,
     StatView, StreamId, StreamInput, WorkerInput,
 };
 
@@ -148,7 +148,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
                 bytes_in: s.pipeline.counters().bytes_in,
                 published: (s.publisher != REMOTE_PUBLISHER).then(|| {
                     let c = s.pipeline.counters();
-                    Published {
+                    LocalFigures {
                         audio_bytes: c.audio_bytes,
                         video_bytes: c.video_bytes,
                         video_messages: c.video_messages,

@@ -24,7 +24,7 @@ pub use model::{
     merge, AudioMeta, ClientStat, MergeContext, Meta, Sections, ServerCounters, ServerLayout,
     Snapshot, StatView, StreamStat, VideoMeta,
 };
-pub use snapshot::{Aggregator, ClientInput, Published, StreamId, StreamInput, WorkerInput};
+pub use snapshot::{Aggregator, ClientInput, LocalFigures, StreamId, StreamInput, WorkerInput};
 
 #[cfg(test)]
 mod tests;

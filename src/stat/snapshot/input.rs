@@ -21,12 +21,12 @@ pub struct StreamInput {
     pub started_ms: u64,
     pub bytes_in: u64,
     /// What only the publisher's worker knows; None for a mirrored stream.
-    pub published: Option<Published>,
+    pub published: Option<LocalFigures>,
 }
 
 /// Figures of a stream whose publisher is on this worker.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Published {
+pub struct LocalFigures {
     pub audio_bytes: u64,
     pub video_bytes: u64,
     pub video_messages: u64,

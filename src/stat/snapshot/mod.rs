@@ -11,7 +11,7 @@ use crate::media::demux::CodecInfo;
 
 mod input;
 
-pub use input::{ClientInput, Published, StreamId, StreamInput, WorkerInput};
+pub use input::{ClientInput, LocalFigures, StreamId, StreamInput, WorkerInput};
 
 /// When a connection was first seen and its latest byte counts.
 #[derive(Debug, Clone, Copy)]

@@ -30,7 +30,7 @@ fn published(name: &str, started_ms: u64, bytes: u64, frames: u64) -> StreamInpu
         id: id(0, name),
         started_ms,
         bytes_in: bytes,
-        published: Some(Published {
+        published: Some(LocalFigures {
             audio_bytes: bytes / 4,
             video_bytes: bytes - bytes / 4,
             video_messages: frames,
