@@ -1134,8 +1134,10 @@ fn commands_out_of_order() {
 
     // A publisher whose connection sends deleteStream of unknown ids between its frames keeps
     // publishing: its HLS covers the whole 6 s.
-    let mut p = Publisher::live(port, "keep");
+    // The input first: made by ffmpeg at its first use, which may take longer than the ping
+    // and ping timeout that close a publisher sending nothing.
     let tags = media().span(0, 6_000, |t| t);
+    let mut p = Publisher::live(port, "keep");
     let (a, b) = tags.split_at(tags.len() / 2);
     p.tags(a);
     for m in &odd() {
