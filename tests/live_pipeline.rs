@@ -12,7 +12,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use ngx_rtmp::dash::{DashConfig, DashStream};
 use ngx_rtmp::files::{FileOp, Now};
-use ngx_rtmp::hls::{HlsConfig, HlsStream, Naming, PlaylistKind, Slicing};
+use ngx_rtmp::hls::{HlsConfig, HlsStream};
 use ngx_rtmp::live::{
     GopCache, Incoming, MediaKind, Output, OutputError, OutputId, Pipeline, PipelineEvent,
     Published,
@@ -124,14 +124,7 @@ fn hls_config() -> HlsConfig {
     HlsConfig {
         fragment_ms: 1_000,
         playlist_length_ms: 10_000,
-        max_fragment_ms: None,
-        continuous: true,
-        nested: false,
-        cleanup: true,
-        naming: Naming::Sequential,
-        slicing: Slicing::Plain,
-        kind: PlaylistKind::Live,
-        base_url: String::new(),
+        ..HlsConfig::default()
     }
 }
 

@@ -81,6 +81,17 @@ fn entry_id_from_uri(uri: &str) -> Option<u64> {
 }
 
 impl HlsStream {
+    /// Where the playlist of stream `name` lives, relative to `hls_path` (the previous
+    /// playlist the shell reads for [`HlsStream::new`] is there too).
+    pub fn playlist_path_of(config: &HlsConfig, name: &str) -> Result<RelPath, HlsError> {
+        validate_stream_name(name)?;
+        Ok(if config.nested {
+            RelPath::new(format!("{name}/index.m3u8"))
+        } else {
+            RelPath::new(format!("{name}.m3u8"))
+        })
+    }
+
     /// Creates the stream. `name` is the stream name (validated again here);
     /// `previous_playlist` is the current content of its playlist file, if
     /// any: with `hls_continuous` the stream resumes it (same target
@@ -94,12 +105,7 @@ impl HlsStream {
         now: Now,
     ) -> Result<Self, HlsError> {
         config.validate()?;
-        validate_stream_name(name)?;
-        let playlist_path = if config.nested {
-            RelPath::new(format!("{name}/index.m3u8"))
-        } else {
-            RelPath::new(format!("{name}.m3u8"))
-        };
+        let playlist_path = Self::playlist_path_of(&config, name)?;
         let seg = Segmenter::new(config.fragment_ms, config.max_fragment(), config.slicing);
         let mut s = Self {
             playlist: Playlist {

@@ -52,14 +52,10 @@ impl OutputFiles {
             pipeline.attach(Box::new(RingOutput::new(ring, t.monotonic_ms)));
         }
         if let Some(settings) = &app.settings.hls {
-            let playlist = if settings.config.nested {
-                format!("{}/index.m3u8", key.name)
-            } else {
-                format!("{}.m3u8", key.name)
-            };
             // The previous playlist of this name, for hls_continuous (or its cleanup).
-            let previous = join(&settings.path, &playlist)
+            let previous = HlsStream::playlist_path_of(&settings.config, &key.name)
                 .ok()
+                .and_then(|p| join(&settings.path, p.as_str()).ok())
                 .and_then(|p| fs::read_to_string(p).ok());
             let hls = HlsStream::new(settings.config.clone(), &key.name, previous.as_deref(), t)
                 .map(|s| Box::new(s) as Box<dyn Output>)

@@ -74,6 +74,9 @@ pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
 /// Reads what the ring has; returns false when the feed ended.
 fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
     feed.reader.want(now);
+    // A mirror has no outputs of its own: the publisher's worker writes the files.
+    let mut no_files = OutputFiles::default();
+    let log = Log::cycle();
     worker::with_mirror(|io| {
         let buf = &mut io.buf;
         for _ in 0..MAX_RECORDS_PER_TICK {
@@ -91,8 +94,7 @@ fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
                         payload: &payload,
                         now: super::file_ops::now(),
                     };
-                    let mut no_files = OutputFiles::default();
-                    ingest(w, feed.handle, msg, &mut no_files, Log::cycle());
+                    ingest(w, feed.handle, msg, &mut no_files, log);
                 }
                 ReadResult::Empty => return true,
                 // The reader resynchronised at a keyframe; players' queues cope with the gap.
