@@ -26,6 +26,8 @@ pub mod media;
 pub mod rtmp;
 #[forbid(unsafe_code)]
 pub mod stat;
+#[forbid(unsafe_code)]
+pub mod transcode;
 
 #[cfg(feature = "nginx")]
 mod ngx;

@@ -14,8 +14,8 @@ use ngx_rtmp::dash::{DashConfig, DashStream};
 use ngx_rtmp::files::{FileOp, Now};
 use ngx_rtmp::hls::{HlsConfig, HlsStream};
 use ngx_rtmp::live::{
-    GopCache, Incoming, MediaKind, Output, OutputError, OutputId, Pipeline, PipelineEvent,
-    Published,
+    GopCache, Incoming, MediaKind, Output, OutputError, OutputId, OutputOp, Pipeline,
+    PipelineEvent, Published,
 };
 use ngx_rtmp::rtmp::message::types;
 
@@ -135,7 +135,10 @@ fn published() -> Pipeline {
 /// Drains the pipeline's file operations, by output.
 fn drain(p: &mut Pipeline, ops: &mut HashMap<OutputId, Vec<FileOp>>) {
     while let Some((id, op)) = p.poll_op() {
-        ops.entry(id).or_default().push(op);
+        match op {
+            OutputOp::File(op) => ops.entry(id).or_default().push(op),
+            OutputOp::Send(_) => panic!("no output here sends bytes"),
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! DASH as an output of a stream's pipeline.
 
 use super::DashStream;
-use crate::files::{FileOp, Now};
-use crate::live::{Output, OutputError, Published};
+use crate::files::Now;
+use crate::live::{Output, OutputError, OutputOp, Published};
 
 impl Output for DashStream {
     fn name(&self) -> &'static str {
@@ -21,7 +21,7 @@ impl Output for DashStream {
         DashStream::finish(self, now).map_err(|e| OutputError::Failed(e.to_string()))
     }
 
-    fn poll_op(&mut self) -> Option<FileOp> {
-        DashStream::poll_op(self)
+    fn poll_op(&mut self) -> Option<OutputOp> {
+        DashStream::poll_op(self).map(OutputOp::File)
     }
 }

@@ -1,8 +1,8 @@
 //! HLS as an output of a stream's pipeline.
 
 use super::HlsStream;
-use crate::files::{FileOp, Now};
-use crate::live::{Output, OutputError, Published};
+use crate::files::Now;
+use crate::live::{Output, OutputError, OutputOp, Published};
 
 impl Output for HlsStream {
     fn name(&self) -> &'static str {
@@ -21,7 +21,7 @@ impl Output for HlsStream {
         HlsStream::finish(self, now).map_err(|e| OutputError::Failed(e.to_string()))
     }
 
-    fn poll_op(&mut self) -> Option<FileOp> {
-        HlsStream::poll_op(self)
+    fn poll_op(&mut self) -> Option<OutputOp> {
+        HlsStream::poll_op(self).map(OutputOp::File)
     }
 }

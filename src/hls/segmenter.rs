@@ -120,6 +120,8 @@ pub(crate) struct Segmenter {
     pub slicing: Slicing,
     /// Fixed target, seconds.
     pub target_s: Option<u64>,
+    /// The stream follows a leader's cut points: it never cuts on its own timing.
+    pub follow: bool,
     last_dts: [Option<u64>; 2],
     interval: [Option<u64>; 2],
 }
@@ -138,6 +140,7 @@ impl Segmenter {
             max_fragment_ms: max_fragment_ms.max(fragment_ms).max(1),
             slicing,
             target_s: None,
+            follow: false,
             last_dts: [None; 2],
             interval: [None; 2],
         }
@@ -257,6 +260,9 @@ impl Segmenter {
             return Decision::Cut {
                 discontinuity: true,
             };
+        }
+        if self.follow {
+            return Decision::Append;
         }
         if can_start && self.fragment_elapsed(seg.start_ms, dts) {
             return Decision::Cut {

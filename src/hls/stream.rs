@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::config::{HlsConfig, Naming, PlaylistKind};
 use super::error::HlsError;
 use super::playlist::{self, Playlist, SegmentEntry};
+use super::schedule::{half_frame, CutSchedule, Role};
 use super::segmenter::{Decision, OpenSegment, Segmenter};
 use super::ts::{Tracks, TsMuxer};
 use crate::files::{uri_escape, validate_stream_name, FileOp, Now, RelPath};
@@ -71,6 +72,8 @@ pub struct HlsStream {
     /// Whether any segment was ever listed (a jump before that is no
     /// discontinuity).
     has_history: bool,
+    /// Cut points shared with the stream's other renditions.
+    role: Option<Role>,
 }
 
 fn entry_id_from_uri(uri: &str) -> Option<u64> {
@@ -133,6 +136,7 @@ impl HlsStream {
             resumed: false,
             dropped_frames: 0,
             has_history: false,
+            role: None,
         };
         if s.config.nested {
             s.ops.push_back(FileOp::CreateDir {
@@ -190,6 +194,21 @@ impl HlsStream {
                 });
             }
         }
+    }
+
+    /// Makes this stream the leader of `schedule`: its cuts are published there.
+    pub fn lead(&mut self, schedule: CutSchedule) {
+        if let Some(t) = self.seg.target_s {
+            schedule.publish_target(t);
+        }
+        self.role = Some(Role::Lead(schedule));
+    }
+
+    /// Makes this stream follow `schedule`: it cuts and numbers its segments as the leader
+    /// did (see [`CutSchedule`]).
+    pub fn follow(&mut self, schedule: CutSchedule) {
+        self.seg.follow = true;
+        self.role = Some(Role::Follow(schedule));
     }
 
     /// Whether a previous playlist was resumed.
@@ -302,11 +321,29 @@ impl HlsStream {
                 *discontinuity = self.has_history;
             }
         }
+        let follower = self.role.as_ref().and_then(Role::follower).cloned();
+        let tolerance = half_frame(self.seg.interval(Track::Video));
+        if let Some(f) = &follower {
+            if self.seg.target_s.is_none() {
+                self.seg.target_s = f.target_s();
+            }
+        }
         loop {
             let decision = match &mut self.state {
                 State::Finished => return Err(HlsError::Finished),
                 State::Waiting { discontinuity } => {
                     let discontinuity = *discontinuity;
+                    if let Some(f) = &follower {
+                        // Only a keyframe at one of the leader's cuts starts a segment.
+                        let cut = (frame.track == Track::Video && frame.keyframe)
+                            .then(|| f.start_at(n.pts, tolerance))
+                            .flatten();
+                        let Some(cut) = cut else {
+                            self.dropped_frames += 1;
+                            return Ok(());
+                        };
+                        self.renumber(cut.sequence, now);
+                    }
                     return self.push_waiting(
                         frame,
                         n.dts,
@@ -326,6 +363,21 @@ impl HlsStream {
                     available,
                     generation,
                 ),
+            };
+            let mut renumber = None;
+            let decision = match (&follower, decision) {
+                (Some(f), Decision::Append) if frame.track == Track::Video => {
+                    match f.due(self.next_sequence, n.pts, tolerance) {
+                        Some(cut) => {
+                            renumber = Some(cut.sequence);
+                            Decision::Cut {
+                                discontinuity: false,
+                            }
+                        }
+                        None => Decision::Append,
+                    }
+                }
+                (_, d) => d,
             };
             match decision {
                 Decision::Append => return self.write_frame(frame, n.dts, n.pts, codecs),
@@ -350,7 +402,13 @@ impl HlsStream {
                     // A forced cut (no keyframe in time) opens a dependent segment.
                     let independent = frame.track == Track::Audio || frame.keyframe;
                     self.close_segment(n.dts, false, now)?;
+                    if let Some(sequence) = renumber {
+                        self.renumber(sequence, now);
+                    }
                     self.open_segment(n.dts, tracks, generation, discontinuity, independent, now)?;
+                    if frame.track == Track::Video {
+                        self.publish_cut(n.pts);
+                    }
                     self.write_frame(frame, n.dts, n.pts, codecs)?;
                     self.write_held()?;
                     self.emit_output(false);
@@ -395,6 +453,7 @@ impl HlsStream {
                     audio: available.audio || !self.held.is_empty(),
                 };
                 self.open_segment(start, tracks, generation, discontinuity, true, now)?;
+                self.publish_cut(pts);
                 self.write_frame(frame, dts, pts, codecs)?;
                 self.write_held()?;
                 self.emit_output(false);
@@ -538,6 +597,9 @@ impl HlsStream {
             super::segmenter::target_duration_for(self.config.fragment_ms, duration)
         });
         self.playlist.target_duration_s = target;
+        if let Some(leader) = self.role.as_ref().and_then(Role::leader) {
+            leader.publish_target(target);
+        }
         if self.playlist.entries.is_empty() {
             self.playlist.media_sequence = self.next_sequence;
         }
@@ -555,6 +617,42 @@ impl HlsStream {
         self.slide_window(now);
         self.write_playlist();
         flushed
+    }
+
+    /// A leader publishes the segment it just opened at a video frame presented at `pts`.
+    /// Cuts are compared on presentation times: an encoder without B-frames gives its
+    /// keyframe the DTS its source's keyframe had as PTS.
+    fn publish_cut(&self, pts: u64) {
+        if let Some(leader) = self.role.as_ref().and_then(Role::leader) {
+            leader.publish(super::Cut {
+                sequence: self.next_sequence,
+                start_ms: pts,
+            });
+        }
+    }
+
+    /// A follower's next segment is number `sequence`. Listed segments keep their numbers:
+    /// when the numbering jumps (the follower missed cuts), they leave the playlist (deleted
+    /// as if they had scrolled out) so the playlist's implicit numbering stays true.
+    fn renumber(&mut self, sequence: u64, now: Now) {
+        if sequence == self.next_sequence {
+            return;
+        }
+        let deadline = self.delete_deadline(now);
+        while let Some(gone) = self.playlist.entries.pop_front() {
+            self.total_ms = self.total_ms.saturating_sub(gone.duration_ms);
+            if gone.discontinuity {
+                self.playlist.discontinuity_sequence += 1;
+            }
+            if self.config.cleanup {
+                self.ops.push_back(FileOp::Delete {
+                    path: self.segment_path(gone.id),
+                    not_before_ms: deadline,
+                });
+            }
+        }
+        self.next_sequence = sequence;
+        self.playlist.media_sequence = sequence;
     }
 
     fn delete_deadline(&self, now: Now) -> u64 {

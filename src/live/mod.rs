@@ -8,10 +8,12 @@ mod output;
 mod pipeline;
 pub mod player;
 pub mod shm;
+mod sink;
 
 pub use gop::{CachedMessage, GopCache};
 pub use hub::{ClientId, Hub, LiveStream, Player, PublishError, StreamHandle, StreamKey};
 pub use media_info::{MediaInfo, MediaKind};
-pub use output::{Output, OutputError, Published};
+pub use output::{Output, OutputError, OutputOp, Published};
 pub use pipeline::{Counters, Delivery, Incoming, OutputId, Pipeline, PipelineEvent};
 pub use player::{Admit, PlayerQueue, QueuePolicy};
+pub use sink::{ByteSink, MemorySink};

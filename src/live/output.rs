@@ -4,8 +4,9 @@
 //!
 //! A stream's [`Pipeline`](super::Pipeline) takes each published message once, classifies and
 //! demuxes it, and hands the result to each of its outputs as a [`Published`]. Outputs do no
-//! I/O: those that write files return [`FileOp`]s, which the shell executes in order under the
-//! output's directory.
+//! I/O: they return [`OutputOp`]s, which the shell executes in order: [`FileOp`]s under the
+//! output's directory, bytes to the [`ByteSink`](super::ByteSink) it registered for the output
+//! (an encoder's stdin, later a relay's socket).
 
 use std::fmt;
 
@@ -56,6 +57,16 @@ impl fmt::Display for OutputError {
 
 impl std::error::Error for OutputError {}
 
+/// What an output asks the shell to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputOp {
+    /// A file operation, relative to the output's directory.
+    File(FileOp),
+    /// Bytes for the output's byte sink, in order. The shell reports the bytes the sink
+    /// delivered with [`Output::acknowledge`], so the output can bound what is in flight.
+    Send(Bytes),
+}
+
 /// A consumer of one published stream.
 pub trait Output {
     /// Short name for logs (`hls`, `dash`, ...).
@@ -68,9 +79,14 @@ pub trait Output {
     /// The publisher left: flush what is buffered and close what is open.
     fn finish(&mut self, now: Now) -> Result<(), OutputError>;
 
-    /// The next file operation for the shell, relative to the output's directory, in the
-    /// order they must run. Outputs that write no files have none.
-    fn poll_op(&mut self) -> Option<FileOp> {
+    /// The next operation for the shell, in the order they must run. Outputs that neither
+    /// write files nor send bytes have none.
+    fn poll_op(&mut self) -> Option<OutputOp> {
         None
+    }
+
+    /// The shell's sink delivered `bytes` more of what [`OutputOp::Send`] handed it.
+    fn acknowledge(&mut self, bytes: usize) {
+        let _ = bytes;
     }
 }

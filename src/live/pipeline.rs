@@ -8,8 +8,8 @@
 //! ```
 //!
 //! The pipeline does no I/O. What it produces is executed by the shell: the chunked message
-//! ([`Delivery`]) is queued to the stream's players, each output's [`FileOp`]s are run under
-//! that output's directory ([`Pipeline::poll_op`]), and an output that fails is removed and
+//! ([`Delivery`]) is queued to the stream's players, each output's [`OutputOp`]s are run (file
+//! operations under that output's directory, bytes to its sink: [`Pipeline::poll_op`]), and an output that fails is removed and
 //! reported ([`Pipeline::poll_event`]) while the stream and its other outputs go on.
 
 use std::collections::VecDeque;
@@ -18,8 +18,8 @@ use bytes::Bytes;
 
 use super::gop::GopCache;
 use super::media_info::{MediaInfo, MediaKind};
-use super::output::{Output, OutputError, Published};
-use crate::files::{FileOp, Now};
+use super::output::{Output, OutputError, OutputOp, Published};
+use crate::files::Now;
 use crate::media::Demuxer;
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::message::csid;
@@ -248,11 +248,18 @@ impl Pipeline {
         each_output(&mut self.outputs, &mut self.events, |o| o.finish(now));
     }
 
-    /// The next file operation of an output, in order per output.
-    pub fn poll_op(&mut self) -> Option<(OutputId, FileOp)> {
+    /// The next operation of an output, in order per output.
+    pub fn poll_op(&mut self) -> Option<(OutputId, OutputOp)> {
         self.outputs
             .iter_mut()
             .find_map(|a| a.output.poll_op().map(|op| (a.id, op)))
+    }
+
+    /// The byte sink of output `id` delivered `bytes` more of what it was sent.
+    pub fn acknowledge(&mut self, id: OutputId, bytes: usize) {
+        if let Some(a) = self.outputs.iter_mut().find(|a| a.id == id) {
+            a.output.acknowledge(bytes);
+        }
     }
 
     pub fn poll_event(&mut self) -> Option<PipelineEvent> {

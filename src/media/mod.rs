@@ -11,6 +11,7 @@ mod bits;
 pub mod demux;
 mod error;
 pub mod flv;
+pub mod flv_stream;
 pub mod frame;
 mod timestamp;
 
@@ -18,5 +19,6 @@ pub use aac::{AdtsHeader, AudioSpecificConfig};
 pub use avc::{AvcConfig, SpsInfo};
 pub use demux::{CodecInfo, Demuxer};
 pub use error::MediaError;
+pub use flv_stream::{FlvError, FlvReader, FlvTag, FlvWriter};
 pub use frame::{Frame, Track};
 pub use timestamp::TimestampExtender;

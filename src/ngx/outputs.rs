@@ -1,6 +1,7 @@
 //! A published stream's outputs, as the shell sees them: which ones an application asks for
 //! (HLS, DASH, the shared ring), and the execution of what they ask — file operations under
-//! each output's directory, failures logged and the failed output removed.
+//! each output's directory, bytes to the sink registered for the output (acknowledged back to
+//! the output as the sink delivers them), failures logged and the failed output removed.
 
 use std::fs;
 use std::path::PathBuf;
@@ -12,17 +13,25 @@ use crate::conf::AppConf;
 use crate::dash::DashStream;
 use crate::hls::HlsStream;
 use crate::live::shm::{RingOutput, SlotWriter};
-use crate::live::{Output, OutputError, OutputId, Pipeline, PipelineEvent, StreamKey};
+use crate::live::{
+    ByteSink, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent, StreamKey,
+};
 
-/// The file writers of a stream's outputs that write files.
+/// The executors of a stream's outputs: file writers and byte sinks.
 #[derive(Default)]
 pub struct OutputFiles {
     writers: Vec<Writer>,
 }
 
+/// Where an output's operations go.
+enum Target {
+    Files(FileWriter),
+    Bytes(Box<dyn ByteSink>),
+}
+
 struct Writer {
     id: OutputId,
-    files: FileWriter,
+    target: Target,
     /// Completed segments are counted for stat (HLS only, as nginx-rtmp's).
     count_segments: bool,
 }
@@ -85,7 +94,7 @@ impl OutputFiles {
             let id = pipeline.attach(output);
             self.writers.push(Writer {
                 id,
-                files: FileWriter::new(root.clone()),
+                target: Target::Files(FileWriter::new(root.clone())),
                 count_segments,
             });
             // The output's first operations: its directory, the cleanup of a previous run.
@@ -158,12 +167,67 @@ impl OutputFiles {
             let Some(w) = self.writers.iter_mut().find(|w| w.id == id) else {
                 continue;
             };
-            match w.files.execute(op) {
-                Ok(closed) => *segments += u64::from(closed && w.count_segments),
-                Err(e) => return Err((id, e)),
+            match (&mut w.target, op) {
+                (Target::Files(files), OutputOp::File(op)) => match files.execute(op) {
+                    Ok(closed) => *segments += u64::from(closed && w.count_segments),
+                    Err(e) => return Err((id, e)),
+                },
+                (Target::Bytes(sink), OutputOp::Send(data)) => match sink.send(data) {
+                    Ok(delivered) => pipeline.acknowledge(id, delivered),
+                    Err(e) => return Err((id, e)),
+                },
+                // An operation its executor cannot run: the output is misattached.
+                (_, _) => {
+                    return Err((
+                        id,
+                        std::io::Error::other("operation of the wrong kind for this output"),
+                    ))
+                }
             }
         }
         Ok(())
+    }
+
+    /// Attaches an output whose [`OutputOp::Send`] bytes go to `sink` (an encoder's stdin).
+    pub fn attach_sink(
+        &mut self,
+        pipeline: &mut Pipeline,
+        output: Box<dyn Output>,
+        sink: Box<dyn ByteSink>,
+    ) -> OutputId {
+        let id = pipeline.attach(output);
+        self.writers.push(Writer {
+            id,
+            target: Target::Bytes(sink),
+            count_segments: false,
+        });
+        id
+    }
+
+    /// The sinks' destinations may have room again: each delivers what it holds, and its
+    /// output learns how much went. A sink that fails is removed with its output (logged).
+    pub fn flush_sinks(&mut self, pipeline: &mut Pipeline, log: Log) {
+        let mut failed = Vec::new();
+        for w in &mut self.writers {
+            if let Target::Bytes(sink) = &mut w.target {
+                match sink.flush() {
+                    Ok(0) => {}
+                    Ok(delivered) => pipeline.acknowledge(w.id, delivered),
+                    Err(e) => failed.push((w.id, e)),
+                }
+            }
+        }
+        for (id, e) in failed {
+            let name = pipeline.output_name(id).unwrap_or("output");
+            log_err!(
+                log,
+                "rtmp: {} failed, {} disabled for this stream: {}",
+                name,
+                name,
+                e
+            );
+            self.remove(pipeline, id);
+        }
     }
 
     fn remove(&mut self, pipeline: &mut Pipeline, id: OutputId) {
