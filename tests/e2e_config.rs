@@ -204,3 +204,124 @@ fn callback_url_errors() {
     );
     assert!(ok, "{err}");
 }
+
+#[test]
+fn rendition_errors_name_file_and_line() {
+    let app = |lines: &str| {
+        format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}};
+               application live {{
+                 live on; hls on; hls_path {{prefix}}/hls;
+                 {lines}
+               }}
+             }}"
+        )
+    };
+    let cases = [
+        (
+            app("hls_rendition 360p height=360 crf=23;"),
+            "crf=23",
+            "unknown parameter",
+        ),
+        (
+            app("hls_rendition 360p height=360;\n hls_rendition 360p height=240;"),
+            "height=240",
+            "duplicate rendition",
+        ),
+        (
+            app("hls_rendition tall height=5000;"),
+            "height=5000",
+            "16..4320",
+        ),
+        (
+            app("hls_rendition low height=240 bitrate=2k;"),
+            "bitrate=2k",
+            "16k..100m",
+        ),
+        (
+            app("hls_rendition fat height=240 bitrate=200m;"),
+            "bitrate=200m",
+            "16k..100m",
+        ),
+        (
+            app("hls_rendition nosize bitrate=700k;"),
+            "nosize",
+            "height= or width=",
+        ),
+        (
+            app("hls_rendition bad/name height=240;"),
+            "bad/name",
+            "invalid rendition name",
+        ),
+        (
+            app("transcode_ffmpeg /nonexistent/ffmpeg;"),
+            "transcode_ffmpeg",
+            "No such file",
+        ),
+        (
+            app("transcode_ffmpeg {prefix};"),
+            "transcode_ffmpeg",
+            "not a regular file",
+        ),
+        (
+            app("transcode_ffmpeg nosuch-ffmpeg-here;"),
+            "transcode_ffmpeg",
+            "not found on PATH",
+        ),
+        (app("transcode_max 2;"), "transcode_max", "not allowed here"),
+        (
+            "server { listen 127.0.0.1:{rtmp_port};\n hls_rendition a height=240; }".to_owned(),
+            "hls_rendition",
+            "not allowed here",
+        ),
+    ];
+    for (body, needle, message) in cases {
+        let n = Nginx::prepare("conf-rendition", &Conf::rtmp(&body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {body:?}");
+        assert!(
+            err.contains(message),
+            "{body:?}: expected {message:?} in:\n{err}"
+        );
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(
+            err.contains(&location),
+            "{body:?}: expected {location} in:\n{err}"
+        );
+    }
+    // A file that is not executable.
+    let conf = Conf::rtmp(&app("transcode_ffmpeg {prefix}/ffmpeg.txt;"));
+    let n = Nginx::prepare("conf-rendition-noexec", &conf);
+    std::fs::write(n.prefix.join("ffmpeg.txt"), "not a program").unwrap();
+    let out = n.test_config();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "nginx -t accepted a non-executable ffmpeg"
+    );
+    if !support::nginx::is_root() {
+        assert!(err.contains("not executable"), "{err}");
+    }
+}
+
+#[test]
+fn rendition_ladder_config_is_accepted() {
+    let (ok, err) = check(
+        "server { listen 127.0.0.1:{rtmp_port};
+             transcode_max 4;
+             application live {
+                 live on; hls on; hls_path {prefix}/hls;
+                 hls_rendition 720p height=720 bitrate=2800k;
+                 hls_rendition 480p height=480 bitrate=1200k audio_bitrate=96k;
+                 hls_rendition 360p height=360 bitrate=700k preset=faster fps=30;
+                 transcode_ffmpeg ffmpeg;
+             }
+             application other {
+                 live on; hls on; hls_path {prefix}/hls2;
+                 hls_rendition 240p width=426;
+             }
+         }",
+    );
+    assert!(ok, "{err}");
+}

@@ -10,6 +10,7 @@ use crate::hls::{HlsConfig, Naming, PlaylistKind, Slicing};
 use crate::live::gop::{DEFAULT_MAX_BYTES as GOP_MAX_BYTES, DEFAULT_MAX_FRAMES as GOP_MAX_FRAMES};
 use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
 use crate::live::{GopCache, QueuePolicy};
+use crate::transcode::Rendition;
 
 use super::error::ConfError;
 use super::notify::{NotifyLayer, NotifySettings};
@@ -50,6 +51,9 @@ pub(super) struct AppLayer {
     pub(super) dash_playlist_length: Option<u64>,
     pub(super) dash_nested: Option<bool>,
     pub(super) dash_cleanup: Option<bool>,
+    /// `hls_rendition` lines (application level only, so never inherited).
+    pub(super) renditions: Vec<Rendition>,
+    pub(super) transcode_ffmpeg: Option<String>,
 }
 
 impl AppLayer {
@@ -99,6 +103,11 @@ impl AppLayer {
             dash_playlist_length: self.dash_playlist_length.or(parent.dash_playlist_length),
             dash_nested: self.dash_nested.or(parent.dash_nested),
             dash_cleanup: self.dash_cleanup.or(parent.dash_cleanup),
+            renditions: self.renditions.clone(),
+            transcode_ffmpeg: self
+                .transcode_ffmpeg
+                .clone()
+                .or_else(|| parent.transcode_ffmpeg.clone()),
         }
     }
 
@@ -146,6 +155,12 @@ impl AppLayer {
         } else {
             None
         };
+        if !self.renditions.is_empty() && hls.is_none() {
+            return Err(ConfError::Missing {
+                directive: "hls",
+                app: app.to_owned(),
+            });
+        }
         Ok(AppSettings {
             live: self.live.unwrap_or(false),
             notify: self.notify.resolve(),
@@ -164,6 +179,8 @@ impl AppLayer {
             play_secret: self.play_secret.clone(),
             hls,
             dash,
+            renditions: self.renditions.clone(),
+            transcode_ffmpeg: self.transcode_ffmpeg.as_ref().map(PathBuf::from),
         })
     }
 }
@@ -219,6 +236,12 @@ pub struct AppSettings {
     pub hls: Option<HlsSettings>,
     /// `dash on` (with `dash_path`), or `None`.
     pub dash: Option<DashSettings>,
+    /// `hls_rendition` lines, in order (empty: no transcoding). They need `hls on`.
+    pub renditions: Vec<Rendition>,
+    /// `transcode_ffmpeg PATH`: the encoder program, resolved by the shell when the
+    /// configuration is read (an absolute path to an executable file). `None` until then when
+    /// not set: the shell fills in `ffmpeg` found on PATH for an application with renditions.
+    pub transcode_ffmpeg: Option<PathBuf>,
 }
 
 impl AppSettings {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::{AccessList, KeyMap, Rule};
 use crate::hls::{Naming, PlaylistKind, Slicing};
 use crate::http::Method;
+use crate::transcode::Rendition;
 
 use super::app::AppLayer;
 use super::args::{
@@ -382,6 +383,32 @@ impl RtmpConf {
                 let l = self.app_layer(scope, "dash_cleanup")?;
                 set_once(&mut l.dash_cleanup, "dash_cleanup", v)
             }
+            "hls_rendition" => {
+                let Scope::Application { .. } = scope else {
+                    return Err(ConfError::NotAllowedHere("hls_rendition"));
+                };
+                let r = Rendition::parse(args).map_err(ConfError::Rendition)?;
+                let l = self.app_layer(scope, "hls_rendition")?;
+                if l.renditions.iter().any(|o| o.name == r.name) {
+                    return Err(ConfError::DuplicateRendition(r.name));
+                }
+                l.renditions.push(r);
+                Ok(())
+            }
+            "transcode_ffmpeg" => {
+                // The shell resolves and checks the program before handing its path here.
+                let a = one_arg("transcode_ffmpeg", args)?;
+                if a.is_empty() || a.contains('\0') {
+                    return Err(value_err("transcode_ffmpeg", a)(ValueError::Path));
+                }
+                let l = self.app_layer(scope, "transcode_ffmpeg")?;
+                set_once(&mut l.transcode_ffmpeg, "transcode_ffmpeg", a.to_owned())
+            }
+            "transcode_max" => {
+                let v = size_arg("transcode_max", args, 0, 65_535)?;
+                let l = self.server_layer(scope, "transcode_max")?;
+                set_once(&mut l.transcode_max, "transcode_max", v)
+            }
             other => Err(ConfError::Unknown(other.to_owned())),
         }
     }
@@ -436,6 +463,8 @@ impl RtmpConf {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+
+    use crate::conf::ServerSettings;
 
     use super::*;
 
@@ -528,5 +557,71 @@ mod tests {
             c.add_application(s, "../x"),
             Err(ConfError::InvalidApplicationName(_))
         ));
+    }
+
+    #[test]
+    fn renditions_and_transcode() {
+        let mut c = RtmpConf::new();
+        c.set(Scope::Main, "transcode_max", &["2"]).unwrap();
+        let s = c.add_server();
+        let app = |a| Scope::Application { server: s, app: a };
+        let a = c.add_application(s, "live").unwrap();
+        let b = c.add_application(s, "nohls").unwrap();
+        c.set(app(a), "hls", &["on"]).unwrap();
+        c.set(app(a), "hls_path", &["/tmp/hls"]).unwrap();
+        c.set(
+            app(a),
+            "hls_rendition",
+            &["480p", "height=480", "bitrate=1200k"],
+        )
+        .unwrap();
+        c.set(app(a), "hls_rendition", &["360p", "height=360"])
+            .unwrap();
+        assert_eq!(
+            c.set(app(a), "hls_rendition", &["360p", "height=240"]),
+            Err(ConfError::DuplicateRendition("360p".into()))
+        );
+        assert!(matches!(
+            c.set(app(a), "hls_rendition", &["x", "height=360", "speed=2"]),
+            Err(ConfError::Rendition(_))
+        ));
+        assert_eq!(
+            c.set(Scope::Server(s), "hls_rendition", &["x", "height=360"]),
+            Err(ConfError::NotAllowedHere("hls_rendition"))
+        );
+        assert_eq!(
+            c.set(app(a), "transcode_max", &["1"]),
+            Err(ConfError::NotAllowedHere("transcode_max"))
+        );
+        c.set(app(a), "transcode_ffmpeg", &["/usr/bin/ffmpeg"])
+            .unwrap();
+        assert_eq!(
+            c.set(app(a), "transcode_ffmpeg", &["/usr/bin/ffmpeg"]),
+            Err(ConfError::Duplicate("transcode_ffmpeg"))
+        );
+        c.finish().unwrap();
+        let srv = &c.servers[0];
+        assert_eq!(srv.settings.transcode_max, Some(2));
+        let live = &srv.applications[a].settings;
+        let names: Vec<_> = live.renditions.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["480p", "360p"]);
+        assert_eq!(
+            live.transcode_ffmpeg.as_deref(),
+            Some(std::path::Path::new("/usr/bin/ffmpeg"))
+        );
+        assert!(srv.applications[b].settings.renditions.is_empty());
+        assert_eq!(ServerSettings::default().transcode_max, None);
+
+        // Renditions need HLS.
+        let mut c = RtmpConf::new();
+        let s = c.add_server();
+        let a = c.add_application(s, "live").unwrap();
+        c.set(
+            Scope::Application { server: s, app: a },
+            "hls_rendition",
+            &["360p", "height=360"],
+        )
+        .unwrap();
+        assert!(matches!(c.finish(), Err(ConfError::Missing { .. })));
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::auth::AccessError;
+use crate::transcode::RenditionError;
 
 use super::listen::ListenError;
 use super::value::ValueError;
@@ -34,6 +35,8 @@ pub enum ConfError {
         directive: &'static str,
         what: &'static str,
     },
+    Rendition(RenditionError),
+    DuplicateRendition(String),
 }
 
 impl fmt::Display for ConfError {
@@ -68,6 +71,10 @@ impl fmt::Display for ConfError {
             }
             ConfError::Unsupported { directive, what } => {
                 write!(f, "\"{directive}\": {what} is not supported")
+            }
+            ConfError::Rendition(e) => write!(f, "invalid \"hls_rendition\": {e}"),
+            ConfError::DuplicateRendition(n) => {
+                write!(f, "duplicate rendition \"{n}\" in \"hls_rendition\"")
             }
             ConfError::InvalidApplicationName(a) => write!(
                 f,

@@ -114,6 +114,8 @@ impl RtmpConf {
                 play_secret: None,
                 hls: None,
                 dash: None,
+                renditions: Vec::new(),
+                transcode_ffmpeg: None,
             },
             layer: AppLayer::default(),
         });

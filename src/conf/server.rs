@@ -14,6 +14,7 @@ pub(super) struct ServerLayer {
     pub(super) max_message: Option<u32>,
     pub(super) ack_window: Option<u32>,
     pub(super) max_streams: Option<u32>,
+    pub(super) transcode_max: Option<u32>,
 }
 
 /// Resolved connection-level settings of one server.
@@ -37,6 +38,9 @@ pub struct ServerSettings {
     pub max_message: u32,
     pub ack_window: u32,
     pub max_streams: u32,
+    /// `transcode_max N`: at most this many encoders run at once for the server's streams
+    /// (per worker); `None`: no limit.
+    pub transcode_max: Option<u32>,
 }
 
 impl Default for ServerSettings {
@@ -53,6 +57,7 @@ impl Default for ServerSettings {
             max_message: 1024 * 1024,
             ack_window: 5_000_000,
             max_streams: 32,
+            transcode_max: None,
         }
     }
 }
@@ -73,6 +78,7 @@ impl ServerLayer {
             max_message: self.max_message.or(parent.max_message),
             ack_window: self.ack_window.or(parent.ack_window),
             max_streams: self.max_streams.or(parent.max_streams),
+            transcode_max: self.transcode_max.or(parent.transcode_max),
         }
     }
 
@@ -92,6 +98,7 @@ impl ServerLayer {
             max_message: self.max_message.unwrap_or(d.max_message),
             ack_window: self.ack_window.unwrap_or(d.ack_window),
             max_streams: self.max_streams.unwrap_or(d.max_streams),
+            transcode_max: self.transcode_max.or(d.transcode_max),
         }
     }
 }

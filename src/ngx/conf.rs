@@ -141,6 +141,9 @@ pub unsafe extern "C" fn rtmp_block(
         if let Err(e) = state.conf.finish() {
             return log_error(cf, &e);
         }
+        if let Err(e) = default_encoder(&mut state.conf) {
+            return log_error(cf, &e);
+        }
         if state.conf.has_live() {
             let tag = ptr::addr_of!(LIVE_ZONE_TAG).cast_mut().cast();
             // SAFETY: `cf` is live; the tag is a stable address across reloads.
@@ -166,6 +169,26 @@ pub unsafe extern "C" fn rtmp_block(
         NGX_CONF_OK
     })
     .unwrap_or(NGX_CONF_ERROR)
+}
+
+/// Applications with renditions and no `transcode_ffmpeg` use `ffmpeg` found on PATH now.
+fn default_encoder(conf: &mut RtmpConf) -> Result<(), String> {
+    let apps = conf
+        .servers
+        .iter_mut()
+        .flat_map(|s| s.applications.iter_mut());
+    for app in apps.filter(|a| !a.settings.renditions.is_empty()) {
+        if app.settings.transcode_ffmpeg.is_none() {
+            let path = super::executable::resolve("ffmpeg").map_err(|e| {
+                format!(
+                    "\"hls_rendition\" in application \"{}\" needs ffmpeg: {e}; set \"transcode_ffmpeg\"",
+                    app.name
+                )
+            })?;
+            app.settings.transcode_ffmpeg = Some(path);
+        }
+    }
+    Ok(())
 }
 
 /// # Safety
@@ -256,6 +279,23 @@ pub unsafe extern "C" fn directive(
                     Err(e) => log_error(cf, &e),
                 },
                 Err(e) => log_error(cf, &e),
+            };
+        }
+        if *name == "transcode_ffmpeg" {
+            // Workers run without the configuration's environment: the program is found now,
+            // and the model keeps its absolute path.
+            let [program] = values else {
+                return log_error(cf, &"invalid number of arguments in \"transcode_ffmpeg\"");
+            };
+            return match super::executable::resolve(program) {
+                Ok(path) => {
+                    let path = path.to_string_lossy();
+                    match st.conf.set(st.scope, name, &[&path]) {
+                        Ok(()) => NGX_CONF_OK,
+                        Err(e) => log_error(cf, &e),
+                    }
+                }
+                Err(e) => log_error(cf, &format_args!("transcode_ffmpeg {e}")),
             };
         }
         if let Err(e) = st.conf.set(st.scope, name, values) {

@@ -53,7 +53,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 53] = [
+static mut CONF_COMMANDS: [ngx_command_t; 56] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -133,6 +133,9 @@ static mut CONF_COMMANDS: [ngx_command_t; 53] = [
     simple(ngx_string!("dash_playlist_length"), ANY_LEVEL),
     simple(ngx_string!("dash_nested"), ANY_LEVEL),
     simple(ngx_string!("dash_cleanup"), ANY_LEVEL),
+    simple(ngx_string!("hls_rendition"), RTMP_APP_CONF),
+    simple(ngx_string!("transcode_ffmpeg"), ANY_LEVEL),
+    simple(ngx_string!("transcode_max"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     ngx_command_t::empty(),
 ];
 

@@ -24,6 +24,8 @@ pub struct OutputFiles {
 }
 
 /// Where an output's operations go.
+// Byte sinks are registered by the encoder processes' integration.
+#[allow(dead_code)]
 enum Target {
     Files(FileWriter),
     Bytes(Box<dyn ByteSink>),
@@ -189,6 +191,7 @@ impl OutputFiles {
     }
 
     /// Attaches an output whose [`OutputOp::Send`] bytes go to `sink` (an encoder's stdin).
+    #[allow(dead_code)]
     pub fn attach_sink(
         &mut self,
         pipeline: &mut Pipeline,
@@ -206,6 +209,7 @@ impl OutputFiles {
 
     /// The sinks' destinations may have room again: each delivers what it holds, and its
     /// output learns how much went. A sink that fails is removed with its output (logged).
+    #[allow(dead_code)]
     pub fn flush_sinks(&mut self, pipeline: &mut Pipeline, log: Log) {
         let mut failed = Vec::new();
         for w in &mut self.writers {

@@ -12,16 +12,16 @@ pub struct Planned {
     pub height: u32,
 }
 
-/// `v` rounded to the nearest even number, at least 2.
-fn even(v: u64) -> u32 {
-    let e = (v + 1) / 2 * 2;
-    u32::try_from(e.max(2)).unwrap_or(u32::MAX - 1)
+/// A configured size made even (down: never above what the operator asked), at least 2.
+fn even(v: u32) -> u32 {
+    (v & !1).max(2)
 }
 
-/// `a * b / c` rounded, made even.
+/// `a * b / c` to the nearest even number, at least 2.
 fn scaled(a: u32, b: u32, c: u32) -> u32 {
-    let c = u64::from(c.max(1));
-    even((u64::from(a) * u64::from(b) + c / 2) / c)
+    let two_c = 2 * u64::from(c.max(1));
+    let halves = (u64::from(a) * u64::from(b) + two_c / 2) / two_c;
+    u32::try_from(halves * 2).unwrap_or(u32::MAX - 1).max(2)
 }
 
 /// The renditions to run for a source of `width` x `height` pixels, in configuration order.
@@ -35,13 +35,13 @@ pub fn plan(renditions: &[Rendition], width: u32, height: u32) -> Vec<Planned> {
             let (w, h) = match (r.width, r.height) {
                 (_, Some(h)) if h >= height => return None,
                 (Some(w), None) if w >= width => return None,
-                (Some(w), Some(h)) => (even(w.into()), even(h.into())),
+                (Some(w), Some(h)) => (even(w), even(h)),
                 (None, Some(h)) => {
-                    let h = even(h.into());
+                    let h = even(h);
                     (scaled(width, h, height), h)
                 }
                 (Some(w), None) => {
-                    let w = even(w.into());
+                    let w = even(w);
                     (w, scaled(height, w, width))
                 }
                 (None, None) => return None,
@@ -83,7 +83,7 @@ mod tests {
         assert_eq!((p[0].width, p[0].height), (854, 480));
         // Odd sources and odd heights give even sizes.
         let p = plan(&[r(&["odd", "height=241"])], 1001, 563);
-        assert_eq!((p[0].width, p[0].height), (430, 242));
+        assert_eq!((p[0].width, p[0].height), (426, 240));
         assert!(plan(&ladder, 0, 0).is_empty());
     }
 
@@ -93,6 +93,6 @@ mod tests {
         assert_eq!((p[0].width, p[0].height), (640, 360));
         assert!(plan(&[r(&["w", "width=1920"])], 1920, 1080).is_empty());
         let p = plan(&[r(&["b", "width=301", "height=200"])], 1920, 1080);
-        assert_eq!((p[0].width, p[0].height), (302, 200));
+        assert_eq!((p[0].width, p[0].height), (300, 200));
     }
 }
