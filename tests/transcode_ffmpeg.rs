@@ -235,8 +235,8 @@ fn rendition_is_cut_and_numbered_as_its_source() {
     let rend_keys: Vec<u64> = rendition.iter().filter(|t| is_key(t)).map(pts).collect();
     let gop_start = *src_keys
         .iter()
-        .filter(|k| **k <= u64::from(JOIN_MS))
-        .last()
+        .rev()
+        .find(|k| **k <= u64::from(JOIN_MS))
         .unwrap();
     assert!(!rend_keys.is_empty(), "the rendition has no keyframe");
     assert!(

@@ -8,7 +8,9 @@
 //!   dropped;
 //! - cuts at its first video frame at or after the next scheduled cut (less half a frame), a
 //!   keyframe when its encoder put one there (the encoder is asked for keyframes at the
-//!   source's), and takes that cut's sequence number;
+//!   source's), and takes that cut's sequence number; a follower that missed cuts (its
+//!   encoder stalled or restarted) takes the latest one it reached, and its playlist restarts
+//!   there, since a playlist cannot skip numbers;
 //! - never cuts on its own timing (no fragment rule, no forced cut) and uses the leader's
 //!   `#EXT-X-TARGETDURATION`.
 //!
@@ -104,10 +106,17 @@ impl CutSchedule {
     }
 
     /// Whether a follower whose open segment is `sequence` must cut at a video frame
-    /// presented at `pts`: the cut to take, if so.
+    /// presented at `pts`: the cut to take, if so (the latest one reached, when the follower
+    /// missed some).
     pub fn due(&self, sequence: u64, pts: u64, tolerance_ms: u64) -> Option<Cut> {
-        self.next_after(sequence)
-            .filter(|c| pts.saturating_add(tolerance_ms) >= c.start_ms)
+        let reach = pts.saturating_add(tolerance_ms);
+        self.0
+            .borrow()
+            .cuts
+            .iter()
+            .rev()
+            .find(|c| c.sequence > sequence && c.start_ms <= reach)
+            .copied()
     }
 }
 
@@ -165,6 +174,7 @@ mod tests {
         assert_eq!(follower.start_at(4030, 16), None);
         assert_eq!(follower.due(10, 3980, 16), None);
         assert_eq!(follower.due(10, 3990, 16).map(|c| c.sequence), Some(11));
+        assert_eq!(follower.due(10, 8030, 16).map(|c| c.sequence), Some(12));
         assert_eq!(follower.due(11, 8020, 16).map(|c| c.sequence), Some(12));
         assert_eq!(follower.due(12, 20_000, 16), None);
         for i in 0..100 {

@@ -389,11 +389,8 @@ mod tests {
             let mut r = FlvReader::new(4096);
             for piece in input.chunks(1 + rng.next() as usize % 64) {
                 r.feed(piece);
-                loop {
-                    match r.poll() {
-                        Ok(Some(t)) => assert!(t.body.len() <= 4096),
-                        Ok(None) | Err(_) => break,
-                    }
+                while let Ok(Some(t)) = r.poll() {
+                    assert!(t.body.len() <= 4096);
                 }
                 assert!(r.buffered() <= 4096 + TAG_HEADER_LEN + 4 + 64);
             }
