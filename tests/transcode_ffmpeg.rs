@@ -33,20 +33,27 @@ const FRAME_TICKS: u64 = 3003;
 /// The encoder joins the source here (mid-GOP: it starts with the cached GOP).
 const JOIN_MS: u32 = 5_500;
 
-fn tmpdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ngx-rtmp-transcode-{}", std::process::id()));
+fn tmpdir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ngx-rtmp-transcode-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn source_flv(dir: &std::path::Path) -> Vec<u8> {
+fn source_flv(dir: &std::path::Path, seconds: u32) -> Vec<u8> {
     let path = dir.join("src.flv");
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args(["-t", "32", "-c:v", "libx264", "-preset", "veryfast"])
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+        ])
         .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
         .args([
             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv",
@@ -130,10 +137,95 @@ fn segments(fs: &Fs, playlist: &str) -> (Option<u64>, BTreeMap<u64, (u64, u64)>)
     (p.target, out)
 }
 
+/// Runs ffmpeg with `args` on `input`; its stdout.
+fn encode(args: &[String], input: Vec<u8>) -> Vec<u8> {
+    let mut child = Command::new("ffmpeg")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for piece in input.chunks(64 * 1024) {
+            stdin.write_all(piece).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The FLV an `EncoderFeed` attached from the start makes of `source`.
+fn feed_all(source: &[FlvTag], time: &TimeBase) -> Vec<u8> {
+    let mut p = pipeline();
+    p.attach(Box::new(EncoderFeed::new(
+        time.clone(),
+        DEFAULT_MAX_PENDING,
+    )));
+    let mut bytes = Vec::new();
+    for t in source {
+        p.ingest(incoming(t), false);
+        while let Some((id, op)) = p.poll_op() {
+            if let OutputOp::Send(b) = op {
+                bytes.extend_from_slice(&b);
+                p.acknowledge(id, b.len());
+            }
+        }
+    }
+    bytes
+}
+
+#[test]
+fn a_lower_frame_rate_keeps_the_source_keyframes() {
+    let dir = tmpdir("fps");
+    let source = tags(&source_flv(&dir, 12));
+    let time = TimeBase::new();
+    let input = feed_all(&source, &time);
+    let r = Rendition::parse(&["low", "height=240", "fps=15", "audio_bitrate=copy"]).unwrap();
+    let planned = plan(&[r], 1280, 720);
+    let stdout = encode(&ffmpeg_args(&planned[0]), input);
+    let mut reader = RenditionReader::new(time, 16 << 20);
+    reader.feed(&stdout);
+    let mut out = Vec::new();
+    while let Some(t) = reader.poll().unwrap() {
+        out.push(t);
+    }
+    let src_keys: Vec<u64> = source.iter().filter(|t| is_key(t)).map(pts).collect();
+    let keys: Vec<u64> = out.iter().filter(|t| is_key(t)).map(pts).collect();
+    assert_eq!(keys, src_keys);
+    let pictures = |v: &[FlvTag]| {
+        v.iter()
+            .filter(|t| t.type_id == 9 && t.body[1] == 1)
+            .count()
+    };
+    let (src_n, n) = (pictures(&source), pictures(&out));
+    assert!(
+        n * 2 >= src_n - 10 && n * 2 <= src_n + 30,
+        "{n} pictures from {src_n}"
+    );
+    // Audio copied: the source's own AAC frames, at their times.
+    let audio = |v: &[FlvTag]| -> Vec<u32> {
+        v.iter()
+            .filter(|t| t.type_id == 8 && t.body[1] == 1)
+            .map(|t| t.timestamp)
+            .collect()
+    };
+    assert_eq!(audio(&out), audio(&source)[..audio(&out).len()]);
+    assert!(audio(&out).len() + 5 >= audio(&source).len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn rendition_is_cut_and_numbered_as_its_source() {
-    let dir = tmpdir();
-    let source = tags(&source_flv(&dir));
+    let dir = tmpdir("ladder");
+    let source = tags(&source_flv(&dir, 32));
 
     // The source: HLS leads the schedule; the encoder's feed joins late.
     let schedule = CutSchedule::new();
@@ -175,26 +267,7 @@ fn rendition_is_cut_and_numbered_as_its_source() {
     let r360 = Rendition::parse(&["360p", "height=360", "bitrate=700k"]).unwrap();
     let planned = plan(&[r360], 1280, 720);
     assert_eq!((planned[0].width, planned[0].height), (640, 360));
-    let mut child = Command::new("ffmpeg")
-        .args(ffmpeg_args(&planned[0]))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        for piece in encoder_input.chunks(64 * 1024) {
-            stdin.write_all(piece).unwrap();
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = encode(&ffmpeg_args(&planned[0]), encoder_input);
 
     // Back into the rendition's pipeline, in pieces of every size.
     let mut reader = RenditionReader::new(time.clone(), 16 << 20);
@@ -204,7 +277,7 @@ fn rendition_is_cut_and_numbered_as_its_source() {
     rend.attach(Box::new(follower));
     let mut rend_fs = Fs::default();
     let mut rendition = Vec::new();
-    let mut rest: &[u8] = &out.stdout;
+    let mut rest: &[u8] = &stdout;
     let mut size = 1;
     while !rest.is_empty() {
         let n = size.min(rest.len());

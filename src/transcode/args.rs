@@ -10,6 +10,8 @@
 //!   exactly where the source has a keyframe, and nowhere else, so the rendition can be cut at
 //!   the source's cut points.
 //! - `-tune zerolatency`: no B-frames and no lookahead, so frames come out as they go in.
+//! - `fps=N` is a `select` filter, not ffmpeg's fps filter (which snaps frames to its own
+//!   grid and drops the keyframe flags that `-force_key_frames source` reads).
 //! - `-flush_packets 1`, `-flvflags no_duration_filesize`: every packet is written at once,
 //!   and the muxer does not try to seek back in a pipe at the end.
 
@@ -38,7 +40,12 @@ pub fn ffmpeg_args(p: &Planned) -> Vec<String> {
     let bitrate = video_bitrate(p);
     let mut filter = format!("scale={}:{}", p.width, p.height);
     if let Some(fps) = p.rendition.fps {
-        filter.push_str(&format!(",fps={fps}"));
+        // Not the fps filter: it moves frames onto its own grid and loses the keyframe flags
+        // `-force_key_frames source` needs. This keeps every keyframe, and otherwise the first
+        // frame of each 1/fps slot, at its own time.
+        filter.push_str(&format!(
+            ",select=eq(key\\,1)+isnan(prev_selected_t)+gt(floor(t*{fps})\\,floor(prev_selected_t*{fps}))"
+        ));
     }
     let mut a: Vec<String> = [
         "-hide_banner",
@@ -149,7 +156,10 @@ mod tests {
         let r = Rendition::parse(&["small", "height=240", "fps=15", "audio_bitrate=copy"]).unwrap();
         let p = &plan(&[r], 1920, 1080)[0];
         let a = ffmpeg_args(p);
-        assert_eq!(value_of(&a, "-vf"), "scale=426:240,fps=15");
+        assert_eq!(
+            value_of(&a, "-vf"),
+            "scale=426:240,select=eq(key\\,1)+isnan(prev_selected_t)+gt(floor(t*15)\\,floor(prev_selected_t*15))"
+        );
         assert_eq!(value_of(&a, "-c:a"), "copy");
         // 426 * 240 * 15 / 10
         assert_eq!(video_bitrate(p), 153_360);
