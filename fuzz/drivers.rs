@@ -8,6 +8,8 @@
 //! - `amf0_decode`, `flv_tag`, `avc_config`, `aac_config`: the raw bytes.
 //! - `demux`, `hls_stream`: records `[kind u8][timestamp u24 BE][len u16 BE][payload]`,
 //!   kind bit 0 = video (else audio); `hls_stream` reads one config byte first.
+//! - `flv_stream`: byte 0 = feed step - 1 (pieces of 1..=256 bytes), then an FLV byte stream
+//!   (what an encoder writes on its stdout).
 //! - `session`: raw bytes as a client sends them (handshake included).
 //! - `session_handshake`: the bytes after a valid plain handshake (C0 C1 C2 are prepended).
 #![allow(dead_code)]
@@ -16,7 +18,7 @@ use bytes::Bytes;
 use ngx_rtmp::amf0;
 use ngx_rtmp::files::{FileOp, Now};
 use ngx_rtmp::hls::{HlsConfig, HlsStream, Naming, PlaylistKind, Slicing};
-use ngx_rtmp::media::{flv, AudioSpecificConfig, AvcConfig, Demuxer, SpsInfo};
+use ngx_rtmp::media::{flv, AudioSpecificConfig, AvcConfig, Demuxer, FlvReader, SpsInfo};
 use ngx_rtmp::rtmp::chunk::ChunkDecoder;
 use ngx_rtmp::rtmp::{Event, Limits, Rejection, Session, SessionConfig};
 
@@ -85,6 +87,23 @@ pub fn flv_tag(data: &[u8]) {
     }
     if let Ok(h) = flv::parse_video_tag(data) {
         assert!(h.header_len <= data.len());
+    }
+}
+
+pub fn flv_stream(data: &[u8]) {
+    const MAX_TAG: usize = 64 * 1024;
+    let Some((step, rest)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(*step) + 1;
+    let mut r = FlvReader::new(MAX_TAG);
+    for piece in rest.chunks(step) {
+        r.feed(piece);
+        while let Ok(Some(t)) = r.poll() {
+            assert!(t.body.len() <= MAX_TAG);
+        }
+        // At most one incomplete tag and the piece that did not complete it.
+        assert!(r.buffered() <= MAX_TAG + 15 + step);
     }
 }
 
@@ -320,6 +339,7 @@ pub const DRIVERS: &[(&str, Driver)] = &[
     ("chunk_decoder", chunk_decoder),
     ("amf0_decode", amf0_decode),
     ("flv_tag", flv_tag),
+    ("flv_stream", flv_stream),
     ("avc_config", avc_config),
     ("aac_config", aac_config),
     ("demux", demux),

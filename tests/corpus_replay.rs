@@ -138,6 +138,14 @@ fn regenerate_seeds_on_request() {
         write("flv_tag", "video_inter", &cut(&p.2));
     }
     write("flv_tag", "audio_seq_header", &audio[0].2);
+    // An encoder's output: the stream's start, fed in pieces of 7 and of 256 bytes.
+    let head = &flv[..flv.len().min(6 * 1024)];
+    write("flv_stream", "ffmpeg_head_7", &[&[6u8][..], head].concat());
+    write(
+        "flv_stream",
+        "ffmpeg_head_256",
+        &[&[255u8][..], head].concat(),
+    );
     write("flv_tag", "audio_raw", &cut(&audio[1].2));
 
     // AVCDecoderConfigurationRecord and its SPS; AudioSpecificConfig.

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
 /// A destination of bytes, owned by the shell.
 pub trait ByteSink {
@@ -62,9 +62,9 @@ impl MemorySink {
             if room == 0 {
                 break;
             }
-            let take = room.min(front.len());
-            self.delivered.extend_from_slice(&front[..take]);
-            front.advance(take);
+            let piece = front.split_to(room.min(front.len()));
+            let take = piece.len();
+            self.delivered.extend_from_slice(&piece);
             n += take;
             if front.is_empty() {
                 self.held.pop_front();

@@ -101,6 +101,11 @@ fn put_u24(b: &mut BytesMut, v: u32) {
     b.put_slice(&v.to_be_bytes()[1..]);
 }
 
+/// `N` bytes of `buf` from `at`, when they are all in.
+fn fixed<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
+    buf.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 fn u24(b: [u8; 3]) -> u32 {
     u32::from_be_bytes([0, b[0], b[1], b[2]])
 }
@@ -181,7 +186,7 @@ impl FlvReader {
                     if self.buf.get(..n) != SIGNATURE.get(..n) {
                         return Err(FlvError::Signature);
                     }
-                    let Some(h) = self.buf.get(..HEADER_LEN) else {
+                    let Some(h) = fixed::<HEADER_LEN>(&self.buf, 0) else {
                         return Ok(None);
                     };
                     self.flags = h[4] & 0x05;
@@ -195,10 +200,10 @@ impl FlvReader {
                     };
                 }
                 ReadState::Preamble { skip } => {
-                    let Some(p) = self.buf.get(skip..skip + PREVIOUS_SIZE_LEN) else {
+                    let Some(p) = fixed::<PREVIOUS_SIZE_LEN>(&self.buf, skip) else {
                         return Ok(None);
                     };
-                    let found = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+                    let found = u32::from_be_bytes(p);
                     if found != 0 {
                         return Err(FlvError::PreviousTagSize { expected: 0, found });
                     }
@@ -211,7 +216,7 @@ impl FlvReader {
     }
 
     fn tag(&mut self) -> Result<Option<FlvTag>, FlvError> {
-        let Some(h) = self.buf.get(..TAG_HEADER_LEN) else {
+        let Some(h) = fixed::<TAG_HEADER_LEN>(&self.buf, 0) else {
             return Ok(None);
         };
         if h[0] & 0x20 != 0 {
@@ -227,12 +232,12 @@ impl FlvReader {
             });
         }
         let total = TAG_HEADER_LEN + size + PREVIOUS_SIZE_LEN;
-        let Some(p) = self.buf.get(TAG_HEADER_LEN + size..total) else {
+        let Some(p) = fixed::<PREVIOUS_SIZE_LEN>(&self.buf, TAG_HEADER_LEN + size) else {
             // Room for the whole tag at once, not in doublings.
-            self.buf.reserve(total - self.buf.len());
+            self.buf.reserve(total.saturating_sub(self.buf.len()));
             return Ok(None);
         };
-        let found = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+        let found = u32::from_be_bytes(p);
         let expected = (TAG_HEADER_LEN + size) as u32;
         if found != expected {
             return Err(FlvError::PreviousTagSize { expected, found });

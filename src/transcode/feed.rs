@@ -8,12 +8,16 @@ use bytes::Bytes;
 use super::timebase::TimeBase;
 use crate::files::Now;
 use crate::live::{MediaInfo, MediaKind, Output, OutputError, OutputOp, Published};
+use crate::media::flv_stream::TAG_HEADER_LEN;
 use crate::media::FlvWriter;
 use crate::rtmp::message::types;
 
 /// Default bound on bytes handed to the encoder and not yet taken by it: about 10 s of a
 /// 6 Mbit/s source, far more than a healthy encoder ever lags.
 pub const DEFAULT_MAX_PENDING: usize = 8 << 20;
+
+/// An FLV tag's header and trailing size around its body.
+const TAG_OVERHEAD: usize = TAG_HEADER_LEN + 4;
 
 /// What the feed did, for stat and logs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +157,7 @@ impl EncoderFeed {
 
     fn running(&mut self, info: MediaInfo, msg: &Published<'_>) {
         let mandatory = info.is_mandatory();
-        let len = msg.payload.len() + 15;
+        let len = msg.payload.len() + TAG_OVERHEAD;
         if self.state == State::Dropping && !mandatory {
             let key = info.kind == MediaKind::Video && info.keyframe;
             if key && self.unacknowledged + len <= self.max_pending / 2 {
