@@ -135,3 +135,46 @@ fn a_follower_with_a_hole_restarts_its_playlist_at_a_later_cut() {
         .iter()
         .any(|(_, p)| parse_m3u8(p).media_sequence == 0));
 }
+
+#[test]
+fn a_new_encoder_configuration_waits_for_the_next_cut() {
+    let src = source(30_000);
+    let r = rendition(&src, |f| f.keyframe, |_| true);
+    let d = demuxer(true, true);
+    // The rendition's encoder restarts at 10 s with another configuration.
+    let mut d2 = demuxer(true, true);
+    let mut restarted = false;
+    let schedule = CutSchedule::new();
+    let mut leader = stream("src");
+    leader.lead(schedule.clone());
+    let mut follower = stream("r");
+    follower.follow(schedule.clone());
+    let (mut lfs, mut ffs) = (Fs::default(), Fs::default());
+    feed(&mut leader, &d, &mut lfs, &src, 0);
+    for f in &r {
+        // A keyframe at 10 s (no cut) is the first of the new configuration.
+        if f.pts >= 10_067 && !restarted {
+            d2.push_video(f.dts as u32, hex(X264_BASELINE_SEQ)).unwrap();
+            restarted = true;
+        }
+        follower.push(f, &d2, now(f.dts)).unwrap();
+        ffs.drain(&mut follower);
+    }
+    leader.finish(now(100_000)).unwrap();
+    follower.finish(now(100_000)).unwrap();
+    lfs.drain(&mut leader);
+    ffs.drain(&mut follower);
+    let (l, _, _) = listed(&lfs);
+    let (f, _, _) = listed(&ffs);
+    assert_eq!(f.keys().collect::<Vec<_>>(), l.keys().collect::<Vec<_>>());
+    assert_aligned(&l, &f);
+    // The configuration change shows at the cut after it (12 s, sequence 3).
+    let p = parse_m3u8(ffs.last_playlist());
+    let disc: Vec<u64> = p
+        .entries
+        .iter()
+        .filter(|e| e.discontinuity)
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(disc, [3]);
+}

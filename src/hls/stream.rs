@@ -364,15 +364,23 @@ impl HlsStream {
                     generation,
                 ),
             };
+            // A follower cuts at the leader's cuts only: its own reasons to cut (a new codec
+            // configuration, a track appearing) wait for the next one.
             let mut renumber = None;
             let decision = match (&follower, decision) {
-                (Some(f), Decision::Append) if frame.track == Track::Video => {
+                (Some(f), d @ (Decision::Append | Decision::Cut { .. }))
+                    if frame.track == Track::Video =>
+                {
                     match f.due(self.next_sequence, n.pts, tolerance) {
                         Some(cut) => {
                             renumber = Some(cut.sequence);
-                            Decision::Cut {
-                                discontinuity: false,
-                            }
+                            let discontinuity = matches!(
+                                d,
+                                Decision::Cut {
+                                    discontinuity: true
+                                }
+                            );
+                            Decision::Cut { discontinuity }
                         }
                         None => Decision::Append,
                     }
