@@ -186,6 +186,7 @@ fn a_slow_encoder_costs_bounded_memory_and_resumes_at_a_keyframe() {
     const MAX_PENDING: usize = 64 * 1024;
     let mut p = pipeline();
     let feed = Rc::new(RefCell::new(EncoderFeed::new(TimeBase::new(), MAX_PENDING)));
+    let stats_handle = feed.borrow().stats_handle();
     let id = p.attach(Box::new(Shared(feed.clone())));
     let mut sink = MemorySink::new(16 * 1024);
     let mut read = Vec::new();
@@ -228,6 +229,7 @@ fn a_slow_encoder_costs_bounded_memory_and_resumes_at_a_keyframe() {
     }
     read.extend(sink.consume());
     let stats: FeedStats = feed.borrow().stats();
+    assert_eq!(stats_handle.get(), stats);
     assert!(stats.dropped > 0 && stats.overflows > 0, "{stats:?}");
     assert!(max_held <= MAX_PENDING);
     // What the encoder read is valid FLV in which every gap in the video ends at a keyframe.

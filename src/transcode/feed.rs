@@ -1,7 +1,9 @@
 //! [`EncoderFeed`]: the output of a source's pipeline that makes the FLV byte stream one
 //! rendition's encoder reads.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use bytes::Bytes;
 
@@ -58,7 +60,8 @@ pub struct EncoderFeed {
     unacknowledged: usize,
     max_pending: usize,
     time: TimeBase,
-    stats: FeedStats,
+    /// Shared with the shell (stat), which cannot reach the feed inside the pipeline.
+    stats: Rc<Cell<FeedStats>>,
 }
 
 impl EncoderFeed {
@@ -71,12 +74,23 @@ impl EncoderFeed {
             unacknowledged: 0,
             max_pending: max_pending.max(1),
             time,
-            stats: FeedStats::default(),
+            stats: Rc::default(),
         }
     }
 
     pub fn stats(&self) -> FeedStats {
-        self.stats
+        self.stats.get()
+    }
+
+    /// A handle on the feed's figures that stays readable once the pipeline owns the feed.
+    pub fn stats_handle(&self) -> Rc<Cell<FeedStats>> {
+        self.stats.clone()
+    }
+
+    fn count(&self, f: impl FnOnce(&mut FeedStats)) {
+        let mut v = self.stats.get();
+        f(&mut v);
+        self.stats.set(v);
     }
 
     /// Bytes handed out and not yet acknowledged.
@@ -86,7 +100,7 @@ impl EncoderFeed {
 
     fn send(&mut self, bytes: Bytes) {
         self.unacknowledged += bytes.len();
-        self.stats.bytes += bytes.len() as u64;
+        self.count(|s| s.bytes += bytes.len() as u64);
         self.ops.push_back(bytes);
     }
 
@@ -98,7 +112,7 @@ impl EncoderFeed {
             return;
         };
         if let Some(tag) = FlvWriter::tag(type_id, ts, payload) {
-            self.stats.messages += 1;
+            self.count(|s| s.messages += 1);
             self.send(tag);
         }
     }
@@ -163,14 +177,16 @@ impl EncoderFeed {
             if key && self.unacknowledged + len <= self.max_pending / 2 {
                 self.state = State::Running;
             } else {
-                self.stats.dropped += 1;
+                self.count(|s| s.dropped += 1);
                 return;
             }
         }
         if !mandatory && self.unacknowledged + len > self.max_pending {
             self.state = State::Dropping;
-            self.stats.overflows += 1;
-            self.stats.dropped += 1;
+            self.count(|s| {
+                s.overflows += 1;
+                s.dropped += 1;
+            });
             return;
         }
         self.send_tag(msg.type_id, msg.timestamp, msg.payload);
