@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::auth::AccessError;
+use crate::hls::VariantError;
 
 use super::listen::ListenError;
 use super::value::ValueError;
@@ -34,6 +35,10 @@ pub enum ConfError {
         directive: &'static str,
         what: &'static str,
     },
+    /// A malformed `hls_variant` line.
+    Variant(VariantError),
+    /// Two `hls_variant` lines of one application with the same suffix.
+    DuplicateVariant(String),
 }
 
 impl fmt::Display for ConfError {
@@ -68,6 +73,10 @@ impl fmt::Display for ConfError {
             }
             ConfError::Unsupported { directive, what } => {
                 write!(f, "\"{directive}\": {what} is not supported")
+            }
+            ConfError::Variant(e) => write!(f, "\"hls_variant\": {e}"),
+            ConfError::DuplicateVariant(s) => {
+                write!(f, "\"hls_variant\": duplicate suffix \"{s}\"")
             }
             ConfError::InvalidApplicationName(a) => write!(
                 f,
