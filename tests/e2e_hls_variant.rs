@@ -536,6 +536,15 @@ fn run(label: &str, nested: bool, hi_params: &str, operator_bw: BTreeMap<&str, u
         }
     }
     eprintln!("{label}: {shared} shared sequence numbers, {media_ms} ms of media aligned");
+    // Which workers took the members (nginx decides; with two workers they usually differ,
+    // and then the master is built from status files written by both).
+    let log = n.error_log();
+    let workers: BTreeSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("publishes \"hls/cam_"))
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    eprintln!("{label}: members published on workers {workers:?}");
     assert!(
         media_ms >= 30_000,
         "{label}: only {media_ms} ms of media shared"
