@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::auth::{AccessList, KeyMap};
 use crate::dash::DashConfig;
-use crate::hls::{HlsConfig, Naming, PlaylistKind, Slicing};
+use crate::hls::{HlsConfig, Naming, PlaylistKind, Slicing, VariantSpec};
 use crate::live::gop::{DEFAULT_MAX_BYTES as GOP_MAX_BYTES, DEFAULT_MAX_FRAMES as GOP_MAX_FRAMES};
 use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
 use crate::live::{GopCache, QueuePolicy};
@@ -45,6 +45,8 @@ pub(super) struct AppLayer {
     pub(super) hls_slicing: Option<Slicing>,
     pub(super) hls_type: Option<PlaylistKind>,
     pub(super) hls_base_url: Option<String>,
+    /// `hls_variant` lines of this level; a level with some replaces inherited ones.
+    pub(super) hls_variants: Option<Vec<VariantSpec>>,
     pub(super) dash: Option<bool>,
     pub(super) dash_path: Option<String>,
     pub(super) dash_fragment: Option<u64>,
@@ -97,6 +99,10 @@ impl AppLayer {
                 .hls_base_url
                 .clone()
                 .or_else(|| parent.hls_base_url.clone()),
+            hls_variants: self
+                .hls_variants
+                .clone()
+                .or_else(|| parent.hls_variants.clone()),
             dash: self.dash.or(parent.dash),
             dash_path: self.dash_path.clone().or_else(|| parent.dash_path.clone()),
             dash_fragment: self.dash_fragment.or(parent.dash_fragment),
@@ -133,6 +139,7 @@ impl AppLayer {
             Some(HlsSettings {
                 path: PathBuf::from(path),
                 config,
+                variants: self.hls_variants.clone().unwrap_or_default(),
             })
         } else {
             None
@@ -191,6 +198,8 @@ pub struct HlsSettings {
     /// `hls_path`: where playlists and segments are written.
     pub path: PathBuf,
     pub config: HlsConfig,
+    /// `hls_variant` lines, in configuration order.
+    pub variants: Vec<VariantSpec>,
 }
 
 /// `dash on` with its directory and settings.

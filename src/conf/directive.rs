@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::auth::{AccessList, KeyMap, Rule};
-use crate::hls::{Naming, PlaylistKind, Slicing};
+use crate::hls::{Naming, PlaylistKind, Slicing, VariantSpec};
 use crate::http::Method;
 use crate::transcode::Rendition;
 
@@ -354,6 +354,20 @@ impl RtmpConf {
                 let l = self.app_layer(scope, "hls_base_url")?;
                 set_once(&mut l.hls_base_url, "hls_base_url", a.to_owned())
             }
+            "hls_variant" => {
+                let (suffix, params) = args.split_first().ok_or(ConfError::Arity {
+                    directive: "hls_variant",
+                    expected: "a suffix and optional PARAM=VALUE",
+                })?;
+                let spec = VariantSpec::parse(suffix, params).map_err(ConfError::Variant)?;
+                let l = self.app_layer(scope, "hls_variant")?;
+                let list = l.hls_variants.get_or_insert_with(Vec::new);
+                if list.iter().any(|v| v.suffix == spec.suffix) {
+                    return Err(ConfError::DuplicateVariant(spec.suffix));
+                }
+                list.push(spec);
+                Ok(())
+            }
             "dash" => {
                 let v = flag_arg("dash", args)?;
                 set_once(&mut self.app_layer(scope, "dash")?.dash, "dash", v)
@@ -623,5 +637,40 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(c.finish(), Err(ConfError::Missing { .. })));
+    }
+
+    #[test]
+    fn hls_variant() {
+        let mut c = RtmpConf::new();
+        let s = c.add_server();
+        let a = c.add_application(s, "hls").unwrap();
+        let app = Scope::Application { server: s, app: a };
+        for d in [("hls", "on"), ("hls_path", "/tmp/hls")] {
+            c.set(app, d.0, &[d.1]).unwrap();
+        }
+        c.set(app, "hls_variant", &["_low", "BANDWIDTH=288000"])
+            .unwrap();
+        c.set(app, "hls_variant", &["_hi"]).unwrap();
+        assert_eq!(
+            c.set(app, "hls_variant", &["_low"]),
+            Err(ConfError::DuplicateVariant("_low".into()))
+        );
+        assert!(matches!(
+            c.set(app, "hls_variant", &[""]),
+            Err(ConfError::Variant(_))
+        ));
+        assert!(matches!(
+            c.set(app, "hls_variant", &["_x", "BANDWIDTH"]),
+            Err(ConfError::Variant(_))
+        ));
+        assert!(matches!(
+            c.set(app, "hls_variant", &[]),
+            Err(ConfError::Arity { .. })
+        ));
+        c.finish().unwrap();
+        let hls = c.servers[0].applications[a].settings.hls.clone().unwrap();
+        let suffixes: Vec<_> = hls.variants.iter().map(|v| v.suffix.as_str()).collect();
+        assert_eq!(suffixes, ["_low", "_hi"]);
+        assert_eq!(hls.variants[0].attributes[0].value, "288000");
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::auth::AccessError;
+use crate::hls::VariantError;
 use crate::transcode::RenditionError;
 
 use super::listen::ListenError;
@@ -37,6 +38,10 @@ pub enum ConfError {
     },
     Rendition(RenditionError),
     DuplicateRendition(String),
+    /// A malformed `hls_variant` line.
+    Variant(VariantError),
+    /// Two `hls_variant` lines of one application with the same suffix.
+    DuplicateVariant(String),
 }
 
 impl fmt::Display for ConfError {
@@ -75,6 +80,10 @@ impl fmt::Display for ConfError {
             ConfError::Rendition(e) => write!(f, "invalid \"hls_rendition\": {e}"),
             ConfError::DuplicateRendition(n) => {
                 write!(f, "duplicate rendition \"{n}\" in \"hls_rendition\"")
+            }
+            ConfError::Variant(e) => write!(f, "\"hls_variant\": {e}"),
+            ConfError::DuplicateVariant(s) => {
+                write!(f, "\"hls_variant\": duplicate suffix \"{s}\"")
             }
             ConfError::InvalidApplicationName(a) => write!(
                 f,

@@ -8,14 +8,19 @@
 //! [`Now`](crate::files::Now).
 
 mod annexb;
+mod bandwidth;
 mod config;
 mod error;
+mod grid;
+pub mod master;
 mod output;
 pub mod playlist;
 mod schedule;
 mod segmenter;
 mod stream;
+mod stream_inf;
 pub mod ts;
+pub mod variant;
 
 pub use config::{HlsConfig, Naming, PlaylistKind, Slicing};
 pub use error::HlsError;
@@ -23,4 +28,6 @@ pub use playlist::{Playlist, SegmentEntry};
 pub use schedule::{Cut, CutSchedule};
 pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};
 pub use stream::HlsStream;
+pub use stream_inf::{Attribute, VariantError, VariantInfo};
 pub use ts::{Tracks, TsMuxer, AUDIO_PID, OUTPUT_BLOCK, PMT_PID, VIDEO_PID};
+pub use variant::{status_path, GroupMember, MemberStatus, VariantGroup, VariantSpec};

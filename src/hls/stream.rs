@@ -4,12 +4,16 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::config::{HlsConfig, Naming, PlaylistKind};
+use super::bandwidth::BandwidthMeter;
+use super::config::{HlsConfig, Naming, PlaylistKind, Slicing};
 use super::error::HlsError;
+use super::grid::{self, GridGate};
 use super::playlist::{self, Playlist, SegmentEntry};
 use super::schedule::{half_frame, CutSchedule, Role};
 use super::segmenter::{Decision, OpenSegment, Segmenter};
+use super::stream_inf::VariantInfo;
 use super::ts::{Tracks, TsMuxer};
+use super::variant::{self, MemberStatus};
 use crate::files::{uri_escape, validate_stream_name, FileOp, Now, RelPath};
 use crate::media::{AdtsHeader, Demuxer, Frame, Track};
 
@@ -74,6 +78,10 @@ pub struct HlsStream {
     has_history: bool,
     /// Cut points shared with the stream's other renditions.
     role: Option<Role>,
+    meter: BandwidthMeter,
+    /// Member of a variant group: aligned cuts and numbering, a status file.
+    member: bool,
+    gate: GridGate,
 }
 
 fn entry_id_from_uri(uri: &str) -> Option<u64> {
@@ -137,6 +145,9 @@ impl HlsStream {
             dropped_frames: 0,
             has_history: false,
             role: None,
+            meter: BandwidthMeter::default(),
+            member: false,
+            gate: GridGate::default(),
         };
         if s.config.nested {
             s.ops.push_back(FileOp::CreateDir {
@@ -211,6 +222,21 @@ impl HlsStream {
         self.role = Some(Role::Follow(schedule));
     }
 
+    /// Makes this stream a member of a variant group (call before the first frame): segments
+    /// are cut on the `hls_fragment` grid of the stream timestamp and the first one after a
+    /// (re)start is numbered by its grid position (see [`crate::hls::variant`] for what
+    /// encoders must do), and after each playlist write the stream writes its
+    /// [`MemberStatus`] at [`variant::status_path`] (at `finish`, one saying it ended).
+    pub fn set_group_member(&mut self) {
+        self.member = true;
+        self.seg.slicing = Slicing::Aligned;
+    }
+
+    /// What the media says for a master playlist, once a segment is complete.
+    pub fn variant_info(&self) -> Option<VariantInfo> {
+        self.meter.info()
+    }
+
     /// Whether a previous playlist was resumed.
     pub fn resumed(&self) -> bool {
         self.resumed
@@ -280,6 +306,7 @@ impl HlsStream {
     /// Appends the muxer's full output blocks to the segment (with `force`, everything).
     fn emit_output(&mut self, force: bool) {
         while let Some(data) = self.mux.take_output(force) {
+            self.meter.wrote(data.len());
             self.ops.push_back(FileOp::AppendSegment { data });
         }
     }
@@ -290,6 +317,7 @@ impl HlsStream {
         if self.is_finished() {
             return Err(HlsError::Finished);
         }
+        self.meter.observe(codecs);
         let audio_adts = match codecs.audio_config() {
             Some(asc) => Some(asc.adts().map_err(HlsError::Unsupported)?),
             None => None,
@@ -451,9 +479,21 @@ impl HlsStream {
     ) -> Result<(), HlsError> {
         match frame.track {
             Track::Video => {
-                if !frame.keyframe {
+                let admitted = if self.member {
+                    self.gate
+                        .admits(self.config.fragment_ms, dts, frame.keyframe)
+                } else {
+                    frame.keyframe
+                };
+                if !admitted {
                     self.dropped_frames += 1;
                     return Ok(());
+                }
+                if self.member {
+                    // A member's segment starts at the grid keyframe, as the other members'.
+                    let before = self.held.len();
+                    self.held.retain(|h| h.pts >= dts);
+                    self.dropped_frames += (before - self.held.len()) as u64;
                 }
                 let start = self.held.front().map_or(dts, |h| h.pts.min(dts));
                 let tracks = Tracks {
@@ -542,6 +582,7 @@ impl HlsStream {
                     .ok_or(HlsError::MissingConfig(Track::Video))?;
                 self.mux
                     .write_video(dts, pts, frame.keyframe, &frame.data, cfg)?;
+                self.meter.video_frame();
             }
             Track::Audio => {
                 let adts = self.adts.ok_or(HlsError::MissingConfig(Track::Audio))?;
@@ -565,6 +606,9 @@ impl HlsStream {
         independent: bool,
         now: Now,
     ) -> Result<(), HlsError> {
+        if self.member {
+            self.align_sequence(start_ms, discontinuity, now);
+        }
         let id = self.next_id(start_ms, now);
         let path = self.segment_path(id);
         self.ops.push_back(FileOp::OpenSegment { path });
@@ -611,6 +655,7 @@ impl HlsStream {
         if self.playlist.entries.is_empty() {
             self.playlist.media_sequence = self.next_sequence;
         }
+        self.meter.close(self.next_sequence, duration);
         self.playlist.entries.push_back(SegmentEntry {
             sequence: self.next_sequence,
             id: open.id,
@@ -624,6 +669,7 @@ impl HlsStream {
         self.has_history = true;
         self.slide_window(now);
         self.write_playlist();
+        self.write_status(false, now);
         flushed
     }
 
@@ -639,9 +685,21 @@ impl HlsStream {
         }
     }
 
-    /// A follower's next segment is number `sequence`. Listed segments keep their numbers:
-    /// when the numbering jumps (the follower missed cuts), they leave the playlist (deleted
-    /// as if they had scrolled out) so the playlist's implicit numbering stays true.
+    /// A group member's first segment of a section (start, resume, after a timestamp jump)
+    /// takes the number of its `hls_fragment` grid position when that is ahead, so members
+    /// that joined at different times number alike.
+    fn align_sequence(&mut self, start_ms: u64, new_section: bool, now: Now) {
+        let grid = grid::grid_index(self.config.fragment_ms, start_ms);
+        if grid <= self.next_sequence || !(new_section || self.playlist.entries.is_empty()) {
+            return;
+        }
+        self.renumber(grid, now);
+    }
+
+    /// The next segment is number `sequence` (a follower that missed cuts, a group member
+    /// numbering by its grid). Listed segments keep their numbers: when the numbering jumps,
+    /// they leave the playlist (deleted as if they had scrolled out) so the playlist's
+    /// implicit numbering stays true.
     fn renumber(&mut self, sequence: u64, now: Now) {
         if sequence == self.next_sequence {
             return;
@@ -652,7 +710,7 @@ impl HlsStream {
             if gone.discontinuity {
                 self.playlist.discontinuity_sequence += 1;
             }
-            if self.config.cleanup {
+            if self.config.cleanup && self.config.kind == PlaylistKind::Live {
                 self.ops.push_back(FileOp::Delete {
                     path: self.segment_path(gone.id),
                     not_before_ms: deadline,
@@ -661,6 +719,23 @@ impl HlsStream {
         }
         self.next_sequence = sequence;
         self.playlist.media_sequence = sequence;
+    }
+
+    fn write_status(&mut self, ended: bool, now: Now) {
+        if !self.member {
+            return;
+        }
+        let status = MemberStatus {
+            updated_unix_ms: now.unix_ms,
+            target_ms: self.seg.target_s.unwrap_or(0) * 1000,
+            ended,
+            segments: self.playlist.entries.len() as u64,
+            info: self.meter.info(),
+        };
+        self.ops.push_back(FileOp::WritePlaylist {
+            path: variant::status_path(&self.name),
+            contents: Bytes::from(status.render()),
+        });
     }
 
     fn delete_deadline(&self, now: Now) -> u64 {
@@ -699,6 +774,7 @@ impl HlsStream {
         if let Some(front) = self.playlist.entries.front() {
             self.playlist.media_sequence = front.sequence;
         }
+        self.meter.retain_from(self.playlist.media_sequence);
     }
 
     fn write_playlist(&mut self) {
@@ -742,6 +818,13 @@ impl HlsStream {
             result = result.and(written).and(closed);
         }
         self.state = State::Finished;
+        self.write_status(true, now);
+        if self.member && self.config.cleanup {
+            self.ops.push_back(FileOp::Delete {
+                path: variant::status_path(&self.name),
+                not_before_ms: self.delete_deadline(now),
+            });
+        }
         if self.playlist.entries.is_empty() {
             return result;
         }

@@ -116,6 +116,9 @@ pub struct SpsInfo {
     pub chroma_format_idc: u32,
     pub width: u32,
     pub height: u32,
+    /// Frames per second × 1000 from the VUI timing info (`time_scale / (2 ×
+    /// num_units_in_tick)`), when the SPS carries it.
+    pub frame_rate_milli: Option<u32>,
 }
 
 /// Profiles whose SPS carries chroma_format_idc and friends (7.3.2.1.1).
@@ -259,6 +262,11 @@ impl SpsInfo {
         let width = u32::try_from(full_w - cut_w).map_err(|_| MediaError::Invalid("SPS width"))?;
         let height =
             u32::try_from(full_h - cut_h).map_err(|_| MediaError::Invalid("SPS height"))?;
+        // The VUI is optional information: a truncated or odd one leaves the rate unknown.
+        let frame_rate_milli = match r.bit("SPS vui present") {
+            Ok(true) => vui_frame_rate_milli(&mut r).ok().flatten(),
+            _ => None,
+        };
         Ok(Self {
             profile_idc,
             constraint_flags,
@@ -266,8 +274,42 @@ impl SpsInfo {
             chroma_format_idc,
             width,
             height,
+            frame_rate_milli,
         })
     }
+}
+
+/// Reads the VUI parameters (ITU-T H.264 E.1.1) up to the timing info and returns the frame
+/// rate × 1000 it declares (progressive frames: two ticks per frame).
+fn vui_frame_rate_milli(r: &mut BitReader<'_>) -> Result<Option<u32>, MediaError> {
+    const EXTENDED_SAR: u32 = 255;
+    if r.bit("VUI aspect ratio present")? && r.bits(8, "VUI aspect ratio idc")? == EXTENDED_SAR {
+        r.skip(32, "VUI sar")?;
+    }
+    if r.bit("VUI overscan present")? {
+        r.skip(1, "VUI overscan appropriate")?;
+    }
+    if r.bit("VUI video signal type present")? {
+        r.skip(4, "VUI video format and range")?;
+        if r.bit("VUI colour description present")? {
+            r.skip(24, "VUI colour description")?;
+        }
+    }
+    if r.bit("VUI chroma loc present")? {
+        r.ue("VUI chroma loc top")?;
+        r.ue("VUI chroma loc bottom")?;
+    }
+    if !r.bit("VUI timing info present")? {
+        return Ok(None);
+    }
+    let units = u64::from(r.bits(32, "VUI num units in tick")?);
+    let scale = u64::from(r.bits(32, "VUI time scale")?);
+    if units == 0 || scale == 0 {
+        return Ok(None);
+    }
+    // Rounded to the nearest thousandth of a frame per second.
+    let milli = (scale * 1000 + units) / (2 * units);
+    Ok(u32::try_from(milli).ok().filter(|&m| m > 0))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 pub mod aac;
 pub mod avc;
 mod bits;
+pub mod codecs;
 pub mod demux;
 mod error;
 pub mod flv;

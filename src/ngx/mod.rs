@@ -30,6 +30,7 @@ mod shm;
 mod stat_board;
 mod stat_snapshot;
 mod timer;
+mod variants;
 mod worker;
 
 /// Runs `f`, turning a panic into `None` so that it never unwinds into nginx's C frames.

@@ -9,9 +9,11 @@ use std::path::PathBuf;
 use super::file_ops::{join, now, FileWriter};
 use super::log::Log;
 use super::shm::ShmRegion;
+use super::variants;
 use crate::conf::AppConf;
 use crate::dash::DashStream;
-use crate::hls::HlsStream;
+use crate::files::{FileOp, RelPath};
+use crate::hls::{status_path, HlsStream, VariantGroup};
 use crate::live::shm::{RingOutput, SlotWriter};
 use crate::live::{
     ByteSink, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent, StreamKey,
@@ -36,6 +38,27 @@ struct Writer {
     target: Target,
     /// Completed segments are counted for stat (HLS only, as nginx-rtmp's).
     count_segments: bool,
+    /// The variant group of an HLS output that is a member of one.
+    member_of: Option<MemberOf>,
+}
+
+/// A member's group, and the member's status file whose writes trigger the group's master.
+pub struct MemberOf {
+    pub group: VariantGroup,
+    pub status: RelPath,
+    /// The group's directory (`hls_path`).
+    pub root: PathBuf,
+}
+
+impl MemberOf {
+    /// The member `name` of `group`, its files under `root`.
+    pub fn new(group: VariantGroup, name: &str, root: PathBuf) -> MemberOf {
+        MemberOf {
+            group,
+            status: status_path(name),
+            root,
+        }
+    }
 }
 
 /// What running a pipeline's requests found.
@@ -68,26 +91,47 @@ impl OutputFiles {
                 .ok()
                 .and_then(|p| join(&settings.path, p.as_str()).ok())
                 .and_then(|p| fs::read_to_string(p).ok());
+            let group =
+                VariantGroup::of_hls_variant(&settings.config, &settings.variants, &key.name);
             let hls = HlsStream::new(settings.config.clone(), &key.name, previous.as_deref(), t)
-                .map(|s| Box::new(s) as Box<dyn Output>)
+                .map(|mut s| {
+                    if group.is_some() {
+                        s.set_group_member();
+                    }
+                    Box::new(s) as Box<dyn Output>
+                })
                 .map_err(|e| e.to_string());
-            files.add(pipeline, hls, settings.path.clone(), true, key, log);
+            let member_of = group.map(|g| MemberOf::new(g, &key.name, settings.path.clone()));
+            files.add(
+                pipeline,
+                hls,
+                settings.path.clone(),
+                true,
+                member_of,
+                key,
+                log,
+            );
         }
         if let Some(settings) = &app.settings.dash {
             let dash = DashStream::new(settings.config.clone(), &key.name, t)
                 .map(|s| Box::new(s) as Box<dyn Output>)
                 .map_err(|e| e.to_string());
-            files.add(pipeline, dash, settings.path.clone(), false, key, log);
+            files.add(pipeline, dash, settings.path.clone(), false, None, key, log);
         }
         files
     }
 
-    fn add(
+    /// Attaches `output`, writing under `root`; an HLS output (`count_segments`) that is a
+    /// member of a variant group has `member_of`: the group's master is refreshed after each
+    /// write of the member's status.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add(
         &mut self,
         pipeline: &mut Pipeline,
         output: Result<Box<dyn Output>, String>,
         root: PathBuf,
         count_segments: bool,
+        member_of: Option<MemberOf>,
         key: &StreamKey,
         log: Log,
     ) {
@@ -98,9 +142,10 @@ impl OutputFiles {
                 id,
                 target: Target::Files(FileWriter::new(root.clone())),
                 count_segments,
+                member_of,
             });
             // The output's first operations: its directory, the cleanup of a previous run.
-            self.execute(pipeline, &mut 0).map_err(|(id, e)| {
+            self.execute(pipeline, &mut 0, log).map_err(|(id, e)| {
                 self.remove(pipeline, id);
                 e.to_string()
             })
@@ -122,7 +167,7 @@ impl OutputFiles {
     pub fn run(&mut self, pipeline: &mut Pipeline, log: Log) -> Executed {
         let mut done = Executed::default();
         loop {
-            match self.execute(pipeline, &mut done.segments) {
+            match self.execute(pipeline, &mut done.segments, log) {
                 Ok(()) => break,
                 Err((id, e)) => {
                     let name = pipeline.output_name(id).unwrap_or("output");
@@ -164,10 +209,15 @@ impl OutputFiles {
         &mut self,
         pipeline: &mut Pipeline,
         segments: &mut u64,
+        log: Log,
     ) -> Result<(), (OutputId, std::io::Error)> {
         while let Some((id, op)) = pipeline.poll_op() {
             let Some(w) = self.writers.iter_mut().find(|w| w.id == id) else {
                 continue;
+            };
+            let status_write = match (&op, &w.member_of) {
+                (OutputOp::File(FileOp::WritePlaylist { path, .. }), Some(m)) => *path == m.status,
+                _ => false,
             };
             match (&mut w.target, op) {
                 (Target::Files(files), OutputOp::File(op)) => match files.execute(op) {
@@ -184,6 +234,18 @@ impl OutputFiles {
                         id,
                         std::io::Error::other("operation of the wrong kind for this output"),
                     ))
+                }
+            }
+            if let (true, Some(m)) = (status_write, &w.member_of) {
+                // The master is the group's, not this output's: a failure is logged only.
+                if let Err(e) = variants::refresh(&m.root, &m.group, now()) {
+                    log_err!(
+                        log,
+                        "rtmp: hls master playlist \"{}\" in \"{}\" not written: {}",
+                        m.group.master_path(),
+                        m.root.display(),
+                        e
+                    );
                 }
             }
         }
@@ -203,6 +265,7 @@ impl OutputFiles {
             id,
             target: Target::Bytes(sink),
             count_segments: false,
+            member_of: None,
         });
         id
     }
