@@ -13,10 +13,12 @@
 //! `dash_fragment`.
 
 mod config;
+mod group;
 pub mod mp4;
 pub mod mpd;
 mod output;
 mod stream;
 
 pub use config::{DashConfig, DashError};
+pub use group::{DashGroup, SharedDashGroup};
 pub use stream::{DashStream, JUMP_BACKWARD_MS, JUMP_FORWARD_MS, MAX_FRAGMENT_BYTES};
