@@ -341,6 +341,30 @@ mod tests {
     }
 
     #[test]
+    fn several_representations_in_one_set() {
+        let mut mpd = sample(true);
+        let mut low = mpd.sets[0].representations[0].clone();
+        low.id = "low".into();
+        low.kind = Kind::Video {
+            width: 160,
+            height: 120,
+        };
+        low.frame_rate = Some("30000/1001".into());
+        mpd.sets[0].representations.push(low);
+        mpd.sets[0].max_size = Some((320, 240));
+        let text = mpd.render();
+        assert_eq!(text.matches("<AdaptationSet").count(), 2);
+        assert_eq!(text.matches("<Representation").count(), 3);
+        assert_eq!(text.matches("</Representation>").count(), 3);
+        assert!(text.contains("startWithSAP=\"1\" maxWidth=\"320\" maxHeight=\"240\">"));
+        assert!(text.contains(
+            "<Representation id=\"low\" codecs=\"avc1.64001f\" bandwidth=\"500000\" \
+             width=\"160\" height=\"120\" sar=\"1:1\" frameRate=\"30000/1001\">"
+        ));
+        assert_eq!(text.matches("<SegmentTimeline>").count(), 3);
+    }
+
+    #[test]
     fn ended_manifest() {
         let text = sample(false).render();
         assert!(text.contains("type=\"static\""));

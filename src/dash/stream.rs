@@ -920,3 +920,18 @@ fn frame_rate(frames: u64, ms: u64) -> Option<String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::frame_rate;
+
+    #[test]
+    fn frame_rates() {
+        assert_eq!(frame_rate(900, 30_000).as_deref(), Some("30"));
+        assert_eq!(frame_rate(899, 30_000).as_deref(), Some("30000/1001"));
+        assert_eq!(frame_rate(250, 10_000).as_deref(), Some("25"));
+        assert_eq!(frame_rate(70, 10_000).as_deref(), Some("7"));
+        assert_eq!(frame_rate(1, 10_000), None);
+        assert_eq!(frame_rate(100, 0), None);
+    }
+}
