@@ -586,20 +586,23 @@ fn tmpdir(tag: &str) -> PathBuf {
     dir
 }
 
-fn ffmpeg(args: &[&str]) {
+/// Runs ffmpeg with a whitespace-separated argument line (no argument has spaces).
+fn ffmpeg(line: &str) {
+    let args: Vec<&str> = line.split_whitespace().collect();
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
-        .args(args)
+        .args(&args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "ffmpeg {args:?}: {}",
+        "ffmpeg {line}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
-/// An FLV file demuxed frame by frame (the demuxer holds the codec configuration).
+/// FLV files read one after another, demuxed frame by frame (the demuxer holds the codec
+/// configuration): one encoder's output, or several when it was restarted.
 struct FlvSource {
     demuxer: Demuxer,
     tags: std::vec::IntoIter<support::flv::Tag>,
@@ -607,8 +610,11 @@ struct FlvSource {
 }
 
 impl FlvSource {
-    fn open(path: &Path) -> Self {
-        let tags = support::flv::tags(&std::fs::read(path).unwrap());
+    fn open(paths: &[PathBuf]) -> Self {
+        let tags: Vec<support::flv::Tag> = paths
+            .iter()
+            .flat_map(|p| support::flv::tags(&std::fs::read(p).unwrap()))
+            .collect();
         Self {
             demuxer: Demuxer::new(),
             tags: tags.into_iter(),
@@ -661,7 +667,7 @@ fn execute(dir: &Path, s: &mut DashStream, open: &mut Option<std::fs::File>) {
 
 fn probe(args: &[&str], mpd: &Path) -> String {
     let out = Command::new("ffprobe")
-        .args(["-v", "error"])
+        .args(["-v", "error", "-of", "csv=p=0"])
         .args(args)
         .arg(mpd)
         .output()
@@ -674,75 +680,33 @@ fn probe(args: &[&str], mpd: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn ffmpeg_plays_every_representation_of_a_real_ladder() {
-    assert!(
-        have_ffmpeg(),
-        "ffmpeg is required (scripts/test.sh installs it)"
-    );
-    let dir = tmpdir("group");
+/// The source: 640x360 at 30 fps with B-frames and a keyframe every 1.6 s, 20 s long.
+fn encode_source(dir: &Path) -> PathBuf {
     let src = dir.join("src.flv");
-    // The source: 640x360 at 30 fps, B-frames, a keyframe every 1.6 s.
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=640x360:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=44100",
-        "-t",
-        "20",
-        "-c:v",
-        "libx264",
-        "-g",
-        "48",
-        "-bf",
-        "2",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "64k",
-        "-f",
-        "flv",
-        src.to_str().unwrap(),
-    ]);
-    // Renditions as the module's encoders make them: the source's timestamps, keyframes
-    // at the source's keyframes; one without B-frames (other decode times).
-    let renditions = [("cam_240p", "240", "2"), ("cam_180p", "180", "0")];
-    for (name, height, bf) in renditions {
-        let out = dir.join(format!("{name}.flv"));
-        ffmpeg(&[
-            "-copyts",
-            "-i",
-            src.to_str().unwrap(),
-            "-vf",
-            &format!("scale=-2:{height}"),
-            "-c:v",
-            "libx264",
-            "-force_key_frames",
-            "source",
-            "-sc_threshold",
-            "0",
-            "-g",
-            "1000",
-            "-bf",
-            bf,
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "48k",
-            "-f",
-            "flv",
-            out.to_str().unwrap(),
-        ]);
-    }
+    ffmpeg(&format!(
+        "-f lavfi -i testsrc=size=640x360:rate=30 -f lavfi -i sine=frequency=440:sample_rate=44100 \
+         -t 20 -c:v libx264 -g 48 -bf 2 -pix_fmt yuv420p -c:a aac -b:a 64k -f flv {}",
+        src.display()
+    ));
+    src
+}
 
+/// A rendition as the module's encoders make it: the source's timestamps (`-copyts`),
+/// keyframes at the source's keyframes. `input`: extra input options (`-ss`, `-t`).
+fn encode_rendition(src: &Path, out: &Path, input: &str, height: u32, bframes: u32) {
+    ffmpeg(&format!(
+        "-copyts {input} -i {} -vf scale=-2:{height} -c:v libx264 -force_key_frames source \
+         -sc_threshold 0 -g 1000 -bf {bframes} -pix_fmt yuv420p -c:a aac -b:a 48k -f flv {}",
+        src.display(),
+        out.display()
+    ));
+}
+
+/// Feeds the source and its renditions (each lagging half a second, as encoders do) into a
+/// group writing into `dir`; ends the source first (its encoders see the end of their
+/// input after it), then the renditions. Returns the last live group MPD and the number of
+/// source video frames.
+fn run_ladder(dir: &Path, src: &Path, renditions: &[(&str, Vec<PathBuf>)]) -> (String, usize) {
     let cfg = DashConfig {
         fragment_ms: 2000,
         playlist_length_ms: 600_000,
@@ -752,131 +716,188 @@ fn ffmpeg_plays_every_representation_of_a_real_ladder() {
     let mut leader = DashStream::new(cfg.clone(), "cam_src", now(0))
         .unwrap()
         .lead(group.clone());
-    let mut source = FlvSource::open(&src);
+    let mut source = FlvSource::open(&[src.to_owned()]);
     let mut followers: Vec<(DashStream, FlvSource, Option<std::fs::File>)> = renditions
         .iter()
-        .map(|(name, _, _)| {
+        .map(|(name, files)| {
             let s = DashStream::new(cfg.clone(), name, now(0))
                 .unwrap()
                 .follow(group.clone());
-            (s, FlvSource::open(&dir.join(format!("{name}.flv"))), None)
+            (s, FlvSource::open(files), None)
         })
         .collect();
     let mut open = None;
     let mut src_video = 0;
     while let Some(f) = source.push_into(&mut leader) {
-        execute(&dir, &mut leader, &mut open);
+        execute(dir, &mut leader, &mut open);
         src_video += usize::from(f.track == Track::Video);
-        // The encoders lag the source by half a second.
         for (s, input, open) in &mut followers {
             while input.peek().is_some_and(|g| g.dts + 500 <= f.dts) {
                 input.push_into(s);
-                execute(&dir, s, open);
+                execute(dir, s, open);
             }
         }
     }
     for (s, input, open) in &mut followers {
         while input.push_into(s).is_some() {
-            execute(&dir, s, open);
+            execute(dir, s, open);
         }
     }
-    // The live group MPD before the end: all three, aligned.
-    execute(&dir, &mut leader, &mut open);
-    let mpd_path = dir.join("cam.mpd");
-    let live = Manifest::parse(&std::fs::read_to_string(&mpd_path).unwrap());
-    assert_eq!(live.kind, "dynamic");
-    let v = live.set("video").unwrap();
-    assert_eq!(v.reps.len(), 3, "{:?}", live.video_ids());
-    assert_eq!(v.attrs["maxHeight"], "360");
-    let source = v.reps.iter().find(|r| r.id == "cam_src").unwrap();
-    for r in v.reps.iter().filter(|r| r.id != "cam_src") {
-        let n = assert_same_where_overlapping(source, r);
-        assert!(
-            n + 1 >= source.timeline.len(),
-            "{} shares {n} of {:?}",
-            r.id,
-            source.timeline
-        );
-        let h = r.attrs["height"].as_str();
-        assert!(h == "240" || h == "180", "{h}");
-        assert_eq!(r.attrs["frameRate"], "30");
-    }
-    // The source ends first (its encoders see the end of their input after it): the
-    // group's last MPD is static and still lists every member.
+    execute(dir, &mut leader, &mut open);
+    let live = std::fs::read_to_string(dir.join("cam.mpd")).unwrap();
     leader.finish(now(60_000)).unwrap();
-    execute(&dir, &mut leader, &mut open);
+    execute(dir, &mut leader, &mut open);
     for (s, _, open) in &mut followers {
         s.finish(now(60_000)).unwrap();
-        execute(&dir, s, open);
+        execute(dir, s, open);
     }
-    let text = std::fs::read_to_string(&mpd_path).unwrap();
-    let last = Manifest::parse(&text);
-    assert_eq!(last.kind, "static");
-    assert_eq!(last.video_ids().len(), 3, "{text}");
-    let play = mpd_path;
-    let streams = probe(
+    (live, src_video)
+}
+
+/// Decodes video representation `n` of the MPD with the audio: no error at all; returns
+/// the number of video frames.
+fn play(mpd: &Path, n: usize) -> usize {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(mpd)
+        .args([
+            "-map",
+            &format!("0:v:{n}"),
+            "-map",
+            "0:a:0",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && errors.trim().is_empty(),
+        "representation {n}: {errors}"
+    );
+    let sel = format!("v:{n}");
+    let count = probe(
         &[
+            "-select_streams",
+            &sel,
+            "-count_frames",
             "-show_entries",
-            "stream=codec_type,height",
-            "-of",
-            "csv=p=0",
+            "stream=nb_read_frames",
         ],
-        &play,
+        mpd,
     );
-    let heights: BTreeSet<String> = streams
+    // The DASH demuxer lists the stream under its program too: the first line.
+    count
         .lines()
-        .filter(|l| l.starts_with("video"))
-        .map(|l| l.trim_start_matches("video,").to_owned())
-        .collect();
-    assert_eq!(
-        heights,
-        BTreeSet::from(["360".to_owned(), "240".to_owned(), "180".to_owned()]),
-        "{streams}"
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Heights of the MPD's video streams as FFmpeg opens them, in order (each stream once:
+/// the DASH demuxer lists them under its program too).
+fn heights(mpd: &Path) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    probe(&["-show_entries", "stream=index,codec_type,height"], mpd)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let (index, kind, height) = (f.next()?, f.next()?, f.next()?);
+            (kind == "video" && seen.insert(index.to_owned())).then(|| height.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn ffmpeg_plays_every_representation_of_a_real_ladder() {
+    assert!(
+        have_ffmpeg(),
+        "ffmpeg is required (scripts/test.sh installs it)"
     );
-    for n in 0..3 {
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(&play)
-            .args([
-                "-map",
-                &format!("0:v:{n}"),
-                "-map",
-                "0:a:0",
-                "-f",
-                "null",
-                "-",
-            ])
-            .output()
-            .unwrap();
-        let errors = String::from_utf8_lossy(&out.stderr);
+    let dir = tmpdir("ladder");
+    let src = encode_source(&dir);
+    // One rendition without B-frames: its decode times differ from the source's.
+    let (r240, r180) = (dir.join("cam_240p.flv"), dir.join("cam_180p.flv"));
+    encode_rendition(&src, &r240, "", 240, 2);
+    encode_rendition(&src, &r180, "", 180, 0);
+    let (live, src_video) = run_ladder(
+        &dir,
+        &src,
+        &[("cam_240p", vec![r240]), ("cam_180p", vec![r180])],
+    );
+
+    // The live group MPD before the end: all three, aligned.
+    let live = Manifest::parse(&live);
+    assert_eq!(live.kind, "dynamic");
+    let v = live.set("video").unwrap();
+    assert_eq!(live.video_ids(), ["cam_src", "cam_240p", "cam_180p"]);
+    assert_eq!(v.attrs["maxHeight"], "360");
+    assert_eq!(v.attrs["maxWidth"], "640");
+    for r in &v.reps[1..] {
+        let n = assert_same_where_overlapping(&v.reps[0], r);
         assert!(
-            out.status.success() && errors.trim().is_empty(),
-            "representation {n}: {errors}"
+            n + 1 >= v.reps[0].timeline.len(),
+            "{}: {n} of {:?}",
+            r.id,
+            v.reps[0].timeline
         );
-        let count = probe(
-            &[
-                "-select_streams",
-                &format!("v:{n}"),
-                "-count_frames",
-                "-show_entries",
-                "stream=nb_read_frames",
-                "-of",
-                "csv=p=0",
-            ],
-            &play,
-        );
-        // The DASH demuxer lists the stream under its program too: the first line.
-        let count: usize = count
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(0);
-        // Followers start at the source's first cut: at most one fragment less.
+        assert_eq!(r.attrs["frameRate"], "30");
+    }
+
+    // The last group MPD is static and still lists every member; FFmpeg plays each.
+    let mpd = dir.join("cam.mpd");
+    let last = Manifest::parse(&std::fs::read_to_string(&mpd).unwrap());
+    assert_eq!(last.kind, "static");
+    assert_eq!(last.video_ids().len(), 3);
+    assert_eq!(heights(&mpd), ["360", "240", "180"]);
+    for n in 0..3 {
+        let count = play(&mpd, n);
+        // A rendition's last fragment ends after the source's end: at most that less.
         assert!(
             count + 60 >= src_video && count <= src_video,
             "representation {n}: {count} of {src_video} frames"
         );
     }
+    if std::env::var_os("KEEP_DASH_GROUP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn ffmpeg_plays_a_rendition_whose_encoder_restarted() {
+    assert!(
+        have_ffmpeg(),
+        "ffmpeg is required (scripts/test.sh installs it)"
+    );
+    let dir = tmpdir("restart");
+    let src = encode_source(&dir);
+    // The encoder ran for 5 s, died, and its successor started at 7 s.
+    let (a, b) = (dir.join("cam_240p-a.flv"), dir.join("cam_240p-b.flv"));
+    encode_rendition(&src, &a, "-t 5", 240, 2);
+    encode_rendition(&src, &b, "-ss 7", 240, 2);
+    let (live, src_video) = run_ladder(&dir, &src, &[("cam_240p", vec![a, b])]);
+
+    let live = Manifest::parse(&live);
+    let v = live.set("video").unwrap();
+    assert_eq!(live.video_ids(), ["cam_src", "cam_240p"]);
+    let (s, r) = (&v.reps[0], &v.reps[1]);
+    // It resumed at the source's first cut after 7 s (keyframes every 1.6 s, cuts every
+    // 3.2 s): a gap in its timeline, every listed time one of the source's.
+    let times: Vec<u64> = r.timeline.iter().map(|(t, _)| *t).collect();
+    assert_eq!(times[..3], [0, 3200, 9600], "{times:?}");
+    assert!(times[1] + r.timeline[1].1 <= 5100, "{:?}", r.timeline);
+    let st: BTreeSet<u64> = s.timeline.iter().map(|(t, _)| *t).collect();
+    assert!(times.iter().all(|t| st.contains(t)), "{times:?} vs {st:?}");
+
+    let mpd = dir.join("cam.mpd");
+    assert_eq!(heights(&mpd), ["360", "240"]);
+    assert!(play(&mpd, 0) == src_video);
+    let count = play(&mpd, 1);
+    assert!(
+        count + 60 + 140 >= src_video && count < src_video,
+        "{count} of {src_video}"
+    );
     if std::env::var_os("KEEP_DASH_GROUP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
