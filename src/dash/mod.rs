@@ -11,12 +11,19 @@
 //! the first video keyframe after `dash_fragment` (audio-only streams: by time), so every
 //! video segment starts with a keyframe unless no keyframe came within twice
 //! `dash_fragment`.
+//!
+//! The renditions of one publish form a [`DashGroup`]: the source's stream leads
+//! ([`DashStream::lead`]), each rendition's stream follows ([`DashStream::follow`]) and is cut
+//! at the leader's instants, and the leader writes one MPD whose video adaptation set holds
+//! every live member as a representation.
 
 mod config;
+mod group;
 pub mod mp4;
 pub mod mpd;
 mod output;
 mod stream;
 
 pub use config::{DashConfig, DashError};
+pub use group::{DashGroup, SharedDashGroup};
 pub use stream::{DashStream, JUMP_BACKWARD_MS, JUMP_FORWARD_MS, MAX_FRAGMENT_BYTES};

@@ -1,7 +1,8 @@
 //! The MPD (ISO/IEC 23009-1): a live (`dynamic`) manifest while the stream is published,
 //! a `static` one listing the last window once it ended. One period; one adaptation set per
-//! track, each with a `SegmentTemplate` (`$Time$` in milliseconds, as nginx-rtmp names its
-//! files) and a `SegmentTimeline`.
+//! track, each holding one representation per stream (one for a single stream, one per
+//! rendition for a group), each with a `SegmentTemplate` (`$Time$` in milliseconds, as
+//! nginx-rtmp names its files) and a `SegmentTimeline`.
 
 use std::fmt::Write;
 
@@ -23,9 +24,9 @@ pub enum Kind {
     Audio { sampling_rate: u32, channels: u8 },
 }
 
-/// An adaptation set with its single representation.
+/// One encoding of a track: its files and timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdaptationSet {
+pub struct Representation {
     pub kind: Kind,
     /// `Representation@id`.
     pub id: String,
@@ -37,7 +38,39 @@ pub struct AdaptationSet {
     pub media: String,
     /// `SegmentTemplate@initialization`.
     pub initialization: String,
+    /// `Representation@frameRate` (`30`, `30000/1001`), when known.
+    pub frame_rate: Option<String>,
     pub timeline: Vec<TimelineEntry>,
+}
+
+impl Representation {
+    /// End (ms) of the last listed segment.
+    pub fn end_ms(&self) -> Option<u64> {
+        self.timeline.last().map(|e| e.t + e.d)
+    }
+
+    pub fn is_video(&self) -> bool {
+        matches!(self.kind, Kind::Video { .. })
+    }
+}
+
+/// An adaptation set: representations of one content type, switchable at segment
+/// boundaries. The content type is the first representation's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdaptationSet {
+    pub representations: Vec<Representation>,
+    /// `maxWidth`/`maxHeight` (a set of several video representations).
+    pub max_size: Option<(u32, u32)>,
+}
+
+impl AdaptationSet {
+    /// A set of one representation (a single stream's MPD).
+    pub fn single(representation: Representation) -> Self {
+        Self {
+            representations: vec![representation],
+            max_size: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,19 +121,20 @@ pub fn date_time(unix_ms: u64) -> String {
 }
 
 impl Mpd {
+    fn representations(&self) -> impl Iterator<Item = &Representation> {
+        self.sets.iter().flat_map(|s| s.representations.iter())
+    }
     /// First listed time over all sets (the start of a static presentation).
     fn first_t(&self) -> u64 {
-        self.sets
-            .iter()
-            .filter_map(|s| s.timeline.first().map(|e| e.t))
+        self.representations()
+            .filter_map(|r| r.timeline.first().map(|e| e.t))
             .min()
             .unwrap_or(0)
     }
 
     fn last_end(&self) -> u64 {
-        self.sets
-            .iter()
-            .filter_map(|s| s.timeline.last().map(|e| e.t + e.d))
+        self.representations()
+            .filter_map(Representation::end_ms)
             .max()
             .unwrap_or(0)
     }
@@ -152,26 +186,43 @@ impl Mpd {
 }
 
 fn render_set(o: &mut String, id: usize, set: &AdaptationSet, pto: u64) {
-    let (content, mime) = match set.kind {
+    let Some(first) = set.representations.first() else {
+        return;
+    };
+    let (content, mime) = match first.kind {
         Kind::Video { .. } => ("video", "video/mp4"),
         Kind::Audio { .. } => ("audio", "audio/mp4"),
     };
-    let _ = writeln!(
+    let _ = write!(
         o,
         "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" \
-         segmentAlignment=\"true\" startWithSAP=\"1\">"
+         segmentAlignment=\"true\" startWithSAP=\"1\""
     );
+    if let Some((w, h)) = set.max_size {
+        let _ = write!(o, " maxWidth=\"{w}\" maxHeight=\"{h}\"");
+    }
+    o.push_str(">\n");
+    for rep in &set.representations {
+        render_representation(o, rep, pto);
+    }
+    o.push_str("    </AdaptationSet>\n");
+}
+
+fn render_representation(o: &mut String, rep: &Representation, pto: u64) {
     let _ = write!(
         o,
         "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\"",
-        xml_escape(&set.id),
-        xml_escape(&set.codecs),
-        set.bandwidth.max(1)
+        xml_escape(&rep.id),
+        xml_escape(&rep.codecs),
+        rep.bandwidth.max(1)
     );
-    match set.kind {
+    match rep.kind {
         Kind::Video { width, height } => {
             if width > 0 && height > 0 {
                 let _ = write!(o, " width=\"{width}\" height=\"{height}\" sar=\"1:1\"");
+            }
+            if let Some(rate) = &rep.frame_rate {
+                let _ = write!(o, " frameRate=\"{}\"", xml_escape(rate));
             }
             o.push_str(">\n");
         }
@@ -193,12 +244,12 @@ fn render_set(o: &mut String, id: usize, set: &AdaptationSet, pto: u64) {
         o,
         "        <SegmentTemplate timescale=\"{MPD_TIMESCALE}\" presentationTimeOffset=\"{pto}\" \
          media=\"{}\" initialization=\"{}\">",
-        xml_escape(&set.media),
-        xml_escape(&set.initialization)
+        xml_escape(&rep.media),
+        xml_escape(&rep.initialization)
     );
     o.push_str("          <SegmentTimeline>\n");
     let mut next: Option<u64> = None;
-    for e in &set.timeline {
+    for e in &rep.timeline {
         // `t` only where the timeline does not simply continue.
         if next == Some(e.t) {
             let _ = writeln!(o, "            <S d=\"{}\"/>", e.d);
@@ -208,7 +259,7 @@ fn render_set(o: &mut String, id: usize, set: &AdaptationSet, pto: u64) {
         next = Some(e.t + e.d);
     }
     o.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n");
-    o.push_str("      </Representation>\n    </AdaptationSet>\n");
+    o.push_str("      </Representation>\n");
 }
 
 #[cfg(test)]
@@ -224,7 +275,7 @@ mod tests {
             min_buffer_ms: 5000,
             time_shift_buffer_ms: 30_000,
             sets: vec![
-                AdaptationSet {
+                AdaptationSet::single(Representation {
                     kind: Kind::Video {
                         width: 320,
                         height: 240,
@@ -234,13 +285,14 @@ mod tests {
                     bandwidth: 500_000,
                     media: "a%26b-$Time$.m4v".into(),
                     initialization: "a%26b-init.m4v".into(),
+                    frame_rate: None,
                     timeline: vec![
                         TimelineEntry { t: 2000, d: 4000 },
                         TimelineEntry { t: 6000, d: 4000 },
                         TimelineEntry { t: 12_000, d: 1000 },
                     ],
-                },
-                AdaptationSet {
+                }),
+                AdaptationSet::single(Representation {
                     kind: Kind::Audio {
                         sampling_rate: 44100,
                         channels: 2,
@@ -250,8 +302,9 @@ mod tests {
                     bandwidth: 64_000,
                     media: "$Time$.m4a".into(),
                     initialization: "init.m4a".into(),
+                    frame_rate: None,
                     timeline: vec![TimelineEntry { t: 1990, d: 4010 }],
-                },
+                }),
             ],
         }
     }
@@ -285,6 +338,30 @@ mod tests {
         assert!(!text.contains("mediaPresentationDuration"));
         assert_eq!(text.matches("<AdaptationSet").count(), 2);
         assert_eq!(text.matches("</AdaptationSet>").count(), 2);
+    }
+
+    #[test]
+    fn several_representations_in_one_set() {
+        let mut mpd = sample(true);
+        let mut low = mpd.sets[0].representations[0].clone();
+        low.id = "low".into();
+        low.kind = Kind::Video {
+            width: 160,
+            height: 120,
+        };
+        low.frame_rate = Some("30000/1001".into());
+        mpd.sets[0].representations.push(low);
+        mpd.sets[0].max_size = Some((320, 240));
+        let text = mpd.render();
+        assert_eq!(text.matches("<AdaptationSet").count(), 2);
+        assert_eq!(text.matches("<Representation").count(), 3);
+        assert_eq!(text.matches("</Representation>").count(), 3);
+        assert!(text.contains("startWithSAP=\"1\" maxWidth=\"320\" maxHeight=\"240\">"));
+        assert!(text.contains(
+            "<Representation id=\"low\" codecs=\"avc1.64001f\" bandwidth=\"500000\" \
+             width=\"160\" height=\"120\" sar=\"1:1\" frameRate=\"30000/1001\">"
+        ));
+        assert_eq!(text.matches("<SegmentTimeline>").count(), 3);
     }
 
     #[test]

@@ -6,8 +6,9 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::config::{DashConfig, DashError};
+use super::group::{Cut, DashGroup, SharedDashGroup};
 use super::mp4::{self, Sample, TrackConfig, VIDEO_TIMESCALE};
-use super::mpd::{AdaptationSet, Kind, Mpd, TimelineEntry};
+use super::mpd::{AdaptationSet, Kind, Mpd, Representation, TimelineEntry};
 use crate::files::{uri_escape, validate_stream_name, FileOp, Now, RelPath};
 use crate::media::{Demuxer, Frame, Track};
 
@@ -24,6 +25,40 @@ const DEFAULT_VIDEO_INTERVAL_MS: u64 = 40;
 const MAX_INTERVAL_MS: u64 = 1_000;
 /// AAC frames carry 1024 samples.
 const AAC_FRAME: u64 = 1024;
+/// A follower whose governing track pauses longer than this (and four frame intervals) has
+/// lost its input (its encoder restarted): it resumes at the leader's next cut.
+const FOLLOWER_GAP_MS: u64 = 500;
+
+/// Known frame rates, as `frameRate` spells them: (text, frames per 1000 s).
+const FRAME_RATES: [(&str, u64); 12] = [
+    ("10", 10_000),
+    ("12.5", 12_500),
+    ("15", 15_000),
+    ("24000/1001", 23_976),
+    ("24", 24_000),
+    ("25", 25_000),
+    ("30000/1001", 29_970),
+    ("30", 30_000),
+    ("48", 48_000),
+    ("50", 50_000),
+    ("60000/1001", 59_940),
+    ("60", 60_000),
+];
+
+/// `t + offset` in ms, clamped to the timeline.
+fn shift(t: u64, offset: i64) -> u64 {
+    u64::try_from(i64::try_from(t).unwrap_or(i64::MAX).saturating_add(offset)).unwrap_or(0)
+}
+
+/// How a stream takes part in a [`DashGroup`].
+#[derive(Debug)]
+enum Role {
+    Solo,
+    /// Publishes its cuts and time origin, writes the group's MPD.
+    Leader(SharedDashGroup),
+    /// Cuts at the leader's instants on the leader's timeline.
+    Follower(SharedDashGroup),
+}
 
 fn idx(track: Track) -> usize {
     match track {
@@ -70,6 +105,10 @@ impl TrackFrag {
 #[derive(Debug)]
 struct Fragment {
     start_ms: u64,
+    /// Presentation time (ms) of the first frame.
+    start_pts: u64,
+    /// A follower's fragment starts at one of the leader's cuts: its listed time.
+    listed_ms: Option<u64>,
     video: Option<TrackFrag>,
     audio: Option<TrackFrag>,
     video_generation: u32,
@@ -81,6 +120,7 @@ struct Seg {
     t: u64,
     d: u64,
     bytes: u64,
+    samples: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,11 +171,16 @@ pub struct DashStream {
     inits: [Option<(TrackConfig, Bytes)>; 2],
     ops: VecDeque<FileOp>,
     dropped_frames: u64,
+    role: Role,
+    /// The time of the last call, for the group's MPD written from `poll_op`.
+    last_now: Now,
+    /// A follower's last cut taken (the leader's presentation time).
+    last_cut_pts: Option<u64>,
 }
 
 impl DashStream {
     /// Creates the stream for the validated stream `name`.
-    pub fn new(config: DashConfig, name: &str, _now: Now) -> Result<Self, DashError> {
+    pub fn new(config: DashConfig, name: &str, now: Now) -> Result<Self, DashError> {
         config.validate()?;
         validate_stream_name(name).map_err(|e| DashError::InvalidName(e.0))?;
         let mpd_path = if config.nested {
@@ -166,7 +211,44 @@ impl DashStream {
             inits: [None, None],
             ops,
             dropped_frames: 0,
+            role: Role::Solo,
+            last_now: now,
+            last_cut_pts: None,
         })
+    }
+
+    /// Makes this stream (the source of a group) the group's leader: its cuts and time
+    /// origin are the group's, and it writes the group's MPD (through its own
+    /// [`poll_op`](Self::poll_op)) whenever a member's window changes, and at
+    /// [`finish`](Self::finish) a `static` one, deleted with `dash_cleanup`.
+    pub fn lead(mut self, group: SharedDashGroup) -> Self {
+        {
+            let mut g = group.borrow_mut();
+            g.set_leader(&self.name);
+            if let Some(dir) = g.dir() {
+                self.ops.push_back(FileOp::CreateDir { path: dir });
+            }
+        }
+        self.role = Role::Leader(group);
+        self
+    }
+
+    /// Makes this stream (a rendition of the group's source, with the source's timestamps)
+    /// a follower: it uses the leader's time origin, starts at a cut of the leader and cuts
+    /// at its first keyframe at each of the leader's cut instants (within half a frame), so
+    /// that its segments have the leader's `t` and `d`. After a gap in its input (its
+    /// encoder restarted) it resumes at the next cut; its timeline then has a gap.
+    pub fn follow(mut self, group: SharedDashGroup) -> Self {
+        self.role = Role::Follower(group);
+        self
+    }
+
+    /// The group this stream belongs to.
+    pub fn group(&self) -> Option<&SharedDashGroup> {
+        match &self.role {
+            Role::Solo => None,
+            Role::Leader(g) | Role::Follower(g) => Some(g),
+        }
     }
 
     pub fn mpd_path(&self) -> &RelPath {
@@ -184,6 +266,10 @@ impl DashStream {
 
     /// Next file operation for the shell, in order.
     pub fn poll_op(&mut self) -> Option<FileOp> {
+        if self.ops.is_empty() {
+            // Another member's window changed: the leader rewrites the group's MPD.
+            self.write_group_mpd(true, self.last_now);
+        }
         self.ops.pop_front()
     }
 
@@ -214,9 +300,6 @@ impl DashStream {
     /// clamped. Returns (dts, pts).
     fn normalize(&mut self, track: Track, dts: u64, pts: u64) -> (u64, u64) {
         let i = idx(track);
-        let shift = |t: u64, offset: i64| -> u64 {
-            u64::try_from(i64::try_from(t).unwrap_or(i64::MAX).saturating_add(offset)).unwrap_or(0)
-        };
         let mut m = shift(dts, self.offset);
         if let Some(prev) = self.last_ms[i] {
             if m.saturating_add(JUMP_BACKWARD_MS) < prev || m > prev.saturating_add(JUMP_FORWARD_MS)
@@ -238,6 +321,53 @@ impl DashStream {
         }
         self.last_ms[i] = Some(m);
         (m, shift(pts, self.offset).max(m))
+    }
+
+    /// A follower's media time (ms): its offset is the leader's at its first frame and
+    /// after each of its own jumps. Returns (dts, pts, whether the governing track has a
+    /// gap).
+    fn normalize_follower(
+        &mut self,
+        track: Track,
+        dts: u64,
+        pts: u64,
+        governs: bool,
+        group_offset: i64,
+    ) -> (u64, u64, bool) {
+        let i = idx(track);
+        let mut m = shift(dts, self.offset);
+        let mut gap = false;
+        match self.last_ms[i] {
+            None => {
+                if self.last_ms.iter().all(Option::is_none) {
+                    self.offset = group_offset;
+                    m = shift(dts, self.offset);
+                }
+            }
+            Some(prev) => {
+                let jumped = |m: u64| {
+                    m.saturating_add(JUMP_BACKWARD_MS) < prev
+                        || m > prev.saturating_add(JUMP_FORWARD_MS)
+                };
+                if jumped(m) {
+                    self.offset = group_offset;
+                    m = shift(dts, self.offset);
+                }
+                let gap_ms = self
+                    .video_interval_ms
+                    .saturating_mul(4)
+                    .max(FOLLOWER_GAP_MS);
+                if m.saturating_add(JUMP_BACKWARD_MS) < prev || m > prev.saturating_add(gap_ms) {
+                    gap = governs;
+                } else if m < prev {
+                    m = prev;
+                } else if track == Track::Video && m > prev {
+                    self.video_interval_ms = (m - prev).min(MAX_INTERVAL_MS);
+                }
+            }
+        }
+        self.last_ms[i] = Some(m);
+        (m, shift(pts, self.offset).max(m), gap)
     }
 
     /// Whether the open fragment ends before this frame.
@@ -277,6 +407,12 @@ impl DashStream {
             Track::Audio => codecs.audio_config().map(TrackConfig::audio),
         }
         .ok_or(DashError::MissingConfig(frame.track))?;
+        self.last_now = now;
+        if let Role::Follower(group) = &self.role {
+            let group = group.clone();
+            self.push_follower(frame, codecs, config, &group, now);
+            return Ok(());
+        }
         let (m, p) = self.normalize(frame.track, frame.dts, frame.pts);
         let gen = codecs.video_generation();
         if frame.track == Track::Video && !frame.keyframe && !self.video_seen {
@@ -285,21 +421,162 @@ impl DashStream {
         }
         self.availability_start
             .get_or_insert(now.unix_ms.saturating_sub(m));
+        if let Role::Leader(group) = &self.role {
+            group
+                .borrow_mut()
+                .publish_origin(self.offset, self.availability_start);
+        }
         let cut = self
             .frag
             .as_ref()
             .is_some_and(|f| self.should_cut(f, frame.track, m, frame.keyframe, gen));
         if cut {
             let video_end = (frame.track == Track::Video).then_some(m);
-            self.close_fragment(video_end, now);
+            self.close_fragment(video_end, None, now);
             self.write_mpd(true, now);
         }
-        let frag = self.frag.get_or_insert(Fragment {
+        if self.frag.is_none() {
+            self.open_fragment(m, p, None, gen);
+        }
+        self.append(frame, config, m, p, gen);
+        Ok(())
+    }
+
+    fn open_fragment(&mut self, m: u64, p: u64, listed_ms: Option<u64>, gen: u32) {
+        self.frag = Some(Fragment {
             start_ms: m,
+            start_pts: p,
+            listed_ms,
             video: None,
             audio: None,
             video_generation: gen,
         });
+        self.publish_cut(m, p, false);
+    }
+
+    /// The leader's cut: where a fragment starts, or where its video starts (a fragment
+    /// opened by an audio frame is then republished at its first video frame, which is
+    /// where followers cut).
+    fn publish_cut(&mut self, m: u64, p: u64, video: bool) {
+        if let Role::Leader(group) = &self.role {
+            let replace = video
+                && self
+                    .frag
+                    .as_ref()
+                    .is_some_and(|f| f.video.is_none() && f.audio.is_some());
+            group
+                .borrow_mut()
+                .publish_cut(Cut { t: m, pts: p }, replace);
+        }
+    }
+
+    /// Half a frame of the governing track (ms): the tolerance of a follower's cut.
+    fn half_frame(&self, governing: Track) -> u64 {
+        match governing {
+            Track::Video => self.video_interval_ms / 2,
+            Track::Audio => 12,
+        }
+    }
+
+    /// A follower's frame: cut (and start) only at the leader's cut instants.
+    fn push_follower(
+        &mut self,
+        frame: &Frame,
+        codecs: &Demuxer,
+        config: TrackConfig,
+        group: &SharedDashGroup,
+        now: Now,
+    ) {
+        let governing = if codecs.video_config().is_some() {
+            Track::Video
+        } else {
+            Track::Audio
+        };
+        let governs = frame.track == governing;
+        let group_offset = group.borrow().offset();
+        let (m, p, gap) =
+            self.normalize_follower(frame.track, frame.dts, frame.pts, governs, group_offset);
+        if gap && self.frag.is_some() {
+            self.close_fragment(None, None, now);
+            self.write_mpd(true, now);
+        }
+        let gen = codecs.video_generation();
+        let key = frame.keyframe || frame.track == Track::Audio;
+        let half = self.half_frame(governing);
+        let interval = match governing {
+            Track::Video => self.video_interval_ms,
+            Track::Audio => 23,
+        };
+        match &self.frag {
+            None => {
+                // Start only at one of the leader's cuts, after the last one taken.
+                let cut = (governs && key)
+                    .then(|| {
+                        group
+                            .borrow()
+                            .cut_within(self.last_cut_pts, p.saturating_add(half))
+                    })
+                    .flatten()
+                    .filter(|c| p <= c.pts.saturating_add(interval));
+                let Some(c) = cut else {
+                    if frame.track == Track::Video {
+                        self.dropped_frames += 1;
+                    }
+                    return;
+                };
+                if self.availability_start.is_none() {
+                    self.availability_start = Some(
+                        group
+                            .borrow()
+                            .availability_start()
+                            .unwrap_or(now.unix_ms.saturating_sub(m)),
+                    );
+                }
+                self.last_cut_pts = Some(c.pts);
+                self.open_fragment(m, p, Some(c.t), gen);
+            }
+            Some(f) => {
+                let listed = f.listed_ms.unwrap_or(f.start_ms);
+                let cut = (governs && key)
+                    .then(|| {
+                        group.borrow().cut_within(
+                            Some(f.start_pts.saturating_add(half)),
+                            p.saturating_add(half),
+                        )
+                    })
+                    .flatten();
+                let bytes = f.video.as_ref().map_or(0, |t| t.bytes);
+                let bytes = bytes.max(f.audio.as_ref().map_or(0, |t| t.bytes));
+                // Without the leader's cuts (no keyframes) the fragment is cut anyway.
+                let forced = bytes >= MAX_FRAGMENT_BYTES
+                    || (governs
+                        && m.saturating_sub(listed)
+                            >= self.config.max_fragment_ms().saturating_mul(2));
+                if cut.is_some() || forced {
+                    // Listed at the leader's start when the keyframe is the cut's.
+                    let listed = cut.filter(|c| p.abs_diff(c.pts) <= interval);
+                    if let Some(c) = cut {
+                        self.last_cut_pts = Some(c.pts);
+                    }
+                    let video_end = (frame.track == Track::Video).then_some(m);
+                    let listed_end = listed.map(|c| c.t).filter(|_| video_end.is_some());
+                    self.close_fragment(video_end, listed_end, now);
+                    self.write_mpd(true, now);
+                    self.open_fragment(m, p, listed.map(|c| c.t), gen);
+                }
+            }
+        }
+        self.append(frame, config, m, p, gen);
+    }
+
+    /// Adds a frame to the open fragment.
+    fn append(&mut self, frame: &Frame, config: TrackConfig, m: u64, p: u64, gen: u32) {
+        if frame.track == Track::Video && self.frag.as_ref().is_some_and(|f| f.video.is_none()) {
+            self.publish_cut(m, p, true);
+        }
+        let Some(frag) = self.frag.as_mut() else {
+            return;
+        };
         match frame.track {
             Track::Video => {
                 self.video_seen = true;
@@ -323,27 +600,29 @@ impl DashStream {
                 t.push(time, 0, true, &frame.data);
             }
         }
-        Ok(())
     }
 
     /// Writes the open fragment's segments (and new initialization segments) and lists it.
     /// `video_end`: the next video frame's time (ms), if known.
-    fn close_fragment(&mut self, video_end: Option<u64>, now: Now) {
+    /// `listed_end`: the listed end (ms) of the video segment when it is not `video_end`
+    /// (a follower's next fragment is listed at the leader's cut).
+    fn close_fragment(&mut self, video_end: Option<u64>, listed_end: Option<u64>, now: Now) {
         let Some(frag) = self.frag.take() else {
             return;
         };
         self.sequence = self.sequence.wrapping_add(1);
         let video_end = video_end.map(|m| m.saturating_mul(u64::from(VIDEO_TIMESCALE) / 1000));
         let video_interval = self.video_interval_ms * u64::from(VIDEO_TIMESCALE) / 1000;
+        let listed_ms = frag.listed_ms;
         let listed = Listed {
             video: frag.video.map(|t| {
                 let end =
                     video_end.unwrap_or_else(|| t.times.last().map_or(0, |l| l + video_interval));
-                self.write_segment(Track::Video, t, end)
+                self.write_segment(Track::Video, t, end, listed_ms, listed_end)
             }),
             audio: frag.audio.map(|t| {
                 let end = t.times.last().map_or(0, |l| l + AAC_FRAME);
-                self.write_segment(Track::Audio, t, end)
+                self.write_segment(Track::Audio, t, end, None, None)
             }),
         };
         self.window.push_back(listed);
@@ -351,7 +630,16 @@ impl DashStream {
     }
 
     /// Emits one track's media segment (and its init segment when new); returns its entry.
-    fn write_segment(&mut self, track: Track, mut t: TrackFrag, end: u64) -> Seg {
+    /// `listed_start`, `listed_end`: the segment's listed start and end (ms) when they are
+    /// not its samples' (a follower lists the leader's cuts).
+    fn write_segment(
+        &mut self,
+        track: Track,
+        mut t: TrackFrag,
+        end: u64,
+        listed_start: Option<u64>,
+        listed_end: Option<u64>,
+    ) -> Seg {
         let scale = u64::from(t.config.timescale());
         let base = t.times.first().copied().unwrap_or(0);
         let end = end.max(t.times.last().copied().unwrap_or(base));
@@ -360,7 +648,12 @@ impl DashStream {
             s.duration = u32::try_from(next.saturating_sub(time)).unwrap_or(u32::MAX);
         }
         let to_ms = |x: u64| (x.saturating_mul(1000) + scale / 2) / scale;
-        let (t_ms, end_ms) = (to_ms(base), to_ms(end));
+        let (base_ms, own_end_ms) = (to_ms(base), to_ms(end));
+        let t_ms = listed_start.unwrap_or(base_ms);
+        let end_ms = listed_end.unwrap_or_else(|| {
+            let own = own_end_ms.saturating_sub(base_ms);
+            t_ms.saturating_add(own)
+        });
         let data = mp4::media_segment(
             self.sequence,
             base,
@@ -372,6 +665,7 @@ impl DashStream {
             t: t_ms,
             d: end_ms.saturating_sub(t_ms).max(1),
             bytes: data.len() as u64,
+            samples: t.samples.len() as u64,
         };
         let path = self.file(&t_ms.to_string(), Self::ext(track));
         self.ops
@@ -427,7 +721,31 @@ impl DashStream {
 
     /// The MPD for the current window.
     pub fn mpd(&self, live: bool, now: Now) -> Mpd {
-        let mut sets = Vec::new();
+        let sets = self
+            .representations(None)
+            .into_iter()
+            .map(AdaptationSet::single)
+            .collect();
+        self.mpd_of(live, now, sets)
+    }
+
+    fn mpd_of(&self, live: bool, now: Now, sets: Vec<AdaptationSet>) -> Mpd {
+        let listed: u64 = self.window.iter().map(Listed::duration_ms).sum();
+        Mpd {
+            live,
+            availability_start_unix_ms: self.availability_start.unwrap_or(now.unix_ms),
+            publish_unix_ms: now.unix_ms,
+            minimum_update_period_ms: self.config.fragment_ms,
+            min_buffer_ms: self.config.fragment_ms,
+            time_shift_buffer_ms: listed.max(self.config.playlist_length_ms),
+            sets,
+        }
+    }
+
+    /// The window as one representation per track. For a group's MPD (`group`), ids are
+    /// the stream's name, URLs are relative to the group's MPD and the frame rate is given.
+    fn representations(&self, group: Option<&DashGroup>) -> Vec<Representation> {
+        let mut reps = Vec::new();
         for track in [Track::Video, Track::Audio] {
             let Some((config, _)) = &self.inits[idx(track)] else {
                 continue;
@@ -462,29 +780,32 @@ impl DashStream {
                 ),
             };
             let ext = Self::ext(track);
-            sets.push(AdaptationSet {
+            let (id, media, initialization, frame_rate) = match group {
+                None => (id, self.uri("$Time$", ext), self.uri("init", ext), None),
+                Some(g) => (
+                    self.name.clone(),
+                    g.member_uri(&self.name, "$Time$", ext),
+                    g.member_uri(&self.name, "init", ext),
+                    (track == Track::Video)
+                        .then(|| frame_rate(segs.iter().map(|s| s.samples).sum(), ms))
+                        .flatten(),
+                ),
+            };
+            reps.push(Representation {
                 kind,
                 id,
                 codecs: config.codecs(),
                 bandwidth: bytes.saturating_mul(8000) / ms.max(1),
-                media: self.uri("$Time$", ext),
-                initialization: self.uri("init", ext),
+                media,
+                initialization,
+                frame_rate,
                 timeline: segs
                     .iter()
                     .map(|s| TimelineEntry { t: s.t, d: s.d })
                     .collect(),
             });
         }
-        let listed: u64 = self.window.iter().map(Listed::duration_ms).sum();
-        Mpd {
-            live,
-            availability_start_unix_ms: self.availability_start.unwrap_or(now.unix_ms),
-            publish_unix_ms: now.unix_ms,
-            minimum_update_period_ms: self.config.fragment_ms,
-            min_buffer_ms: self.config.fragment_ms,
-            time_shift_buffer_ms: listed.max(self.config.playlist_length_ms),
-            sets,
-        }
+        reps
     }
 
     fn write_mpd(&mut self, live: bool, now: Now) {
@@ -496,6 +817,32 @@ impl DashStream {
             path: self.mpd_path.clone(),
             contents,
         });
+        if let Some(group) = self.group().cloned() {
+            let reps = self.representations(Some(&group.borrow()));
+            let sets = reps.into_iter().map(AdaptationSet::single).collect();
+            let mpd = self.mpd_of(live, now, sets);
+            group.borrow_mut().report(&self.name, mpd);
+            if live {
+                self.write_group_mpd(live, now);
+            }
+        }
+    }
+
+    /// The leader writes the group's MPD when a member's window changed.
+    fn write_group_mpd(&mut self, live: bool, now: Now) {
+        let Role::Leader(group) = &self.role else {
+            return;
+        };
+        let mut g = group.borrow_mut();
+        if g.is_finished() || !g.take_dirty() {
+            return;
+        }
+        if let Some(mpd) = g.mpd(live, now.unix_ms) {
+            self.ops.push_back(FileOp::WritePlaylist {
+                path: g.mpd_path().clone(),
+                contents: Bytes::from(mpd.render()),
+            });
+        }
     }
 
     /// The publisher stopped: writes the last fragment and a `static` MPD of the window
@@ -505,9 +852,31 @@ impl DashStream {
         if self.finished {
             return Ok(());
         }
-        self.close_fragment(None, now);
+        self.close_fragment(None, None, now);
         self.finished = true;
+        self.last_now = now;
         self.write_mpd(false, now);
+        match &self.role {
+            Role::Solo => {}
+            Role::Follower(group) => group.borrow_mut().leave(&self.name),
+            Role::Leader(group) => {
+                // The group's last MPD (static, every member still listed), then no more.
+                let mut g = group.borrow_mut();
+                if let Some(mpd) = g.mpd(false, now.unix_ms) {
+                    self.ops.push_back(FileOp::WritePlaylist {
+                        path: g.mpd_path().clone(),
+                        contents: Bytes::from(mpd.render()),
+                    });
+                    if self.config.cleanup {
+                        self.ops.push_back(FileOp::Delete {
+                            path: g.mpd_path().clone(),
+                            not_before_ms: self.delete_deadline(now),
+                        });
+                    }
+                }
+                g.finish();
+            }
+        }
         if self.config.cleanup && !self.window.is_empty() {
             let deadline = self.delete_deadline(now);
             let listed: Vec<Listed> = self.window.iter().copied().collect();
@@ -529,5 +898,40 @@ impl DashStream {
             });
         }
         Ok(())
+    }
+}
+
+/// `frameRate` of `frames` over `ms`: a known rate within 0.3 %, else whole frames per
+/// second.
+fn frame_rate(frames: u64, ms: u64) -> Option<String> {
+    if frames < 2 || ms == 0 {
+        return None;
+    }
+    let milli = frames.saturating_mul(1_000_000) / ms;
+    let best = FRAME_RATES
+        .iter()
+        .min_by_key(|(_, r)| r.abs_diff(milli))
+        .filter(|(_, r)| r.abs_diff(milli) * 1000 <= r * 3);
+    match best {
+        Some((text, _)) => Some((*text).to_owned()),
+        None => {
+            let fps = (milli + 500) / 1000;
+            (fps > 0).then(|| fps.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_rate;
+
+    #[test]
+    fn frame_rates() {
+        assert_eq!(frame_rate(900, 30_000).as_deref(), Some("30"));
+        assert_eq!(frame_rate(899, 30_000).as_deref(), Some("30000/1001"));
+        assert_eq!(frame_rate(250, 10_000).as_deref(), Some("25"));
+        assert_eq!(frame_rate(70, 10_000).as_deref(), Some("7"));
+        assert_eq!(frame_rate(1, 10_000), None);
+        assert_eq!(frame_rate(100, 0), None);
     }
 }

@@ -9,7 +9,8 @@
 //! - [`media`]: sequence headers, synthetic frames, Annex-B NAL types, ADTS frames;
 //! - [`fileops`]: an in-memory executor of the HLS segmenter's `FileOp`s;
 //! - [`ts`]: the MPEG-TS parser; [`m3u8`]: the playlist parser;
-//! - [`hls`]: inputs, capture and ffprobe for end-to-end HLS; [`hls_rules`]: the HLS rules.
+//! - [`hls`]: inputs, capture and ffprobe for end-to-end HLS; [`hls_rules`]: the HLS rules;
+//! - [`xml`]: a small strict XML reader (MPDs).
 //!
 //! Every test binary compiles the whole tree and uses part of it.
 #![allow(dead_code)]
@@ -25,3 +26,4 @@ pub mod player;
 pub mod rtmp_client;
 pub mod session;
 pub mod ts;
+pub mod xml;
