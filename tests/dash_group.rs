@@ -14,6 +14,7 @@ use bytes::Bytes;
 use ngx_rtmp::dash::{DashConfig, DashGroup, DashStream, SharedDashGroup};
 use ngx_rtmp::files::FileOp;
 use ngx_rtmp::media::{Demuxer, Frame, Track};
+use support::fileops::Disk;
 use support::media::{av_frames, demuxer, hex, now, AAC_SEQ, X264_HIGH444_SEQ};
 use support::xml::{parse, Element};
 
@@ -644,24 +645,10 @@ impl FlvSource {
     }
 }
 
-/// Executes ops against a real directory (deletes are left to the test's cleanup).
-fn execute(dir: &Path, s: &mut DashStream, open: &mut Option<std::fs::File>) {
-    use std::io::Write;
+/// Executes the stream's ops in the test's directory.
+fn execute(disk: &mut Disk, s: &mut DashStream) {
     while let Some(op) = s.poll_op() {
-        match op {
-            FileOp::CreateDir { path } => std::fs::create_dir_all(dir.join(path.as_str())).unwrap(),
-            FileOp::OpenSegment { path } => {
-                *open = Some(std::fs::File::create(dir.join(path.as_str())).unwrap())
-            }
-            FileOp::AppendSegment { data } => open.as_mut().unwrap().write_all(&data).unwrap(),
-            FileOp::CloseSegment { .. } => *open = None,
-            FileOp::WritePlaylist { path, contents } => {
-                let tmp = dir.join(format!("{}.tmp", path.as_str()));
-                std::fs::write(&tmp, &contents).unwrap();
-                std::fs::rename(tmp, dir.join(path.as_str())).unwrap();
-            }
-            FileOp::Delete { .. } | FileOp::CancelDelete { .. } => {}
-        }
+        disk.apply(op);
     }
 }
 
@@ -717,39 +704,39 @@ fn run_ladder(dir: &Path, src: &Path, renditions: &[(&str, Vec<PathBuf>)]) -> (S
         .unwrap()
         .lead(group.clone());
     let mut source = FlvSource::open(&[src.to_owned()]);
-    let mut followers: Vec<(DashStream, FlvSource, Option<std::fs::File>)> = renditions
+    let mut followers: Vec<(DashStream, FlvSource, Disk)> = renditions
         .iter()
         .map(|(name, files)| {
             let s = DashStream::new(cfg.clone(), name, now(0))
                 .unwrap()
                 .follow(group.clone());
-            (s, FlvSource::open(files), None)
+            (s, FlvSource::open(files), Disk::new(dir.to_owned()))
         })
         .collect();
-    let mut open = None;
+    let mut disk = Disk::new(dir.to_owned());
     let mut src_video = 0;
     while let Some(f) = source.push_into(&mut leader) {
-        execute(dir, &mut leader, &mut open);
+        execute(&mut disk, &mut leader);
         src_video += usize::from(f.track == Track::Video);
-        for (s, input, open) in &mut followers {
+        for (s, input, disk) in &mut followers {
             while input.peek().is_some_and(|g| g.dts + 500 <= f.dts) {
                 input.push_into(s);
-                execute(dir, s, open);
+                execute(disk, s);
             }
         }
     }
-    for (s, input, open) in &mut followers {
+    for (s, input, disk) in &mut followers {
         while input.push_into(s).is_some() {
-            execute(dir, s, open);
+            execute(disk, s);
         }
     }
-    execute(dir, &mut leader, &mut open);
+    execute(&mut disk, &mut leader);
     let live = std::fs::read_to_string(dir.join("cam.mpd")).unwrap();
     leader.finish(now(60_000)).unwrap();
-    execute(dir, &mut leader, &mut open);
-    for (s, _, open) in &mut followers {
+    execute(&mut disk, &mut leader);
+    for (s, _, disk) in &mut followers {
         s.finish(now(60_000)).unwrap();
-        execute(dir, s, open);
+        execute(disk, s);
     }
     (live, src_video)
 }

@@ -4,13 +4,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use bytes::Bytes;
-use ngx_rtmp::files::FileOp;
 use ngx_rtmp::hls::{HlsConfig, HlsStream};
 use ngx_rtmp::media::{Demuxer, Track};
+use support::fileops::Disk;
 use support::m3u8::entries;
 use support::media::*;
 
@@ -26,24 +26,10 @@ fn tmpdir(tag: &str) -> PathBuf {
     dir
 }
 
-/// Executes ops against a real directory.
-fn execute(dir: &Path, s: &mut HlsStream, open: &mut Option<std::fs::File>) {
-    use std::io::Write;
+/// Executes the stream's ops in its directory.
+fn execute(disk: &mut Disk, s: &mut HlsStream) {
     while let Some(op) = s.poll_op() {
-        match op {
-            FileOp::CreateDir { path } => std::fs::create_dir_all(dir.join(path.as_str())).unwrap(),
-            FileOp::OpenSegment { path } => {
-                *open = Some(std::fs::File::create(dir.join(path.as_str())).unwrap())
-            }
-            FileOp::AppendSegment { data } => open.as_mut().unwrap().write_all(&data).unwrap(),
-            FileOp::CloseSegment { .. } => *open = None,
-            FileOp::WritePlaylist { path, contents } => {
-                let tmp = dir.join(format!("{}.tmp", path.as_str()));
-                std::fs::write(&tmp, &contents).unwrap();
-                std::fs::rename(tmp, dir.join(path.as_str())).unwrap();
-            }
-            FileOp::Delete { .. } | FileOp::CancelDelete { .. } => {}
-        }
+        disk.apply(op);
     }
 }
 
@@ -89,7 +75,7 @@ fn run(tag: &str, video: bool, audio: bool) {
         ..HlsConfig::default()
     };
     let mut s = HlsStream::new(cfg, "stream", None, now(0)).unwrap();
-    let mut open = None;
+    let mut disk = Disk::new(dir.clone());
     let (mut nv, mut na) = (0, 0);
     for (t, ts, body) in tags {
         let frame = match t {
@@ -103,11 +89,11 @@ fn run(tag: &str, video: bool, audio: bool) {
                 Track::Audio => na += 1,
             }
             s.push(&f, &d, now(f.dts)).unwrap();
-            execute(&dir, &mut s, &mut open);
+            execute(&mut disk, &mut s);
         }
     }
     s.finish(now(30_000)).unwrap();
-    execute(&dir, &mut s, &mut open);
+    execute(&mut disk, &mut s);
     let playlist = dir.join("stream.m3u8");
     let text = std::fs::read_to_string(&playlist).unwrap();
     assert!(text.ends_with("#EXT-X-ENDLIST\n"));

@@ -1,8 +1,11 @@
-//! An in-memory executor of the HLS segmenter's `FileOp`s that records what happened, and
-//! checks the order rules a real directory would need (one open segment at a time, a playlist
-//! lists only closed segments).
+//! Executors of the outputs' `FileOp`s for tests: [`Fs`] in memory, recording what happened
+//! and checking the order rules a real directory would need (one open segment at a time, a
+//! playlist lists only closed segments); [`Disk`] into a real directory, for tools (ffprobe,
+//! ffmpeg) to read.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
 
 use ngx_rtmp::files::FileOp;
 use ngx_rtmp::hls::HlsStream;
@@ -102,5 +105,36 @@ pub fn feed(s: &mut HlsStream, d: &Demuxer, fs: &mut Fs, frames: &[Frame], t0: u
     for f in frames {
         s.push(f, d, now(t0 + f.dts)).unwrap();
         fs.drain(s);
+    }
+}
+
+/// Executes `FileOp`s in a real directory (deletes are left to the test's cleanup).
+pub struct Disk {
+    pub dir: PathBuf,
+    open: Option<std::fs::File>,
+}
+
+impl Disk {
+    pub fn new(dir: PathBuf) -> Disk {
+        std::fs::create_dir_all(&dir).unwrap();
+        Disk { dir, open: None }
+    }
+
+    pub fn apply(&mut self, op: FileOp) {
+        let dir = &self.dir;
+        match op {
+            FileOp::CreateDir { path } => std::fs::create_dir_all(dir.join(path.as_str())).unwrap(),
+            FileOp::OpenSegment { path } => {
+                self.open = Some(std::fs::File::create(dir.join(path.as_str())).unwrap())
+            }
+            FileOp::AppendSegment { data } => self.open.as_mut().unwrap().write_all(&data).unwrap(),
+            FileOp::CloseSegment { .. } => self.open = None,
+            FileOp::WritePlaylist { path, contents } => {
+                let tmp = dir.join(format!("{}.tmp", path.as_str()));
+                std::fs::write(&tmp, &contents).unwrap();
+                std::fs::rename(tmp, dir.join(path.as_str())).unwrap();
+            }
+            FileOp::Delete { .. } | FileOp::CancelDelete { .. } => {}
+        }
     }
 }
