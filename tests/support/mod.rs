@@ -10,6 +10,7 @@
 //! - [`fileops`]: an in-memory executor of the HLS segmenter's `FileOp`s;
 //! - [`ts`]: the MPEG-TS parser; [`m3u8`]: the playlist parser;
 //! - [`hls`]: inputs, capture and ffprobe for end-to-end HLS; [`hls_rules`]: the HLS rules;
+//! - [`master`]: master playlists and ffprobe's view of variants' segments;
 //! - [`xml`]: a small strict XML reader (MPDs).
 //!
 //! Every test binary compiles the whole tree and uses part of it.
@@ -20,6 +21,7 @@ pub mod flv;
 pub mod hls;
 pub mod hls_rules;
 pub mod m3u8;
+pub mod master;
 pub mod media;
 pub mod nginx;
 pub mod player;
