@@ -23,6 +23,8 @@ pub mod live;
 #[forbid(unsafe_code)]
 pub mod media;
 #[forbid(unsafe_code)]
+pub mod process;
+#[forbid(unsafe_code)]
 pub mod rtmp;
 #[forbid(unsafe_code)]
 pub mod stat;

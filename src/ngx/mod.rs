@@ -24,6 +24,7 @@ mod net;
 mod outputs;
 mod paths;
 mod policy;
+mod process;
 mod remote;
 mod shm;
 mod stat_board;
