@@ -13,6 +13,8 @@ pub mod conf;
 #[forbid(unsafe_code)]
 pub mod dash;
 #[forbid(unsafe_code)]
+pub mod exec;
+#[forbid(unsafe_code)]
 pub mod files;
 #[forbid(unsafe_code)]
 pub mod hls;

@@ -12,6 +12,7 @@ use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
 use crate::live::{GopCache, QueuePolicy};
 
 use super::error::ConfError;
+use super::exec::{ExecLayer, ExecSettings};
 use super::notify::{NotifyLayer, NotifySettings};
 
 /// Application-level settings, inheritable from `rtmp {}` and `server {}`.
@@ -50,6 +51,7 @@ pub(super) struct AppLayer {
     pub(super) dash_playlist_length: Option<u64>,
     pub(super) dash_nested: Option<bool>,
     pub(super) dash_cleanup: Option<bool>,
+    pub(super) exec: ExecLayer,
 }
 
 impl AppLayer {
@@ -99,6 +101,7 @@ impl AppLayer {
             dash_playlist_length: self.dash_playlist_length.or(parent.dash_playlist_length),
             dash_nested: self.dash_nested.or(parent.dash_nested),
             dash_cleanup: self.dash_cleanup.or(parent.dash_cleanup),
+            exec: self.exec.merge(&parent.exec),
         }
     }
 
@@ -164,6 +167,7 @@ impl AppLayer {
             play_secret: self.play_secret.clone(),
             hls,
             dash,
+            exec: self.exec.resolve(),
         })
     }
 }
@@ -219,6 +223,8 @@ pub struct AppSettings {
     pub hls: Option<HlsSettings>,
     /// `dash on` (with `dash_path`), or `None`.
     pub dash: Option<DashSettings>,
+    /// `exec*` lines (but `exec_static`) and how their children are supervised.
+    pub exec: ExecSettings,
 }
 
 impl AppSettings {

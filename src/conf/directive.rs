@@ -35,7 +35,7 @@ impl RtmpConf {
         }
     }
 
-    fn app_layer(
+    pub(super) fn app_layer(
         &mut self,
         scope: Scope,
         directive: &'static str,
@@ -245,6 +245,18 @@ impl RtmpConf {
                     "record",
                     true,
                 )
+            }
+            "exec_options" | "respawn" | "respawn_timeout" | "exec_kill_signal" => {
+                let directive = match name {
+                    "exec_options" => "exec_options",
+                    "respawn" => "respawn",
+                    "respawn_timeout" => "respawn_timeout",
+                    _ => "exec_kill_signal",
+                };
+                self.app_layer(scope, directive)?
+                    .exec
+                    .set(name, args)
+                    .unwrap_or_else(|| Err(ConfError::Unknown(name.to_owned())))
             }
             "hls" => {
                 let v = flag_arg("hls", args)?;

@@ -13,6 +13,7 @@ mod log;
 
 mod conf;
 mod conn;
+mod exec;
 mod fanout;
 mod file_ops;
 mod http_client;

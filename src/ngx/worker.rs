@@ -119,6 +119,8 @@ pub struct StatState {
 pub struct ProcessState {
     pub registry: Processes,
     pub timer: Option<Timer>,
+    /// The worker started shutting down and the children that end with it were stopped.
+    pub exiting: bool,
 }
 
 /// What the rest of the shell asks of a connection of this worker, without knowing its type.

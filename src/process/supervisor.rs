@@ -3,6 +3,9 @@
 
 use super::exit::ExitStatus;
 
+/// The shortest first respawn delay.
+pub const MIN_INITIAL_MS: u64 = 500;
+
 /// Respawn delays: the first is `initial_ms`, each next one doubles up to `cap_ms`; a child
 /// that ran for `stable_ms` before it died starts again from `initial_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,9 +17,11 @@ pub struct Backoff {
 
 impl Backoff {
     /// From one configured delay (nginx-rtmp's `respawn_timeout`): doubling up to 16 times
-    /// it, at least a minute, and reset after a minute of running.
+    /// it, at least a minute, and reset after a minute of running. A delay under
+    /// [`MIN_INITIAL_MS`] (nginx-rtmp's `respawn_timeout 0`: at once) starts there, so that a
+    /// child that cannot start is not retried in a burst.
     pub fn from_initial(initial_ms: u64) -> Backoff {
-        let initial_ms = initial_ms.max(1);
+        let initial_ms = initial_ms.max(MIN_INITIAL_MS);
         Backoff {
             initial_ms,
             cap_ms: initial_ms.saturating_mul(16).max(60_000),
@@ -345,6 +350,6 @@ mod tests {
         let b = Backoff::from_initial(5000);
         assert_eq!(b.cap_ms, 80_000);
         assert_eq!(Backoff::from_initial(1000).cap_ms, 60_000);
-        assert_eq!(Backoff::from_initial(0).initial_ms, 1);
+        assert_eq!(Backoff::from_initial(0).initial_ms, MIN_INITIAL_MS);
     }
 }

@@ -55,14 +55,13 @@ impl Child {
     pub fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
         // SAFETY: an all-zero siginfo_t is valid; waitid fills it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on a pidfd we own, with a valid siginfo to fill. `__WALL`: the child
-        // has no exit signal, which plain waits ignore.
+        // SAFETY: waitid on a pidfd we own, with a valid siginfo to fill.
         let r = unsafe {
             libc::waitid(
                 P_PIDFD,
                 self.pidfd.as_raw_fd() as libc::id_t,
                 &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::__WALL,
+                libc::WEXITED | libc::WNOHANG,
             )
         };
         if r < 0 {

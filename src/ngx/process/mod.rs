@@ -114,9 +114,26 @@ pub fn kill_all() {
     with_processes(|p| p.registry.kill_all());
 }
 
+/// Whether the worker is shutting down (`nginx -s quit`, or the old worker of a reload).
+fn worker_exiting() -> bool {
+    // SAFETY: flags nginx sets on the worker's only thread (or in its signal handler, as a
+    // sig_atomic_t).
+    unsafe {
+        nginx_sys::ngx_exiting != 0 || nginx_sys::ngx_quit != 0 || nginx_sys::ngx_terminate != 0
+    }
+}
+
 unsafe extern "C" fn on_tick(_ev: *mut ngx_event_t) {
     let _ = super::catch(|| {
         let now = super::now_ms();
+        if worker_exiting() {
+            with_processes(|p| {
+                if !p.exiting {
+                    p.exiting = true;
+                    p.registry.exiting(now);
+                }
+            });
+        }
         let (events, next) = with_processes(|p| p.registry.tick(now, Log::cycle()));
         for (listener, id, event) in events {
             listener(id, event);

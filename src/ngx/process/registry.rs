@@ -48,6 +48,10 @@ pub struct Spec {
     /// A copy of its stderr, bounded to `LOG_MAX` bytes.
     pub log: Option<PathBuf>,
     pub listener: Option<Listener>,
+    /// Stopped as soon as the worker starts shutting down (`nginx -s reload|quit`) rather
+    /// than when it exits: a child of the server, not of a connection, that the next
+    /// worker starts again.
+    pub stop_when_exiting: bool,
 }
 
 /// Size bound of a child's stderr log: past it, the file starts again.
@@ -159,6 +163,19 @@ impl Processes {
                 child.close_stdin();
                 child.signal(slot.spec.stop_signal);
             }
+        }
+    }
+
+    /// The worker shuts down: children marked `stop_when_exiting` are stopped.
+    pub fn exiting(&mut self, now_ms: u64) {
+        let ids: Vec<ChildId> = self
+            .slots
+            .iter()
+            .filter(|s| s.spec.stop_when_exiting)
+            .map(|s| s.id)
+            .collect();
+        for id in ids {
+            self.stop(id, now_ms);
         }
     }
 
@@ -324,8 +341,11 @@ fn tend(
                 Ok(s) => {
                     let pid = s.pid;
                     slot.child = Some(Child::from(s));
+                    // A respawn was announced by the line that reported the death.
+                    if slot.sup.summary(now_ms).restarts == 0 {
+                        log_info!(log, "rtmp: {} started, pid {}", slot.spec.label, pid);
+                    }
                     slot.sup.spawned(pid, now_ms);
-                    log_info!(log, "rtmp: {} started, pid {}", slot.spec.label, pid);
                     if let Some(l) = slot.spec.listener {
                         events.push((l, slot.id, ChildEvent::Started { pid }));
                     }

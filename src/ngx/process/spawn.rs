@@ -1,10 +1,13 @@
 //! Starting a child process so that nginx never sees it.
 //!
-//! nginx's SIGCHLD handler runs in workers too: it reaps any child with `waitpid(-1)` and
-//! logs an alert for one it does not know. A child cloned with no exit signal (a "clone"
-//! child) sends no SIGCHLD and is invisible to `waitpid(-1)` without `__WALL`, so nginx
-//! neither reaps nor reports it; its pidfd (`CLONE_PIDFD`) is how the worker sees it end
-//! and reaps it (`waitid(P_PIDFD, .., __WALL)`), with no race against pid reuse.
+//! nginx's SIGCHLD handler runs in workers too (inherited from the master): it reaps any
+//! child with `waitpid(-1)` and logs "unknown process ... exited" for one it does not know
+//! (an alert when a signal killed it). A worker has no child of nginx's own, so before its
+//! first child the worker puts SIGCHLD back to its default disposition (discarded; not
+//! `SIG_IGN`, which would reap children itself and lose their status): nginx's handler no
+//! longer runs there, and the worker reaps its children through their pidfds
+//! (`CLONE_PIDFD`, `waitid(P_PIDFD)`), with no race against pid reuse. A child cloned with
+//! no exit signal is not enough: `execve` resets the exit signal to SIGCHLD.
 //!
 //! The child: its own process group (stopping it stops what it started), every signal at
 //! its default disposition and unblocked (nginx ignores SIGPIPE, and an ignored signal stays
@@ -121,9 +124,21 @@ fn std_pipe(stdio: Stdio, child_reads: bool, big: bool) -> io::Result<Std> {
     })
 }
 
-/// Starts `cmd`. The child is not the worker's in nginx's eyes (see the module comment);
-/// the caller reaps it through the returned pidfd.
+/// Takes SIGCHLD away from nginx's handler in this worker (see the module comment).
+fn quiet_sigchld() {
+    // SAFETY: a zeroed sigaction with SIG_DFL is a valid disposition; sigaction only reads it.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(libc::SIGCHLD, &act, std::ptr::null_mut());
+    }
+}
+
+/// Starts `cmd`. nginx neither reaps nor reports the child (see the module comment); the
+/// caller reaps it through the returned pidfd.
 pub fn spawn(cmd: &Command) -> io::Result<Spawned> {
+    quiet_sigchld();
     // SAFETY: open on a constant NUL-terminated path.
     let null = cvt(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
     // SAFETY: open succeeded; the descriptor is ours alone.
@@ -156,13 +171,13 @@ pub fn spawn(cmd: &Command) -> io::Result<Spawned> {
     }
     let mut pidfd: libc::c_int = -1;
     // SAFETY: a fork-like clone (no CLONE_VM, no new stack: the child runs on a copy of this
-    // stack). The exit signal is 0 (the low byte of the flags). With CLONE_PIDFD the kernel
+    // stack), exit signal SIGCHLD (the low byte of the flags). With CLONE_PIDFD the kernel
     // stores the pidfd through the third argument (the parent tid pointer on x86-64 and
     // arm64), which points at a live local.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
-            libc::CLONE_PIDFD as libc::c_ulong,
+            (libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong,
             0 as libc::c_ulong,
             &mut pidfd as *mut libc::c_int,
             0 as libc::c_ulong,
