@@ -8,6 +8,8 @@
 mod support;
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Child;
 use std::sync::Mutex;
@@ -139,6 +141,23 @@ fn assert_quiet_log(n: &Nginx, allowed: &[&str]) {
     }
 }
 
+const STAT: &str = "location /stat { rtmp_stat all; }";
+
+/// The body of an http GET on nginx's http port.
+fn get(n: &Nginx, path: &str) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", n.http_port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
 fn publish(n: &Nginx, app: &str, name: &str, secs: u32) -> Child {
     ffmpeg_publish(&n.rtmp_url(app, name), secs)
         .spawn()
@@ -180,6 +199,7 @@ fn recipe_conf(extra_src: &str) -> Conf {
            application src {{ live on; {extra_src} {encoder} }}
            application hls {{ live on; hls on; hls_path {{prefix}}/www/hls; hls_fragment 1s; }} }}"
     ))
+    .http(STAT)
 }
 
 /// The marker of the recipe's encoder in /proc (its output URL: not the publisher's).
@@ -241,6 +261,33 @@ fn recipe_renditions_respawn_and_stop_without_leftovers() {
     assert!(n
         .error_log()
         .contains("killed by signal 9 (SIGKILL); restarting in 1000 ms"));
+
+    // Stat shows the child: its new pid, one restart, how the last one ended.
+    let second = running(&n, &encoder(&n))[0].clone();
+    let xml_entry = format!(
+        "<process><label>exec &quot;ffmpeg&quot; of &quot;src/cam&quot;</label><worker>{}</worker><pid>{}</pid>",
+        second.ppid, second.pid
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let x = get(&n, "/stat");
+            x.contains(&xml_entry)
+                && x.contains("<restarts>1</restarts><last_exit>killed by signal 9 (SIGKILL)</last_exit><log></log></process>")
+        }),
+        "stat XML: {}",
+        get(&n, "/stat")
+    );
+    let j = get(&n, "/stat?format=json");
+    assert!(
+        j.contains(&format!("\"pid\":{},", second.pid)) && j.contains("\"restarts\":1,"),
+        "stat JSON: {j}"
+    );
+    let p = get(&n, "/stat?format=prometheus");
+    assert!(
+        p.contains("label=\"exec \\\"ffmpeg\\\" of \\\"src/cam\\\"\"} 1\n")
+            && p.contains("rtmp_process_restarts_total{"),
+        "stat Prometheus: {p}"
+    );
 
     // Unpublish: no encoder and no zombie 2 s later.
     stop(publisher);
@@ -339,7 +386,8 @@ fn failing_command_backs_off_without_flooding_the_log() {
             "server { listen 127.0.0.1:{rtmp_port};
                application src { live on; hls on; hls_path {prefix}/www/hls; hls_fragment 1s;
                  exec ffmpeg -bogus_option -i rtmp://127.0.0.1:{rtmp_port}/src/$name -f flv rtmp://127.0.0.1:{rtmp_port}/src/$name_x; } }",
-        ),
+        )
+        .http(STAT),
     );
     let publisher = publish(&n, "src", "cam", 120);
     let start = Instant::now();
@@ -372,6 +420,20 @@ fn failing_command_backs_off_without_flooding_the_log() {
             .any(|l| l.contains("last output:") && l.contains("bogus_option")),
         "the death line does not say why:\n{}",
         deaths.join("\n")
+    );
+    // Without a `2>` redirection, stderr is copied next to nginx's error log, and stat says
+    // where.
+    let child_log = n.prefix.join("logs/rtmp-exec-src-cam-ffmpeg-0.log");
+    let copied = fs::read_to_string(&child_log).unwrap_or_default();
+    assert!(
+        copied.contains("bogus_option"),
+        "{}: {copied:?}",
+        child_log.display()
+    );
+    let x = get(&n, "/stat");
+    assert!(
+        x.contains(&format!("<log>{}</log>", child_log.display())) && x.contains("<pid>0</pid>"),
+        "stat XML: {x}"
     );
     // The source streams on, untouched.
     assert!(

@@ -110,9 +110,9 @@ pub fn error_log_dir() -> Option<std::path::PathBuf> {
         let file = log.as_ref()?.file.as_ref()?;
         file.name.as_bytes().to_vec()
     };
-    let path = std::path::PathBuf::from(std::ffi::OsString::from(
+    let path = std::path::PathBuf::from(
         <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(name),
-    ));
+    );
     if !path.is_absolute() {
         return None;
     }

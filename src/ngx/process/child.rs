@@ -107,6 +107,7 @@ impl Child {
     }
 
     /// Writes to the child's stdin what the pipe takes now (0 when it is full).
+    #[allow(dead_code)]
     pub fn write_stdin(&mut self, data: &[u8]) -> io::Result<usize> {
         let Some(stdin) = &mut self.stdin else {
             return Err(io::ErrorKind::BrokenPipe.into());

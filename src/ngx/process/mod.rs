@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use nginx_sys::ngx_event_t;
 
+// The pipes to and from a child are for the encoders of renditions; `exec` lines do not use them.
+#[allow(unused_imports)]
 pub use registry::{ChildCard, ChildEvent, ChildId, Listener, Spec};
 pub use spawn::{Command, Redirect, Stdio};
 
@@ -99,6 +101,7 @@ pub fn stop(id: ChildId) {
 }
 
 /// Writes to a child's stdin what its pipe takes now (0 when full).
+#[allow(dead_code)]
 pub fn write_stdin(id: ChildId, data: &[u8]) -> io::Result<usize> {
     with_processes(|p| p.registry.write_stdin(id, data))
 }

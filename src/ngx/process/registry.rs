@@ -181,6 +181,7 @@ impl Processes {
 
     /// Writes what the child's stdin takes now: 0 when the pipe is full, an error when the
     /// child is not running or closed it.
+    #[allow(dead_code)]
     pub fn write_stdin(&mut self, id: ChildId, data: &[u8]) -> io::Result<usize> {
         match self
             .slots
@@ -193,6 +194,7 @@ impl Processes {
         }
     }
 
+    #[allow(dead_code)]
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
@@ -412,6 +414,7 @@ fn report_exit(
 
 impl Spec {
     /// Whether the child's stdout is read as media (the registry ticks faster for it).
+    #[allow(dead_code)]
     pub fn reads_stdout(&self) -> bool {
         self.command.stdout == Stdio::Pipe
     }
