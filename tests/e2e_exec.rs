@@ -503,6 +503,50 @@ fn exec_static_runs_once_and_once_only_after_reload() {
     assert_quiet_log(&n, &[]);
 }
 
+/// An old worker that keeps running after a reload (its publisher stays) stops its
+/// `exec_static` child at once: the new worker's is the only one.
+#[test]
+fn exec_static_of_a_busy_old_worker_stops_at_reload() {
+    let n = Nginx::start(
+        "exec-static-busy",
+        &Conf::rtmp(
+            "exec_static /bin/sh -c \"exec sleep 601\";
+             server { listen 127.0.0.1:{rtmp_port}; application live { live on; } }",
+        ),
+    );
+    let sleeper = |n: &Nginx| {
+        worker_children(n)
+            .into_iter()
+            .filter(|p| p.state != 'Z' && p.cmdline.contains("sleep 601"))
+            .collect::<Vec<_>>()
+    };
+    assert!(wait_until(Duration::from_secs(10), || sleeper(&n).len() == 1));
+    let publisher = publish(&n, "live", "cam", 60);
+    assert!(
+        wait_until(Duration::from_secs(15), || n
+            .error_log()
+            .contains("publishes \"")),
+        "no publish; log:\n{}",
+        n.error_log()
+    );
+    let old = workers(&n)[0].pid;
+    n.signal("reload");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let s = sleeper(&n);
+            s.len() == 1 && s[0].ppid != old
+        }),
+        "not exactly one exec_static after reload: {:?}",
+        sleeper(&n)
+    );
+    assert!(
+        workers(&n).iter().any(|w| w.pid == old),
+        "the old worker, still serving its publisher, is alive"
+    );
+    stop(publisher);
+    assert_quiet_log(&n, &[]);
+}
+
 #[test]
 fn one_shot_commands_get_substituted_arguments() {
     let n = Nginx::start(
@@ -545,6 +589,49 @@ fn one_shot_commands_get_substituted_arguments() {
         "name= filter ignored: {text}"
     );
     assert!(wait_until(Duration::from_secs(3), || worker_children(&n).is_empty()));
+    assert_quiet_log(&n, &[]);
+}
+
+/// After a reload the old worker exits as its last publisher leaves, right when
+/// `exec_publish_done` runs: the command must finish its job all the same.
+#[test]
+fn publish_done_finishes_after_its_worker_exits() {
+    let n = Nginx::start(
+        "exec-done-reload",
+        &Conf::rtmp(
+            "server { listen 127.0.0.1:{rtmp_port};
+               application src { live on;
+                 exec_publish_done /bin/sh -c \"sleep 1; echo finished $name >> {prefix}/events\"; } }",
+        ),
+    );
+    let publisher = publish(&n, "src", "cam", 60);
+    assert!(
+        wait_until(Duration::from_secs(15), || n
+            .error_log()
+            .contains("publishes \"")),
+        "no publish; log:\n{}",
+        n.error_log()
+    );
+    let old: Vec<i32> = workers(&n).iter().map(|w| w.pid).collect();
+    n.signal("reload");
+    assert!(wait_until(Duration::from_secs(10), || workers(&n)
+        .iter()
+        .any(|w| !old.contains(&w.pid))));
+    stop(publisher);
+    assert!(
+        wait_until(Duration::from_secs(10), || workers(&n)
+            .iter()
+            .all(|w| !old.contains(&w.pid))),
+        "old worker did not exit"
+    );
+    let events = n.prefix.join("events");
+    assert!(
+        wait_until(Duration::from_secs(5), || fs::read_to_string(&events)
+            .unwrap_or_default()
+            .contains("finished cam")),
+        "exec_publish_done was killed with its worker; log:\n{}",
+        n.error_log()
+    );
     assert_quiet_log(&n, &[]);
 }
 

@@ -172,6 +172,15 @@ fn run(
         .map_err(|e| e.to_string())
         .and_then(|inv| {
             let mut cmd = Command::new(&line.path, &inv.args).map_err(|e| e.to_string())?;
+            if !line.kind.is_managed() {
+                // A one-shot command finishes its job even if its worker exits meanwhile (the
+                // old worker of a reload exits as its last publisher leaves, right when
+                // `exec_publish_done` runs): it neither dies with the worker nor writes into a
+                // pipe that closes with it (SIGPIPE). Its output goes where nginx-rtmp sends
+                // it, unless redirected.
+                cmd.die_with_worker = false;
+                cmd.stderr = process::Stdio::Null;
+            }
             cmd.redirects = inv
                 .redirections
                 .iter()

@@ -76,6 +76,7 @@ impl Command {
             stdout: Stdio::Null,
             stderr: Stdio::Pipe,
             redirects: Vec::new(),
+            die_with_worker: true,
         })
     }
 }
@@ -112,7 +113,7 @@ pub fn cards() -> Vec<ChildCard> {
     with_processes(|p| p.registry.cards(now))
 }
 
-/// The worker exits: its children go with it.
+/// The worker exits: its children go with it (but those meant to outlive it).
 pub fn kill_all() {
     with_processes(|p| p.registry.kill_all());
 }

@@ -211,9 +211,13 @@ impl Processes {
             .collect()
     }
 
-    /// The worker exits: every child is killed now (they would die with it anyway).
+    /// The worker exits: every child that dies with it is killed now (it would die with it
+    /// anyway); the others are left to finish, and to init to reap.
     pub fn kill_all(&mut self) {
         for s in &mut self.slots {
+            if !s.spec.command.die_with_worker {
+                continue;
+            }
             if let Some(child) = &s.child {
                 child.signal(libc::SIGKILL);
                 // Reaped if it is already gone; otherwise init reaps it after the worker.

@@ -11,7 +11,8 @@
 //!
 //! The child: its own process group (stopping it stops what it started), every signal at
 //! its default disposition and unblocked (nginx ignores SIGPIPE, and an ignored signal stays
-//! ignored across exec), SIGKILL when the worker dies (`PR_SET_PDEATHSIG`), no descriptor of
+//! ignored across exec), SIGKILL when the worker dies (`PR_SET_PDEATHSIG`) unless it is meant
+//! to outlive it ([`Command::die_with_worker`]), no descriptor of
 //! the worker's but the three standard ones.
 
 use std::ffi::CString;
@@ -56,6 +57,10 @@ pub struct Command {
     pub stdout: Stdio,
     pub stderr: Stdio,
     pub redirects: Vec<Redirect>,
+    /// SIGKILL when the worker dies (an encoder, a supervised `exec`). Off for a one-shot
+    /// command, which finishes its job even when its worker exits meanwhile (an
+    /// `exec_publish_done` in the old worker of a reload).
+    pub die_with_worker: bool,
 }
 
 /// A started child and the worker's ends of its pipes.
@@ -191,6 +196,7 @@ pub fn spawn(cmd: &Command) -> io::Result<Spawned> {
             child(
                 &child_fds,
                 &cmd.redirects,
+                cmd.die_with_worker,
                 &cmd.program,
                 &argv,
                 &envp,
@@ -225,6 +231,7 @@ pub fn spawn(cmd: &Command) -> io::Result<Spawned> {
 unsafe fn child(
     fds: &[RawFd; 3],
     redirects: &[Redirect],
+    die_with_worker: bool,
     program: &CString,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
@@ -238,8 +245,10 @@ unsafe fn child(
             }
         }
         libc::setpgid(0, 0);
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        if libc::getppid() != parent {
+        if die_with_worker {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        }
+        if die_with_worker && libc::getppid() != parent {
             // The worker died before the death signal was armed.
             libc::_exit(1);
         }
