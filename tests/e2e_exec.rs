@@ -387,7 +387,8 @@ fn failing_command_backs_off_without_flooding_the_log() {
                application src { live on; hls on; hls_path {prefix}/www/hls; hls_fragment 1s;
                  exec ffmpeg -bogus_option -i rtmp://127.0.0.1:{rtmp_port}/src/$name -f flv rtmp://127.0.0.1:{rtmp_port}/src/$name_x; } }",
         )
-        .http(STAT),
+        .http(STAT)
+        .user("nobody nogroup"),
     );
     let publisher = publish(&n, "src", "cam", 120);
     let start = Instant::now();
@@ -421,9 +422,9 @@ fn failing_command_backs_off_without_flooding_the_log() {
         "the death line does not say why:\n{}",
         deaths.join("\n")
     );
-    // Without a `2>` redirection, stderr is copied next to nginx's error log, and stat says
-    // where.
-    let child_log = n.prefix.join("logs/rtmp-exec-src-cam-ffmpeg-0.log");
+    // Without a `2>` redirection, stderr is copied next to nginx's error log (into a
+    // directory the workers' user can write: they run as nobody here), and stat says where.
+    let child_log = n.prefix.join("logs/rtmp-exec/src-cam-ffmpeg-0.log");
     let copied = fs::read_to_string(&child_log).unwrap_or_default();
     assert!(
         copied.contains("bogus_option"),

@@ -11,7 +11,7 @@ use crate::conf::{AppConf, ExecPolicy, RtmpConf};
 use crate::exec::{ExecKind, ExecLine, Redirection, Source, Vars};
 use crate::process::{Backoff, Policy};
 
-use super::log::{error_log_dir, Log};
+use super::log::{child_log_dir, Log};
 use super::process::{self, ChildId, Command, Redirect, Spec};
 
 /// How long a stopped child has between `exec_kill_signal` and SIGKILL.
@@ -109,7 +109,7 @@ fn file_part(s: &str) -> String {
 /// Where a supervised child's stderr is copied when the line does not redirect it: next to
 /// nginx's error log, one file per stream and line (`index`: the line's rank).
 fn log_path(line: &ExecLine, index: usize, app: &str, vars: Option<&Vars>) -> Option<PathBuf> {
-    let dir = error_log_dir()?;
+    let dir = child_log_dir()?;
     let program = line
         .path
         .file_name()
@@ -117,13 +117,13 @@ fn log_path(line: &ExecLine, index: usize, app: &str, vars: Option<&Vars>) -> Op
         .unwrap_or_default();
     Some(dir.join(match vars {
         Some(v) => format!(
-            "rtmp-exec-{}-{}-{}-{}.log",
+            "{}-{}-{}-{}.log",
             file_part(app),
             file_part(&v.name),
             program,
             index
         ),
-        None => format!("rtmp-exec-static-{program}-{index}.log"),
+        None => format!("static-{program}-{index}.log"),
     }))
 }
 
