@@ -559,6 +559,7 @@ fn one_shot_commands_get_substituted_arguments() {
                  exec_publish_done /bin/echo done ${name}x $app >>{prefix}/events;
                  exec_play /bin/sh -c \"echo play $name >> {prefix}/events\";
                  exec_play_done /bin/echo play_done $name \\$name >>{prefix}/events;
+                 exec_publish env >{prefix}/env;
                  exec_options on;
                  exec_publish /bin/echo only-for-other name=other >>{prefix}/events;
                } }",
@@ -589,6 +590,9 @@ fn one_shot_commands_get_substituted_arguments() {
         !text.contains("only-for-other"),
         "name= filter ignored: {text}"
     );
+    // nginx clears its workers' environment: commands get a PATH all the same.
+    let env = fs::read_to_string(n.prefix.join("env")).unwrap_or_default();
+    assert!(env.lines().any(|l| l.starts_with("PATH=/")), "{env}");
     assert!(wait_until(Duration::from_secs(3), || worker_children(&n).is_empty()));
     assert_quiet_log(&n, &[]);
 }

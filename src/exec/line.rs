@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::eval::{eval, Vars};
-use super::redirect::{parse_redirect, RedirectError, Redirection};
+use super::redirect::{parse_redirect, RedirectError, Redirection, Source};
 
 /// When a line runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,7 +101,16 @@ impl ExecLine {
                 None => a.clone(),
             };
             match parse_redirect(&a) {
-                Some(r) => inv.redirections.push(r?),
+                Some(r) => {
+                    let r = r?;
+                    if let Source::Fd(from) = r.source {
+                        let known = from <= 2 || inv.redirections.iter().any(|e| e.fd == from);
+                        if !known {
+                            return Err(RedirectError::NoSuchDescriptor(a));
+                        }
+                    }
+                    inv.redirections.push(r);
+                }
                 None => inv.args.push(a),
             }
         }
@@ -112,7 +121,6 @@ impl ExecLine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::Source;
 
     fn line(args: &[&str]) -> ExecLine {
         ExecLine {
@@ -169,6 +177,15 @@ mod tests {
         let inv = l.invocation(None).unwrap();
         assert_eq!(inv.args[1], "rtmp://127.0.0.1/$app/$name");
         assert!(line(&["2>"]).invocation(None).is_err());
+        // Only the command's own descriptors can be copied, never one of the worker's.
+        assert_eq!(
+            line(&["3>&7"]).invocation(None),
+            Err(RedirectError::NoSuchDescriptor("3>&7".into()))
+        );
+        let inv = line(&["3>/tmp/x", "4>&3", "2>&1"])
+            .invocation(None)
+            .unwrap();
+        assert_eq!(inv.redirections.len(), 3);
         assert!(!line(&["x"]).invocation(None).unwrap().redirects_stderr());
     }
 

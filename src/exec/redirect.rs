@@ -30,6 +30,9 @@ pub enum RedirectError {
     BadDescriptor(String),
     /// `>` or `<` with nothing after it.
     NoTarget(String),
+    /// `N>&M` where the command has no descriptor M (only 0, 1, 2 and those redirected
+    /// before: none of the worker's is passed on).
+    NoSuchDescriptor(String),
 }
 
 impl fmt::Display for RedirectError {
@@ -37,6 +40,12 @@ impl fmt::Display for RedirectError {
         match self {
             RedirectError::BadDescriptor(a) => write!(f, "bad descriptor in redirection \"{a}\""),
             RedirectError::NoTarget(a) => write!(f, "redirection \"{a}\" has no target"),
+            RedirectError::NoSuchDescriptor(a) => {
+                write!(
+                    f,
+                    "redirection \"{a}\" copies a descriptor the command does not have"
+                )
+            }
         }
     }
 }

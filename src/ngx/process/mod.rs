@@ -54,13 +54,20 @@ fn cstring(s: &OsStr) -> io::Result<CString> {
 
 impl Command {
     /// Runs `program` (an absolute path) with `args` (after `argv[0]`), in the worker's
-    /// environment, stdio to /dev/null.
+    /// environment (with a default `PATH` if it has none: nginx clears its workers'
+    /// environment, and a `sh -c` line needs one), stdin and stdout to /dev/null, stderr to a
+    /// pipe.
     pub fn new(program: &Path, args: &[String]) -> io::Result<Command> {
         let mut argv = vec![cstring(program.as_os_str())?];
         for a in args {
             argv.push(cstring(OsStr::new(a))?);
         }
-        let env = std::env::vars_os()
+        let mut vars: Vec<_> = std::env::vars_os().collect();
+        if !vars.iter().any(|(k, _)| k == "PATH") {
+            vars.push(("PATH".into(), DEFAULT_PATH.into()));
+        }
+        let env = vars
+            .into_iter()
             .map(|(k, v)| {
                 let mut e = k.into_vec();
                 e.push(b'=');
