@@ -1,7 +1,9 @@
 //! The worker's child processes (encoders of renditions, `exec` commands): started so that
-//! nginx never sees them (see [`spawn`]), supervised by the core's
+//! nginx neither reaps nor reports them (see [`spawn`]), supervised by the core's
 //! [`Supervisor`](crate::process::Supervisor), watched by one worker timer that reads their
-//! output, reaps them and respawns them, and killed with the worker.
+//! output, reaps them and respawns them, and killed with the worker (but one-shot commands,
+//! which finish their job). A worker that starts shutting down stops at once the children
+//! that the next generation of workers starts again (`Spec::stop_when_exiting`).
 
 mod child;
 pub(super) mod registry;

@@ -1,4 +1,4 @@
-//! Starting a child process so that nginx never sees it.
+//! Starting a child process that nginx neither reaps nor reports.
 //!
 //! nginx's SIGCHLD handler runs in workers too (inherited from the master): it reaps any
 //! child with `waitpid(-1)` and logs "unknown process ... exited" for one it does not know
