@@ -378,6 +378,50 @@ fn killed_worker_leaves_no_encoder() {
     );
 }
 
+/// `nginx -s stop` takes the encoders down with the workers; `nginx -s quit` waits for the
+/// publisher (nginx's graceful shutdown), then the encoder goes with it.
+#[test]
+fn stop_and_quit_leave_no_encoder() {
+    let _turn = encoding();
+    for signal in ["stop", "quit"] {
+        let mut n = Nginx::start("exec-shutdown", &recipe_conf(""));
+        let publisher = publish(&n, "src", "cam", 120);
+        assert!(
+            wait_until(Duration::from_secs(30), || running(&n, &encoder(&n)).len()
+                == 1),
+            "no encoder; log:\n{}",
+            n.error_log()
+        );
+        let marker = encoder(&n);
+        // The encoder's own connections are up (nginx -s quit closes the listening sockets).
+        wait_renditions(&n, 1);
+        if signal == "quit" {
+            n.signal("quit");
+            sleep(Duration::from_secs(1));
+            assert_eq!(
+                anywhere(&marker).len(),
+                1,
+                "quit stops nothing while publishing"
+            );
+            stop(publisher);
+            let pid_file = n.prefix.join("nginx.pid");
+            assert!(
+                wait_until(Duration::from_secs(10), || !pid_file.exists()),
+                "nginx did not quit once its publisher left"
+            );
+        } else {
+            assert!(n.shut_down("stop"), "nginx did not stop");
+            stop(publisher);
+        }
+        assert!(
+            wait_until(Duration::from_secs(2), || anywhere(&marker).is_empty()),
+            "encoder left after nginx -s {signal}: {:?}",
+            anywhere(&marker)
+        );
+        assert_quiet_log(&n, &[]);
+    }
+}
+
 #[test]
 fn failing_command_backs_off_without_flooding_the_log() {
     let n = Nginx::start(
