@@ -95,9 +95,11 @@ fn timer() -> Timer {
     with_processes(|p| *p.timer.get_or_insert_with(|| Timer::new(on_tick)))
 }
 
-/// Registers a child; it starts at once (on the next turn of the event loop).
+/// Registers a child and starts it at once; its owner hears `Started` at the next turn of
+/// the event loop.
 pub fn start(spec: Spec) -> ChildId {
-    let id = with_processes(|p| p.registry.start(spec, Log::cycle()));
+    let now = super::now_ms();
+    let id = with_processes(|p| p.registry.start(spec, now, Log::cycle()));
     timer().rearm(1);
     id
 }

@@ -119,11 +119,16 @@ pub struct Processes {
     slots: Vec<Slot>,
     next_id: u64,
     buf: Vec<u8>,
+    /// Events of children started outside a tick, delivered at the next one (owners hear
+    /// nothing while they are calling in).
+    pending: Vec<(Listener, ChildId, ChildEvent)>,
 }
 
 impl Processes {
-    /// Registers a child to start at the next tick (the caller arms it).
-    pub fn start(&mut self, spec: Spec, log: Log) -> ChildId {
+    /// Registers a child and starts it now: a worker that exits right after (the old worker of
+    /// a reload as its last publisher leaves) must not lose an `exec_publish_done`. Its
+    /// `Started` event comes with the next tick (the caller arms it).
+    pub fn start(&mut self, spec: Spec, now_ms: u64, log: Log) -> ChildId {
         self.next_id += 1;
         let id = ChildId(self.next_id);
         let file = spec
@@ -150,6 +155,16 @@ impl Processes {
             tail: StderrTail::new(TAIL),
             log: file,
         });
+        let gone = self
+            .slots
+            .last_mut()
+            .is_some_and(|slot| tend(slot, &mut self.buf, now_ms, log, &mut self.pending));
+        if gone {
+            // It could not start and is not retried.
+            if let Some(l) = self.slots.pop().and_then(|s| s.spec.listener) {
+                self.pending.push((l, id, ChildEvent::Gone));
+            }
+        }
         id
     }
 
@@ -234,7 +249,7 @@ impl Processes {
         now_ms: u64,
         log: Log,
     ) -> (Vec<(Listener, ChildId, ChildEvent)>, Option<u64>) {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.pending);
         let mut i = 0;
         while let Some(slot) = self.slots.get_mut(i) {
             let forget = tend(slot, &mut self.buf, now_ms, log, &mut events);
