@@ -45,12 +45,28 @@ enum State {
 
 /// `template` with its variables replaced by their values in `vars`.
 pub fn eval(template: &str, vars: &Vars) -> String {
+    eval_with(template, vars, |out, v| out.push_str(v))
+}
+
+/// The same for the file name of a redirection: a value (a client's flashVer, a name's
+/// arguments) names at most one file, so its `/` become `_` and it cannot climb out of the
+/// directory the operator wrote.
+pub fn eval_in_path(template: &str, vars: &Vars) -> String {
+    eval_with(template, vars, |out, v| {
+        out.extend(v.chars().map(|c| if c == '/' { '_' } else { c }))
+    })
+}
+
+fn eval_with(template: &str, vars: &Vars, put: impl Fn(&mut String, &str)) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut state = State::Normal;
     for (i, c) in template.char_indices() {
         if let State::BracedName(start) = state {
             if c == '}' {
-                out.push_str(vars.get(template.get(start..i).unwrap_or_default()));
+                put(
+                    &mut out,
+                    vars.get(template.get(start..i).unwrap_or_default()),
+                );
                 state = State::Normal;
             }
             continue;
@@ -63,7 +79,10 @@ pub fn eval(template: &str, vars: &Vars) -> String {
             if c.is_ascii_alphabetic() {
                 continue;
             }
-            out.push_str(vars.get(template.get(start..i).unwrap_or_default()));
+            put(
+                &mut out,
+                vars.get(template.get(start..i).unwrap_or_default()),
+            );
             state = State::Normal;
         }
         match state {
@@ -77,7 +96,10 @@ pub fn eval(template: &str, vars: &Vars) -> String {
         }
     }
     if let State::Name(start) = state {
-        out.push_str(vars.get(template.get(start..).unwrap_or_default()));
+        put(
+            &mut out,
+            vars.get(template.get(start..).unwrap_or_default()),
+        );
     }
     out
 }
@@ -121,5 +143,19 @@ mod tests {
         assert_eq!(eval("x$name{", &v), "xcam{");
         assert_eq!(eval("ünï$name", &v), "ünïcam");
         assert_eq!(eval("", &v), "");
+    }
+
+    #[test]
+    fn values_in_a_path_name_one_file() {
+        let v = Vars {
+            name: "cam".into(),
+            args: "../../etc/x".into(),
+            ..Vars::default()
+        };
+        assert_eq!(
+            eval_in_path("/var/log/ff-$name-$args.log", &v),
+            "/var/log/ff-cam-.._.._etc_x.log"
+        );
+        assert_eq!(eval("/tmp/$args", &v), "/tmp/../../etc/x");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::eval::{eval, Vars};
+use super::eval::{eval, eval_in_path, Vars};
 use super::redirect::{parse_redirect, RedirectError, Redirection, Source};
 
 /// When a line runs.
@@ -89,18 +89,23 @@ impl ExecLine {
     }
 
     /// The arguments for a stream (`vars`), or for `exec_static` (`None`: no substitution,
-    /// as nginx-rtmp).
+    /// as nginx-rtmp). An argument is a redirection when it is one as written: nginx-rtmp
+    /// decides after substitution, so a client whose flashVer or `?args` reads `>/etc/x`
+    /// turns an argument into a file it truncates; here values only fill in what the operator
+    /// wrote (and name one file in a redirection, see [`eval_in_path`]).
     pub fn invocation(&self, vars: Option<&Vars>) -> Result<Invocation, RedirectError> {
         let mut inv = Invocation {
             args: Vec::with_capacity(self.args.len()),
             redirections: Vec::new(),
         };
-        for a in &self.args {
-            let a = match vars {
-                Some(v) => eval(a, v),
-                None => a.clone(),
+        for raw in &self.args {
+            let redirect = parse_redirect(raw).is_some();
+            let a = match (vars, redirect) {
+                (Some(v), false) => eval(raw, v),
+                (Some(v), true) => eval_in_path(raw, v),
+                (None, _) => raw.clone(),
             };
-            match parse_redirect(&a) {
+            match parse_redirect(&a).filter(|_| redirect) {
                 Some(r) => {
                     let r = r?;
                     if let Source::Fd(from) = r.source {
@@ -187,6 +192,24 @@ mod tests {
             .unwrap();
         assert_eq!(inv.redirections.len(), 3);
         assert!(!line(&["x"]).invocation(None).unwrap().redirects_stderr());
+        // Values never make a redirection, and name one file inside one.
+        let hostile = Vars {
+            name: "cam".into(),
+            args: ">/etc/passwd".into(),
+            flashver: "2>&1".into(),
+            ..Vars::default()
+        };
+        let inv = line(&["$args", "$flashver", "2>>/var/log/$name-$args"])
+            .invocation(Some(&hostile))
+            .unwrap();
+        assert_eq!(inv.args, [">/etc/passwd", "2>&1"]);
+        assert_eq!(
+            inv.redirections,
+            [Redirection {
+                fd: 2,
+                source: Source::Append("/var/log/cam->_etc_passwd".into())
+            }]
+        );
     }
 
     #[test]

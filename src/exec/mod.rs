@@ -10,7 +10,7 @@ mod line;
 mod redirect;
 mod signal;
 
-pub use eval::{eval, Vars};
+pub use eval::{eval, eval_in_path, Vars};
 pub use line::{ExecKind, ExecLine, Invocation};
 pub use redirect::{parse_redirect, RedirectError, Redirection, Source};
 pub use signal::{parse_signal, SignalError};
