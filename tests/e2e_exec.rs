@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::nginx::{ffmpeg_plays, ffmpeg_publish, Conf, Nginx};
+use support::nginx::{ffmpeg, ffmpeg_plays, ffmpeg_publish, Conf, Nginx};
 
 static ENCODING: Mutex<()> = Mutex::new(());
 
@@ -638,6 +638,49 @@ fn one_shot_commands_get_substituted_arguments() {
     let env = fs::read_to_string(n.prefix.join("env")).unwrap_or_default();
     assert!(env.lines().any(|l| l.starts_with("PATH=/")), "{env}");
     assert!(wait_until(Duration::from_secs(3), || worker_children(&n).is_empty()));
+    assert_quiet_log(&n, &[]);
+}
+
+/// nginx-rtmp turns a substituted value that reads `>file` into a redirection: a client
+/// could truncate any file the workers may write. Here values stay arguments.
+#[test]
+fn client_values_never_become_redirections() {
+    let n = Nginx::start(
+        "exec-hostile",
+        &Conf::rtmp(
+            "server { listen 127.0.0.1:{rtmp_port};
+               application src { live on; exec_publish /bin/echo $flashver; } }",
+        ),
+    );
+    let victim = n.prefix.join("victim");
+    fs::write(&victim, "precious\n").unwrap();
+    let mut cmd = ffmpeg();
+    cmd.args([
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x120:rate=15",
+        "-t",
+        "30",
+    ])
+    .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "15"])
+    .arg("-rtmp_flashver")
+    .arg(format!(">{}", victim.display()))
+    .args(["-f", "flv", &n.rtmp_url("src", "cam")]);
+    let publisher = cmd.spawn().expect("spawn ffmpeg");
+    assert!(
+        n.wait_log(
+            "exec_publish \"/bin/echo\" of \"src/cam\"",
+            Duration::from_secs(15)
+        ) && wait_until(Duration::from_secs(5), || n
+            .error_log()
+            .contains("exited with code 0")),
+        "exec_publish did not run; log:\n{}",
+        n.error_log()
+    );
+    stop(publisher);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_quiet_log(&n, &[]);
 }
 

@@ -220,6 +220,14 @@ impl Policy {
         })
         .unwrap_or_default();
         session.accept_publish(stream_id);
+        log_notice!(
+            self.log,
+            "rtmp: client {} ({}) publishes \"{}\"",
+            self.client,
+            self.addr,
+            key
+        );
+        // Its exec commands start once the publication is in place and logged.
         let exec = exec::on_publish(app, self.exec_vars(app, &key.name, &args), self.log);
         self.publishing.push(Publication {
             stream_id,
@@ -229,13 +237,6 @@ impl Policy {
             replaced: false,
             exec,
         });
-        log_notice!(
-            self.log,
-            "rtmp: client {} ({}) publishes \"{}\"",
-            self.client,
-            self.addr,
-            key
-        );
     }
 
     /// A message of the publication on `stream_id`: audio, video or data (onMetaData).
