@@ -242,7 +242,7 @@ fn recipe_renditions_respawn_and_stop_without_leftovers() {
     // kill -9: a new encoder within the backoff (1 s, then 2 s), and the renditions go on.
     let hls = n.prefix.join("www/hls");
     let before = last_segment(&hls.join("cam_low.m3u8"));
-    unsafe_kill(first, 9);
+    send_signal(first, 9);
     assert!(
         wait_until(Duration::from_secs(10), || {
             let now = running(&n, &encoder(&n));
@@ -306,7 +306,7 @@ fn recipe_renditions_respawn_and_stop_without_leftovers() {
     assert_quiet_log(&n, &[]);
 }
 
-fn unsafe_kill(pid: i32, sig: i32) {
+fn send_signal(pid: i32, sig: i32) {
     let st = std::process::Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
@@ -364,7 +364,7 @@ fn killed_worker_leaves_no_encoder() {
         n.error_log()
     );
     let worker = running(&n, &encoder(&n))[0].ppid;
-    unsafe_kill(worker, 9);
+    send_signal(worker, 9);
     assert!(
         wait_until(Duration::from_secs(2), || anywhere(&encoder(&n)).is_empty()),
         "encoder outlived its worker: {:?}",
