@@ -8,11 +8,12 @@ use ::ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ::ngx::ngx_conf_log_error;
 use nginx_sys::{
     ngx_command_t, ngx_conf_parse, ngx_conf_t, ngx_pool_cleanup_add, ngx_str_t, ngx_uint_t,
-    NGX_LOG_EMERG,
+    NGX_LOG_EMERG, NGX_LOG_WARN,
 };
 
 use crate::auth::KeyMap;
 use crate::conf::{Call, NotifyUrl, RtmpConf, Scope};
+use crate::exec::ExecKind;
 use crate::http::Url;
 
 /// Module type of `ngx_rtmp_rs_conf_module` ("RRTS"); distinct from nginx-rtmp-module's.
@@ -271,6 +272,26 @@ pub unsafe extern "C" fn directive(
                 Err(e) => log_error(cf, &e),
             };
         }
+        if let Some(kind) = ExecKind::from_directive(name) {
+            let program = values.first().copied().unwrap_or_default();
+            let Some(path) = super::process::find_program(program) else {
+                return log_error(
+                    cf,
+                    &format_args!(
+                        "\"{name}\": program \"{program}\" is not an executable file nor found on PATH"
+                    ),
+                );
+            };
+            if let Err(e) = st.conf.set_exec(st.scope, kind, path, values) {
+                return log_error(cf, &e);
+            }
+            let redirects_stderr = values.iter().any(|v| v.starts_with("2>"));
+            if kind.is_managed() && !redirects_stderr {
+                // SAFETY: a directive handler's `cf`.
+                unsafe { prepare_child_log_dir(cf) };
+            }
+            return NGX_CONF_OK;
+        }
         if *name == "publish_keys" {
             // SAFETY: a directive handler's `cf`.
             return match unsafe { load_key_map(cf, values) } {
@@ -312,6 +333,28 @@ pub unsafe extern "C" fn directive(
         NGX_CONF_OK
     })
     .unwrap_or(NGX_CONF_ERROR)
+}
+
+/// Makes the directory of supervised children's stderr copies writable by the workers
+/// (nginx's log directory is often not). A failure only loses the copies: a warning.
+///
+/// # Safety
+/// `cf` must be a directive handler's configuration.
+unsafe fn prepare_child_log_dir(cf: *mut ngx_conf_t) {
+    // SAFETY: the caller's contract.
+    let Some(dir) = (unsafe { super::log::child_log_dir_at_conf(cf) }) else {
+        return;
+    };
+    // SAFETY: as above.
+    let user = unsafe { super::paths::worker_user(cf) };
+    if let Err(e) = super::paths::prepare_output_dir(&dir, user.as_ref()) {
+        ngx_conf_log_error!(
+            NGX_LOG_WARN,
+            cf,
+            "the stderr of exec children will not be kept: {}",
+            e
+        );
+    }
 }
 
 /// `on_publish URL` and friends: an `http://` URL, resolved now (nginx-rtmp resolves callback

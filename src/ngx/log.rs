@@ -100,3 +100,40 @@ macro_rules! log_notice {
 macro_rules! log_info {
     ($log:expr, $($arg:tt)+) => { log_at!($log, $crate::ngx::log::Level::Info, $($arg)+) };
 }
+
+/// Where supervised children's stderr copies go: a directory next to nginx's error log
+/// (which is often not writable by the workers' user; this one is made so when the
+/// configuration is read).
+const CHILD_LOG_DIR: &str = "rtmp-exec";
+
+/// The directory of `log`'s file, if it is a file with an absolute path.
+///
+/// # Safety
+/// `log` must be null or a live nginx log whose file, if any, is live.
+unsafe fn dir_of(log: *const ngx_log_t) -> Option<std::path::PathBuf> {
+    // SAFETY: the caller's contract; a null file is checked.
+    let name = unsafe { log.as_ref()?.file.as_ref()?.name.as_bytes().to_vec() };
+    let path = std::path::PathBuf::from(
+        <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(name),
+    );
+    if !path.is_absolute() {
+        return None;
+    }
+    path.parent().map(|d| d.join(CHILD_LOG_DIR))
+}
+
+/// The directory of children's stderr copies in this worker.
+pub fn child_log_dir() -> Option<std::path::PathBuf> {
+    // SAFETY: the cycle's log and its open file live as long as the cycle; one thread.
+    unsafe { dir_of((*nginx_sys::ngx_cycle).log) }
+}
+
+/// The same directory as the configuration being read names it (`None` before an
+/// `error_log` directive).
+///
+/// # Safety
+/// `cf` must be the configuration being parsed.
+pub unsafe fn child_log_dir_at_conf(cf: *mut nginx_sys::ngx_conf_t) -> Option<std::path::PathBuf> {
+    // SAFETY: the cycle being configured and its `new_log` live through the parse.
+    unsafe { dir_of(std::ptr::addr_of!((*(*cf).cycle).new_log)) }
+}
