@@ -13,6 +13,8 @@ pub mod conf;
 #[forbid(unsafe_code)]
 pub mod dash;
 #[forbid(unsafe_code)]
+pub mod exec;
+#[forbid(unsafe_code)]
 pub mod files;
 #[forbid(unsafe_code)]
 pub mod hls;
@@ -22,6 +24,8 @@ pub mod http;
 pub mod live;
 #[forbid(unsafe_code)]
 pub mod media;
+#[forbid(unsafe_code)]
+pub mod process;
 #[forbid(unsafe_code)]
 pub mod rtmp;
 #[forbid(unsafe_code)]

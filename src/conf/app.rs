@@ -13,6 +13,7 @@ use crate::live::{GopCache, QueuePolicy};
 use crate::transcode::Rendition;
 
 use super::error::ConfError;
+use super::exec::{ExecLayer, ExecSettings};
 use super::notify::{NotifyLayer, NotifySettings};
 
 /// Application-level settings, inheritable from `rtmp {}` and `server {}`.
@@ -56,6 +57,7 @@ pub(super) struct AppLayer {
     /// `hls_rendition` lines (application level only, so never inherited).
     pub(super) renditions: Vec<Rendition>,
     pub(super) transcode_ffmpeg: Option<String>,
+    pub(super) exec: ExecLayer,
 }
 
 impl AppLayer {
@@ -114,6 +116,7 @@ impl AppLayer {
                 .transcode_ffmpeg
                 .clone()
                 .or_else(|| parent.transcode_ffmpeg.clone()),
+            exec: self.exec.merge(&parent.exec),
         }
     }
 
@@ -188,6 +191,7 @@ impl AppLayer {
             dash,
             renditions: self.renditions.clone(),
             transcode_ffmpeg: self.transcode_ffmpeg.as_ref().map(PathBuf::from),
+            exec: self.exec.resolve(),
         })
     }
 }
@@ -251,6 +255,8 @@ pub struct AppSettings {
     /// configuration is read (an absolute path to an executable file). `None` until then when
     /// not set: the shell fills in `ffmpeg` found on PATH for an application with renditions.
     pub transcode_ffmpeg: Option<PathBuf>,
+    /// `exec*` lines (but `exec_static`) and how their children are supervised.
+    pub exec: ExecSettings,
 }
 
 impl AppSettings {

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use std::path::PathBuf;
+
 use crate::auth::{AccessList, KeyMap, Rule};
+use crate::exec::{ExecKind, ExecLine};
 use crate::hls::{Naming, PlaylistKind, Slicing, VariantSpec};
 use crate::http::Method;
 use crate::transcode::Rendition;
@@ -36,7 +39,7 @@ impl RtmpConf {
         }
     }
 
-    fn app_layer(
+    pub(super) fn app_layer(
         &mut self,
         scope: Scope,
         directive: &'static str,
@@ -246,6 +249,18 @@ impl RtmpConf {
                     "record",
                     true,
                 )
+            }
+            "exec_options" | "respawn" | "respawn_timeout" | "exec_kill_signal" => {
+                let directive = match name {
+                    "exec_options" => "exec_options",
+                    "respawn" => "respawn",
+                    "respawn_timeout" => "respawn_timeout",
+                    _ => "exec_kill_signal",
+                };
+                self.app_layer(scope, directive)?
+                    .exec
+                    .set(name, args)
+                    .unwrap_or_else(|| Err(ConfError::Unknown(name.to_owned())))
             }
             "hls" => {
                 let v = flag_arg("hls", args)?;
@@ -474,6 +489,70 @@ impl RtmpConf {
     }
 }
 
+impl RtmpConf {
+    /// Whether `exec_options on` holds where a line of `scope` is read (its own level or an
+    /// enclosing one, set before it).
+    fn exec_options_at(&self, scope: Scope) -> bool {
+        let main = self.app_layer.exec.options;
+        let (server, app) = match scope {
+            Scope::Main => (None, None),
+            Scope::Server(s) => (
+                self.servers.get(s).and_then(|s| s.app_layer.exec.options),
+                None,
+            ),
+            Scope::Application { server, app } => {
+                let srv = self.servers.get(server);
+                (
+                    srv.and_then(|s| s.app_layer.exec.options),
+                    srv.and_then(|s| s.applications.get(app))
+                        .and_then(|a| a.layer.exec.options),
+                )
+            }
+        };
+        app.or(server).or(main).unwrap_or(false)
+    }
+
+    /// An `exec*` line: `values` are the program as written and its arguments; the shell
+    /// found the program at `path`.
+    pub fn set_exec(
+        &mut self,
+        scope: Scope,
+        kind: ExecKind,
+        path: PathBuf,
+        values: &[&str],
+    ) -> Result<(), ConfError> {
+        let Some((program, rest)) = values.split_first() else {
+            return Err(ConfError::Arity {
+                directive: kind.directive(),
+                expected: "a program and its arguments",
+            });
+        };
+        let options = self.exec_options_at(scope);
+        let mut line = ExecLine {
+            kind,
+            program: (*program).to_owned(),
+            path,
+            args: Vec::with_capacity(rest.len()),
+            names: Vec::new(),
+        };
+        for a in rest {
+            match a.strip_prefix("name=") {
+                Some(n) if options => line.names.push(n.to_owned()),
+                _ => line.args.push((*a).to_owned()),
+            }
+        }
+        if kind == ExecKind::Static {
+            self.static_lines.push((scope, line));
+            return Ok(());
+        }
+        self.app_layer(scope, kind.directive())?
+            .exec
+            .lines
+            .push(line);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -672,5 +751,101 @@ mod tests {
         let suffixes: Vec<_> = hls.variants.iter().map(|v| v.suffix.as_str()).collect();
         assert_eq!(suffixes, ["_low", "_hi"]);
         assert_eq!(hls.variants[0].attributes[0].value, "288000");
+    }
+}
+
+#[cfg(test)]
+mod exec_tests {
+    use super::*;
+    use crate::conf::ExecPolicy;
+
+    fn p() -> PathBuf {
+        PathBuf::from("/bin/echo")
+    }
+
+    #[test]
+    fn lines_policies_and_static() {
+        let mut c = RtmpConf::new();
+        c.set(Scope::Main, "respawn_timeout", &["2s"]).unwrap();
+        c.set_exec(Scope::Main, ExecKind::Publish, p(), &["echo", "main"])
+            .unwrap();
+        c.set_exec(Scope::Main, ExecKind::Static, p(), &["echo", "static"])
+            .unwrap();
+        let s = c.add_server();
+        let a = c.add_application(s, "src").unwrap();
+        let app = Scope::Application { server: s, app: a };
+        c.set(app, "exec_options", &["on"]).unwrap();
+        c.set(app, "exec_kill_signal", &["KILL"]).unwrap();
+        c.set(app, "respawn", &["off"]).unwrap();
+        c.set_exec(
+            app,
+            ExecKind::Push,
+            p(),
+            &["echo", "name=cam", "$name", "name=x"],
+        )
+        .unwrap();
+        c.set_exec(app, ExecKind::Static, p(), &["echo", "in-app"])
+            .unwrap();
+        let b = c.add_application(s, "other").unwrap();
+        let other = Scope::Application { server: s, app: b };
+        // Without exec_options, name= is an argument.
+        c.set_exec(other, ExecKind::Push, p(), &["echo", "name=cam"])
+            .unwrap();
+        c.finish().unwrap();
+        let e = &c.servers[0].applications[a].settings.exec;
+        assert_eq!(e.lines.len(), 2);
+        assert_eq!(e.lines[0].kind, ExecKind::Push);
+        assert_eq!(e.lines[0].args, ["$name"]);
+        assert_eq!(e.lines[0].names, ["cam", "x"]);
+        assert_eq!(e.lines[1].args, ["main"]);
+        assert_eq!(e.lines_for(ExecKind::Push, "cam").count(), 1);
+        assert_eq!(e.lines_for(ExecKind::Push, "dog").count(), 0);
+        assert_eq!(e.lines_for(ExecKind::Publish, "dog").count(), 1);
+        assert_eq!(
+            e.policy,
+            ExecPolicy {
+                respawn: false,
+                respawn_timeout_ms: 2000,
+                kill_signal: 9
+            }
+        );
+        let o = &c.servers[0].applications[b].settings.exec;
+        assert_eq!(o.lines[0].args, ["name=cam"]);
+        assert_eq!(o.policy.kill_signal, 15);
+        assert!(o.policy.respawn);
+        assert_eq!(c.static_execs.len(), 2);
+        assert_eq!(c.static_execs[0].line.args, ["static"]);
+        assert_eq!(c.static_execs[0].policy.respawn_timeout_ms, 2000);
+        assert_eq!(c.static_execs[1].policy.kill_signal, 9);
+    }
+
+    #[test]
+    fn errors() {
+        let mut c = RtmpConf::new();
+        assert!(matches!(
+            c.set(Scope::Main, "exec_kill_signal", &["TERMINATE"]),
+            Err(ConfError::Value { .. })
+        ));
+        assert!(matches!(
+            c.set(Scope::Main, "respawn_timeout", &["soon"]),
+            Err(ConfError::Value { .. })
+        ));
+        assert!(matches!(
+            c.set(Scope::Main, "respawn", &["maybe"]),
+            Err(ConfError::Value { .. })
+        ));
+        c.set(Scope::Main, "respawn", &["on"]).unwrap();
+        assert_eq!(
+            c.set(Scope::Main, "respawn", &["on"]),
+            Err(ConfError::Duplicate("respawn"))
+        );
+        assert!(matches!(
+            c.set_exec(Scope::Main, ExecKind::Push, p(), &[]),
+            Err(ConfError::Arity { .. })
+        ));
+        assert_eq!(
+            c.set(Scope::Main, "exec_pull", &["x"]),
+            Err(ConfError::Unknown("exec_pull".into()))
+        );
     }
 }

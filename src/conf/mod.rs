@@ -8,6 +8,7 @@ mod app;
 mod args;
 mod directive;
 mod error;
+mod exec;
 mod listen;
 mod model;
 mod notify;
@@ -16,6 +17,7 @@ mod value;
 
 pub use app::{AppSettings, DashSettings, HlsSettings};
 pub use error::ConfError;
+pub use exec::{ExecPolicy, ExecSettings, StaticExec};
 pub use listen::{Listen, ListenError};
 pub use model::{AppConf, RtmpConf, Scope, ServerConf};
 pub use notify::{Call, NotifySettings, NotifyUrl};

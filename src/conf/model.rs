@@ -6,6 +6,7 @@ use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
 
 use super::app::{AppLayer, AppSettings};
 use super::error::ConfError;
+use super::exec::{ExecSettings, StaticExec};
 use super::listen::Listen;
 use super::notify::NotifySettings;
 use super::server::{ServerLayer, ServerSettings};
@@ -52,6 +53,10 @@ pub struct RtmpConf {
     pub servers: Vec<ServerConf>,
     /// `live_shm_size` (rtmp level): the zone through which workers share live streams.
     pub shm_size: Option<usize>,
+    /// `exec_static` lines of every level, each with its level's policy (after `finish`).
+    pub static_execs: Vec<StaticExec>,
+    /// `exec_static` lines as read, with where they appeared.
+    pub(super) static_lines: Vec<(Scope, crate::exec::ExecLine)>,
     pub(super) layer: ServerLayer,
     pub(super) app_layer: AppLayer,
 }
@@ -116,6 +121,7 @@ impl RtmpConf {
                 dash: None,
                 renditions: Vec::new(),
                 transcode_ffmpeg: None,
+                exec: ExecSettings::default(),
             },
             layer: AppLayer::default(),
         });
@@ -127,6 +133,27 @@ impl RtmpConf {
     /// worker). Default 64 MiB.
     pub fn live_shm_size(&self) -> usize {
         self.shm_size.unwrap_or(64 << 20)
+    }
+
+    /// The `exec` policy in effect at `scope` (after inheritance).
+    fn exec_policy_at(&self, scope: Scope) -> crate::conf::ExecPolicy {
+        let main = &self.app_layer.exec;
+        match scope {
+            Scope::Main => main.policy(),
+            Scope::Server(s) => self
+                .servers
+                .get(s)
+                .map_or_else(|| main.policy(), |s| s.app_layer.exec.merge(main).policy()),
+            Scope::Application { server, app } => self.servers.get(server).map_or_else(
+                || main.policy(),
+                |s| {
+                    let srv = s.app_layer.exec.merge(main);
+                    s.applications
+                        .get(app)
+                        .map_or_else(|| srv.policy(), |a| a.layer.exec.merge(&srv).policy())
+                },
+            ),
+        }
     }
 
     /// Whether any application plays live streams (and so needs the zone).
@@ -153,6 +180,14 @@ impl RtmpConf {
                 app.settings = app.layer.merge(&srv_apps).resolve(&app.name)?;
             }
         }
+        self.static_execs = self
+            .static_lines
+            .iter()
+            .map(|(scope, line)| StaticExec {
+                line: line.clone(),
+                policy: self.exec_policy_at(*scope),
+            })
+            .collect();
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ use nginx_sys::{
 
 use crate::auth::KeyMap;
 use crate::conf::{Call, NotifyUrl, RtmpConf, Scope};
+use crate::exec::ExecKind;
 use crate::http::Url;
 
 /// Module type of `ngx_rtmp_rs_conf_module` ("RRTS"); distinct from nginx-rtmp-module's.
@@ -267,6 +268,21 @@ pub unsafe extern "C" fn directive(
                     .map_err(|e| e.to_string())
             });
             return match r {
+                Ok(()) => NGX_CONF_OK,
+                Err(e) => log_error(cf, &e),
+            };
+        }
+        if let Some(kind) = ExecKind::from_directive(name) {
+            let program = values.first().copied().unwrap_or_default();
+            let Some(path) = super::process::find_program(program) else {
+                return log_error(
+                    cf,
+                    &format_args!(
+                        "\"{name}\": program \"{program}\" is not an executable file nor found on PATH"
+                    ),
+                );
+            };
+            return match st.conf.set_exec(st.scope, kind, path, values) {
                 Ok(()) => NGX_CONF_OK,
                 Err(e) => log_error(cf, &e),
             };

@@ -100,3 +100,21 @@ macro_rules! log_notice {
 macro_rules! log_info {
     ($log:expr, $($arg:tt)+) => { log_at!($log, $crate::ngx::log::Level::Info, $($arg)+) };
 }
+
+/// The directory of the cycle's error log file (where per-child logs go), if it is a file.
+pub fn error_log_dir() -> Option<std::path::PathBuf> {
+    // SAFETY: the cycle's log and its open file live as long as the cycle; the worker runs
+    // one thread; a null file is checked.
+    let name = unsafe {
+        let log = (*nginx_sys::ngx_cycle).log;
+        let file = log.as_ref()?.file.as_ref()?;
+        file.name.as_bytes().to_vec()
+    };
+    let path = std::path::PathBuf::from(
+        <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(name),
+    );
+    if !path.is_absolute() {
+        return None;
+    }
+    path.parent().map(std::path::Path::to_path_buf)
+}

@@ -13,6 +13,7 @@ mod log;
 
 mod conf;
 mod conn;
+mod exec;
 mod executable;
 mod fanout;
 mod file_ops;
@@ -25,6 +26,7 @@ mod net;
 mod outputs;
 mod paths;
 mod policy;
+mod process;
 mod remote;
 mod shm;
 mod stat_board;

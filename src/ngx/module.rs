@@ -53,7 +53,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 57] = [
+static mut CONF_COMMANDS: [ngx_command_t; 68] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -137,6 +137,17 @@ static mut CONF_COMMANDS: [ngx_command_t; 57] = [
     simple(ngx_string!("hls_rendition"), RTMP_APP_CONF),
     simple(ngx_string!("transcode_ffmpeg"), ANY_LEVEL),
     simple(ngx_string!("transcode_max"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("exec"), ANY_LEVEL),
+    simple(ngx_string!("exec_push"), ANY_LEVEL),
+    simple(ngx_string!("exec_publish"), ANY_LEVEL),
+    simple(ngx_string!("exec_publish_done"), ANY_LEVEL),
+    simple(ngx_string!("exec_play"), ANY_LEVEL),
+    simple(ngx_string!("exec_play_done"), ANY_LEVEL),
+    simple(ngx_string!("exec_static"), ANY_LEVEL),
+    simple(ngx_string!("exec_options"), ANY_LEVEL),
+    simple(ngx_string!("exec_kill_signal"), ANY_LEVEL),
+    simple(ngx_string!("respawn"), ANY_LEVEL),
+    simple(ngx_string!("respawn_timeout"), ANY_LEVEL),
     ngx_command_t::empty(),
 ];
 
@@ -150,6 +161,7 @@ pub static mut ngx_rtmp_rs_module: ngx_module_t = ngx_module_t {
     commands: ptr::addr_of_mut!(CORE_COMMANDS) as *mut ngx_command_t,
     type_: NGX_CORE_MODULE as ngx_uint_t,
     init_process: Some(init_process),
+    exit_process: Some(exit_process),
     ..ngx_module_t::default()
 };
 
@@ -172,8 +184,15 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         // SAFETY: the board zone and the configuration live as long as the cycle, which
         // outlives the worker.
         unsafe { super::stat_snapshot::init(state.stat_zone, &*ptr::addr_of!(state.conf)) };
+        super::exec::start_static(&state.conf, super::log::Log::cycle());
     });
     NGX_OK as ngx_int_t
+}
+
+/// `exit_process`: the worker exits; its children go with it now rather than by the
+/// kernel's death signal after it.
+unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
+    let _ = super::catch(super::process::kill_all);
 }
 
 #[no_mangle]

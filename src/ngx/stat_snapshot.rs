@@ -19,8 +19,8 @@ use super::timer::Timer;
 use super::worker::{self, owner_id, ClientCard, StatState, Worker};
 use crate::conf::{RtmpConf, ServerConf};
 use crate::stat::{
-    self, ClientInput, ClientView, Command, LocalFigures, MergeContext, ServerLayout, Snapshot,
-    StatView, StreamId, StreamInput, WorkerInput,
+    self, ClientInput, ClientView, Command, LocalFigures, MergeContext, ProcessStat, ServerLayout,
+    Snapshot, StatView, StreamId, StreamInput, WorkerInput,
 };
 
 /// The mailbox is polled and the snapshot refreshed this often.
@@ -206,6 +206,22 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
             .collect(),
         streams,
         clients,
+        processes: super::process::cards()
+            .into_iter()
+            .map(|c| ProcessStat {
+                label: c.label,
+                worker: 0,
+                pid: c.summary.pid.map_or(0, |p| p as u32),
+                uptime_ms: c.summary.uptime_ms,
+                restarts: c.summary.restarts,
+                last_exit: c
+                    .summary
+                    .last_exit
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+                log: c.log.map(|l| l.display().to_string()).unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 

@@ -14,6 +14,7 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 use std::time::SystemTime;
 
+use super::process::registry::Processes;
 use super::shm::{ShmRegion, Zone};
 use super::stat_board::BoardZone;
 use super::timer::Timer;
@@ -111,6 +112,15 @@ pub struct StatState {
     /// A republish for a change is scheduled.
     pub soon: bool,
     pub aggregator: Aggregator,
+}
+
+/// The worker's child processes and the timer that watches them.
+#[derive(Default)]
+pub struct ProcessState {
+    pub registry: Processes,
+    pub timer: Option<Timer>,
+    /// The worker started shutting down and the children that end with it were stopped.
+    pub exiting: bool,
 }
 
 /// What the rest of the shell asks of a connection of this worker, without knowing its type.
@@ -236,6 +246,7 @@ struct Parts {
     deletes: RefCell<DeleteQueue>,
     mirror: RefCell<MirrorIo>,
     stat: RefCell<StatState>,
+    processes: RefCell<ProcessState>,
     /// This worker's identity in the shared zones: its pid and a per-process nonce (pids are
     /// reused).
     owner: u64,
@@ -267,6 +278,7 @@ thread_local! {
             soon: false,
             aggregator: Aggregator::default(),
         }),
+        processes: RefCell::new(ProcessState::default()),
         owner: {
             // SAFETY: getpid has no preconditions.
             let pid = unsafe { libc::getpid() } as u64;
@@ -308,6 +320,11 @@ pub fn with_mirror<T>(f: impl FnOnce(&mut MirrorIo) -> T) -> T {
 /// Runs `f` with the stat publishing state.
 pub fn with_stat<T>(f: impl FnOnce(&mut StatState) -> T) -> T {
     PARTS.with(|p| f(&mut p.stat.borrow_mut()))
+}
+
+/// Runs `f` with the worker's child processes.
+pub fn with_processes<T>(f: impl FnOnce(&mut ProcessState) -> T) -> T {
+    PARTS.with(|p| f(&mut p.processes.borrow_mut()))
 }
 
 /// This worker's identity in the shared zones.

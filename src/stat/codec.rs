@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::model::{AudioMeta, ClientStat, Meta, ServerCounters, Snapshot, StreamStat, VideoMeta};
+use super::model::{
+    AudioMeta, ClientStat, Meta, ProcessStat, ServerCounters, Snapshot, StreamStat, VideoMeta,
+};
 
 const MAGIC: u32 = 0x5354_4131; // "STA1"
 /// Upper bound for any decoded list, against absurd counts in corrupt input.
@@ -283,6 +285,15 @@ fn encode_with(s: &Snapshot, with_clients: bool) -> Vec<u8> {
         put_stream(&mut w, st, with_clients);
     }
     w.bool(s.truncated || !with_clients);
+    w.len(s.processes.len());
+    for p in &s.processes {
+        w.str(&p.label);
+        w.u32(p.pid);
+        w.u64(p.uptime_ms);
+        w.u32(p.restarts);
+        w.str(&p.last_exit);
+        w.str(&p.log);
+    }
     w.0
 }
 
@@ -327,6 +338,20 @@ pub fn decode(b: &[u8]) -> Result<Snapshot, DecodeError> {
         streams.push(get_stream(&mut r)?);
     }
     let truncated = r.bool()?;
+    let n = r.len()?;
+    let mut processes = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        processes.push(ProcessStat {
+            label: r.str()?,
+            // The merge says which worker.
+            worker: 0,
+            pid: r.u32()?,
+            uptime_ms: r.u64()?,
+            restarts: r.u32()?,
+            last_exit: r.str()?,
+            log: r.str()?,
+        });
+    }
     Ok(Snapshot {
         pid,
         taken_unix_ms: v[0],
@@ -341,5 +366,6 @@ pub fn decode(b: &[u8]) -> Result<Snapshot, DecodeError> {
         rejected,
         streams,
         truncated,
+        processes,
     })
 }

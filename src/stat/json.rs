@@ -117,12 +117,30 @@ pub fn render(view: &StatView, sections: Sections) -> String {
         })
         .collect::<Vec<_>>()
         .join(",");
+    let processes = view
+        .processes
+        .iter()
+        .map(|p| {
+            format!(
+                "{{\"label\":{},\"worker\":{},\"pid\":{},\"uptime_ms\":{},\"restarts\":{},\
+                 \"last_exit\":{},\"log\":{}}}",
+                string(&p.label),
+                p.worker,
+                p.pid,
+                p.uptime_ms,
+                p.restarts,
+                string(&p.last_exit),
+                string(&p.log)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
     let _ = write!(
         out,
         "{{\"nginx_version\":{},\"nginx_rtmp_version\":{},\"pid\":{},\"uptime\":{},\
          \"naccepted\":{},\"bw_in\":{},\"bytes_in\":{},\"bw_out\":{},\"bytes_out\":{},\
          \"hls_segments\":{},\"rejected_publish\":{{{}}},\"workers\":[{}],\"truncated\":{},\
-         \"servers\":[",
+         \"processes\":[{}],\"servers\":[",
         string(&view.nginx_version),
         string(&view.module_version),
         view.pid,
@@ -135,7 +153,8 @@ pub fn render(view: &StatView, sections: Sections) -> String {
         view.hls_segments,
         rejected,
         workers,
-        view.truncated
+        view.truncated,
+        processes
     );
     for (i, server) in view.servers.iter().enumerate() {
         if i > 0 {

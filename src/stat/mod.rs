@@ -21,8 +21,8 @@ pub mod xml;
 pub use control::{ClientView, Command, ControlError, ControlSections, Subject};
 pub use format::Format;
 pub use model::{
-    merge, AudioMeta, ClientStat, MergeContext, Meta, Sections, ServerCounters, ServerLayout,
-    Snapshot, StatView, StreamStat, VideoMeta,
+    merge, AudioMeta, ClientStat, MergeContext, Meta, ProcessStat, Sections, ServerCounters,
+    ServerLayout, Snapshot, StatView, StreamStat, VideoMeta,
 };
 pub use snapshot::{Aggregator, ClientInput, LocalFigures, StreamId, StreamInput, WorkerInput};
 

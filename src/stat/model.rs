@@ -92,6 +92,25 @@ impl StreamStat {
     }
 }
 
+/// A child process a worker runs (an `exec` line's, an encoder), as stat shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessStat {
+    /// What it is and for which stream.
+    pub label: String,
+    /// The worker that runs it (filled in by the merge).
+    pub worker: u32,
+    /// The running process; 0 while it waits to be started again.
+    pub pid: u32,
+    /// How long the running process has run.
+    pub uptime_ms: u64,
+    /// How many times it was started again after dying.
+    pub restarts: u32,
+    /// How its last process ended ("exited with code 1"), empty if none has.
+    pub last_exit: String,
+    /// Where its stderr is copied, empty if nowhere.
+    pub log: String,
+}
+
 /// Per `server {}` block counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServerCounters {
@@ -122,6 +141,8 @@ pub struct Snapshot {
     pub streams: Vec<StreamStat>,
     /// Clients were left out to fit the snapshot into its slot.
     pub truncated: bool,
+    /// The worker's child processes.
+    pub processes: Vec<ProcessStat>,
 }
 
 /// Which parts of the stat to show (`rtmp_stat all|global|live|clients`).
@@ -227,6 +248,8 @@ pub struct StatView {
     pub servers: Vec<ServerView>,
     pub workers: Vec<WorkerView>,
     pub truncated: bool,
+    /// Every worker's child processes, by worker then label.
+    pub processes: Vec<ProcessStat>,
 }
 
 impl StatView {
@@ -320,6 +343,11 @@ pub fn merge(ctx: &MergeContext, layout: &[ServerLayout], snapshots: Vec<Snapsho
                 s.active += c.active;
             }
         }
+        view.processes
+            .extend(snap.processes.iter().cloned().map(|p| ProcessStat {
+                worker: snap.pid,
+                ..p
+            }));
         view.workers.push(WorkerView {
             pid: snap.pid,
             naccepted: snap.naccepted,
@@ -357,5 +385,7 @@ pub fn merge(ctx: &MergeContext, layout: &[ServerLayout], snapshots: Vec<Snapsho
     }
     view.servers = servers;
     view.workers.sort_by_key(|w| w.pid);
+    view.processes
+        .sort_by(|a, b| (a.worker, &a.label).cmp(&(b.worker, &b.label)));
     view
 }

@@ -169,5 +169,34 @@ pub fn render(view: &StatView) -> String {
             }
         }
     }
+    let processes: [(&str, &str, &str); 3] = [
+        (
+            "rtmp_process_running",
+            "gauge",
+            "1 while a child process (exec line, encoder) runs, 0 while it waits to restart.",
+        ),
+        (
+            "rtmp_process_restarts_total",
+            "counter",
+            "Times a child process was started again after it died.",
+        ),
+        (
+            "rtmp_process_uptime_seconds",
+            "gauge",
+            "Seconds the child's current process has run.",
+        ),
+    ];
+    for (i, (name, kind, help)) in processes.iter().enumerate() {
+        o.family(name, kind, help);
+        for p in &view.processes {
+            let labels = format!("worker=\"{}\",label=\"{}\"", p.worker, label(&p.label));
+            let v = match i {
+                0 => u64::from(p.pid != 0),
+                1 => u64::from(p.restarts),
+                _ => p.uptime_ms / 1000,
+            };
+            o.sample(name, &labels, v);
+        }
+    }
     o.0
 }

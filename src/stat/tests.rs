@@ -77,6 +77,15 @@ fn snapshot(pid: u32, streams: Vec<StreamStat>) -> Snapshot {
         rejected: [("unauthorized".to_owned(), 2)].into_iter().collect(),
         streams,
         truncated: false,
+        processes: vec![ProcessStat {
+            label: format!("exec \"ffmpeg\" of \"live/cam{pid}\""),
+            worker: 0,
+            pid: pid * 100,
+            uptime_ms: 2500,
+            restarts: 1,
+            last_exit: "killed by signal 9 (SIGKILL)".into(),
+            log: "/var/log/nginx/rtmp-exec-live-cam-ffmpeg-0.log".into(),
+        }],
     }
 }
 
@@ -145,6 +154,7 @@ fn xml_layout_and_escaping() {
         "<nclients>3</nclients>",
         "<application>\r\n<name>vod</name>\r\n</application>",
         "<name>a&lt;b&gt;&amp;&quot;c&apos;\\\n\u{fffd}&lt;/name&gt;&lt;x&gt;</name>",
+        "<processes>\r\n<process><label>exec &quot;ffmpeg&quot; of &quot;live/cam10&quot;</label><worker>10</worker><pid>1000</pid><uptime>2500</uptime><restarts>1</restarts><last_exit>killed by signal 9 (SIGKILL)</last_exit><log>/var/log/nginx/rtmp-exec-live-cam-ffmpeg-0.log</log></process>\r\n<process><label>exec &quot;ffmpeg&quot; of &quot;live/cam11&quot;</label><worker>11</worker>",
     ] {
         assert!(x.contains(needle), "missing {needle:?} in\n{x}");
     }
@@ -158,6 +168,8 @@ fn xml_layout_and_escaping() {
         "stream",
         "client",
         "meta",
+        "processes",
+        "process",
     ] {
         assert_eq!(
             x.matches(&format!("<{tag}>")).count(),
@@ -182,6 +194,10 @@ fn json_content_and_escaping() {
     assert!(j.contains("\"name\":\"cam\""));
     assert!(j.contains("\"width\":320"));
     assert!(j.contains("\"nclients\":3"));
+    assert!(
+        j.contains(r#""processes":[{"label":"exec \"ffmpeg\" of \"live/cam10\"","worker":10,"pid":1000,"uptime_ms":2500,"restarts":1,"last_exit":"killed by signal 9 (SIGKILL)","log":"/var/log/nginx/rtmp-exec-live-cam-ffmpeg-0.log"},"#),
+        "{j}"
+    );
     assert!(
         j.contains(r#""name":"a\u003cb>&\"c'\\\n\u0001\u003c/name>\u003cx>""#),
         "{j}"
@@ -216,6 +232,11 @@ fn prometheus_lines_and_escaping() {
     assert!(p.contains("rtmp_publish_rejected_total{reason=\"unauthorized\"} 4\n"));
     assert!(p.contains("rtmp_stream_clients{server=\"0\",app=\"live\",name=\"cam\"} 3\n"));
     assert!(p.contains("rtmp_hls_segments_total 8\n"));
+    assert!(p.contains(
+        "rtmp_process_restarts_total{worker=\"11\",label=\"exec \\\"ffmpeg\\\" of \\\"live/cam11\\\"\"} 1\n"
+    ), "{p}");
+    assert!(p.contains("rtmp_process_running{worker=\"10\","));
+    assert!(p.contains("rtmp_process_uptime_seconds{worker=\"10\","));
     assert!(
         p.contains("name=\"a<b>&\\\"c'\\\\\\n\u{1}</name><x>\"}"),
         "{p}"

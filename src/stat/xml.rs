@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::model::{ClientStat, Meta, Sections, StatView, StreamStat};
+use super::model::{ClientStat, Meta, ProcessStat, Sections, StatView, StreamStat};
 pub use crate::files::xml_escape as escape;
 
 fn client(out: &mut String, c: &ClientStat) {
@@ -114,6 +114,22 @@ fn stream(out: &mut String, s: &StreamStat, sections: Sections) {
     out.push_str("</stream>\r\n");
 }
 
+/// A child process (an element nginx-rtmp does not have: its tools skip it).
+fn process(out: &mut String, p: &ProcessStat) {
+    let _ = write!(
+        out,
+        "<process><label>{}</label><worker>{}</worker><pid>{}</pid><uptime>{}</uptime>\
+         <restarts>{}</restarts><last_exit>{}</last_exit><log>{}</log></process>\r\n",
+        escape(&p.label),
+        p.worker,
+        p.pid,
+        p.uptime_ms,
+        p.restarts,
+        escape(&p.last_exit),
+        escape(&p.log)
+    );
+}
+
 /// The whole document. `stylesheet`: the `rtmp_stat_stylesheet` href, if any.
 pub fn render(view: &StatView, sections: Sections, stylesheet: Option<&str>) -> String {
     let mut out = String::with_capacity(4096);
@@ -167,6 +183,13 @@ pub fn render(view: &StatView, sections: Sections, stylesheet: Option<&str>) -> 
             out.push_str("</application>\r\n");
         }
         out.push_str("</server>\r\n");
+    }
+    if sections.global && !view.processes.is_empty() {
+        out.push_str("<processes>\r\n");
+        for p in &view.processes {
+            process(&mut out, p);
+        }
+        out.push_str("</processes>\r\n");
     }
     out.push_str("</rtmp>\r\n");
     out

@@ -189,6 +189,20 @@ impl Policy {
         }
     }
 
+    /// The values of `exec*` lines for a publish or play of `name` with `args`.
+    fn exec_vars(&self, app: &AppConf, name: &str, args: &str) -> crate::exec::Vars {
+        crate::exec::Vars {
+            name: name.to_owned(),
+            args: args.to_owned(),
+            app: app.name.clone(),
+            addr: self.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            flashver: self.flashver.clone(),
+            swfurl: self.swf_url.clone(),
+            tcurl: self.tc_url.clone(),
+            pageurl: self.page_url.clone(),
+        }
+    }
+
     /// The client's address (stat, control).
     pub fn addr(&self) -> &str {
         &self.addr

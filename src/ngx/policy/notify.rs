@@ -28,6 +28,8 @@ pub enum Waiting {
         stream_id: u32,
         /// The name to publish as when the callback says "continue" (after the key map).
         name: String,
+        /// The query arguments of the publish (for `exec` lines).
+        args: String,
     },
     Play {
         app: &'static AppConf,
@@ -179,12 +181,19 @@ impl Policy {
                     app,
                     stream_id,
                     name,
+                    args,
                 },
                 Verdict::Continue,
-            ) => self.publish_as(session, app, stream_id, name, now),
-            (Waiting::Publish { app, stream_id, .. }, Verdict::Rename(name)) => {
-                self.publish_as(session, app, stream_id, name, now)
-            }
+            ) => self.publish_as(session, app, stream_id, name, args, now),
+            (
+                Waiting::Publish {
+                    app,
+                    stream_id,
+                    args,
+                    ..
+                },
+                Verdict::Rename(name),
+            ) => self.publish_as(session, app, stream_id, name, args, now),
             (Waiting::Play { req, .. }, Verdict::Refuse(why)) => {
                 session.reject_play(req.stream_id, Rejection::Unauthorized(why))
             }

@@ -7,7 +7,9 @@ use super::{verify_signed, Policy};
 use crate::auth::Action;
 use crate::conf::AppConf;
 use crate::conf::Call;
+use crate::exec::Vars;
 use crate::live::{MediaInfo, Player, PlayerQueue, StreamKey};
+use crate::ngx::exec;
 use crate::ngx::remote;
 use crate::ngx::worker::{self, Want};
 use crate::rtmp::{PlayRequest, Rejection, Session};
@@ -17,6 +19,8 @@ pub struct Playback {
     stream_id: u32,
     key: StreamKey,
     queue: PlayerQueue,
+    /// The values of the application's `exec_play_done` lines, when it has some.
+    exec: Option<Box<Vars>>,
 }
 
 impl Playback {
@@ -168,10 +172,12 @@ impl Policy {
         );
         // Most clients play one stream: room for exactly one, not a Vec's first four.
         self.playing.reserve_exact(1);
+        let exec = exec::on_play(app, self.exec_vars(app, &key.name, &req.args), self.log);
         self.playing.push(Playback {
             stream_id,
             key,
             queue,
+            exec,
         });
     }
 
@@ -185,6 +191,9 @@ impl Policy {
     /// A playback ends (stop, or the connection closed): `on_play_done`.
     pub(super) fn end_play(&self, p: &Playback) {
         forget(self.client, p);
+        if let (Some(app), Some(vars)) = (self.app, &p.exec) {
+            exec::on_play_done(app, vars, self.log);
+        }
         if let Some(app) = self.app {
             self.tell(Call::PlayDone, app, &[("name", &p.key.name)]);
         }

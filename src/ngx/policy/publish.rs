@@ -12,6 +12,7 @@ use crate::conf::AppConf;
 use crate::conf::Call;
 use crate::live::shm::{self, ClaimError, SlotWriter};
 use crate::live::{Incoming, Pipeline, PublishError, StreamHandle, StreamKey};
+use crate::ngx::exec::{self, PublishExec};
 use crate::ngx::fanout::notify;
 use crate::ngx::file_ops;
 use crate::ngx::ingest::ingest;
@@ -32,6 +33,8 @@ pub struct Publication {
     last_media: u64,
     /// Another publisher took the name over (its worker claimed our slot).
     replaced: bool,
+    /// Its `exec` children and the values of its `exec*` lines.
+    exec: Option<PublishExec>,
 }
 
 impl Publication {
@@ -132,6 +135,7 @@ impl Policy {
                     app,
                     stream_id,
                     name,
+                    args: req.args.clone(),
                 },
             );
             if self.waiting.is_none() {
@@ -142,7 +146,7 @@ impl Policy {
             }
             return;
         }
-        self.publish_as(session, app, stream_id, name, now);
+        self.publish_as(session, app, stream_id, name, req.args, now);
     }
 
     /// Publishes `name` once every check passed (and `on_publish` answered).
@@ -152,6 +156,7 @@ impl Policy {
         app: &AppConf,
         stream_id: u32,
         name: String,
+        args: String,
         now: u64,
     ) {
         let key = self.key(app, name);
@@ -214,14 +219,16 @@ impl Policy {
             Some(OutputFiles::start(app, &key, ring, &mut s.pipeline, log))
         })
         .unwrap_or_default();
+        session.accept_publish(stream_id);
+        let exec = exec::on_publish(app, self.exec_vars(app, &key.name, &args), self.log);
         self.publishing.push(Publication {
             stream_id,
             handle,
             files,
             last_media: now,
             replaced: false,
+            exec,
         });
-        session.accept_publish(stream_id);
         log_notice!(
             self.log,
             "rtmp: client {} ({}) publishes \"{}\"",
@@ -338,6 +345,9 @@ impl Policy {
     }
 
     pub(super) fn end_publish(&self, mut p: Publication) {
+        if let (Some(app), Some(e)) = (self.app, p.exec.take()) {
+            exec::on_publish_done(app, e, self.log);
+        }
         let idle_streams = self.app.is_some_and(|a| a.settings.idle_streams);
         let log = self.log;
         let ended = worker::with(|w| {

@@ -71,4 +71,6 @@ pub struct WorkerInput {
     pub rejected: BTreeMap<String, u64>,
     pub streams: Vec<StreamInput>,
     pub clients: Vec<ClientInput>,
+    /// The worker's child processes, as they are.
+    pub processes: Vec<crate::stat::ProcessStat>,
 }

@@ -185,6 +185,7 @@ impl Aggregator {
             rejected: input.rejected,
             streams,
             truncated: false,
+            processes: input.processes,
         }
     }
 }

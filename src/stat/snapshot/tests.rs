@@ -78,6 +78,7 @@ fn worker(now_ms: u64, streams: Vec<StreamInput>, clients: Vec<ClientInput>) -> 
         rejected: [("bad key".to_owned(), 4)].into_iter().collect(),
         streams,
         clients,
+        processes: Vec::new(),
     }
 }
 
