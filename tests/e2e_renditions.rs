@@ -1,0 +1,576 @@
+//! Transcoded renditions (`hls_rendition`) end to end: real nginx, real ffmpeg publishing a
+//! 640x360 test pattern into an application with a 480p (skipped: no upscaling), a 240p and
+//! a 180p rendition. `cam.m3u8` must be a master playlist listing the source (`cam_src`) and
+//! the kept renditions with what ffprobe sees in their segments; every rendition's segments
+//! line up with the source's; `cam.mpd` holds one representation per rendition; the encoders
+//! are supervised (respawned after a crash, stopped with their publisher, one per rendition
+//! after a reload, gone with a killed worker, backoff for one that fails at once); and
+//! `transcode_max` serves a stream over the limit at its source quality.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use support::hls::ffprobe_packets;
+use support::m3u8::parse_m3u8;
+use support::nginx::{ffmpeg, Conf, Nginx};
+
+const FRAGMENT_S: u64 = 2;
+/// The renditions a 360p source runs (480p is skipped).
+const RENDITIONS: [&str; 2] = ["cam_240p", "cam_180p"];
+const MEMBERS: [&str; 3] = ["cam_src", "cam_240p", "cam_180p"];
+
+fn conf_with(extra_app: &str, server: &str) -> Conf {
+    Conf::rtmp(&format!(
+        "server {{ listen 127.0.0.1:{{rtmp_port}}; {server}
+           application live {{ live on; hls on; hls_path {{prefix}}/www/hls; hls_fragment {FRAGMENT_S};
+             hls_playlist_length 60;
+             hls_rendition 480p height=480 bitrate=600k preset=ultrafast;
+             hls_rendition 240p height=240 bitrate=250k audio_bitrate=64k preset=ultrafast;
+             hls_rendition 180p height=180 bitrate=150k audio_bitrate=48k preset=ultrafast;
+             {extra_app} }} }}"
+    ))
+    .http("location /stat { rtmp_stat all; }")
+}
+
+fn conf() -> Conf {
+    conf_with("", "")
+}
+
+/// ffmpeg publishing a 640x360 30 fps test pattern (2 s GOP) with AAC for `secs` seconds.
+fn publish(n: &Nginx, name: &str, secs: u64) -> Child {
+    let secs = secs.to_string();
+    let mut cmd = ffmpeg();
+    cmd.arg("-re")
+        .args([
+            "-t",
+            &secs,
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+        ])
+        .args([
+            "-t",
+            &secs,
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-g", "60", "-b:v", "600k"])
+        .args(["-c:a", "aac", "-b:a", "64k", "-ar", "44100"])
+        .args(["-f", "flv"])
+        .arg(n.rtmp_url("live", name));
+    cmd.spawn().expect("start ffmpeg")
+}
+
+fn hls_dir(n: &Nginx) -> PathBuf {
+    n.prefix.join("www/hls")
+}
+
+fn master(n: &Nginx) -> Option<String> {
+    fs::read_to_string(hls_dir(n).join("cam.m3u8")).ok()
+}
+
+/// The member URIs the master lists now.
+fn listed(n: &Nginx) -> Vec<String> {
+    master(n)
+        .map(|m| parse_master(&m).into_iter().map(|i| i.uri).collect())
+        .unwrap_or_default()
+}
+
+/// Polls `cond` every 100 ms until `timeout`.
+fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+/// Pids of the running encoders (ffmpeg reading FLV on stdin) whose parent is a worker of
+/// `n` (any worker: the master's children).
+fn encoders(n: &Nginx) -> Vec<(i32, String)> {
+    let master_pid: i32 = fs::read_to_string(n.prefix.join("nginx.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let workers = children_of(master_pid);
+    workers
+        .iter()
+        .flat_map(|w| children_of(*w))
+        .filter_map(|pid| {
+            let cmd = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            cmd.contains("pipe:0").then_some((pid, cmd))
+        })
+        .collect()
+}
+
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(stat) = fs::read_to_string(format!("/proc/{p}/stat")) {
+            // pid (comm) state ppid ...
+            let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let mut f = after.split_whitespace();
+            let state = f.next().unwrap_or("");
+            let ppid: i32 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            if ppid == pid && state != "Z" {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Zombie children of `pid`.
+fn zombies_of(pid: i32) -> usize {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|p| {
+            fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+                let mut f = after.split_whitespace();
+                f.next() == Some("Z") && f.next().and_then(|v| v.parse().ok()) == Some(pid)
+            })
+        })
+        .count()
+}
+
+/// The rendition (`240p`, ...) an encoder's command line scales to.
+fn rendition_of(cmd: &str) -> String {
+    cmd.split_whitespace()
+        .find_map(|a| a.strip_prefix("scale="))
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.split_once(':'))
+        .map(|(_, h)| format!("{h}p"))
+        .unwrap_or_default()
+}
+
+/// The error log has no line a supervision failure would write.
+fn assert_clean_log(n: &Nginx) {
+    let log = n.error_log();
+    for bad in ["unknown process", "exited on signal"] {
+        assert!(!log.contains(bad), "\"{bad}\" in the error log:\n{log}");
+    }
+}
+
+/// One `#EXT-X-STREAM-INF` of a master playlist: its attributes (in order) and URI.
+#[derive(Debug, Clone)]
+struct StreamInf {
+    attrs: Vec<(String, String)>,
+    uri: String,
+}
+
+impl StreamInf {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Splits an attribute list on commas outside quoted strings.
+fn parse_attrs(list: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let (mut cur, mut quoted) = (String::new(), false);
+    for c in list.chars().chain(std::iter::once(',')) {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ',' if !quoted => {
+                let (n, v) = cur.split_once('=').expect("NAME=VALUE");
+                out.push((n.to_owned(), v.to_owned()));
+                cur.clear();
+            }
+            _ => cur.push(c),
+        }
+    }
+    out
+}
+
+fn parse_master(text: &str) -> Vec<StreamInf> {
+    assert!(text.starts_with("#EXTM3U\n"), "not a playlist:\n{text}");
+    assert!(
+        !text.contains("#EXTINF") && !text.contains("#EXT-X-TARGETDURATION"),
+        "a media playlist, not a master:\n{text}"
+    );
+    let mut lines = text.lines();
+    let mut out = Vec::new();
+    while let Some(l) = lines.next() {
+        if let Some(list) = l.strip_prefix("#EXT-X-STREAM-INF:") {
+            let uri = lines.next().expect("URI after STREAM-INF").to_owned();
+            out.push(StreamInf {
+                attrs: parse_attrs(list),
+                uri,
+            });
+        }
+    }
+    out
+}
+
+/// Bit rate of a segment file over its EXTINF, bit/s.
+fn bit_rate(file: &Path, extinf_ms: u64) -> u64 {
+    let len = fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    len * 8_000 / extinf_ms.max(1)
+}
+
+/// `avc1.PPCCLL` of the SPS in a segment, as ffmpeg's own parser reads it (trace_headers).
+fn avc1_of(file: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "info", "-i"])
+        .arg(file)
+        .args([
+            "-an",
+            "-c:v",
+            "copy",
+            "-bsf:v",
+            "trace_headers",
+            "-f",
+            "null",
+            "-",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ffmpeg trace_headers");
+    let text = String::from_utf8_lossy(&out.stderr);
+    let field = |name: &str| -> u32 {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(4) == Some(name))
+            .and_then(|l| l.rsplit("= ").next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in trace_headers output:\n{text}"))
+    };
+    let mut constraints = 0;
+    for i in 0..6 {
+        constraints |= field(&format!("constraint_set{i}_flag")) << (7 - i);
+    }
+    format!(
+        "avc1.{:02X}{:02X}{:02X}",
+        field("profile_idc"),
+        constraints,
+        field("level_idc")
+    )
+}
+
+/// ffprobe's view of a segment: (CODECS, RESOLUTION, frames per second).
+fn probe(file: &Path) -> (String, String, f64) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .args([
+            "stream=codec_type,codec_name,profile,width,height,r_frame_rate",
+            "-of",
+        ])
+        .args(["compact"])
+        .arg(file)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |line: &str, k: &str| -> String {
+        line.split('|')
+            .find_map(|f| f.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let video = text
+        .lines()
+        .find(|l| l.contains("codec_type=video"))
+        .expect("video stream");
+    let audio = text
+        .lines()
+        .find(|l| l.contains("codec_type=audio"))
+        .expect("audio stream");
+    assert_eq!(field(video, "codec_name"), "h264");
+    assert_eq!(field(audio, "codec_name"), "aac");
+    let aot = match field(audio, "profile").as_str() {
+        "LC" => 2,
+        "HE-AAC" => 5,
+        "HE-AACv2" => 29,
+        other => panic!("AAC profile {other}"),
+    };
+    let (num, den) = field(video, "r_frame_rate")
+        .split_once('/')
+        .map(|(a, b)| (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap()))
+        .expect("r_frame_rate");
+    (
+        format!("{},mp4a.40.{aot}", avc1_of(file)),
+        format!("{}x{}", field(video, "width"), field(video, "height")),
+        num / den,
+    )
+}
+
+/// First video PTS of a segment (90 kHz).
+fn first_video_pts(file: &Path) -> i64 {
+    ffprobe_packets(file)
+        .iter()
+        .filter(|p| p.video)
+        .filter_map(|p| p.pts)
+        .min()
+        .unwrap_or_else(|| panic!("no video in {}", file.display()))
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// The master against the members' playlists: source first, the kept renditions, no 480p,
+/// CODECS/RESOLUTION/FRAME-RATE as ffprobe sees the last segment, BANDWIDTH at least the peak.
+fn check_master(dir: &Path) -> Result<(), String> {
+    let before: Vec<Option<String>> = MEMBERS
+        .iter()
+        .map(|m| fs::read_to_string(dir.join(format!("{m}.m3u8"))).ok())
+        .collect();
+    let master = fs::read_to_string(dir.join("cam.m3u8")).map_err(|e| e.to_string())?;
+    let after: Vec<Option<String>> = MEMBERS
+        .iter()
+        .map(|m| fs::read_to_string(dir.join(format!("{m}.m3u8"))).ok())
+        .collect();
+    ensure!(before == after, "a member playlist changed during the read");
+    let infs = parse_master(&master);
+    let uris: Vec<&str> = infs.iter().map(|i| i.uri.as_str()).collect();
+    ensure!(
+        uris == ["cam_src.m3u8", "cam_240p.m3u8", "cam_180p.m3u8"],
+        "members {uris:?}:\n{master}"
+    );
+    ensure!(
+        !master.contains("480p"),
+        "a skipped rendition listed:\n{master}"
+    );
+    for (m, text) in MEMBERS.iter().zip(&after) {
+        let inf = infs
+            .iter()
+            .find(|i| i.uri == format!("{m}.m3u8"))
+            .ok_or_else(|| format!("{m} not in master:\n{master}"))?;
+        let p = parse_m3u8(text.as_deref().ok_or("no member playlist")?);
+        let last = p.entries.last().ok_or("no segment")?;
+        let (codecs, resolution, fps) = probe(&dir.join(&last.uri));
+        let quoted = format!("\"{codecs}\"");
+        ensure!(
+            inf.get("CODECS") == Some(quoted.as_str()),
+            "{m}: CODECS {quoted} in\n{master}"
+        );
+        ensure!(
+            inf.get("RESOLUTION") == Some(resolution.as_str()),
+            "{m}: RESOLUTION {resolution} in\n{master}"
+        );
+        let rate: f64 = inf.get("FRAME-RATE").unwrap_or("0").parse().unwrap();
+        ensure!(
+            (rate - fps).abs() < 0.001,
+            "{m}: FRAME-RATE {rate} vs {fps}"
+        );
+        let peak = p
+            .entries
+            .iter()
+            .map(|e| bit_rate(&dir.join(&e.uri), e.duration_ms))
+            .max()
+            .unwrap();
+        let bw: u64 = inf.get("BANDWIDTH").unwrap().parse().unwrap();
+        ensure!(bw >= peak, "{m}: BANDWIDTH {bw} below the peak {peak}");
+        ensure!(
+            inf.get("AVERAGE-BANDWIDTH").is_some(),
+            "{m}: no AVERAGE-BANDWIDTH"
+        );
+    }
+    Ok(())
+}
+
+/// The ladder over ~34 s of media: the master (checked while live), the alignment of every
+/// rendition with the source, one TARGETDURATION, the MPD's representations, RTMP play of a
+/// rendition, stat's view of the encoders; then, after unpublish, no encoder and no zombie
+/// within 2 s, ENDLIST everywhere and no master.
+#[test]
+fn ladder_master_alignment_and_mpd() {
+    let n = Nginx::start(
+        "renditions-ladder",
+        &conf_with("dash on; dash_path {prefix}/www/dash; dash_fragment 2;", ""),
+    );
+    let dir = hls_dir(&n);
+    let mut publisher = publish(&n, "cam", 36);
+    let started = Instant::now();
+    let mut seen: BTreeMap<&str, BTreeMap<u64, (String, u64)>> = BTreeMap::new();
+    let mut targets: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let (mut master_checked, mut last_error) = (false, String::new());
+    let (mut mpd_checked, mut mpd_error) = (false, String::new());
+    let mut stat_checked = false;
+    let mut played = false;
+    while started.elapsed() < Duration::from_secs(34) {
+        for m in MEMBERS {
+            if let Ok(text) = fs::read_to_string(dir.join(format!("{m}.m3u8"))) {
+                let p = parse_m3u8(&text);
+                if !p.errors.is_empty() {
+                    continue;
+                }
+                if let Some(t) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+                {
+                    targets.entry(m).or_default().insert(t.to_owned());
+                }
+                let s = seen.entry(m).or_default();
+                for e in p.entries {
+                    s.insert(e.seq, (e.uri, e.duration_ms));
+                }
+            }
+        }
+        if !master_checked && started.elapsed() > Duration::from_secs(14) {
+            match check_master(&dir) {
+                Ok(()) => master_checked = true,
+                Err(e) => last_error = e,
+            }
+        }
+        if !mpd_checked && started.elapsed() > Duration::from_secs(14) {
+            if let Ok(mpd) = fs::read_to_string(n.prefix.join("www/dash/cam.mpd")) {
+                let reps = mpd.matches("<Representation ").count();
+                let heights: Vec<&str> = ["height=\"360\"", "height=\"240\"", "height=\"180\""]
+                    .into_iter()
+                    .filter(|h| mpd.contains(h))
+                    .collect();
+                // Three video representations and the source's audio.
+                if reps >= 4 && heights.len() == 3 {
+                    mpd_checked = true;
+                } else {
+                    mpd_error = format!("MPD:\n{mpd}");
+                }
+            }
+        }
+        if !played && started.elapsed() > Duration::from_secs(10) {
+            played = support::nginx::ffmpeg_plays(&n.rtmp_url("live", "cam_240p"));
+        }
+        if !stat_checked && started.elapsed() > Duration::from_secs(8) {
+            let running = encoders(&n);
+            let mut kinds: Vec<String> = running.iter().map(|(_, c)| rendition_of(c)).collect();
+            kinds.sort();
+            assert_eq!(kinds, ["180p", "240p"], "encoders: {running:?}");
+            let log_dir = n.prefix.join("logs");
+            for r in RENDITIONS {
+                let f = log_dir.join(format!("rtmp-transcode-live-{r}.log"));
+                assert!(f.exists(), "no encoder log {}", f.display());
+            }
+            stat_checked = true;
+        }
+        sleep(Duration::from_millis(300));
+    }
+    assert!(master_checked, "master never right; last: {last_error}");
+    assert!(mpd_checked, "MPD never right; last: {mpd_error}");
+    assert!(played, "RTMP play of cam_240p failed");
+    assert!(
+        !dir.join("cam_480p.m3u8").exists(),
+        "480p ran for a 360p source"
+    );
+    let status = publisher.wait().expect("ffmpeg");
+    assert!(status.success(), "publisher failed");
+    // Publisher gone: no encoder, no zombie, within 2 s.
+    let left = Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(2), || encoders(&n).is_empty()),
+        "encoders left 2 s after unpublish: {:?}",
+        encoders(&n)
+    );
+    let workers = {
+        let master_pid: i32 = fs::read_to_string(n.prefix.join("nginx.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        children_of(master_pid)
+    };
+    assert_eq!(
+        workers.iter().map(|w| zombies_of(*w)).sum::<usize>(),
+        0,
+        "zombies"
+    );
+    eprintln!("encoders gone {:?} after unpublish", left.elapsed());
+    // Every member ended; the master went with the last.
+    assert!(
+        wait_for(Duration::from_secs(3), || {
+            MEMBERS.iter().all(|m| {
+                fs::read_to_string(dir.join(format!("{m}.m3u8")))
+                    .is_ok_and(|t| t.contains("#EXT-X-ENDLIST"))
+            }) && master(&n).is_none()
+        }),
+        "members not ended or master left: {:?}",
+        master(&n)
+    );
+    // Final playlists complete what was seen.
+    for m in MEMBERS {
+        let text = fs::read_to_string(dir.join(format!("{m}.m3u8"))).unwrap();
+        let s = seen.entry(m).or_default();
+        for e in parse_m3u8(&text).entries {
+            s.insert(e.seq, (e.uri, e.duration_ms));
+        }
+    }
+    let all_targets: BTreeSet<&String> = targets.values().flatten().collect();
+    assert_eq!(all_targets.len(), 1, "TARGETDURATIONs {targets:?}");
+    let last_of: BTreeMap<&str, u64> = seen
+        .iter()
+        .filter_map(|(m, s)| Some((*m, *s.keys().next_back()?)))
+        .collect();
+    let all: BTreeSet<u64> = seen.values().flat_map(|s| s.keys().copied()).collect();
+    let (mut shared, mut media_ms) = (0, 0);
+    for seq in all {
+        let with: Vec<(&str, &(String, u64))> = MEMBERS
+            .iter()
+            .filter_map(|m| Some((*m, seen.get(m)?.get(&seq)?)))
+            .collect();
+        if with.len() < 2 {
+            continue;
+        }
+        shared += 1;
+        media_ms += with[0].1 .1;
+        let starts: Vec<i64> = with
+            .iter()
+            .map(|(_, (uri, _))| first_video_pts(&dir.join(uri)))
+            .collect();
+        let durations: Vec<u64> = with
+            .iter()
+            .filter(|(m, _)| last_of.get(m) != Some(&seq))
+            .map(|(_, (_, d))| *d)
+            .collect();
+        let (lo, hi) = (starts.iter().min().unwrap(), starts.iter().max().unwrap());
+        assert!(
+            hi - lo <= 3000,
+            "seq {seq} starts at {starts:?} in {with:?}"
+        );
+        if let (Some(dlo), Some(dhi)) = (durations.iter().min(), durations.iter().max()) {
+            assert!(dhi - dlo <= 34, "seq {seq} lasts {durations:?} in {with:?}");
+        }
+    }
+    eprintln!("{shared} shared sequence numbers, {media_ms} ms of media aligned");
+    assert!(media_ms >= 28_000, "only {media_ms} ms of media shared");
+    assert_clean_log(&n);
+    n.assert_no_crash();
+}
