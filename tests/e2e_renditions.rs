@@ -25,6 +25,13 @@ const FRAGMENT_S: u64 = 2;
 const RENDITIONS: [&str; 2] = ["cam_240p", "cam_180p"];
 const MEMBERS: [&str; 3] = ["cam_src", "cam_240p", "cam_180p"];
 
+/// Encodes run one test at a time: the machine has few cores and timing matters.
+static ENCODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn encoding() -> std::sync::MutexGuard<'static, ()> {
+    ENCODING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn conf_with(extra_app: &str, server: &str) -> Conf {
     Conf::rtmp(&format!(
         "server {{ listen 127.0.0.1:{{rtmp_port}}; {server}
@@ -414,6 +421,7 @@ fn check_master(dir: &Path) -> Result<(), String> {
 /// within 2 s, ENDLIST everywhere and no master.
 #[test]
 fn ladder_master_alignment_and_mpd() {
+    let _serial = encoding();
     let n = Nginx::start(
         "renditions-ladder",
         &conf_with("dash on; dash_path {prefix}/www/dash; dash_fragment 2;", ""),
@@ -571,6 +579,244 @@ fn ladder_master_alignment_and_mpd() {
     }
     eprintln!("{shared} shared sequence numbers, {media_ms} ms of media aligned");
     assert!(media_ms >= 28_000, "only {media_ms} ms of media shared");
+    assert_clean_log(&n);
+    n.assert_no_crash();
+}
+
+fn master_pid(n: &Nginx) -> i32 {
+    fs::read_to_string(n.prefix.join("nginx.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether process `pid` runs (exists and is no zombie).
+fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        after.split_whitespace().next() != Some("Z")
+    })
+}
+
+/// The encoder of `rendition` (`240p`), if exactly one runs.
+fn encoder_of(n: &Nginx, rendition: &str) -> Option<i32> {
+    let all: Vec<i32> = encoders(n)
+        .into_iter()
+        .filter(|(_, c)| rendition_of(c) == rendition)
+        .map(|(p, _)| p)
+        .collect();
+    match all[..] {
+        [pid] => Some(pid),
+        _ => None,
+    }
+}
+
+/// The newest segment number of a member's playlist.
+fn last_seq(n: &Nginx, member: &str) -> Option<u64> {
+    let text = fs::read_to_string(hls_dir(n).join(format!("{member}.m3u8"))).ok()?;
+    parse_m3u8(&text).entries.last().map(|e| e.seq)
+}
+
+/// An encoder killed with SIGKILL is back within the backoff and its rendition writes
+/// segments again (listed in the master); stat shows the encoders with their log; a reload
+/// while publishing leaves exactly one encoder per rendition; a worker killed with SIGKILL
+/// leaves none.
+#[test]
+fn supervision_kill_reload_worker_kill() {
+    let _serial = encoding();
+    let n = Nginx::start("renditions-supervision", &conf());
+    let mut publisher = publish(&n, "cam", 60);
+    assert!(
+        wait_for(Duration::from_secs(15), || listed(&n).len() == 3
+            && last_seq(&n, "cam_240p").is_some_and(|s| s >= 2)),
+        "master never listed three members: {:?}",
+        master(&n)
+    );
+    // Stat: every encoder with its label and log.
+    let xml = http_body(n.http_port, "/stat");
+    for r in RENDITIONS {
+        assert!(
+            xml.contains(&format!("rtmp-transcode-live-{r}.log")),
+            "{r}'s encoder not in stat:\n{xml}"
+        );
+    }
+
+    // kill -9 of the 240p encoder.
+    let old = encoder_of(&n, "240p").expect("one 240p encoder");
+    let before = last_seq(&n, "cam_240p").expect("240p segments");
+    let killed = Instant::now();
+    Command::new("kill")
+        .args(["-9", &old.to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(4), || encoder_of(&n, "240p")
+            .is_some_and(|p| p != old)),
+        "no new 240p encoder 4 s after kill -9"
+    );
+    eprintln!("240p encoder back after {:?}", killed.elapsed());
+    assert!(
+        wait_for(Duration::from_secs(10), || last_seq(&n, "cam_240p")
+            .is_some_and(|s| s >= before + 2)
+            && listed(&n).contains(&"cam_240p.m3u8".to_owned())),
+        "240p not writing again after its restart: {:?}",
+        master(&n)
+    );
+    assert!(
+        n.error_log().contains("restarting in 1500 ms"),
+        "no respawn line:\n{}",
+        n.error_log()
+    );
+
+    // Reload while publishing: the old worker keeps the publisher and its encoders.
+    n.signal("reload");
+    sleep(Duration::from_secs(4));
+    let mut kinds: Vec<String> = encoders(&n).iter().map(|(_, c)| rendition_of(c)).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["180p", "240p"], "after reload: {:?}", encoders(&n));
+    assert_clean_log(&n);
+
+    // kill -9 of the worker that runs them: they die with it.
+    let pids: Vec<i32> = encoders(&n).iter().map(|(p, _)| *p).collect();
+    let workers: BTreeSet<i32> = pids
+        .iter()
+        .filter_map(|p| {
+            let stat = fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let after = stat.rsplit_once(')')?.1.to_owned();
+            after.split_whitespace().nth(1)?.parse().ok()
+        })
+        .collect();
+    assert_eq!(workers.len(), 1, "encoders of one worker: {pids:?}");
+    for w in &workers {
+        Command::new("kill")
+            .args(["-9", &w.to_string()])
+            .status()
+            .unwrap();
+    }
+    assert!(
+        wait_for(Duration::from_secs(2), || pids.iter().all(|p| !alive(*p))),
+        "encoders left after their worker was killed: {pids:?}"
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    assert!(master_pid(&n) > 0);
+}
+
+/// `GET path` on the http port; the body.
+fn http_body(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+/// An encoder that fails at once: respawned with a growing delay (a handful of lines, each
+/// with what it said), while the source streams on and the master lists the source alone.
+#[test]
+fn failing_encoder_backs_off() {
+    let _serial = encoding();
+    let conf = conf_with("transcode_ffmpeg {prefix}/bad-ffmpeg.sh;", "");
+    let n = Nginx::prepare("renditions-failing", &conf);
+    let script = n.prefix.join("bad-ffmpeg.sh");
+    fs::write(
+        &script,
+        "#!/bin/sh\necho 'Unknown encoder libx999' >&2\nexit 1\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let n = Nginx::start_prepared(n);
+    let mut publisher = publish(&n, "cam", 22);
+    sleep(Duration::from_secs(20));
+    let log = n.error_log();
+    let deaths: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("transcode \"live/cam_240p\"") && l.contains("exited"))
+        .collect();
+    eprintln!("{} deaths of the 240p encoder in 20 s", deaths.len());
+    assert!(
+        (3..=6).contains(&deaths.len()),
+        "deaths in 20 s: {deaths:#?}"
+    );
+    assert!(
+        deaths.iter().all(|l| l.contains("Unknown encoder libx999")),
+        "the encoder's last words not logged: {deaths:#?}"
+    );
+    let delays: Vec<u64> = deaths
+        .iter()
+        .filter_map(|l| {
+            let rest = l.split("restarting in ").nth(1)?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .collect();
+    assert!(
+        delays.windows(2).all(|w| w[1] > w[0]),
+        "backoff does not grow: {delays:?}"
+    );
+    // The source is untouched, and alone in the master.
+    assert_eq!(listed(&n), ["cam_src.m3u8"], "{:?}", master(&n));
+    assert!(
+        last_seq(&n, "cam_src").is_some_and(|s| s >= 7),
+        "source not streaming"
+    );
+    for r in RENDITIONS {
+        assert!(!hls_dir(&n).join(format!("{r}.m3u8")).exists());
+    }
+    let _ = publisher.wait();
+    assert_clean_log(&n);
+    n.assert_no_crash();
+}
+
+/// `transcode_max 1`: a second stream is served at its source quality (the plain layout,
+/// `cam2.m3u8` its media playlist), with a warning and a counter in stat.
+#[test]
+fn transcode_max_serves_the_source_only() {
+    let _serial = encoding();
+    let n = Nginx::start("renditions-max", &conf_with("", "transcode_max 1;"));
+    let mut first = publish(&n, "cam", 16);
+    assert!(
+        wait_for(Duration::from_secs(10), || encoders(&n).len() == 2),
+        "first stream's encoders"
+    );
+    let mut second = publish(&n, "cam2", 12);
+    assert!(
+        n.wait_log(
+            "\"live/cam2\" served at its source quality only: transcode_max 1 reached",
+            Duration::from_secs(10)
+        ),
+        "no warning:\n{}",
+        n.error_log()
+    );
+    let dir = hls_dir(&n);
+    assert!(
+        wait_for(Duration::from_secs(10), || fs::read_to_string(
+            dir.join("cam2.m3u8")
+        )
+        .is_ok_and(|t| t.contains("#EXTINF"))),
+        "cam2.m3u8 is no media playlist"
+    );
+    assert!(!dir.join("cam2_src.m3u8").exists());
+    assert_eq!(encoders(&n).len(), 2, "{:?}", encoders(&n));
+    let json = http_body(n.http_port, "/stat?format=json");
+    assert!(
+        json.contains("\"transcode_refused\":1"),
+        "no counter in stat JSON:\n{json}"
+    );
+    let prom = http_body(n.http_port, "/stat?format=prometheus");
+    assert!(
+        prom.contains("rtmp_transcode_refused_total 1\n"),
+        "no counter in Prometheus:\n{prom}"
+    );
+    let _ = second.wait();
+    let _ = first.wait();
     assert_clean_log(&n);
     n.assert_no_crash();
 }

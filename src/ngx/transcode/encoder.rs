@@ -25,6 +25,7 @@ use crate::ngx::outputs::{previous_playlist, MemberOf, OutputFiles};
 use crate::ngx::process::{self, ChildEvent, ChildId, Command, Spec, Stdio};
 use crate::ngx::worker;
 use crate::process::{Backoff, Policy};
+use crate::rtmp::message::types;
 use crate::transcode::{ffmpeg_args, rendition_stream_name, Planned, RenditionReader, TimeBase};
 
 /// The publisher "client id" of rendition streams (no connection publishes them).
@@ -78,6 +79,11 @@ pub struct Encoder {
     closing: bool,
     /// Its output could not be read: ignored until its next process.
     unreadable: bool,
+    /// The last media timestamps the rendition's stream took (video, audio).
+    last: (Option<u32>, Option<u32>),
+    /// A respawned process starts at the source's cached GOP, before what its predecessor
+    /// delivered: its output is skipped until a keyframe past the stream's last frame.
+    resuming: bool,
 }
 
 thread_local! {
@@ -170,6 +176,8 @@ impl Encoder {
             outputs: None,
             closing: false,
             unreadable: false,
+            last: (None, None),
+            resuming: false,
         }));
         ENCODERS.with(|e| e.borrow_mut().push((child, encoder.clone())));
         Some(encoder)
@@ -186,7 +194,9 @@ impl Encoder {
     /// Bytes for the encoder's stdin; returns the bytes delivered (or dropped: no process
     /// reads them) since the last report.
     pub fn send(&mut self, data: Bytes) -> usize {
-        if self.running && !self.closing {
+        // Until its feed starts anew, a new process gets nothing: the old feed's bytes are
+        // the middle of another FLV stream.
+        if self.running && !self.closing && self.restart.is_none() {
             self.pending.push_back(data);
         } else {
             self.unreported += data.len();
@@ -310,9 +320,9 @@ impl Encoder {
             return;
         }
         self.reader.feed(data);
-        let Some(outputs) = self.outputs.as_mut() else {
+        if self.outputs.is_none() {
             return;
-        };
+        }
         let mut segments = 0;
         loop {
             let tag = match self.reader.poll() {
@@ -329,6 +339,12 @@ impl Encoder {
                     break;
                 }
             };
+            if !self.admit(tag.type_id, tag.timestamp, &tag.body) {
+                continue;
+            }
+            let Some(outputs) = self.outputs.as_mut() else {
+                break;
+            };
             let msg = Incoming {
                 type_id: tag.type_id,
                 timestamp: tag.timestamp,
@@ -339,6 +355,36 @@ impl Encoder {
             segments += done.segments;
         }
         let _ = segments;
+    }
+
+    /// Whether a tag of the encoder goes on in the rendition's stream (timestamps only move
+    /// forward across a respawn).
+    fn admit(&mut self, type_id: u8, ts: u32, body: &[u8]) -> bool {
+        let (video, config, key) = match (type_id, body.first(), body.get(1)) {
+            (types::VIDEO, Some(b), Some(p)) => (true, *p == 0, b >> 4 == 1),
+            (types::AUDIO, Some(b), Some(p)) => (false, b >> 4 == 10 && *p == 0, false),
+            _ => return true,
+        };
+        if config {
+            return true;
+        }
+        if self.resuming {
+            let past = self.last.0.is_none_or(|l| ts > l);
+            if !(video && key && past) {
+                return false;
+            }
+            self.resuming = false;
+        }
+        let last = if video {
+            &mut self.last.0
+        } else {
+            &mut self.last.1
+        };
+        if last.is_some_and(|l| ts < l) {
+            return false;
+        }
+        *last = Some(ts);
+        true
     }
 
     /// The encoder is gone for good: the rendition's outputs finish and its stream ends.
@@ -385,6 +431,7 @@ fn on_child(id: ChildId, event: ChildEvent) {
             let time = TimeBase::new();
             e.reader = RenditionReader::new(time.clone(), DEFAULT_MAX_TAG);
             e.unreadable = false;
+            e.resuming = e.last.0.is_some();
             e.drop_pending();
             e.restart = Some(time);
             e.running = true;

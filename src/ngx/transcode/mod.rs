@@ -40,7 +40,6 @@ thread_local! {
 }
 
 /// Streams of this worker served without their renditions because of `transcode_max`.
-#[allow(dead_code)]
 pub fn refused_count() -> u64 {
     REFUSED.with(Cell::get)
 }
