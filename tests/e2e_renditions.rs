@@ -820,3 +820,173 @@ fn transcode_max_serves_the_source_only() {
     assert_clean_log(&n);
     n.assert_no_crash();
 }
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs switch.mjs on `page` and judges its report: playback started, no error, currentTime
+/// never goes back and advances within every step, and the decoded height reaches what each
+/// step asked for.
+fn judge_switch(n: &Nginx, page: &str, shot: &Path, what: &str) {
+    let started = Instant::now();
+    let out = Command::new("node")
+        .arg(repo().join("tests/player/switch.mjs"))
+        .arg(page)
+        .arg(shot)
+        .arg("9")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node tests/player/switch.mjs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!(
+        "{what}: player ran {:.1} s\n{stdout}",
+        started.elapsed().as_secs_f64()
+    );
+    let ctx = || {
+        format!(
+            "stdout:\n{stdout}\nstderr:\n{stderr}\nnginx:\n{}",
+            n.error_log()
+        )
+    };
+    assert!(out.status.success(), "{what}: switch.mjs failed: {}", ctx());
+    let errors: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("error "))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what}: player errors: {errors:?}\n{}",
+        ctx()
+    );
+    assert!(
+        stdout.lines().any(|l| l == "started true"),
+        "{what}: playback never started\n{}",
+        ctx()
+    );
+    let mut levels: Vec<u32> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("levels "))
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|h| h.parse().ok())
+        .collect();
+    levels.sort();
+    assert_eq!(levels, [180, 240, 360], "{what}: levels\n{}", ctx());
+    // sample <at_ms> <t> <h> <step> <want>
+    let samples: Vec<(f64, u32, String, u32)> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("sample "))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((
+                f.get(1)?.parse().ok()?,
+                f.get(2)?.parse().ok()?,
+                (*f.get(3)?).to_owned(),
+                f.get(4)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    assert!(samples.len() >= 30, "{what}: too few samples\n{}", ctx());
+    for w in samples.windows(2) {
+        assert!(w[1].0 >= w[0].0, "{what}: currentTime went back\n{}", ctx());
+    }
+    // Three steps (top, low, top), in order: each advances and ends at the asked height.
+    let mut steps: Vec<Vec<&(f64, u32, String, u32)>> = Vec::new();
+    for s in &samples {
+        match steps.last_mut() {
+            Some(cur) if cur[0].2 == s.2 => cur.push(s),
+            _ => steps.push(vec![s]),
+        }
+    }
+    assert_eq!(steps.len(), 3, "{what}: steps\n{}", ctx());
+    for (i, step) in steps.iter().enumerate() {
+        let (first, last) = (step[0], step[step.len() - 1]);
+        assert!(
+            last.0 - first.0 >= 4.0,
+            "{what}: step {i} ({}) played only {:.2} s\n{}",
+            first.2,
+            last.0 - first.0,
+            ctx()
+        );
+        assert_eq!(
+            last.1,
+            last.3,
+            "{what}: step {i} ({}) ends at height {} instead of {}\n{}",
+            first.2,
+            last.1,
+            last.3,
+            ctx()
+        );
+    }
+    assert!(
+        fs::metadata(shot).is_ok_and(|m| m.len() > 1000),
+        "{what}: no screenshot at {}",
+        shot.display()
+    );
+}
+
+/// hls.js plays `cam.m3u8` and dash.js `cam.mpd` in headless Chromium, each forced from the
+/// top rendition to the lowest and back.
+#[test]
+fn players_switch_renditions() {
+    let _serial = encoding();
+    let player_dir = repo().join("tests/player");
+    let modules = player_dir.join("node_modules");
+    let hls_js = modules.join("hls.js/dist/hls.min.js");
+    let dash_js = modules.join("dashjs/dist/dash.all.min.js");
+    assert!(
+        hls_js.is_file() && dash_js.is_file() && modules.join("playwright-core").is_dir(),
+        "tests/player/node_modules is missing: scripts/test.sh installs it (npm ci in tests/player)"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").is_file(),
+        "chromium missing: scripts/test.sh installs it"
+    );
+    let conf = conf_with("dash on; dash_path {prefix}/www/dash; dash_fragment 2;", "").http(
+        "location /hls/ { root {prefix}/www;
+             types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+             add_header Cache-Control no-cache; }
+         location /dash/ { root {prefix}/www;
+             types { application/dash+xml mpd; video/mp4 m4v m4s mp4; audio/mp4 m4a; }
+             add_header Cache-Control no-cache; }
+         location /player/ { root {prefix}/www;
+             types { text/html html; application/javascript js; } }",
+    );
+    let n = Nginx::start("renditions-players", &conf);
+    let www = n.prefix.join("www/player");
+    fs::create_dir_all(&www).unwrap();
+    fs::copy(&hls_js, www.join("hls.min.js")).unwrap();
+    fs::copy(&dash_js, www.join("dash.all.min.js")).unwrap();
+    fs::copy(player_dir.join("switch.html"), www.join("switch.html")).unwrap();
+    let mut publisher = publish(&n, "cam", 120);
+    assert!(
+        wait_for(Duration::from_secs(25), || listed(&n).len() == 3
+            && RENDITIONS
+                .iter()
+                .all(|r| last_seq(&n, r).is_some_and(|s| s >= 3))),
+        "renditions never listed: {:?}",
+        master(&n)
+    );
+    let shots = repo().join("target/e2e");
+    fs::create_dir_all(&shots).unwrap();
+    let hls_shot = shots.join("renditions-hls.png");
+    let _ = fs::remove_file(&hls_shot);
+    let page = format!(
+        "http://127.0.0.1:{}/player/switch.html?src=/hls/cam.m3u8",
+        n.http_port
+    );
+    judge_switch(&n, &page, &hls_shot, "hls.js");
+    let dash_shot = shots.join("renditions-dash.png");
+    let _ = fs::remove_file(&dash_shot);
+    let page = format!(
+        "http://127.0.0.1:{}/player/switch.html?kind=dash&src=/dash/cam.mpd",
+        n.http_port
+    );
+    judge_switch(&n, &page, &dash_shot, "dash.js");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    assert_clean_log(&n);
+    n.assert_no_crash();
+}
