@@ -395,10 +395,8 @@ fn check_master(dir: &Path) -> Result<(), String> {
             "{m}: RESOLUTION {resolution} in\n{master}"
         );
         let rate: f64 = inf.get("FRAME-RATE").unwrap_or("0").parse().unwrap();
-        ensure!(
-            (rate - fps).abs() < 0.001,
-            "{m}: FRAME-RATE {rate} vs {fps}"
-        );
+        let same_rate = (rate - fps).abs() < 0.001;
+        ensure!(same_rate, "{m}: FRAME-RATE {rate} vs {fps}");
         let peak = p
             .entries
             .iter()
