@@ -988,3 +988,37 @@ fn players_switch_renditions() {
     assert_clean_log(&n);
     n.assert_no_crash();
 }
+
+/// `nginx -s quit` while publishing: the encoders go with the worker, every rendition's
+/// playlist ends and the master is removed.
+#[test]
+fn quit_ends_every_rendition() {
+    let _serial = encoding();
+    let mut n = Nginx::start("renditions-quit", &conf());
+    let mut publisher = publish(&n, "cam", 60);
+    assert!(
+        wait_for(Duration::from_secs(20), || listed(&n).len() == 3
+            && RENDITIONS
+                .iter()
+                .all(|r| last_seq(&n, r).is_some_and(|s| s >= 2))),
+        "renditions never listed: {:?}",
+        master(&n)
+    );
+    let pids: Vec<i32> = encoders(&n).iter().map(|(p, _)| *p).collect();
+    assert_eq!(pids.len(), 2);
+    assert!(n.shut_down("quit"), "nginx did not quit cleanly");
+    assert!(
+        wait_for(Duration::from_secs(2), || pids.iter().all(|p| !alive(*p))),
+        "encoders left after quit: {pids:?}"
+    );
+    let dir = hls_dir(&n);
+    for m in MEMBERS {
+        let text = fs::read_to_string(dir.join(format!("{m}.m3u8"))).unwrap_or_default();
+        assert!(text.contains("#EXT-X-ENDLIST"), "{m} not ended:\n{text}");
+    }
+    assert_eq!(master(&n), None, "master left after quit");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    assert_clean_log(&n);
+    n.assert_no_crash();
+}

@@ -453,3 +453,16 @@ fn on_child(id: ChildId, event: ChildEvent) {
         }
     }
 }
+
+/// The worker exits (its encoders are killed with it): every rendition's outputs finish now,
+/// with what they have, so that playlists end and the master drops them.
+pub fn finish_all() {
+    let all: Vec<Rc<RefCell<Encoder>>> =
+        ENCODERS.with(|e| e.borrow_mut().drain(..).map(|(_, e)| e).collect());
+    let log = Log::cycle();
+    for encoder in all {
+        if let Ok(mut e) = encoder.try_borrow_mut() {
+            e.finish(log);
+        }
+    }
+}

@@ -39,6 +39,11 @@ thread_local! {
     static REFUSED: Cell<u64> = const { Cell::new(0) };
 }
 
+/// The worker exits: the renditions' outputs finish before their encoders are killed.
+pub fn finish_all() {
+    encoder::finish_all();
+}
+
 /// Streams of this worker served without their renditions because of `transcode_max`.
 pub fn refused_count() -> u64 {
     REFUSED.with(Cell::get)
