@@ -989,12 +989,13 @@ fn players_switch_renditions() {
     n.assert_no_crash();
 }
 
-/// `nginx -s quit` while publishing: the encoders go with the worker, every rendition's
-/// playlist ends and the master is removed.
+/// `nginx -s quit` while publishing: the worker waits for its publisher (as nginx-rtmp's);
+/// when the publisher leaves, the encoders go, every rendition's playlist ends, the master is
+/// removed and nginx exits.
 #[test]
 fn quit_ends_every_rendition() {
     let _serial = encoding();
-    let mut n = Nginx::start("renditions-quit", &conf());
+    let n = Nginx::start("renditions-quit", &conf());
     let mut publisher = publish(&n, "cam", 60);
     assert!(
         wait_for(Duration::from_secs(20), || listed(&n).len() == 3
@@ -1006,7 +1007,20 @@ fn quit_ends_every_rendition() {
     );
     let pids: Vec<i32> = encoders(&n).iter().map(|(p, _)| *p).collect();
     assert_eq!(pids.len(), 2);
-    assert!(n.shut_down("quit"), "nginx did not quit cleanly");
+    let master_process = master_pid(&n);
+    n.signal("quit");
+    sleep(Duration::from_secs(2));
+    assert_eq!(
+        encoders(&n).len(),
+        2,
+        "encoders stopped before their publisher left"
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    assert!(
+        wait_for(Duration::from_secs(10), || !alive(master_process)),
+        "nginx did not exit after its last publisher left"
+    );
     assert!(
         wait_for(Duration::from_secs(2), || pids.iter().all(|p| !alive(*p))),
         "encoders left after quit: {pids:?}"
@@ -1017,8 +1031,6 @@ fn quit_ends_every_rendition() {
         assert!(text.contains("#EXT-X-ENDLIST"), "{m} not ended:\n{text}");
     }
     assert_eq!(master(&n), None, "master left after quit");
-    let _ = publisher.kill();
-    let _ = publisher.wait();
     assert_clean_log(&n);
     n.assert_no_crash();
 }
