@@ -323,7 +323,6 @@ impl Encoder {
         if self.outputs.is_none() {
             return;
         }
-        let mut segments = 0;
         loop {
             let tag = match self.reader.poll() {
                 Ok(Some(tag)) => tag,
@@ -351,10 +350,9 @@ impl Encoder {
                 payload: &tag.body,
                 now: file_ops::now(),
             };
-            let done = worker::with(|w| ingest(w, outputs.handle, msg, &mut outputs.files, log));
-            segments += done.segments;
+            // `ingest` counts the rendition's segments for stat.
+            worker::with(|w| ingest(w, outputs.handle, msg, &mut outputs.files, log));
         }
-        let _ = segments;
     }
 
     /// Whether a tag of the encoder goes on in the rendition's stream (timestamps only move

@@ -19,6 +19,7 @@ mod encoder;
 mod sink;
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::log::Log;
@@ -33,8 +34,8 @@ use crate::transcode::{self, rendition_stream_name, source_stream_name, EncoderF
 use encoder::{Encoder, Group};
 
 thread_local! {
-    /// Transcoded streams of this worker, for `transcode_max`.
-    static ACTIVE: Cell<u32> = const { Cell::new(0) };
+    /// Transcoded streams of this worker by `server {}` (its address), for `transcode_max`.
+    static ACTIVE: RefCell<HashMap<usize, u32>> = RefCell::new(HashMap::new());
     /// Streams served at their source quality only because of `transcode_max`.
     static REFUSED: Cell<u64> = const { Cell::new(0) };
 }
@@ -64,7 +65,8 @@ pub fn start_outputs(
         return OutputFiles::start(app, key, ring, pipeline, log);
     }
     if let Some(max) = server.settings.transcode_max {
-        if ACTIVE.with(Cell::get) >= max {
+        let active = ACTIVE.with(|a| a.borrow().get(&key.server).copied().unwrap_or(0));
+        if active >= max {
             REFUSED.with(|r| r.set(r.get() + 1));
             log_warn!(
                 log,
@@ -131,7 +133,7 @@ impl SourceTranscode {
             },
             None => None,
         };
-        ACTIVE.with(|a| a.set(a.get() + 1));
+        ACTIVE.with(|a| *a.borrow_mut().entry(key.server).or_default() += 1);
         Some(SourceTranscode {
             group: Group {
                 app,
@@ -192,7 +194,12 @@ impl Companion for SourceTranscode {
 
 impl Drop for SourceTranscode {
     fn drop(&mut self) {
-        ACTIVE.with(|a| a.set(a.get().saturating_sub(1)));
+        let server = self.group.source.server;
+        ACTIVE.with(|a| {
+            if let Some(n) = a.borrow_mut().get_mut(&server) {
+                *n = n.saturating_sub(1);
+            }
+        });
         if let State::Running(encoders) = &self.state {
             for (encoder, _) in encoders {
                 Encoder::close(encoder);
