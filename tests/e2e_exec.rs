@@ -740,11 +740,11 @@ fn config_errors_name_file_and_line() {
     for (directive, message) in [
         (
             "exec no-such-program-here -i x;",
-            "\"no-such-program-here\" is not an executable file nor found on PATH",
+            "program \"no-such-program-here\": not found on PATH",
         ),
         (
             "exec_static {prefix}/nginx.conf;",
-            "is not an executable file",
+            "nginx.conf\": not executable",
         ),
         ("exec_kill_signal TERMINATE;", "invalid value \"TERMINATE\""),
         ("respawn_timeout soon;", "invalid value \"soon\""),

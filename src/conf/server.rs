@@ -38,8 +38,8 @@ pub struct ServerSettings {
     pub max_message: u32,
     pub ack_window: u32,
     pub max_streams: u32,
-    /// `transcode_max N`: at most this many of the server's streams are transcoded at once
-    /// (a stream over it is served at its source quality); `None`: no limit.
+    /// `transcode_max N`: at most this many of the server's streams are transcoded at once by
+    /// one worker (a stream over it is served at its source quality); `None`: no limit.
     pub transcode_max: Option<u32>,
 }
 

@@ -81,6 +81,9 @@ pub struct HlsStream {
     meter: BandwidthMeter,
     /// Member of a variant group: aligned cuts and numbering, a status file.
     member: bool,
+    /// Cut on the `hls_fragment` grid and numbered by it (an `hls_variant` member; a
+    /// member that follows a [`CutSchedule`] is not).
+    grid: bool,
     gate: GridGate,
 }
 
@@ -147,6 +150,7 @@ impl HlsStream {
             role: None,
             meter: BandwidthMeter::default(),
             member: false,
+            grid: false,
             gate: GridGate::default(),
         };
         if s.config.nested {
@@ -229,7 +233,16 @@ impl HlsStream {
     /// [`MemberStatus`] at [`variant::status_path`] (at `finish`, one saying it ended).
     pub fn set_group_member(&mut self) {
         self.member = true;
+        self.grid = true;
         self.seg.slicing = Slicing::Aligned;
+    }
+
+    /// Makes this stream a member of a variant group whose alignment is a [`CutSchedule`]
+    /// (transcoded renditions: the source leads, the renditions follow): it writes its
+    /// [`MemberStatus`] as [`set_group_member`](Self::set_group_member) does, but cuts and
+    /// numbers as its role says, not on the grid.
+    pub fn set_schedule_member(&mut self) {
+        self.member = true;
     }
 
     /// What the media says for a master playlist, once a segment is complete.
@@ -479,7 +492,7 @@ impl HlsStream {
     ) -> Result<(), HlsError> {
         match frame.track {
             Track::Video => {
-                let admitted = if self.member {
+                let admitted = if self.grid {
                     self.gate
                         .admits(self.config.fragment_ms, dts, frame.keyframe)
                 } else {
@@ -489,7 +502,7 @@ impl HlsStream {
                     self.dropped_frames += 1;
                     return Ok(());
                 }
-                if self.member {
+                if self.grid {
                     // A member's segment starts at the grid keyframe, as the other members'.
                     let before = self.held.len();
                     self.held.retain(|h| h.pts >= dts);
@@ -606,7 +619,7 @@ impl HlsStream {
         independent: bool,
         now: Now,
     ) -> Result<(), HlsError> {
-        if self.member {
+        if self.grid {
             self.align_sequence(start_ms, discontinuity, now);
         }
         let id = self.next_id(start_ms, now);

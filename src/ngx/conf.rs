@@ -274,13 +274,9 @@ pub unsafe extern "C" fn directive(
         }
         if let Some(kind) = ExecKind::from_directive(name) {
             let program = values.first().copied().unwrap_or_default();
-            let Some(path) = super::process::find_program(program) else {
-                return log_error(
-                    cf,
-                    &format_args!(
-                        "\"{name}\": program \"{program}\" is not an executable file nor found on PATH"
-                    ),
-                );
+            let path = match super::executable::resolve(program) {
+                Ok(path) => path,
+                Err(e) => return log_error(cf, &format_args!("\"{name}\": program {e}")),
             };
             if let Err(e) = st.conf.set_exec(st.scope, kind, path, values) {
                 return log_error(cf, &e);

@@ -1,10 +1,14 @@
-//! Finding an external program when the configuration is read: a path with a slash is taken
-//! as it is, a bare name is looked up on PATH (as a shell would); either must be a regular file
-//! the process may execute.
+//! Finding an external program when the configuration is read (`transcode_ffmpeg`, `exec*`):
+//! a path with a slash is taken as it is, a bare name is looked up on PATH (as a shell would;
+//! a standard PATH when the environment has none: nginx clears its workers'); either must be
+//! a regular file the process may execute.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+/// Where programs are looked for when the environment has no `PATH`.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The program's absolute path, or why it cannot be run.
 pub fn resolve(program: &str) -> Result<PathBuf, String> {
@@ -15,7 +19,7 @@ pub fn resolve(program: &str) -> Result<PathBuf, String> {
         let path = std::path::absolute(program).map_err(|e| format!("\"{program}\": {e}"))?;
         return executable(&path).map(|()| path);
     }
-    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
     for dir in std::env::split_paths(&dirs) {
         let candidate = dir.join(program);
         if executable(&candidate).is_ok() {

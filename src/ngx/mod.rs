@@ -32,6 +32,7 @@ mod shm;
 mod stat_board;
 mod stat_snapshot;
 mod timer;
+mod transcode;
 mod variants;
 mod worker;
 

@@ -11,9 +11,9 @@ use super::log::Log;
 use super::shm::ShmRegion;
 use super::variants;
 use crate::conf::AppConf;
-use crate::dash::DashStream;
+use crate::dash::{DashStream, SharedDashGroup};
 use crate::files::{FileOp, RelPath};
-use crate::hls::{status_path, HlsStream, VariantGroup};
+use crate::hls::{status_path, CutSchedule, HlsStream, VariantGroup};
 use crate::live::shm::{RingOutput, SlotWriter};
 use crate::live::{
     ByteSink, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent, StreamKey,
@@ -23,11 +23,28 @@ use crate::live::{
 #[derive(Default)]
 pub struct OutputFiles {
     writers: Vec<Writer>,
+    /// What rides with the outputs and acts after each execution (transcoded renditions).
+    companion: Option<Box<dyn Companion>>,
+}
+
+/// A part of a stream's outputs that attaches and detaches outputs as the stream goes (the
+/// encoders of its renditions): it runs after every execution of the pipeline's operations,
+/// and is dropped with the outputs when the publication ends.
+pub trait Companion {
+    fn after_run(&mut self, files: &mut OutputFiles, pipeline: &mut Pipeline, log: Log);
+}
+
+/// How the source's own HLS and DASH are written when it leads a group of renditions: under
+/// `name` (not the stream's name, which the master playlist and the MPD take), its HLS the
+/// leader of `hls_schedule` and a member of `hls_group`, its DASH the leader of `dash_group`.
+pub struct SourceLayout {
+    pub name: String,
+    pub hls_schedule: CutSchedule,
+    pub hls_group: VariantGroup,
+    pub dash_group: Option<SharedDashGroup>,
 }
 
 /// Where an output's operations go.
-// Byte sinks are registered by the encoder processes' integration.
-#[allow(dead_code)]
 enum Target {
     Files(FileWriter),
     Bytes(Box<dyn ByteSink>),
@@ -80,28 +97,50 @@ impl OutputFiles {
         pipeline: &mut Pipeline,
         log: Log,
     ) -> OutputFiles {
+        OutputFiles::start_as(app, key, ring, pipeline, None, log)
+    }
+
+    /// [`start`](Self::start), the source's files written as `layout` says when given.
+    pub fn start_as(
+        app: &AppConf,
+        key: &StreamKey,
+        ring: Option<SlotWriter<ShmRegion>>,
+        pipeline: &mut Pipeline,
+        layout: Option<SourceLayout>,
+        log: Log,
+    ) -> OutputFiles {
         let mut files = OutputFiles::default();
+        let name = layout
+            .as_ref()
+            .map_or(key.name.as_str(), |l| l.name.as_str());
         let t = now();
         if let Some(ring) = ring {
             pipeline.attach(Box::new(RingOutput::new(ring, t.monotonic_ms)));
         }
         if let Some(settings) = &app.settings.hls {
             // The previous playlist of this name, for hls_continuous (or its cleanup).
-            let previous = HlsStream::playlist_path_of(&settings.config, &key.name)
-                .ok()
-                .and_then(|p| join(&settings.path, p.as_str()).ok())
-                .and_then(|p| fs::read_to_string(p).ok());
-            let group =
-                VariantGroup::of_hls_variant(&settings.config, &settings.variants, &key.name);
-            let hls = HlsStream::new(settings.config.clone(), &key.name, previous.as_deref(), t)
+            let previous = previous_playlist(&settings.config, &settings.path, name);
+            let (group, schedule) = match &layout {
+                Some(l) => (Some(l.hls_group.clone()), Some(l.hls_schedule.clone())),
+                None => (
+                    VariantGroup::of_hls_variant(&settings.config, &settings.variants, name),
+                    None,
+                ),
+            };
+            let hls = HlsStream::new(settings.config.clone(), name, previous.as_deref(), t)
                 .map(|mut s| {
-                    if group.is_some() {
-                        s.set_group_member();
+                    match (&group, schedule) {
+                        (Some(_), Some(schedule)) => {
+                            s.set_schedule_member();
+                            s.lead(schedule);
+                        }
+                        (Some(_), None) => s.set_group_member(),
+                        (None, _) => {}
                     }
                     Box::new(s) as Box<dyn Output>
                 })
                 .map_err(|e| e.to_string());
-            let member_of = group.map(|g| MemberOf::new(g, &key.name, settings.path.clone()));
+            let member_of = group.map(|g| MemberOf::new(g, name, settings.path.clone()));
             files.add(
                 pipeline,
                 hls,
@@ -113,12 +152,35 @@ impl OutputFiles {
             );
         }
         if let Some(settings) = &app.settings.dash {
-            let dash = DashStream::new(settings.config.clone(), &key.name, t)
+            let group = layout.as_ref().and_then(|l| l.dash_group.clone());
+            let dash = DashStream::new(settings.config.clone(), name, t)
+                .map(|s| match group {
+                    Some(g) => s.lead(g),
+                    None => s,
+                })
                 .map(|s| Box::new(s) as Box<dyn Output>)
                 .map_err(|e| e.to_string());
             files.add(pipeline, dash, settings.path.clone(), false, None, key, log);
         }
         files
+    }
+
+    /// Gives the outputs their companion, run once now.
+    pub fn set_companion(
+        &mut self,
+        companion: Box<dyn Companion>,
+        pipeline: &mut Pipeline,
+        log: Log,
+    ) {
+        self.companion = Some(companion);
+        self.run_companion(pipeline, log);
+    }
+
+    fn run_companion(&mut self, pipeline: &mut Pipeline, log: Log) {
+        if let Some(mut c) = self.companion.take() {
+            c.after_run(self, pipeline, log);
+            self.companion = Some(c);
+        }
     }
 
     /// Attaches `output`, writing under `root`; an HLS output (`count_segments`) that is a
@@ -200,6 +262,7 @@ impl OutputFiles {
                 }
             }
         }
+        self.run_companion(pipeline, log);
         done
     }
 
@@ -253,7 +316,6 @@ impl OutputFiles {
     }
 
     /// Attaches an output whose [`OutputOp::Send`] bytes go to `sink` (an encoder's stdin).
-    #[allow(dead_code)]
     pub fn attach_sink(
         &mut self,
         pipeline: &mut Pipeline,
@@ -272,7 +334,6 @@ impl OutputFiles {
 
     /// The sinks' destinations may have room again: each delivers what it holds, and its
     /// output learns how much went. A sink that fails is removed with its output (logged).
-    #[allow(dead_code)]
     pub fn flush_sinks(&mut self, pipeline: &mut Pipeline, log: Log) {
         let mut failed = Vec::new();
         for w in &mut self.writers {
@@ -297,8 +358,21 @@ impl OutputFiles {
         }
     }
 
-    fn remove(&mut self, pipeline: &mut Pipeline, id: OutputId) {
+    /// Detaches an output and forgets its executor.
+    pub fn remove(&mut self, pipeline: &mut Pipeline, id: OutputId) {
         pipeline.detach(id);
         self.writers.retain(|w| w.id != id);
     }
+}
+
+/// The playlist a previous run of `name` left (for `hls_continuous`, or its cleanup).
+pub fn previous_playlist(
+    config: &crate::hls::HlsConfig,
+    root: &std::path::Path,
+    name: &str,
+) -> Option<String> {
+    HlsStream::playlist_path_of(config, name)
+        .ok()
+        .and_then(|p| join(root, p.as_str()).ok())
+        .and_then(|p| fs::read_to_string(p).ok())
 }

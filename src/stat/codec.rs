@@ -267,6 +267,7 @@ fn encode_with(s: &Snapshot, with_clients: bool) -> Vec<u8> {
         s.bw_in,
         s.bw_out,
         s.hls_segments,
+        s.transcode_refused,
     ] {
         w.u64(v);
     }
@@ -314,7 +315,7 @@ pub fn decode(b: &[u8]) -> Result<Snapshot, DecodeError> {
         return Err(DecodeError::BadMagic);
     }
     let pid = r.u32()?;
-    let mut v = [0u64; 8];
+    let mut v = [0u64; 9];
     for x in &mut v {
         *x = r.u64()?;
     }
@@ -362,6 +363,7 @@ pub fn decode(b: &[u8]) -> Result<Snapshot, DecodeError> {
         bw_in: v[5],
         bw_out: v[6],
         hls_segments: v[7],
+        transcode_refused: v[8],
         servers,
         rejected,
         streams,

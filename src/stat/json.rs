@@ -139,7 +139,7 @@ pub fn render(view: &StatView, sections: Sections) -> String {
         out,
         "{{\"nginx_version\":{},\"nginx_rtmp_version\":{},\"pid\":{},\"uptime\":{},\
          \"naccepted\":{},\"bw_in\":{},\"bytes_in\":{},\"bw_out\":{},\"bytes_out\":{},\
-         \"hls_segments\":{},\"rejected_publish\":{{{}}},\"workers\":[{}],\"truncated\":{},\
+         \"hls_segments\":{},\"transcode_refused\":{},\"rejected_publish\":{{{}}},\"workers\":[{}],\"truncated\":{},\
          \"processes\":[{}],\"servers\":[",
         string(&view.nginx_version),
         string(&view.module_version),
@@ -151,6 +151,7 @@ pub fn render(view: &StatView, sections: Sections) -> String {
         view.bw_out,
         view.bytes_out,
         view.hls_segments,
+        view.transcode_refused,
         rejected,
         workers,
         view.truncated,

@@ -134,6 +134,8 @@ pub struct Snapshot {
     pub bw_out: u64,
     /// HLS segments completed.
     pub hls_segments: u64,
+    /// Streams served without their renditions (`transcode_max`).
+    pub transcode_refused: u64,
     /// Indexed by server.
     pub servers: Vec<ServerCounters>,
     /// Refused publish requests by reason.
@@ -244,6 +246,8 @@ pub struct StatView {
     pub bw_out: u64,
     pub bytes_out: u64,
     pub hls_segments: u64,
+    /// Streams served without their renditions (`transcode_max`).
+    pub transcode_refused: u64,
     pub rejected: BTreeMap<String, u64>,
     pub servers: Vec<ServerView>,
     pub workers: Vec<WorkerView>,
@@ -333,6 +337,7 @@ pub fn merge(ctx: &MergeContext, layout: &[ServerLayout], snapshots: Vec<Snapsho
         view.bw_in += snap.bw_in;
         view.bw_out += snap.bw_out;
         view.hls_segments += snap.hls_segments;
+        view.transcode_refused += snap.transcode_refused;
         view.truncated |= snap.truncated;
         for (reason, n) in &snap.rejected {
             *view.rejected.entry(reason.clone()).or_default() += n;

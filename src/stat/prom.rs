@@ -100,6 +100,12 @@ pub fn render(view: &StatView) -> String {
         "HLS segments written.",
     );
     o.sample("rtmp_hls_segments_total", "", view.hls_segments);
+    o.family(
+        "rtmp_transcode_refused_total",
+        "counter",
+        "Streams served at their source quality only because transcode_max was reached.",
+    );
+    o.sample("rtmp_transcode_refused_total", "", view.transcode_refused);
 
     let families: [(&str, &str, &str); 8] = [
         (

@@ -70,6 +70,7 @@ fn snapshot(pid: u32, streams: Vec<StreamStat>) -> Snapshot {
         bw_in: 1,
         bw_out: 2,
         hls_segments: 4,
+        transcode_refused: 0,
         servers: vec![ServerCounters {
             accepted: 3,
             active: 2,

@@ -19,6 +19,7 @@ use crate::ngx::ingest::ingest;
 use crate::ngx::outputs::OutputFiles;
 use crate::ngx::remote::{self, REMOTE_PUBLISHER};
 use crate::ngx::shm::{is_alive, ShmRegion};
+use crate::ngx::transcode;
 use crate::ngx::worker::{self, owner_id};
 use crate::rtmp::{PublishRequest, Rejection, Session};
 
@@ -153,7 +154,7 @@ impl Policy {
     pub(super) fn publish_as(
         &mut self,
         session: &mut Session,
-        app: &AppConf,
+        app: &'static AppConf,
         stream_id: u32,
         name: String,
         args: String,
@@ -214,9 +215,17 @@ impl Policy {
             }
         };
         let log = self.log;
+        let server = self.server;
         let files = worker::with(|w| {
             let s = w.hub.get_mut(handle)?;
-            Some(OutputFiles::start(app, &key, ring, &mut s.pipeline, log))
+            Some(transcode::start_outputs(
+                app,
+                server,
+                &key,
+                ring,
+                &mut s.pipeline,
+                log,
+            ))
         })
         .unwrap_or_default();
         session.accept_publish(stream_id);

@@ -12,8 +12,7 @@ mod spawn;
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nginx_sys::ngx_event_t;
 
@@ -25,30 +24,6 @@ pub use spawn::{Command, Redirect, Stdio};
 use super::log::Log;
 use super::timer::Timer;
 use super::worker::with_processes;
-
-/// Where programs are looked for when the worker's environment has no `PATH` (nginx clears
-/// the environment of its workers).
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The executable file `name` names: itself when it has a `/`, else the first match on
-/// `PATH`.
-pub fn find_program(name: &str) -> Option<PathBuf> {
-    let executable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if name.contains('/') {
-        let p = PathBuf::from(name);
-        return executable(&p).then_some(p);
-    }
-    if name.is_empty() {
-        return None;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| executable(p))
-}
 
 fn cstring(s: &OsStr) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| io::Error::other("a NUL byte in an argument"))

@@ -231,6 +231,11 @@ impl Processes {
     pub fn kill_all(&mut self) {
         for s in &mut self.slots {
             if !s.spec.command.die_with_worker {
+                // A command registered in the worker's last turn (`exec_publish_done` of the
+                // publisher whose departure lets it exit) starts now, or it never would.
+                if s.child.is_none() && s.sup.is_wanted() && s.sup.summary(0).restarts == 0 {
+                    let _ = spawn(&s.spec.command);
+                }
                 continue;
             }
             if let Some(child) = &s.child {

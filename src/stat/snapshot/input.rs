@@ -65,6 +65,8 @@ pub struct WorkerInput {
     /// Connections the worker accepted.
     pub naccepted: u64,
     pub hls_segments: u64,
+    /// Streams served without their renditions (`transcode_max`).
+    pub transcode_refused: u64,
     /// Connections accepted per `server {}`, by server index: one entry per server.
     pub accepted: Vec<u64>,
     /// Refused publish requests by reason.

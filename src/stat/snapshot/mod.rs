@@ -181,6 +181,7 @@ impl Aggregator {
             bw_in: global.bw_in,
             bw_out: global.bw_out,
             hls_segments: input.hls_segments,
+            transcode_refused: input.transcode_refused,
             servers,
             rejected: input.rejected,
             streams,

@@ -74,6 +74,7 @@ fn worker(now_ms: u64, streams: Vec<StreamInput>, clients: Vec<ClientInput>) -> 
         started_unix: 1_699_999_000,
         naccepted: 7,
         hls_segments: 3,
+        transcode_refused: 0,
         accepted: vec![5, 2],
         rejected: [("bad key".to_owned(), 4)].into_iter().collect(),
         streams,

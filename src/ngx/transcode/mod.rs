@@ -1,0 +1,209 @@
+//! Transcoded renditions (`hls_rendition`) of a published stream, in the shell.
+//!
+//! The source's outputs are written under `<name>_src`, its HLS the leader of a cut schedule
+//! and a member of the `<name>` group (whose master playlist takes the stream's name), its DASH
+//! the leader of the `<name>` DASH group. Once the source's video size is known, one encoder
+//! runs per rendition the ladder keeps ([`transcode::plan`]: no upscaling): an ffmpeg child
+//! of the worker reading FLV on stdin (an [`EncoderFeed`] of the source's pipeline) and
+//! writing FLV on stdout, which comes back as the hub stream `<name>_<rendition>` (RTMP players
+//! of this worker and stat see it) whose HLS and DASH follow the source's cuts.
+//!
+//! A respawned encoder starts again from the source's cached GOP with a new time base, into
+//! the same rendition stream and outputs. When the publication ends, the encoders are stopped
+//! (stdin closed and SIGTERM: ffmpeg flushes what it holds; SIGKILL after a second), and each
+//! rendition's outputs finish once its encoder is gone.
+//!
+//! `transcode_max` counts the transcoded streams of this worker.
+
+mod encoder;
+mod sink;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::log::Log;
+use super::outputs::{Companion, OutputFiles, SourceLayout};
+use super::shm::ShmRegion;
+use crate::conf::{AppConf, ServerConf};
+use crate::dash::DashGroup;
+use crate::hls::{CutSchedule, GroupMember, VariantGroup};
+use crate::live::shm::SlotWriter;
+use crate::live::{OutputId, Pipeline, StreamKey};
+use crate::transcode::{self, rendition_stream_name, source_stream_name, EncoderFeed};
+use encoder::{Encoder, Group};
+
+thread_local! {
+    /// Transcoded streams of this worker by `server {}` (its address), for `transcode_max`.
+    static ACTIVE: RefCell<HashMap<usize, u32>> = RefCell::new(HashMap::new());
+    /// Streams served at their source quality only because of `transcode_max`.
+    static REFUSED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The worker exits: the renditions' outputs finish before their encoders are killed.
+pub fn finish_all() {
+    encoder::finish_all();
+}
+
+/// Streams of this worker served without their renditions because of `transcode_max`.
+pub fn refused_count() -> u64 {
+    REFUSED.with(Cell::get)
+}
+
+/// Attaches the outputs of a newly published stream: those of
+/// [`OutputFiles::start`], and when the application has renditions (and `transcode_max`
+/// allows), the source laid out as the top rendition and the encoders of the others.
+pub fn start_outputs(
+    app: &'static AppConf,
+    server: &'static ServerConf,
+    key: &StreamKey,
+    ring: Option<SlotWriter<ShmRegion>>,
+    pipeline: &mut Pipeline,
+    log: Log,
+) -> OutputFiles {
+    if app.settings.renditions.is_empty() || app.settings.hls.is_none() {
+        return OutputFiles::start(app, key, ring, pipeline, log);
+    }
+    if let Some(max) = server.settings.transcode_max {
+        let active = ACTIVE.with(|a| a.borrow().get(&key.server).copied().unwrap_or(0));
+        if active >= max {
+            REFUSED.with(|r| r.set(r.get() + 1));
+            log_warn!(
+                log,
+                "rtmp: \"{}\" served at its source quality only: transcode_max {} reached",
+                key,
+                max
+            );
+            return OutputFiles::start(app, key, ring, pipeline, log);
+        }
+    }
+    let Some(source) = SourceTranscode::new(app, server, key, log) else {
+        return OutputFiles::start(app, key, ring, pipeline, log);
+    };
+    let layout = source.layout();
+    let mut files = OutputFiles::start_as(app, key, ring, pipeline, Some(layout), log);
+    files.set_companion(Box::new(source), pipeline, log);
+    files
+}
+
+/// The renditions of one published source.
+struct SourceTranscode {
+    group: Group,
+    state: State,
+}
+
+enum State {
+    /// The source's video size is not known yet.
+    Waiting,
+    /// The encoders of the renditions the ladder kept, with the feed each has in the source's
+    /// pipeline.
+    Running(Vec<(Rc<RefCell<Encoder>>, Option<OutputId>)>),
+}
+
+impl SourceTranscode {
+    fn new(
+        app: &'static AppConf,
+        server: &'static ServerConf,
+        key: &StreamKey,
+        log: Log,
+    ) -> Option<SourceTranscode> {
+        let hls = app.settings.hls.as_ref()?;
+        let mut members = vec![GroupMember {
+            name: source_stream_name(&key.name),
+            attributes: Vec::new(),
+        }];
+        members.extend(app.settings.renditions.iter().map(|r| GroupMember {
+            name: rendition_stream_name(&key.name, &r.name),
+            attributes: Vec::new(),
+        }));
+        let hls_group = match VariantGroup::new(&hls.config, &key.name, members) {
+            Ok(g) => g,
+            Err(e) => {
+                log_err!(log, "rtmp: renditions of \"{}\" disabled: {}", key, e);
+                return None;
+            }
+        };
+        let dash_group = match &app.settings.dash {
+            Some(d) => match DashGroup::new(d.config.clone(), &key.name) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    log_err!(log, "rtmp: renditions of \"{}\" disabled: {}", key, e);
+                    return None;
+                }
+            },
+            None => None,
+        };
+        ACTIVE.with(|a| *a.borrow_mut().entry(key.server).or_default() += 1);
+        Some(SourceTranscode {
+            group: Group {
+                app,
+                chunk_size: server.settings.chunk_size,
+                source: key.clone(),
+                schedule: CutSchedule::new(),
+                hls: hls_group,
+                dash: dash_group,
+            },
+            state: State::Waiting,
+        })
+    }
+
+    fn layout(&self) -> SourceLayout {
+        SourceLayout {
+            name: source_stream_name(&self.group.source.name),
+            hls_schedule: self.group.schedule.clone(),
+            hls_group: self.group.hls.clone(),
+            dash_group: self.group.dash.clone(),
+        }
+    }
+}
+
+impl Companion for SourceTranscode {
+    fn after_run(&mut self, files: &mut OutputFiles, pipeline: &mut Pipeline, log: Log) {
+        match &mut self.state {
+            State::Waiting => {
+                let info = pipeline.codecs().codec_info();
+                let (Some(w), Some(h)) = (info.width, info.height) else {
+                    return;
+                };
+                let planned = transcode::plan(&self.group.app.settings.renditions, w, h);
+                let encoders = planned
+                    .iter()
+                    .filter_map(|p| Encoder::start(&self.group, p, log))
+                    .map(|e| (e, None))
+                    .collect();
+                self.state = State::Running(encoders);
+            }
+            State::Running(encoders) => {
+                for (encoder, feed) in encoders.iter_mut() {
+                    // A (re)started encoder reads from the source's last keyframe on.
+                    let Some(time) = encoder.borrow_mut().take_restart() else {
+                        continue;
+                    };
+                    if let Some(old) = feed.take() {
+                        files.remove(pipeline, old);
+                    }
+                    let out = EncoderFeed::new(time, transcode::DEFAULT_MAX_PENDING);
+                    let sink = sink::PipeSink::new(encoder.clone());
+                    *feed = Some(files.attach_sink(pipeline, Box::new(out), Box::new(sink)));
+                }
+                files.flush_sinks(pipeline, log);
+            }
+        }
+    }
+}
+
+impl Drop for SourceTranscode {
+    fn drop(&mut self) {
+        let server = self.group.source.server;
+        ACTIVE.with(|a| {
+            if let Some(n) = a.borrow_mut().get_mut(&server) {
+                *n = n.saturating_sub(1);
+            }
+        });
+        if let State::Running(encoders) = &self.state {
+            for (encoder, _) in encoders {
+                Encoder::close(encoder);
+            }
+        }
+    }
+}
