@@ -468,7 +468,7 @@ fn failing_command_backs_off_without_flooding_the_log() {
     );
     // Without a `2>` redirection, stderr is copied next to nginx's error log (into a
     // directory the workers' user can write: they run as nobody here), and stat says where.
-    let child_log = n.prefix.join("logs/rtmp-exec/src-cam-ffmpeg-0.log");
+    let child_log = n.prefix.join("logs/rtmp-children/src-cam-ffmpeg-0.log");
     let copied = fs::read_to_string(&child_log).unwrap_or_default();
     assert!(
         copied.contains("bogus_option"),

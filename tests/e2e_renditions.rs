@@ -481,9 +481,9 @@ fn ladder_master_alignment_and_mpd() {
             let mut kinds: Vec<String> = running.iter().map(|(_, c)| rendition_of(c)).collect();
             kinds.sort();
             assert_eq!(kinds, ["180p", "240p"], "encoders: {running:?}");
-            let log_dir = n.prefix.join("logs");
+            let log_dir = n.prefix.join("logs/rtmp-children");
             for r in RENDITIONS {
-                let f = log_dir.join(format!("rtmp-transcode-live-{r}.log"));
+                let f = log_dir.join(format!("transcode-live-{r}.log"));
                 assert!(f.exists(), "no encoder log {}", f.display());
             }
             stat_checked = true;
@@ -634,7 +634,7 @@ fn supervision_kill_reload_worker_kill() {
     let xml = http_body(n.http_port, "/stat");
     for r in RENDITIONS {
         assert!(
-            xml.contains(&format!("rtmp-transcode-live-{r}.log")),
+            xml.contains(&format!("transcode-live-{r}.log")),
             "{r}'s encoder not in stat:\n{xml}"
         );
     }

@@ -1,5 +1,6 @@
 use std::fmt;
 
+use crate::files::RelPath;
 use crate::media::Track;
 
 /// DASH settings of one application, with nginx-rtmp-module's defaults.
@@ -29,6 +30,15 @@ impl Default for DashConfig {
 }
 
 impl DashConfig {
+    /// Where the MPD of stream (or group) `name` lives, relative to `dash_path`.
+    pub fn mpd_path(&self, name: &str) -> RelPath {
+        if self.nested {
+            RelPath::new(format!("{name}/index.mpd"))
+        } else {
+            RelPath::new(format!("{name}.mpd"))
+        }
+    }
+
     /// A fragment without a keyframe in time is cut anyway at this length (nginx-rtmp keeps
     /// fragments within twice `dash_fragment` for dash.js).
     pub fn max_fragment_ms(&self) -> u64 {

@@ -86,7 +86,7 @@ impl DashGroup {
     pub fn new(config: DashConfig, name: &str) -> Result<SharedDashGroup, DashError> {
         config.validate()?;
         validate_stream_name(name).map_err(|e| DashError::InvalidName(e.0))?;
-        let mpd_path = super::stream::mpd_path_of(&config, name);
+        let mpd_path = config.mpd_path(name);
         Ok(Rc::new(RefCell::new(Self {
             config,
             name: name.to_owned(),

@@ -178,21 +178,12 @@ pub struct DashStream {
     last_cut_pts: Option<u64>,
 }
 
-/// Where the MPD of stream (or group) `name` lives, relative to `dash_path`.
-pub(super) fn mpd_path_of(config: &DashConfig, name: &str) -> RelPath {
-    if config.nested {
-        RelPath::new(format!("{name}/index.mpd"))
-    } else {
-        RelPath::new(format!("{name}.mpd"))
-    }
-}
-
 impl DashStream {
     /// Creates the stream for the validated stream `name`.
     pub fn new(config: DashConfig, name: &str, now: Now) -> Result<Self, DashError> {
         config.validate()?;
         validate_stream_name(name).map_err(|e| DashError::InvalidName(e.0))?;
-        let mpd_path = mpd_path_of(&config, name);
+        let mpd_path = config.mpd_path(name);
         let mut ops = VecDeque::new();
         if config.nested {
             ops.push_back(FileOp::CreateDir {

@@ -318,6 +318,11 @@ pub unsafe extern "C" fn directive(
         if let Err(e) = st.conf.set(st.scope, name, values) {
             return log_error(cf, &e);
         }
+        if *name == "hls_rendition" {
+            // Encoders' stderr copies go where supervised children's do.
+            // SAFETY: a directive handler's `cf`.
+            unsafe { prepare_child_log_dir(cf) };
+        }
         if *name == "hls_path" || *name == "dash_path" {
             // SAFETY: a directive handler's `cf`.
             let user = unsafe { super::paths::worker_user(cf) };
@@ -347,7 +352,7 @@ unsafe fn prepare_child_log_dir(cf: *mut ngx_conf_t) {
         ngx_conf_log_error!(
             NGX_LOG_WARN,
             cf,
-            "the stderr of exec children will not be kept: {}",
+            "the stderr of supervised children (exec, encoders) will not be kept: {}",
             e
         );
     }

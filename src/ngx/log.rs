@@ -104,7 +104,7 @@ macro_rules! log_info {
 /// Where supervised children's stderr copies go: a directory next to nginx's error log
 /// (which is often not writable by the workers' user; this one is made so when the
 /// configuration is read).
-const CHILD_LOG_DIR: &str = "rtmp-exec";
+const CHILD_LOG_DIR: &str = "rtmp-children";
 
 /// The directory of `log`'s file, if it is a file with an absolute path.
 ///

@@ -21,6 +21,7 @@ use nginx_sys::ngx_event_t;
 pub use registry::{ChildCard, ChildEvent, ChildId, Listener, Spec};
 pub use spawn::{Command, Redirect, Stdio};
 
+use super::executable::DEFAULT_PATH;
 use super::log::Log;
 use super::timer::Timer;
 use super::worker::with_processes;

@@ -20,7 +20,7 @@ use crate::media::flv_stream::DEFAULT_MAX_TAG;
 use crate::ngx::fanout::notify;
 use crate::ngx::file_ops;
 use crate::ngx::ingest::ingest;
-use crate::ngx::log::{error_log_dir, Log};
+use crate::ngx::log::{child_log_dir, Log};
 use crate::ngx::outputs::{previous_playlist, MemberOf, OutputFiles};
 use crate::ngx::process::{self, ChildEvent, ChildId, Command, Spec, Stdio};
 use crate::ngx::worker;
@@ -114,8 +114,8 @@ fn file_part(name: &str) -> String {
 }
 
 fn log_path(app: &str, stream: &str) -> Option<PathBuf> {
-    Some(error_log_dir()?.join(format!(
-        "rtmp-transcode-{}-{}.log",
+    Some(child_log_dir()?.join(format!(
+        "transcode-{}-{}.log",
         file_part(app),
         file_part(stream)
     )))
