@@ -11,7 +11,7 @@ use crate::conf::{AppConf, ExecPolicy, RtmpConf};
 use crate::exec::{ExecKind, ExecLine, Redirection, Source, Vars};
 use crate::process::{Backoff, Policy};
 
-use super::log::{child_log_dir, Log};
+use super::log::{child_log_path, Log};
 use super::process::{self, ChildId, Command, Redirect, Spec};
 
 /// How long a stopped child has between `exec_kill_signal` and SIGKILL.
@@ -92,39 +92,19 @@ pub fn start_static(conf: &RtmpConf, log: Log) {
     }
 }
 
-/// A file name part from a stream or application name: letters, digits, `-`, `_`, `.`.
-fn file_part(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect()
-}
-
 /// Where a supervised child's stderr is copied when the line does not redirect it: next to
 /// nginx's error log, one file per stream and line (`index`: the line's rank).
 fn log_path(line: &ExecLine, index: usize, app: &str, vars: Option<&Vars>) -> Option<PathBuf> {
-    let dir = child_log_dir()?;
     let program = line
         .path
         .file_name()
-        .map(|f| file_part(&f.to_string_lossy()))
+        .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Some(dir.join(match vars {
-        Some(v) => format!(
-            "{}-{}-{}-{}.log",
-            file_part(app),
-            file_part(&v.name),
-            program,
-            index
-        ),
-        None => format!("static-{program}-{index}.log"),
-    }))
+    let index = index.to_string();
+    match vars {
+        Some(v) => child_log_path(&[app, &v.name, &program, &index]),
+        None => child_log_path(&["static", &program, &index]),
+    }
 }
 
 fn redirect(r: &Redirection) -> Result<Redirect, String> {

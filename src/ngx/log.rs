@@ -122,6 +122,27 @@ unsafe fn dir_of(log: *const ngx_log_t) -> Option<std::path::PathBuf> {
     path.parent().map(|d| d.join(CHILD_LOG_DIR))
 }
 
+/// The stderr copy of a supervised child named by `parts` (stream, program, ...):
+/// `rtmp-children/PART-PART-....log`, each part reduced to letters, digits, `-`, `_`, `.`.
+pub fn child_log_path(parts: &[&str]) -> Option<std::path::PathBuf> {
+    let name: Vec<String> = parts
+        .iter()
+        .map(|p| {
+            p.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(64)
+                .collect()
+        })
+        .collect();
+    Some(child_log_dir()?.join(format!("{}.log", name.join("-"))))
+}
+
 /// The directory of children's stderr copies in this worker.
 pub fn child_log_dir() -> Option<std::path::PathBuf> {
     // SAFETY: the cycle's log and its open file live as long as the cycle; one thread.

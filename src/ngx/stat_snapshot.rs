@@ -197,7 +197,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
         started_unix,
         naccepted: w.counters.accepted,
         hls_segments: w.counters.hls_segments,
-        transcode_refused: super::transcode::refused_count(),
+        transcode_refused: w.counters.transcode_refused,
         accepted,
         rejected: w
             .counters

@@ -52,6 +52,11 @@ pub struct Counters {
     pub accepted_by_server: HashMap<usize, u64>,
     /// HLS segments completed.
     pub hls_segments: u64,
+    /// Streams transcoded now, per `server {}` (by address), for `transcode_max`: each
+    /// transcoded stream holds its server's count while it lives.
+    pub transcoding: HashMap<usize, Rc<Cell<u32>>>,
+    /// Streams served at their source quality only because of `transcode_max`.
+    pub transcode_refused: u64,
 }
 
 /// A stream of another worker that this one mirrors: its ring, read on a timer.

@@ -224,6 +224,7 @@ impl Policy {
                 &key,
                 ring,
                 &mut s.pipeline,
+                &mut w.counters,
                 log,
             ))
         })

@@ -18,7 +18,7 @@ use nginx_sys::ngx_event_t;
 
 // The pipes to and from a child are for the encoders of renditions; `exec` lines do not use them.
 #[allow(unused_imports)]
-pub use registry::{ChildCard, ChildEvent, ChildId, Listener, Spec};
+pub use registry::{ChildCard, ChildEvent, ChildId, ChildOwner, Spec};
 pub use spawn::{Command, Redirect, Stdio};
 
 use super::executable::DEFAULT_PATH;
@@ -100,8 +100,12 @@ pub fn cards() -> Vec<ChildCard> {
     with_processes(|p| p.registry.cards(now))
 }
 
-/// The worker exits: its children go with it (but those meant to outlive it).
+/// The worker exits: their owners hear it first (renditions end their playlists), then the
+/// children go with it (but those meant to outlive it).
 pub fn kill_all() {
+    for owner in with_processes(|p| p.registry.owners()) {
+        owner.worker_exits();
+    }
     with_processes(|p| p.registry.kill_all());
 }
 
@@ -126,8 +130,8 @@ unsafe extern "C" fn on_tick(_ev: *mut ngx_event_t) {
             });
         }
         let (events, next) = with_processes(|p| p.registry.tick(now, Log::cycle()));
-        for (listener, id, event) in events {
-            listener(id, event);
+        for (owner, id, event) in events {
+            owner.on_event(id, event);
         }
         if let Some(ms) = next {
             timer().arm(ms as nginx_sys::ngx_msec_t);

@@ -4,6 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use bytes::Bytes;
 
@@ -32,12 +33,19 @@ pub enum ChildEvent {
     Gone,
 }
 
-/// Who hears a child's events: a plain function of the owning part of the shell, called
-/// with nothing of the worker borrowed.
-pub type Listener = fn(ChildId, ChildEvent);
+/// The part of the shell that owns a child and hears what happens to it. Called with nothing
+/// of the worker borrowed.
+pub trait ChildOwner {
+    fn on_event(&self, id: ChildId, event: ChildEvent);
+    /// The worker exits: the child is killed next (unless it outlives the worker).
+    fn worker_exits(&self) {}
+}
+
+/// A child's owner, kept by the registry as long as the child.
+pub type Listener = Rc<dyn ChildOwner>;
 
 /// How to run and supervise one child.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Spec {
     /// For logs and stat: what it is and for which stream.
     pub label: String,
@@ -226,6 +234,14 @@ impl Processes {
             .collect()
     }
 
+    /// The owners of every child, for the worker's exit.
+    pub fn owners(&self) -> Vec<Listener> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.spec.listener.clone())
+            .collect()
+    }
+
     /// The worker exits: every child that dies with it is killed now (it would die with it
     /// anyway); the others are left to finish, and to init to reap.
     pub fn kill_all(&mut self) {
@@ -260,7 +276,7 @@ impl Processes {
             let forget = tend(slot, &mut self.buf, now_ms, log, &mut events);
             if forget {
                 let slot = self.slots.remove(i);
-                if let Some(l) = slot.spec.listener {
+                if let Some(l) = slot.spec.listener.clone() {
                     events.push((l, slot.id, ChildEvent::Gone));
                 }
             } else {
@@ -318,7 +334,7 @@ fn drain_stdout(
             _ => break,
         }
     }
-    if let (Some(l), false) = (slot.spec.listener, out.is_empty()) {
+    if let (Some(l), false) = (slot.spec.listener.clone(), out.is_empty()) {
         events.push((l, slot.id, ChildEvent::Stdout(Bytes::from(out))));
     }
 }
@@ -347,7 +363,7 @@ fn tend(
             let respawn_in = slot.sup.exited(status, now_ms);
             report_exit(slot, pid, status, wanted, respawn_in, log);
             slot.tail.clear();
-            if let Some(l) = slot.spec.listener {
+            if let Some(l) = slot.spec.listener.clone() {
                 events.push((l, slot.id, ChildEvent::Exited { status, respawn_in }));
             }
         }
@@ -372,7 +388,7 @@ fn tend(
                         log_info!(log, "rtmp: {} started, pid {}", slot.spec.label, pid);
                     }
                     slot.sup.spawned(pid, now_ms);
-                    if let Some(l) = slot.spec.listener {
+                    if let Some(l) = slot.spec.listener.clone() {
                         events.push((l, slot.id, ChildEvent::Started { pid }));
                     }
                 }

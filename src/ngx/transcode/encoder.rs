@@ -1,13 +1,12 @@
 //! One rendition's encoder: its child process, the bytes waiting for its stdin, its output
 //! read back into the rendition's hub stream, and that stream's follower outputs.
 //!
-//! The process layer reports the child's events to [`on_child`] with nothing of the worker
+//! The process layer reports the child's events to its [`ChildOwner`] with nothing of the worker
 //! borrowed; the encoder is found by its child id in this worker's table.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use bytes::{Buf, Bytes};
@@ -20,9 +19,9 @@ use crate::media::flv_stream::DEFAULT_MAX_TAG;
 use crate::ngx::fanout::notify;
 use crate::ngx::file_ops;
 use crate::ngx::ingest::ingest;
-use crate::ngx::log::{child_log_dir, Log};
+use crate::ngx::log::{child_log_path, Log};
 use crate::ngx::outputs::{previous_playlist, MemberOf, OutputFiles};
-use crate::ngx::process::{self, ChildEvent, ChildId, Command, Spec, Stdio};
+use crate::ngx::process::{self, ChildEvent, ChildId, ChildOwner, Command, Spec, Stdio};
 use crate::ngx::worker;
 use crate::process::{Backoff, Policy};
 use crate::rtmp::message::types;
@@ -64,7 +63,8 @@ pub struct Encoder {
     schedule: CutSchedule,
     hls: VariantGroup,
     dash: Option<SharedDashGroup>,
-    child: ChildId,
+    /// Its process in the registry (set once registered).
+    child: Option<ChildId>,
     /// A process runs and reads its stdin.
     running: bool,
     /// The time base of a process that started and whose feed is not attached yet.
@@ -84,41 +84,6 @@ pub struct Encoder {
     /// A respawned process starts at the source's cached GOP, before what its predecessor
     /// delivered: its output is skipped until a keyframe past the stream's last frame.
     resuming: bool,
-}
-
-thread_local! {
-    static ENCODERS: RefCell<Vec<(ChildId, Rc<RefCell<Encoder>>)>> = const { RefCell::new(Vec::new()) };
-}
-
-fn find(id: ChildId) -> Option<Rc<RefCell<Encoder>>> {
-    ENCODERS.with(|e| {
-        e.borrow()
-            .iter()
-            .find(|(c, _)| *c == id)
-            .map(|(_, e)| e.clone())
-    })
-}
-
-/// `name` made safe for a file name.
-fn file_part(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect()
-}
-
-fn log_path(app: &str, stream: &str) -> Option<PathBuf> {
-    Some(child_log_dir()?.join(format!(
-        "transcode-{}-{}.log",
-        file_part(app),
-        file_part(stream)
-    )))
 }
 
 impl Encoder {
@@ -147,27 +112,15 @@ impl Encoder {
                 return None;
             }
         };
-        let child = process::start(Spec {
-            label: label.clone(),
-            command,
-            policy: Policy {
-                respawn: Some(BACKOFF),
-                grace_ms: GRACE_MS,
-            },
-            stop_signal: libc::SIGTERM,
-            log: log_path(&key.app, &key.name),
-            listener: Some(on_child),
-            stop_when_exiting: false,
-        });
         let encoder = Rc::new(RefCell::new(Encoder {
-            label,
-            key,
+            label: label.clone(),
+            key: key.clone(),
             app: group.app,
             chunk_size: group.chunk_size,
             schedule: group.schedule.clone(),
             hls: group.hls.clone(),
             dash: group.dash.clone(),
-            child,
+            child: None,
             running: false,
             restart: None,
             pending: VecDeque::new(),
@@ -179,7 +132,19 @@ impl Encoder {
             last: (None, None),
             resuming: false,
         }));
-        ENCODERS.with(|e| e.borrow_mut().push((child, encoder.clone())));
+        let child = process::start(Spec {
+            label: label.clone(),
+            command,
+            policy: Policy {
+                respawn: Some(BACKOFF),
+                grace_ms: GRACE_MS,
+            },
+            stop_signal: libc::SIGTERM,
+            log: child_log_path(&["transcode", &key.app, &key.name]),
+            listener: Some(encoder.clone()),
+            stop_when_exiting: false,
+        });
+        encoder.borrow_mut().child = Some(child);
         Some(encoder)
     }
 
@@ -217,7 +182,10 @@ impl Encoder {
 
     fn pump(&mut self) {
         while let Some(front) = self.pending.front_mut() {
-            match process::write_stdin(self.child, front) {
+            let Some(child) = self.child else {
+                break;
+            };
+            match process::write_stdin(child, front) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.unreported += n;
@@ -251,7 +219,9 @@ impl Encoder {
             e.closing = true;
             e.child
         };
-        process::stop(child);
+        if let Some(child) = child {
+            process::stop(child);
+        }
     }
 
     /// The rendition's hub stream and its follower outputs.
@@ -403,64 +373,58 @@ impl Encoder {
 }
 
 /// The process layer's events of an encoder.
-fn on_child(id: ChildId, event: ChildEvent) {
-    let Some(encoder) = find(id) else {
-        return;
-    };
-    let log = Log::cycle();
-    let mut e = encoder.borrow_mut();
-    match event {
-        ChildEvent::Started { .. } => {
-            if e.closing {
-                drop(e);
-                process::stop(id);
-                return;
-            }
-            if e.outputs.is_none() {
-                e.outputs = e.open_outputs(log);
-                if e.outputs.is_none() {
-                    e.closing = true;
+impl ChildOwner for RefCell<Encoder> {
+    fn on_event(&self, id: ChildId, event: ChildEvent) {
+        let log = Log::cycle();
+        let Ok(mut e) = self.try_borrow_mut() else {
+            return;
+        };
+        match event {
+            ChildEvent::Started { .. } => {
+                if e.closing {
                     drop(e);
                     process::stop(id);
                     return;
                 }
+                if e.outputs.is_none() {
+                    e.outputs = e.open_outputs(log);
+                    if e.outputs.is_none() {
+                        e.closing = true;
+                        drop(e);
+                        process::stop(id);
+                        return;
+                    }
+                }
+                // A new process: a new time base, shared by its feed and its reader.
+                let time = TimeBase::new();
+                e.reader = RenditionReader::new(time.clone(), DEFAULT_MAX_TAG);
+                e.unreadable = false;
+                e.resuming = e.last.0.is_some();
+                e.drop_pending();
+                e.restart = Some(time);
+                e.running = true;
             }
-            // A new process: a new time base, shared by its feed and its reader.
-            let time = TimeBase::new();
-            e.reader = RenditionReader::new(time.clone(), DEFAULT_MAX_TAG);
-            e.unreadable = false;
-            e.resuming = e.last.0.is_some();
-            e.drop_pending();
-            e.restart = Some(time);
-            e.running = true;
-        }
-        ChildEvent::Stdout(data) => {
-            e.ingest_output(&data, log);
-            e.pump();
-        }
-        ChildEvent::Exited { .. } => {
-            e.running = false;
-            e.drop_pending();
-        }
-        ChildEvent::Gone => {
-            e.running = false;
-            e.drop_pending();
-            e.finish(log);
-            drop(e);
-            ENCODERS.with(|all| all.borrow_mut().retain(|(c, _)| *c != id));
+            ChildEvent::Stdout(data) => {
+                e.ingest_output(&data, log);
+                e.pump();
+            }
+            ChildEvent::Exited { .. } => {
+                e.running = false;
+                e.drop_pending();
+            }
+            ChildEvent::Gone => {
+                e.running = false;
+                e.drop_pending();
+                e.finish(log);
+            }
         }
     }
-}
 
-/// The worker exits (its encoders are killed with it): every rendition's outputs finish now,
-/// with what they have, so that playlists end and the master drops them.
-pub fn finish_all() {
-    let all: Vec<Rc<RefCell<Encoder>>> =
-        ENCODERS.with(|e| e.borrow_mut().drain(..).map(|(_, e)| e).collect());
-    let log = Log::cycle();
-    for encoder in all {
-        if let Ok(mut e) = encoder.try_borrow_mut() {
-            e.finish(log);
+    /// The worker exits (its encoder is killed with it): the rendition's outputs finish now,
+    /// with what they have, so that playlists end and the master drops it.
+    fn worker_exits(&self) {
+        if let Ok(mut e) = self.try_borrow_mut() {
+            e.finish(Log::cycle());
         }
     }
 }

@@ -19,12 +19,12 @@ mod encoder;
 mod sink;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::log::Log;
 use super::outputs::{Companion, OutputFiles, SourceLayout};
 use super::shm::ShmRegion;
+use super::worker::Counters;
 use crate::conf::{AppConf, ServerConf};
 use crate::dash::DashGroup;
 use crate::hls::{CutSchedule, GroupMember, VariantGroup};
@@ -32,23 +32,6 @@ use crate::live::shm::SlotWriter;
 use crate::live::{OutputId, Pipeline, StreamKey};
 use crate::transcode::{self, rendition_stream_name, source_stream_name, EncoderFeed};
 use encoder::{Encoder, Group};
-
-thread_local! {
-    /// Transcoded streams of this worker by `server {}` (its address), for `transcode_max`.
-    static ACTIVE: RefCell<HashMap<usize, u32>> = RefCell::new(HashMap::new());
-    /// Streams served at their source quality only because of `transcode_max`.
-    static REFUSED: Cell<u64> = const { Cell::new(0) };
-}
-
-/// The worker exits: the renditions' outputs finish before their encoders are killed.
-pub fn finish_all() {
-    encoder::finish_all();
-}
-
-/// Streams of this worker served without their renditions because of `transcode_max`.
-pub fn refused_count() -> u64 {
-    REFUSED.with(Cell::get)
-}
 
 /// Attaches the outputs of a newly published stream: those of
 /// [`OutputFiles::start`], and when the application has renditions (and `transcode_max`
@@ -59,15 +42,16 @@ pub fn start_outputs(
     key: &StreamKey,
     ring: Option<SlotWriter<ShmRegion>>,
     pipeline: &mut Pipeline,
+    counters: &mut Counters,
     log: Log,
 ) -> OutputFiles {
     if app.settings.renditions.is_empty() || app.settings.hls.is_none() {
         return OutputFiles::start(app, key, ring, pipeline, log);
     }
+    let active = counters.transcoding.entry(key.server).or_default().clone();
     if let Some(max) = server.settings.transcode_max {
-        let active = ACTIVE.with(|a| a.borrow().get(&key.server).copied().unwrap_or(0));
-        if active >= max {
-            REFUSED.with(|r| r.set(r.get() + 1));
+        if active.get() >= max {
+            counters.transcode_refused += 1;
             log_warn!(
                 log,
                 "rtmp: \"{}\" served at its source quality only: transcode_max {} reached",
@@ -77,7 +61,7 @@ pub fn start_outputs(
             return OutputFiles::start(app, key, ring, pipeline, log);
         }
     }
-    let Some(source) = SourceTranscode::new(app, server, key, log) else {
+    let Some(source) = SourceTranscode::new(app, server, key, active, log) else {
         return OutputFiles::start(app, key, ring, pipeline, log);
     };
     let layout = source.layout();
@@ -90,6 +74,8 @@ pub fn start_outputs(
 struct SourceTranscode {
     group: Group,
     state: State,
+    /// Its server's count of transcoded streams, which it is part of while it lives.
+    active: Rc<Cell<u32>>,
 }
 
 enum State {
@@ -105,6 +91,7 @@ impl SourceTranscode {
         app: &'static AppConf,
         server: &'static ServerConf,
         key: &StreamKey,
+        active: Rc<Cell<u32>>,
         log: Log,
     ) -> Option<SourceTranscode> {
         let hls = app.settings.hls.as_ref()?;
@@ -133,7 +120,7 @@ impl SourceTranscode {
             },
             None => None,
         };
-        ACTIVE.with(|a| *a.borrow_mut().entry(key.server).or_default() += 1);
+        active.set(active.get() + 1);
         Some(SourceTranscode {
             group: Group {
                 app,
@@ -144,6 +131,7 @@ impl SourceTranscode {
                 dash: dash_group,
             },
             state: State::Waiting,
+            active,
         })
     }
 
@@ -194,12 +182,7 @@ impl Companion for SourceTranscode {
 
 impl Drop for SourceTranscode {
     fn drop(&mut self) {
-        let server = self.group.source.server;
-        ACTIVE.with(|a| {
-            if let Some(n) = a.borrow_mut().get_mut(&server) {
-                *n = n.saturating_sub(1);
-            }
-        });
+        self.active.set(self.active.get().saturating_sub(1));
         if let State::Running(encoders) = &self.state {
             for (encoder, _) in encoders {
                 Encoder::close(encoder);
