@@ -14,6 +14,8 @@
 #   - publish -> segment listed: time from sending the keyframe that closes a segment to the
 #     playlist listing it (rtmp-load watches hls_path with inotify)
 #   - join -> first frame (TCP connect to first coded video frame) and to first keyframe
+#   - a 3-rendition ladder (scripts/bench_ladder.sh): worker CPU and RSS of ours
+#     (hls_rendition) against the C module's exec + hls_variant recipe, encoders' CPU beside
 # Output: a table on stdout and target/bench/{results.tsv,table.txt,bench.png}.
 #
 #   scripts/bench.sh                  # full run, ~13 minutes
@@ -191,3 +193,10 @@ for rep in $(seq "$REPS"); do
 done
 
 /usr/bin/python3 "$ROOT/scripts/bench_report.py" "$RES" "$OUT" | tee "$OUT/table.txt"
+
+# The 3-rendition ladder row (scripts/bench_ladder.sh): ours against the C module's exec +
+# hls_variant recipe, same module copy. BENCH_LADDER=0 skips it.
+if [[ ${BENCH_LADDER:-1} != 0 ]]; then
+    stop_nginx
+    NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" LADDER_REPS="$REPS" "$ROOT/scripts/bench_ladder.sh" | tee -a "$OUT/table.txt"
+fi

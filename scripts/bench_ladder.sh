@@ -35,10 +35,11 @@ make_flv "$FLV" 1280x720 2500k 5000k 128k
 # the same ones as outputs of its single exec'd ffmpeg.
 RENDITIONS=("480p 480 1200k" "360p 360 700k" "240p 240 400k")
 encoder_args() { # height bitrate
-    local h=$1 b=$2 kb=${2%k}
-    echo "-map 0:v:0 -map 0:a:0? -c:v libx264 -preset veryfast -tune zerolatency -vf scale=-2:$h" \
-        "-b:v $b -maxrate $((kb * 11 / 10))k -bufsize $((kb * 2))k -force_key_frames source -sc_threshold 0" \
-        "-c:a aac -b:a 128k"
+    local h=$1 b=$((${2%k} * 1000))
+    echo "-map 0:v:0 -map 0:a:0? -c:v libx264 -preset veryfast -tune zerolatency -pix_fmt yuv420p" \
+        "-vf scale=-2:$h -fps_mode passthrough -enc_time_base:v 1:1000 -force_key_frames source" \
+        "-forced-idr 1 -sc_threshold 0 -g 1000000 -keyint_min 1000000 -b:v $b -maxrate $b" \
+        "-bufsize $((b * 2)) -c:a aac -b:a 128000"
 }
 
 port_rs=$((20000 + RANDOM % 20000))
