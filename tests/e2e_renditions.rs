@@ -499,25 +499,25 @@ fn ladder_master_alignment_and_mpd() {
     );
     let status = publisher.wait().expect("ffmpeg");
     assert!(status.success(), "publisher failed");
-    // Publisher gone: no encoder, no zombie, within 2 s.
+    // Publisher gone: no encoder, no zombie, within 2 s (an encoder that just exited is a
+    // zombie until the worker's next tick reaps it).
     let left = Instant::now();
-    assert!(
-        wait_for(Duration::from_secs(2), || encoders(&n).is_empty()),
-        "encoders left 2 s after unpublish: {:?}",
-        encoders(&n)
-    );
-    let workers = {
+    let zombies = || {
         let master_pid: i32 = fs::read_to_string(n.prefix.join("nginx.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
         children_of(master_pid)
+            .iter()
+            .map(|w| zombies_of(*w))
+            .sum::<usize>()
     };
-    assert_eq!(
-        workers.iter().map(|w| zombies_of(*w)).sum::<usize>(),
-        0,
-        "zombies"
+    assert!(
+        wait_for(Duration::from_secs(2), || encoders(&n).is_empty()
+            && zombies() == 0),
+        "2 s after unpublish: encoders {:?}, zombies {}",
+        encoders(&n),
+        zombies()
     );
     eprintln!("encoders gone {:?} after unpublish", left.elapsed());
     // Every member ended; the master went with the last.
