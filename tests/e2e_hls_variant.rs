@@ -17,7 +17,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use support::m3u8::parse_m3u8;
-use support::master::{bit_rate, first_video_pts, parse_master, probe};
+use support::master::{bit_rate, check_media_facts, first_video_pts, parse_master};
 use support::nginx::{ffmpeg, Conf, Nginx};
 
 const FRAGMENT_S: u64 = 2;
@@ -192,19 +192,7 @@ fn check_master_snapshot(l: &Layout, operator_bw: &BTreeMap<&str, u64>) -> Resul
         let p = parse_m3u8(text.as_deref().ok_or("no member playlist")?);
         let last = p.entries.last().ok_or("no segment")?;
         let file = l.segment(m, &last.uri);
-        let (codecs, resolution, fps) = probe(&file);
-        let quoted = format!("\"{codecs}\"");
-        ensure!(
-            inf.get("CODECS") == Some(quoted.as_str()),
-            "{m}: CODECS {quoted} in\n{master}"
-        );
-        ensure!(
-            inf.get("RESOLUTION") == Some(resolution.as_str()),
-            "{m}: RESOLUTION {resolution} in\n{master}"
-        );
-        let rate: f64 = inf.get("FRAME-RATE").unwrap_or("0").parse().unwrap();
-        let same_rate = (rate - fps).abs() < 0.001;
-        ensure!(same_rate, "{m}: FRAME-RATE {rate} vs {fps}");
+        check_media_facts(inf, &file, m, &master)?;
         ensure!(
             m != &"cam_hi"
                 || operator_bw.contains_key(m)

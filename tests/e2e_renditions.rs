@@ -16,8 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::hls::ffprobe_packets;
 use support::m3u8::parse_m3u8;
+use support::master::{bit_rate, check_media_facts, first_video_pts, parse_master};
 use support::nginx::{ffmpeg, Conf, Nginx};
 
 const FRAGMENT_S: u64 = 2;
@@ -189,163 +189,6 @@ fn assert_clean_log(n: &Nginx) {
     }
 }
 
-/// One `#EXT-X-STREAM-INF` of a master playlist: its attributes (in order) and URI.
-#[derive(Debug, Clone)]
-struct StreamInf {
-    attrs: Vec<(String, String)>,
-    uri: String,
-}
-
-impl StreamInf {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Splits an attribute list on commas outside quoted strings.
-fn parse_attrs(list: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let (mut cur, mut quoted) = (String::new(), false);
-    for c in list.chars().chain(std::iter::once(',')) {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            ',' if !quoted => {
-                let (n, v) = cur.split_once('=').expect("NAME=VALUE");
-                out.push((n.to_owned(), v.to_owned()));
-                cur.clear();
-            }
-            _ => cur.push(c),
-        }
-    }
-    out
-}
-
-fn parse_master(text: &str) -> Vec<StreamInf> {
-    assert!(text.starts_with("#EXTM3U\n"), "not a playlist:\n{text}");
-    assert!(
-        !text.contains("#EXTINF") && !text.contains("#EXT-X-TARGETDURATION"),
-        "a media playlist, not a master:\n{text}"
-    );
-    let mut lines = text.lines();
-    let mut out = Vec::new();
-    while let Some(l) = lines.next() {
-        if let Some(list) = l.strip_prefix("#EXT-X-STREAM-INF:") {
-            let uri = lines.next().expect("URI after STREAM-INF").to_owned();
-            out.push(StreamInf {
-                attrs: parse_attrs(list),
-                uri,
-            });
-        }
-    }
-    out
-}
-
-/// Bit rate of a segment file over its EXTINF, bit/s.
-fn bit_rate(file: &Path, extinf_ms: u64) -> u64 {
-    let len = fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    len * 8_000 / extinf_ms.max(1)
-}
-
-/// `avc1.PPCCLL` of the SPS in a segment, as ffmpeg's own parser reads it (trace_headers).
-fn avc1_of(file: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-v", "info", "-i"])
-        .arg(file)
-        .args([
-            "-an",
-            "-c:v",
-            "copy",
-            "-bsf:v",
-            "trace_headers",
-            "-f",
-            "null",
-            "-",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("ffmpeg trace_headers");
-    let text = String::from_utf8_lossy(&out.stderr);
-    let field = |name: &str| -> u32 {
-        text.lines()
-            .find(|l| l.split_whitespace().nth(4) == Some(name))
-            .and_then(|l| l.rsplit("= ").next())
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in trace_headers output:\n{text}"))
-    };
-    let mut constraints = 0;
-    for i in 0..6 {
-        constraints |= field(&format!("constraint_set{i}_flag")) << (7 - i);
-    }
-    format!(
-        "avc1.{:02X}{:02X}{:02X}",
-        field("profile_idc"),
-        constraints,
-        field("level_idc")
-    )
-}
-
-/// ffprobe's view of a segment: (CODECS, RESOLUTION, frames per second).
-fn probe(file: &Path) -> (String, String, f64) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .args([
-            "stream=codec_type,codec_name,profile,width,height,r_frame_rate",
-            "-of",
-        ])
-        .args(["compact"])
-        .arg(file)
-        .output()
-        .expect("ffprobe");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |line: &str, k: &str| -> String {
-        line.split('|')
-            .find_map(|f| f.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let video = text
-        .lines()
-        .find(|l| l.contains("codec_type=video"))
-        .expect("video stream");
-    let audio = text
-        .lines()
-        .find(|l| l.contains("codec_type=audio"))
-        .expect("audio stream");
-    assert_eq!(field(video, "codec_name"), "h264");
-    assert_eq!(field(audio, "codec_name"), "aac");
-    let aot = match field(audio, "profile").as_str() {
-        "LC" => 2,
-        "HE-AAC" => 5,
-        "HE-AACv2" => 29,
-        other => panic!("AAC profile {other}"),
-    };
-    let (num, den) = field(video, "r_frame_rate")
-        .split_once('/')
-        .map(|(a, b)| (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap()))
-        .expect("r_frame_rate");
-    (
-        format!("{},mp4a.40.{aot}", avc1_of(file)),
-        format!("{}x{}", field(video, "width"), field(video, "height")),
-        num / den,
-    )
-}
-
-/// First video PTS of a segment (90 kHz).
-fn first_video_pts(file: &Path) -> i64 {
-    ffprobe_packets(file)
-        .iter()
-        .filter(|p| p.video)
-        .filter_map(|p| p.pts)
-        .min()
-        .unwrap_or_else(|| panic!("no video in {}", file.display()))
-}
-
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)+) => {
         if !$cond {
@@ -384,19 +227,7 @@ fn check_master(dir: &Path) -> Result<(), String> {
             .ok_or_else(|| format!("{m} not in master:\n{master}"))?;
         let p = parse_m3u8(text.as_deref().ok_or("no member playlist")?);
         let last = p.entries.last().ok_or("no segment")?;
-        let (codecs, resolution, fps) = probe(&dir.join(&last.uri));
-        let quoted = format!("\"{codecs}\"");
-        ensure!(
-            inf.get("CODECS") == Some(quoted.as_str()),
-            "{m}: CODECS {quoted} in\n{master}"
-        );
-        ensure!(
-            inf.get("RESOLUTION") == Some(resolution.as_str()),
-            "{m}: RESOLUTION {resolution} in\n{master}"
-        );
-        let rate: f64 = inf.get("FRAME-RATE").unwrap_or("0").parse().unwrap();
-        let same_rate = (rate - fps).abs() < 0.001;
-        ensure!(same_rate, "{m}: FRAME-RATE {rate} vs {fps}");
+        check_media_facts(inf, &dir.join(&last.uri), m, &master)?;
         let peak = p
             .entries
             .iter()

@@ -164,3 +164,26 @@ pub fn first_video_pts(file: &Path) -> i64 {
         .min()
         .unwrap_or_else(|| panic!("no video in {}", file.display()))
 }
+
+/// Whether a master playlist's line for `member` says what ffprobe sees in `segment` (one
+/// of the member's segments): CODECS, RESOLUTION and FRAME-RATE; `Err` says what differs.
+pub fn check_media_facts(
+    inf: &StreamInf,
+    segment: &Path,
+    member: &str,
+    master: &str,
+) -> Result<(), String> {
+    let (codecs, resolution, fps) = probe(segment);
+    let quoted = format!("\"{codecs}\"");
+    if inf.get("CODECS") != Some(quoted.as_str()) {
+        return Err(format!("{member}: CODECS {quoted} in\n{master}"));
+    }
+    if inf.get("RESOLUTION") != Some(resolution.as_str()) {
+        return Err(format!("{member}: RESOLUTION {resolution} in\n{master}"));
+    }
+    let rate: f64 = inf.get("FRAME-RATE").unwrap_or("0").parse().unwrap();
+    if (rate - fps).abs() >= 0.001 {
+        return Err(format!("{member}: FRAME-RATE {rate} vs {fps}"));
+    }
+    Ok(())
+}
