@@ -69,7 +69,8 @@ pub struct RecordConfig {
     /// (the shell reads the zone; the core has none).
     pub utc_offset_s: i32,
     /// Keyframes the metadata of one file indexes before the index is thinned (every other
-    /// entry dropped): fixes the size of the reserved `onMetaData` tag.
+    /// entry dropped): fixes the size of the reserved `onMetaData` tag. At most 65536; more
+    /// is taken as that.
     pub index_capacity: usize,
     /// Bytes buffered before an append (appends also happen at each video keyframe).
     pub flush_bytes: usize,

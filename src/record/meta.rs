@@ -73,8 +73,12 @@ fn body(f: &FileFacts, times: Vec<Value>, positions: Vec<Value>, pad: usize) -> 
                 ("filepositions".to_string(), Value::StrictArray(positions)),
             ]),
         ),
-        // A long string, so its header does not change size with its length.
-        ("padding".to_string(), Value::LongString(" ".repeat(pad))),
+        // One-byte nulls: FFmpeg's FLV reader refuses AMF0 long strings and strings over 255
+        // bytes, and parses arrays of anything.
+        (
+            "padding".to_string(),
+            Value::StrictArray(vec![Value::Null; pad]),
+        ),
     ]);
     let mut out = BytesMut::new();
     encode(&Value::string("onMetaData"), &mut out);
@@ -82,9 +86,13 @@ fn body(f: &FileFacts, times: Vec<Value>, positions: Vec<Value>, pad: usize) -> 
     out
 }
 
-/// The body size of the tag for a file like `f` with `capacity` index entries.
+/// The most index entries a tag has room for (about 1.2 MB of reserved metadata).
+pub const MAX_INDEX_CAPACITY: usize = 1 << 16;
+
+/// The body size of the tag for a file like `f` with `capacity` index entries (at most
+/// [`MAX_INDEX_CAPACITY`]).
 pub fn reserved_body_len(f: &FileFacts, capacity: usize) -> usize {
-    let full = vec![Value::Number(0.0); capacity];
+    let full = vec![Value::Number(0.0); capacity.min(MAX_INDEX_CAPACITY)];
     body(f, full.clone(), full, 0).len()
 }
 

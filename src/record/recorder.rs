@@ -298,7 +298,8 @@ impl Recorder {
             has_audio,
             ..FileFacts::default()
         };
-        let meta_body_len = meta::reserved_body_len(&facts, conf.index_capacity);
+        let capacity = conf.index_capacity.min(meta::MAX_INDEX_CAPACITY);
+        let meta_body_len = meta::reserved_body_len(&facts, capacity);
         let mut f = OpenFile {
             part: part.clone(),
             path,
@@ -433,7 +434,11 @@ impl Recorder {
         let position = f.written;
         if keyframe {
             f.flush(&mut self.ops);
-            f.index(ts, position, conf.index_capacity);
+            f.index(
+                ts,
+                position,
+                conf.index_capacity.min(meta::MAX_INDEX_CAPACITY),
+            );
         }
         f.write(&tag);
         f.frames += 1;
