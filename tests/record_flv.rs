@@ -60,7 +60,7 @@ fn record(dir: &Path, src: &Path, conf: RecordConfig) -> (Vec<String>, RecordHan
     let handle = rec.handle();
     p.attach(Box::new(rec));
     let mut disk = Disk::new(dir.to_path_buf());
-    let mut drain = |p: &mut Pipeline, disk: &mut Disk| {
+    let drain = |p: &mut Pipeline, disk: &mut Disk| {
         while let Some((_, op)) = p.poll_op() {
             match op {
                 OutputOp::File(op) => disk.apply(op),
@@ -282,4 +282,338 @@ fn interval_splits_add_up_and_each_starts_with_headers_and_a_keyframe() {
         "every audio frame once"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- Modes, limits, manual control and file operations, on synthetic messages. ----
+
+mod synthetic {
+    use super::*;
+    use support::fileops::Fs;
+    use support::media::{avcc_frame, hex, AAC_SEQ, X264_HIGH_SEQ};
+
+    fn video(key: bool, size: usize) -> Bytes {
+        let mut v = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        v.extend_from_slice(&avcc_frame(key, size, 7));
+        Bytes::from(v)
+    }
+
+    fn audio() -> Bytes {
+        Bytes::from_static(&[0xaf, 1, 0x21, 0x10, 0x04, 0x60, 0x8c])
+    }
+
+    struct Rig {
+        p: Pipeline,
+        fs: Fs,
+        handle: RecordHandle,
+        ops: usize,
+    }
+
+    impl Rig {
+        fn new(conf: RecordConfig) -> Rig {
+            let mut p = Pipeline::published(GopCache::new(true, 4096, 32 << 20), 4096);
+            let rec = Recorder::new(conf, "cam");
+            let handle = rec.handle();
+            p.attach(Box::new(rec));
+            Rig {
+                p,
+                fs: Fs::default(),
+                handle,
+                ops: 0,
+            }
+        }
+
+        fn drain(&mut self) {
+            while let Some((_, op)) = self.p.poll_op() {
+                self.ops += 1;
+                match op {
+                    OutputOp::File(op) => self.fs.apply(op),
+                    OutputOp::Send(_) => panic!("the recorder sends no bytes"),
+                }
+            }
+        }
+
+        fn send(&mut self, type_id: u8, ts: u32, payload: &Bytes) {
+            self.p.ingest(
+                Incoming {
+                    type_id,
+                    timestamp: ts,
+                    payload,
+                    now: now(u64::from(ts)),
+                },
+                false,
+            );
+            self.drain();
+        }
+
+        /// Headers at `t0`, then `secs` seconds of 25 fps video (a keyframe each second)
+        /// and audio every 23 ms.
+        fn publish(&mut self, t0: u32, secs: u32) {
+            self.send(9, t0, &hex(X264_HIGH_SEQ));
+            self.send(8, t0, &hex(AAC_SEQ));
+            self.media(t0, secs);
+        }
+
+        fn media(&mut self, t0: u32, secs: u32) {
+            let mut a = 0;
+            for i in 0..secs * 25 {
+                let t = t0 + i * 40;
+                while a <= t {
+                    self.send(8, a.max(t0), &audio());
+                    a += 23;
+                }
+                self.send(9, t, &video(i % 25 == 0, 400));
+            }
+        }
+
+        fn finish(&mut self, ms: u64) {
+            self.p.finish(now(ms));
+            self.drain();
+        }
+
+        fn file(&self, name: &str) -> Vec<Tag> {
+            tags(self.fs.segment(name))
+        }
+    }
+
+    fn kinds(t: &[Tag]) -> (usize, usize, usize) {
+        let v = t
+            .iter()
+            .filter(|t| t.type_id == 9 && t.body[1] == 1)
+            .count();
+        let k = t.iter().filter(|t| t.keyframe() && t.body[1] == 1).count();
+        let a = t
+            .iter()
+            .filter(|t| t.type_id == 8 && t.body[1] == 1)
+            .count();
+        (v, k, a)
+    }
+
+    #[test]
+    fn modes_keep_what_nginx_rtmp_keeps() {
+        let cases = [
+            (RecordMode::ALL, (100, 4, true)),
+            (
+                RecordMode {
+                    video: true,
+                    ..RecordMode::default()
+                },
+                (100, 4, false),
+            ),
+            (
+                RecordMode {
+                    keyframes: true,
+                    ..RecordMode::default()
+                },
+                (4, 4, false),
+            ),
+            (
+                RecordMode {
+                    audio: true,
+                    keyframes: true,
+                    ..RecordMode::default()
+                },
+                (4, 4, true),
+            ),
+        ];
+        for (mode, (v, k, has_audio)) in cases {
+            let mut r = Rig::new(RecordConfig::new(mode));
+            r.publish(1000, 4);
+            r.finish(5000);
+            let t = r.file("cam.flv");
+            let (gv, gk, ga) = kinds(&t);
+            assert_eq!((gv, gk, ga > 0), (v, k, has_audio), "{mode:?}");
+            let meta = metadata(r.fs.segment("cam.flv"));
+            assert_eq!(meta.get_f64("width"), Some(320.0), "{mode:?}");
+            assert_eq!(meta.object_get("audiocodecid").is_some(), has_audio);
+        }
+        // Audio only: an audio-only stream is recorded too (nginx-rtmp's `record all` waits
+        // for a video keyframe that never comes).
+        let mut r = Rig::new(RecordConfig::new(RecordMode::ALL));
+        r.send(8, 0, &hex(AAC_SEQ));
+        for i in 0..100 {
+            r.send(8, i * 23, &audio());
+        }
+        r.finish(3000);
+        let t = r.file("cam.flv");
+        assert_eq!(kinds(&t), (0, 0, 100));
+        assert_eq!(r.fs.segment("cam.flv")[4], 4, "audio-only FLV header");
+        let meta = metadata(r.fs.segment("cam.flv"));
+        assert!(meta.object_get("width").is_none());
+        assert_eq!(meta.get_f64("audiosamplerate"), Some(44100.0));
+    }
+
+    #[test]
+    fn files_start_at_a_keyframe_with_rebased_timestamps() {
+        let mut r = Rig::new(RecordConfig::new(RecordMode::ALL));
+        r.send(9, 500, &hex(X264_HIGH_SEQ));
+        r.send(8, 500, &hex(AAC_SEQ));
+        // Before any keyframe: nothing is written, no file is opened.
+        r.send(9, 520, &video(false, 100));
+        r.send(8, 530, &audio());
+        assert!(r.fs.files.is_empty());
+        r.media(1000, 2);
+        r.finish(3000);
+        let t = r.file("cam.flv");
+        assert_eq!(t[0].type_id, 18);
+        assert_eq!((t[1].type_id, t[1].ts), (9, 0));
+        assert_eq!((t[2].type_id, t[2].ts), (8, 0));
+        assert!(
+            t[3].keyframe() && t[3].ts == 0,
+            "{:?}",
+            (t[3].type_id, t[3].ts)
+        );
+        let last = t.last().unwrap().ts;
+        assert!((1900..2000).contains(&last), "{last}");
+    }
+
+    #[test]
+    fn appends_are_buffered() {
+        let mut conf = RecordConfig::new(RecordMode::ALL);
+        conf.flush_bytes = 1 << 20;
+        let mut r = Rig::new(conf);
+        r.publish(0, 10);
+        r.finish(10_000);
+        // Open, one append per keyframe (10), the last flush, the rewrite, the finish: far
+        // fewer than the ~690 messages.
+        assert_eq!(r.fs.log, ["record cam.flv.part", "finish cam.flv"]);
+        assert!(r.ops <= 14, "{} ops", r.ops);
+        let meta = metadata(r.fs.segment("cam.flv"));
+        assert_eq!(
+            meta.get_f64("filesize"),
+            Some(r.fs.segment("cam.flv").len() as f64)
+        );
+        let d = meta.get_f64("duration").unwrap();
+        assert!((d - 10.0).abs() < 0.05, "{d}");
+    }
+
+    #[test]
+    fn max_frames_and_max_size_split_at_keyframes() {
+        let mut conf = RecordConfig::new(RecordMode {
+            video: true,
+            ..RecordMode::default()
+        });
+        conf.max_frames = 30;
+        conf.suffix = "-%H%M%S.flv".into();
+        let mut r = Rig::new(conf);
+        r.publish(0, 4);
+        r.finish(4000);
+        // 30 frames are reached inside the second GOP: each file holds two GOPs.
+        assert_eq!(r.fs.recordings, ["cam-221320.flv", "cam-221322.flv"]);
+        for f in &r.fs.recordings {
+            assert_eq!(kinds(&r.file(f)).0, 50, "{f}");
+        }
+
+        let mut conf = RecordConfig::new(RecordMode::ALL);
+        conf.max_size = 20_000;
+        let mut r = Rig::new(conf);
+        r.publish(0, 6);
+        r.finish(6000);
+        // Same name each time: never overwritten.
+        assert_eq!(r.fs.recordings[..2], ["cam.flv", "cam-1.flv"]);
+        let mut frames = 0;
+        for f in &r.fs.recordings {
+            let data = r.fs.segment(f);
+            let t = tags(data);
+            assert!(t[3..].iter().find(|t| t.video()).unwrap().keyframe());
+            frames += kinds(&t).0;
+        }
+        assert_eq!(frames, 150, "every frame exactly once");
+    }
+
+    #[test]
+    fn interval_follows_media_time() {
+        let mut conf = RecordConfig::new(RecordMode::ALL);
+        conf.interval_ms = Some(2000);
+        conf.unique = true;
+        let mut r = Rig::new(conf);
+        r.publish(0, 6);
+        r.finish(6000);
+        assert_eq!(
+            r.fs.recordings,
+            [
+                "cam-1700000000.flv",
+                "cam-1700000002.flv",
+                "cam-1700000004.flv"
+            ]
+        );
+        for f in &r.fs.recordings {
+            let meta = metadata(r.fs.segment(f));
+            let d = meta.get_f64("duration").unwrap();
+            assert!((d - 2.0).abs() < 0.05, "{f}: {d}");
+            let kf = meta.object_get("keyframes").unwrap();
+            assert_eq!(numbers(kf.object_get("times").unwrap()), [0.0, 1.0]);
+        }
+    }
+
+    #[test]
+    fn manual_start_and_stop() {
+        let mut conf = RecordConfig::new(RecordMode {
+            manual: true,
+            ..RecordMode::ALL
+        });
+        conf.unique = true;
+        let mut r = Rig::new(conf);
+        r.publish(0, 2);
+        assert!(r.fs.files.is_empty(), "manual: nothing before start");
+        let path = r.handle.start(now(2000)).unwrap();
+        assert_eq!(path.as_str(), "cam-1700000002.flv");
+        assert_eq!(
+            r.handle.start(now(2100)).unwrap(),
+            path,
+            "start is idempotent"
+        );
+        // Mid-GOP: the file opens at the next keyframe (2 s), not with this inter frame.
+        r.send(9, 1990, &video(false, 100));
+        assert!(r.fs.files.is_empty());
+        r.media(2000, 3);
+        let st = r.handle.status();
+        assert_eq!(st.path.as_ref(), Some(&path));
+        assert!(st.started && st.frames > 0 && st.duration_ms >= 1900);
+        assert_eq!(r.handle.stop(), Some(path.clone()));
+        // The file is finished at the recorder's next call, even without a message.
+        r.drain();
+        assert_eq!(r.fs.recordings, [path.as_str()]);
+        assert!(r.handle.status().path.is_none());
+        let t = r.file(path.as_str());
+        assert!(t[3..].iter().find(|t| t.video()).unwrap().ts == 0);
+        assert_eq!(kinds(&t).1, 3, "keyframes at 2, 3 and 4 s");
+        // Not recording: stop answers nothing; non-manual recorders ignore start.
+        assert_eq!(r.handle.stop(), None);
+        let r2 = Rig::new(RecordConfig::new(RecordMode::ALL));
+        assert_eq!(r2.handle.start(now(0)), None);
+    }
+
+    #[test]
+    fn the_index_is_thinned_when_full() {
+        let mut conf = RecordConfig::new(RecordMode::ALL);
+        conf.index_capacity = 4;
+        let mut r = Rig::new(conf);
+        r.publish(0, 10);
+        r.finish(10_000);
+        let data = r.fs.segment("cam.flv");
+        let meta = metadata(data);
+        let kf = meta.object_get("keyframes").unwrap();
+        let times = numbers(kf.object_get("times").unwrap());
+        assert_eq!(times, [0.0, 4.0, 8.0]);
+        for pos in numbers(kf.object_get("filepositions").unwrap()) {
+            assert!(tag_at(data, pos as usize).keyframe());
+        }
+    }
+
+    #[test]
+    fn a_new_sequence_header_goes_into_the_open_file() {
+        let mut r = Rig::new(RecordConfig::new(RecordMode::ALL));
+        r.publish(0, 1);
+        r.send(9, 1000, &hex(support::media::X264_BASELINE_SEQ));
+        r.send(9, 1000, &hex(support::media::X264_BASELINE_SEQ));
+        r.media(1000, 1);
+        r.finish(2000);
+        let t = r.file("cam.flv");
+        let headers: Vec<u32> = t
+            .iter()
+            .filter(|t| t.type_id == 9 && t.body[1] == 0)
+            .map(|t| t.ts)
+            .collect();
+        assert_eq!(headers, [0, 1000], "the changed header once, at its time");
+    }
 }

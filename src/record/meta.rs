@@ -9,7 +9,6 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::amf0::{encode, Value};
-use crate::media::flv_stream::TAG_HEADER_LEN;
 use crate::media::FlvWriter;
 use crate::rtmp::message::types;
 
@@ -118,6 +117,7 @@ mod tests {
         TAG_HEADER_LEN + body_len + 4
     }
     use crate::amf0::decode_all;
+    use crate::media::flv_stream::TAG_HEADER_LEN;
 
     #[test]
     fn fixed_size_whatever_the_index() {

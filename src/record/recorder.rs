@@ -147,11 +147,6 @@ impl OpenFile {
         end(self.video_ts).max(end(self.audio_ts))
     }
 
-    fn last_ms(&self) -> u32 {
-        let last = |t: Option<(u32, u32)>| t.map_or(0, |(l, _)| l);
-        last(self.video_ts).max(last(self.audio_ts))
-    }
-
     fn write(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
         self.written += bytes.len() as u64;
@@ -169,7 +164,7 @@ impl OpenFile {
         if capacity == 0 {
             return;
         }
-        if self.keyframes % self.stride == 0 {
+        if self.keyframes.is_multiple_of(self.stride) {
             if self.facts.times.len() >= capacity {
                 // Full: keep every other entry, so the index still spans the whole file.
                 let keep = |v: &mut Vec<f64>| {
@@ -183,7 +178,7 @@ impl OpenFile {
                 keep(&mut self.facts.filepositions);
                 self.stride = self.stride.saturating_mul(2);
             }
-            if self.keyframes % self.stride == 0 {
+            if self.keyframes.is_multiple_of(self.stride) {
                 self.facts.times.push(f64::from(ts) / 1000.0);
                 self.facts.filepositions.push(position as f64);
             }
@@ -498,7 +493,7 @@ impl Recorder {
             (f.facts.has_audio, &f.audio_header)
         };
         if carries && current.as_ref() != Some(&h) {
-            let ts = f.last_ms();
+            let ts = f.rel(msg.timestamp);
             let type_id = msg.type_id;
             if let Some(tag) = FlvWriter::tag(type_id, ts, &h) {
                 f.write(&tag);

@@ -138,7 +138,7 @@ pub fn strftime(pattern: &str, unix_s: i64, utc_offset_s: i32) -> String {
                 let off = utc_offset_s.unsigned_abs();
                 write!(out, "{sign}{:02}{:02}", off / 3600, off / 60 % 60)
             }
-            'n' => write!(out, "\n"),
+            'n' => writeln!(out),
             't' => write!(out, "\t"),
             '%' => write!(out, "%"),
             other => write!(out, "%{other}"),
