@@ -40,7 +40,7 @@ pub struct RecordStatus {
 
 #[derive(Debug)]
 struct Shared {
-    conf: RecordConfig,
+    conf: Rc<RecordConfig>,
     stream: String,
     status: RecordStatus,
     /// Manual mode: the name time (Unix s) asked for by `start`, until a file opens.
@@ -203,6 +203,8 @@ impl OpenFile {
 /// publisher's pace.
 #[derive(Debug)]
 pub struct Recorder {
+    /// Shared with the handle; cloned (a count) per message, never copied.
+    conf: Rc<RecordConfig>,
     shared: Rc<RefCell<Shared>>,
     ops: VecDeque<FileOp>,
     file: Option<OpenFile>,
@@ -215,7 +217,9 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder of `stream` (the published name, escaped into file names) under `conf`.
     pub fn new(conf: RecordConfig, stream: &str) -> Recorder {
+        let conf = Rc::new(conf);
         Recorder {
+            conf: conf.clone(),
             shared: Rc::new(RefCell::new(Shared {
                 conf,
                 stream: stream.to_string(),
@@ -236,8 +240,8 @@ impl Recorder {
         RecordHandle(self.shared.clone())
     }
 
-    fn conf(&self) -> RecordConfig {
-        self.shared.borrow().conf.clone()
+    fn conf(&self) -> Rc<RecordConfig> {
+        self.conf.clone()
     }
 
     fn apply_stop(&mut self) {
@@ -267,9 +271,8 @@ impl Recorder {
 
     /// Whether a file may open now (manual mode: only after `start`), and its name time.
     fn may_open(&self, now: Now) -> Option<i64> {
-        let s = self.shared.borrow();
-        if s.conf.mode.manual {
-            s.start_at
+        if self.conf.mode.manual {
+            self.shared.borrow().start_at
         } else {
             Some(unix_s(now))
         }
