@@ -284,6 +284,35 @@ fn interval_splits_add_up_and_each_starts_with_headers_and_a_keyframe() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn max_size_splits_keep_every_frame() {
+    let dir = tmpdir("size");
+    let src = source(&dir, 25);
+    let size = std::fs::metadata(&src).unwrap().len();
+    let mut conf = RecordConfig::new(RecordMode::ALL);
+    conf.max_size = size / 3;
+    let (files, _) = record(&dir, &src, conf);
+    assert!((3..=4).contains(&files.len()), "{files:?}");
+    assert_eq!(files[..2], ["cam.flv", "cam-1.flv"], "never overwritten");
+    let mut total = 0.0;
+    let mut video = Vec::new();
+    for f in &files {
+        let path = dir.join(f);
+        let data = std::fs::read(&path).unwrap();
+        assert_starts_well(&data);
+        assert!(data.len() as u64 >= size / 3 || f == files.last().unwrap());
+        total += ffprobe_duration(&path);
+        video.extend(framemd5(&path, "v"));
+    }
+    let want = ffprobe_duration(&src);
+    assert!(
+        (total - want).abs() <= 0.1,
+        "durations add up to {total}, source {want}"
+    );
+    assert_eq!(video, framemd5(&src, "v"), "every video frame exactly once");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 // ---- Modes, limits, manual control and file operations, on synthetic messages. ----
 
 mod synthetic {

@@ -198,8 +198,8 @@ impl OpenFile {
 /// name. Appends are buffered: one [`FileOp::AppendRecording`] per video keyframe or
 /// `flush_bytes`, whichever comes first.
 ///
-/// `record_interval` is measured on the stream's timestamps (not the wall clock, as
-/// nginx-rtmp does), so the split files' durations add up to the media's whatever the
+/// `record_interval` is measured on the stream's timestamps (nginx-rtmp measures the wall
+/// clock), so the split files' durations add up to the media's whatever the
 /// publisher's pace.
 #[derive(Debug)]
 pub struct Recorder {
