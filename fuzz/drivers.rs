@@ -184,6 +184,8 @@ pub fn demux(data: &[u8]) {
 struct OpChecker {
     open: Option<String>,
     closed: std::collections::HashSet<String>,
+    /// The open recording's part file and the bytes appended to it.
+    recording: Option<(String, u64)>,
 }
 
 impl OpChecker {
@@ -211,6 +213,29 @@ impl OpChecker {
                 }
             }
             FileOp::CreateDir { .. } | FileOp::Delete { .. } | FileOp::CancelDelete { .. } => {}
+            FileOp::OpenRecording { part } => {
+                assert!(
+                    self.recording.is_none(),
+                    "recording opened while one is open"
+                );
+                self.recording = Some((part.to_string(), 0));
+            }
+            FileOp::AppendRecording { data } => {
+                let (_, len) = self.recording.as_mut().expect("append without recording");
+                *len += data.len() as u64;
+            }
+            FileOp::WriteRecordingAt { offset, data } => {
+                let (_, len) = self.recording.as_ref().expect("write without recording");
+                assert!(
+                    offset + data.len() as u64 <= *len,
+                    "write past the appended bytes"
+                );
+            }
+            FileOp::FinishRecording { part, path } => {
+                let (open, _) = self.recording.take().expect("finish without recording");
+                assert_eq!(open, part.to_string());
+                assert_ne!(part, path);
+            }
         }
     }
 }

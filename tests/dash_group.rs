@@ -165,6 +165,7 @@ impl Dir {
             }
             FileOp::Delete { path, .. } => self.deletes.push(path.to_string()),
             FileOp::CancelDelete { .. } => {}
+            other => panic!("unexpected {other:?}"),
         }
     }
 

@@ -192,6 +192,7 @@ impl Files {
                     not_before_ms,
                 } => self.deletes.push((path.to_string(), not_before_ms)),
                 FileOp::CancelDelete { .. } => {}
+                other => panic!("unexpected {other:?}"),
             }
         }
     }

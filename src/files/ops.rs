@@ -13,7 +13,7 @@ pub struct Now {
 }
 
 /// File operations for the shell, relative to the output's directory
-/// (`hls_path`, `dash_path`), to be executed in the order an output's
+/// (`hls_path`, `dash_path`, `record_path`), to be executed in the order an output's
 /// `poll_op` returns them.
 ///
 /// Contract:
@@ -28,6 +28,20 @@ pub struct Now {
 ///   cannot see other workers' pending deletes should also skip a delete
 ///   whose file was modified after the delete was scheduled.) A missing file
 ///   is not an error.
+/// - Recordings: at most one recording is open per output at a time.
+///   `OpenRecording` creates its temporary `part` file (a stale file of that
+///   name, left by a crash, is truncated) and makes it the current recording.
+///   `AppendRecording` appends to the current recording's end.
+///   `WriteRecordingAt` overwrites bytes already appended
+///   (`offset + data.len()` never exceeds the bytes appended so far) without
+///   moving the append position. `FinishRecording` closes the current
+///   recording and renames `part` to `path` without ever replacing a file:
+///   when `path` exists, the shell uses the first free name of
+///   `<stem>-1.<ext>`, `<stem>-2.<ext>`, ... in the same directory, and
+///   reports the name it used (record-done notifications and `exec` take it).
+///   A write that fails ends the recording: the shell drops the output's
+///   following recording ops up to the next `OpenRecording` and leaves the
+///   part file where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOp {
     /// Create the directory if it does not exist (nested layout).
@@ -44,4 +58,15 @@ pub enum FileOp {
     Delete { path: RelPath, not_before_ms: u64 },
     /// Forget a pending `Delete` of this path (the stream resumed).
     CancelDelete { path: RelPath },
+    /// Create (or truncate) the recording's temporary file; it becomes the
+    /// current recording.
+    OpenRecording { part: RelPath },
+    /// Append bytes at the end of the current recording.
+    AppendRecording { data: Bytes },
+    /// Overwrite bytes of the current recording at `offset` (already written
+    /// bytes only; the append position does not move).
+    WriteRecordingAt { offset: u64, data: Bytes },
+    /// Close the current recording and rename `part` to `path`, never over an
+    /// existing file (see the contract above).
+    FinishRecording { part: RelPath, path: RelPath },
 }

@@ -97,6 +97,16 @@ impl FileWriter {
                 not_before_ms,
             } => schedule_delete(join(&self.root, path.as_str())?, not_before_ms),
             FileOp::CancelDelete { path } => cancel_delete(&join(&self.root, path.as_str())?),
+            // No output of this shell records yet: the recorder is not attached.
+            FileOp::OpenRecording { .. }
+            | FileOp::AppendRecording { .. }
+            | FileOp::WriteRecordingAt { .. }
+            | FileOp::FinishRecording { .. } => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "recording file operations are not executed by this shell",
+                ));
+            }
         }
         Ok(false)
     }

@@ -26,6 +26,10 @@ pub struct Fs {
     /// Segment paths in the order they were closed.
     pub closed: Vec<String>,
     pub log: Vec<String>,
+    /// The part file of the open recording.
+    pub recording: Option<String>,
+    /// Finished recordings' final names, in order.
+    pub recordings: Vec<String>,
 }
 
 impl Fs {
@@ -79,6 +83,41 @@ impl Fs {
                 self.log.push(format!("cancel {path}"));
                 self.cancels.push(path.to_string());
             }
+            FileOp::OpenRecording { part } => {
+                assert!(
+                    self.recording.is_none(),
+                    "recording opened while another is open"
+                );
+                self.log.push(format!("record {part}"));
+                self.files.insert(part.to_string(), Vec::new());
+                self.recording = Some(part.to_string());
+            }
+            FileOp::AppendRecording { data } => {
+                let p = self
+                    .recording
+                    .clone()
+                    .expect("append without open recording");
+                self.files.get_mut(&p).unwrap().extend_from_slice(&data);
+            }
+            FileOp::WriteRecordingAt { offset, data } => {
+                let p = self
+                    .recording
+                    .clone()
+                    .expect("write without open recording");
+                let f = self.files.get_mut(&p).unwrap();
+                let at = offset as usize;
+                assert!(at + data.len() <= f.len(), "write past the appended bytes");
+                f[at..at + data.len()].copy_from_slice(&data);
+            }
+            FileOp::FinishRecording { part, path } => {
+                assert_eq!(self.recording.as_deref(), Some(part.as_str()));
+                self.recording = None;
+                let data = self.files.remove(part.as_str()).unwrap();
+                let name = free_name(path.as_str(), |n| self.files.contains_key(n));
+                self.log.push(format!("finish {name}"));
+                self.files.insert(name.clone(), data);
+                self.recordings.push(name);
+            }
         }
     }
 
@@ -100,6 +139,21 @@ impl Fs {
     }
 }
 
+/// The name a finished recording takes: `path`, or `<stem>-N.<ext>` for the first free N.
+pub fn free_name(path: &str, exists: impl Fn(&str) -> bool) -> String {
+    if !exists(path) {
+        return path.to_string();
+    }
+    let (stem, ext) = match path.rfind('.') {
+        Some(i) => (&path[..i], &path[i..]),
+        None => (path, ""),
+    };
+    (1..)
+        .map(|n| format!("{stem}-{n}{ext}"))
+        .find(|n| !exists(n))
+        .unwrap()
+}
+
 /// Feeds frames (pushing with `now` = frame dts) and drains after each.
 pub fn feed(s: &mut HlsStream, d: &Demuxer, fs: &mut Fs, frames: &[Frame], t0: u64) {
     for f in frames {
@@ -112,12 +166,20 @@ pub fn feed(s: &mut HlsStream, d: &Demuxer, fs: &mut Fs, frames: &[Frame], t0: u
 pub struct Disk {
     pub dir: PathBuf,
     open: Option<std::fs::File>,
+    recording: Option<std::fs::File>,
+    /// Finished recordings' final names, in order.
+    pub recordings: Vec<String>,
 }
 
 impl Disk {
     pub fn new(dir: PathBuf) -> Disk {
         std::fs::create_dir_all(&dir).unwrap();
-        Disk { dir, open: None }
+        Disk {
+            dir,
+            open: None,
+            recording: None,
+            recordings: Vec::new(),
+        }
     }
 
     pub fn apply(&mut self, op: FileOp) {
@@ -135,6 +197,34 @@ impl Disk {
                 std::fs::rename(tmp, dir.join(path.as_str())).unwrap();
             }
             FileOp::Delete { .. } | FileOp::CancelDelete { .. } => {}
+            FileOp::OpenRecording { part } => {
+                assert!(
+                    self.recording.is_none(),
+                    "recording opened while another is open"
+                );
+                self.recording = Some(std::fs::File::create(dir.join(part.as_str())).unwrap());
+            }
+            FileOp::AppendRecording { data } => {
+                self.recording.as_mut().unwrap().write_all(&data).unwrap()
+            }
+            FileOp::WriteRecordingAt { offset, data } => {
+                use std::os::unix::fs::FileExt;
+                let f = self.recording.as_ref().unwrap();
+                let len = f.metadata().unwrap().len();
+                assert!(
+                    offset + data.len() as u64 <= len,
+                    "write past the appended bytes"
+                );
+                f.write_all_at(&data, offset).unwrap();
+            }
+            FileOp::FinishRecording { part, path } => {
+                self.recording
+                    .take()
+                    .expect("finish without open recording");
+                let name = free_name(path.as_str(), |n| dir.join(n).exists());
+                std::fs::rename(dir.join(part.as_str()), dir.join(&name)).unwrap();
+                self.recordings.push(name);
+            }
         }
     }
 }

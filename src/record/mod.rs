@@ -1,0 +1,30 @@
+//! Recording a published stream to files, as nginx-rtmp's `record` directives describe:
+//! [`Recorder`] is the stream's output, [`RecordConfig`] its directives, [`RecordHandle`] its
+//! status and manual start/stop. Files are FLV with an `onMetaData` that is rewritten in place
+//! when each file is finished (duration, sizes, rates, keyframe index), so players can seek.
+//!
+//! How a shell uses it:
+//! - one [`Recorder`] per recorder of the application (`record` itself and each
+//!   `recorder NAME {}` block), attached to the stream's pipeline when it is published; its
+//!   operations are [`FileOp`](crate::files::FileOp)s relative to that recorder's
+//!   `record_path`, the recording variants with the contract written on `FileOp`;
+//! - [`RecordHandle`] (from [`Recorder::handle`], before attaching) answers stat and the
+//!   control API: `start` returns the file name nginx-rtmp's `/control/record/start`
+//!   answers, `stop` the one `/control/record/stop` answers;
+//! - `FinishRecording` is the moment a file is done: `on_record_done`, `exec_record_done`
+//!   and `record_notify` hang on the shell executing it, with the name it used;
+//! - the stream name is escaped into the file name (no `/` survives), and a suffix pattern
+//!   cannot make a `/` either: every file lands directly in `record_path`.
+//!
+//! The recorder reads no clock: file names take [`Now::unix_ms`](crate::files::Now) of the
+//! message that opens the file, in the zone given by [`RecordConfig::utc_offset_s`].
+
+mod config;
+mod meta;
+mod recorder;
+mod strftime;
+
+pub use config::{RecordConfig, RecordMode, DEFAULT_FLUSH_BYTES, DEFAULT_INDEX_CAPACITY};
+pub use meta::MAX_INDEX_CAPACITY;
+pub use recorder::{RecordHandle, RecordStatus, Recorder};
+pub use strftime::{strftime, CivilTime};
