@@ -27,6 +27,8 @@ pub mod media;
 #[forbid(unsafe_code)]
 pub mod process;
 #[forbid(unsafe_code)]
+pub mod record;
+#[forbid(unsafe_code)]
 pub mod rtmp;
 #[forbid(unsafe_code)]
 pub mod stat;
