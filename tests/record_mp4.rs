@@ -112,13 +112,18 @@ fn duration(path: &Path) -> f64 {
 
 /// MD5 of each decoded video frame, in output order.
 fn frame_md5s(path: &Path, pre: &[&str]) -> (Vec<String>, String) {
+    stream_md5s(path, pre, "0:v")
+}
+
+/// MD5 of each decoded frame of the streams `map` selects, in output order.
+fn stream_md5s(path: &Path, pre: &[&str], map: &str) -> (Vec<String>, String) {
     let mut args: Vec<&str> = vec!["-v", "error"];
     args.extend_from_slice(pre);
     args.extend_from_slice(&[
         "-i",
         path.to_str().unwrap(),
         "-map",
-        "0:v",
+        map,
         "-f",
         "framemd5",
         "-",
@@ -176,6 +181,17 @@ fn ffmpeg_reads_a_real_recording() {
         "decoded frames differ from the source's"
     );
 
+    // Audio too, and no decoding error anywhere.
+    let (source, err) = stream_md5s(&src, &[], "0:a");
+    assert!(err.trim().is_empty(), "{err}");
+    let (recorded, err) = stream_md5s(&path, &[], "0:a");
+    assert!(err.trim().is_empty(), "{err}");
+    assert!(
+        recorded == source,
+        "decoded audio differs from the source's"
+    );
+    let source_video = frame_md5s(&src, &[]).0;
+
     // Seeking to 10 s decodes from there on, without an error.
     for pre in [&[][..], &["-use_mfra_for", "pts"][..]] {
         let mut args = pre.to_vec();
@@ -187,7 +203,7 @@ fn ffmpeg_reads_a_real_recording() {
             "{pre:?}: {} frames after -ss 10",
             seeked.len()
         );
-        assert_eq!(seeked.last(), source.last());
+        assert_eq!(seeked.last(), source_video.last());
     }
 
     // The index: an mfra found from the mfro at the end, a tfra per track with an entry per
