@@ -10,7 +10,7 @@ use std::process::Command;
 
 use bytes::Bytes;
 use ngx_rtmp::media::{Demuxer, Track};
-use ngx_rtmp::record::mp4::{Mp4Writer, DEFAULT_FRAGMENT_MS};
+use ngx_rtmp::record::mp4::{Mp4Writer, Tracks, DEFAULT_FRAGMENT_MS};
 
 fn tmpdir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ngx-rtmp-rec-{tag}-{}", std::process::id()));
@@ -60,7 +60,7 @@ struct Recording {
 
 fn record(src: &Path, fragment_ms: u64) -> Recording {
     let mut demuxer = Demuxer::new();
-    let mut writer = Mp4Writer::new(fragment_ms);
+    let mut writer = Mp4Writer::new(fragment_ms, Tracks::ALL);
     let mut file = Vec::new();
     let mut pieces = Vec::new();
     let mut video_frames = 0;

@@ -51,6 +51,27 @@ impl fmt::Display for Mp4WriteError {
 
 impl std::error::Error for Mp4WriteError {}
 
+/// The tracks a recording keeps (`record audio`, `record video`, `record all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tracks {
+    pub video: bool,
+    pub audio: bool,
+}
+
+impl Tracks {
+    pub const ALL: Tracks = Tracks {
+        video: true,
+        audio: true,
+    };
+
+    fn keeps(self, track: Track) -> bool {
+        match track {
+            Track::Video => self.video,
+            Track::Audio => self.audio,
+        }
+    }
+}
+
 /// A track of the file.
 #[derive(Debug)]
 struct TrackState {
@@ -122,6 +143,7 @@ impl TrackState {
 #[derive(Debug)]
 pub struct Mp4Writer {
     fragment_ms: u64,
+    keep: Tracks,
     /// Decode time (ms) of the first frame: the file's time zero.
     origin: Option<u64>,
     /// Video first, then audio, in the order they appear.
@@ -135,14 +157,17 @@ pub struct Mp4Writer {
     /// Bytes handed out so far: the next piece's file offset.
     offset: u64,
     dropped: u64,
+    skipped: u64,
     finished: bool,
 }
 
 impl Mp4Writer {
-    /// `fragment_ms`: `record_fragment` (at least 1 ms).
-    pub fn new(fragment_ms: u64) -> Self {
+    /// `fragment_ms`: `record_fragment` (at least 1 ms); `keep`: the tracks to record
+    /// (frames of the others are ignored).
+    pub fn new(fragment_ms: u64, keep: Tracks) -> Self {
         Self {
             fragment_ms: fragment_ms.max(1),
+            keep,
             origin: None,
             tracks: Vec::new(),
             started: false,
@@ -151,6 +176,7 @@ impl Mp4Writer {
             sequence: 0,
             offset: 0,
             dropped: 0,
+            skipped: 0,
             finished: false,
         }
     }
@@ -180,6 +206,11 @@ impl Mp4Writer {
         self.dropped
     }
 
+    /// Video frames skipped before the file's first video keyframe.
+    pub fn skipped_frames(&self) -> u64 {
+        self.skipped
+    }
+
     fn has_video(&self) -> bool {
         self.tracks.iter().any(|t| t.track == Track::Video)
     }
@@ -188,8 +219,11 @@ impl Mp4Writer {
     /// (the first time, preceded by the initialization segment). Frames come in decode
     /// order as the [`Demuxer`] yields them; `codecs` is that demuxer.
     ///
-    /// The file's tracks are those with frames in its first fragment; frames of a track
-    /// that starts later are dropped ([`Mp4Writer::dropped_frames`]).
+    /// Video starts at a keyframe: earlier video frames are skipped
+    /// ([`Mp4Writer::skipped_frames`]). The file's tracks are those with frames in its first
+    /// fragment, which waits for the first video keyframe when video is kept and the stream
+    /// has it; frames of a track that starts later are dropped
+    /// ([`Mp4Writer::dropped_frames`]).
     pub fn push(
         &mut self,
         frame: &Frame,
@@ -197,6 +231,9 @@ impl Mp4Writer {
     ) -> Result<Option<Bytes>, Mp4WriteError> {
         if self.finished {
             return Err(Mp4WriteError::Finished);
+        }
+        if !self.keep.keeps(frame.track) {
+            return Ok(None);
         }
         let (config, generation) = match frame.track {
             Track::Video => (
@@ -209,7 +246,16 @@ impl Mp4Writer {
             ),
         };
         let config = config.ok_or(Mp4WriteError::MissingConfig(frame.track))?;
-        match self.tracks.iter().position(|t| t.track == frame.track) {
+        // The first fragment waits for the stream's video, if it has some to record: it
+        // fixes the file's tracks. Computed before the track joins, so its first keyframe
+        // does not end the fragment it must open.
+        let video_pending = !self.has_video() && self.keep.video && codecs.video_config().is_some();
+        let known = self.tracks.iter().position(|t| t.track == frame.track);
+        if frame.track == Track::Video && known.is_none() && !frame.keyframe {
+            self.skipped += 1;
+            return Ok(None);
+        }
+        match known {
             Some(i) => {
                 if self
                     .tracks
@@ -235,7 +281,7 @@ impl Mp4Writer {
         let origin = *self.origin.get_or_insert(frame.dts);
         let m = frame.dts.saturating_sub(origin);
         let p = frame.pts.saturating_sub(origin).max(m);
-        let out = if self.should_cut(frame, m) {
+        let out = if self.should_cut(frame, m, video_pending) {
             let end = (frame.track == Track::Video).then(|| m.saturating_mul(90));
             Some(self.close_fragment(end))
         } else {
@@ -245,12 +291,15 @@ impl Mp4Writer {
         Ok(out)
     }
 
-    fn should_cut(&self, frame: &Frame, m: u64) -> bool {
+    fn should_cut(&self, frame: &Frame, m: u64, video_pending: bool) -> bool {
         let Some(start) = self.frag_start else {
             return false;
         };
         if self.frag_bytes >= MAX_FRAGMENT_BYTES {
             return true;
+        }
+        if video_pending {
+            return false;
         }
         let age = m.saturating_sub(start);
         if self.has_video() {
@@ -500,7 +549,7 @@ mod tests {
 
     #[test]
     fn nothing_pushed_is_an_empty_file() {
-        let mut w = Mp4Writer::new(1000);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
         assert!(w.finish().is_empty());
         assert_eq!(w.bytes_written(), 0);
         assert_eq!(
@@ -512,7 +561,7 @@ mod tests {
     #[test]
     fn init_then_a_fragment_per_keyframe_interval_then_the_index() {
         let d = demuxer(true, true);
-        let mut w = Mp4Writer::new(1000);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
         // Keyframes every 1.5 s over 6 s: cuts at 1.5, 3, 4.5.
         let pieces = write_all(&mut w, &d, &av(6000, 45));
         assert_eq!(pieces.len(), 4);
@@ -537,7 +586,7 @@ mod tests {
     #[test]
     fn without_a_keyframe_a_fragment_is_cut_at_twice_its_length() {
         let d = demuxer(true, false);
-        let mut w = Mp4Writer::new(1000);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
         let frames: Vec<Frame> = (0..300).map(|i| video(i * 100 / 3, i == 0)).collect();
         let pieces = write_all(&mut w, &d, &frames);
         // 10 s, cut every 2 s.
@@ -547,7 +596,7 @@ mod tests {
     #[test]
     fn audio_only_is_cut_by_time() {
         let d = demuxer(false, true);
-        let mut w = Mp4Writer::new(1000);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
         let frames: Vec<Frame> = (0..431).map(|i| audio(i * 1024 * 1000 / 44_100)).collect();
         let pieces = write_all(&mut w, &d, &frames);
         assert_eq!(pieces.len(), 10);
@@ -561,7 +610,7 @@ mod tests {
     #[test]
     fn a_codec_change_ends_the_file() {
         let mut d = demuxer(true, true);
-        let mut w = Mp4Writer::new(1000);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
         assert_eq!(w.push(&video(0, true), &d), Ok(None));
         d.push_video(40, hex(AVC_SEQ_BASELINE)).unwrap();
         assert_eq!(
@@ -576,7 +625,7 @@ mod tests {
     #[test]
     fn a_track_that_starts_after_the_first_fragment_is_dropped() {
         let d = demuxer(true, true);
-        let mut w = Mp4Writer::new(1000);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
         let mut frames: Vec<Frame> = (0..90).map(|i| video(i * 100 / 3, i % 30 == 0)).collect();
         frames.push(audio(3000));
         let pieces = write_all(&mut w, &d, &frames);
@@ -590,7 +639,7 @@ mod tests {
     #[test]
     fn the_first_frame_is_time_zero_and_samples_last_until_the_next() {
         let d = demuxer(true, false);
-        let mut w = Mp4Writer::new(1000);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
         let frames: Vec<Frame> = (0..60)
             .map(|i| video(50_000 + i * 40, i % 30 == 0))
             .collect();
@@ -610,5 +659,40 @@ mod tests {
             assert_eq!((duration, cto), (3600, 66 * 90), "sample {i}");
         }
         assert_eq!(w.duration_ms(), 2400);
+    }
+
+    #[test]
+    fn video_starts_at_a_keyframe_and_the_first_fragment_waits_for_it() {
+        let d = demuxer(true, true);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let mut frames: Vec<Frame> = (0..100).map(|i| audio(i * 25)).collect();
+        // Video from 1 s, its first keyframe at 2 s.
+        frames.extend((0..90).map(|i| video(1000 + i * 100 / 3, i == 30 || i == 75)));
+        frames.sort_by_key(|f| f.dts);
+        let pieces = write_all(&mut w, &d, &frames);
+        assert_eq!(w.skipped_frames(), 30);
+        assert_eq!(w.dropped_frames(), 0);
+        assert_eq!(kinds(&pieces[0]), ["ftyp", "moov", "moof", "mdat"]);
+        let moov = &pieces[0][boxes(&pieces[0])[0].1..];
+        assert_eq!(moov.windows(4).filter(|w| w == b"trak").count(), 2);
+        // The first fragment, 2 s of audio, is cut by the next video frame (twice
+        // record_fragment); the next one at the keyframe of 3.5 s.
+        assert_eq!(pieces.len(), 3);
+    }
+
+    #[test]
+    fn tracks_not_kept_are_ignored() {
+        let d = demuxer(true, true);
+        let keep = Tracks {
+            video: false,
+            audio: true,
+        };
+        let mut w = Mp4Writer::new(1000, keep);
+        let pieces = write_all(&mut w, &d, &av(5000, 1000));
+        // Audio only, cut by time.
+        assert_eq!(pieces.len(), 5);
+        let moov = &pieces[0][boxes(&pieces[0])[0].1..];
+        assert_eq!(moov.windows(4).filter(|w| w == b"trak").count(), 1);
+        assert_eq!(moov.windows(4).filter(|w| w == b"mp4a").count(), 1);
     }
 }
