@@ -520,3 +520,80 @@ pub fn mfra(o: &mut Vec<u8>, tracks: &[(u32, &[RandomAccess])]) {
         });
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u32_at(b: &[u8], at: usize) -> u32 {
+        u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn each_run_points_at_its_own_data_in_the_one_mdat() {
+        let sample = |size| Sample {
+            duration: 1,
+            size,
+            sync: true,
+            cto: 0,
+        };
+        let (video, audio) = ([sample(3), sample(2)], [sample(4)]);
+        let (vdata, adata) = (
+            [Bytes::from_static(b"abc"), Bytes::from_static(b"de")],
+            [Bytes::from_static(b"wxyz")],
+        );
+        let mut o = b"junk".to_vec();
+        fragment(
+            &mut o,
+            1,
+            &[
+                Run {
+                    track_id: 1,
+                    base_decode_time: 0,
+                    samples: &video,
+                    cto: true,
+                    data: &vdata,
+                },
+                Run {
+                    track_id: 2,
+                    base_decode_time: 0,
+                    samples: &audio,
+                    cto: false,
+                    data: &adata,
+                },
+            ],
+        );
+        let moof = 4;
+        let truns: Vec<usize> = o
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == b"trun")
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(truns.len(), 2);
+        let offset = |t: usize| moof + u32_at(&o, t + 12) as usize;
+        assert_eq!(&o[offset(truns[0])..offset(truns[0]) + 5], b"abcde");
+        assert_eq!(&o[offset(truns[1])..offset(truns[1]) + 4], b"wxyz");
+        assert!(o.ends_with(b"mdatabcdewxyz"));
+    }
+
+    #[test]
+    fn the_mfro_gives_the_mfra_size() {
+        let points = [RandomAccess {
+            time: 6000,
+            moof_offset: 1234,
+            traf_number: 1,
+            sample_number: 1,
+        }];
+        let mut o = Vec::new();
+        mfra(&mut o, &[(1, &points[..]), (2, &[][..])]);
+        assert_eq!(u32_at(&o, 0) as usize, o.len());
+        assert_eq!(u32_at(&o, o.len() - 4) as usize, o.len());
+        assert_eq!(&o[o.len() - 12..o.len() - 8], b"mfro");
+        // tfra v1: version/flags, track id, sizes, count, then time, offset, 1+1+4 bytes.
+        assert_eq!(&o[12..16], b"tfra");
+        assert_eq!(u32_at(&o, 28), 1);
+        assert_eq!(&o[32..40], &6000u64.to_be_bytes());
+        assert_eq!(&o[40..48], &1234u64.to_be_bytes());
+    }
+}
