@@ -159,6 +159,11 @@ fn ffmpeg_reads_a_real_recording() {
 
     // Duration: within 100 ms of the media.
     let (want, got) = (duration(&src), duration(&path));
+    eprintln!(
+        "source {want} s, recording {got} s, {} fragments, {} bytes",
+        rec.writer.fragments(),
+        rec.file.len()
+    );
     assert!(
         (want - got).abs() <= 0.1,
         "source {want} s, recording {got} s"
