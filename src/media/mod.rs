@@ -13,6 +13,7 @@ pub mod demux;
 mod error;
 pub mod flv;
 pub mod flv_stream;
+pub mod fmp4;
 pub mod frame;
 mod timestamp;
 

@@ -18,9 +18,13 @@
 //!
 //! The recorder reads no clock: file names take [`Now::unix_ms`](crate::files::Now) of the
 //! message that opens the file, in the zone given by [`RecordConfig::utc_offset_s`].
+//!
+//! [`mp4`] writes one fragmented MP4 file per recording instead (`record_format mp4`): bytes
+//! out to append, no I/O.
 
 mod config;
 mod meta;
+pub mod mp4;
 mod recorder;
 mod strftime;
 

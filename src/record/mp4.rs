@@ -1,0 +1,698 @@
+//! A recording as one fragmented MP4 file: the initialization segment (`ftyp` + `moov` with
+//! `mvex`, every track of the file), then one fragment (`moof` + `mdat`, all tracks) per
+//! `record_fragment`, cut before a video keyframe when the file has video, and at close a
+//! movie fragment random access box (`mfra`: a `tfra` per track, then `mfro`).
+//!
+//! Every piece is appended whole, so the file is playable while it grows and, after a crash,
+//! up to its last complete fragment. The index goes at the end because a `sidx` must come
+//! before the fragments it describes (its offsets only point forward), which an append-only
+//! file that is playable at every instant cannot do.
+//!
+//! Pure: [`Mp4Writer::push`] takes demuxed frames and returns the bytes to append,
+//! [`Mp4Writer::finish`] the last fragment and the index. No I/O, no clock.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::media::fmp4::{self, RandomAccess, Run, Sample, TrackConfig, VIDEO_TIMESCALE};
+use crate::media::{Demuxer, Frame, Track};
+
+/// `record_fragment` when the configuration does not say.
+pub const DEFAULT_FRAGMENT_MS: u64 = 1000;
+/// A fragment is cut before any frame once it holds this much media (memory bound).
+pub const MAX_FRAGMENT_BYTES: usize = 16 * 1024 * 1024;
+/// Samples per AAC frame: the audio timeline counts samples.
+const AAC_FRAME: u64 = 1024;
+/// Duration of the last video sample when no earlier one tells (30 fps, 90 kHz).
+const DEFAULT_VIDEO_DURATION: u64 = 3000;
+
+/// Why a frame is not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mp4WriteError {
+    /// The track's codec configuration changed since the file's initialization segment:
+    /// finish this file and push the frame into a new writer.
+    CodecChanged(Track),
+    /// The demuxer has no configuration for the frame's track.
+    MissingConfig(Track),
+    /// [`Mp4Writer::finish`] was called.
+    Finished,
+}
+
+impl fmt::Display for Mp4WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mp4WriteError::CodecChanged(t) => write!(f, "{t} codec configuration changed"),
+            Mp4WriteError::MissingConfig(t) => write!(f, "no {t} codec configuration"),
+            Mp4WriteError::Finished => f.write_str("recording already finished"),
+        }
+    }
+}
+
+impl std::error::Error for Mp4WriteError {}
+
+/// The tracks a recording keeps (`record audio`, `record video`, `record all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tracks {
+    pub video: bool,
+    pub audio: bool,
+}
+
+impl Tracks {
+    pub const ALL: Tracks = Tracks {
+        video: true,
+        audio: true,
+    };
+
+    fn keeps(self, track: Track) -> bool {
+        match track {
+            Track::Video => self.video,
+            Track::Audio => self.audio,
+        }
+    }
+}
+
+/// A track of the file.
+#[derive(Debug)]
+struct TrackState {
+    track: Track,
+    config: TrackConfig,
+    /// The demuxer's configuration generation the file was started with.
+    generation: u32,
+    /// The file's track id (0 until the initialization segment is written).
+    id: u32,
+    /// Samples of the open fragment: decode time (track timescale), sample, bytes.
+    times: Vec<u64>,
+    samples: Vec<Sample>,
+    data: Vec<Bytes>,
+    /// Decode time of the last sample written or buffered.
+    last_time: Option<u64>,
+    /// Duration of the last sample whose successor is known.
+    last_duration: u64,
+    /// Audio: where the next frame goes when it is contiguous.
+    next_audio: Option<u64>,
+    index: Vec<RandomAccess>,
+    /// End of the track's written media, in its timescale.
+    end: u64,
+}
+
+impl TrackState {
+    fn new(track: Track, config: TrackConfig, generation: u32) -> Self {
+        Self {
+            track,
+            config,
+            generation,
+            id: 0,
+            times: Vec::new(),
+            samples: Vec::new(),
+            data: Vec::new(),
+            last_time: None,
+            last_duration: 0,
+            next_audio: None,
+            index: Vec::new(),
+            end: 0,
+        }
+    }
+
+    fn timescale(&self) -> u64 {
+        u64::from(self.config.timescale())
+    }
+
+    /// Gives each buffered sample its duration; the last one lasts until `end` when known.
+    fn set_durations(&mut self, end: Option<u64>) {
+        let n = self.times.len();
+        for i in 0..n {
+            let (Some(&t), Some(s)) = (self.times.get(i), self.samples.get_mut(i)) else {
+                continue;
+            };
+            let d = match self.times.get(i + 1).copied().or(end) {
+                Some(next) => next.saturating_sub(t),
+                None if self.track == Track::Audio => AAC_FRAME,
+                None if self.last_duration > 0 => self.last_duration,
+                None => DEFAULT_VIDEO_DURATION,
+            };
+            s.duration = u32::try_from(d).unwrap_or(u32::MAX);
+            if i + 1 < n || end.is_some() {
+                self.last_duration = d;
+            }
+        }
+    }
+}
+
+/// One recording's fragmented MP4 writer.
+#[derive(Debug)]
+pub struct Mp4Writer {
+    fragment_ms: u64,
+    keep: Tracks,
+    /// Decode time (ms) of the first frame: the file's time zero.
+    origin: Option<u64>,
+    /// Video first, then audio, in the order they appear.
+    tracks: Vec<TrackState>,
+    /// The initialization segment is written (the file's tracks are fixed).
+    started: bool,
+    /// Start (ms, file time) of the open fragment, if it has samples.
+    frag_start: Option<u64>,
+    frag_bytes: usize,
+    sequence: u32,
+    /// Bytes handed out so far: the next piece's file offset.
+    offset: u64,
+    dropped: u64,
+    skipped: u64,
+    finished: bool,
+}
+
+impl Mp4Writer {
+    /// `fragment_ms`: `record_fragment` (at least 1 ms); `keep`: the tracks to record
+    /// (frames of the others are ignored).
+    pub fn new(fragment_ms: u64, keep: Tracks) -> Self {
+        Self {
+            fragment_ms: fragment_ms.max(1),
+            keep,
+            origin: None,
+            tracks: Vec::new(),
+            started: false,
+            frag_start: None,
+            frag_bytes: 0,
+            sequence: 0,
+            offset: 0,
+            dropped: 0,
+            skipped: 0,
+            finished: false,
+        }
+    }
+
+    /// Bytes handed out so far (the file's size once they are appended).
+    pub fn bytes_written(&self) -> u64 {
+        self.offset
+    }
+
+    /// Complete fragments handed out.
+    pub fn fragments(&self) -> u32 {
+        self.sequence
+    }
+
+    /// Duration (ms) of the media handed out: what a reader of the file sees.
+    pub fn duration_ms(&self) -> u64 {
+        self.tracks
+            .iter()
+            .filter(|t| t.id != 0)
+            .map(|t| t.end.saturating_mul(1000) / t.timescale().max(1))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Frames of a track that joined after the file's tracks were fixed.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Video frames skipped before the file's first video keyframe.
+    pub fn skipped_frames(&self) -> u64 {
+        self.skipped
+    }
+
+    fn has_video(&self) -> bool {
+        self.tracks.iter().any(|t| t.track == Track::Video)
+    }
+
+    /// Adds a frame; returns the bytes to append to the file when a fragment is complete
+    /// (the first time, preceded by the initialization segment). Frames come in decode
+    /// order as the [`Demuxer`] yields them; `codecs` is that demuxer.
+    ///
+    /// Video starts at a keyframe: earlier video frames are skipped
+    /// ([`Mp4Writer::skipped_frames`]). The file's tracks are those with frames in its first
+    /// fragment, which waits for the first video keyframe when video is kept and the stream
+    /// has it; frames of a track that starts later are dropped
+    /// ([`Mp4Writer::dropped_frames`]).
+    pub fn push(
+        &mut self,
+        frame: &Frame,
+        codecs: &Demuxer,
+    ) -> Result<Option<Bytes>, Mp4WriteError> {
+        if self.finished {
+            return Err(Mp4WriteError::Finished);
+        }
+        if !self.keep.keeps(frame.track) {
+            return Ok(None);
+        }
+        let (config, generation) = match frame.track {
+            Track::Video => (
+                codecs.video_config().map(TrackConfig::video),
+                codecs.video_generation(),
+            ),
+            Track::Audio => (
+                codecs.audio_config().map(TrackConfig::audio),
+                codecs.audio_generation(),
+            ),
+        };
+        let config = config.ok_or(Mp4WriteError::MissingConfig(frame.track))?;
+        // The first fragment waits for the stream's video, if it has some to record: it
+        // fixes the file's tracks. Computed before the track joins, so its first keyframe
+        // does not end the fragment it must open.
+        let video_pending = !self.has_video() && self.keep.video && codecs.video_config().is_some();
+        let known = self.tracks.iter().position(|t| t.track == frame.track);
+        if frame.track == Track::Video && known.is_none() && !frame.keyframe {
+            self.skipped += 1;
+            return Ok(None);
+        }
+        match known {
+            Some(i) => {
+                if self
+                    .tracks
+                    .get(i)
+                    .is_some_and(|t| t.generation != generation)
+                {
+                    return Err(Mp4WriteError::CodecChanged(frame.track));
+                }
+            }
+            None if self.started => {
+                self.dropped += 1;
+                return Ok(None);
+            }
+            None => {
+                let t = TrackState::new(frame.track, config, generation);
+                if frame.track == Track::Video {
+                    self.tracks.insert(0, t);
+                } else {
+                    self.tracks.push(t);
+                }
+            }
+        }
+        let origin = *self.origin.get_or_insert(frame.dts);
+        let m = frame.dts.saturating_sub(origin);
+        let p = frame.pts.saturating_sub(origin).max(m);
+        let out = if self.should_cut(frame, m, video_pending) {
+            let end = (frame.track == Track::Video).then(|| m.saturating_mul(90));
+            Some(self.close_fragment(end))
+        } else {
+            None
+        };
+        self.append(frame, m, p);
+        Ok(out)
+    }
+
+    fn should_cut(&self, frame: &Frame, m: u64, video_pending: bool) -> bool {
+        let Some(start) = self.frag_start else {
+            return false;
+        };
+        if self.frag_bytes >= MAX_FRAGMENT_BYTES {
+            return true;
+        }
+        if video_pending {
+            return false;
+        }
+        let age = m.saturating_sub(start);
+        if self.has_video() {
+            // Without a keyframe for two fragments, cut anyway: a crash loses less.
+            frame.track == Track::Video
+                && ((frame.keyframe && age >= self.fragment_ms)
+                    || age >= self.fragment_ms.saturating_mul(2))
+        } else {
+            age >= self.fragment_ms
+        }
+    }
+
+    fn append(&mut self, frame: &Frame, m: u64, p: u64) {
+        let Some(t) = self.tracks.iter_mut().find(|t| t.track == frame.track) else {
+            return;
+        };
+        let (time, cto) = match frame.track {
+            Track::Video => {
+                let time = m.saturating_mul(u64::from(VIDEO_TIMESCALE) / 1000);
+                // Decode times never go back: a sample's duration cannot be negative.
+                let time = time.max(t.last_time.unwrap_or(0));
+                let pts = p.saturating_mul(u64::from(VIDEO_TIMESCALE) / 1000);
+                (
+                    time,
+                    u32::try_from(pts.saturating_sub(time)).unwrap_or(u32::MAX),
+                )
+            }
+            Track::Audio => {
+                // Counted in samples while frames are contiguous, so rounding of the
+                // millisecond timestamps does not make the track drift or jitter.
+                let rate = t.timescale();
+                let expected = m.saturating_mul(rate) / 1000;
+                let time = match t.next_audio {
+                    Some(n) if n.abs_diff(expected) <= rate / 5 => n,
+                    _ => expected.max(t.last_time.unwrap_or(0)),
+                };
+                t.next_audio = Some(time + AAC_FRAME);
+                (time, 0)
+            }
+        };
+        t.times.push(time);
+        t.samples.push(Sample {
+            duration: 0,
+            size: u32::try_from(frame.data.len()).unwrap_or(u32::MAX),
+            sync: frame.keyframe,
+            cto,
+        });
+        t.data.push(frame.data.clone());
+        t.last_time = Some(time);
+        self.frag_bytes += frame.data.len();
+        self.frag_start.get_or_insert(m);
+    }
+
+    /// The open fragment (and, the first time, the initialization segment) as bytes.
+    /// `video_end`: the decode time (90 kHz) of the next video frame, when known.
+    fn close_fragment(&mut self, video_end: Option<u64>) -> Bytes {
+        let mut o = Vec::with_capacity(self.frag_bytes + 1024);
+        if !self.started {
+            self.started = true;
+            self.tracks.retain(|t| !t.samples.is_empty());
+            for (id, t) in (1u32..).zip(self.tracks.iter_mut()) {
+                t.id = id;
+            }
+            fmp4::ftyp(&mut o, b"iso6", &[b"iso6", b"isom", b"mp41"]);
+            let tracks: Vec<(u32, &TrackConfig)> =
+                self.tracks.iter().map(|t| (t.id, &t.config)).collect();
+            fmp4::moov(&mut o, &tracks);
+        }
+        let moof_offset = self.offset + o.len() as u64;
+        self.sequence = self.sequence.wrapping_add(1);
+        let mut traf_number = 0u8;
+        for t in &mut self.tracks {
+            if t.samples.is_empty() {
+                continue;
+            }
+            traf_number = traf_number.saturating_add(1);
+            let end = if t.track == Track::Video {
+                video_end
+            } else {
+                None
+            };
+            t.set_durations(end);
+            let first_sync = t.samples.iter().position(|s| s.sync);
+            if let (Some(i), Some(&time)) = (first_sync, first_sync.and_then(|i| t.times.get(i))) {
+                let cto = t.samples.get(i).map_or(0, |s| u64::from(s.cto));
+                t.index.push(RandomAccess {
+                    time: time + cto,
+                    moof_offset,
+                    traf_number,
+                    sample_number: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                });
+            }
+            if let (Some(&last), Some(s)) = (t.times.last(), t.samples.last()) {
+                t.end = last + u64::from(s.duration);
+            }
+        }
+        let runs: Vec<Run<'_>> = self
+            .tracks
+            .iter()
+            .filter(|t| !t.samples.is_empty())
+            .map(|t| Run {
+                track_id: t.id,
+                base_decode_time: t.times.first().copied().unwrap_or(0),
+                samples: &t.samples,
+                cto: t.track == Track::Video,
+                data: &t.data,
+            })
+            .collect();
+        fmp4::fragment(&mut o, self.sequence, &runs);
+        for t in &mut self.tracks {
+            t.times.clear();
+            t.samples.clear();
+            t.data.clear();
+        }
+        self.frag_start = None;
+        self.frag_bytes = 0;
+        self.offset += o.len() as u64;
+        Bytes::from(o)
+    }
+
+    /// Ends the recording: the last fragment and the random access index, to append before
+    /// closing the file. Empty when no frame was ever pushed (the file can be removed).
+    pub fn finish(&mut self) -> Bytes {
+        if self.finished {
+            return Bytes::new();
+        }
+        self.finished = true;
+        if self.frag_start.is_none() && !self.started {
+            return Bytes::new();
+        }
+        let mut o = Vec::new();
+        if self.frag_start.is_some() {
+            o.extend_from_slice(&self.close_fragment(None));
+        }
+        let index: Vec<(u32, &[RandomAccess])> = self
+            .tracks
+            .iter()
+            .map(|t| (t.id, t.index.as_slice()))
+            .collect();
+        let start = o.len();
+        fmp4::mfra(&mut o, &index);
+        self.offset += (o.len() - start) as u64;
+        Bytes::from(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// x264's sequence header (High, 320x240) and FFmpeg's AAC one (LC, 44.1 kHz, mono), as
+    /// FLV tag bodies.
+    const AVC_SEQ: &str = "17000000000164000dffe100196764000dacd94141fb0110000003001000000303c0f142996001000668ebe3cb22c0fdf8f800";
+    const AVC_SEQ_BASELINE: &str =
+        "17000000000142c00dffe100186742c00dd90141fb0110000003001000000303c0f142a48001000568cb83cb20";
+    const AAC_SEQ: &str = "af00120856e500";
+
+    fn hex(s: &str) -> Bytes {
+        Bytes::from(
+            (0..s.len() / 2)
+                .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+                .collect::<Vec<u8>>(),
+        )
+    }
+
+    fn demuxer(video: bool, audio: bool) -> Demuxer {
+        let mut d = Demuxer::new();
+        if video {
+            d.push_video(0, hex(AVC_SEQ)).unwrap();
+        }
+        if audio {
+            d.push_audio(0, hex(AAC_SEQ)).unwrap();
+        }
+        d
+    }
+
+    fn video(dts: u64, key: bool) -> Frame {
+        Frame {
+            track: Track::Video,
+            dts,
+            pts: dts + 66,
+            keyframe: key,
+            data: Bytes::from(vec![0u8; 100]),
+        }
+    }
+
+    fn audio(dts: u64) -> Frame {
+        Frame {
+            track: Track::Audio,
+            dts,
+            pts: dts,
+            keyframe: true,
+            data: Bytes::from(vec![1u8; 10]),
+        }
+    }
+
+    /// Top-level boxes: (type, size).
+    fn boxes(b: &[u8]) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos + 8 <= b.len() {
+            let size = u32::from_be_bytes(b[pos..pos + 4].try_into().unwrap()) as usize;
+            out.push((
+                String::from_utf8_lossy(&b[pos + 4..pos + 8]).into_owned(),
+                size,
+            ));
+            assert!(size >= 8);
+            pos += size;
+        }
+        assert_eq!(pos, b.len(), "boxes end at the end");
+        out
+    }
+
+    fn kinds(b: &[u8]) -> Vec<String> {
+        boxes(b).into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// 30 fps video with a keyframe every `gop` frames and AAC at 44.1 kHz, for `ms`.
+    fn av(ms: u64, gop: u64) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        let (mut v, mut a) = (0u64, 0u64);
+        loop {
+            let vt = v * 100 / 3;
+            let at = a * 1024 * 1000 / 44_100;
+            if vt >= ms && at >= ms {
+                break;
+            }
+            if vt <= at {
+                frames.push(video(vt, v % gop == 0));
+                v += 1;
+            } else {
+                frames.push(audio(at));
+                a += 1;
+            }
+        }
+        frames
+    }
+
+    fn write_all(w: &mut Mp4Writer, d: &Demuxer, frames: &[Frame]) -> Vec<Bytes> {
+        let mut pieces: Vec<Bytes> = frames
+            .iter()
+            .filter_map(|f| w.push(f, d).unwrap())
+            .collect();
+        pieces.push(w.finish());
+        pieces
+    }
+
+    #[test]
+    fn nothing_pushed_is_an_empty_file() {
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        assert!(w.finish().is_empty());
+        assert_eq!(w.bytes_written(), 0);
+        assert_eq!(
+            w.push(&audio(0), &demuxer(false, true)),
+            Err(Mp4WriteError::Finished)
+        );
+    }
+
+    #[test]
+    fn init_then_a_fragment_per_keyframe_interval_then_the_index() {
+        let d = demuxer(true, true);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        // Keyframes every 1.5 s over 6 s: cuts at 1.5, 3, 4.5.
+        let pieces = write_all(&mut w, &d, &av(6000, 45));
+        assert_eq!(pieces.len(), 4);
+        assert_eq!(kinds(&pieces[0]), ["ftyp", "moov", "moof", "mdat"]);
+        assert_eq!(kinds(&pieces[1]), ["moof", "mdat"]);
+        assert_eq!(kinds(&pieces[2]), ["moof", "mdat"]);
+        assert_eq!(kinds(&pieces[3]), ["moof", "mdat", "mfra"]);
+        assert_eq!(w.fragments(), 4);
+        let total: usize = pieces.iter().map(Bytes::len).sum();
+        assert_eq!(w.bytes_written(), total as u64);
+        assert!(w.duration_ms().abs_diff(6000) <= 40, "{}", w.duration_ms());
+        // The mfro's last field is the mfra's size.
+        let last = &pieces[3];
+        let mfra = boxes(last).last().unwrap().1;
+        let n = last.len();
+        assert_eq!(
+            u32::from_be_bytes(last[n - 4..].try_into().unwrap()) as usize,
+            mfra
+        );
+    }
+
+    #[test]
+    fn without_a_keyframe_a_fragment_is_cut_at_twice_its_length() {
+        let d = demuxer(true, false);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let frames: Vec<Frame> = (0..300).map(|i| video(i * 100 / 3, i == 0)).collect();
+        let pieces = write_all(&mut w, &d, &frames);
+        // 10 s, cut every 2 s.
+        assert_eq!(pieces.len(), 5);
+    }
+
+    #[test]
+    fn audio_only_is_cut_by_time() {
+        let d = demuxer(false, true);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let frames: Vec<Frame> = (0..431).map(|i| audio(i * 1024 * 1000 / 44_100)).collect();
+        let pieces = write_all(&mut w, &d, &frames);
+        assert_eq!(pieces.len(), 10);
+        assert!(
+            w.duration_ms().abs_diff(10_000) <= 30,
+            "{}",
+            w.duration_ms()
+        );
+    }
+
+    #[test]
+    fn a_codec_change_ends_the_file() {
+        let mut d = demuxer(true, true);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        assert_eq!(w.push(&video(0, true), &d), Ok(None));
+        d.push_video(40, hex(AVC_SEQ_BASELINE)).unwrap();
+        assert_eq!(
+            w.push(&video(40, true), &d),
+            Err(Mp4WriteError::CodecChanged(Track::Video))
+        );
+        // The audio track is unaffected.
+        assert_eq!(w.push(&audio(40), &d), Ok(None));
+        assert!(!w.finish().is_empty());
+    }
+
+    #[test]
+    fn a_track_that_starts_after_the_first_fragment_is_dropped() {
+        let d = demuxer(true, true);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let mut frames: Vec<Frame> = (0..90).map(|i| video(i * 100 / 3, i % 30 == 0)).collect();
+        frames.push(audio(3000));
+        let pieces = write_all(&mut w, &d, &frames);
+        assert_eq!(w.dropped_frames(), 1);
+        assert_eq!(kinds(&pieces[0]), ["ftyp", "moov", "moof", "mdat"]);
+        // One trak only.
+        let moov = &pieces[0][boxes(&pieces[0])[0].1..];
+        assert_eq!(moov.windows(4).filter(|w| w == b"trak").count(), 1);
+    }
+
+    #[test]
+    fn the_first_frame_is_time_zero_and_samples_last_until_the_next() {
+        let d = demuxer(true, false);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let frames: Vec<Frame> = (0..60)
+            .map(|i| video(50_000 + i * 40, i % 30 == 0))
+            .collect();
+        let pieces = write_all(&mut w, &d, &frames);
+        let first = &pieces[0];
+        let at = first.windows(4).position(|w| w == b"tfdt").unwrap();
+        let base = u64::from_be_bytes(first[at + 8..at + 16].try_into().unwrap());
+        assert_eq!(base, 0);
+        // trun: flags at +4, count at +8, data offset at +12, then duration, size, flags, cto.
+        let at = first.windows(4).position(|w| w == b"trun").unwrap();
+        let count = u32::from_be_bytes(first[at + 8..at + 12].try_into().unwrap());
+        assert_eq!(count, 30);
+        for i in 0..30usize {
+            let s = at + 16 + i * 16;
+            let duration = u32::from_be_bytes(first[s..s + 4].try_into().unwrap());
+            let cto = u32::from_be_bytes(first[s + 12..s + 16].try_into().unwrap());
+            assert_eq!((duration, cto), (3600, 66 * 90), "sample {i}");
+        }
+        assert_eq!(w.duration_ms(), 2400);
+    }
+
+    #[test]
+    fn video_starts_at_a_keyframe_and_the_first_fragment_waits_for_it() {
+        let d = demuxer(true, true);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let mut frames: Vec<Frame> = (0..100).map(|i| audio(i * 25)).collect();
+        // Video from 1 s, its first keyframe at 2 s.
+        frames.extend((0..90).map(|i| video(1000 + i * 100 / 3, i == 30 || i == 75)));
+        frames.sort_by_key(|f| f.dts);
+        let pieces = write_all(&mut w, &d, &frames);
+        assert_eq!(w.skipped_frames(), 30);
+        assert_eq!(w.dropped_frames(), 0);
+        assert_eq!(kinds(&pieces[0]), ["ftyp", "moov", "moof", "mdat"]);
+        let moov = &pieces[0][boxes(&pieces[0])[0].1..];
+        assert_eq!(moov.windows(4).filter(|w| w == b"trak").count(), 2);
+        // The first fragment, 2 s of audio, is cut by the next video frame (twice
+        // record_fragment); the next one at the keyframe of 3.5 s.
+        assert_eq!(pieces.len(), 3);
+    }
+
+    #[test]
+    fn tracks_not_kept_are_ignored() {
+        let d = demuxer(true, true);
+        let keep = Tracks {
+            video: false,
+            audio: true,
+        };
+        let mut w = Mp4Writer::new(1000, keep);
+        let pieces = write_all(&mut w, &d, &av(5000, 1000));
+        // Audio only, cut by time.
+        assert_eq!(pieces.len(), 5);
+        let moov = &pieces[0][boxes(&pieces[0])[0].1..];
+        assert_eq!(moov.windows(4).filter(|w| w == b"trak").count(), 1);
+        assert_eq!(moov.windows(4).filter(|w| w == b"mp4a").count(), 1);
+    }
+}
