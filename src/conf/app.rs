@@ -15,6 +15,7 @@ use crate::transcode::Rendition;
 use super::error::ConfError;
 use super::exec::{ExecLayer, ExecSettings};
 use super::notify::{NotifyLayer, NotifySettings};
+use super::record::RecorderSettings;
 
 /// Application-level settings, inheritable from `rtmp {}` and `server {}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,6 +193,7 @@ impl AppLayer {
             renditions: self.renditions.clone(),
             transcode_ffmpeg: self.transcode_ffmpeg.as_ref().map(PathBuf::from),
             exec: self.exec.resolve(),
+            record: Vec::new(),
         })
     }
 }
@@ -257,6 +259,8 @@ pub struct AppSettings {
     pub transcode_ffmpeg: Option<PathBuf>,
     /// `exec*` lines (but `exec_static`) and how their children are supervised.
     pub exec: ExecSettings,
+    /// The application's recorders (`record` other than `off`, `recorder` blocks).
+    pub record: Vec<RecorderSettings>,
 }
 
 impl AppSettings {

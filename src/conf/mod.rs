@@ -12,6 +12,7 @@ mod exec;
 mod listen;
 mod model;
 mod notify;
+mod record;
 mod server;
 mod value;
 
@@ -21,5 +22,6 @@ pub use exec::{ExecPolicy, ExecSettings, StaticExec};
 pub use listen::{Listen, ListenError};
 pub use model::{AppConf, RtmpConf, Scope, ServerConf};
 pub use notify::{Call, NotifySettings, NotifyUrl};
+pub use record::RecorderSettings;
 pub use server::ServerSettings;
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

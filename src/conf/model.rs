@@ -122,6 +122,7 @@ impl RtmpConf {
                 renditions: Vec::new(),
                 transcode_ffmpeg: None,
                 exec: ExecSettings::default(),
+                record: Vec::new(),
             },
             layer: AppLayer::default(),
         });

@@ -38,6 +38,19 @@ impl RecordMode {
     }
 }
 
+/// `record_format`: what a recorder's files are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordFormat {
+    /// FLV, as nginx-rtmp writes (the default), finished with a complete `onMetaData`.
+    #[default]
+    Flv,
+    /// Fragmented MP4: an init segment, then one fragment per `record_fragment`.
+    Mp4,
+}
+
+/// Default `record_fragment`: the media time of one MP4 fragment.
+pub const DEFAULT_FRAGMENT_MS: u64 = 1000;
+
 /// Default keyframes one file's index has room for; past it the index is thinned.
 pub const DEFAULT_INDEX_CAPACITY: usize = 2048;
 /// Default bytes buffered before an append.
@@ -65,6 +78,14 @@ pub struct RecordConfig {
     /// `record_interval` in ms, `None` = one file per publish: split at the first split point
     /// once the file holds this much media time.
     pub interval_ms: Option<u64>,
+    /// `record_format`.
+    pub format: RecordFormat,
+    /// `record_fragment` in ms (MP4 only): a fragment is cut at the first split point once
+    /// it holds this much media time.
+    pub fragment_ms: u64,
+    /// `record_append`: a file whose final name exists is continued instead of a new one
+    /// being written beside it.
+    pub append: bool,
     /// The local zone's offset from UTC in seconds at the time of publish, for `%` patterns
     /// (the shell reads the zone; the core has none).
     pub utc_offset_s: i32,
@@ -87,6 +108,9 @@ impl RecordConfig {
             max_size: 0,
             max_frames: 0,
             interval_ms: None,
+            format: RecordFormat::Flv,
+            fragment_ms: DEFAULT_FRAGMENT_MS,
+            append: false,
             utc_offset_s: 0,
             index_capacity: DEFAULT_INDEX_CAPACITY,
             flush_bytes: DEFAULT_FLUSH_BYTES,

@@ -28,7 +28,10 @@ pub mod mp4;
 mod recorder;
 mod strftime;
 
-pub use config::{RecordConfig, RecordMode, DEFAULT_FLUSH_BYTES, DEFAULT_INDEX_CAPACITY};
+pub use config::{
+    RecordConfig, RecordFormat, RecordMode, DEFAULT_FLUSH_BYTES, DEFAULT_FRAGMENT_MS,
+    DEFAULT_INDEX_CAPACITY,
+};
 pub use meta::MAX_INDEX_CAPACITY;
 pub use recorder::{RecordHandle, RecordStatus, Recorder};
 pub use strftime::{strftime, CivilTime};
