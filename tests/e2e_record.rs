@@ -130,7 +130,10 @@ fn assert_whole(file: &Path, src: &Input) {
     assert!((got - want).abs() <= 0.1, "duration {got} vs source {want}");
     let meta = metadata(&data);
     let dur = meta.get_f64("duration").unwrap_or(0.0);
-    assert!((dur - want).abs() <= 0.1, "metadata duration {dur} vs {want}");
+    assert!(
+        (dur - want).abs() <= 0.1,
+        "metadata duration {dur} vs {want}"
+    );
     let kf = meta.object_get("keyframes").expect("a keyframe index");
     let times = numbers(kf.object_get("times").unwrap());
     let positions = numbers(kf.object_get("filepositions").unwrap());
@@ -138,7 +141,10 @@ fn assert_whole(file: &Path, src: &Input) {
     assert_eq!(times.len(), positions.len());
     for (t, pos) in times.iter().zip(&positions) {
         let tag = tag_at(&data, *pos as usize);
-        assert!(tag.keyframe() && tag.body[1] == 1, "{pos} is no keyframe tag");
+        assert!(
+            tag.keyframe() && tag.body[1] == 1,
+            "{pos} is no keyframe tag"
+        );
         assert!((f64::from(tag.ts) / 1000.0 - t).abs() < 1e-9, "{pos}: {t}");
     }
     let mut seek = ffmpeg();
@@ -149,9 +155,15 @@ fn assert_whole(file: &Path, src: &Input) {
     assert!(ok && err.trim().is_empty(), "-ss 10: {err}");
     let (video, err) = frame_md5(file, "v");
     assert!(err.trim().is_empty(), "decoding the video: {err}");
-    assert_eq!(video, src.video_md5, "video frames differ from the source's");
+    assert_eq!(
+        video, src.video_md5,
+        "video frames differ from the source's"
+    );
     let (audio, _) = frame_md5(file, "a");
-    assert_eq!(audio, src.audio_md5, "audio frames differ from the source's");
+    assert_eq!(
+        audio, src.audio_md5,
+        "audio frames differ from the source's"
+    );
 }
 
 fn write_script(n: &Nginx) -> PathBuf {
@@ -203,7 +215,11 @@ fn record_all_writes_a_part_then_a_whole_seekable_file_and_tells_the_callbacks()
     assert_whole(&file, src);
 
     let full = file.display().to_string();
-    assert!(cb.wait_for("\"/record_done\""), "no record_done: {:?}", cb.requests());
+    assert!(
+        cb.wait_for("\"/record_done\""),
+        "no record_done: {:?}",
+        cb.requests()
+    );
     let req = cb
         .requests()
         .into_iter()
@@ -261,7 +277,10 @@ fn record_interval_splits_into_files_that_add_up() {
         audio += frame_md5(&path, "a").0.len();
     }
     let want = ffprobe_duration(&src.path);
-    assert!((total - want).abs() <= 0.1, "{total} s in files, {want} s sent");
+    assert!(
+        (total - want).abs() <= 0.1,
+        "{total} s in files, {want} s sent"
+    );
     assert_eq!(video, src.video_md5, "every video frame exactly once");
     assert_eq!(audio, src.audio_md5.len(), "every audio frame once");
     n.assert_no_crash();
@@ -274,20 +293,16 @@ fn suffix_names_as_nginx_rtmp_and_a_second_publish_never_overwrites() {
     // inherit the application's record_* directives, as in nginx-rtmp).
     let n = Nginx::start(
         "record-names",
-        &conf("record all; record_unique on;
-               recorder day { record video; record_unique off; record_suffix -%Y%m%d.flv; }"),
+        &conf(
+            "record all; record_unique on;
+               recorder day { record video; record_unique off; record_suffix -%Y%m%d.flv; }",
+        ),
     );
     let rec = rec_dir(&n);
     finish(publish(&n, src, "cam"));
     let first = wait_finished(&rec, 2);
-    let day = String::from_utf8(
-        Command::new("date")
-            .arg("+%Y%m%d")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let day =
+        String::from_utf8(Command::new("date").arg("+%Y%m%d").output().unwrap().stdout).unwrap();
     let day_file = format!("cam-{}.flv", day.trim());
     assert!(first.contains(&day_file), "{first:?}");
     let unique = first.iter().find(|f| **f != day_file).unwrap().clone();
@@ -306,7 +321,11 @@ fn suffix_names_as_nginx_rtmp_and_a_second_publish_never_overwrites() {
     let second = wait_finished(&rec, 4);
     let again = format!("cam-{}-1.flv", day.trim());
     assert!(second.contains(&again), "{second:?}");
-    assert_eq!(fs::read(rec.join(&day_file)).unwrap(), before, "first file changed");
+    assert_eq!(
+        fs::read(rec.join(&day_file)).unwrap(),
+        before,
+        "first file changed"
+    );
     assert_eq!(second.len(), 4, "{second:?}");
     n.assert_no_crash();
 }
@@ -359,13 +378,19 @@ fn a_killed_worker_leaves_a_part_file_that_decodes_up_to_the_kill() {
     assert!(frames <= src.video_md5.len());
     // The last frame may be cut short by the kill.
     let whole = frames.saturating_sub(1);
-    assert_eq!(video[..whole], src.video_md5[..whole], "decoded frames differ");
+    assert_eq!(
+        video[..whole],
+        src.video_md5[..whole],
+        "decoded frames differ"
+    );
     let log = n.error_log();
     assert!(log.contains("exited on signal 9"), "{log}");
 }
 
 fn finish_or_kill(mut c: Child) -> bool {
-    let done = wait_until(Duration::from_secs(30), || matches!(c.try_wait(), Ok(Some(_))));
+    let done = wait_until(Duration::from_secs(30), || {
+        matches!(c.try_wait(), Ok(Some(_)))
+    });
     if !done {
         let _ = c.kill();
     }
@@ -381,12 +406,20 @@ fn record_notify_tells_the_publisher_start_and_stop() {
     let data = fs::read(&src.path).unwrap();
     p.tags(&tags(&data));
     let want = rec_dir(&n).join("cam.flv").display().to_string();
-    await_answer(&mut p.sock, "NetStream.Record.Start", Duration::from_secs(10))
-        .expect("NetStream.Record.Start");
+    await_answer(
+        &mut p.sock,
+        "NetStream.Record.Start",
+        Duration::from_secs(10),
+    )
+    .expect("NetStream.Record.Start");
     let unpublish = cmd_msg(0, "deleteStream", 5.0, &[Amf::Null, Amf::Num(1.0)]);
     p.raw(&unpublish).unwrap();
-    await_answer(&mut p.sock, "NetStream.Record.Stop", Duration::from_secs(10))
-        .expect("NetStream.Record.Stop");
+    await_answer(
+        &mut p.sock,
+        "NetStream.Record.Stop",
+        Duration::from_secs(10),
+    )
+    .expect("NetStream.Record.Stop");
     p.finish();
     assert_eq!(wait_finished(&rec_dir(&n), 1), ["cam.flv"]);
     assert!(n.error_log().contains(&want));

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use ngx_rtmp::live::{GopCache, Incoming, OutputOp, Pipeline};
 use ngx_rtmp::record::{RecordConfig, RecordHandle, RecordMode, Recorder};
 use support::fileops::Disk;
-use support::recording::{assert_starts_well, ffprobe_duration, metadata, numbers, tag_at};
 use support::flv::{tags, Tag};
 use support::media::now;
+use support::recording::{assert_starts_well, ffprobe_duration, metadata, numbers, tag_at};
 
 fn tmpdir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ngx-rtmp-rec-{tag}-{}", std::process::id()));
