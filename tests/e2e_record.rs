@@ -2,7 +2,7 @@
 //! (a pre-encoded FLV with a keyframe every second, `-re -c copy`, so the exact frames sent
 //! are known), and ffmpeg judges the files: the final name only once finished, duration,
 //! the keyframe index, seeking, per-frame MD5 against the source, splits, names that never
-//! overwrite, a worker killed mid-recording, callbacks and `exec_record_done`, the
+//! overwrite, `record_lock`, a worker killed mid-recording, callbacks and `exec_record_done`, the
 //! publisher's `NetStream.Record.*` statuses, and a full disk that leaves the live stream alone.
 
 mod support;
@@ -166,6 +166,21 @@ fn assert_whole(file: &Path, src: &Input) {
     );
 }
 
+/// Whether another process can take an exclusive lock on `file` at once.
+fn unlocked(file: &Path) -> bool {
+    Command::new("flock")
+        .args(["-n", "-E", "7"])
+        .arg(file)
+        .arg("true")
+        .status()
+        .map(|s| match s.code() {
+            Some(0) => true,
+            Some(7) => false,
+            other => panic!("flock: {other:?}"),
+        })
+        .expect("flock (util-linux) is required")
+}
+
 fn write_script(n: &Nginx) -> PathBuf {
     let script = n.prefix.join("record-done.sh");
     fs::write(
@@ -191,7 +206,7 @@ fn record_all_writes_a_part_then_a_whole_seekable_file_and_tells_the_callbacks()
     let n = Nginx::prepare(
         "record-all",
         &conf(&format!(
-            "record all; on_record_done http://127.0.0.1:{}/record_done;
+            "record all; record_lock on; on_record_done http://127.0.0.1:{}/record_done;
              exec_record_done {script_at} $path;",
             cb.port
         )),
@@ -206,12 +221,17 @@ fn record_all_writes_a_part_then_a_whole_seekable_file_and_tells_the_callbacks()
         files(&rec),
         n.error_log()
     );
-    // While the publish goes on, only the part file is there.
+    // While the publish goes on, only the part file is there, locked (`record_lock`).
     sleep(Duration::from_secs(2));
     assert_eq!(files(&rec), ["cam.flv.part"]);
+    assert!(
+        !unlocked(&rec.join("cam.flv.part")),
+        "the part file is not locked"
+    );
     finish(pub_);
     assert_eq!(wait_finished(&rec, 1), ["cam.flv"]);
     let file = rec.join("cam.flv");
+    assert!(unlocked(&file), "the finished file is still locked");
     assert_whole(&file, src);
 
     let full = file.display().to_string();
