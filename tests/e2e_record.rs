@@ -519,3 +519,34 @@ fn a_full_disk_stops_the_recording_once_and_the_live_stream_goes_on() {
     assert!(rec.join("cam.flv.part").exists(), "{:?}", files(&rec));
     n.assert_no_crash();
 }
+
+#[test]
+fn a_vanished_record_path_fails_that_file_once_and_the_next_publish_records_again() {
+    let src = &inputs().av4;
+    let n = Nginx::start("record-vanished", &conf("record all;"));
+    let rec = rec_dir(&n);
+    let pub_ = publish(&n, src, "cam");
+    assert!(
+        wait_until(TIMEOUT, || rec.join("cam.flv.part").exists()),
+        "no part file"
+    );
+    fs::remove_dir_all(&rec).unwrap();
+    finish(pub_);
+    assert!(
+        wait_until(Duration::from_secs(10), || !record_errors(&n).is_empty()),
+        "no recording error:\n{}",
+        n.error_log()
+    );
+    let errors = record_errors(&n);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("cam.flv.part") && errors[0].contains("No such file or directory"),
+        "{errors:?}"
+    );
+    // The directory is back: the next publish records as usual.
+    fs::create_dir_all(&rec).unwrap();
+    finish(publish(&n, src, "cam"));
+    assert_eq!(wait_finished(&rec, 1), ["cam.flv"]);
+    assert_eq!(record_errors(&n).len(), 1);
+    n.assert_no_crash();
+}
