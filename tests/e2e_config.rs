@@ -415,6 +415,16 @@ fn record_errors_name_file_and_line() {
             "not allowed here",
         ),
         (
+            app("recorder a { record all;\n on_publish http://127.0.0.1:9/p; }"),
+            "on_publish",
+            "not allowed here",
+        ),
+        (
+            app("recorder a { record all;\n exec_publish mv x y; }"),
+            "exec_publish",
+            "not allowed here",
+        ),
+        (
             app("recorder a { record all;\n recorder b { } }"),
             "recorder b",
             "not allowed here",
@@ -542,6 +552,8 @@ fn recording_configs_are_accepted() {
                      record all;
                      record_interval 15s;
                      record_path {prefix}/rec/chunked;
+                     on_record_done http://127.0.0.1:9/chunk_done;
+                     exec_record_done mv $path {prefix}/rec/$recorder-$filename;
                  }
                  recorder keys { record keyframes manual; record_append on; }
              }
