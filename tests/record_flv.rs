@@ -522,7 +522,7 @@ mod synthetic {
             ..RecordMode::default()
         });
         conf.max_frames = 30;
-        conf.suffix = "-%H%M%S.flv".into();
+        conf.suffix = Some("-%H%M%S.flv".into());
         let mut r = Rig::new(conf);
         r.publish(0, 4);
         r.finish(4000);

@@ -23,8 +23,12 @@
 //! out to append, no I/O.
 
 mod config;
+mod existing;
+mod flv_file;
+mod handle;
 mod meta;
 pub mod mp4;
+mod mp4_file;
 mod recorder;
 mod strftime;
 
@@ -32,6 +36,8 @@ pub use config::{
     RecordConfig, RecordFormat, RecordMode, DEFAULT_FLUSH_BYTES, DEFAULT_FRAGMENT_MS,
     DEFAULT_INDEX_CAPACITY,
 };
+pub use existing::{last_tag_offset, Existing, RESUME_HEAD_BYTES};
+pub use handle::{RecordHandle, RecordStatus};
 pub use meta::MAX_INDEX_CAPACITY;
-pub use recorder::{RecordHandle, RecordStatus, Recorder};
+pub use recorder::Recorder;
 pub use strftime::{strftime, CivilTime};
