@@ -2,6 +2,7 @@
 //! pipeline owns the recorder.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::config::RecordConfig;
@@ -35,8 +36,8 @@ pub(super) struct Shared {
     pub start_at: Option<i64>,
     /// Manual mode: `stop` was asked for; the open file closes at the next call.
     pub stop: bool,
-    /// The shell's answer to the last `ResumeRecording`, until the recorder takes it.
-    pub resumed: Option<Option<Existing>>,
+    /// The shell's answers to `ResumeRecording`s, in order, until the recorder takes them.
+    pub resumed: VecDeque<Option<Existing>>,
 }
 
 /// A handle on a [`Recorder`](super::Recorder) that stays usable once the pipeline owns it:
@@ -91,7 +92,7 @@ impl RecordHandle {
     /// file (no file to continue, or the rename failed). Called before the recorder's next
     /// `poll_op`.
     pub fn resume(&self, existing: Option<Existing>) {
-        self.0.borrow_mut().resumed = Some(existing);
+        self.0.borrow_mut().resumed.push_back(existing);
     }
 }
 

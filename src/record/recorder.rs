@@ -25,7 +25,8 @@ const VIDEO_EX_HEADER: u8 = 0x80;
 /// The bytes of one file, in its format.
 #[derive(Debug)]
 enum Body {
-    Flv(FlvFile),
+    /// Boxed: one per open file, and the FLV state is the bigger.
+    Flv(Box<FlvFile>),
     Mp4(Mp4File),
 }
 
@@ -117,6 +118,9 @@ pub struct Recorder {
     audio_header: Option<Bytes>,
     audio_seen: bool,
     finished: bool,
+    /// Answers to `ResumeRecording` still to come for files closed before theirs came:
+    /// skipped, so an answer never reaches another file.
+    stale_answers: usize,
 }
 
 impl Recorder {
@@ -131,7 +135,7 @@ impl Recorder {
                 status: RecordStatus::default(),
                 start_at: None,
                 stop: false,
-                resumed: None,
+                resumed: VecDeque::new(),
             })),
             ops: VecDeque::new(),
             file: None,
@@ -139,6 +143,7 @@ impl Recorder {
             audio_header: None,
             audio_seen: false,
             finished: false,
+            stale_answers: 0,
         }
     }
 
@@ -161,8 +166,14 @@ impl Recorder {
     /// starts anew, or — when what was found is no FLV this recorder can continue — the
     /// existing file is put back under its name and a new one is started beside it.
     fn apply_resume(&mut self) {
-        let Some(answer) = self.shared.borrow_mut().resumed.take() else {
-            return;
+        let answer = loop {
+            let Some(answer) = self.shared.borrow_mut().resumed.pop_front() else {
+                return;
+            };
+            if self.stale_answers == 0 {
+                break answer;
+            }
+            self.stale_answers -= 1;
         };
         let Some(f) = self.file.as_mut() else {
             return;
@@ -206,10 +217,14 @@ impl Recorder {
         }
     }
 
-    /// Whether a file may open now (manual mode: only after `start`), and its name time.
+    /// Whether a file may open now (manual mode: only between `start` and `stop`, the
+    /// files after a split included), and its name time.
     fn may_open(&self, now: Now) -> Option<i64> {
         if self.conf.mode.manual {
-            self.shared.borrow().start_at
+            let s = self.shared.borrow();
+            s.status
+                .started
+                .then(|| s.start_at.unwrap_or_else(|| unix_s(now)))
         } else {
             Some(unix_s(now))
         }
@@ -248,7 +263,12 @@ impl Recorder {
                     video_header.filter(|_| has_video),
                     audio_header.filter(|_| has_audio),
                 );
-                Body::Flv(FlvFile::new(facts, capacity, headers, conf.append))
+                Body::Flv(Box::new(FlvFile::new(
+                    facts,
+                    capacity,
+                    headers,
+                    conf.append,
+                )))
             }
             RecordFormat::Mp4 => Body::Mp4(Mp4File::new(
                 conf.fragment_ms,
@@ -287,6 +307,9 @@ impl Recorder {
             return;
         };
         let duration = f.duration_ms();
+        if matches!(&f.body, Body::Flv(flv) if flv.pending()) {
+            self.stale_answers += 1;
+        }
         match &mut f.body {
             Body::Flv(flv) => flv.close(duration, &mut self.ops),
             Body::Mp4(m) => m.close(&mut self.ops),
