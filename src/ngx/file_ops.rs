@@ -99,6 +99,7 @@ impl FileWriter {
             FileOp::CancelDelete { path } => cancel_delete(&join(&self.root, path.as_str())?),
             // No output of this shell records yet: the recorder is not attached.
             FileOp::OpenRecording { .. }
+            | FileOp::ResumeRecording { .. }
             | FileOp::AppendRecording { .. }
             | FileOp::WriteRecordingAt { .. }
             | FileOp::FinishRecording { .. } => {
