@@ -295,13 +295,8 @@ impl RecordLayer {
         let mut config = RecordConfig::new(mode);
         config.id = id.to_owned();
         config.format = format;
-        config.suffix = self.suffix.clone().unwrap_or_else(|| {
-            match format {
-                RecordFormat::Flv => ".flv",
-                RecordFormat::Mp4 => ".mp4",
-            }
-            .to_owned()
-        });
+        // Unset: the format's own suffix (`.flv`, `.mp4`).
+        config.suffix = self.suffix.clone();
         config.unique = self.unique.unwrap_or(false);
         config.append = append;
         config.max_size = self.max_size.unwrap_or(0);
@@ -397,12 +392,12 @@ mod tests {
         c.set(app, "record", &["all", "manual"]).unwrap();
         c.finish().unwrap();
         let r = &c.servers[0].applications[0].settings.record[0];
-        let mut expected = RecordConfig::new(RecordMode {
+        let expected = RecordConfig::new(RecordMode {
             manual: true,
             ..RecordMode::ALL
         });
-        expected.suffix = ".flv".into();
         assert_eq!(r.config, expected);
+        assert_eq!(r.config.suffix(), ".flv");
         assert_eq!(r.path, PathBuf::from("/tmp"));
         assert!(!r.lock && !r.notify);
 
@@ -451,7 +446,7 @@ mod tests {
         let apps = &c.servers[0].applications;
         let live = &apps[0].settings.record[0];
         assert_eq!(live.path, PathBuf::from("/var/rec"));
-        assert_eq!(live.config.suffix, "-%d-%b-%y-%T.flv");
+        assert_eq!(live.config.suffix(), "-%d-%b-%y-%T.flv");
         assert!(live.config.unique && live.config.append && live.lock && live.notify);
         assert_eq!(live.config.max_size, 10 << 20);
         assert_eq!(live.config.max_frames, 2048);
@@ -460,7 +455,8 @@ mod tests {
         let m = &apps[1].settings.record[0];
         assert_eq!(m.config.mode, RecordMode::ALL);
         assert_eq!(m.config.format, RecordFormat::Mp4);
-        assert_eq!(m.config.suffix, ".mp4");
+        assert_eq!(m.config.suffix, None);
+        assert_eq!(m.config.suffix(), ".mp4");
         assert_eq!(m.config.fragment_ms, 500);
         assert_eq!(m.config.interval_ms, None);
         assert_eq!(m.config.max_size, 10 << 20);
@@ -578,13 +574,13 @@ mod tests {
         assert_eq!(ids, ["", "audio", "chunked"]);
         assert!(r[0].config.mode.video && !r[0].config.mode.audio);
         assert!(r[1].config.mode.audio && !r[1].config.mode.video);
-        assert_eq!(r[1].config.suffix, ".audio.flv");
+        assert_eq!(r[1].config.suffix(), ".audio.flv");
         assert!(r[1].config.unique, "inherited from the application");
         assert_eq!(r[1].path, PathBuf::from("/var/rec"));
         // A block without `record` records what the application records.
         assert_eq!(r[2].config.mode, r[0].config.mode);
         assert_eq!(r[2].config.interval_ms, Some(15_000));
-        assert_eq!(r[2].config.suffix, ".mp4");
+        assert_eq!(r[2].config.suffix(), ".mp4");
         assert_eq!(r[2].path, PathBuf::from("/var/chunks"));
         assert_eq!(r[0].config.interval_ms, None);
 
