@@ -292,8 +292,8 @@ impl AppSettings {
         GopCache::new(self.gop_cache, GOP_MAX_FRAMES, GOP_MAX_BYTES)
     }
 
-    /// Whether a publisher's stream goes anywhere.
+    /// Whether a publisher's stream goes anywhere (players, HLS, DASH or a recorder).
     pub fn accepts_publish(&self) -> bool {
-        self.live || self.hls.is_some() || self.dash.is_some()
+        self.live || self.hls.is_some() || self.dash.is_some() || !self.record.is_empty()
     }
 }
