@@ -603,3 +603,45 @@ fn a_vanished_record_path_fails_that_file_once_and_the_next_publish_records_agai
     assert_eq!(record_errors(&n).len(), 1);
     n.assert_no_crash();
 }
+
+#[test]
+fn record_append_continues_the_file_of_the_previous_publish() {
+    let src = &inputs().av4;
+    let n = Nginx::start("record-append", &conf("record all; record_append on;"));
+    let rec = rec_dir(&n);
+    finish(publish(&n, src, "cam"));
+    assert_eq!(wait_finished(&rec, 1), ["cam.flv"]);
+    let first = fs::read(rec.join("cam.flv")).unwrap();
+    finish(publish(&n, src, "cam"));
+    // Wait for the second publish's file to be finished again (it was the part meanwhile).
+    assert!(
+        wait_until(TIMEOUT, || fs::metadata(rec.join("cam.flv"))
+            .is_ok_and(|m| m.len() > first.len() as u64 + 1000)
+            && !rec.join("cam.flv.part").exists()),
+        "not continued: {:?}",
+        files(&rec)
+    );
+    assert_eq!(files(&rec), ["cam.flv"]);
+    let file = rec.join("cam.flv");
+    let data = fs::read(&file).unwrap();
+    assert_starts_well(&data);
+    let d = ffprobe_duration(&file);
+    let one = ffprobe_duration(&src.path);
+    assert!(
+        (d - 2.0 * one).abs() <= 0.2,
+        "{d} s after two publishes of {one} s"
+    );
+    let (video, _) = frame_md5(&file, "v");
+    let twice: Vec<String> = src
+        .video_md5
+        .iter()
+        .chain(&src.video_md5)
+        .cloned()
+        .collect();
+    assert_eq!(video, twice, "both publishes' frames, in order");
+    let meta = metadata(&data);
+    let dur = meta.get_f64("duration").unwrap_or(0.0);
+    assert!((dur - d).abs() <= 0.2, "metadata duration {dur}, file {d}");
+    assert!(record_errors(&n).is_empty(), "{:?}", record_errors(&n));
+    n.assert_no_crash();
+}
