@@ -309,14 +309,20 @@ fn record_interval_splits_into_files_that_add_up() {
 #[test]
 fn suffix_names_as_nginx_rtmp_and_a_second_publish_never_overwrites() {
     let src = &inputs().av4;
+    let dir = std::env::temp_dir().join(format!("ngx-rtmp-e2e-rec-names-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let cb = CallbackServer::start(&dir);
     // The application's own recorder and a named one with a strftime suffix (recorder blocks
-    // inherit the application's record_* directives, as in nginx-rtmp).
+    // inherit the application's record_* directives, as in nginx-rtmp), its own
+    // on_record_done.
     let n = Nginx::start(
         "record-names",
-        &conf(
+        &conf(&format!(
             "record all; record_unique on;
-               recorder day { record video; record_unique off; record_suffix -%Y%m%d.flv; }",
-        ),
+               recorder day {{ record video; record_unique off; record_suffix -%Y%m%d.flv;
+                 on_record_done http://127.0.0.1:{}/day_done; }}",
+            cb.port
+        )),
     );
     let rec = rec_dir(&n);
     finish(publish(&n, src, "cam"));
@@ -334,6 +340,14 @@ fn suffix_names_as_nginx_rtmp_and_a_second_publish_never_overwrites() {
         "{unique}"
     );
     let before = fs::read(rec.join(&day_file)).unwrap();
+    // Only the block's recorder has a callback: its id and file.
+    assert!(cb.wait_for("\"/day_done\""), "{:?}", cb.requests());
+    let req = cb.requests().join("\n");
+    let full = rec.join(&day_file).display().to_string();
+    for field in ["record_done", "\"day\"", &full] {
+        assert!(req.contains(field), "{field} missing in {req}");
+    }
+    assert_eq!(cb.requests().len(), 1, "{req}");
     // A video-only recorder writes no audio.
     assert!(tags(&before).iter().all(|t| t.type_id != 8));
 
