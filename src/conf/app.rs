@@ -15,7 +15,7 @@ use crate::transcode::Rendition;
 use super::error::ConfError;
 use super::exec::{ExecLayer, ExecSettings};
 use super::notify::{NotifyLayer, NotifySettings};
-use super::record::RecorderSettings;
+use super::record::{resolve_recorders, RecordLayer, RecorderBlock, RecorderSettings};
 
 /// Application-level settings, inheritable from `rtmp {}` and `server {}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,7 +34,9 @@ pub(super) struct AppLayer {
     pub(super) publish_keys: Option<Arc<KeyMap>>,
     pub(super) publish_secret: Option<String>,
     pub(super) play_secret: Option<String>,
-    pub(super) record_off: Option<bool>,
+    pub(super) record: RecordLayer,
+    /// `recorder` blocks (application level only, so never inherited).
+    pub(super) recorders: Vec<RecorderBlock>,
     pub(super) hls: Option<bool>,
     pub(super) hls_path: Option<String>,
     pub(super) hls_fragment: Option<u64>,
@@ -86,7 +88,8 @@ impl AppLayer {
                 .play_secret
                 .clone()
                 .or_else(|| parent.play_secret.clone()),
-            record_off: self.record_off.or(parent.record_off),
+            record: self.record.merge(&parent.record),
+            recorders: self.recorders.clone(),
             hls: self.hls.or(parent.hls),
             hls_path: self.hls_path.clone().or_else(|| parent.hls_path.clone()),
             hls_fragment: self.hls_fragment.or(parent.hls_fragment),
@@ -193,7 +196,7 @@ impl AppLayer {
             renditions: self.renditions.clone(),
             transcode_ffmpeg: self.transcode_ffmpeg.as_ref().map(PathBuf::from),
             exec: self.exec.resolve(),
-            record: Vec::new(),
+            record: resolve_recorders(app, &self.record, &self.recorders)?,
         })
     }
 }

@@ -19,6 +19,7 @@ use super::error::ConfError;
 use super::listen::Listen;
 use super::model::{RtmpConf, Scope};
 use super::notify::{Call, NotifyUrl};
+use super::record::RecordLayer;
 use super::server::ServerLayer;
 use super::value::ValueError;
 
@@ -35,7 +36,9 @@ impl RtmpConf {
                 .get_mut(s)
                 .map(|s| &mut s.layer)
                 .ok_or(ConfError::NotAllowedHere(directive)),
-            Scope::Application { .. } => Err(ConfError::NotAllowedHere(directive)),
+            Scope::Application { .. } | Scope::Recorder { .. } => {
+                Err(ConfError::NotAllowedHere(directive))
+            }
         }
     }
 
@@ -52,12 +55,37 @@ impl RtmpConf {
                 .get_mut(server)
                 .and_then(|s| s.applications.get_mut(app))
                 .map(|a| &mut a.layer),
+            Scope::Recorder { .. } => None,
         };
         layer.ok_or(ConfError::NotAllowedHere(directive))
     }
 
+    /// The `record*` settings of a level, or of a `recorder` block.
+    fn record_layer(
+        &mut self,
+        scope: Scope,
+        directive: &'static str,
+    ) -> Result<&mut RecordLayer, ConfError> {
+        if let Scope::Recorder { server, app, rec } = scope {
+            return self
+                .servers
+                .get_mut(server)
+                .and_then(|s| s.applications.get_mut(app))
+                .and_then(|a| a.layer.recorders.get_mut(rec))
+                .map(|r| &mut r.layer)
+                .ok_or(ConfError::NotAllowedHere(directive));
+        }
+        Ok(&mut self.app_layer(scope, directive)?.record)
+    }
+
     /// Interprets one simple (non-block) directive.
     pub fn set(&mut self, scope: Scope, name: &str, args: &[&str]) -> Result<(), ConfError> {
+        if let Some(directive) = RecordLayer::directive(name) {
+            return self
+                .record_layer(scope, directive)?
+                .set(directive, args)
+                .unwrap_or_else(|| Err(ConfError::Unknown(name.to_owned())));
+        }
         match name {
             "listen" => self.set_listen(scope, args),
             "live_shm_size" => {
@@ -235,20 +263,6 @@ impl RtmpConf {
                     &mut l.play_secret
                 };
                 set_once(slot, directive, a.to_owned())
-            }
-            "record" => {
-                // Recording is not implemented: only the explicit "off" is honest to accept.
-                if one_arg("record", args)? != "off" {
-                    return Err(ConfError::Unsupported {
-                        directive: "record",
-                        what: "recording",
-                    });
-                }
-                set_once(
-                    &mut self.app_layer(scope, "record")?.record_off,
-                    "record",
-                    true,
-                )
             }
             "exec_options" | "respawn" | "respawn_timeout" | "exec_kill_signal" => {
                 let directive = match name {
@@ -472,7 +486,7 @@ impl RtmpConf {
         url: NotifyUrl,
     ) -> Result<(), ConfError> {
         let directive = call.directive();
-        if call == Call::Connect && matches!(scope, Scope::Application { .. }) {
+        if call == Call::Connect && scope.application().is_some() {
             return Err(ConfError::NotAllowedHere(directive));
         }
         if self.app_layer(scope, directive)?.notify.set(call, url) {
@@ -500,7 +514,7 @@ impl RtmpConf {
                 self.servers.get(s).and_then(|s| s.app_layer.exec.options),
                 None,
             ),
-            Scope::Application { server, app } => {
+            Scope::Application { server, app } | Scope::Recorder { server, app, .. } => {
                 let srv = self.servers.get(server);
                 (
                     srv.and_then(|s| s.app_layer.exec.options),

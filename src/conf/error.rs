@@ -42,6 +42,18 @@ pub enum ConfError {
     Variant(VariantError),
     /// Two `hls_variant` lines of one application with the same suffix.
     DuplicateVariant(String),
+    /// Two `recorder` blocks of one application with the same name.
+    DuplicateRecorder(String),
+    InvalidRecorderName(String),
+    /// Two settings that cannot hold together in an application (and in one of its
+    /// `recorder` blocks, or `recorder` is empty).
+    Conflict {
+        directive: &'static str,
+        with: &'static str,
+        why: &'static str,
+        app: String,
+        recorder: String,
+    },
 }
 
 impl fmt::Display for ConfError {
@@ -84,6 +96,27 @@ impl fmt::Display for ConfError {
             ConfError::Variant(e) => write!(f, "\"hls_variant\": {e}"),
             ConfError::DuplicateVariant(s) => {
                 write!(f, "\"hls_variant\": duplicate suffix \"{s}\"")
+            }
+            ConfError::DuplicateRecorder(n) => write!(f, "duplicate recorder \"{n}\""),
+            ConfError::InvalidRecorderName(n) => write!(
+                f,
+                "invalid recorder name \"{n}\" (use letters, digits, '_', '-' and '.')"
+            ),
+            ConfError::Conflict {
+                directive,
+                with,
+                why,
+                app,
+                recorder,
+            } => {
+                write!(f, "\"{directive}\" cannot be used with \"{with}\"")?;
+                if !app.is_empty() {
+                    write!(f, " in application \"{app}\"")?;
+                }
+                if !recorder.is_empty() {
+                    write!(f, ", recorder \"{recorder}\"")?;
+                }
+                write!(f, ": {why}")
             }
             ConfError::InvalidApplicationName(a) => write!(
                 f,

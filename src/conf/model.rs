@@ -9,6 +9,7 @@ use super::error::ConfError;
 use super::exec::{ExecSettings, StaticExec};
 use super::listen::Listen;
 use super::notify::NotifySettings;
+use super::record::{valid_recorder_name, RecordLayer, RecorderBlock};
 use super::server::{ServerLayer, ServerSettings};
 
 /// Where a directive appears.
@@ -20,6 +21,24 @@ pub enum Scope {
     Server(usize),
     /// Inside `application {}` number `app` of server `server`.
     Application { server: usize, app: usize },
+    /// Inside `recorder {}` block number `rec` of that application.
+    Recorder {
+        server: usize,
+        app: usize,
+        rec: usize,
+    },
+}
+
+impl Scope {
+    /// The application a scope is in (a `recorder` block is in its application).
+    pub(super) fn application(self) -> Option<(usize, usize)> {
+        match self {
+            Scope::Application { server, app } | Scope::Recorder { server, app, .. } => {
+                Some((server, app))
+            }
+            Scope::Main | Scope::Server(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +148,34 @@ impl RtmpConf {
         Ok(srv.applications.len() - 1)
     }
 
+    /// Starts a `recorder NAME {}` block in an application; returns its scope.
+    pub fn add_recorder(&mut self, scope: Scope, name: &str) -> Result<Scope, ConfError> {
+        let Scope::Application { server, app } = scope else {
+            return Err(ConfError::NotAllowedHere("recorder"));
+        };
+        if !valid_recorder_name(name) {
+            return Err(ConfError::InvalidRecorderName(name.to_owned()));
+        }
+        let layer = &mut self
+            .servers
+            .get_mut(server)
+            .and_then(|s| s.applications.get_mut(app))
+            .ok_or(ConfError::NotAllowedHere("recorder"))?
+            .layer;
+        if layer.recorders.iter().any(|r| r.name == name) {
+            return Err(ConfError::DuplicateRecorder(name.to_owned()));
+        }
+        layer.recorders.push(RecorderBlock {
+            name: name.to_owned(),
+            layer: RecordLayer::default(),
+        });
+        Ok(Scope::Recorder {
+            server,
+            app,
+            rec: layer.recorders.len() - 1,
+        })
+    }
+
     /// Size of the live shared-memory zone: every stream gets a ring of size/64 (at most 64
     /// streams publish at once across all workers; more publish, but play only on their own
     /// worker). Default 64 MiB.
@@ -145,15 +192,17 @@ impl RtmpConf {
                 .servers
                 .get(s)
                 .map_or_else(|| main.policy(), |s| s.app_layer.exec.merge(main).policy()),
-            Scope::Application { server, app } => self.servers.get(server).map_or_else(
-                || main.policy(),
-                |s| {
-                    let srv = s.app_layer.exec.merge(main);
-                    s.applications
-                        .get(app)
-                        .map_or_else(|| srv.policy(), |a| a.layer.exec.merge(&srv).policy())
-                },
-            ),
+            Scope::Application { server, app } | Scope::Recorder { server, app, .. } => {
+                self.servers.get(server).map_or_else(
+                    || main.policy(),
+                    |s| {
+                        let srv = s.app_layer.exec.merge(main);
+                        s.applications
+                            .get(app)
+                            .map_or_else(|| srv.policy(), |a| a.layer.exec.merge(&srv).policy())
+                    },
+                )
+            }
         }
     }
 

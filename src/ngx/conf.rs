@@ -22,6 +22,8 @@ pub const RTMP_CONF_MODULE: ngx_uint_t = 0x5252_5453;
 pub const RTMP_MAIN_CONF: ngx_uint_t = 0x0200_0000;
 pub const RTMP_SRV_CONF: ngx_uint_t = 0x0400_0000;
 pub const RTMP_APP_CONF: ngx_uint_t = 0x0800_0000;
+/// `cf->cmd_type` inside `recorder {}`.
+pub const RTMP_REC_CONF: ngx_uint_t = 0x1000_0000;
 
 /// Tags of the module's shared zones: stable addresses that tell nginx a zone is ours across
 /// reloads.
@@ -247,6 +249,31 @@ pub unsafe extern "C" fn application_block(
     .unwrap_or(NGX_CONF_ERROR)
 }
 
+/// `recorder NAME { ... }` inside `application {}`.
+pub unsafe extern "C" fn recorder_block(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    super::catch(|| {
+        // SAFETY: nginx passes the `ParseState` it found through `cf->ctx`.
+        let st = unsafe { state(conf) };
+        let outer = st.scope;
+        // SAFETY: a directive handler's `cf`.
+        let name = unsafe { args(cf) }.get(1).copied().unwrap_or_default();
+        match st.conf.add_recorder(outer, name) {
+            Ok(scope) => st.scope = scope,
+            Err(e) => return log_error(cf, &e),
+        }
+        // SAFETY: `cf` is the live config of a block directive.
+        let rv = unsafe { parse_block(cf, RTMP_REC_CONF) };
+        // SAFETY: as above.
+        unsafe { state(conf) }.scope = outer;
+        rv
+    })
+    .unwrap_or(NGX_CONF_ERROR)
+}
+
 /// Every simple directive: handed to the model with the current scope.
 pub unsafe extern "C" fn directive(
     cf: *mut ngx_conf_t,
@@ -323,7 +350,7 @@ pub unsafe extern "C" fn directive(
             // SAFETY: a directive handler's `cf`.
             unsafe { prepare_child_log_dir(cf) };
         }
-        if *name == "hls_path" || *name == "dash_path" {
+        if matches!(*name, "hls_path" | "dash_path" | "record_path") {
             // SAFETY: a directive handler's `cf`.
             let user = unsafe { super::paths::worker_user(cf) };
             let dir = std::path::Path::new(values.first().copied().unwrap_or_default());

@@ -18,10 +18,14 @@ use nginx_sys::{
     NGX_MAIN_CONF, NGX_OK,
 };
 
-use super::conf::{self, RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_SRV_CONF};
+use super::conf::{
+    self, RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_REC_CONF, RTMP_SRV_CONF,
+};
 use super::http_stat;
 
 const ANY_LEVEL: ngx_uint_t = RTMP_MAIN_CONF | RTMP_SRV_CONF | RTMP_APP_CONF;
+/// The `record*` directives: any level and `recorder` blocks.
+const RECORD_LEVELS: ngx_uint_t = ANY_LEVEL | RTMP_REC_CONF;
 
 static mut CORE_CTX: ngx_core_module_t = ngx_core_module_t {
     name: ngx_string!("rtmp_rs"),
@@ -53,7 +57,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 68] = [
+static mut CONF_COMMANDS: [ngx_command_t; 80] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -114,7 +118,26 @@ static mut CONF_COMMANDS: [ngx_command_t; 68] = [
     simple(ngx_string!("publish_keys"), ANY_LEVEL),
     simple(ngx_string!("publish_secret"), ANY_LEVEL),
     simple(ngx_string!("play_secret"), ANY_LEVEL),
-    simple(ngx_string!("record"), ANY_LEVEL),
+    ngx_command_t {
+        name: ngx_string!("recorder"),
+        type_: RTMP_APP_CONF | (NGX_CONF_BLOCK | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(conf::recorder_block),
+        conf: 0,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    simple(ngx_string!("record"), RECORD_LEVELS),
+    simple(ngx_string!("record_path"), RECORD_LEVELS),
+    simple(ngx_string!("record_suffix"), RECORD_LEVELS),
+    simple(ngx_string!("record_unique"), RECORD_LEVELS),
+    simple(ngx_string!("record_append"), RECORD_LEVELS),
+    simple(ngx_string!("record_lock"), RECORD_LEVELS),
+    simple(ngx_string!("record_notify"), RECORD_LEVELS),
+    simple(ngx_string!("record_max_size"), RECORD_LEVELS),
+    simple(ngx_string!("record_max_frames"), RECORD_LEVELS),
+    simple(ngx_string!("record_interval"), RECORD_LEVELS),
+    simple(ngx_string!("record_format"), RECORD_LEVELS),
+    simple(ngx_string!("record_fragment"), RECORD_LEVELS),
     simple(ngx_string!("hls"), ANY_LEVEL),
     simple(ngx_string!("hls_path"), ANY_LEVEL),
     simple(ngx_string!("hls_fragment"), ANY_LEVEL),
