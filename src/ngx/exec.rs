@@ -24,6 +24,13 @@ pub struct PublishExec {
     children: Vec<ChildId>,
 }
 
+impl PublishExec {
+    /// The values of the publication's `exec*` lines.
+    pub fn vars(&self) -> &Vars {
+        &self.vars
+    }
+}
+
 /// A publish started: `exec_publish` lines run, `exec`/`exec_push` children start. `None`:
 /// the application has no `exec` line.
 pub fn on_publish(app: &AppConf, vars: Vars, log: Log) -> Option<PublishExec> {

@@ -25,5 +25,6 @@ pub fn ingest(
     }
     let done = files.run(&mut s.pipeline, log);
     w.counters.hls_segments += done.segments;
+    w.counters.record_failed += done.record_failed;
     done
 }

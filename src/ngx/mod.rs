@@ -27,6 +27,8 @@ mod outputs;
 mod paths;
 mod policy;
 mod process;
+mod record_files;
+mod recordings;
 mod remote;
 mod shm;
 mod stat_board;

@@ -2,12 +2,15 @@
 //! (HLS, DASH, the shared ring), and the execution of what they ask — file operations under
 //! each output's directory, bytes to the sink registered for the output (acknowledged back to
 //! the output as the sink delivers them), failures logged and the failed output removed.
+//! A recorder's failure is the exception: it ends that file only ([`super::recordings`]), and
+//! what happens to recorded files is kept as [`RecordEvent`]s for the publication.
 
 use std::fs;
 use std::path::PathBuf;
 
 use super::file_ops::{join, now, FileWriter};
 use super::log::Log;
+use super::recordings::{self, RecordEvent, Recording};
 use super::shm::ShmRegion;
 use super::variants;
 use crate::conf::AppConf;
@@ -25,6 +28,8 @@ pub struct OutputFiles {
     writers: Vec<Writer>,
     /// What rides with the outputs and acts after each execution (transcoded renditions).
     companion: Option<Box<dyn Companion>>,
+    /// What happened to recorded files since the owner last took them.
+    record_events: Vec<RecordEvent>,
 }
 
 /// A part of a stream's outputs that attaches and detaches outputs as the stream goes (the
@@ -48,6 +53,7 @@ pub struct SourceLayout {
 enum Target {
     Files(FileWriter),
     Bytes(Box<dyn ByteSink>),
+    Record(Box<Recording>),
 }
 
 struct Writer {
@@ -85,6 +91,8 @@ pub struct Executed {
     pub segments: u64,
     /// The stream's name was taken over by a publisher on another worker.
     pub replaced: bool,
+    /// Recorded files whose writing failed.
+    pub record_failed: u64,
 }
 
 impl OutputFiles {
@@ -162,7 +170,35 @@ impl OutputFiles {
                 .map_err(|e| e.to_string());
             files.add(pipeline, dash, settings.path.clone(), false, None, key, log);
         }
+        // Recordings are the published stream's, whatever name its HLS and DASH take.
+        for (id, recording) in recordings::start(app, key, pipeline) {
+            files.writers.push(Writer {
+                id,
+                target: Target::Record(Box::new(recording)),
+                count_segments: false,
+                member_of: None,
+            });
+        }
         files
+    }
+
+    /// The stream's recorders (one per recorder of its application that records something),
+    /// each with its [`RecordHandle`](crate::record::RecordHandle) (status; `start`/`stop`
+    /// for `record manual`) and settings. After a `start` or `stop`, [`run`](Self::run)
+    /// executes what the recorder then asks (the file opens at the next keyframe; a stop
+    /// finishes the file at the recorder's next call).
+    // Stat and `/control/record` are its callers.
+    #[allow(dead_code)]
+    pub fn recordings(&self) -> impl Iterator<Item = &Recording> {
+        self.writers.iter().filter_map(|w| match &w.target {
+            Target::Record(r) => Some(&**r),
+            _ => None,
+        })
+    }
+
+    /// What happened to recorded files since the last call, oldest first.
+    pub fn take_record_events(&mut self) -> Vec<RecordEvent> {
+        std::mem::take(&mut self.record_events)
     }
 
     /// Gives the outputs their companion, run once now.
@@ -207,10 +243,11 @@ impl OutputFiles {
                 member_of,
             });
             // The output's first operations: its directory, the cleanup of a previous run.
-            self.execute(pipeline, &mut 0, log).map_err(|(id, e)| {
-                self.remove(pipeline, id);
-                e.to_string()
-            })
+            self.execute(pipeline, &mut Executed::default(), log)
+                .map_err(|(id, e)| {
+                    self.remove(pipeline, id);
+                    e.to_string()
+                })
         });
         if let Err(e) = started {
             log_err!(
@@ -229,7 +266,7 @@ impl OutputFiles {
     pub fn run(&mut self, pipeline: &mut Pipeline, log: Log) -> Executed {
         let mut done = Executed::default();
         loop {
-            match self.execute(pipeline, &mut done.segments, log) {
+            match self.execute(pipeline, &mut done, log) {
                 Ok(()) => break,
                 Err((id, e)) => {
                     let name = pipeline.output_name(id).unwrap_or("output");
@@ -266,12 +303,12 @@ impl OutputFiles {
         done
     }
 
-    /// Runs file operations until there are none, counting completed HLS segments; `Err` names
-    /// the output that failed.
+    /// Runs file operations until there are none, counting completed HLS segments and failed
+    /// recordings; `Err` names the output that failed.
     fn execute(
         &mut self,
         pipeline: &mut Pipeline,
-        segments: &mut u64,
+        done: &mut Executed,
         log: Log,
     ) -> Result<(), (OutputId, std::io::Error)> {
         while let Some((id, op)) = pipeline.poll_op() {
@@ -284,9 +321,16 @@ impl OutputFiles {
             };
             match (&mut w.target, op) {
                 (Target::Files(files), OutputOp::File(op)) => match files.execute(op) {
-                    Ok(closed) => *segments += u64::from(closed && w.count_segments),
+                    Ok(closed) => done.segments += u64::from(closed && w.count_segments),
                     Err(e) => return Err((id, e)),
                 },
+                (Target::Record(r), OutputOp::File(op)) => {
+                    if let Some(event) = r.execute(op, log) {
+                        done.record_failed +=
+                            u64::from(event.kind == recordings::RecordEventKind::Failed);
+                        self.record_events.push(event);
+                    }
+                }
                 (Target::Bytes(sink), OutputOp::Send(data)) => match sink.send(data) {
                     Ok(delivered) => pipeline.acknowledge(id, delivered),
                     Err(e) => return Err((id, e)),

@@ -57,6 +57,8 @@ pub struct Counters {
     pub transcoding: HashMap<usize, Rc<Cell<u32>>>,
     /// Streams served at their source quality only because of `transcode_max`.
     pub transcode_refused: u64,
+    /// Recorded files whose writing failed (a full disk, a vanished `record_path`).
+    pub record_failed: u64,
 }
 
 /// A stream of another worker that this one mirrors: its ring, read on a timer.

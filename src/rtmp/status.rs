@@ -25,6 +25,31 @@ pub mod code {
     pub const PLAY_UNPUBLISH_NOTIFY: &str = "NetStream.Play.UnpublishNotify";
     pub const PAUSE_NOTIFY: &str = "NetStream.Pause.Notify";
     pub const UNPAUSE_NOTIFY: &str = "NetStream.Unpause.Notify";
+    pub const RECORD_START: &str = "NetStream.Record.Start";
+    pub const RECORD_STOP: &str = "NetStream.Record.Stop";
+    pub const RECORD_FAILED: &str = "NetStream.Record.Failed";
+}
+
+/// What `record_notify` tells a publisher about a recording of its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordNotice {
+    /// A file opened.
+    Start,
+    /// A file is finished.
+    Stop,
+    /// Writing a file failed.
+    Failed,
+}
+
+impl RecordNotice {
+    /// The onStatus level and code.
+    pub fn status(self) -> (&'static str, &'static str) {
+        match self {
+            RecordNotice::Start => ("status", code::RECORD_START),
+            RecordNotice::Stop => ("status", code::RECORD_STOP),
+            RecordNotice::Failed => ("error", code::RECORD_FAILED),
+        }
+    }
 }
 
 fn info(level: &str, code: &str, description: &str) -> Value {

@@ -8,6 +8,7 @@
 mod notify;
 mod play;
 mod publish;
+mod record;
 
 use std::net::IpAddr;
 
@@ -126,19 +127,19 @@ impl Policy {
                 self.play(session, app, req, now);
             }
             Event::Metadata { stream_id, data } => {
-                self.media(stream_id, types::DATA_AMF0, 0, data, now)
+                self.media(session, stream_id, types::DATA_AMF0, 0, data, now)
             }
             Event::Audio {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, types::AUDIO, timestamp, payload, now),
+            } => self.media(session, stream_id, types::AUDIO, timestamp, payload, now),
             Event::Video {
                 stream_id,
                 timestamp,
                 payload,
-            } => self.media(stream_id, types::VIDEO, timestamp, payload, now),
-            Event::Unpublish { stream_id } => self.unpublish(stream_id),
+            } => self.media(session, stream_id, types::VIDEO, timestamp, payload, now),
+            Event::Unpublish { stream_id } => self.unpublish(session, stream_id),
             Event::StopPlay { stream_id } => self.stop_play(stream_id),
             // Resuming: the player restarts at a keyframe.
             Event::Pause {
@@ -179,7 +180,7 @@ impl Policy {
     /// The connection is gone: its streams end, its playbacks stop.
     pub fn on_close(mut self) {
         for p in std::mem::take(&mut self.publishing) {
-            self.end_publish(p);
+            self.end_publish(p, None);
         }
         for p in std::mem::take(&mut self.playing) {
             self.end_play(&p);

@@ -252,6 +252,7 @@ impl Policy {
     /// A message of the publication on `stream_id`: audio, video or data (onMetaData).
     pub(super) fn media(
         &mut self,
+        session: &mut Session,
         stream_id: u32,
         type_id: u8,
         timestamp: u32,
@@ -275,16 +276,25 @@ impl Policy {
         let log = self.log;
         let done = worker::with(|w| ingest(w, p.handle, msg, &mut p.files, log));
         p.replaced |= done.replaced;
+        let events = p.files.take_record_events();
+        if events.is_empty() {
+            return;
+        }
+        let vars = p.exec.as_ref().map(|e| e.vars().clone());
+        let handle = p.handle;
+        if let Some(name) = worker::with(|w| Some(w.hub.get(handle)?.key.name.clone())) {
+            self.recorded(Some(session), stream_id, &name, vars.as_ref(), events);
+        }
     }
 
-    pub(super) fn unpublish(&mut self, stream_id: u32) {
+    pub(super) fn unpublish(&mut self, session: &mut Session, stream_id: u32) {
         if let Some(pos) = self
             .publishing
             .iter()
             .position(|p| p.stream_id == stream_id)
         {
             let p = self.publishing.swap_remove(pos);
-            self.end_publish(p);
+            self.end_publish(p, Some(session));
         }
     }
 
@@ -321,7 +331,7 @@ impl Policy {
         match mine {
             Some(pos) => {
                 let p = self.publishing.swap_remove(pos);
-                self.end_publish(p);
+                self.end_publish(p, None);
                 true
             }
             None => false,
@@ -355,7 +365,10 @@ impl Policy {
         }
     }
 
-    pub(super) fn end_publish(&self, mut p: Publication) {
+    /// Ends a publication; its recorders' last files are told to the publisher through
+    /// `session` when it is still there.
+    pub(super) fn end_publish(&self, mut p: Publication, session: Option<&mut Session>) {
+        let vars = p.exec.as_ref().map(|e| e.vars().clone());
         if let (Some(app), Some(e)) = (self.app, p.exec.take()) {
             exec::on_publish_done(app, e, self.log);
         }
@@ -366,10 +379,13 @@ impl Policy {
             s.pipeline.finish(file_ops::now());
             let done = p.files.run(&mut s.pipeline, log);
             w.counters.hls_segments += done.segments;
+            w.counters.record_failed += done.record_failed;
             notify(&s.players, false);
             Some(s)
         });
         if let Some(s) = ended {
+            let events = p.files.take_record_events();
+            self.recorded(session, p.stream_id, &s.key.name, vars.as_ref(), events);
             if let Some(app) = self.app {
                 self.tell(Call::PublishDone, app, &[("name", &s.key.name)]);
             }

@@ -12,7 +12,7 @@ use crate::rtmp::event::{
 };
 use crate::rtmp::message::{csid, types, Control, UserControl};
 use crate::rtmp::name::{parse_app, parse_stream_name_with, NameError};
-use crate::rtmp::status::{self, code};
+use crate::rtmp::status::{self, code, RecordNotice};
 
 fn stream_id_from(n: f64) -> Option<u32> {
     if n.is_finite() && n >= 0.0 && n <= f64::from(u32::MAX) && n.fract() == 0.0 {
@@ -97,6 +97,13 @@ impl Session {
         let (code, description) = reason.publish_status();
         self.send_status(stream_id, "error", code, description);
         self.close_gracefully();
+    }
+
+    /// `record_notify`: tells the publisher on `stream_id` that a recording of its stream
+    /// started, stopped or failed; `description` names the file.
+    pub fn notify_record(&mut self, stream_id: u32, notice: RecordNotice, description: &str) {
+        let (level, code) = notice.status();
+        self.send_status(stream_id, level, code, description);
     }
 
     /// Accepts a pending play: Stream Begin, NetStream.Play.Reset (only
