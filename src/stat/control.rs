@@ -10,8 +10,7 @@
 //! At least one of `name`, `addr`, `clientid` is required so that a bare URL never drops
 //! everyone.
 
-use std::fmt;
-
+use super::control_error::{bad, ControlError};
 use super::record_control::RecordCommand;
 use crate::auth::query;
 
@@ -92,26 +91,6 @@ pub struct Command {
     pub name: Option<String>,
     pub addr: Option<String>,
     pub clientid: Option<u64>,
-}
-
-/// A control request that cannot be executed, with its HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControlError {
-    pub status: u16,
-    pub reason: String,
-}
-
-impl fmt::Display for ControlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status, self.reason)
-    }
-}
-
-pub(super) fn bad(reason: impl Into<String>) -> ControlError {
-    ControlError {
-        status: 400,
-        reason: reason.into(),
-    }
 }
 
 /// What a client of one worker looks like to a command.

@@ -11,6 +11,7 @@ pub mod bitrate;
 pub mod board;
 pub mod codec;
 pub mod control;
+pub mod control_error;
 pub mod format;
 pub mod json;
 pub mod model;
@@ -19,7 +20,8 @@ pub mod record_control;
 pub mod snapshot;
 pub mod xml;
 
-pub use control::{ClientView, Command, Control, ControlError, ControlSections, Subject};
+pub use control::{ClientView, Command, Control, ControlSections, Subject};
+pub use control_error::ControlError;
 pub use format::Format;
 pub use model::{
     merge, AudioMeta, ClientStat, MergeContext, Meta, ProcessStat, RecorderStat, Sections,

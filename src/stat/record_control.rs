@@ -28,7 +28,7 @@
 //! (`record_unique`, a `%` suffix) may answer names a second apart (the first one wins).
 //! With the default suffix the name does not depend on time and every answer is exact.
 
-use super::control::{bad, ControlError};
+use super::control_error::{bad, ControlError};
 use super::model::{RecorderStat, StreamStat};
 use crate::files::RelPath;
 use crate::record::RecordConfig;
