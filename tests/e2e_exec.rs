@@ -751,8 +751,8 @@ fn config_errors_name_file_and_line() {
         ("respawn maybe;", "\"on\" or \"off\""),
         ("exec_pull ffmpeg -i x;", "unknown directive \"exec_pull\""),
         (
-            "exec_record_done ffmpeg;",
-            "unknown directive \"exec_record_done\"",
+            "exec_record_done no-such-program-here $path;",
+            "\"exec_record_done\": program \"no-such-program-here\": not found on PATH",
         ),
     ] {
         let n = Nginx::prepare(

@@ -826,7 +826,11 @@ fn players_switch_renditions() {
 #[test]
 fn quit_ends_every_rendition() {
     let _serial = encoding();
-    let n = Nginx::start("renditions-quit", &conf());
+    // Recording belongs to the published stream: one file, none for a rendition.
+    let n = Nginx::start(
+        "renditions-quit",
+        &conf_with("record all; record_path {prefix}/rec;", ""),
+    );
     let mut publisher = publish(&n, "cam", 60);
     assert!(
         wait_for(Duration::from_secs(20), || listed(&n).len() == 3
@@ -862,6 +866,11 @@ fn quit_ends_every_rendition() {
         assert!(text.contains("#EXT-X-ENDLIST"), "{m} not ended:\n{text}");
     }
     assert_eq!(master(&n), None, "master left after quit");
+    let recorded: Vec<String> = fs::read_dir(n.prefix.join("rec"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_owned()))
+        .collect();
+    assert_eq!(recorded, ["cam.flv"], "recordings of the source only");
     assert_clean_log(&n);
     n.assert_no_crash();
 }

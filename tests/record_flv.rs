@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bytes::Bytes;
-use ngx_rtmp::amf0::{decode_all, Value};
 use ngx_rtmp::live::{GopCache, Incoming, OutputOp, Pipeline};
 use ngx_rtmp::record::{RecordConfig, RecordHandle, RecordMode, Recorder};
 use support::fileops::Disk;
 use support::flv::{tags, Tag};
 use support::media::now;
+use support::recording::{assert_starts_well, ffprobe_duration, metadata, numbers, tag_at};
 
 fn tmpdir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ngx-rtmp-rec-{tag}-{}", std::process::id()));
@@ -88,23 +88,6 @@ fn record(dir: &Path, src: &Path, conf: RecordConfig) -> (Vec<String>, RecordHan
     (disk.recordings.clone(), handle)
 }
 
-fn ffprobe_duration(file: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ffprobe failed on {}", file.display());
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
 /// Per-frame MD5s of one stream (`v` or `a`) of `file`, in order.
 fn framemd5(file: &Path, stream: &str) -> Vec<String> {
     let out = Command::new("ffmpeg")
@@ -123,54 +106,6 @@ fn framemd5(file: &Path, stream: &str) -> Vec<String> {
         .filter(|l| !l.starts_with('#'))
         .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
         .collect()
-}
-
-/// The file's `onMetaData` properties (the first tag must be it).
-fn metadata(data: &[u8]) -> Value {
-    let first = &tags(data)[0];
-    assert_eq!(first.type_id, 18, "the first tag is script data");
-    let v = decode_all(&first.body, 8).unwrap();
-    assert_eq!(v[0].as_str(), Some("onMetaData"));
-    v[1].clone()
-}
-
-fn numbers(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_f64().unwrap())
-        .collect()
-}
-
-/// Tag offsets of the file, by position.
-fn tag_at(data: &[u8], pos: usize) -> Tag {
-    tags(
-        &data[..9]
-            .iter()
-            .chain(&[0u8; 4])
-            .copied()
-            .chain(data[pos..].iter().copied())
-            .collect::<Vec<_>>(),
-    )
-    .into_iter()
-    .next()
-    .unwrap()
-}
-
-/// Header tags, then a keyframe: script data, AVC header, AAC header, the first video a
-/// picture keyframe.
-fn assert_starts_well(data: &[u8]) {
-    let t = tags(data);
-    assert_eq!(t[0].type_id, 18);
-    assert_eq!((t[1].type_id, t[1].body[0], t[1].body[1]), (9, 0x17, 0));
-    assert_eq!((t[2].type_id, t[2].body[0], t[2].body[1]), (8, 0xaf, 0));
-    let first_video = t[3..].iter().find(|t| t.video()).unwrap();
-    assert_eq!(
-        (first_video.body[0], first_video.body[1]),
-        (0x17, 1),
-        "starts with a keyframe"
-    );
-    assert_eq!(first_video.ts, 0, "the file starts at 0");
 }
 
 #[test]

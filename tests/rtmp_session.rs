@@ -1,6 +1,7 @@
 mod support;
 
 use ngx_rtmp::amf0::{self, Value};
+use ngx_rtmp::rtmp::status::RecordNotice;
 use ngx_rtmp::rtmp::{
     Blame, Event, OrderError, PublishKind, PublishRequest, Rejection, Session, SessionConfig,
     SessionError,
@@ -710,4 +711,42 @@ fn counters() {
     assert_eq!(sess.bytes_received(), bytes.len() as u64);
     assert_eq!(sess.bytes_sent(), out.output.len() as u64);
     assert_eq!(sess.peer_chunk_size(), 128);
+}
+
+#[test]
+fn record_notices_reach_the_publisher_as_statuses() {
+    let mut session = Session::new(SessionConfig::default(), 1000, 42);
+    let mut out = Outcome::default();
+    session.feed(1001, &ffmpeg_publish(false, None)).unwrap();
+    drain(&mut session, &mut out, true);
+    let before = out.output.len();
+    session.notify_record(1, RecordNotice::Start, "/rec/cam.flv");
+    session.notify_record(1, RecordNotice::Stop, "/rec/cam.flv");
+    session.notify_record(1, RecordNotice::Failed, "/rec/cam-1.flv.part");
+    drain(&mut session, &mut out, true);
+    assert!(out.output.len() > before);
+    let statuses: Vec<(u32, String, String, String)> = server_commands(&out.output)
+        .into_iter()
+        .filter_map(|(msid, v)| {
+            let info = v.get(3)?;
+            let code = info.get_str("code")?;
+            code.starts_with("NetStream.Record").then(|| {
+                (
+                    msid,
+                    code.to_owned(),
+                    info.get_str("level").unwrap_or_default().to_owned(),
+                    info.get_str("description").unwrap_or_default().to_owned(),
+                )
+            })
+        })
+        .collect();
+    let want = |code: &str, level: &str, d: &str| (1, code.into(), level.into(), d.into());
+    assert_eq!(
+        statuses,
+        [
+            want("NetStream.Record.Start", "status", "/rec/cam.flv"),
+            want("NetStream.Record.Stop", "status", "/rec/cam.flv"),
+            want("NetStream.Record.Failed", "error", "/rec/cam-1.flv.part"),
+        ]
+    );
 }

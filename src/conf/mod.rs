@@ -18,7 +18,7 @@ mod value;
 
 pub use app::{AppSettings, DashSettings, HlsSettings};
 pub use error::ConfError;
-pub use exec::{ExecPolicy, ExecSettings, StaticExec};
+pub use exec::{ExecPolicy, ExecSettings, RecordDoneCommand, StaticExec};
 pub use listen::{Listen, ListenError};
 pub use model::{AppConf, RtmpConf, Scope, ServerConf};
 pub use notify::{Call, NotifySettings, NotifyUrl};

@@ -16,9 +16,39 @@ pub struct Vars {
     pub swfurl: String,
     pub tcurl: String,
     pub pageurl: String,
+    /// `exec_record_done`: the finished file's full path, empty otherwise.
+    pub path: String,
+    /// Its last path component.
+    pub filename: String,
+    /// That without its extension (from the last `.`).
+    pub basename: String,
+    /// Its directory, without a trailing `/`.
+    pub dirname: String,
+    /// The `recorder` block's name, empty for the application's own recorder.
+    pub recorder: String,
 }
 
 impl Vars {
+    /// These values with those of a finished recording (`exec_record_done`): `path`, and
+    /// `filename`, `basename`, `dirname` split from it as nginx-rtmp does.
+    pub fn with_record_file(mut self, path: &str, recorder: &str) -> Vars {
+        let (dirname, filename) = match path.rfind(['/', '\\']) {
+            Some(i) => (path.get(..i), path.get(i + 1..)),
+            None => (Some(""), Some(path)),
+        };
+        let filename = filename.unwrap_or_default();
+        let basename = filename
+            .rfind('.')
+            .and_then(|i| filename.get(..i))
+            .unwrap_or(filename);
+        self.dirname = dirname.unwrap_or_default().to_owned();
+        self.basename = basename.to_owned();
+        self.filename = filename.to_owned();
+        self.path = path.to_owned();
+        self.recorder = recorder.to_owned();
+        self
+    }
+
     fn get(&self, var: &str) -> &str {
         match var {
             "name" => &self.name,
@@ -29,6 +59,11 @@ impl Vars {
             "swfurl" => &self.swfurl,
             "tcurl" => &self.tcurl,
             "pageurl" => &self.pageurl,
+            "path" => &self.path,
+            "filename" => &self.filename,
+            "basename" => &self.basename,
+            "dirname" => &self.dirname,
+            "recorder" => &self.recorder,
             _ => "",
         }
     }
@@ -143,6 +178,21 @@ mod tests {
         assert_eq!(eval("x$name{", &v), "xcam{");
         assert_eq!(eval("ünï$name", &v), "ünïcam");
         assert_eq!(eval("", &v), "");
+    }
+
+    #[test]
+    fn record_file_values_as_nginx_rtmp() {
+        let v = vars().with_record_file("/var/rec/cam-1700000000.flv", "audio");
+        assert_eq!(
+            eval("$path|$filename|$basename|$dirname|$recorder|$name", &v),
+            "/var/rec/cam-1700000000.flv|cam-1700000000.flv|cam-1700000000|/var/rec|audio|cam"
+        );
+        let v = vars().with_record_file("/x.y.mp4", "");
+        assert_eq!(eval("$dirname|$basename|$recorder", &v), "|x.y|");
+        let v = vars().with_record_file("noext", "r");
+        assert_eq!(eval("$dirname|$filename|$basename", &v), "|noext|noext");
+        // Without a recording these are empty.
+        assert_eq!(eval("[$path$basename]", &vars()), "[]");
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum ExecKind {
     PlayDone,
     /// `exec_static`: a supervised child of the server, started with it.
     Static,
+    /// `exec_record_done`: once when a recorder finishes a file.
+    RecordDone,
 }
 
 impl ExecKind {
@@ -32,6 +34,7 @@ impl ExecKind {
             "exec_play" => ExecKind::Play,
             "exec_play_done" => ExecKind::PlayDone,
             "exec_static" => ExecKind::Static,
+            "exec_record_done" => ExecKind::RecordDone,
             _ => return None,
         })
     }
@@ -44,6 +47,7 @@ impl ExecKind {
             ExecKind::Play => "exec_play",
             ExecKind::PlayDone => "exec_play_done",
             ExecKind::Static => "exec_static",
+            ExecKind::RecordDone => "exec_record_done",
         }
     }
 
@@ -220,7 +224,12 @@ mod tests {
         assert!(l.applies_to("b") && !l.applies_to("c"));
         assert_eq!(ExecKind::from_directive("exec_push"), Some(ExecKind::Push));
         assert_eq!(ExecKind::from_directive("exec_pull"), None);
-        assert_eq!(ExecKind::from_directive("exec_record_done"), None);
+        assert_eq!(
+            ExecKind::from_directive("exec_record_done"),
+            Some(ExecKind::RecordDone)
+        );
+        assert_eq!(ExecKind::RecordDone.directive(), "exec_record_done");
+        assert!(!ExecKind::RecordDone.is_managed());
         assert!(ExecKind::Static.is_managed() && !ExecKind::PlayDone.is_managed());
         assert_eq!(ExecKind::PublishDone.directive(), "exec_publish_done");
     }

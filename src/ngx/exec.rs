@@ -83,6 +83,15 @@ pub fn on_play_done(app: &AppConf, vars: &Vars, log: Log) {
     }
 }
 
+/// A recorder finished a file: `exec_record_done` lines run once each. `vars` are the
+/// publisher's values with the file's ([`Vars::with_record_file`]).
+pub fn on_record_done(app: &AppConf, vars: &Vars, log: Log) {
+    let exec = &app.settings.exec;
+    for line in exec.lines_for(ExecKind::RecordDone, &vars.name) {
+        run(line, 0, Some(vars), &app.name, exec.policy, log);
+    }
+}
+
 /// The worker starts: the first worker runs the `exec_static` lines (each once in the whole
 /// server; a worker that shuts down stops them at once, so that after a reload the new first
 /// worker's are the only ones).

@@ -97,14 +97,15 @@ impl FileWriter {
                 not_before_ms,
             } => schedule_delete(join(&self.root, path.as_str())?, not_before_ms),
             FileOp::CancelDelete { path } => cancel_delete(&join(&self.root, path.as_str())?),
-            // No output of this shell records yet: the recorder is not attached.
+            // A recorder's operations go to its own executor (`record_files`): here they mean
+            // a misattached output.
             FileOp::OpenRecording { .. }
             | FileOp::AppendRecording { .. }
             | FileOp::WriteRecordingAt { .. }
             | FileOp::FinishRecording { .. } => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
-                    "recording file operations are not executed by this shell",
+                    "recording operations go to a recorder's executor",
                 ));
             }
         }

@@ -57,7 +57,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 80] = [
+static mut CONF_COMMANDS: [ngx_command_t; 82] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -112,6 +112,7 @@ static mut CONF_COMMANDS: [ngx_command_t; 80] = [
     simple(ngx_string!("on_publish_done"), ANY_LEVEL),
     simple(ngx_string!("on_play_done"), ANY_LEVEL),
     simple(ngx_string!("on_done"), ANY_LEVEL),
+    simple(ngx_string!("on_record_done"), ANY_LEVEL),
     simple(ngx_string!("notify_method"), ANY_LEVEL),
     simple(ngx_string!("allow"), ANY_LEVEL),
     simple(ngx_string!("deny"), ANY_LEVEL),
@@ -167,6 +168,7 @@ static mut CONF_COMMANDS: [ngx_command_t; 80] = [
     simple(ngx_string!("exec_play"), ANY_LEVEL),
     simple(ngx_string!("exec_play_done"), ANY_LEVEL),
     simple(ngx_string!("exec_static"), ANY_LEVEL),
+    simple(ngx_string!("exec_record_done"), ANY_LEVEL),
     simple(ngx_string!("exec_options"), ANY_LEVEL),
     simple(ngx_string!("exec_kill_signal"), ANY_LEVEL),
     simple(ngx_string!("respawn"), ANY_LEVEL),

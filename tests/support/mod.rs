@@ -7,6 +7,8 @@
 //! - [`session`]: scripted byte streams for driving a `Session` in memory;
 //! - [`flv`]: FLV tags, read from files and written into aggregates;
 //! - [`media`]: sequence headers, synthetic frames, Annex-B NAL types, ADTS frames;
+//! - [`callback`]: a real HTTP server for notify callbacks;
+//! - [`recording`]: what a recorded FLV file holds (metadata, index, starts, ffprobe);
 //! - [`fileops`]: an in-memory executor of the HLS segmenter's `FileOp`s;
 //! - [`ts`]: the MPEG-TS parser; [`m3u8`]: the playlist parser;
 //! - [`hls`]: inputs, capture and ffprobe for end-to-end HLS; [`hls_rules`]: the HLS rules;
@@ -16,6 +18,7 @@
 //! Every test binary compiles the whole tree and uses part of it.
 #![allow(dead_code)]
 
+pub mod callback;
 pub mod fileops;
 pub mod flv;
 pub mod hls;
@@ -25,6 +28,7 @@ pub mod master;
 pub mod media;
 pub mod nginx;
 pub mod player;
+pub mod recording;
 pub mod rtmp_client;
 pub mod session;
 pub mod ts;

@@ -201,6 +201,7 @@ impl Policy {
             swfurl: self.swf_url.clone(),
             tcurl: self.tc_url.clone(),
             pageurl: self.page_url.clone(),
+            ..crate::exec::Vars::default()
         }
     }
 

@@ -3,7 +3,9 @@
 //! description names the file); a finished file is `on_record_done` and `exec_record_done`.
 
 use super::Policy;
+use crate::conf::Call;
 use crate::exec::Vars;
+use crate::ngx::exec;
 use crate::ngx::recordings::{RecordEvent, RecordEventKind};
 use crate::rtmp::status::RecordNotice;
 use crate::rtmp::Session;
@@ -34,7 +36,15 @@ impl Policy {
                 s.notify_record(stream_id, notice, &path);
             }
             if e.kind == RecordEventKind::Finished {
-                let _ = (app, name, vars);
+                self.tell(
+                    Call::RecordDone,
+                    app,
+                    &Call::record_done_fields(name, &path, &e.recorder),
+                );
+                if let Some(vars) = vars {
+                    let vars = vars.clone().with_record_file(&path, &e.recorder);
+                    exec::on_record_done(app, &vars, self.log);
+                }
             }
         }
     }
