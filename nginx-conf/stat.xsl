@@ -71,7 +71,7 @@ tr.client td { background: #fafafa; font-size: 12px; }
     <xsl:for-each select="recorders/recorder">
       <tr class="client">
         <td>&#160;&#160;recorder <xsl:value-of select="id"/></td>
-        <td><xsl:choose><xsl:when test="recording">recording</xsl:when><xsl:otherwise>idle</xsl:otherwise></xsl:choose></td>
+        <td><xsl:choose><xsl:when test="recording">recording</xsl:when><xsl:when test="failed">failed</xsl:when><xsl:otherwise>idle</xsl:otherwise></xsl:choose></td>
         <td colspan="4"><xsl:value-of select="path"/></td>
         <td class="n"><xsl:value-of select="bytes"/></td>
         <td class="n"><xsl:value-of select="files"/> done</td>

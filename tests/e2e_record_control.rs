@@ -1,6 +1,7 @@
 //! `record manual` driven by `/control/record/start|stop` with two workers: whichever worker
 //! answers the HTTP request, the answer is the path of the file the publisher's worker
-//! writes, and stat (XML, JSON, Prometheus) shows the recorder while it records.
+//! writes, and stat (XML, JSON, Prometheus) shows the recorder while it records; a
+//! recording stopped by a full disk counts in every worker's stat answer.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::process::{Child, Command};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::nginx::{ffmpeg, Conf, Nginx};
+use support::nginx::{ffmpeg, is_root, Conf, Nginx};
 
 /// An HTTP/1.1 keep-alive connection: every request on it is answered by the same worker.
 struct Http {
@@ -334,5 +335,68 @@ fn manual_recording_through_control_whichever_worker_answers() {
     assert!((3.8..=5.6).contains(&d), "duration {d}");
     let errors = decode_errors(Path::new(&path));
     assert!(errors.is_empty(), "decode errors: {errors}");
+    n.assert_no_crash();
+}
+
+/// Unmounts a test's tmpfs when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_recording_stopped_by_a_full_disk_counts_in_stat() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let conf = Conf::rtmp(
+        "server { listen 127.0.0.1:{rtmp_port};
+            application live { live on; record all; record_path {prefix}/rec; }
+        }",
+    )
+    .workers(2)
+    .http("location /stat { rtmp_stat all; }");
+    let n = Nginx::prepare("record-stat-full", &conf);
+    let rec = n.prefix.join("rec");
+    std::fs::create_dir_all(&rec).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"])
+        .arg(&rec)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount tmpfs");
+    let _mount = Mount(rec.clone());
+    let n = Nginx::start_prepared(n);
+    n.wait_listening(n.http_port);
+    let mut publisher = publish(&n.rtmp_url("live", "cam"), 30);
+    // Whichever worker answers, the failure of the publisher's worker is counted once.
+    let mut last = String::new();
+    wait_until("record_failed in stat", Duration::from_secs(20), || {
+        let mut c = Http::connect(n.http_port);
+        last = c.get("/stat?format=json").body;
+        json_eval(&last, "d['record_failed']") == "1"
+    });
+    for _ in 0..6 {
+        let mut c = Http::connect(n.http_port);
+        let m = c.get("/stat?format=prometheus").body;
+        assert!(m.contains("\nrtmp_record_failed_total 1\n"), "{m}");
+        let j = c.get("/stat?format=json").body;
+        assert_eq!(
+            json_eval(
+                &j,
+                "[(r['recording'], r['files']) \
+                  for s in d['servers'][0]['applications'][0]['live']['streams'] \
+                  for r in s['recorders']]"
+            ),
+            "[(False, 0)]",
+            "the failed file is not being recorded: {j}"
+        );
+    }
+    let _ = publisher.kill();
+    let _ = publisher.wait();
     n.assert_no_crash();
 }

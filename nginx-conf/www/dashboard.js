@@ -30,9 +30,9 @@ function size(bytes) {
 
 // The stream's recorders writing a file: "● 1m 5s 12.3 MB", one per recorder.
 function recording(s) {
-  const on = (s.recorders || []).filter((r) => r.recording);
+  const on = (s.recorders || []).filter((r) => r.recording || r.failed);
   if (!on.length) return '–';
-  return on.map((r) => `● ${r.id ? r.id + ' ' : ''}${duration(r.duration_ms)} ${size(r.bytes)}`).join(', ');
+  return on.map((r) => `${r.failed ? '✕ failed' : '●'} ${r.id ? r.id + ' ' : ''}${duration(r.duration_ms)} ${size(r.bytes)}`).join(', ');
 }
 
 function cell(tr, text, cls) {

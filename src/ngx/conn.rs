@@ -292,6 +292,7 @@ impl Client for Conn {
                     stream,
                     handle: r.handle(),
                     settings: r.settings(),
+                    failed: r.failed_file().map(|p| p.as_path()),
                 })
                 .collect(),
         }

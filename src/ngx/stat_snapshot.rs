@@ -259,6 +259,16 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
 fn recorder_stat(r: &RecorderCard<'_>) -> RecorderStat {
     let st = r.handle.status();
     let dir = r.settings.path.to_string_lossy();
+    // The shell stops writing a file that failed; the recorder goes on to its next file.
+    let failed = st.path.as_ref().is_some_and(|name| {
+        r.failed
+            == Some(
+                r.settings
+                    .path
+                    .join(format!("{}.part", name.as_str()))
+                    .as_path(),
+            )
+    });
     RecorderStat {
         id: r.settings.config.id.clone(),
         path: r
@@ -266,7 +276,8 @@ fn recorder_stat(r: &RecorderCard<'_>) -> RecorderStat {
             .target()
             .map(|name| full_path(&dir, &name))
             .unwrap_or_default(),
-        recording: st.path.is_some(),
+        recording: st.path.is_some() && !failed,
+        failed,
         bytes: st.bytes,
         duration_ms: st.duration_ms,
         frames: st.frames,

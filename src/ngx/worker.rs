@@ -175,6 +175,8 @@ pub struct RecorderCard<'a> {
     /// Status, and `start`/`stop` for `record manual`.
     pub handle: &'a RecordHandle,
     pub settings: &'a RecorderSettings,
+    /// The part file of the last file whose writing failed, if one did.
+    pub failed: Option<&'a std::path::Path>,
 }
 
 struct Entry {

@@ -199,6 +199,7 @@ fn put_recorder(w: &mut W, r: &RecorderStat) {
     w.str(&r.id);
     w.str(&r.path);
     w.bool(r.recording);
+    w.bool(r.failed);
     w.u64(r.bytes);
     w.u64(r.duration_ms);
     w.u64(r.frames);
@@ -212,6 +213,7 @@ fn get_recorder(r: &mut R) -> Result<RecorderStat, DecodeError> {
         id: r.str()?,
         path: r.str()?,
         recording: r.bool()?,
+        failed: r.bool()?,
         bytes: r.u64()?,
         duration_ms: r.u64()?,
         frames: r.u64()?,

@@ -73,7 +73,7 @@ fn meta(m: &Meta) -> String {
 
 fn recorder(r: &RecorderStat) -> String {
     format!(
-        "{{\"id\":{},\"path\":{},\"recording\":{},\"bytes\":{},\"duration_ms\":{},\
+        "{{\"id\":{},\"path\":{},\"recording\":{},\"failed\":{},\"bytes\":{},\"duration_ms\":{},\
          \"frames\":{},\"files\":{},\"manual\":{},\"started\":{}}}",
         string(&r.id),
         if r.path.is_empty() {
@@ -82,6 +82,7 @@ fn recorder(r: &RecorderStat) -> String {
             string(&r.path)
         },
         r.recording,
+        r.failed,
         r.bytes,
         r.duration_ms,
         r.frames,

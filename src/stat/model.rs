@@ -67,8 +67,11 @@ pub struct RecorderStat {
     /// The final path (`record_path`, `/`, name) of the file being written, or of the one a
     /// manual start opens at the next keyframe; empty when neither.
     pub path: String,
-    /// A file is open.
+    /// A file is open and being written.
     pub recording: bool,
+    /// Writing the current file failed (full disk, vanished directory): nothing is written
+    /// until the recorder's next file.
+    pub failed: bool,
     /// Bytes of the open file.
     pub bytes: u64,
     /// Media time in the open file, ms.

@@ -64,6 +64,7 @@ fn stream(name: &str, publishing: bool, clients: Vec<ClientStat>) -> StreamStat 
                     id: String::new(),
                     path: format!("/rec/{name}.flv"),
                     recording: true,
+                    failed: true,
                     bytes: 123_456,
                     duration_ms: 4_500,
                     frames: 250,
@@ -453,7 +454,7 @@ fn recorders_come_from_the_publishers_worker() {
 fn recorders_in_xml_json_and_prometheus() {
     let x = xml::render(&view(), Sections::ALL, None);
     for needle in [
-        "<active/>\r\n<recorders>\r\n<recorder><id></id><path>/rec/cam.flv</path><bytes>123456</bytes><duration>4500</duration><frames>250</frames><files>2</files><recording/></recorder>\r\n",
+        "<active/>\r\n<recorders>\r\n<recorder><id></id><path>/rec/cam.flv</path><bytes>123456</bytes><duration>4500</duration><frames>250</frames><files>2</files><recording/><failed/></recorder>\r\n",
         "<recorder><id>hi&lt;gh&gt;</id><path></path><bytes>0</bytes><duration>0</duration><frames>0</frames><files>0</files><manual/></recorder>\r\n</recorders>\r\n</stream>",
     ] {
         assert!(x.contains(needle), "missing {needle:?} in\n{x}");
@@ -466,7 +467,7 @@ fn recorders_in_xml_json_and_prometheus() {
     let j = json::render(&view(), Sections::ALL);
     assert!(j.contains(r#""record_failed":1,"#), "{j}");
     assert!(
-        j.contains(r#""recorders":[{"id":"","path":"/rec/cam.flv","recording":true,"bytes":123456,"duration_ms":4500,"frames":250,"files":2,"manual":false,"started":false},{"id":"hi\u003cgh>","path":null,"recording":false,"#),
+        j.contains(r#""recorders":[{"id":"","path":"/rec/cam.flv","recording":true,"failed":true,"bytes":123456,"duration_ms":4500,"frames":250,"files":2,"manual":false,"started":false},{"id":"hi\u003cgh>","path":null,"recording":false,"#),
         "{j}"
     );
     assert!(

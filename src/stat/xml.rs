@@ -103,6 +103,9 @@ fn recorder(out: &mut String, r: &RecorderStat) {
     if r.recording {
         out.push_str("<recording/>");
     }
+    if r.failed {
+        out.push_str("<failed/>");
+    }
     out.push_str("</recorder>\r\n");
 }
 
