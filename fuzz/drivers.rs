@@ -220,9 +220,18 @@ impl OpChecker {
                 );
                 self.recording = Some((part.to_string(), 0));
             }
+            FileOp::ResumeRecording { part, path } => {
+                assert!(
+                    self.recording.is_none(),
+                    "recording opened while one is open"
+                );
+                assert_ne!(part, path);
+                // The existing file's bytes may be rewritten: its length is unknown here.
+                self.recording = Some((part.to_string(), u64::MAX));
+            }
             FileOp::AppendRecording { data } => {
                 let (_, len) = self.recording.as_mut().expect("append without recording");
-                *len += data.len() as u64;
+                *len = len.saturating_add(data.len() as u64);
             }
             FileOp::WriteRecordingAt { offset, data } => {
                 let (_, len) = self.recording.as_ref().expect("write without recording");

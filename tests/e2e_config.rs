@@ -325,3 +325,248 @@ fn rendition_ladder_config_is_accepted() {
     );
     assert!(ok, "{err}");
 }
+
+#[test]
+fn record_errors_name_file_and_line() {
+    let app = |lines: &str| {
+        format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}};
+               application live {{
+                 live on; record_path {{prefix}}/rec;
+                 {lines}
+               }}
+             }}"
+        )
+    };
+    let cases = [
+        (
+            app("record everything;"),
+            "record everything",
+            "invalid value",
+        ),
+        (app("record off all;"), "record off all", "off (alone)"),
+        (
+            app("record all;\n record video;"),
+            "record video",
+            "is duplicate",
+        ),
+        (app("record_path rec;"), "record_path rec", "absolute path"),
+        (app("record_suffix /x.flv;"), "record_suffix", "without '/'"),
+        (
+            app("record_unique maybe;"),
+            "record_unique",
+            "\"on\" or \"off\"",
+        ),
+        (
+            app("record_append 1;"),
+            "record_append",
+            "\"on\" or \"off\"",
+        ),
+        (app("record_lock yes;"), "record_lock", "\"on\" or \"off\""),
+        (
+            app("record_notify x;"),
+            "record_notify",
+            "\"on\" or \"off\"",
+        ),
+        (
+            app("record_max_size 1.5m;"),
+            "record_max_size",
+            "invalid size",
+        ),
+        (
+            app("record_max_frames lots;"),
+            "record_max_frames",
+            "invalid size",
+        ),
+        (
+            app("record_interval 5x;"),
+            "record_interval",
+            "invalid time",
+        ),
+        (app("record_format mkv;"), "record_format", "flv or mp4"),
+        (
+            app("record_fragment 50ms;"),
+            "record_fragment",
+            "between 100 and 60000",
+        ),
+        (
+            app("record_fragment 2m;"),
+            "record_fragment",
+            "between 100 and 60000",
+        ),
+        (
+            app("record all; record_append on;\n record_format mp4;"),
+            "record_format mp4",
+            "cannot be used with \"record_append on\"",
+        ),
+        (
+            app("recorder a { record all; }\n recorder a { record audio; }"),
+            "recorder a { record audio",
+            "duplicate recorder \"a\"",
+        ),
+        (
+            app("recorder a/b { record all; }"),
+            "recorder a/b",
+            "invalid recorder name",
+        ),
+        (
+            app("recorder a { record all;\n live on; }"),
+            "live on; }",
+            "not allowed here",
+        ),
+        (
+            app("recorder a { record all;\n on_publish http://127.0.0.1:9/p; }"),
+            "on_publish",
+            "not allowed here",
+        ),
+        (
+            app("recorder a { record all;\n exec_publish mv x y; }"),
+            "exec_publish",
+            "not allowed here",
+        ),
+        (
+            app("recorder a { record all;\n recorder b { } }"),
+            "recorder b",
+            "not allowed here",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port};\n recorder a { record all; } }".to_owned(),
+            "recorder a",
+            "not allowed here",
+        ),
+        (
+            app("exec_record_done no-such-program-here $path;"),
+            "exec_record_done",
+            "not found on PATH",
+        ),
+        (
+            app("on_record_done ftp://127.0.0.1/x;"),
+            "on_record_done",
+            "invalid callback URL",
+        ),
+    ];
+    for (body, needle, message) in cases {
+        let n = Nginx::prepare("conf-record", &Conf::rtmp(&body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {body:?}");
+        assert!(
+            err.contains(message),
+            "{body:?}: expected {message:?} in:\n{err}"
+        );
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(
+            err.contains(&location),
+            "{body:?}: expected {location} in:\n{err}"
+        );
+    }
+    // `record_append` and mp4 from different levels: refused when the block ends, naming the
+    // application.
+    let (ok, err) = check(
+        "record_append on; record_path {prefix}/rec;
+         server { listen 127.0.0.1:{rtmp_port};
+             application live { live on; record all; record_format mp4; } }",
+    );
+    assert!(!ok, "accepted record_append with mp4");
+    assert!(err.contains("application \"live\""), "{err}");
+    assert!(err.contains("nginx.conf:"), "no file:line in {err}");
+}
+
+#[test]
+fn record_path_is_created_and_must_be_writable_by_the_workers() {
+    // As for hls_path: root-owned 0755 is unwritable for workers running as nobody (tests as
+    // root), 0555 when they run as us.
+    let conf = Conf::rtmp(
+        "server { listen 127.0.0.1:{rtmp_port};
+                  application live { live on; record all;
+                      recorder audio { record audio; record_path {prefix}/locked; } } }",
+    )
+    .user("nobody nogroup");
+    let n = Nginx::prepare("conf-recpath", &conf);
+    let locked = n.prefix.join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    let mode = if support::nginx::is_root() {
+        0o755
+    } else {
+        0o555
+    };
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    let out = n.test_config();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "nginx -t accepted an unwritable record_path"
+    );
+    assert!(err.contains("is not writable"), "{err}");
+    let location = format!("{}:{}", n.conf.display(), line_of(&n, "record_path"));
+    assert!(err.contains(&location), "expected {location} in:\n{err}");
+    // A missing directory is created, at any level.
+    let conf = Conf::rtmp(
+        "record_path {prefix}/made/main;
+         server { listen 127.0.0.1:{rtmp_port};
+                  application live { live on; record all; record_path {prefix}/made/rec; } }",
+    )
+    .user("nobody nogroup");
+    let n = Nginx::prepare("conf-recpath-new", &conf);
+    let out = n.test_config();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for d in ["made/main", "made/rec"] {
+        let dir = n.prefix.join(d);
+        assert!(dir.is_dir(), "{d} not created");
+        if support::nginx::is_root() {
+            use std::os::unix::fs::MetadataExt;
+            let nobody_owns = std::fs::metadata(&dir).unwrap().uid() != 0;
+            assert!(nobody_owns, "{d} not given to the workers' user");
+        }
+    }
+}
+
+/// nginx-rtmp's recording configurations (its wiki and README examples), and ours.
+#[test]
+fn recording_configs_are_accepted() {
+    let (ok, err) = check(
+        "record_path {prefix}/rec;
+         server { listen 127.0.0.1:{rtmp_port};
+             application live {
+                 live on;
+                 record all;
+                 record_path {prefix}/rec/live;
+                 record_suffix -%d-%b-%y-%T.flv;
+                 record_unique on;
+                 record_max_size 10M;
+                 record_max_frames 2;
+                 record_interval 30s;
+                 record_lock on;
+                 record_notify on;
+                 on_record_done http://127.0.0.1:9/record_done;
+                 exec_record_done ffmpeg -y -i $path -c copy $dirname/$basename.mp4;
+                 recorder audio {
+                     record audio;
+                     record_suffix .audio.flv;
+                 }
+                 recorder chunked {
+                     record all;
+                     record_interval 15s;
+                     record_path {prefix}/rec/chunked;
+                     on_record_done http://127.0.0.1:9/chunk_done;
+                     exec_record_done mv $path {prefix}/rec/$recorder-$filename;
+                 }
+                 recorder keys { record keyframes manual; record_append on; }
+             }
+             application mp4 {
+                 live on;
+                 record video audio;
+                 record_format mp4;
+                 record_fragment 2s;
+                 record_interval off;
+             }
+             application manual { live on; record all manual; }
+             application seed { live on; record off; }
+         }",
+    );
+    assert!(ok, "{err}");
+}

@@ -364,14 +364,22 @@ fn worker_pid(n: &Nginx) -> Option<i32> {
         .ok()
 }
 
-#[test]
-fn a_killed_worker_leaves_a_part_file_that_decodes_up_to_the_kill() {
+/// Kills the worker 10 s into a recording in `format` (`flv`, `mp4`) and checks what the
+/// part file holds: every frame up to the kill less `lost_s` of media, as the source's.
+fn kill_while_recording(label: &str, format: &str, lost_s: f64) {
     let src = &inputs().av20;
-    let n = Nginx::start("record-kill", &conf("record all;"));
+    let n = Nginx::start(
+        label,
+        &conf(&format!("record all; record_format {format};")),
+    );
     let rec = rec_dir(&n);
-    let part = rec.join("cam.flv.part");
+    let part = rec.join(format!("cam.{format}.part"));
     let pub_ = publish(&n, src, "cam");
-    assert!(wait_until(TIMEOUT, || part.exists()), "no part file");
+    assert!(
+        wait_until(TIMEOUT, || part.exists()),
+        "no part file: {:?}",
+        files(&rec)
+    );
     let opened = Instant::now();
     let worker = worker_pid(&n).expect("the worker");
     // 10 s of media into the recording (the publish is real time).
@@ -386,14 +394,12 @@ fn a_killed_worker_leaves_a_part_file_that_decodes_up_to_the_kill() {
     let killed_after = opened.elapsed().as_secs_f64();
     let _ = finish_or_kill(pub_);
     assert!(part.exists(), "the part file stays: {:?}", files(&rec));
-    assert!(!rec.join("cam.flv").exists());
-    // Every frame up to the kill, less what was buffered (a flush at each keyframe: at most
-    // one second of media), decodes and equals the source's.
+    assert!(!rec.join(format!("cam.{format}")).exists());
     let (video, err) = frame_md5(&part, "v");
     let frames = video.len();
     assert!(
-        frames as f64 >= (killed_after - 1.5) * 30.0,
-        "{frames} video frames after {killed_after:.1} s: {err}"
+        frames as f64 >= (killed_after - lost_s) * 30.0,
+        "{format}: {frames} video frames after {killed_after:.1} s: {err}"
     );
     assert!(frames <= src.video_md5.len());
     // The last frame may be cut short by the kill.
@@ -405,6 +411,53 @@ fn a_killed_worker_leaves_a_part_file_that_decodes_up_to_the_kill() {
     );
     let log = n.error_log();
     assert!(log.contains("exited on signal 9"), "{log}");
+}
+
+#[test]
+fn a_killed_worker_leaves_an_flv_part_file_that_decodes_up_to_the_kill() {
+    // Appends are flushed at each keyframe: at most a second of media is lost.
+    kill_while_recording("record-kill-flv", "flv", 1.5);
+}
+
+#[test]
+fn a_killed_worker_leaves_an_mp4_part_file_that_decodes_up_to_its_last_fragment() {
+    // record_fragment 1s (the default) and a keyframe every second: a fragment and the
+    // flush behind it at most.
+    kill_while_recording("record-kill-mp4", "mp4", 2.5);
+}
+
+#[test]
+fn record_format_mp4_writes_a_whole_seekable_file() {
+    let src = &inputs().av20;
+    let n = Nginx::start("record-mp4", &conf("record all; record_format mp4;"));
+    let rec = rec_dir(&n);
+    let pub_ = publish(&n, src, "cam");
+    assert!(
+        wait_until(TIMEOUT, || rec.join("cam.mp4.part").exists()),
+        "no part file: {:?}",
+        files(&rec)
+    );
+    finish(pub_);
+    assert_eq!(wait_finished(&rec, 1), ["cam.mp4"]);
+    let file = rec.join("cam.mp4");
+    let want = ffprobe_duration(&src.path);
+    let got = ffprobe_duration(&file);
+    assert!((got - want).abs() <= 0.1, "duration {got} vs source {want}");
+    let mut seek = ffmpeg();
+    seek.args(["-ss", "10", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"]);
+    let (ok, err) = run_with_timeout(seek, TIMEOUT);
+    assert!(ok && err.trim().is_empty(), "-ss 10: {err}");
+    let (video, err) = frame_md5(&file, "v");
+    assert!(err.trim().is_empty(), "decoding the video: {err}");
+    assert_eq!(
+        video, src.video_md5,
+        "video frames differ from the source's"
+    );
+    let (audio, _) = frame_md5(&file, "a");
+    assert_eq!(audio.len(), src.audio_md5.len(), "audio frames");
+    n.assert_no_crash();
 }
 
 fn finish_or_kill(mut c: Child) -> bool {
@@ -548,5 +601,47 @@ fn a_vanished_record_path_fails_that_file_once_and_the_next_publish_records_agai
     finish(publish(&n, src, "cam"));
     assert_eq!(wait_finished(&rec, 1), ["cam.flv"]);
     assert_eq!(record_errors(&n).len(), 1);
+    n.assert_no_crash();
+}
+
+#[test]
+fn record_append_continues_the_file_of_the_previous_publish() {
+    let src = &inputs().av4;
+    let n = Nginx::start("record-append", &conf("record all; record_append on;"));
+    let rec = rec_dir(&n);
+    finish(publish(&n, src, "cam"));
+    assert_eq!(wait_finished(&rec, 1), ["cam.flv"]);
+    let first = fs::read(rec.join("cam.flv")).unwrap();
+    finish(publish(&n, src, "cam"));
+    // Wait for the second publish's file to be finished again (it was the part meanwhile).
+    assert!(
+        wait_until(TIMEOUT, || fs::metadata(rec.join("cam.flv"))
+            .is_ok_and(|m| m.len() > first.len() as u64 + 1000)
+            && !rec.join("cam.flv.part").exists()),
+        "not continued: {:?}",
+        files(&rec)
+    );
+    assert_eq!(files(&rec), ["cam.flv"]);
+    let file = rec.join("cam.flv");
+    let data = fs::read(&file).unwrap();
+    assert_starts_well(&data);
+    let d = ffprobe_duration(&file);
+    let one = ffprobe_duration(&src.path);
+    assert!(
+        (d - 2.0 * one).abs() <= 0.2,
+        "{d} s after two publishes of {one} s"
+    );
+    let (video, _) = frame_md5(&file, "v");
+    let twice: Vec<String> = src
+        .video_md5
+        .iter()
+        .chain(&src.video_md5)
+        .cloned()
+        .collect();
+    assert_eq!(video, twice, "both publishes' frames, in order");
+    let meta = metadata(&data);
+    let dur = meta.get_f64("duration").unwrap_or(0.0);
+    assert!((dur - d).abs() <= 0.2, "metadata duration {dur}, file {d}");
+    assert!(record_errors(&n).is_empty(), "{:?}", record_errors(&n));
     n.assert_no_crash();
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use bytes::Bytes;
 use ngx_rtmp::live::{GopCache, Incoming, OutputOp, Pipeline};
-use ngx_rtmp::record::{RecordConfig, RecordHandle, RecordMode, Recorder};
+use ngx_rtmp::record::{RecordConfig, RecordFormat, RecordHandle, RecordMode, Recorder};
 use support::fileops::Disk;
 use support::flv::{tags, Tag};
 use support::media::now;
@@ -54,12 +54,17 @@ fn source(dir: &Path, gop: u32) -> PathBuf {
 /// Publishes the source's tags (script data included) through a pipeline with a recorder,
 /// executing its ops in `dir`; returns the recordings' names.
 fn record(dir: &Path, src: &Path, conf: RecordConfig) -> (Vec<String>, RecordHandle) {
-    let data = std::fs::read(src).unwrap();
+    record_tags(dir, tags(&std::fs::read(src).unwrap()), conf)
+}
+
+/// Publishes `tags` as [`record`] does.
+fn record_tags(dir: &Path, tags: Vec<Tag>, conf: RecordConfig) -> (Vec<String>, RecordHandle) {
     let mut p = Pipeline::published(GopCache::new(true, 4096, 32 << 20), 4096);
     let rec = Recorder::new(conf, "cam");
     let handle = rec.handle();
     p.attach(Box::new(rec));
     let mut disk = Disk::new(dir.to_path_buf());
+    disk.resume_to = Some(handle.clone());
     let drain = |p: &mut Pipeline, disk: &mut Disk| {
         while let Some((_, op)) = p.poll_op() {
             match op {
@@ -69,7 +74,7 @@ fn record(dir: &Path, src: &Path, conf: RecordConfig) -> (Vec<String>, RecordHan
         }
     };
     let mut last = 0;
-    for t in tags(&data) {
+    for t in tags {
         let payload = Bytes::from(t.body);
         last = u64::from(t.ts);
         p.ingest(
@@ -248,6 +253,82 @@ fn max_size_splits_keep_every_frame() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn append_continues_the_file_with_one_metadata_and_index() {
+    let dir = tmpdir("append");
+    // A keyframe every second.
+    let src = source(&dir, 25);
+    let all = tags(&std::fs::read(&src).unwrap());
+    let header = |t: &Tag| t.type_id != 18 && t.body.get(1) == Some(&0);
+    let headers: Vec<Tag> = all.iter().filter(|t| header(t)).cloned().collect();
+    assert_eq!(headers.len(), 2);
+    // Two publishes of 5 s, the second one's timestamps from 0 again, as a publisher's are.
+    let first: Vec<Tag> = all.iter().filter(|t| t.ts < 5000).cloned().collect();
+    let second: Vec<Tag> = headers
+        .iter()
+        .cloned()
+        .chain(
+            all.iter()
+                .filter(|t| (5000..10_000).contains(&t.ts) && !header(t))
+                .map(|t| Tag {
+                    ts: t.ts - 5000,
+                    ..t.clone()
+                }),
+        )
+        .collect();
+    let mut conf = RecordConfig::new(RecordMode::ALL);
+    conf.append = true;
+    let (files, _) = record_tags(&dir, first, conf.clone());
+    assert_eq!(files, ["cam.flv"]);
+    let first_len = std::fs::metadata(dir.join("cam.flv")).unwrap().len();
+    let (files, handle) = record_tags(&dir, second, conf);
+    assert_eq!(files, ["cam.flv"], "the same file, continued");
+    assert!(!dir.join("cam-1.flv").exists() && !dir.join("cam.flv.part").exists());
+    assert_eq!(handle.status().files, 1);
+
+    let file = dir.join("cam.flv");
+    let data = std::fs::read(&file).unwrap();
+    assert!(data.len() as u64 > first_len * 3 / 2);
+    let t = tags(&data);
+    assert_eq!(
+        t.iter().filter(|t| t.type_id == 18).count(),
+        1,
+        "one metadata"
+    );
+    for kind in [8, 9] {
+        let ts: Vec<u32> = t
+            .iter()
+            .filter(|t| t.type_id == kind)
+            .map(|t| t.ts)
+            .collect();
+        assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{kind}: monotonic");
+    }
+    let got = ffprobe_duration(&file);
+    assert!((got - 10.0).abs() <= 0.1, "duration {got}");
+    let meta = metadata(&data);
+    let dur = meta.get_f64("duration").unwrap();
+    assert!((dur - 10.0).abs() <= 0.1, "metadata duration {dur}");
+    assert_eq!(meta.get_f64("filesize"), Some(data.len() as f64));
+    let kf = meta.object_get("keyframes").unwrap();
+    let times = numbers(kf.object_get("times").unwrap());
+    let positions = numbers(kf.object_get("filepositions").unwrap());
+    assert_eq!(times.len(), 10, "both parts indexed: {times:?}");
+    assert!(times[5] >= 5.0 && times[9] < 10.0, "{times:?}");
+    for (t, pos) in times.iter().zip(&positions) {
+        let tag = tag_at(&data, *pos as usize);
+        assert!(tag.keyframe() && tag.body[1] == 1, "{pos} is no keyframe");
+        assert!((f64::from(tag.ts) / 1000.0 - t).abs() < 1e-9);
+    }
+    let want = framemd5(&src, "v");
+    let got = framemd5(&file, "v");
+    assert_eq!(
+        got[..],
+        want[..250],
+        "the first 10 s of video, each frame once"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 // ---- Modes, limits, manual control and file operations, on synthetic messages. ----
 
 mod synthetic {
@@ -278,9 +359,13 @@ mod synthetic {
             let rec = Recorder::new(conf, "cam");
             let handle = rec.handle();
             p.attach(Box::new(rec));
+            let fs = Fs {
+                resume_to: Some(handle.clone()),
+                ..Fs::default()
+            };
             Rig {
                 p,
-                fs: Fs::default(),
+                fs,
                 handle,
                 ops: 0,
             }
@@ -457,7 +542,7 @@ mod synthetic {
             ..RecordMode::default()
         });
         conf.max_frames = 30;
-        conf.suffix = "-%H%M%S.flv".into();
+        conf.suffix = Some("-%H%M%S.flv".into());
         let mut r = Rig::new(conf);
         r.publish(0, 4);
         r.finish(4000);
@@ -604,5 +689,99 @@ mod synthetic {
             .map(|t| t.ts)
             .collect();
         assert_eq!(headers, [0, 1000], "the changed header once, at its time");
+    }
+
+    #[test]
+    fn append_to_foreign_files() {
+        let mut conf = RecordConfig::new(RecordMode::ALL);
+        conf.append = true;
+        // An FLV without our metadata (as nginx-rtmp writes): continued, its header and
+        // first tags left alone, no metadata rewrite.
+        let mut foreign = ngx_rtmp::media::FlvWriter::header(true, true).to_vec();
+        foreign.extend_from_slice(&ngx_rtmp::media::FlvWriter::tag(8, 3000, &audio()).unwrap());
+        let mut r = Rig::new(conf.clone());
+        r.fs.files.insert("cam.flv".into(), foreign.clone());
+        r.publish(0, 2);
+        r.finish(2000);
+        assert_eq!(r.fs.log, ["resume cam.flv", "finish cam.flv"]);
+        let data = r.fs.segment("cam.flv");
+        assert_eq!(data[..foreign.len()], foreign[..]);
+        let t = tags(data);
+        assert!(t.iter().all(|t| t.type_id != 18), "no metadata added");
+        assert!(t[1].ts > 3000, "continued after 3 s: {}", t[1].ts);
+        assert!(t.windows(2).all(|w| w[0].ts <= w[1].ts));
+
+        // Not an FLV: put back untouched, the recording goes beside it.
+        let mut r = Rig::new(conf);
+        r.fs.files.insert("cam.flv".into(), b"not a video".to_vec());
+        r.publish(0, 2);
+        r.finish(2000);
+        assert_eq!(r.fs.segment("cam.flv"), b"not a video");
+        assert_eq!(r.fs.recordings, ["cam.flv", "cam-1.flv"]);
+        assert_eq!(kinds(&r.file("cam-1.flv")).0, 50);
+        metadata(r.fs.segment("cam-1.flv"));
+    }
+
+    /// Top-level MP4 boxes of a file.
+    fn boxes(b: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos + 8 <= b.len() {
+            let size = u32::from_be_bytes(b[pos..pos + 4].try_into().unwrap()) as usize;
+            out.push(String::from_utf8_lossy(&b[pos + 4..pos + 8]).into_owned());
+            assert!(size >= 8);
+            pos += size;
+        }
+        assert_eq!(pos, b.len());
+        out
+    }
+
+    #[test]
+    fn mp4_files_follow_the_same_modes_splits_and_controls() {
+        let mut conf = RecordConfig::new(RecordMode {
+            manual: true,
+            ..RecordMode::ALL
+        });
+        conf.format = RecordFormat::Mp4;
+        conf.max_frames = 60;
+        let mut r = Rig::new(conf);
+        r.publish(0, 1);
+        assert!(r.fs.files.is_empty(), "manual: nothing before start");
+        let path = r.handle.start(now(1000)).unwrap();
+        assert_eq!(path.as_str(), "cam.mp4");
+        r.media(1000, 2);
+        let st = r.handle.status();
+        assert!(st.frames > 0 && st.bytes > 0, "{st:?}");
+        assert!(st.duration_ms <= 1000, "split each second: {st:?}");
+        r.media(3000, 2);
+        assert_eq!(r.handle.stop(), Some(path));
+        r.drain();
+        // 60 frames (video and audio) are reached within each second: a file per GOP, the
+        // same name never overwritten.
+        assert_eq!(
+            r.fs.recordings,
+            ["cam.mp4", "cam-1.mp4", "cam-2.mp4", "cam-3.mp4"]
+        );
+        for f in &r.fs.recordings {
+            let b = boxes(r.fs.segment(f));
+            assert_eq!(b[..4], ["ftyp", "moov", "moof", "mdat"], "{f}");
+            assert_eq!(b.last().map(String::as_str), Some("mfra"), "{f}");
+        }
+        assert!(r.handle.status().path.is_none());
+
+        // Keyframes only, audio: one video sample per fragment, audio kept.
+        let mut conf = RecordConfig::new(RecordMode {
+            audio: true,
+            keyframes: true,
+            ..RecordMode::default()
+        });
+        conf.format = RecordFormat::Mp4;
+        let mut r = Rig::new(conf);
+        r.publish(0, 3);
+        let st = r.handle.status();
+        assert!(st.frames > 100 && st.duration_ms >= 2900, "{st:?}");
+        r.finish(3000);
+        let b = boxes(r.fs.segment("cam.mp4"));
+        assert_eq!(b.iter().filter(|b| *b == "moof").count(), 3, "{b:?}");
     }
 }

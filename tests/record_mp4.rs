@@ -1,7 +1,9 @@
 //! Recording to fragmented MP4 on real media: a 20 s FFmpeg encode (H.264 with B-frames,
 //! AAC) demuxed as RTMP delivers it and written by `Mp4Writer`, then read back by FFmpeg:
 //! duration, seeking, every video frame exactly once, a crash in the middle of a fragment,
-//! and the random access index at the end.
+//! and the random access index at the end. Then the same through the `Recorder`
+//! (`record_format mp4`) as an output of a real pipeline, its ops executed on disk: names,
+//! interval splits, and a crash 10 s in.
 
 mod support;
 
@@ -9,8 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bytes::Bytes;
+use ngx_rtmp::live::{GopCache, Incoming, OutputOp, Pipeline};
 use ngx_rtmp::media::{Demuxer, Track};
 use ngx_rtmp::record::mp4::{Mp4Writer, Tracks, DEFAULT_FRAGMENT_MS};
+use ngx_rtmp::record::{RecordConfig, RecordFormat, RecordHandle, RecordMode, Recorder};
+use support::fileops::Disk;
+use support::media::now;
 
 fn tmpdir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ngx-rtmp-rec-{tag}-{}", std::process::id()));
@@ -36,10 +42,16 @@ fn have_ffmpeg() -> bool {
 
 /// 320x240 at 30 fps with 2 B-frames and a keyframe every 1.6 s, AAC at 44.1 kHz, 20 s.
 fn encode_source(dir: &Path) -> PathBuf {
+    encode_source_gop(dir, 48)
+}
+
+/// The same with a keyframe every `gop` frames.
+fn encode_source_gop(dir: &Path, gop: u32) -> PathBuf {
     let src = dir.join("src.flv");
     let line = format!(
         "-v error -y -f lavfi -i testsrc=size=320x240:rate=30 -f lavfi \
-         -i sine=frequency=440:sample_rate=44100 -t 20 -c:v libx264 -g 48 -bf 2 \
+         -i sine=frequency=440:sample_rate=44100 -t 20 -c:v libx264 -g {gop} \
+         -keyint_min {gop} -sc_threshold 0 -bf 2 \
          -pix_fmt yuv420p -c:a aac -b:a 64k -f flv {}",
         src.display()
     );
@@ -101,6 +113,27 @@ fn duration(path: &Path) -> f64 {
             "error",
             "-show_entries",
             "format=duration",
+            "-of",
+            "csv=p=0",
+            p,
+        ],
+    );
+    assert!(ok, "ffprobe {p}: {err}");
+    out.trim().parse().unwrap()
+}
+
+/// The duration of the file's video track.
+fn video_duration(path: &Path) -> f64 {
+    let p = path.to_str().unwrap();
+    let (ok, out, err) = run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=duration",
             "-of",
             "csv=p=0",
             p,
@@ -278,5 +311,159 @@ fn a_crash_in_the_middle_of_a_fragment_keeps_every_complete_fragment() {
         source.starts_with(&decoded),
         "the crashed file's frames are not the source's first ones"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- The recorder with `record_format mp4`, through a pipeline, onto disk. ----
+
+fn mp4_conf() -> RecordConfig {
+    let mut conf = RecordConfig::new(RecordMode::ALL);
+    conf.format = RecordFormat::Mp4;
+    conf
+}
+
+/// Publishes the source's tags through a pipeline with a recorder, executing its ops in
+/// `dir`. `crash_at`: stop executing after the tags up to that timestamp (no finish), as a
+/// killed worker does. Returns the finished recordings' names.
+fn record_pipeline(
+    dir: &Path,
+    src: &Path,
+    conf: RecordConfig,
+    crash_at: Option<u32>,
+) -> (Vec<String>, RecordHandle) {
+    let data = std::fs::read(src).unwrap();
+    let mut p = Pipeline::published(GopCache::new(true, 4096, 32 << 20), 4096);
+    let rec = Recorder::new(conf, "cam");
+    let handle = rec.handle();
+    p.attach(Box::new(rec));
+    let mut disk = Disk::new(dir.to_path_buf());
+    let drain = |p: &mut Pipeline, disk: &mut Disk| {
+        while let Some((_, op)) = p.poll_op() {
+            match op {
+                OutputOp::File(op) => disk.apply(op),
+                OutputOp::Send(_) => panic!("the recorder sends no bytes"),
+            }
+        }
+    };
+    let mut last = 0;
+    for t in support::flv::tags(&data) {
+        if crash_at.is_some_and(|c| t.ts > c) {
+            return (disk.recordings.clone(), handle);
+        }
+        let payload = Bytes::from(t.body);
+        last = u64::from(t.ts);
+        p.ingest(
+            Incoming {
+                type_id: t.type_id,
+                timestamp: t.ts,
+                payload: &payload,
+                now: now(last),
+            },
+            false,
+        );
+        drain(&mut p, &mut disk);
+    }
+    p.finish(now(last + 40));
+    drain(&mut p, &mut disk);
+    (disk.recordings.clone(), handle)
+}
+
+#[test]
+fn the_recorder_writes_mp4_that_is_exact_and_seekable() {
+    assert!(have_ffmpeg(), "ffmpeg is required");
+    let dir = tmpdir("rec-mp4");
+    let src = encode_source(&dir);
+    let (files, handle) = record_pipeline(&dir, &src, mp4_conf(), None);
+    assert_eq!(files, ["cam.mp4"], "the format's default suffix");
+    assert!(!dir.join("cam.mp4.part").exists());
+    assert_eq!(handle.status().files, 1);
+    let path = dir.join("cam.mp4");
+    let (want, got) = (duration(&src), duration(&path));
+    assert!(
+        (want - got).abs() <= 0.1,
+        "source {want} s, recording {got} s"
+    );
+    for map in ["0:v", "0:a"] {
+        let (source, _) = stream_md5s(&src, &[], map);
+        let (recorded, err) = stream_md5s(&path, &[], map);
+        assert!(err.trim().is_empty(), "{map}: {err}");
+        assert!(source.len() > 400, "{map}: {} frames", source.len());
+        assert!(recorded == source, "{map}: decoded frames differ");
+    }
+    let (seeked, err) = frame_md5s(&path, &["-ss", "10"]);
+    assert!(err.trim().is_empty(), "-ss 10: {err}");
+    assert!((295..=305).contains(&seeked.len()), "{}", seeked.len());
+    let data = std::fs::read(&path).unwrap();
+    let n = data.len();
+    assert_eq!(&data[n - 12..n - 8], b"mfro", "finished with the index");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn recorder_interval_splits_are_complete_mp4_files_that_add_up() {
+    assert!(have_ffmpeg(), "ffmpeg is required");
+    let dir = tmpdir("rec-mp4-split");
+    let src = encode_source_gop(&dir, 30);
+    let mut conf = mp4_conf();
+    conf.interval_ms = Some(5_000);
+    conf.unique = true;
+    let (files, _) = record_pipeline(&dir, &src, conf, None);
+    assert_eq!(files.len(), 4, "{files:?}");
+
+    assert!(files.iter().all(|f| f.ends_with(".mp4")), "{files:?}");
+    let mut total = 0.0;
+    let mut video = Vec::new();
+    let mut audio = 0;
+    for f in &files {
+        let path = dir.join(f);
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(&data[4..8], b"ftyp", "{f}");
+        assert_eq!(&data[data.len() - 12..data.len() - 8], b"mfro", "{f}");
+        let d = duration(&path);
+        assert!((d - 5.0).abs() <= 0.1, "{f}: {d}");
+        total += d;
+        let (v, err) = frame_md5s(&path, &[]);
+        assert!(err.trim().is_empty(), "{f} decodes from its start: {err}");
+        video.extend(v);
+        audio += stream_md5s(&path, &[], "0:a").0.len();
+    }
+    // The video tracks add up to the source's 600 frames at 30 fps exactly; each file's
+    // format duration also counts its start offsets (the B-frame delay of its first video
+    // frame, where its first audio frame falls), which the whole file counts once.
+    let video_total: f64 = files.iter().map(|f| video_duration(&dir.join(f))).sum();
+    assert!((video_total - 20.0).abs() <= 0.05, "video {video_total} s");
+    let want = duration(&src);
+    assert!((total - want).abs() <= 0.25, "{total} vs {want}");
+    assert!(video == frame_md5s(&src, &[]).0, "every video frame once");
+    assert_eq!(audio, stream_md5s(&src, &[], "0:a").0.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_recorder_killed_at_10s_leaves_a_part_file_that_decodes_to_within_a_fragment() {
+    assert!(have_ffmpeg(), "ffmpeg is required");
+    let dir = tmpdir("rec-mp4-crash");
+    // A keyframe every second: fragments of `record_fragment` (1 s).
+    let src = encode_source_gop(&dir, 30);
+    let (files, handle) = record_pipeline(&dir, &src, mp4_conf(), Some(10_000));
+    assert!(files.is_empty());
+    let st = handle.status();
+    let part = dir.join("cam.mp4.part");
+    let on_disk = std::fs::metadata(&part).unwrap().len();
+    assert_eq!(st.path.as_ref().map(|p| p.as_str()), Some("cam.mp4"));
+    assert!(st.bytes > on_disk, "{} bytes, {on_disk} on disk", st.bytes);
+    assert!((9_900..=10_100).contains(&st.duration_ms), "{st:?}");
+    assert!(st.frames > 700, "{st:?}");
+    let (decoded, err) = frame_md5s(&part, &[]);
+    let (source, _) = frame_md5s(&src, &[]);
+    // 10 s at 30 fps, less at most one fragment (1 s) and the frame at the cut.
+    assert!(
+        decoded.len() >= 300 - 31 && decoded.len() <= 300,
+        "{} frames decoded: {err}",
+        decoded.len()
+    );
+    assert!(source.starts_with(&decoded), "the source's first frames");
+    let d = duration(&part);
+    assert!((9.0..=10.1).contains(&d), "{d}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::auth::{AccessList, KeyMap};
 use crate::dash::DashConfig;
+use crate::exec::ExecKind;
 use crate::hls::{HlsConfig, Naming, PlaylistKind, Slicing, VariantSpec};
 use crate::live::gop::{DEFAULT_MAX_BYTES as GOP_MAX_BYTES, DEFAULT_MAX_FRAMES as GOP_MAX_FRAMES};
 use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
@@ -14,8 +15,8 @@ use crate::transcode::Rendition;
 
 use super::error::ConfError;
 use super::exec::{ExecLayer, ExecSettings};
-use super::notify::{NotifyLayer, NotifySettings};
-use super::record::{resolve_recorders, RecordLayer, RecorderBlock, RecorderSettings};
+use super::notify::{Call, NotifyLayer, NotifySettings};
+use super::record::{resolve_recorders, RecordDone, RecordLayer, RecorderBlock, RecorderSettings};
 
 /// Application-level settings, inheritable from `rtmp {}` and `server {}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -175,9 +176,19 @@ impl AppLayer {
                 app: app.to_owned(),
             });
         }
+        let notify = self.notify.resolve();
+        let record_done = RecordDone {
+            url: notify.get(Call::RecordDone),
+            lines: self
+                .exec
+                .lines
+                .iter()
+                .filter(|l| l.kind == ExecKind::RecordDone)
+                .collect(),
+        };
         Ok(AppSettings {
             live: self.live.unwrap_or(false),
-            notify: self.notify.resolve(),
+            notify: notify.clone(),
             idle_streams: self.idle_streams.unwrap_or(true),
             gop_cache: self.gop_cache.unwrap_or(true),
             wait_key: self.wait_key.unwrap_or(false),
@@ -196,7 +207,7 @@ impl AppLayer {
             renditions: self.renditions.clone(),
             transcode_ffmpeg: self.transcode_ffmpeg.as_ref().map(PathBuf::from),
             exec: self.exec.resolve(),
-            record: resolve_recorders(app, &self.record, &self.recorders)?,
+            record: resolve_recorders(app, &self.record, &self.recorders, &record_done)?,
         })
     }
 }
@@ -281,8 +292,8 @@ impl AppSettings {
         GopCache::new(self.gop_cache, GOP_MAX_FRAMES, GOP_MAX_BYTES)
     }
 
-    /// Whether a publisher's stream goes anywhere.
+    /// Whether a publisher's stream goes anywhere (players, HLS, DASH or a recorder).
     pub fn accepts_publish(&self) -> bool {
-        self.live || self.hls.is_some() || self.dash.is_some()
+        self.live || self.hls.is_some() || self.dash.is_some() || !self.record.is_empty()
     }
 }

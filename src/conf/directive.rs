@@ -19,7 +19,7 @@ use super::error::ConfError;
 use super::listen::Listen;
 use super::model::{RtmpConf, Scope};
 use super::notify::{Call, NotifyUrl};
-use super::record::RecordLayer;
+use super::record::{RecordLayer, RecorderBlock};
 use super::server::ServerLayer;
 use super::value::ValueError;
 
@@ -60,20 +60,30 @@ impl RtmpConf {
         layer.ok_or(ConfError::NotAllowedHere(directive))
     }
 
+    /// The `recorder` block of a `Scope::Recorder`.
+    fn recorder_block(
+        &mut self,
+        scope: Scope,
+        directive: &'static str,
+    ) -> Result<&mut RecorderBlock, ConfError> {
+        let Scope::Recorder { server, app, rec } = scope else {
+            return Err(ConfError::NotAllowedHere(directive));
+        };
+        self.servers
+            .get_mut(server)
+            .and_then(|s| s.applications.get_mut(app))
+            .and_then(|a| a.layer.recorders.get_mut(rec))
+            .ok_or(ConfError::NotAllowedHere(directive))
+    }
+
     /// The `record*` settings of a level, or of a `recorder` block.
     fn record_layer(
         &mut self,
         scope: Scope,
         directive: &'static str,
     ) -> Result<&mut RecordLayer, ConfError> {
-        if let Scope::Recorder { server, app, rec } = scope {
-            return self
-                .servers
-                .get_mut(server)
-                .and_then(|s| s.applications.get_mut(app))
-                .and_then(|a| a.layer.recorders.get_mut(rec))
-                .map(|r| &mut r.layer)
-                .ok_or(ConfError::NotAllowedHere(directive));
+        if let Scope::Recorder { .. } = scope {
+            return Ok(&mut self.recorder_block(scope, directive)?.layer);
         }
         Ok(&mut self.app_layer(scope, directive)?.record)
     }
@@ -489,6 +499,14 @@ impl RtmpConf {
         if call == Call::Connect && scope.application().is_some() {
             return Err(ConfError::NotAllowedHere(directive));
         }
+        if let Scope::Recorder { .. } = scope {
+            // A recorder block has its own `on_record_done` only.
+            if call != Call::RecordDone {
+                return Err(ConfError::NotAllowedHere(directive));
+            }
+            let block = self.recorder_block(scope, directive)?;
+            return set_once(&mut block.on_record_done, directive, url);
+        }
         if self.app_layer(scope, directive)?.notify.set(call, url) {
             Ok(())
         } else {
@@ -554,6 +572,15 @@ impl RtmpConf {
                 Some(n) if options => line.names.push(n.to_owned()),
                 _ => line.args.push((*a).to_owned()),
             }
+        }
+        if let Scope::Recorder { .. } = scope {
+            // A recorder block has its own `exec_record_done` lines only.
+            if kind != ExecKind::RecordDone {
+                return Err(ConfError::NotAllowedHere(kind.directive()));
+            }
+            let block = self.recorder_block(scope, kind.directive())?;
+            block.exec_record_done.push(line);
+            return Ok(());
         }
         if kind == ExecKind::Static {
             self.static_lines.push((scope, line));

@@ -32,10 +32,6 @@ pub enum ConfError {
         app: String,
     },
     Access(AccessError),
-    Unsupported {
-        directive: &'static str,
-        what: &'static str,
-    },
     Rendition(RenditionError),
     DuplicateRendition(String),
     /// A malformed `hls_variant` line.
@@ -85,9 +81,6 @@ impl fmt::Display for ConfError {
             ConfError::Access(e) => e.fmt(f),
             ConfError::Missing { directive, app } => {
                 write!(f, "\"{directive}\" is required in application \"{app}\"")
-            }
-            ConfError::Unsupported { directive, what } => {
-                write!(f, "\"{directive}\": {what} is not supported")
             }
             ConfError::Rendition(e) => write!(f, "invalid \"hls_rendition\": {e}"),
             ConfError::DuplicateRendition(n) => {

@@ -1,7 +1,7 @@
 //! The `exec` family's settings: the lines of each level, `exec_options`, `respawn`,
 //! `respawn_timeout`, `exec_kill_signal`, and where `exec_static` lines are collected.
 
-use crate::exec::{parse_signal, ExecKind, ExecLine, Invocation, RedirectError, Vars};
+use crate::exec::{parse_signal, ExecKind, ExecLine};
 
 use super::args::{flag_arg, one_arg, set_once, time_arg, value_err};
 use super::error::ConfError;
@@ -45,31 +45,6 @@ impl ExecSettings {
         self.lines
             .iter()
             .filter(move |l| l.kind == kind && l.applies_to(name))
-    }
-}
-
-/// What one `exec_record_done` line runs for a finished file: the program found when the
-/// configuration was read, and its arguments and redirections.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordDoneCommand<'a> {
-    pub line: &'a ExecLine,
-    /// The invocation, or why the line cannot run (a malformed redirection).
-    pub invocation: Result<Invocation, RedirectError>,
-}
-
-impl ExecSettings {
-    /// The commands of the `exec_record_done` lines for a recorder's finished file: `vars`
-    /// are the publisher's values with the file's ([`Vars::with_record_file`]). Each runs once
-    /// and is reaped, like `exec_publish_done`.
-    pub fn record_done_commands<'a>(&'a self, vars: &Vars) -> Vec<RecordDoneCommand<'a>> {
-        self.lines
-            .iter()
-            .filter(|l| l.kind == ExecKind::RecordDone && l.applies_to(&vars.name))
-            .map(|line| RecordDoneCommand {
-                line,
-                invocation: line.invocation(Some(vars)),
-            })
-            .collect()
     }
 }
 
@@ -139,66 +114,5 @@ impl ExecLayer {
             }),
             _ => return None,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use super::*;
-    use crate::exec::{Redirection, Source};
-
-    fn line(kind: ExecKind, args: &[&str], names: &[&str]) -> ExecLine {
-        ExecLine {
-            kind,
-            program: "mv".into(),
-            path: PathBuf::from("/bin/mv"),
-            args: args.iter().map(|a| (*a).to_owned()).collect(),
-            names: names.iter().map(|a| (*a).to_owned()).collect(),
-        }
-    }
-
-    #[test]
-    fn record_done_commands_substitute_the_file() {
-        let settings = ExecSettings {
-            lines: vec![
-                line(ExecKind::PublishDone, &["$name"], &[]),
-                line(
-                    ExecKind::RecordDone,
-                    &[
-                        "$path",
-                        "/done/$basename.$recorder",
-                        "2>>/var/log/mv-$basename.log",
-                    ],
-                    &[],
-                ),
-                line(ExecKind::RecordDone, &["$filename"], &["other"]),
-            ],
-            policy: ExecPolicy::default(),
-        };
-        let vars = Vars {
-            name: "cam".into(),
-            app: "live".into(),
-            ..Vars::default()
-        }
-        .with_record_file("/var/rec/cam.flv", "hd");
-        let cmds = settings.record_done_commands(&vars);
-        assert_eq!(cmds.len(), 1, "only the lines for this name and kind");
-        assert_eq!(cmds[0].line.path, PathBuf::from("/bin/mv"));
-        let inv = cmds[0].invocation.as_ref().unwrap();
-        assert_eq!(inv.args, ["/var/rec/cam.flv", "/done/cam.hd"]);
-        assert_eq!(
-            inv.redirections,
-            [Redirection {
-                fd: 2,
-                // A value names one file in a redirection: `$dirname` there would be
-                // `_var_rec`.
-                source: Source::Append("/var/log/mv-cam.log".into())
-            }]
-        );
-        assert!(ExecSettings::default()
-            .record_done_commands(&vars)
-            .is_empty());
     }
 }

@@ -18,10 +18,10 @@ mod value;
 
 pub use app::{AppSettings, DashSettings, HlsSettings};
 pub use error::ConfError;
-pub use exec::{ExecPolicy, ExecSettings, RecordDoneCommand, StaticExec};
+pub use exec::{ExecPolicy, ExecSettings, StaticExec};
 pub use listen::{Listen, ListenError};
 pub use model::{AppConf, RtmpConf, Scope, ServerConf};
 pub use notify::{Call, NotifySettings, NotifyUrl};
-pub use record::RecorderSettings;
+pub use record::{RecordDoneCommand, RecorderSettings};
 pub use server::ServerSettings;
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

@@ -9,7 +9,7 @@ use super::error::ConfError;
 use super::exec::{ExecSettings, StaticExec};
 use super::listen::Listen;
 use super::notify::NotifySettings;
-use super::record::{valid_recorder_name, RecordLayer, RecorderBlock};
+use super::record::{valid_recorder_name, RecorderBlock};
 use super::server::{ServerLayer, ServerSettings};
 
 /// Where a directive appears.
@@ -165,10 +165,7 @@ impl RtmpConf {
         if layer.recorders.iter().any(|r| r.name == name) {
             return Err(ConfError::DuplicateRecorder(name.to_owned()));
         }
-        layer.recorders.push(RecorderBlock {
-            name: name.to_owned(),
-            layer: RecordLayer::default(),
-        });
+        layer.recorders.push(RecorderBlock::new(name));
         Ok(Scope::Recorder {
             server,
             app,

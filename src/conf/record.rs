@@ -4,10 +4,12 @@
 
 use std::path::PathBuf;
 
+use crate::exec::{ExecKind, ExecLine, Invocation, RedirectError, Vars};
 use crate::record::{RecordConfig, RecordFormat, RecordMode, DEFAULT_FRAGMENT_MS};
 
 use super::args::{flag_arg, one_arg, path_arg, ranged, set_once, time_arg, value_err};
 use super::error::ConfError;
+use super::notify::NotifyUrl;
 use super::value::{parse_size, parse_time_ms, ValueError};
 
 /// One recorder: what it records and how ([`RecordConfig`]), where its files go, and what the
@@ -25,6 +27,38 @@ pub struct RecorderSettings {
     pub lock: bool,
     /// `record_notify on`: the publisher gets `NetStream.Record.Start`/`Stop` statuses.
     pub notify: bool,
+    /// `on_record_done` for this recorder's files: its block's own, else the application's
+    /// (sent with the application's `notify_method`, the usual fields and
+    /// [`Call::record_done_fields`](super::Call::record_done_fields)).
+    pub on_record_done: Option<NotifyUrl>,
+    /// `exec_record_done` lines for its files: its block's own, then the application's (as
+    /// nginx-rtmp merges them). See [`RecorderSettings::record_done_commands`].
+    pub exec_record_done: Vec<ExecLine>,
+}
+
+/// What one `exec_record_done` line runs for a finished file: the program found when the
+/// configuration was read, and its arguments and redirections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordDoneCommand<'a> {
+    pub line: &'a ExecLine,
+    /// The invocation, or why the line cannot run (a malformed redirection).
+    pub invocation: Result<Invocation, RedirectError>,
+}
+
+impl RecorderSettings {
+    /// The commands of the `exec_record_done` lines for a finished file of this recorder:
+    /// `vars` are the publisher's values with the file's ([`Vars::with_record_file`]). Each
+    /// runs once and is reaped, like `exec_publish_done`.
+    pub fn record_done_commands<'a>(&'a self, vars: &Vars) -> Vec<RecordDoneCommand<'a>> {
+        self.exec_record_done
+            .iter()
+            .filter(|l| l.kind == ExecKind::RecordDone && l.applies_to(&vars.name))
+            .map(|line| RecordDoneCommand {
+                line,
+                invocation: line.invocation(Some(vars)),
+            })
+            .collect()
+    }
 }
 
 /// Where `record_path` points when no level sets it.
@@ -74,6 +108,26 @@ const RECORD_DIRECTIVES: [&str; 12] = [
 pub(super) struct RecorderBlock {
     pub(super) name: String,
     pub(super) layer: RecordLayer,
+    pub(super) on_record_done: Option<NotifyUrl>,
+    pub(super) exec_record_done: Vec<ExecLine>,
+}
+
+impl RecorderBlock {
+    pub(super) fn new(name: &str) -> RecorderBlock {
+        RecorderBlock {
+            name: name.to_owned(),
+            layer: RecordLayer::default(),
+            on_record_done: None,
+            exec_record_done: Vec::new(),
+        }
+    }
+}
+
+/// What happens around the files of an application's recorders, as set at the application
+/// (and inherited).
+pub(super) struct RecordDone<'a> {
+    pub(super) url: Option<&'a NotifyUrl>,
+    pub(super) lines: Vec<&'a ExecLine>,
 }
 
 /// Whether `name` may name a recorder: it is a `rec=` argument of the control API and a
@@ -241,13 +295,8 @@ impl RecordLayer {
         let mut config = RecordConfig::new(mode);
         config.id = id.to_owned();
         config.format = format;
-        config.suffix = self.suffix.clone().unwrap_or_else(|| {
-            match format {
-                RecordFormat::Flv => ".flv",
-                RecordFormat::Mp4 => ".mp4",
-            }
-            .to_owned()
-        });
+        // Unset: the format's own suffix (`.flv`, `.mp4`).
+        config.suffix = self.suffix.clone();
         config.unique = self.unique.unwrap_or(false);
         config.append = append;
         config.max_size = self.max_size.unwrap_or(0);
@@ -259,6 +308,8 @@ impl RecordLayer {
             path: PathBuf::from(self.path.as_deref().unwrap_or(DEFAULT_RECORD_PATH)),
             lock: self.lock.unwrap_or(false),
             notify: self.notify.unwrap_or(false),
+            on_record_done: None,
+            exec_record_done: Vec::new(),
         }))
     }
 }
@@ -269,18 +320,33 @@ pub(super) fn resolve_recorders(
     app: &str,
     own: &RecordLayer,
     blocks: &[RecorderBlock],
+    done: &RecordDone<'_>,
 ) -> Result<Vec<RecorderSettings>, ConfError> {
     let mut out = Vec::with_capacity(blocks.len() + 1);
-    out.extend(own.resolve(app, "")?);
+    if let Some(mut r) = own.resolve(app, "")? {
+        r.on_record_done = done.url.cloned();
+        r.exec_record_done = done.lines.iter().map(|l| (*l).clone()).collect();
+        out.push(r);
+    }
     for b in blocks {
-        out.extend(b.layer.merge(own).resolve(app, &b.name)?);
+        if let Some(mut r) = b.layer.merge(own).resolve(app, &b.name)? {
+            r.on_record_done = b.on_record_done.clone().or_else(|| done.url.cloned());
+            r.exec_record_done = b
+                .exec_record_done
+                .iter()
+                .chain(done.lines.iter().copied())
+                .cloned()
+                .collect();
+            out.push(r);
+        }
     }
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::conf::{ConfError, RtmpConf, Scope};
+    use crate::conf::{Call, ConfError, RtmpConf, Scope};
+    use crate::exec::{Redirection, Source};
     use crate::record::{RecordFormat, RecordMode};
 
     use super::*;
@@ -326,12 +392,12 @@ mod tests {
         c.set(app, "record", &["all", "manual"]).unwrap();
         c.finish().unwrap();
         let r = &c.servers[0].applications[0].settings.record[0];
-        let mut expected = RecordConfig::new(RecordMode {
+        let expected = RecordConfig::new(RecordMode {
             manual: true,
             ..RecordMode::ALL
         });
-        expected.suffix = ".flv".into();
         assert_eq!(r.config, expected);
+        assert_eq!(r.config.suffix(), ".flv");
         assert_eq!(r.path, PathBuf::from("/tmp"));
         assert!(!r.lock && !r.notify);
 
@@ -380,7 +446,7 @@ mod tests {
         let apps = &c.servers[0].applications;
         let live = &apps[0].settings.record[0];
         assert_eq!(live.path, PathBuf::from("/var/rec"));
-        assert_eq!(live.config.suffix, "-%d-%b-%y-%T.flv");
+        assert_eq!(live.config.suffix(), "-%d-%b-%y-%T.flv");
         assert!(live.config.unique && live.config.append && live.lock && live.notify);
         assert_eq!(live.config.max_size, 10 << 20);
         assert_eq!(live.config.max_frames, 2048);
@@ -389,7 +455,8 @@ mod tests {
         let m = &apps[1].settings.record[0];
         assert_eq!(m.config.mode, RecordMode::ALL);
         assert_eq!(m.config.format, RecordFormat::Mp4);
-        assert_eq!(m.config.suffix, ".mp4");
+        assert_eq!(m.config.suffix, None);
+        assert_eq!(m.config.suffix(), ".mp4");
         assert_eq!(m.config.fragment_ms, 500);
         assert_eq!(m.config.interval_ms, None);
         assert_eq!(m.config.max_size, 10 << 20);
@@ -507,13 +574,13 @@ mod tests {
         assert_eq!(ids, ["", "audio", "chunked"]);
         assert!(r[0].config.mode.video && !r[0].config.mode.audio);
         assert!(r[1].config.mode.audio && !r[1].config.mode.video);
-        assert_eq!(r[1].config.suffix, ".audio.flv");
+        assert_eq!(r[1].config.suffix(), ".audio.flv");
         assert!(r[1].config.unique, "inherited from the application");
         assert_eq!(r[1].path, PathBuf::from("/var/rec"));
         // A block without `record` records what the application records.
         assert_eq!(r[2].config.mode, r[0].config.mode);
         assert_eq!(r[2].config.interval_ms, Some(15_000));
-        assert_eq!(r[2].config.suffix, ".mp4");
+        assert_eq!(r[2].config.suffix(), ".mp4");
         assert_eq!(r[2].path, PathBuf::from("/var/chunks"));
         assert_eq!(r[0].config.interval_ms, None);
 
@@ -525,5 +592,133 @@ mod tests {
         let r = &c.servers[0].applications[0].settings.record;
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].config.id, "only");
+    }
+
+    fn notify_url(u: &str) -> NotifyUrl {
+        NotifyUrl {
+            url: crate::http::Url::parse(u).unwrap(),
+            addr: "127.0.0.1:9".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn record_done_per_recorder() {
+        let p = || PathBuf::from("/bin/mv");
+        let mut c = RtmpConf::new();
+        c.set_notify(
+            Scope::Main,
+            Call::RecordDone,
+            notify_url("http://127.0.0.1:9/main"),
+        )
+        .unwrap();
+        let s = c.add_server();
+        let a = c.add_application(s, "live").unwrap();
+        let app = Scope::Application { server: s, app: a };
+        c.set(app, "record", &["all"]).unwrap();
+        c.set_exec(app, ExecKind::RecordDone, p(), &["mv", "app"])
+            .unwrap();
+        c.set_exec(app, ExecKind::PublishDone, p(), &["mv", "publish"])
+            .unwrap();
+        let own = c.add_recorder(app, "own").unwrap();
+        c.set_notify(own, Call::RecordDone, notify_url("http://127.0.0.1:9/own"))
+            .unwrap();
+        assert_eq!(
+            c.set_notify(own, Call::RecordDone, notify_url("http://127.0.0.1:9/x")),
+            Err(ConfError::Duplicate("on_record_done"))
+        );
+        assert_eq!(
+            c.set_notify(own, Call::Publish, notify_url("http://127.0.0.1:9/x")),
+            Err(ConfError::NotAllowedHere("on_publish"))
+        );
+        c.set_exec(own, ExecKind::RecordDone, p(), &["mv", "own"])
+            .unwrap();
+        assert_eq!(
+            c.set_exec(own, ExecKind::Static, p(), &["mv", "x"]),
+            Err(ConfError::NotAllowedHere("exec_static"))
+        );
+        assert_eq!(
+            c.set_exec(own, ExecKind::Push, p(), &["mv", "x"]),
+            Err(ConfError::NotAllowedHere("exec"))
+        );
+        c.add_recorder(app, "inherits").unwrap();
+        c.finish().unwrap();
+        let r = &c.servers[0].applications[a].settings.record;
+        let urls: Vec<_> = r
+            .iter()
+            .map(|r| r.on_record_done.as_ref().unwrap().url.target())
+            .collect();
+        assert_eq!(urls, ["/main", "/own", "/main"]);
+        let args = |r: &RecorderSettings| -> Vec<String> {
+            r.exec_record_done
+                .iter()
+                .map(|l| l.args[0].clone())
+                .collect()
+        };
+        assert_eq!(args(&r[0]), ["app"]);
+        assert_eq!(
+            args(&r[1]),
+            ["own", "app"],
+            "own lines first, as nginx-rtmp"
+        );
+        assert_eq!(args(&r[2]), ["app"]);
+
+        // Without any: nothing.
+        let (mut c, app) = conf();
+        c.set(app, "record", &["all"]).unwrap();
+        c.finish().unwrap();
+        let r = &c.servers[0].applications[0].settings.record[0];
+        assert!(r.on_record_done.is_none() && r.exec_record_done.is_empty());
+    }
+
+    #[test]
+    fn record_done_commands_substitute_the_file() {
+        let (mut c, app) = conf();
+        c.set(app, "record", &["all"]).unwrap();
+        c.set(app, "exec_options", &["on"]).unwrap();
+        let p = || PathBuf::from("/bin/mv");
+        let line = [
+            "mv",
+            "$path",
+            "/done/$basename.$recorder",
+            "2>>/var/log/mv-$basename.log",
+        ];
+        c.set_exec(app, ExecKind::RecordDone, p(), &line).unwrap();
+        c.set_exec(
+            app,
+            ExecKind::RecordDone,
+            p(),
+            &["mv", "$filename", "name=other"],
+        )
+        .unwrap();
+        c.finish().unwrap();
+        let r = &c.servers[0].applications[0].settings.record[0];
+        let vars = Vars {
+            name: "cam".into(),
+            app: "live".into(),
+            ..Vars::default()
+        }
+        .with_record_file("/var/rec/cam.flv", "hd");
+        let cmds = r.record_done_commands(&vars);
+        assert_eq!(cmds.len(), 1, "only the lines for this name");
+        assert_eq!(cmds[0].line.path, PathBuf::from("/bin/mv"));
+        let inv = cmds[0].invocation.as_ref().unwrap();
+        assert_eq!(inv.args, ["/var/rec/cam.flv", "/done/cam.hd"]);
+        assert_eq!(
+            inv.redirections,
+            [Redirection {
+                fd: 2,
+                // A value names one file in a redirection: `$dirname` there would be
+                // `_var_rec`.
+                source: Source::Append("/var/log/mv-cam.log".into())
+            }]
+        );
+        // The application's other lines do not run for a file.
+        let (mut c, app) = conf();
+        c.set(app, "record", &["all"]).unwrap();
+        c.set_exec(app, ExecKind::PublishDone, p(), &["mv", "x"])
+            .unwrap();
+        c.finish().unwrap();
+        let r = &c.servers[0].applications[0].settings.record[0];
+        assert!(r.record_done_commands(&vars).is_empty());
     }
 }

@@ -40,8 +40,21 @@ pub struct Now {
 ///   `<stem>-1.<ext>`, `<stem>-2.<ext>`, ... in the same directory, and
 ///   reports the name it used (record-done notifications and `exec` take it).
 ///   A write that fails ends the recording: the shell drops the output's
-///   following recording ops up to the next `OpenRecording` and leaves the
-///   part file where it is.
+///   following recording ops up to the next `OpenRecording` or
+///   `ResumeRecording` and leaves the part file where it is.
+/// - `ResumeRecording` (`record_append`) opens a recording like
+///   `OpenRecording`, continuing the file at `path` when there is one: the
+///   shell renames `path` to `part` (replacing a stale part file) and opens
+///   it for appending; when `path` does not exist (or the rename fails) it
+///   creates or truncates `part` as `OpenRecording` does. Then, before it
+///   asks the output for its next op, it reports through the recorder's
+///   `RecordHandle::resume`: `Some(Existing)` with the length, the first
+///   `RESUME_HEAD_BYTES` and the last tag's header of the file it took over,
+///   `None` for a new empty file. Appends then go to the file's end and
+///   `WriteRecordingAt` may rewrite any of its bytes (the old ones included).
+///   If the file cannot be continued, the output follows with
+///   `FinishRecording` (the file goes back to `path` untouched) and a new
+///   `OpenRecording`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOp {
     /// Create the directory if it does not exist (nested layout).
@@ -63,6 +76,10 @@ pub enum FileOp {
     OpenRecording { part: RelPath },
     /// Append bytes at the end of the current recording.
     AppendRecording { data: Bytes },
+    /// Open the recording's temporary file by taking over the final file
+    /// `path` when it exists (`record_append`), then report what was found
+    /// through `RecordHandle::resume` (see the contract above).
+    ResumeRecording { part: RelPath, path: RelPath },
     /// Overwrite bytes of the current recording at `offset` (already written
     /// bytes only; the append position does not move).
     WriteRecordingAt { offset: u64, data: Bytes },

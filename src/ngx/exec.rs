@@ -7,8 +7,8 @@
 use std::ffi::CString;
 use std::path::PathBuf;
 
-use crate::conf::{AppConf, ExecPolicy, RtmpConf};
-use crate::exec::{ExecKind, ExecLine, Redirection, Source, Vars};
+use crate::conf::{AppConf, ExecPolicy, RecorderSettings, RtmpConf};
+use crate::exec::{ExecKind, ExecLine, Invocation, RedirectError, Redirection, Source, Vars};
 use crate::process::{Backoff, Policy};
 
 use super::log::{child_log_path, Log};
@@ -22,13 +22,6 @@ const GRACE_MS: u64 = 1000;
 pub struct PublishExec {
     vars: Vars,
     children: Vec<ChildId>,
-}
-
-impl PublishExec {
-    /// The values of the publication's `exec*` lines.
-    pub fn vars(&self) -> &Vars {
-        &self.vars
-    }
 }
 
 /// A publish started: `exec_publish` lines run, `exec`/`exec_push` children start. `None`:
@@ -83,12 +76,12 @@ pub fn on_play_done(app: &AppConf, vars: &Vars, log: Log) {
     }
 }
 
-/// A recorder finished a file: `exec_record_done` lines run once each. `vars` are the
-/// publisher's values with the file's ([`Vars::with_record_file`]).
-pub fn on_record_done(app: &AppConf, vars: &Vars, log: Log) {
-    let exec = &app.settings.exec;
-    for line in exec.lines_for(ExecKind::RecordDone, &vars.name) {
-        run(line, 0, Some(vars), &app.name, exec.policy, log);
+/// A recorder finished a file: its `exec_record_done` lines run once each and are reaped.
+/// `vars` are the publisher's values with the file's ([`Vars::with_record_file`]).
+pub fn on_record_done(app: &AppConf, recorder: &RecorderSettings, vars: &Vars, log: Log) {
+    let policy = app.settings.exec.policy;
+    for c in recorder.record_done_commands(vars) {
+        start(c.line, c.invocation, 0, Some(vars), &app.name, policy, log);
     }
 }
 
@@ -153,6 +146,19 @@ fn run(
     policy: ExecPolicy,
     log: Log,
 ) -> Option<ChildId> {
+    start(line, line.invocation(vars), index, vars, app, policy, log)
+}
+
+/// Starts one line's child with its evaluated `invocation`.
+fn start(
+    line: &ExecLine,
+    invocation: Result<Invocation, RedirectError>,
+    index: usize,
+    vars: Option<&Vars>,
+    app: &str,
+    policy: ExecPolicy,
+    log: Log,
+) -> Option<ChildId> {
     let label = match vars {
         Some(v) => format!(
             "{} \"{}\" of \"{}/{}\"",
@@ -163,27 +169,24 @@ fn run(
         ),
         None => format!("exec_static \"{}\"", line.program),
     };
-    let command = line
-        .invocation(vars)
-        .map_err(|e| e.to_string())
-        .and_then(|inv| {
-            let mut cmd = Command::new(&line.path, &inv.args).map_err(|e| e.to_string())?;
-            if !line.kind.is_managed() {
-                // A one-shot command finishes its job even if its worker exits meanwhile (the
-                // old worker of a reload exits as its last publisher leaves, right when
-                // `exec_publish_done` runs): it neither dies with the worker nor writes into a
-                // pipe that closes with it (SIGPIPE). Its output goes where nginx-rtmp sends
-                // it, unless redirected.
-                cmd.die_with_worker = false;
-                cmd.stderr = process::Stdio::Null;
-            }
-            cmd.redirects = inv
-                .redirections
-                .iter()
-                .map(redirect)
-                .collect::<Result<_, _>>()?;
-            Ok((cmd, inv.redirects_stderr()))
-        });
+    let command = invocation.map_err(|e| e.to_string()).and_then(|inv| {
+        let mut cmd = Command::new(&line.path, &inv.args).map_err(|e| e.to_string())?;
+        if !line.kind.is_managed() {
+            // A one-shot command finishes its job even if its worker exits meanwhile (the
+            // old worker of a reload exits as its last publisher leaves, right when
+            // `exec_publish_done` runs): it neither dies with the worker nor writes into a
+            // pipe that closes with it (SIGPIPE). Its output goes where nginx-rtmp sends
+            // it, unless redirected.
+            cmd.die_with_worker = false;
+            cmd.stderr = process::Stdio::Null;
+        }
+        cmd.redirects = inv
+            .redirections
+            .iter()
+            .map(redirect)
+            .collect::<Result<_, _>>()?;
+        Ok((cmd, inv.redirects_stderr()))
+    });
     let (command, redirects_stderr) = match command {
         Ok(c) => c,
         Err(e) => {

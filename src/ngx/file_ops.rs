@@ -100,6 +100,7 @@ impl FileWriter {
             // A recorder's operations go to its own executor (`record_files`): here they mean
             // a misattached output.
             FileOp::OpenRecording { .. }
+            | FileOp::ResumeRecording { .. }
             | FileOp::AppendRecording { .. }
             | FileOp::WriteRecordingAt { .. }
             | FileOp::FinishRecording { .. } => {

@@ -24,7 +24,8 @@ use super::conf::{
 use super::http_stat;
 
 const ANY_LEVEL: ngx_uint_t = RTMP_MAIN_CONF | RTMP_SRV_CONF | RTMP_APP_CONF;
-/// The `record*` directives: any level and `recorder` blocks.
+/// The `record*` directives, `on_record_done` and `exec_record_done`: any level and
+/// `recorder` blocks.
 const RECORD_LEVELS: ngx_uint_t = ANY_LEVEL | RTMP_REC_CONF;
 
 static mut CORE_CTX: ngx_core_module_t = ngx_core_module_t {
@@ -112,7 +113,7 @@ static mut CONF_COMMANDS: [ngx_command_t; 82] = [
     simple(ngx_string!("on_publish_done"), ANY_LEVEL),
     simple(ngx_string!("on_play_done"), ANY_LEVEL),
     simple(ngx_string!("on_done"), ANY_LEVEL),
-    simple(ngx_string!("on_record_done"), ANY_LEVEL),
+    simple(ngx_string!("on_record_done"), RECORD_LEVELS),
     simple(ngx_string!("notify_method"), ANY_LEVEL),
     simple(ngx_string!("allow"), ANY_LEVEL),
     simple(ngx_string!("deny"), ANY_LEVEL),
@@ -168,7 +169,7 @@ static mut CONF_COMMANDS: [ngx_command_t; 82] = [
     simple(ngx_string!("exec_play"), ANY_LEVEL),
     simple(ngx_string!("exec_play_done"), ANY_LEVEL),
     simple(ngx_string!("exec_static"), ANY_LEVEL),
-    simple(ngx_string!("exec_record_done"), ANY_LEVEL),
+    simple(ngx_string!("exec_record_done"), RECORD_LEVELS),
     simple(ngx_string!("exec_options"), ANY_LEVEL),
     simple(ngx_string!("exec_kill_signal"), ANY_LEVEL),
     simple(ngx_string!("respawn"), ANY_LEVEL),

@@ -2,14 +2,15 @@
 //! `<name>.part` (created 0644, a stale one truncated; `flock`ed while written when
 //! `record_lock` is on), appended to once per operation, its metadata rewritten in place
 //! (`pwrite`), and renamed to its final name when finished — never over an existing file
-//! (`<stem>-1.<ext>`, `-2`, ... are tried instead). A failed write ends that file: the
+//! (`<stem>-1.<ext>`, `-2`, ... are tried instead). `record_append` takes the final file
+//! over as the part file and tells the recorder what it holds ([`Existing`]). A failed write ends that file: the
 //! following operations of it are dropped up to the next `OpenRecording`, and the part file
 //! stays where it is.
 
 use std::ffi::CString;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::file_ops::join;
 use crate::files::FileOp;
+use crate::record::{last_tag_offset, Existing, RESUME_HEAD_BYTES};
 
 /// How many `-<n>` names are tried before a finished file is left under its part name.
 const MAX_ALTERNATIVE_NAMES: u32 = 10_000;
@@ -29,6 +31,13 @@ pub enum Recorded {
         path: PathBuf,
         /// `record_lock on` and the lock could not be taken (the file is written anyway).
         lock_failed: Option<String>,
+    },
+    /// `ResumeRecording`: a file opened as `Opened` does, continuing the existing file at
+    /// `path` when there was one (`existing`, for the recorder).
+    Resumed {
+        path: PathBuf,
+        lock_failed: Option<String>,
+        existing: Option<Existing>,
     },
     /// A file is finished, under `path` (the full path of the name it got).
     Finished { path: PathBuf },
@@ -98,6 +107,41 @@ impl RecordWriter {
                 self.state = State::Writing(Current { file, part: p });
                 Ok(Some(Recorded::Opened { path, lock_failed }))
             }
+            FileOp::ResumeRecording { part, path } => {
+                self.state = State::Idle;
+                let p = self.path(part.as_str())?;
+                let wanted = self.path(path.as_str())?;
+                let fail = |error| RecordError {
+                    file: p.clone(),
+                    error,
+                };
+                // The final file becomes the part file (a stale part is replaced); without
+                // one (or when the rename fails) the part file starts empty.
+                let taken = std::fs::rename(&wanted, &p).is_ok();
+                let (file, existing) = if taken {
+                    let mut file = OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(&p)
+                        .map_err(fail)?;
+                    let existing = existing(&mut file).map_err(fail)?;
+                    file.seek(SeekFrom::End(0)).map_err(fail)?;
+                    (file, Some(existing))
+                } else {
+                    (create(&p).map_err(fail)?, None)
+                };
+                let lock_failed = if self.lock {
+                    lock(&file).err().map(|e| e.to_string())
+                } else {
+                    None
+                };
+                self.state = State::Writing(Current { file, part: p });
+                Ok(Some(Recorded::Resumed {
+                    path: wanted,
+                    lock_failed,
+                    existing,
+                }))
+            }
             FileOp::AppendRecording { data } => {
                 self.write(|c| c.file.write_all(&data))?;
                 Ok(None)
@@ -161,6 +205,31 @@ fn create(p: &Path) -> io::Result<File> {
         .truncate(true)
         .mode(0o644)
         .open(p)
+}
+
+/// What a file taken over for `record_append` holds, as `ResumeRecording`'s contract asks:
+/// its length, first bytes, and the header of the tag its last four bytes point at.
+fn existing(file: &mut File) -> io::Result<Existing> {
+    let len = file.metadata()?.len();
+    let head_len = usize::try_from(len).map_or(RESUME_HEAD_BYTES, |l| l.min(RESUME_HEAD_BYTES));
+    let mut head = vec![0; head_len];
+    file.read_exact_at(&mut head, 0)?;
+    let mut trailer = [0u8; 4];
+    let last_tag = match len.checked_sub(4) {
+        Some(at) => {
+            file.read_exact_at(&mut trailer, at)?;
+            last_tag_offset(len, trailer).and_then(|at| {
+                let mut h = [0u8; 11];
+                file.read_exact_at(&mut h, at).ok().map(|()| (at, h))
+            })
+        }
+        None => None,
+    };
+    Ok(Existing {
+        len,
+        head: head.into(),
+        last_tag,
+    })
 }
 
 /// `record_lock`: an exclusive lock another process can test (`flock -n`); never waits.

@@ -7,6 +7,7 @@
 //! the publisher's `NetStream.Record.*` statuses).
 
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use super::log::Log;
 use super::record_files::{self, RecordWriter, Recorded};
@@ -29,10 +30,9 @@ pub enum RecordEventKind {
 /// An event of one recorder's files, for the publication that owns the recorder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordEvent {
-    /// The recorder's `recorder` name (empty for the application's own `record`).
-    pub recorder: String,
-    /// `record_notify on`: the publisher is told (`NetStream.Record.*`).
-    pub notify: bool,
+    /// The recorder's directives: its id (`config.id`), `record_notify`, its
+    /// `on_record_done` and `exec_record_done`.
+    pub settings: Rc<RecorderSettings>,
     pub kind: RecordEventKind,
     /// The full path of the file.
     pub path: PathBuf,
@@ -42,7 +42,7 @@ pub struct RecordEvent {
 /// file operations.
 pub struct Recording {
     handle: RecordHandle,
-    settings: RecorderSettings,
+    settings: Rc<RecorderSettings>,
     writer: RecordWriter,
     /// The stream, for logs.
     stream: String,
@@ -50,20 +50,22 @@ pub struct Recording {
     failed: Option<PathBuf>,
 }
 
-// Stat and `/control/record` read the handle and settings.
-#[allow(dead_code)]
 impl Recording {
     /// The recorder's status, `start` and `stop` (stat, `/control/record`).
+    // Stat and `/control/record` are its callers.
+    #[allow(dead_code)]
     pub fn handle(&self) -> &RecordHandle {
         &self.handle
     }
 
     /// The recorder's directives (`record_path` in `path`, its id in `config.id`).
+    #[allow(dead_code)]
     pub fn settings(&self) -> &RecorderSettings {
         &self.settings
     }
 
     /// The part file of the last file whose writing failed, if one did.
+    #[allow(dead_code)]
     pub fn failed_file(&self) -> Option<&PathBuf> {
         self.failed.as_ref()
     }
@@ -72,26 +74,20 @@ impl Recording {
     /// the system error) and ends that file only: the recorder goes on, its next file is
     /// tried afresh. Returns the event to tell, if any.
     pub fn execute(&mut self, op: FileOp, log: Log) -> Option<RecordEvent> {
-        let event = |kind, path| RecordEvent {
-            recorder: self.settings.config.id.clone(),
-            notify: self.settings.notify,
-            kind,
-            path,
-        };
+        let resume = matches!(op, FileOp::ResumeRecording { .. });
         match self.writer.execute(op) {
             Ok(None) => None,
             Ok(Some(Recorded::Opened { path, lock_failed })) => {
-                if let Some(e) = lock_failed {
-                    log_warn!(
-                        log,
-                        "rtmp: record{} of \"{}\": \"{}\" not locked: {}",
-                        label(&self.settings),
-                        self.stream,
-                        path.display(),
-                        e
-                    );
-                }
-                Some(event(RecordEventKind::Started, path))
+                Some(self.opened(path, lock_failed, log))
+            }
+            Ok(Some(Recorded::Resumed {
+                path,
+                lock_failed,
+                existing,
+            })) => {
+                // The recorder hears what the file it continues holds before its next op.
+                self.handle.resume(existing);
+                Some(self.opened(path, lock_failed, log))
             }
             Ok(Some(Recorded::Finished { path })) => {
                 log_info!(
@@ -101,9 +97,12 @@ impl Recording {
                     self.stream,
                     path.display()
                 );
-                Some(event(RecordEventKind::Finished, path))
+                Some(self.event(RecordEventKind::Finished, path))
             }
             Err(e) => {
+                if resume {
+                    self.handle.resume(None);
+                }
                 log_err!(
                     log,
                     "rtmp: record{} of \"{}\" stopped, the file stays as it is: {}",
@@ -112,8 +111,30 @@ impl Recording {
                     e
                 );
                 self.failed = Some(e.file.clone());
-                Some(event(RecordEventKind::Failed, e.file))
+                Some(self.event(RecordEventKind::Failed, e.file))
             }
+        }
+    }
+
+    fn opened(&self, path: PathBuf, lock_failed: Option<String>, log: Log) -> RecordEvent {
+        if let Some(e) = lock_failed {
+            log_warn!(
+                log,
+                "rtmp: record{} of \"{}\": \"{}\" not locked: {}",
+                label(&self.settings),
+                self.stream,
+                path.display(),
+                e
+            );
+        }
+        self.event(RecordEventKind::Started, path)
+    }
+
+    fn event(&self, kind: RecordEventKind, path: PathBuf) -> RecordEvent {
+        RecordEvent {
+            settings: self.settings.clone(),
+            kind,
+            path,
         }
     }
 }
@@ -147,7 +168,7 @@ pub fn start(
             let id = pipeline.attach(Box::new(recorder));
             let recording = Recording {
                 handle,
-                settings: settings.clone(),
+                settings: Rc::new(settings.clone()),
                 writer: RecordWriter::new(settings.path.clone(), settings.lock),
                 stream: key.to_string(),
                 failed: None,

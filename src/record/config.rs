@@ -48,6 +48,16 @@ pub enum RecordFormat {
     Mp4,
 }
 
+impl RecordFormat {
+    /// The file suffix when `record_suffix` is not given.
+    pub fn default_suffix(self) -> &'static str {
+        match self {
+            RecordFormat::Flv => ".flv",
+            RecordFormat::Mp4 => ".mp4",
+        }
+    }
+}
+
 /// Default `record_fragment`: the media time of one MP4 fragment.
 pub const DEFAULT_FRAGMENT_MS: u64 = 1000;
 
@@ -64,9 +74,10 @@ pub struct RecordConfig {
     /// The `recorder` block's name, empty for the application's own `record`.
     pub id: String,
     pub mode: RecordMode,
-    /// `record_suffix`, default `.flv`; a pattern with `%` is expanded as `strftime` in local
-    /// time ([`RecordConfig::utc_offset_s`]).
-    pub suffix: String,
+    /// `record_suffix`; `None` when not given: the format's
+    /// [`default_suffix`](RecordFormat::default_suffix) (`.flv`, `.mp4`). A pattern with `%`
+    /// is expanded as `strftime` in local time ([`RecordConfig::utc_offset_s`]).
+    pub suffix: Option<String>,
     /// `record_unique`: `-<unix seconds>` after the stream name.
     pub unique: bool,
     /// `record_max_size` in bytes, 0 = unlimited: the file is split at the first split point
@@ -83,8 +94,8 @@ pub struct RecordConfig {
     /// `record_fragment` in ms (MP4 only): a fragment is cut at the first split point once
     /// it holds this much media time.
     pub fragment_ms: u64,
-    /// `record_append`: a file whose final name exists is continued instead of a new one
-    /// being written beside it.
+    /// `record_append` (FLV only; MP4 ignores it): a file whose final name exists is
+    /// continued instead of a new one being written beside it.
     pub append: bool,
     /// The local zone's offset from UTC in seconds at the time of publish, for `%` patterns
     /// (the shell reads the zone; the core has none).
@@ -98,12 +109,12 @@ pub struct RecordConfig {
 }
 
 impl RecordConfig {
-    /// nginx-rtmp's defaults for `mode`: suffix `.flv`, no limits, not unique.
+    /// nginx-rtmp's defaults for `mode`: FLV, the format's suffix, no limits, not unique.
     pub fn new(mode: RecordMode) -> RecordConfig {
         RecordConfig {
             id: String::new(),
             mode,
-            suffix: ".flv".into(),
+            suffix: None,
             unique: false,
             max_size: 0,
             max_frames: 0,
@@ -117,6 +128,13 @@ impl RecordConfig {
         }
     }
 
+    /// The suffix in use: `record_suffix`, or the format's default.
+    pub fn suffix(&self) -> &str {
+        self.suffix
+            .as_deref()
+            .unwrap_or_else(|| self.format.default_suffix())
+    }
+
     /// The final file name of a recording of `stream` opened at `unix_s`: the URI-escaped
     /// stream name (nginx-rtmp escapes it as a URI component, so no `/` survives), then
     /// `-<unix_s>` when unique, then the suffix, expanded when it has a `%`. A `/` produced by
@@ -127,10 +145,11 @@ impl RecordConfig {
             name.push('-');
             name.push_str(&unix_s.to_string());
         }
-        let suffix = if self.suffix.contains('%') {
-            strftime(&self.suffix, unix_s, self.utc_offset_s)
+        let suffix = self.suffix();
+        let suffix = if suffix.contains('%') {
+            strftime(suffix, unix_s, self.utc_offset_s)
         } else {
-            self.suffix.clone()
+            suffix.to_string()
         };
         name.extend(suffix.chars().map(|c| match c {
             '/' | '\\' => '-',
@@ -155,12 +174,15 @@ mod tests {
             "a%20b-1700000000.flv"
         );
         c.unique = false;
-        c.suffix = "-%d-%b-%y-%T.flv".into();
+        c.suffix = Some("-%d-%b-%y-%T.flv".into());
         assert_eq!(
             c.file_name("cam", 1_700_000_000).as_str(),
             "cam-14-Nov-23-22:13:20.flv"
         );
-        c.suffix = "-%D.flv".into();
+        c.suffix = Some("-%D.flv".into());
         assert_eq!(c.file_name("../x", 0).as_str(), "..%2Fx-01-01-70.flv");
+        c.suffix = None;
+        c.format = RecordFormat::Mp4;
+        assert_eq!(c.file_name("cam", 0).as_str(), "cam.mp4");
     }
 }

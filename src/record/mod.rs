@@ -19,12 +19,23 @@
 //! The recorder reads no clock: file names take [`Now::unix_ms`](crate::files::Now) of the
 //! message that opens the file, in the zone given by [`RecordConfig::utc_offset_s`].
 //!
-//! [`mp4`] writes one fragmented MP4 file per recording instead (`record_format mp4`): bytes
-//! out to append, no I/O.
+//! `record_format mp4`: the same recorder (modes, names, splits, controls) writes each file
+//! through [`mp4::Mp4Writer`]: fragmented MP4 appended fragment by fragment, finished with an
+//! `mfra` index. The default suffix follows the format ([`RecordFormat::default_suffix`])
+//! when `record_suffix` is not given (`RecordConfig::suffix` is `None`).
+//!
+//! `record_append` (FLV): a file opens with `FileOp::ResumeRecording`; the shell takes the
+//! existing final file over as the part file and answers with [`RecordHandle::resume`]
+//! ([`Existing`]: length, head, last tag header, read with [`last_tag_offset`] and
+//! [`RESUME_HEAD_BYTES`]) before it polls the recorder again.
 
 mod config;
+mod existing;
+mod flv_file;
+mod handle;
 mod meta;
 pub mod mp4;
+mod mp4_file;
 mod recorder;
 mod strftime;
 
@@ -32,6 +43,8 @@ pub use config::{
     RecordConfig, RecordFormat, RecordMode, DEFAULT_FLUSH_BYTES, DEFAULT_FRAGMENT_MS,
     DEFAULT_INDEX_CAPACITY,
 };
+pub use existing::{last_tag_offset, Existing, RESUME_HEAD_BYTES};
+pub use handle::{RecordHandle, RecordStatus};
 pub use meta::MAX_INDEX_CAPACITY;
-pub use recorder::{RecordHandle, RecordStatus, Recorder};
+pub use recorder::Recorder;
 pub use strftime::{strftime, CivilTime};

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use ngx_rtmp::files::FileOp;
 use ngx_rtmp::hls::HlsStream;
 use ngx_rtmp::media::{Demuxer, Frame};
+use ngx_rtmp::record::{last_tag_offset, Existing, RecordHandle, RESUME_HEAD_BYTES};
 
 use super::media::now;
 
@@ -30,6 +31,29 @@ pub struct Fs {
     pub recording: Option<String>,
     /// Finished recordings' final names, in order.
     pub recordings: Vec<String>,
+    /// The recorder told what a `ResumeRecording` found, as the shell does.
+    pub resume_to: Option<RecordHandle>,
+}
+
+/// What the shell reports of a file it takes over for `record_append`: its length, head and
+/// last tag header, read as `ResumeRecording`'s contract says.
+pub fn existing_of(data: &[u8]) -> Existing {
+    let len = data.len() as u64;
+    let trailer = data
+        .get(data.len().saturating_sub(4)..)
+        .and_then(|t| <[u8; 4]>::try_from(t).ok());
+    let last_tag = trailer
+        .and_then(|t| last_tag_offset(len, t))
+        .and_then(|at| {
+            let at_us = usize::try_from(at).ok()?;
+            let h = data.get(at_us..at_us + 11)?;
+            Some((at, <[u8; 11]>::try_from(h).ok()?))
+        });
+    Existing {
+        len,
+        head: bytes::Bytes::copy_from_slice(&data[..data.len().min(RESUME_HEAD_BYTES)]),
+        last_tag,
+    }
 }
 
 impl Fs {
@@ -91,6 +115,20 @@ impl Fs {
                 self.log.push(format!("record {part}"));
                 self.files.insert(part.to_string(), Vec::new());
                 self.recording = Some(part.to_string());
+            }
+            FileOp::ResumeRecording { part, path } => {
+                assert!(
+                    self.recording.is_none(),
+                    "recording opened while another is open"
+                );
+                self.log.push(format!("resume {path}"));
+                let old = self.files.remove(path.as_str());
+                let found = old.as_deref().map(existing_of);
+                self.files.insert(part.to_string(), old.unwrap_or_default());
+                self.recording = Some(part.to_string());
+                if let Some(h) = &self.resume_to {
+                    h.resume(found);
+                }
             }
             FileOp::AppendRecording { data } => {
                 let p = self
@@ -169,6 +207,8 @@ pub struct Disk {
     recording: Option<std::fs::File>,
     /// Finished recordings' final names, in order.
     pub recordings: Vec<String>,
+    /// The recorder told what a `ResumeRecording` found, as the shell does.
+    pub resume_to: Option<RecordHandle>,
 }
 
 impl Disk {
@@ -179,6 +219,7 @@ impl Disk {
             open: None,
             recording: None,
             recordings: Vec::new(),
+            resume_to: None,
         }
     }
 
@@ -203,6 +244,28 @@ impl Disk {
                     "recording opened while another is open"
                 );
                 self.recording = Some(std::fs::File::create(dir.join(part.as_str())).unwrap());
+            }
+            FileOp::ResumeRecording { part, path } => {
+                assert!(
+                    self.recording.is_none(),
+                    "recording opened while another is open"
+                );
+                let (part, path) = (dir.join(part.as_str()), dir.join(path.as_str()));
+                let found = match std::fs::rename(&path, &part) {
+                    Ok(()) => Some(existing_of(&std::fs::read(&part).unwrap())),
+                    Err(_) => {
+                        std::fs::File::create(&part).unwrap();
+                        None
+                    }
+                };
+                // Not O_APPEND: Linux's pwrite on an O_APPEND file appends whatever the
+                // offset, and the metadata is rewritten in place with it.
+                let mut f = std::fs::OpenOptions::new().write(true).open(&part).unwrap();
+                std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).unwrap();
+                self.recording = Some(f);
+                if let Some(h) = &self.resume_to {
+                    h.resume(found);
+                }
             }
             FileOp::AppendRecording { data } => {
                 self.recording.as_mut().unwrap().write_all(&data).unwrap()

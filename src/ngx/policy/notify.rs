@@ -123,9 +123,19 @@ impl Policy {
 
     /// A fire-and-forget callback (`on_publish_done`, `on_play_done`, `on_done`).
     pub(super) fn tell(&self, call: Call, app: &AppConf, extra: &[(&str, &str)]) {
-        let Some(url) = app.settings.notify.get(call) else {
-            return;
-        };
+        if let Some(url) = app.settings.notify.get(call) {
+            self.tell_url(url, call, app, extra);
+        }
+    }
+
+    /// A fire-and-forget callback to `url` (a recorder's own `on_record_done`).
+    pub(super) fn tell_url(
+        &self,
+        url: &NotifyUrl,
+        call: Call,
+        app: &AppConf,
+        extra: &[(&str, &str)],
+    ) {
         let mut fields = self.fields(call, app);
         fields.extend(
             extra

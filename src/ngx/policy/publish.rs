@@ -36,6 +36,8 @@ pub struct Publication {
     replaced: bool,
     /// Its `exec` children and the values of its `exec*` lines.
     exec: Option<PublishExec>,
+    /// The values of `exec*` lines for it (`exec_record_done` adds the file's).
+    vars: crate::exec::Vars,
 }
 
 impl Publication {
@@ -243,7 +245,8 @@ impl Policy {
             key
         );
         // Its exec commands start once the publication is in place and logged.
-        let exec = exec::on_publish(app, self.exec_vars(app, &key.name, &args), self.log);
+        let vars = self.exec_vars(app, &key.name, &args);
+        let exec = exec::on_publish(app, vars.clone(), self.log);
         self.publishing.push(Publication {
             stream_id,
             handle,
@@ -251,6 +254,7 @@ impl Policy {
             last_media: now,
             replaced: false,
             exec,
+            vars,
         });
     }
 
@@ -285,10 +289,9 @@ impl Policy {
         if events.is_empty() {
             return;
         }
-        let vars = p.exec.as_ref().map(|e| e.vars().clone());
-        let handle = p.handle;
+        let (vars, handle) = (p.vars.clone(), p.handle);
         if let Some(name) = worker::with(|w| Some(w.hub.get(handle)?.key.name.clone())) {
-            self.recorded(Some(session), stream_id, &name, vars.as_ref(), events);
+            self.recorded(Some(session), stream_id, &name, &vars, events);
         }
     }
 
@@ -373,7 +376,6 @@ impl Policy {
     /// Ends a publication; its recorders' last files are told to the publisher through
     /// `session` when it is still there.
     pub(super) fn end_publish(&self, mut p: Publication, session: Option<&mut Session>) {
-        let vars = p.exec.as_ref().map(|e| e.vars().clone());
         if let (Some(app), Some(e)) = (self.app, p.exec.take()) {
             exec::on_publish_done(app, e, self.log);
         }
@@ -390,7 +392,7 @@ impl Policy {
         });
         if let Some(s) = ended {
             let events = p.files.take_record_events();
-            self.recorded(session, p.stream_id, &s.key.name, vars.as_ref(), events);
+            self.recorded(session, p.stream_id, &s.key.name, &p.vars, events);
             if let Some(app) = self.app {
                 self.tell(Call::PublishDone, app, &[("name", &s.key.name)]);
             }

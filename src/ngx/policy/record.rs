@@ -12,14 +12,13 @@ use crate::rtmp::Session;
 
 impl Policy {
     /// Acts on what happened to the files of the publication of `name` on `stream_id`;
-    /// `session` is the publisher's while it is connected, `vars` its `exec` values when
-    /// the application has `exec` lines.
+    /// `session` is the publisher's while it is connected, `vars` its `exec` values.
     pub(super) fn recorded(
         &self,
         mut session: Option<&mut Session>,
         stream_id: u32,
         name: &str,
-        vars: Option<&Vars>,
+        vars: &Vars,
         events: Vec<RecordEvent>,
     ) {
         let Some(app) = self.app else {
@@ -27,7 +26,7 @@ impl Policy {
         };
         for e in events {
             let path = e.path.to_string_lossy();
-            if let (true, Some(s)) = (e.notify, session.as_deref_mut()) {
+            if let (true, Some(s)) = (e.settings.notify, session.as_deref_mut()) {
                 let notice = match e.kind {
                     RecordEventKind::Started => RecordNotice::Start,
                     RecordEventKind::Finished => RecordNotice::Stop,
@@ -36,14 +35,14 @@ impl Policy {
                 s.notify_record(stream_id, notice, &path);
             }
             if e.kind == RecordEventKind::Finished {
-                self.tell(
-                    Call::RecordDone,
-                    app,
-                    &Call::record_done_fields(name, &path, &e.recorder),
-                );
-                if let Some(vars) = vars {
-                    let vars = vars.clone().with_record_file(&path, &e.recorder);
-                    exec::on_record_done(app, &vars, self.log);
+                let recorder = &e.settings.config.id;
+                if let Some(url) = &e.settings.on_record_done {
+                    let fields = Call::record_done_fields(name, &path, recorder);
+                    self.tell_url(url, Call::RecordDone, app, &fields);
+                }
+                if !e.settings.exec_record_done.is_empty() {
+                    let vars = vars.clone().with_record_file(&path, recorder);
+                    exec::on_record_done(app, &e.settings, &vars, self.log);
                 }
             }
         }
