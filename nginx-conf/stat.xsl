@@ -68,6 +68,17 @@ tr.client td { background: #fafafa; font-size: 12px; }
         <td><xsl:if test="active">active</xsl:if></td>
       </tr>
     </xsl:for-each>
+    <xsl:for-each select="recorders/recorder">
+      <tr class="client">
+        <td>&#160;&#160;recorder <xsl:value-of select="id"/></td>
+        <td><xsl:choose><xsl:when test="recording">recording</xsl:when><xsl:when test="failed">failed</xsl:when><xsl:otherwise>idle</xsl:otherwise></xsl:choose></td>
+        <td colspan="4"><xsl:value-of select="path"/></td>
+        <td class="n"><xsl:value-of select="bytes"/></td>
+        <td class="n"><xsl:value-of select="files"/> done</td>
+        <td class="n"><xsl:call-template name="duration"><xsl:with-param name="s" select="floor(duration div 1000)"/></xsl:call-template></td>
+        <td><xsl:if test="manual">manual<xsl:if test="started"> started</xsl:if></xsl:if></td>
+      </tr>
+    </xsl:for-each>
   </xsl:for-each>
 </xsl:template>
 

@@ -16,9 +16,11 @@
 #   - join -> first frame (TCP connect to first coded video frame) and to first keyframe
 #   - a 3-rendition ladder (scripts/bench_ladder.sh): worker CPU and RSS of ours
 #     (hls_rendition) against the C module's exec + hls_variant recipe, encoders' CPU beside
+#   - recording (scripts/bench_record.sh): worker CPU per stream with `record all` + HLS, ours
+#     against the C module, 1 and 5 publishers
 # Output: a table on stdout and target/bench/{results.tsv,table.txt,bench.png}.
 #
-#   scripts/bench.sh                  # full run, ~13 minutes
+#   scripts/bench.sh                  # full run, ~16 minutes
 #   BENCH_REPS=1 BENCH_PUBS=1 BENCH_PLAYERS=50 scripts/bench.sh   # quick look
 #   NGX_RTMP_MODULE=/path/libngx_rtmp.so scripts/bench.sh        # skip the module build
 #
@@ -199,4 +201,11 @@ done
 if [[ ${BENCH_LADDER:-1} != 0 ]]; then
     stop_nginx
     NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" LADDER_REPS="$REPS" "$ROOT/scripts/bench_ladder.sh" | tee -a "$OUT/table.txt"
+fi
+
+# The recording row (scripts/bench_record.sh): worker CPU per stream with `record all` (and
+# HLS) for ours against the C module, same module copy. BENCH_RECORD=0 skips it.
+if [[ ${BENCH_RECORD:-1} != 0 ]]; then
+    stop_nginx
+    NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" RECORD_REPS="$REPS" "$ROOT/scripts/bench_record.sh" | tee -a "$OUT/table.txt"
 fi

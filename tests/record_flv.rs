@@ -633,6 +633,31 @@ mod synthetic {
     }
 
     #[test]
+    fn a_start_names_its_file_at_the_given_time() {
+        let mut conf = RecordConfig::new(RecordMode {
+            manual: true,
+            ..RecordMode::ALL
+        });
+        conf.unique = true;
+        let mut r = Rig::new(conf);
+        r.publish(0, 1);
+        assert_eq!(r.handle.target(), None);
+        // Another worker named the file at 1_600_000_000; this one opens exactly that.
+        let path = r.handle.start_at(1_600_000_000).unwrap();
+        assert_eq!(path.as_str(), "cam-1600000000.flv");
+        assert_eq!(r.handle.target(), Some(path.clone()), "pending");
+        assert_eq!(r.handle.start_at(1_600_000_009), Some(path.clone()));
+        r.media(1000, 2);
+        assert_eq!(r.handle.status().path.as_ref(), Some(&path));
+        assert_eq!(r.handle.target(), Some(path.clone()), "open");
+        assert_eq!(r.handle.stop(), Some(path.clone()));
+        r.drain();
+        assert_eq!(r.fs.recordings, [path.as_str()]);
+        assert_eq!(r.handle.target(), None);
+        assert_eq!(r.handle.status().files, 1);
+    }
+
+    #[test]
     fn the_index_is_thinned_when_full() {
         let mut conf = RecordConfig::new(RecordMode::ALL);
         conf.index_capacity = 4;

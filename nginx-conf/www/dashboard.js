@@ -22,6 +22,19 @@ function duration(ms) {
   return (h ? h + 'h ' : '') + (h || m ? m + 'm ' : '') + s + 's';
 }
 
+function size(bytes) {
+  if (bytes >= 1e9) return (bytes / 1e9).toFixed(2) + ' GB';
+  if (bytes >= 1e6) return (bytes / 1e6).toFixed(1) + ' MB';
+  return Math.round(bytes / 1e3) + ' kB';
+}
+
+// The stream's recorders writing a file: "● 1m 5s 12.3 MB", one per recorder.
+function recording(s) {
+  const on = (s.recorders || []).filter((r) => r.recording || r.failed);
+  if (!on.length) return '–';
+  return on.map((r) => `${r.failed ? '✕ failed' : '●'} ${r.id ? r.id + ' ' : ''}${duration(r.duration_ms)} ${size(r.bytes)}`).join(', ');
+}
+
 function cell(tr, text, cls) {
   const td = document.createElement('td');
   td.textContent = text; // never innerHTML: names come from publishers
@@ -60,6 +73,7 @@ function render(stat) {
     cell(tr, rate(s.bw_in), 'n');
     cell(tr, String(s.nclients), 'n');
     cell(tr, duration(s.time), 'n');
+    cell(tr, recording(s));
     const b = document.createElement('button');
     b.textContent = 'Watch';
     b.onclick = () => play(s.app, s.name);

@@ -16,7 +16,7 @@ use super::log::Level;
 use super::net::{Connection, LogError, Recv, Sent};
 use super::now_ms as now;
 use super::policy::Policy;
-use super::worker::{self, Client, ClientCard};
+use super::worker::{self, Client, ClientCard, RecorderCard};
 use crate::conf::ServerConf;
 use crate::http::{HttpError, Response};
 use crate::live::{MediaInfo, StreamKey};
@@ -286,6 +286,15 @@ impl Client for Conn {
             bytes_out: self.session.bytes_sent(),
             publications: p.publications().collect(),
             playbacks: p.playbacks().collect(),
+            recordings: p
+                .recordings()
+                .map(|(stream, r)| RecorderCard {
+                    stream,
+                    handle: r.handle(),
+                    settings: r.settings(),
+                    failed: r.failed_file().map(|p| p.as_path()),
+                })
+                .collect(),
         }
     }
 }

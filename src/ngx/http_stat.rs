@@ -20,7 +20,8 @@ use nginx_sys::{
 
 use super::conf::{args, log_error};
 use super::stat_snapshot;
-use crate::stat::{Command, ControlSections, Format, Sections};
+use crate::stat::record_control;
+use crate::stat::{Control, ControlSections, Format, Sections};
 
 /// The http module, for ngx's typed access to its location configuration.
 pub struct HttpStatModule;
@@ -313,11 +314,19 @@ unsafe extern "C" fn stat_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 unsafe extern "C" fn control_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let answer = |req: &mut Request, lc: &LocConf| {
         let (path, args) = (str_of(&req.as_ref().uri), str_of(&req.as_ref().args));
-        match Command::parse(path, args, lc.control.unwrap_or_default()) {
-            Ok(cmd) => {
+        let now_s = (super::file_ops::now().unix_ms / 1000) as i64;
+        match Control::parse(path, args, lc.control.unwrap_or_default(), now_s) {
+            Ok(Control::Drop(cmd)) => {
                 let n = stat_snapshot::control(&cmd);
                 respond(req, 200, "text/plain", &format!("{n}"))
             }
+            Ok(Control::Record(cmd)) => match stat_snapshot::record(&cmd) {
+                Ok(paths) => {
+                    let (status, body) = record_control::answer(&paths);
+                    respond(req, status, "text/plain", &body)
+                }
+                Err(e) => respond(req, e.status, "text/plain", &format!("{}\n", e.reason)),
+            },
             Err(e) => respond(req, e.status, "text/plain", &format!("{}\n", e.reason)),
         }
     };

@@ -1,13 +1,15 @@
 //! This worker's part of the stat model, published on the stat board, and the execution of
 //! `rtmp_control` commands.
 //!
-//! A 1 s worker timer polls the worker's mailbox (drops requested by whichever worker
-//! answered the control request) and republishes the snapshot (bitrates); a change of
-//! streams, players or connections republishes within 10 ms ([`note_changes`]). The http
-//! handlers ([`super::http_stat`]) publish this worker's snapshot fresh, then merge every
-//! live worker's slot.
+//! A 100 ms worker timer polls the worker's mailbox (drops and record commands posted by
+//! whichever worker answered the control request) and republishes the snapshot when it is
+//! due (bitrates, once a second) or a record command ran; a change of streams, players or
+//! connections republishes within 10 ms ([`note_changes`]). The http handlers
+//! ([`super::http_stat`]) publish this worker's snapshot fresh, then merge every live
+//! worker's slot. How a record command is answered for a publisher of another worker is in
+//! [`crate::stat::record_control`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use nginx_sys::{ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
 
@@ -16,15 +18,17 @@ use super::remote::REMOTE_PUBLISHER;
 use super::shm::is_alive;
 use super::stat_board;
 use super::timer::Timer;
-use super::worker::{self, owner_id, ClientCard, StatState, Worker};
+use super::worker::{self, owner_id, ClientCard, RecorderCard, StatState, Worker};
 use crate::conf::{RtmpConf, ServerConf};
+use crate::stat::record_control::{self, full_path};
 use crate::stat::{
-    self, ClientInput, ClientView, Command, LocalFigures, MergeContext, ProcessStat, ServerLayout,
-    Snapshot, StatView, StreamId, StreamInput, WorkerInput,
+    self, ClientInput, ClientView, Command, Control, ControlError, LocalFigures, MergeContext,
+    ProcessStat, RecordAction, RecordCommand, RecorderStat, ServerLayout, Snapshot, StatView,
+    StreamId, StreamInput, WorkerInput,
 };
 
-/// The mailbox is polled and the snapshot refreshed this often.
-const TICK_MS: ngx_msec_t = 1000;
+/// The mailbox is polled this often (a control command takes effect within it).
+const TICK_MS: ngx_msec_t = 100;
 /// A change is republished within this.
 const CHANGE_MS: ngx_msec_t = 10;
 /// Snapshots are republished at least this often (bitrates move).
@@ -88,8 +92,18 @@ fn arm() {
 unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
     let _ = super::catch(|| {
         worker::with_stat(|s| s.soon = false);
+        let mut recorded = false;
         for cmd in poll_mailbox() {
-            drop_local(&cmd);
+            match cmd {
+                Control::Drop(cmd) => {
+                    drop_local(&cmd);
+                }
+                Control::Record(cmd) => {
+                    // The answer was given by the worker that posted it.
+                    let _ = record_local(&cmd);
+                    recorded = true;
+                }
+            }
         }
         let sig = worker::with(|w| signature(w));
         let (changed, due) = worker::with_stat(|s| {
@@ -98,7 +112,8 @@ unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
                 now_ms().saturating_sub(s.last_publish_ms) >= REFRESH_MS,
             )
         });
-        if changed || due {
+        // A record command changes what the other workers answer: show it at once.
+        if changed || due || recorded {
             publish();
         }
     });
@@ -110,7 +125,7 @@ fn signature(w: &Worker) -> (u64, usize) {
     (w.hub.changes(), worker::clients(|c| c.len()))
 }
 
-fn poll_mailbox() -> Vec<Command> {
+fn poll_mailbox() -> Vec<Control> {
     worker::with_stat(|s| {
         let (Some(b), Some(slot)) = (s.board, s.slot) else {
             return Vec::new();
@@ -118,7 +133,7 @@ fn poll_mailbox() -> Vec<Command> {
         let mut cursor = s.cursor;
         let cmds = b.board.poll(&b.region, slot, &mut cursor);
         s.cursor = cursor;
-        cmds.iter().filter_map(|c| Command::decode(c)).collect()
+        cmds.iter().filter_map(|c| Control::decode(c)).collect()
     })
 }
 
@@ -138,12 +153,24 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
             name: key.name.clone(),
         })
     };
+    let mut recorders: HashMap<StreamId, Vec<RecorderStat>> = HashMap::new();
+    worker::clients(|registry| {
+        registry.for_each(|_, c| {
+            for r in c.card().recordings {
+                if let Some(id) = w.hub.get(r.stream).and_then(|s| stream_id(&s.key)) {
+                    recorders.entry(id).or_default().push(recorder_stat(&r));
+                }
+            }
+        })
+    });
     let streams = w
         .hub
         .streams()
         .filter_map(|s| {
+            let id = stream_id(&s.key)?;
+            let recorders = recorders.remove(&id).unwrap_or_default();
             Some(StreamInput {
-                id: stream_id(&s.key)?,
+                id,
                 started_ms: s.started_ms,
                 bytes_in: s.pipeline.counters().bytes_in,
                 published: (s.publisher != REMOTE_PUBLISHER).then(|| {
@@ -153,6 +180,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
                         video_bytes: c.video_bytes,
                         video_messages: c.video_messages,
                         codecs: s.pipeline.codecs().codec_info(),
+                        recorders,
                     }
                 }),
             })
@@ -198,6 +226,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
         naccepted: w.counters.accepted,
         hls_segments: w.counters.hls_segments,
         transcode_refused: w.counters.transcode_refused,
+        record_failed: w.counters.record_failed,
         accepted,
         rejected: w
             .counters
@@ -223,6 +252,38 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
                 log: c.log.map(|l| l.display().to_string()).unwrap_or_default(),
             })
             .collect(),
+    }
+}
+
+/// What stat shows of a recorder.
+fn recorder_stat(r: &RecorderCard<'_>) -> RecorderStat {
+    let st = r.handle.status();
+    let dir = r.settings.path.to_string_lossy();
+    // The shell stops writing a file that failed; the recorder goes on to its next file.
+    let failed = st.path.as_ref().is_some_and(|name| {
+        r.failed
+            == Some(
+                r.settings
+                    .path
+                    .join(format!("{}.part", name.as_str()))
+                    .as_path(),
+            )
+    });
+    RecorderStat {
+        id: r.settings.config.id.clone(),
+        path: r
+            .handle
+            .target()
+            .map(|name| full_path(&dir, &name))
+            .unwrap_or_default(),
+        recording: st.path.is_some() && !failed,
+        failed,
+        bytes: st.bytes,
+        duration_ms: st.duration_ms,
+        frames: st.frames,
+        files: st.files,
+        manual: r.settings.config.mode.manual,
+        started: st.started,
     }
 }
 
@@ -357,21 +418,25 @@ fn matches(cmd: &Command, conf: &RtmpConf, w: &Worker, card: &ClientCard<'_>) ->
         })
 }
 
-/// Executes a control command on every worker: here at once, elsewhere through their
-/// mailboxes (within ~100 ms). Returns the clients affected: exact for this worker, from the
-/// latest snapshots for the others.
-pub fn control(cmd: &Command) -> u64 {
-    let mut n = drop_local(cmd);
-    let encoded = cmd.encode();
+/// Posts a command to every other live worker's mailbox.
+fn post_others(encoded: &[u8]) {
     if let Some(b) = worker::with_stat(|s| s.board) {
         let me = owner_id();
         for slot in 0..b.board.slots {
             let owner = b.board.owner(&b.region, slot);
             if owner != 0 && owner != me && is_alive(owner) {
-                let _ = b.board.post(&b.region, slot, &encoded);
+                let _ = b.board.post(&b.region, slot, encoded);
             }
         }
     }
+}
+
+/// Executes a control command on every worker: here at once, elsewhere through their
+/// mailboxes (within ~100 ms). Returns the clients affected: exact for this worker, from the
+/// latest snapshots for the others.
+pub fn control(cmd: &Command) -> u64 {
+    let mut n = drop_local(cmd);
+    post_others(&cmd.encode());
     for (_, snap) in others() {
         let mut ids = HashSet::new();
         for s in &snap.streams {
@@ -392,4 +457,84 @@ pub fn control(cmd: &Command) -> u64 {
         n += ids.len() as u64;
     }
     n
+}
+
+/// Runs a record command on this worker's publishers that it names; returns the paths
+/// answered (nginx-rtmp's: `record_path/name`), or nginx-rtmp's error for a recorder the
+/// application does not have.
+fn record_local(cmd: &RecordCommand) -> Result<Vec<String>, ControlError> {
+    let Some(conf) = worker::with_stat(|s| s.conf) else {
+        return Ok(Vec::new());
+    };
+    let mut paths = Vec::new();
+    let mut missing = false;
+    worker::with(|w| {
+        worker::clients(|registry| {
+            registry.for_each(|_, c| {
+                let card = c.card();
+                let Some(server) = server_index(conf, card.server as *const ServerConf) else {
+                    return;
+                };
+                for h in &card.publications {
+                    let Some(key) = w.hub.get(*h).map(|s| &s.key) else {
+                        continue;
+                    };
+                    if !cmd.matches(server, &key.app, &key.name) {
+                        continue;
+                    }
+                    let found = card
+                        .recordings
+                        .iter()
+                        .find(|r| r.stream == *h && r.settings.config.id == cmd.rec);
+                    let Some(r) = found else {
+                        missing = true;
+                        continue;
+                    };
+                    let answered = match cmd.action {
+                        RecordAction::Start => r.handle.start_at(cmd.at_unix_s),
+                        RecordAction::Stop => r.handle.stop(),
+                    };
+                    if let Some(name) = answered {
+                        paths.push(full_path(&r.settings.path.to_string_lossy(), &name));
+                    }
+                }
+            })
+        })
+    });
+    if missing {
+        return Err(record_control::not_found());
+    }
+    Ok(paths)
+}
+
+/// Executes `/control/record/start|stop` whichever worker holds the publisher: this
+/// worker's publishers at once, the others' through their mailboxes, and answers the paths
+/// (exact for this worker, from the latest snapshots for the others).
+pub fn record(cmd: &RecordCommand) -> Result<Vec<String>, ControlError> {
+    let Some(conf) = worker::with_stat(|s| s.conf) else {
+        return Ok(Vec::new());
+    };
+    if cmd.srv as usize >= conf.servers.len() {
+        return Err(record_control::server_out_of_range());
+    }
+    let mut paths = record_local(cmd)?;
+    let started = paths.len();
+    post_others(&Control::Record(cmd.clone()).encode());
+    let snaps = others();
+    let lookup = |server: u32, app: &str, rec: &str| {
+        let app = conf
+            .servers
+            .get(server as usize)?
+            .applications
+            .iter()
+            .find(|a| a.name == app)?;
+        let r = app.settings.record.iter().find(|r| r.config.id == rec)?;
+        Some((&r.config, r.path.to_str()?))
+    };
+    paths.extend(cmd.remote_answers(snaps.iter().flat_map(|(_, s)| s.streams.iter()), lookup)?);
+    if started > 0 {
+        // What this worker did shows at once in what the others answer.
+        publish();
+    }
+    Ok(paths)
 }

@@ -18,10 +18,11 @@ use super::process::registry::Processes;
 use super::shm::{ShmRegion, Zone};
 use super::stat_board::BoardZone;
 use super::timer::Timer;
-use crate::conf::{AppConf, RtmpConf};
+use crate::conf::{AppConf, RecorderSettings, RtmpConf};
 use crate::http::{HttpError, Response};
 use crate::live::shm::SlotReader;
 use crate::live::{ClientId, Hub, MediaInfo, StreamHandle, StreamKey};
+use crate::record::RecordHandle;
 use crate::rtmp::chunk::PreparedMessage;
 use crate::stat::Aggregator;
 
@@ -163,6 +164,19 @@ pub struct ClientCard<'a> {
     pub publications: Vec<StreamHandle>,
     /// Streams it plays, with the messages dropped for it.
     pub playbacks: Vec<(&'a StreamKey, u64)>,
+    /// The recorders of the streams it publishes.
+    pub recordings: Vec<RecorderCard<'a>>,
+}
+
+/// A recorder of a stream a client publishes, as stat and control reach it.
+pub struct RecorderCard<'a> {
+    /// The hub stream it records.
+    pub stream: StreamHandle,
+    /// Status, and `start`/`stop` for `record manual`.
+    pub handle: &'a RecordHandle,
+    pub settings: &'a RecorderSettings,
+    /// The part file of the last file whose writing failed, if one did.
+    pub failed: Option<&'a std::path::Path>,
 }
 
 struct Entry {

@@ -61,6 +61,13 @@ impl RecordHandle {
     /// from `now`. While a file is open (or a start is pending) it returns that file's name
     /// and changes nothing. A recorder that is not `manual` records on its own: `None`.
     pub fn start(&self, now: Now) -> Option<RelPath> {
+        self.start_at(unix_s(now))
+    }
+
+    /// [`start`](Self::start) with the file's name time given in Unix seconds: a worker that
+    /// answers the control API for a stream published on another worker names the file
+    /// there, and the publisher's worker opens exactly that name.
+    pub fn start_at(&self, unix_s: i64) -> Option<RelPath> {
         let mut s = self.0.borrow_mut();
         if !s.conf.mode.manual {
             return None;
@@ -70,8 +77,18 @@ impl RecordHandle {
         if let Some(p) = &s.status.path {
             return Some(p.clone());
         }
-        let at = *s.start_at.get_or_insert(unix_s(now));
+        let at = *s.start_at.get_or_insert(unix_s);
         Some(s.conf.file_name(&s.stream, at))
+    }
+
+    /// The name of the file being written, or of the one a pending start opens at the next
+    /// split point: what `stop` would answer now.
+    pub fn target(&self) -> Option<RelPath> {
+        let s = self.0.borrow();
+        s.status
+            .path
+            .clone()
+            .or_else(|| s.start_at.map(|at| s.conf.file_name(&s.stream, at)))
     }
 
     /// Stops a recording: the open file is finished at the recorder's next call (`push` or

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::model::{
-    AudioMeta, ClientStat, Meta, ProcessStat, ServerCounters, Snapshot, StreamStat, VideoMeta,
+    AudioMeta, ClientStat, Meta, ProcessStat, RecorderStat, ServerCounters, Snapshot, StreamStat,
+    VideoMeta,
 };
 
 const MAGIC: u32 = 0x5354_4131; // "STA1"
@@ -194,6 +195,34 @@ fn get_meta(r: &mut R) -> Result<Option<Meta>, DecodeError> {
     Ok(Some(Meta { video, audio }))
 }
 
+fn put_recorder(w: &mut W, r: &RecorderStat) {
+    w.str(&r.id);
+    w.str(&r.path);
+    w.bool(r.recording);
+    w.bool(r.failed);
+    w.u64(r.bytes);
+    w.u64(r.duration_ms);
+    w.u64(r.frames);
+    w.u64(r.files);
+    w.bool(r.manual);
+    w.bool(r.started);
+}
+
+fn get_recorder(r: &mut R) -> Result<RecorderStat, DecodeError> {
+    Ok(RecorderStat {
+        id: r.str()?,
+        path: r.str()?,
+        recording: r.bool()?,
+        failed: r.bool()?,
+        bytes: r.u64()?,
+        duration_ms: r.u64()?,
+        frames: r.u64()?,
+        files: r.u64()?,
+        manual: r.bool()?,
+        started: r.bool()?,
+    })
+}
+
 fn put_stream(w: &mut W, s: &StreamStat, with_clients: bool) {
     w.u32(s.server);
     w.str(&s.app);
@@ -220,6 +249,10 @@ fn put_stream(w: &mut W, s: &StreamStat, with_clients: bool) {
     }
     w.bool(s.publishing);
     w.bool(s.active);
+    w.len(s.recorders.len());
+    for r in s.recorders.iter().take(MAX_ITEMS as usize) {
+        put_recorder(w, r);
+    }
 }
 
 fn get_stream(r: &mut R) -> Result<StreamStat, DecodeError> {
@@ -236,6 +269,13 @@ fn get_stream(r: &mut R) -> Result<StreamStat, DecodeError> {
     for _ in 0..n {
         clients.push(get_client(r)?);
     }
+    let publishing = r.bool()?;
+    let active = r.bool()?;
+    let n = r.len()?;
+    let mut recorders = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        recorders.push(get_recorder(r)?);
+    }
     Ok(StreamStat {
         server,
         app,
@@ -249,8 +289,9 @@ fn get_stream(r: &mut R) -> Result<StreamStat, DecodeError> {
         bw_video: v[6],
         meta,
         clients,
-        publishing: r.bool()?,
-        active: r.bool()?,
+        publishing,
+        active,
+        recorders,
     })
 }
 
@@ -268,6 +309,7 @@ fn encode_with(s: &Snapshot, with_clients: bool) -> Vec<u8> {
         s.bw_out,
         s.hls_segments,
         s.transcode_refused,
+        s.record_failed,
     ] {
         w.u64(v);
     }
@@ -315,7 +357,7 @@ pub fn decode(b: &[u8]) -> Result<Snapshot, DecodeError> {
         return Err(DecodeError::BadMagic);
     }
     let pid = r.u32()?;
-    let mut v = [0u64; 9];
+    let mut v = [0u64; 10];
     for x in &mut v {
         *x = r.u64()?;
     }
@@ -364,6 +406,7 @@ pub fn decode(b: &[u8]) -> Result<Snapshot, DecodeError> {
         bw_out: v[6],
         hls_segments: v[7],
         transcode_refused: v[8],
+        record_failed: v[9],
         servers,
         rejected,
         streams,

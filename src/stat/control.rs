@@ -3,14 +3,15 @@
 //!
 //! - `.../drop/publisher|subscriber|client?app=&name=&addr=&clientid=&srv=`
 //! - `.../redirect/publisher|subscriber?app=&name=&newname=` (answered 501: not supported)
-//! - `.../record/start|stop?...` (answered 501: no recorder)
+//! - `.../record/start|stop?srv=&app=&name=&rec=` ([`RecordCommand`], answered with the path
+//!   of the file)
 //!
 //! `srv` is the index of the `server {}` block (0 = first); without it every server matches.
 //! At least one of `name`, `addr`, `clientid` is required so that a bare URL never drops
 //! everyone.
 
-use std::fmt;
-
+use super::control_error::{bad, ControlError};
+use super::record_control::RecordCommand;
 use crate::auth::query;
 
 /// Which `rtmp_control` sections a location allows.
@@ -92,26 +93,6 @@ pub struct Command {
     pub clientid: Option<u64>,
 }
 
-/// A control request that cannot be executed, with its HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControlError {
-    pub status: u16,
-    pub reason: String,
-}
-
-impl fmt::Display for ControlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status, self.reason)
-    }
-}
-
-fn bad(reason: impl Into<String>) -> ControlError {
-    ControlError {
-        status: 400,
-        reason: reason.into(),
-    }
-}
-
 /// What a client of one worker looks like to a command.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientView<'a> {
@@ -125,13 +106,22 @@ pub struct ClientView<'a> {
     pub playing: Option<&'a str>,
 }
 
-impl Command {
-    /// Parses the request path (its last two segments are `action/subject`) and query.
+/// A control request: a drop or a record command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    Drop(Command),
+    Record(RecordCommand),
+}
+
+impl Control {
+    /// Parses the request path (its last two segments are `action/subject`, or
+    /// `record/method`) and query. `now_unix_s` names the file of a record start.
     pub fn parse(
         path: &str,
         args: &str,
         allowed: ControlSections,
-    ) -> Result<Command, ControlError> {
+        now_unix_s: i64,
+    ) -> Result<Control, ControlError> {
         let mut segs = path.trim_end_matches('/').rsplit('/');
         let subject = segs.next().unwrap_or_default();
         let action = segs.next().unwrap_or_default();
@@ -160,10 +150,7 @@ impl Command {
                 });
             }
             "record" if allowed.record => {
-                return Err(ControlError {
-                    status: 501,
-                    reason: "record is not supported (no recorder in this module)".into(),
-                })
+                return RecordCommand::parse(subject, get, now_unix_s).map(Control::Record)
             }
             "drop" | "redirect" | "record" => {
                 return Err(ControlError {
@@ -209,9 +196,25 @@ impl Command {
         if cmd.name.is_none() && cmd.addr.is_none() && cmd.clientid.is_none() {
             return Err(bad("name, addr or clientid is required"));
         }
-        Ok(cmd)
+        Ok(Control::Drop(cmd))
     }
 
+    /// For a worker's mailbox.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Control::Drop(c) => c.encode(),
+            Control::Record(c) => c.encode(),
+        }
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Control> {
+        Command::decode(b)
+            .map(Control::Drop)
+            .or_else(|| RecordCommand::decode(b).map(Control::Record))
+    }
+}
+
+impl Command {
     /// Whether the command closes this client.
     pub fn matches(&self, c: &ClientView) -> bool {
         if self.srv.is_some_and(|s| s != c.server)

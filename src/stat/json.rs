@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::model::{ClientStat, Meta, Sections, StatView, StreamStat};
+use super::model::{ClientStat, Meta, RecorderStat, Sections, StatView, StreamStat};
 
 /// A JSON string literal (quotes included).
 pub fn string(s: &str) -> String {
@@ -71,6 +71,27 @@ fn meta(m: &Meta) -> String {
     format!("{{\"video\":{video},\"audio\":{audio}}}")
 }
 
+fn recorder(r: &RecorderStat) -> String {
+    format!(
+        "{{\"id\":{},\"path\":{},\"recording\":{},\"failed\":{},\"bytes\":{},\"duration_ms\":{},\
+         \"frames\":{},\"files\":{},\"manual\":{},\"started\":{}}}",
+        string(&r.id),
+        if r.path.is_empty() {
+            "null".into()
+        } else {
+            string(&r.path)
+        },
+        r.recording,
+        r.failed,
+        r.bytes,
+        r.duration_ms,
+        r.frames,
+        r.files,
+        r.manual,
+        r.started
+    )
+}
+
 fn stream(s: &StreamStat, sections: Sections) -> String {
     let clients = if sections.clients {
         s.clients.iter().map(client).collect::<Vec<_>>().join(",")
@@ -80,7 +101,7 @@ fn stream(s: &StreamStat, sections: Sections) -> String {
     format!(
         "{{\"name\":{},\"time\":{},\"bw_in\":{},\"bytes_in\":{},\"bw_out\":{},\"bytes_out\":{},\
          \"bw_audio\":{},\"bw_video\":{},\"meta\":{},\"clients\":[{}],\"nclients\":{},\
-         \"dropped\":{},\"publishing\":{},\"active\":{}}}",
+         \"dropped\":{},\"publishing\":{},\"active\":{},\"recorders\":[{}]}}",
         string(&s.name),
         s.time_ms,
         s.bw_in,
@@ -94,7 +115,12 @@ fn stream(s: &StreamStat, sections: Sections) -> String {
         s.nclients(),
         s.dropped(),
         s.publishing,
-        s.active
+        s.active,
+        s.recorders
+            .iter()
+            .map(recorder)
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
@@ -139,7 +165,7 @@ pub fn render(view: &StatView, sections: Sections) -> String {
         out,
         "{{\"nginx_version\":{},\"nginx_rtmp_version\":{},\"pid\":{},\"uptime\":{},\
          \"naccepted\":{},\"bw_in\":{},\"bytes_in\":{},\"bw_out\":{},\"bytes_out\":{},\
-         \"hls_segments\":{},\"transcode_refused\":{},\"rejected_publish\":{{{}}},\"workers\":[{}],\"truncated\":{},\
+         \"hls_segments\":{},\"transcode_refused\":{},\"record_failed\":{},\"rejected_publish\":{{{}}},\"workers\":[{}],\"truncated\":{},\
          \"processes\":[{}],\"servers\":[",
         string(&view.nginx_version),
         string(&view.module_version),
@@ -152,6 +178,7 @@ pub fn render(view: &StatView, sections: Sections) -> String {
         view.bytes_out,
         view.hls_segments,
         view.transcode_refused,
+        view.record_failed,
         rejected,
         workers,
         view.truncated,

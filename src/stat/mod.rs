@@ -11,19 +11,23 @@ pub mod bitrate;
 pub mod board;
 pub mod codec;
 pub mod control;
+pub mod control_error;
 pub mod format;
 pub mod json;
 pub mod model;
 pub mod prom;
+pub mod record_control;
 pub mod snapshot;
 pub mod xml;
 
-pub use control::{ClientView, Command, ControlError, ControlSections, Subject};
+pub use control::{ClientView, Command, Control, ControlSections, Subject};
+pub use control_error::ControlError;
 pub use format::Format;
 pub use model::{
-    merge, AudioMeta, ClientStat, MergeContext, Meta, ProcessStat, Sections, ServerCounters,
-    ServerLayout, Snapshot, StatView, StreamStat, VideoMeta,
+    merge, AudioMeta, ClientStat, MergeContext, Meta, ProcessStat, RecorderStat, Sections,
+    ServerCounters, ServerLayout, Snapshot, StatView, StreamStat, VideoMeta,
 };
+pub use record_control::{RecordAction, RecordCommand};
 pub use snapshot::{Aggregator, ClientInput, LocalFigures, StreamId, StreamInput, WorkerInput};
 
 #[cfg(test)]

@@ -58,6 +58,34 @@ pub struct ClientStat {
     pub pid: u32,
 }
 
+/// One recorder of a published stream (the application's own `record`, or a `recorder {}`
+/// block), as the publisher's worker sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecorderStat {
+    /// The `recorder` block's name, empty for the application's own `record`.
+    pub id: String,
+    /// The final path (`record_path`, `/`, name) of the file being written, or of the one a
+    /// manual start opens at the next keyframe; empty when neither.
+    pub path: String,
+    /// A file is open and being written.
+    pub recording: bool,
+    /// Writing the current file failed (full disk, vanished directory): nothing is written
+    /// until the recorder's next file.
+    pub failed: bool,
+    /// Bytes of the open file.
+    pub bytes: u64,
+    /// Media time in the open file, ms.
+    pub duration_ms: u64,
+    /// Media frames in the open file.
+    pub frames: u64,
+    /// Files finished since the stream was published.
+    pub files: u64,
+    /// `record manual`: files open only on a control `start`.
+    pub manual: bool,
+    /// Manual mode: a start was asked for and not stopped.
+    pub started: bool,
+}
+
 /// One stream as seen by one worker (or merged).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StreamStat {
@@ -79,6 +107,8 @@ pub struct StreamStat {
     pub publishing: bool,
     /// The stream is live (published here or mirrored from another worker).
     pub active: bool,
+    /// Its recorders: known on the publisher's worker only.
+    pub recorders: Vec<RecorderStat>,
 }
 
 impl StreamStat {
@@ -136,6 +166,8 @@ pub struct Snapshot {
     pub hls_segments: u64,
     /// Streams served without their renditions (`transcode_max`).
     pub transcode_refused: u64,
+    /// Recordings stopped by a write error (full disk, vanished directory).
+    pub record_failed: u64,
     /// Indexed by server.
     pub servers: Vec<ServerCounters>,
     /// Refused publish requests by reason.
@@ -248,6 +280,8 @@ pub struct StatView {
     pub hls_segments: u64,
     /// Streams served without their renditions (`transcode_max`).
     pub transcode_refused: u64,
+    /// Recordings stopped by a write error, all workers.
+    pub record_failed: u64,
     pub rejected: BTreeMap<String, u64>,
     pub servers: Vec<ServerView>,
     pub workers: Vec<WorkerView>,
@@ -287,6 +321,7 @@ fn merge_stream(into: &mut StreamStat, s: StreamStat) {
         into.bw_audio = s.bw_audio;
         into.bw_video = s.bw_video;
         into.meta = s.meta;
+        into.recorders = s.recorders;
         into.publishing = true;
     } else if !into.publishing {
         into.time_ms = into.time_ms.max(s.time_ms);
@@ -338,6 +373,7 @@ pub fn merge(ctx: &MergeContext, layout: &[ServerLayout], snapshots: Vec<Snapsho
         view.bw_out += snap.bw_out;
         view.hls_segments += snap.hls_segments;
         view.transcode_refused += snap.transcode_refused;
+        view.record_failed += snap.record_failed;
         view.truncated |= snap.truncated;
         for (reason, n) in &snap.rejected {
             *view.rejected.entry(reason.clone()).or_default() += n;

@@ -175,6 +175,59 @@ pub fn render(view: &StatView) -> String {
             }
         }
     }
+    o.family(
+        "rtmp_record_failed_total",
+        "counter",
+        "Recordings stopped by a write error (full disk, vanished directory).",
+    );
+    o.sample("rtmp_record_failed_total", "", view.record_failed);
+    let recorders: [(&str, &str, &str); 4] = [
+        (
+            "rtmp_record_recording",
+            "gauge",
+            "1 while the recorder writes a file.",
+        ),
+        (
+            "rtmp_record_file_bytes",
+            "gauge",
+            "Bytes in the file the recorder writes.",
+        ),
+        (
+            "rtmp_record_file_duration_seconds",
+            "gauge",
+            "Media time in the file the recorder writes.",
+        ),
+        (
+            "rtmp_record_files_total",
+            "counter",
+            "Files the recorder finished since the stream was published.",
+        ),
+    ];
+    for (i, (name, kind, help)) in recorders.iter().enumerate() {
+        o.family(name, kind, help);
+        for server in &view.servers {
+            for app in &server.applications {
+                for s in &app.streams {
+                    for r in &s.recorders {
+                        let labels = format!(
+                            "server=\"{}\",app=\"{}\",name=\"{}\",recorder=\"{}\"",
+                            server.index,
+                            label(&app.name),
+                            label(&s.name),
+                            label(&r.id)
+                        );
+                        let v = match i {
+                            0 => u64::from(r.recording),
+                            1 => r.bytes,
+                            2 => r.duration_ms / 1000,
+                            _ => r.files,
+                        };
+                        o.sample(name, &labels, v);
+                    }
+                }
+            }
+        }
+    }
     let processes: [(&str, &str, &str); 3] = [
         (
             "rtmp_process_running",

@@ -1,6 +1,8 @@
 use super::board::Board;
+use super::record_control::{self, RecordAction, RecordCommand};
 use super::*;
 use crate::live::shm::HeapRegion;
+use crate::record::{RecordConfig, RecordMode};
 
 const HOSTILE: &str = "a<b>&\"c'\\\n\u{1}</name><x>";
 
@@ -56,6 +58,29 @@ fn stream(name: &str, publishing: bool, clients: Vec<ClientStat>) -> StreamStat 
         clients,
         publishing,
         active: true,
+        recorders: if publishing {
+            vec![
+                RecorderStat {
+                    id: String::new(),
+                    path: format!("/rec/{name}.flv"),
+                    recording: true,
+                    failed: true,
+                    bytes: 123_456,
+                    duration_ms: 4_500,
+                    frames: 250,
+                    files: 2,
+                    manual: false,
+                    started: false,
+                },
+                RecorderStat {
+                    id: "hi<gh>".into(),
+                    manual: true,
+                    ..RecorderStat::default()
+                },
+            ]
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -71,6 +96,7 @@ fn snapshot(pid: u32, streams: Vec<StreamStat>) -> Snapshot {
         bw_out: 2,
         hls_segments: 4,
         transcode_refused: 0,
+        record_failed: u64::from(pid % 2),
         servers: vec![ServerCounters {
             accepted: 3,
             active: 2,
@@ -341,7 +367,12 @@ fn board_slots_seqlock_and_mailbox() {
 #[test]
 fn control_urls() {
     let all = ControlSections::parse(["all"]).unwrap();
-    let c = Command::parse("/control/drop/publisher", "app=live&name=cam", all).unwrap();
+    let drop = |path: &str, q: &str| match Control::parse(path, q, all, 0) {
+        Ok(Control::Drop(c)) => Ok(c),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e),
+    };
+    let c = drop("/control/drop/publisher", "app=live&name=cam").unwrap();
     assert_eq!(c.subject, Subject::Publisher);
     assert_eq!(Command::decode(&c.encode()), Some(c.clone()));
     let pubv = ClientView {
@@ -359,12 +390,12 @@ fn control_urls() {
         ..pubv
     };
     assert!(c.matches(&pubv) && !c.matches(&playv));
-    let s = Command::parse("/control/drop/subscriber", "name=cam&srv=0", all).unwrap();
+    let s = drop("/control/drop/subscriber", "name=cam&srv=0").unwrap();
     assert!(!s.matches(&pubv) && s.matches(&playv));
-    let cl = Command::parse("/c/drop/client", "clientid=6", all).unwrap();
+    let cl = drop("/c/drop/client", "clientid=6").unwrap();
     assert!(!cl.matches(&pubv) && cl.matches(&playv));
     assert_eq!(Command::decode(&cl.encode()), Some(cl));
-    let other_srv = Command::parse("/c/drop/client", "name=cam&srv=1", all).unwrap();
+    let other_srv = drop("/c/drop/client", "name=cam&srv=1").unwrap();
     assert!(!other_srv.matches(&pubv));
     for (path, q, status) in [
         ("/control/drop/publisher", "", 400),
@@ -374,17 +405,18 @@ fn control_urls() {
         ("/control/drop/client", "name=%zz", 400),
         ("/control/redirect/publisher", "name=a", 400),
         ("/control/redirect/publisher", "name=a&newname=b", 501),
-        ("/control/record/start", "name=a", 501),
+        ("/control/record/pause", "name=a", 400),
+        ("/control/record/start", "name=a&srv=x", 400),
     ] {
         assert_eq!(
-            Command::parse(path, q, all).unwrap_err().status,
+            Control::parse(path, q, all, 0).unwrap_err().status,
             status,
             "{path}?{q}"
         );
     }
     let drop_only = ControlSections::parse(["drop"]).unwrap();
     assert_eq!(
-        Command::parse("/c/record/start", "name=a", drop_only)
+        Control::parse("/c/record/start", "name=a", drop_only, 0)
             .unwrap_err()
             .status,
         403
@@ -402,4 +434,166 @@ fn sections_and_formats() {
     assert!(Sections::parse([]).is_err());
     assert_eq!(Format::parse("json"), Some(Format::Json));
     assert_eq!(Format::parse("yaml"), None);
+}
+
+#[test]
+fn recorders_come_from_the_publishers_worker() {
+    let a = snapshot(10, vec![stream("cam", true, vec![client(1, true)])]);
+    let b = snapshot(11, vec![stream("cam", false, vec![client(7, false)])]);
+    // Whichever order the slots are read in.
+    for snaps in [vec![a.clone(), b.clone()], vec![b, a]] {
+        let v = merge(&ctx(), &layout(), snaps);
+        let cam = v.streams().find(|s| s.name == "cam").unwrap();
+        assert_eq!(cam.recorders.len(), 2);
+        assert_eq!(cam.recorders[0].path, "/rec/cam.flv");
+        assert_eq!(v.record_failed, 1, "summed over workers");
+    }
+}
+
+#[test]
+fn recorders_in_xml_json_and_prometheus() {
+    let x = xml::render(&view(), Sections::ALL, None);
+    for needle in [
+        "<active/>\r\n<recorders>\r\n<recorder><id></id><path>/rec/cam.flv</path><bytes>123456</bytes><duration>4500</duration><frames>250</frames><files>2</files><recording/><failed/></recorder>\r\n",
+        "<recorder><id>hi&lt;gh&gt;</id><path></path><bytes>0</bytes><duration>0</duration><frames>0</frames><files>0</files><manual/></recorder>\r\n</recorders>\r\n</stream>",
+    ] {
+        assert!(x.contains(needle), "missing {needle:?} in\n{x}");
+    }
+    assert_eq!(
+        x.matches("<recorders>").count(),
+        1,
+        "the publisher's stream only"
+    );
+    let j = json::render(&view(), Sections::ALL);
+    assert!(j.contains(r#""record_failed":1,"#), "{j}");
+    assert!(
+        j.contains(r#""recorders":[{"id":"","path":"/rec/cam.flv","recording":true,"failed":true,"bytes":123456,"duration_ms":4500,"frames":250,"files":2,"manual":false,"started":false},{"id":"hi\u003cgh>","path":null,"recording":false,"#),
+        "{j}"
+    );
+    assert!(
+        j.contains(r#""recorders":[]}"#),
+        "a stream without recorders: {j}"
+    );
+    let p = prom::render(&view());
+    for needle in [
+        "rtmp_record_failed_total 1\n",
+        "rtmp_record_recording{server=\"0\",app=\"live\",name=\"cam\",recorder=\"\"} 1\n",
+        "rtmp_record_recording{server=\"0\",app=\"live\",name=\"cam\",recorder=\"hi<gh>\"} 0\n",
+        "rtmp_record_file_bytes{server=\"0\",app=\"live\",name=\"cam\",recorder=\"\"} 123456\n",
+        "rtmp_record_file_duration_seconds{server=\"0\",app=\"live\",name=\"cam\",recorder=\"\"} 4\n",
+        "rtmp_record_files_total{server=\"0\",app=\"live\",name=\"cam\",recorder=\"\"} 2\n",
+        "# TYPE rtmp_record_files_total counter\n",
+    ] {
+        assert!(p.contains(needle), "missing {needle:?} in\n{p}");
+    }
+}
+
+#[test]
+fn record_commands_parse_and_travel() {
+    let all = ControlSections::parse(["all"]).unwrap();
+    let rec = |path: &str, q: &str| match Control::parse(path, q, all, 1_700_000_000) {
+        Ok(Control::Record(c)) => c,
+        other => panic!("{other:?}"),
+    };
+    let start = rec("/control/record/start", "app=live&name=cam&rec=hi");
+    assert_eq!(
+        start,
+        RecordCommand {
+            action: RecordAction::Start,
+            srv: 0,
+            app: Some("live".into()),
+            name: Some("cam".into()),
+            rec: "hi".into(),
+            at_unix_s: 1_700_000_000,
+        }
+    );
+    assert!(start.matches(0, "live", "cam"));
+    assert!(!start.matches(1, "live", "cam") && !start.matches(0, "live", "cam2"));
+    let stop = rec("/control/record/stop", "srv=1");
+    assert_eq!(stop.action, RecordAction::Stop);
+    assert!(stop.rec.is_empty() && stop.matches(1, "any", "thing"));
+    for c in [start, stop] {
+        let e = c.encode();
+        assert_eq!(Control::decode(&e), Some(Control::Record(c.clone())));
+        assert_eq!(Command::decode(&e), None, "not taken for a drop");
+        for n in 0..e.len() {
+            assert_eq!(RecordCommand::decode(&e[..n]), None);
+        }
+    }
+    let Ok(Control::Drop(d)) = Control::parse("/c/drop/client", "clientid=6", all, 0) else {
+        panic!("a drop");
+    };
+    assert_eq!(Control::decode(&d.encode()), Some(Control::Drop(d)));
+    assert_eq!(RecordCommand::decode(&[0x10]), None);
+}
+
+#[test]
+fn record_answers_for_another_workers_publisher() {
+    let mut manual = RecordConfig::new(RecordMode {
+        manual: true,
+        ..RecordMode::ALL
+    });
+    manual.unique = true;
+    manual.id = "hi<gh>".into();
+    let auto = RecordConfig::new(RecordMode::ALL);
+    let lookup = |server: u32, app: &str, rec: &str| -> Option<(&RecordConfig, &str)> {
+        match (server, app, rec) {
+            (0, "live", "") => Some((&auto, "/rec")),
+            (0, "live", "hi<gh>") => Some((&manual, "/rec/manual/")),
+            _ => None,
+        }
+    };
+    let v = view();
+    let cmd = |action, rec: &str, name: Option<&str>| RecordCommand {
+        action,
+        srv: 0,
+        app: Some("live".into()),
+        name: name.map(Into::into),
+        rec: rec.into(),
+        at_unix_s: 1_700_000_000,
+    };
+    // An open file: start and stop answer it.
+    for action in [RecordAction::Start, RecordAction::Stop] {
+        assert_eq!(
+            cmd(action, "", Some("cam")).remote_answers(v.streams(), lookup),
+            Ok(vec!["/rec/cam.flv".to_owned()])
+        );
+    }
+    // Manual, idle: start names the file at the command's second, stop answers nothing.
+    assert_eq!(
+        cmd(RecordAction::Start, "hi<gh>", Some("cam")).remote_answers(v.streams(), lookup),
+        Ok(vec!["/rec/manual/cam-1700000000.flv".to_owned()])
+    );
+    assert_eq!(
+        cmd(RecordAction::Stop, "hi<gh>", Some("cam")).remote_answers(v.streams(), lookup),
+        Ok(vec![])
+    );
+    // No such publisher (the hostile name is only played): nothing, 204.
+    let none = cmd(RecordAction::Start, "", Some(HOSTILE)).remote_answers(v.streams(), lookup);
+    assert_eq!(none, Ok(vec![]));
+    assert_eq!(record_control::answer(&[]), (204, String::new()));
+    // A recorder the application does not have: nginx-rtmp's 500.
+    assert_eq!(
+        cmd(RecordAction::Start, "nope", None)
+            .remote_answers(v.streams(), lookup)
+            .unwrap_err()
+            .status,
+        500
+    );
+    // A non-manual recorder with no file does not start on demand.
+    let mut idle = v.clone();
+    for s in idle.servers[0].applications[0].streams.iter_mut() {
+        for r in &mut s.recorders {
+            r.path.clear();
+            r.recording = false;
+        }
+    }
+    assert_eq!(
+        cmd(RecordAction::Start, "", Some("cam")).remote_answers(idle.streams(), lookup),
+        Ok(vec![])
+    );
+    assert_eq!(
+        record_control::answer(&["/a".into(), "/b".into()]),
+        (200, "/a\n/b".into())
+    );
 }

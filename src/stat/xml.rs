@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::model::{ClientStat, Meta, ProcessStat, Sections, StatView, StreamStat};
+use super::model::{ClientStat, Meta, ProcessStat, RecorderStat, Sections, StatView, StreamStat};
 pub use crate::files::xml_escape as escape;
 
 fn client(out: &mut String, c: &ClientStat) {
@@ -80,6 +80,35 @@ fn meta(out: &mut String, m: &Meta) {
     out.push_str("</meta>\r\n");
 }
 
+/// A recorder of the stream (nginx-rtmp's stat has no recording element: its tools skip it).
+/// `<duration>` is in ms, as `<time>` is.
+fn recorder(out: &mut String, r: &RecorderStat) {
+    let _ = write!(
+        out,
+        "<recorder><id>{}</id><path>{}</path><bytes>{}</bytes><duration>{}</duration>\
+         <frames>{}</frames><files>{}</files>",
+        escape(&r.id),
+        escape(&r.path),
+        r.bytes,
+        r.duration_ms,
+        r.frames,
+        r.files
+    );
+    if r.manual {
+        out.push_str("<manual/>");
+    }
+    if r.started {
+        out.push_str("<started/>");
+    }
+    if r.recording {
+        out.push_str("<recording/>");
+    }
+    if r.failed {
+        out.push_str("<failed/>");
+    }
+    out.push_str("</recorder>\r\n");
+}
+
 fn stream(out: &mut String, s: &StreamStat, sections: Sections) {
     let _ = write!(
         out,
@@ -110,6 +139,13 @@ fn stream(out: &mut String, s: &StreamStat, sections: Sections) {
     }
     if s.active {
         out.push_str("<active/>\r\n");
+    }
+    if !s.recorders.is_empty() {
+        out.push_str("<recorders>\r\n");
+        for r in &s.recorders {
+            recorder(out, r);
+        }
+        out.push_str("</recorders>\r\n");
     }
     out.push_str("</stream>\r\n");
 }

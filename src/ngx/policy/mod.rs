@@ -230,6 +230,20 @@ impl Policy {
         self.publishing.iter().map(Publication::handle)
     }
 
+    /// The recorders of the streams it publishes, by stream.
+    pub fn recordings(
+        &self,
+    ) -> impl Iterator<
+        Item = (
+            crate::live::StreamHandle,
+            &crate::ngx::recordings::Recording,
+        ),
+    > + '_ {
+        self.publishing
+            .iter()
+            .flat_map(|p| p.recordings().map(move |r| (p.handle(), r)))
+    }
+
     /// Streams it plays, with the messages dropped for it.
     pub fn playbacks(&self) -> impl Iterator<Item = (&StreamKey, u64)> + '_ {
         self.playing.iter().map(|p| (p.key(), p.dropped()))

@@ -45,6 +45,11 @@ impl Publication {
     pub fn handle(&self) -> StreamHandle {
         self.handle
     }
+
+    /// The stream's recorders (stat, `/control/record`).
+    pub fn recordings(&self) -> impl Iterator<Item = &crate::ngx::recordings::Recording> {
+        self.files.recordings()
+    }
 }
 
 impl Policy {

@@ -31,6 +31,8 @@ pub struct LocalFigures {
     pub video_bytes: u64,
     pub video_messages: u64,
     pub codecs: CodecInfo,
+    /// The stream's recorders.
+    pub recorders: Vec<crate::stat::RecorderStat>,
 }
 
 /// A connection of the worker.
@@ -67,6 +69,8 @@ pub struct WorkerInput {
     pub hls_segments: u64,
     /// Streams served without their renditions (`transcode_max`).
     pub transcode_refused: u64,
+    /// Recordings stopped by a write error.
+    pub record_failed: u64,
     /// Connections accepted per `server {}`, by server index: one entry per server.
     pub accepted: Vec<u64>,
     /// Refused publish requests by reason.

@@ -57,6 +57,7 @@ impl Aggregator {
                     (p.audio_bytes, p.video_bytes, p.video_messages),
                 );
                 stat.meta = Some(meta(&p.codecs));
+                stat.recorders = p.recorders;
             }
             streams.insert(s.id, stat);
         }
@@ -182,6 +183,7 @@ impl Aggregator {
             bw_out: global.bw_out,
             hls_segments: input.hls_segments,
             transcode_refused: input.transcode_refused,
+            record_failed: input.record_failed,
             servers,
             rejected: input.rejected,
             streams,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::stat::model::Snapshot;
+use crate::stat::model::{RecorderStat, Snapshot};
 
 fn id(server: u32, name: &str) -> StreamId {
     StreamId {
@@ -35,6 +35,12 @@ fn published(name: &str, started_ms: u64, bytes: u64, frames: u64) -> StreamInpu
             video_bytes: bytes - bytes / 4,
             video_messages: frames,
             codecs: h264_aac(),
+            recorders: vec![RecorderStat {
+                path: format!("/rec/{name}.flv"),
+                recording: true,
+                bytes: bytes / 2,
+                ..RecorderStat::default()
+            }],
         }),
     }
 }
@@ -75,6 +81,7 @@ fn worker(now_ms: u64, streams: Vec<StreamInput>, clients: Vec<ClientInput>) -> 
         naccepted: 7,
         hls_segments: 3,
         transcode_refused: 0,
+        record_failed: 2,
         accepted: vec![5, 2],
         rejected: [("bad key".to_owned(), 4)].into_iter().collect(),
         streams,
@@ -133,6 +140,12 @@ fn clients_are_counted_in_their_streams_and_servers() {
     let a = stream(&snap, "a");
     assert!(a.publishing && a.active);
     assert_eq!((a.time_ms, a.bytes_in, a.bytes_out), (6_000, 1_000, 7_000));
+    assert_eq!(a.recorders.len(), 1);
+    assert_eq!(
+        (a.recorders[0].path.as_str(), a.recorders[0].bytes),
+        ("/rec/a.flv", 500)
+    );
+    assert_eq!(snap.record_failed, 2);
     let ids: Vec<(u64, bool, bool, u64)> = a
         .clients
         .iter()
@@ -307,6 +320,10 @@ fn a_mirrored_stream_has_no_publisher_figures() {
     let m = stream(&snap, "m");
     assert!(m.active && !m.publishing);
     assert_eq!(m.meta, None);
+    assert!(
+        m.recorders.is_empty(),
+        "recorders are the publisher's worker's"
+    );
     assert_eq!((m.bw_in, m.bw_out), (1_000_000, 2_000_000));
     assert_eq!((m.bw_audio, m.bw_video), (0, 0));
     assert!(m.clients[0].active);
