@@ -39,7 +39,7 @@ pub fn now() -> Now {
 }
 
 /// Creates or truncates a file readable by the http server (workers may run with umask 0).
-fn create(p: &Path) -> io::Result<File> {
+pub fn create(p: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create(true)

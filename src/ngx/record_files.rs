@@ -13,10 +13,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::file_ops::join;
+use super::file_ops::{create, join};
 use crate::files::FileOp;
 use crate::record::{last_tag_offset, Existing, RESUME_HEAD_BYTES};
 
@@ -194,17 +194,6 @@ impl RecordWriter {
         }
         Ok(())
     }
-}
-
-/// Creates or truncates a part file readable by the http server (workers may run with
-/// umask 0).
-fn create(p: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(p)
 }
 
 /// What a file taken over for `record_append` holds, as `ResumeRecording`'s contract asks:
