@@ -84,16 +84,25 @@ impl FlvWriter {
     /// One tag and the PreviousTagSize after it. A body over 2^24 - 1 bytes cannot be
     /// represented: `None`.
     pub fn tag(type_id: u8, timestamp: u32, body: &[u8]) -> Option<Bytes> {
-        let size = u32::try_from(body.len()).ok().filter(|s| *s < 1 << 24)?;
         let mut b = BytesMut::with_capacity(TAG_HEADER_LEN + body.len() + PREVIOUS_SIZE_LEN);
+        FlvWriter::put_tag(&mut b, type_id, timestamp, body).then(|| b.freeze())
+    }
+
+    /// [`tag`](Self::tag) appended to `b` (no allocation of its own when `b` has room);
+    /// `false`, and nothing appended, for a body that cannot be represented.
+    pub fn put_tag(b: &mut BytesMut, type_id: u8, timestamp: u32, body: &[u8]) -> bool {
+        let Some(size) = u32::try_from(body.len()).ok().filter(|s| *s < 1 << 24) else {
+            return false;
+        };
+        b.reserve(TAG_HEADER_LEN + body.len() + PREVIOUS_SIZE_LEN);
         b.put_u8(type_id & 0x1f);
-        put_u24(&mut b, size);
-        put_u24(&mut b, timestamp & 0xff_ffff);
+        put_u24(b, size);
+        put_u24(b, timestamp & 0xff_ffff);
         b.put_u8((timestamp >> 24) as u8);
-        put_u24(&mut b, 0);
+        put_u24(b, 0);
         b.put_slice(body);
         b.put_u32(TAG_HEADER_LEN as u32 + size);
-        Some(b.freeze())
+        true
     }
 }
 

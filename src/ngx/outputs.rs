@@ -187,8 +187,6 @@ impl OutputFiles {
     /// for `record manual`) and settings. After a `start` or `stop`, [`run`](Self::run)
     /// executes what the recorder then asks (the file opens at the next keyframe; a stop
     /// finishes the file at the recorder's next call).
-    // Stat and `/control/record` are its callers.
-    #[allow(dead_code)]
     pub fn recordings(&self) -> impl Iterator<Item = &Recording> {
         self.writers.iter().filter_map(|w| match &w.target {
             Target::Record(r) => Some(&**r),

@@ -52,20 +52,16 @@ pub struct Recording {
 
 impl Recording {
     /// The recorder's status, `start` and `stop` (stat, `/control/record`).
-    // Stat and `/control/record` are its callers.
-    #[allow(dead_code)]
     pub fn handle(&self) -> &RecordHandle {
         &self.handle
     }
 
     /// The recorder's directives (`record_path` in `path`, its id in `config.id`).
-    #[allow(dead_code)]
     pub fn settings(&self) -> &RecorderSettings {
         &self.settings
     }
 
     /// The part file of the last file whose writing failed, if one did.
-    #[allow(dead_code)]
     pub fn failed_file(&self) -> Option<&PathBuf> {
         self.failed.as_ref()
     }

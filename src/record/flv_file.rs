@@ -140,8 +140,8 @@ impl FlvFile {
             (types::VIDEO, self.video_header.clone()),
             (types::AUDIO, self.audio_header.clone()),
         ] {
-            if let Some(tag) = h.and_then(|h| FlvWriter::tag(type_id, ts, &h)) {
-                self.write(&tag);
+            if let Some(h) = h {
+                self.write_tag(type_id, ts, &h);
             }
         }
     }
@@ -189,6 +189,15 @@ impl FlvFile {
         self.replay(deferred);
     }
 
+    /// Appends one tag to the buffer, built in place (no allocation per message);
+    /// `false` for a body FLV cannot carry.
+    fn write_tag(&mut self, type_id: u8, ts: u32, body: &[u8]) -> bool {
+        let before = self.buf.len();
+        let put = FlvWriter::put_tag(&mut self.buf, type_id, ts, body);
+        self.written += (self.buf.len() - before) as u64;
+        put
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
         self.written += bytes.len() as u64;
@@ -223,13 +232,10 @@ impl FlvFile {
             return;
         }
         let ts = ts.saturating_add(self.base);
-        let Some(tag) = FlvWriter::tag(type_id, ts, payload) else {
-            return;
-        };
-        if keyframe {
-            self.index(ts, self.written);
+        let at = self.written;
+        if self.write_tag(type_id, ts, payload) && keyframe {
+            self.index(ts, at);
         }
-        self.write(&tag);
     }
 
     /// A sequence header: written when it differs from the one the file carries.
