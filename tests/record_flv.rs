@@ -10,7 +10,9 @@ use std::process::Command;
 
 use bytes::Bytes;
 use ngx_rtmp::live::{GopCache, Incoming, OutputOp, Pipeline};
-use ngx_rtmp::record::{RecordConfig, RecordFormat, RecordHandle, RecordMode, Recorder};
+use ngx_rtmp::record::{
+    RecordConfig, RecordFormat, RecordHandle, RecordMode, Recorder, DEFAULT_FLUSH_MS,
+};
 use support::fileops::Disk;
 use support::flv::{tags, Tag};
 use support::media::now;
@@ -519,13 +521,22 @@ mod synthetic {
     fn appends_are_buffered() {
         let mut conf = RecordConfig::new(RecordMode::ALL);
         conf.flush_bytes = 1 << 20;
-        let mut r = Rig::new(conf);
+        conf.flush_ms = u32::MAX;
+        let mut r = Rig::new(conf.clone());
         r.publish(0, 10);
         r.finish(10_000);
         // Open, one append per keyframe (10), the last flush, the rewrite, the finish: far
         // fewer than the ~690 messages.
         assert_eq!(r.fs.log, ["record cam.flv.part", "finish cam.flv"]);
         assert!(r.ops <= 14, "{} ops", r.ops);
+
+        // The default time bound: an append per 250 ms of media at most (what a killed
+        // worker can lose), still far fewer than the messages.
+        conf.flush_ms = DEFAULT_FLUSH_MS;
+        let mut r = Rig::new(conf);
+        r.publish(0, 10);
+        r.finish(10_000);
+        assert!((40..=60).contains(&r.ops), "{} ops", r.ops);
         let meta = metadata(r.fs.segment("cam.flv"));
         assert_eq!(
             meta.get_f64("filesize"),

@@ -63,6 +63,8 @@ pub const DEFAULT_FRAGMENT_MS: u64 = 1000;
 
 /// Default keyframes one file's index has room for; past it the index is thinned.
 pub const DEFAULT_INDEX_CAPACITY: usize = 2048;
+/// Default media time buffered before an append, ms (a few writes a second per file).
+pub const DEFAULT_FLUSH_MS: u32 = 250;
 /// Default bytes buffered before an append.
 pub const DEFAULT_FLUSH_BYTES: usize = 64 << 10;
 
@@ -106,6 +108,9 @@ pub struct RecordConfig {
     pub index_capacity: usize,
     /// Bytes buffered before an append (appends also happen at each video keyframe).
     pub flush_bytes: usize,
+    /// Media time (ms) buffered before an append: what a killed worker can lose of an FLV
+    /// file at most.
+    pub flush_ms: u32,
 }
 
 impl RecordConfig {
@@ -125,6 +130,7 @@ impl RecordConfig {
             utc_offset_s: 0,
             index_capacity: DEFAULT_INDEX_CAPACITY,
             flush_bytes: DEFAULT_FLUSH_BYTES,
+            flush_ms: DEFAULT_FLUSH_MS,
         }
     }
 

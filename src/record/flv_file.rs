@@ -58,6 +58,8 @@ pub(super) struct FlvFile {
     /// Bytes in the file, buffered ones included.
     pub written: u64,
     buf: BytesMut,
+    /// The time of the first tag in `buf`.
+    buf_since: Option<u32>,
     pub video_bytes: u64,
     pub audio_bytes: u64,
     pub video_frames: u64,
@@ -88,6 +90,7 @@ impl FlvFile {
             facts,
             written: 0,
             buf: BytesMut::new(),
+            buf_since: None,
             video_bytes: 0,
             audio_bytes: 0,
             video_frames: 0,
@@ -193,6 +196,7 @@ impl FlvFile {
     /// `false` for a body FLV cannot carry.
     fn write_tag(&mut self, type_id: u8, ts: u32, body: &[u8]) -> bool {
         let before = self.buf.len();
+        self.buf_since.get_or_insert(ts);
         let put = FlvWriter::put_tag(&mut self.buf, type_id, ts, body);
         self.written += (self.buf.len() - before) as u64;
         put
@@ -206,10 +210,18 @@ impl FlvFile {
     /// Appends what is buffered.
     pub fn flush(&mut self, ops: &mut VecDeque<FileOp>) {
         if !self.buf.is_empty() && !self.pending() {
+            self.buf_since = None;
             ops.push_back(FileOp::AppendRecording {
                 data: self.buf.split().freeze(),
             });
         }
+    }
+
+    /// Media time from the first buffered tag to `ts` (0 when nothing is buffered).
+    pub fn buffered_ms(&self, ts: u32) -> u32 {
+        self.buf_since.map_or(0, |since| {
+            ts.saturating_add(self.base).saturating_sub(since)
+        })
     }
 
     pub fn buffered(&self) -> usize {

@@ -40,8 +40,8 @@ mod recorder;
 mod strftime;
 
 pub use config::{
-    RecordConfig, RecordFormat, RecordMode, DEFAULT_FLUSH_BYTES, DEFAULT_FRAGMENT_MS,
-    DEFAULT_INDEX_CAPACITY,
+    RecordConfig, RecordFormat, RecordMode, DEFAULT_FLUSH_BYTES, DEFAULT_FLUSH_MS,
+    DEFAULT_FRAGMENT_MS, DEFAULT_INDEX_CAPACITY,
 };
 pub use existing::{last_tag_offset, Existing, RESUME_HEAD_BYTES};
 pub use handle::{RecordHandle, RecordStatus};

@@ -96,8 +96,8 @@ impl OpenFile {
 /// `<name>.part` and renamed to its name when it closes.
 ///
 /// FLV (`record_format flv`): a reserved `onMetaData` after the header, rewritten in place
-/// on close; appends are buffered (one [`FileOp::AppendRecording`] per video keyframe or
-/// `flush_bytes`). With `record_append` a file opens with [`FileOp::ResumeRecording`] and
+/// on close; appends are buffered (one [`FileOp::AppendRecording`] per video keyframe,
+/// `flush_bytes` or `flush_ms` of media, whichever comes first). With `record_append` a file opens with [`FileOp::ResumeRecording`] and
 /// continues the existing file of its name (see [`RecordHandle::resume`]).
 ///
 /// MP4 (`record_format mp4`): fragmented MP4; the init segment with the first fragment,
@@ -381,7 +381,7 @@ impl Recorder {
                 }
                 flv.put(msg.type_id, ts, msg.payload, keyframe);
                 flv_facts(flv, msg, video);
-                if flv.buffered() >= conf.flush_bytes {
+                if flv.buffered() >= conf.flush_bytes || flv.buffered_ms(ts) >= conf.flush_ms {
                     flv.flush(&mut self.ops);
                 }
             }
