@@ -122,6 +122,25 @@ fn duration(path: &Path) -> f64 {
     out.trim().parse().unwrap()
 }
 
+/// The format's start time: 0 when the file's edit lists start its presentation at 0.
+fn start_time(path: &Path) -> f64 {
+    let p = path.to_str().unwrap();
+    let (ok, out, err) = run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "format=start_time",
+            "-of",
+            "csv=p=0",
+            p,
+        ],
+    );
+    assert!(ok, "ffprobe {p}: {err}");
+    out.trim().parse().unwrap()
+}
+
 /// The duration of the file's video track.
 fn video_duration(path: &Path) -> f64 {
     let p = path.to_str().unwrap();
@@ -190,7 +209,9 @@ fn ffmpeg_reads_a_real_recording() {
         rec.writer.fragments()
     );
 
-    // Duration: within 100 ms of the media.
+    // Presentation from 0 (the edit lists skip the B-frame delay), duration within 100 ms
+    // of the media.
+    assert_eq!(start_time(&path), 0.0);
     let (want, got) = (duration(&src), duration(&path));
     eprintln!(
         "source {want} s, recording {got} s, {} fragments, {} bytes",
@@ -378,6 +399,7 @@ fn the_recorder_writes_mp4_that_is_exact_and_seekable() {
     assert!(!dir.join("cam.mp4.part").exists());
     assert_eq!(handle.status().files, 1);
     let path = dir.join("cam.mp4");
+    assert_eq!(start_time(&path), 0.0);
     let (want, got) = (duration(&src), duration(&path));
     assert!(
         (want - got).abs() <= 0.1,
@@ -419,6 +441,7 @@ fn recorder_interval_splits_are_complete_mp4_files_that_add_up() {
         let data = std::fs::read(&path).unwrap();
         assert_eq!(&data[4..8], b"ftyp", "{f}");
         assert_eq!(&data[data.len() - 12..data.len() - 8], b"mfro", "{f}");
+        assert_eq!(start_time(&path), 0.0, "{f}");
         let d = duration(&path);
         assert!((d - 5.0).abs() <= 0.1, "{f}: {d}");
         total += d;
@@ -427,13 +450,20 @@ fn recorder_interval_splits_are_complete_mp4_files_that_add_up() {
         video.extend(v);
         audio += stream_md5s(&path, &[], "0:a").0.len();
     }
-    // The video tracks add up to the source's 600 frames at 30 fps exactly; each file's
-    // format duration also counts its start offsets (the B-frame delay of its first video
-    // frame, where its first audio frame falls), which the whole file counts once.
+    // The video tracks add up to the source's 600 frames at 30 fps exactly. The files'
+    // presentations overlap at each split: a file is cut at a keyframe's decode time T,
+    // so the audio from T on is in the next file, while the last file's video presents
+    // until the keyframe's presentation time, T + the B-frame delay (67 ms here). Each
+    // file's duration is the span of what it holds (it starts at 0, its first audio),
+    // so the sum exceeds the whole by at most that delay per split.
     let video_total: f64 = files.iter().map(|f| video_duration(&dir.join(f))).sum();
     assert!((video_total - 20.0).abs() <= 0.05, "video {video_total} s");
     let want = duration(&src);
-    assert!((total - want).abs() <= 0.25, "{total} vs {want}");
+    let splits = (files.len() - 1) as f64;
+    assert!(
+        total >= want - 0.05 && total <= want + splits * 0.067 + 0.02,
+        "{total} vs {want}"
+    );
     assert!(video == frame_md5s(&src, &[]).0, "every video frame once");
     assert_eq!(audio, stream_md5s(&src, &[], "0:a").0.len());
     let _ = std::fs::remove_dir_all(&dir);
@@ -463,6 +493,7 @@ fn a_recorder_killed_at_10s_leaves_a_part_file_that_decodes_to_within_a_fragment
         decoded.len()
     );
     assert!(source.starts_with(&decoded), "the source's first frames");
+    assert_eq!(start_time(&part), 0.0);
     let d = duration(&part);
     assert!((9.0..=10.1).contains(&d), "{d}");
     let _ = std::fs::remove_dir_all(&dir);

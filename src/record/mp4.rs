@@ -353,6 +353,44 @@ impl Mp4Writer {
         self.frag_start.get_or_insert(m);
     }
 
+    /// Each track's edit (media time, track timescale) that makes the file's presentation
+    /// start at 0: at the earliest presentation time of the first fragment's samples, over
+    /// all tracks. Computed before the first fragment is written, when its samples hold
+    /// every track's first one. The tracks keep their relative timing (A/V sync); the track
+    /// that starts first starts at 0 exactly, the others after it.
+    fn edits(&self) -> Vec<u64> {
+        let starts: Vec<(u64, u64)> = self
+            .tracks
+            .iter()
+            .map(|t| {
+                let first = t
+                    .times
+                    .iter()
+                    .zip(&t.samples)
+                    .map(|(time, s)| time + u64::from(s.cto))
+                    .min()
+                    .unwrap_or(0);
+                (first, t.timescale().max(1))
+            })
+            .collect();
+        // The earliest start, compared exactly across timescales.
+        let earliest = starts
+            .iter()
+            .copied()
+            .min_by(|(a, ra), (b, rb)| {
+                (u128::from(*a) * u128::from(*rb)).cmp(&(u128::from(*b) * u128::from(*ra)))
+            })
+            .unwrap_or((0, 1));
+        starts
+            .iter()
+            .map(|&(start, rate)| {
+                let (t, r) = earliest;
+                let at = u128::from(t) * u128::from(rate) / u128::from(r);
+                u64::try_from(at).unwrap_or(start).min(start)
+            })
+            .collect()
+    }
+
     /// The open fragment (and, the first time, the initialization segment) as bytes.
     /// `video_end`: the decode time (90 kHz) of the next video frame, when known.
     fn close_fragment(&mut self, video_end: Option<u64>) -> Bytes {
@@ -364,9 +402,14 @@ impl Mp4Writer {
                 t.id = id;
             }
             fmp4::ftyp(&mut o, b"iso6", &[b"iso6", b"isom", b"mp41"]);
-            let tracks: Vec<(u32, &TrackConfig)> =
-                self.tracks.iter().map(|t| (t.id, &t.config)).collect();
-            fmp4::moov(&mut o, &tracks);
+            let edits = self.edits();
+            let tracks: Vec<(u32, &TrackConfig, Option<u64>)> = self
+                .tracks
+                .iter()
+                .zip(edits)
+                .map(|(t, edit)| (t.id, &t.config, Some(edit)))
+                .collect();
+            fmp4::moov_with_edits(&mut o, &tracks);
         }
         let moof_offset = self.offset + o.len() as u64;
         self.sequence = self.sequence.wrapping_add(1);
@@ -581,6 +624,43 @@ mod tests {
             u32::from_be_bytes(last[n - 4..].try_into().unwrap()) as usize,
             mfra
         );
+    }
+
+    /// The media time of each `elst` of the init segment, in track order.
+    fn edit_media_times(init: &[u8]) -> Vec<i64> {
+        init.windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == b"elst")
+            .map(|(i, _)| {
+                // Version/flags, entry count, segment duration (8), then the media time.
+                assert_eq!(init[i + 4], 1, "version 1");
+                assert_eq!(&init[i + 8..i + 12], &1u32.to_be_bytes());
+                assert_eq!(&init[i + 12..i + 20], &0u64.to_be_bytes());
+                i64::from_be_bytes(init[i + 20..i + 28].try_into().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_edit_lists_start_the_presentation_at_the_earliest_sample() {
+        // Video decoded from 0 and presented from 66 ms (B-frames), audio from 20 ms: the
+        // audio starts the presentation and the video follows 46 ms later, as in the stream.
+        let d = demuxer(true, true);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let mut frames: Vec<Frame> = (0..60).map(|i| video(i * 100 / 3, i % 30 == 0)).collect();
+        frames.extend((0..80).map(|i| audio(20 + i * 1024 * 1000 / 44_100)));
+        frames.sort_by_key(|f| f.dts);
+        let pieces = write_all(&mut w, &d, &frames);
+        let moov = &pieces[0][..boxes(&pieces[0])[1].1 + boxes(&pieces[0])[0].1];
+        // 20 ms: 1800 at 90 kHz, 882 samples at 44.1 kHz (the audio's first sample).
+        assert_eq!(edit_media_times(moov), [1800, 882]);
+
+        // Video alone: its composition delay is skipped.
+        let d = demuxer(true, false);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let frames: Vec<Frame> = (0..60).map(|i| video(i * 100 / 3, i % 30 == 0)).collect();
+        let pieces = write_all(&mut w, &d, &frames);
+        assert_eq!(edit_media_times(&pieces[0]), [66 * 90]);
     }
 
     #[test]
