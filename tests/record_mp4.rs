@@ -352,6 +352,20 @@ fn record_pipeline(
     conf: RecordConfig,
     crash_at: Option<u32>,
 ) -> (Vec<String>, RecordHandle) {
+    record_pipeline_until(dir, src, conf, crash_at, true)
+}
+
+/// [`record_pipeline`] where the publisher stops (the stream finishes) after the tags up
+/// to `until` when `crash` is false.
+fn record_pipeline_until(
+    dir: &Path,
+    src: &Path,
+    conf: RecordConfig,
+    until: Option<u32>,
+    crash: bool,
+) -> (Vec<String>, RecordHandle) {
+    let crash_at = until.filter(|_| crash);
+    let end_at = until.filter(|_| !crash);
     let data = std::fs::read(src).unwrap();
     let mut p = Pipeline::published(GopCache::new(true, 4096, 32 << 20), 4096);
     let rec = Recorder::new(conf, "cam");
@@ -370,6 +384,9 @@ fn record_pipeline(
     for t in support::flv::tags(&data) {
         if crash_at.is_some_and(|c| t.ts > c) {
             return (disk.recordings.clone(), handle);
+        }
+        if end_at.is_some_and(|e| t.ts > e) {
+            break;
         }
         let payload = Bytes::from(t.body);
         last = u64::from(t.ts);
@@ -490,5 +507,32 @@ fn a_recorder_killed_at_10s_leaves_a_part_file_that_decodes_to_within_a_fragment
     assert_eq!(start_time(&part), 0.0);
     let d = duration(&part);
     assert!((9.0..=10.1).contains(&d), "{d}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_stream_that_ends_at_a_split_keyframe_keeps_it_in_a_last_file() {
+    assert!(have_ffmpeg(), "ffmpeg is required");
+    let dir = tmpdir("rec-mp4-end-at-split");
+    let src = encode_source_gop(&dir, 30);
+    let mut conf = mp4_conf();
+    conf.interval_ms = Some(5_000);
+    conf.unique = true;
+    // The last message is the keyframe at 5 s that is due to split: its file waits for the
+    // audio presented before it, and the end of the stream writes it.
+    let (files, _) = record_pipeline_until(&dir, &src, conf, Some(5_000), false);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let (source, _) = frame_md5s(&src, &[]);
+    let mut video = Vec::new();
+    for f in &files {
+        let (v, err) = frame_md5s(&dir.join(f), &[]);
+        assert!(err.trim().is_empty(), "{f}: {err}");
+        video.push(v.len());
+        assert!(
+            source[video.iter().sum::<usize>() - v.len()..].starts_with(&v),
+            "{f}"
+        );
+    }
+    assert_eq!(video, [150, 1]);
     let _ = std::fs::remove_dir_all(&dir);
 }
