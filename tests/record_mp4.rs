@@ -122,6 +122,25 @@ fn duration(path: &Path) -> f64 {
     out.trim().parse().unwrap()
 }
 
+/// The format's start time: 0 when the file's edit lists start its presentation at 0.
+fn start_time(path: &Path) -> f64 {
+    let p = path.to_str().unwrap();
+    let (ok, out, err) = run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "format=start_time",
+            "-of",
+            "csv=p=0",
+            p,
+        ],
+    );
+    assert!(ok, "ffprobe {p}: {err}");
+    out.trim().parse().unwrap()
+}
+
 /// The duration of the file's video track.
 fn video_duration(path: &Path) -> f64 {
     let p = path.to_str().unwrap();
@@ -190,7 +209,9 @@ fn ffmpeg_reads_a_real_recording() {
         rec.writer.fragments()
     );
 
-    // Duration: within 100 ms of the media.
+    // Presentation from 0 (the edit lists skip the B-frame delay), duration within 100 ms
+    // of the media.
+    assert_eq!(start_time(&path), 0.0);
     let (want, got) = (duration(&src), duration(&path));
     eprintln!(
         "source {want} s, recording {got} s, {} fragments, {} bytes",
@@ -331,6 +352,20 @@ fn record_pipeline(
     conf: RecordConfig,
     crash_at: Option<u32>,
 ) -> (Vec<String>, RecordHandle) {
+    record_pipeline_until(dir, src, conf, crash_at, true)
+}
+
+/// [`record_pipeline`] where the publisher stops (the stream finishes) after the tags up
+/// to `until` when `crash` is false.
+fn record_pipeline_until(
+    dir: &Path,
+    src: &Path,
+    conf: RecordConfig,
+    until: Option<u32>,
+    crash: bool,
+) -> (Vec<String>, RecordHandle) {
+    let crash_at = until.filter(|_| crash);
+    let end_at = until.filter(|_| !crash);
     let data = std::fs::read(src).unwrap();
     let mut p = Pipeline::published(GopCache::new(true, 4096, 32 << 20), 4096);
     let rec = Recorder::new(conf, "cam");
@@ -349,6 +384,9 @@ fn record_pipeline(
     for t in support::flv::tags(&data) {
         if crash_at.is_some_and(|c| t.ts > c) {
             return (disk.recordings.clone(), handle);
+        }
+        if end_at.is_some_and(|e| t.ts > e) {
+            break;
         }
         let payload = Bytes::from(t.body);
         last = u64::from(t.ts);
@@ -378,6 +416,7 @@ fn the_recorder_writes_mp4_that_is_exact_and_seekable() {
     assert!(!dir.join("cam.mp4.part").exists());
     assert_eq!(handle.status().files, 1);
     let path = dir.join("cam.mp4");
+    assert_eq!(start_time(&path), 0.0);
     let (want, got) = (duration(&src), duration(&path));
     assert!(
         (want - got).abs() <= 0.1,
@@ -419,6 +458,7 @@ fn recorder_interval_splits_are_complete_mp4_files_that_add_up() {
         let data = std::fs::read(&path).unwrap();
         assert_eq!(&data[4..8], b"ftyp", "{f}");
         assert_eq!(&data[data.len() - 12..data.len() - 8], b"mfro", "{f}");
+        assert_eq!(start_time(&path), 0.0, "{f}");
         let d = duration(&path);
         assert!((d - 5.0).abs() <= 0.1, "{f}: {d}");
         total += d;
@@ -427,13 +467,14 @@ fn recorder_interval_splits_are_complete_mp4_files_that_add_up() {
         video.extend(v);
         audio += stream_md5s(&path, &[], "0:a").0.len();
     }
-    // The video tracks add up to the source's 600 frames at 30 fps exactly; each file's
-    // format duration also counts its start offsets (the B-frame delay of its first video
-    // frame, where its first audio frame falls), which the whole file counts once.
+    // The video tracks add up to the source's 600 frames at 30 fps exactly, and the files'
+    // durations to the source's: the audio presented before a split's keyframe (its
+    // B-frame delay after the cut) is in the file before it, so the files do not overlap.
     let video_total: f64 = files.iter().map(|f| video_duration(&dir.join(f))).sum();
     assert!((video_total - 20.0).abs() <= 0.05, "video {video_total} s");
     let want = duration(&src);
-    assert!((total - want).abs() <= 0.25, "{total} vs {want}");
+    eprintln!("files {total} s, source {want} s");
+    assert!((total - want).abs() <= 0.1, "{total} vs {want}");
     assert!(video == frame_md5s(&src, &[]).0, "every video frame once");
     assert_eq!(audio, stream_md5s(&src, &[], "0:a").0.len());
     let _ = std::fs::remove_dir_all(&dir);
@@ -463,7 +504,35 @@ fn a_recorder_killed_at_10s_leaves_a_part_file_that_decodes_to_within_a_fragment
         decoded.len()
     );
     assert!(source.starts_with(&decoded), "the source's first frames");
+    assert_eq!(start_time(&part), 0.0);
     let d = duration(&part);
     assert!((9.0..=10.1).contains(&d), "{d}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_stream_that_ends_at_a_split_keyframe_keeps_it_in_a_last_file() {
+    assert!(have_ffmpeg(), "ffmpeg is required");
+    let dir = tmpdir("rec-mp4-end-at-split");
+    let src = encode_source_gop(&dir, 30);
+    let mut conf = mp4_conf();
+    conf.interval_ms = Some(5_000);
+    conf.unique = true;
+    // The last message is the keyframe at 5 s that is due to split: its file waits for the
+    // audio presented before it, and the end of the stream writes it.
+    let (files, _) = record_pipeline_until(&dir, &src, conf, Some(5_000), false);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let (source, _) = frame_md5s(&src, &[]);
+    let mut video = Vec::new();
+    for f in &files {
+        let (v, err) = frame_md5s(&dir.join(f), &[]);
+        assert!(err.trim().is_empty(), "{f}: {err}");
+        video.push(v.len());
+        assert!(
+            source[video.iter().sum::<usize>() - v.len()..].starts_with(&v),
+            "{f}"
+        );
+    }
+    assert_eq!(video, [150, 1]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -32,7 +32,7 @@ pub struct CodecInfo {
 /// Demultiplexes one published stream. Keeps the codec configuration from
 /// the sequence headers and extends timestamps across the 32-bit wrap
 /// (one timeline shared by audio and video).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Demuxer {
     video: Option<AvcConfig>,
     audio: Option<AudioSpecificConfig>,

@@ -134,7 +134,27 @@ pub fn ftyp(o: &mut Vec<u8>, major: &[u8; 4], compatible: &[&[u8; 4]]) {
 /// The `moov` box of a fragmented file: `mvhd`, one `trak` per `(track id, config)` with
 /// empty sample tables, and `mvex` with a `trex` per track.
 pub fn moov(o: &mut Vec<u8>, tracks: &[(u32, &TrackConfig)]) {
-    let next_id = tracks.iter().map(|(id, _)| *id).max().unwrap_or(0) + 1;
+    let tracks: Vec<(u32, &TrackConfig, Option<Edit>)> =
+        tracks.iter().map(|(id, t)| (*id, *t, None)).collect();
+    moov_with_edits(o, &tracks);
+}
+
+/// Where a track's media goes on the file's presentation timeline (its edit list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edit {
+    /// Presentation time before the track's media starts (movie timescale, ms): an empty
+    /// edit.
+    pub empty_ms: u64,
+    /// Media time (track timescale) that is presented first: what comes before it (the
+    /// composition delay of B-frames) is skipped.
+    pub media_time: u64,
+}
+
+/// [`moov`] where a track may have an edit list: `(track id, config, edit)`. The media
+/// edit has duration 0, which in a fragmented file lasts to the end of the track's
+/// fragments.
+pub fn moov_with_edits(o: &mut Vec<u8>, tracks: &[(u32, &TrackConfig, Option<Edit>)]) {
+    let next_id = tracks.iter().map(|(id, _, _)| *id).max().unwrap_or(0) + 1;
     boxed(o, b"moov", |o| {
         full(o, b"mvhd", 0, 0, |o| {
             zeros(o, 8); // creation, modification
@@ -147,11 +167,11 @@ pub fn moov(o: &mut Vec<u8>, tracks: &[(u32, &TrackConfig)]) {
             zeros(o, 24); // pre_defined
             u32be(o, next_id);
         });
-        for (id, track) in tracks {
-            boxed(o, b"trak", |o| trak(o, *id, track));
+        for (id, track, edit) in tracks {
+            boxed(o, b"trak", |o| trak(o, *id, track, *edit));
         }
         boxed(o, b"mvex", |o| {
-            for (id, _) in tracks {
+            for (id, _, _) in tracks {
                 full(o, b"trex", 0, 0, |o| {
                     u32be(o, *id);
                     u32be(o, 1); // sample description index
@@ -162,7 +182,7 @@ pub fn moov(o: &mut Vec<u8>, tracks: &[(u32, &TrackConfig)]) {
     });
 }
 
-fn trak(o: &mut Vec<u8>, id: u32, track: &TrackConfig) {
+fn trak(o: &mut Vec<u8>, id: u32, track: &TrackConfig, edit: Option<Edit>) {
     let (video, width, height) = match track {
         TrackConfig::Video { width, height, .. } => (true, *width, *height),
         TrackConfig::Audio { .. } => (false, 0, 0),
@@ -182,6 +202,24 @@ fn trak(o: &mut Vec<u8>, id: u32, track: &TrackConfig) {
         u32be(o, u32::from(width) << 16);
         u32be(o, u32::from(height) << 16);
     });
+    if let Some(edit) = edit {
+        boxed(o, b"edts", |o| {
+            full(o, b"elst", 1, 0, |o| {
+                let entry = |o: &mut Vec<u8>, duration: u64, media_time: i64| {
+                    o.extend_from_slice(&duration.to_be_bytes());
+                    o.extend_from_slice(&media_time.to_be_bytes());
+                    u16be(o, 1); // media rate 1.0
+                    u16be(o, 0);
+                };
+                u32be(o, if edit.empty_ms > 0 { 2 } else { 1 });
+                if edit.empty_ms > 0 {
+                    entry(o, edit.empty_ms, -1);
+                }
+                // Duration 0: to the end of all fragments.
+                entry(o, 0, i64::try_from(edit.media_time).unwrap_or(i64::MAX));
+            });
+        });
+    }
     boxed(o, b"mdia", |o| {
         full(o, b"mdhd", 0, 0, |o| {
             zeros(o, 8);

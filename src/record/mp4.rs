@@ -15,7 +15,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::media::fmp4::{self, RandomAccess, Run, Sample, TrackConfig, VIDEO_TIMESCALE};
+use crate::media::fmp4::{self, Edit, RandomAccess, Run, Sample, TrackConfig, VIDEO_TIMESCALE};
 use crate::media::{Demuxer, Frame, Track};
 
 /// `record_fragment` when the configuration does not say.
@@ -94,6 +94,8 @@ struct TrackState {
     index: Vec<RandomAccess>,
     /// End of the track's written media, in its timescale.
     end: u64,
+    /// Decode time of the track's first sample: 0 of its media timeline in the file.
+    base: u64,
 }
 
 impl TrackState {
@@ -111,6 +113,7 @@ impl TrackState {
             next_audio: None,
             index: Vec::new(),
             end: 0,
+            base: 0,
         }
     }
 
@@ -353,6 +356,65 @@ impl Mp4Writer {
         self.frag_start.get_or_insert(m);
     }
 
+    /// Each track's edit list, for media timelines that start at each track's first
+    /// sample: the file's presentation starts at 0 with the earliest sample of the first
+    /// fragment over all tracks, and the tracks keep their relative timing (A/V sync).
+    /// The B-frame delay of the first video sample is skipped by the edit's media time; a
+    /// track that starts later is delayed by an empty edit. Computed before the first
+    /// fragment is written, when its samples hold every track's first one.
+    ///
+    /// Every timeline starts at 0 rather than at the track's offset in the file (with an
+    /// edit that skips to it) because readers (FFmpeg) take the media time before the
+    /// first sample as part of the track's duration.
+    fn edits(&self) -> Vec<Edit> {
+        // Per track: first decode time, first presentation time, timescale.
+        let starts: Vec<(u64, u64, u64)> = self
+            .tracks
+            .iter()
+            .map(|t| {
+                let first = t.times.first().copied().unwrap_or(0);
+                let shown = t
+                    .times
+                    .iter()
+                    .zip(&t.samples)
+                    .map(|(time, s)| time + u64::from(s.cto))
+                    .min()
+                    .unwrap_or(first);
+                (first, shown, t.timescale().max(1))
+            })
+            .collect();
+        // The earliest presentation, compared exactly across timescales.
+        let (t0, r0) = starts
+            .iter()
+            .map(|&(_, shown, rate)| (shown, rate))
+            .min_by(|(a, ra), (b, rb)| {
+                (u128::from(*a) * u128::from(*rb)).cmp(&(u128::from(*b) * u128::from(*ra)))
+            })
+            .unwrap_or((0, 1));
+        starts
+            .iter()
+            .map(|&(first, shown, rate)| {
+                // Where the track's first presented sample goes, in its timescale.
+                let earliest = u128::from(t0) * u128::from(rate) / u128::from(r0);
+                let at = u64::try_from(earliest).map_or(0, |e| shown.saturating_sub(e));
+                let media = shown.saturating_sub(first);
+                if media >= at {
+                    Edit {
+                        empty_ms: 0,
+                        media_time: media - at,
+                    }
+                } else {
+                    let late = u128::from(at - media) * 1000;
+                    let empty_ms = (late + u128::from(rate) / 2) / u128::from(rate);
+                    Edit {
+                        empty_ms: u64::try_from(empty_ms).unwrap_or(0),
+                        media_time: 0,
+                    }
+                }
+            })
+            .collect()
+    }
+
     /// The open fragment (and, the first time, the initialization segment) as bytes.
     /// `video_end`: the decode time (90 kHz) of the next video frame, when known.
     fn close_fragment(&mut self, video_end: Option<u64>) -> Bytes {
@@ -364,9 +426,17 @@ impl Mp4Writer {
                 t.id = id;
             }
             fmp4::ftyp(&mut o, b"iso6", &[b"iso6", b"isom", b"mp41"]);
-            let tracks: Vec<(u32, &TrackConfig)> =
-                self.tracks.iter().map(|t| (t.id, &t.config)).collect();
-            fmp4::moov(&mut o, &tracks);
+            let edits = self.edits();
+            for t in &mut self.tracks {
+                t.base = t.times.first().copied().unwrap_or(0);
+            }
+            let tracks: Vec<(u32, &TrackConfig, Option<Edit>)> = self
+                .tracks
+                .iter()
+                .zip(edits)
+                .map(|(t, edit)| (t.id, &t.config, Some(edit)))
+                .collect();
+            fmp4::moov_with_edits(&mut o, &tracks);
         }
         let moof_offset = self.offset + o.len() as u64;
         self.sequence = self.sequence.wrapping_add(1);
@@ -386,7 +456,7 @@ impl Mp4Writer {
             if let (Some(i), Some(&time)) = (first_sync, first_sync.and_then(|i| t.times.get(i))) {
                 let cto = t.samples.get(i).map_or(0, |s| u64::from(s.cto));
                 t.index.push(RandomAccess {
-                    time: time + cto,
+                    time: (time + cto).saturating_sub(t.base),
                     moof_offset,
                     traf_number,
                     sample_number: u32::try_from(i + 1).unwrap_or(u32::MAX),
@@ -402,7 +472,7 @@ impl Mp4Writer {
             .filter(|t| !t.samples.is_empty())
             .map(|t| Run {
                 track_id: t.id,
-                base_decode_time: t.times.first().copied().unwrap_or(0),
+                base_decode_time: t.times.first().map_or(0, |b| b.saturating_sub(t.base)),
                 samples: &t.samples,
                 cto: t.track == Track::Video,
                 data: &t.data,
@@ -581,6 +651,74 @@ mod tests {
             u32::from_be_bytes(last[n - 4..].try_into().unwrap()) as usize,
             mfra
         );
+    }
+
+    /// The entries (segment duration, media time) of each `elst` of the init segment, in
+    /// track order.
+    fn edit_lists(init: &[u8]) -> Vec<Vec<(u64, i64)>> {
+        init.windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == b"elst")
+            .map(|(i, _)| {
+                assert_eq!(init[i + 4], 1, "version 1");
+                let n = u32::from_be_bytes(init[i + 8..i + 12].try_into().unwrap()) as usize;
+                (0..n)
+                    .map(|e| {
+                        let at = i + 12 + e * 20;
+                        (
+                            u64::from_be_bytes(init[at..at + 8].try_into().unwrap()),
+                            i64::from_be_bytes(init[at + 8..at + 16].try_into().unwrap()),
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The `tfdt` of each run of a fragment.
+    fn base_times(piece: &[u8]) -> Vec<u64> {
+        piece
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == b"tfdt")
+            .map(|(i, _)| u64::from_be_bytes(piece[i + 8..i + 16].try_into().unwrap()))
+            .collect()
+    }
+
+    fn with_audio_from(audio_ms: u64) -> Vec<Bytes> {
+        let d = demuxer(true, true);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let mut frames: Vec<Frame> = (0..60).map(|i| video(i * 100 / 3, i % 30 == 0)).collect();
+        frames.extend((0..80).map(|i| audio(audio_ms + i * 1024 * 1000 / 44_100)));
+        frames.sort_by_key(|f| f.dts);
+        write_all(&mut w, &d, &frames)
+    }
+
+    #[test]
+    fn the_edit_lists_start_the_presentation_at_the_earliest_sample() {
+        // Video decoded from 0 and presented from 66 ms (B-frames), audio from 20 ms: the
+        // audio starts the presentation and the video follows 46 ms later, as in the
+        // stream. Each track's media timeline starts at its first sample.
+        let pieces = with_audio_from(20);
+        assert_eq!(base_times(&pieces[0]), [0, 0]);
+        assert_eq!(edit_lists(&pieces[0]), [vec![(0, 20 * 90)], vec![(0, 0)]]);
+
+        // Audio from 100 ms: the video starts it, the audio follows after an empty edit.
+        let pieces = with_audio_from(100);
+        assert_eq!(base_times(&pieces[0]), [0, 0]);
+        assert_eq!(
+            edit_lists(&pieces[0]),
+            [vec![(0, 66 * 90)], vec![(34, -1), (0, 0)]]
+        );
+        // Later fragments continue the same timelines.
+        assert_eq!(base_times(&pieces[1])[1], 39 * 1024);
+
+        // Video alone: its composition delay is skipped.
+        let d = demuxer(true, false);
+        let mut w = Mp4Writer::new(1000, Tracks::ALL);
+        let frames: Vec<Frame> = (0..60).map(|i| video(i * 100 / 3, i % 30 == 0)).collect();
+        let pieces = write_all(&mut w, &d, &frames);
+        assert_eq!(edit_lists(&pieces[0]), [vec![(0, 66 * 90)]]);
     }
 
     #[test]

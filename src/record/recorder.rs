@@ -17,7 +17,9 @@ use super::meta::{self, FileFacts};
 use super::mp4::Tracks;
 use super::mp4_file::Mp4File;
 use crate::files::{FileOp, Now, RelPath};
+use crate::live::GopCache;
 use crate::live::{MediaKind, Output, OutputError, OutputOp, Published};
+use crate::media::{Demuxer, Frame};
 
 /// Enhanced RTMP: bit 7 of a video tag's first byte (no classic codec id in the low bits).
 const VIDEO_EX_HEADER: u8 = 0x80;
@@ -86,6 +88,32 @@ impl OpenFile {
     }
 }
 
+/// A split of an MP4 recording that waits for the audio presented before its keyframe.
+///
+/// A file is cut at a keyframe's decode time, but with B-frames the video of the file
+/// before it presents until the keyframe's presentation time: the audio up to then goes
+/// into that file, and the next file's first video frames wait here, so consecutive files
+/// do not overlap in time and their durations add up to the stream's.
+#[derive(Debug)]
+struct HeldSplit {
+    /// Stream timestamp of the keyframe (the next file's 0) and of its presentation.
+    epoch: u32,
+    until: u32,
+    name_at: i64,
+    /// The next file's video frames from the keyframe on, with their stream timestamps.
+    frames: Vec<(u32, Frame)>,
+    /// The codec configuration of those frames.
+    codecs: Demuxer,
+}
+
+impl HeldSplit {
+    /// Whether a message of stream timestamp `ts` comes before the keyframe's presentation.
+    fn before(&self, ts: u32) -> bool {
+        let d = self.until.wrapping_sub(ts);
+        d != 0 && d <= u32::MAX / 2
+    }
+}
+
 /// Writes one published stream to files (one recorder of an application).
 ///
 /// Files open at a split point — a video keyframe, or any audio message when the recording
@@ -114,6 +142,7 @@ pub struct Recorder {
     shared: Rc<RefCell<Shared>>,
     ops: VecDeque<FileOp>,
     file: Option<OpenFile>,
+    held: Option<HeldSplit>,
     video_header: Option<Bytes>,
     audio_header: Option<Bytes>,
     audio_seen: bool,
@@ -139,6 +168,7 @@ impl Recorder {
             })),
             ops: VecDeque::new(),
             file: None,
+            held: None,
             video_header: None,
             audio_header: None,
             audio_seen: false,
@@ -231,6 +261,25 @@ impl Recorder {
     }
 
     fn open(&mut self, msg: &Published<'_>, name_at: i64, has_video_stream: bool) {
+        self.open_at(
+            msg.timestamp,
+            msg.codecs,
+            Some(msg.gop),
+            name_at,
+            has_video_stream,
+        );
+    }
+
+    /// Opens a file whose 0 is the stream timestamp `epoch`; `gop` gives FLV files the codec
+    /// headers the recorder has not seen.
+    fn open_at(
+        &mut self,
+        epoch: u32,
+        codecs: &Demuxer,
+        gop: Option<&GopCache>,
+        name_at: i64,
+        has_video_stream: bool,
+    ) {
         let conf = self.conf();
         let path = {
             let mut s = self.shared.borrow_mut();
@@ -240,19 +289,17 @@ impl Recorder {
         let part = RelPath::new(format!("{}.part", path.as_str()));
         let has_video = conf.mode.any_video() && has_video_stream;
         let has_audio = conf.mode.audio
-            && (self.audio_seen
-                || self.audio_header.is_some()
-                || msg.codecs.audio_config().is_some());
+            && (self.audio_seen || self.audio_header.is_some() || codecs.audio_config().is_some());
         let body = match conf.format {
             RecordFormat::Flv => {
-                let video_header = self
-                    .video_header
-                    .clone()
-                    .or_else(|| msg.gop.video_header().map(|m| payload(m.payload_pieces())));
-                let audio_header = self
-                    .audio_header
-                    .clone()
-                    .or_else(|| msg.gop.audio_header().map(|m| payload(m.payload_pieces())));
+                let video_header = self.video_header.clone().or_else(|| {
+                    gop.and_then(|g| g.video_header())
+                        .map(|m| payload(m.payload_pieces()))
+                });
+                let audio_header = self.audio_header.clone().or_else(|| {
+                    gop.and_then(|g| g.audio_header())
+                        .map(|m| payload(m.payload_pieces()))
+                });
                 let facts = FileFacts {
                     has_video,
                     has_audio,
@@ -292,7 +339,7 @@ impl Recorder {
             path,
             has_video,
             has_audio,
-            epoch: msg.timestamp,
+            epoch,
             frames: 0,
             video_key_sent: false,
             video_ts: None,
@@ -303,6 +350,8 @@ impl Recorder {
 
     /// Finishes the open file: its last bytes, then the rename.
     fn close(&mut self) {
+        // A split still waiting opens no file after a stop.
+        self.held = None;
         let Some(mut f) = self.file.take() else {
             return;
         };
@@ -336,6 +385,21 @@ impl Recorder {
         let conf = self.conf();
         let video = msg.info.kind == MediaKind::Video;
         let keyframe = video && msg.info.keyframe;
+        if let Some(h) = self.held.as_mut() {
+            let before = h.before(msg.timestamp);
+            match msg.frame {
+                Some(frame) if video && before && !keyframe => {
+                    // The files keep what `record` keeps: in `keyframes` mode, no delta frame.
+                    if conf.mode.video {
+                        h.frames.push((msg.timestamp, frame.clone()));
+                    }
+                    return;
+                }
+                // Audio presented before the keyframe: into the file that ends there.
+                _ if !video && before => {}
+                _ => self.release(Some(msg.gop)),
+            }
+        }
         let has_video_stream = self.video_header.is_some()
             || msg.codecs.video_config().is_some()
             || msg.gop.video_header().is_some();
@@ -350,6 +414,9 @@ impl Recorder {
                 .as_ref()
                 .is_some_and(|f| self.split_due(f, &conf, msg.timestamp));
             if due {
+                if self.hold(msg) {
+                    return;
+                }
                 self.close();
             }
             if self.file.is_none() {
@@ -403,6 +470,57 @@ impl Recorder {
             f.video_ts = Some((ts, f.video_ts.map_or(ts, |(l, _)| l)));
         } else {
             f.audio_ts = Some((ts, f.audio_ts.map_or(ts, |(l, _)| l)));
+        }
+    }
+
+    /// Starts waiting before a due split of an MP4 file at a keyframe presented after its
+    /// decode time (B-frames); false when the split happens now.
+    fn hold(&mut self, msg: &Published<'_>) -> bool {
+        let (Some(frame), Some(f)) = (msg.frame, self.file.as_ref()) else {
+            return false;
+        };
+        let delay = frame.pts.saturating_sub(frame.dts);
+        if !matches!(f.body, Body::Mp4(_)) || delay == 0 || delay > u64::from(u32::MAX / 2) {
+            return false;
+        }
+        let Some(name_at) = self.may_open(msg.now) else {
+            return false;
+        };
+        self.held = Some(HeldSplit {
+            epoch: msg.timestamp,
+            until: msg.timestamp.wrapping_add(delay as u32),
+            name_at,
+            frames: vec![(msg.timestamp, frame.clone())],
+            codecs: msg.codecs.clone(),
+        });
+        true
+    }
+
+    /// The held split happens: the file before it closes, the next one opens with the
+    /// frames that waited.
+    fn release(&mut self, gop: Option<&GopCache>) {
+        let Some(h) = self.held.take() else {
+            return;
+        };
+        self.close();
+        self.open_at(h.epoch, &h.codecs, gop, h.name_at, true);
+        let Some(f) = self.file.as_mut() else {
+            return;
+        };
+        if !f.has_video {
+            return;
+        }
+        for (ts, frame) in &h.frames {
+            let ts = f.rel(*ts);
+            let Body::Mp4(m) = &mut f.body else {
+                return;
+            };
+            if m.push(frame, &h.codecs, &mut self.ops).is_err() {
+                break;
+            }
+            f.video_key_sent = true;
+            f.frames += 1;
+            f.video_ts = Some((ts, f.video_ts.map_or(ts, |(l, _)| l)));
         }
     }
 
@@ -518,6 +636,7 @@ impl Output for Recorder {
 
     fn finish(&mut self, _now: Now) -> Result<(), OutputError> {
         self.apply_resume();
+        self.release(None);
         self.close();
         self.finished = true;
         let mut s = self.shared.borrow_mut();
