@@ -36,6 +36,7 @@ mod handle;
 mod meta;
 pub mod mp4;
 mod mp4_file;
+mod open_file;
 mod recorder;
 mod strftime;
 

@@ -16,103 +16,14 @@ use super::handle::{unix_s, RecordHandle, RecordStatus, Shared};
 use super::meta::{self, FileFacts};
 use super::mp4::Tracks;
 use super::mp4_file::Mp4File;
+use super::open_file::{Body, HeldSplit, OpenFile};
 use crate::files::{FileOp, Now, RelPath};
 use crate::live::GopCache;
 use crate::live::{MediaKind, Output, OutputError, OutputOp, Published};
-use crate::media::{Demuxer, Frame};
+use crate::media::Demuxer;
 
 /// Enhanced RTMP: bit 7 of a video tag's first byte (no classic codec id in the low bits).
 const VIDEO_EX_HEADER: u8 = 0x80;
-
-/// The bytes of one file, in its format.
-#[derive(Debug)]
-enum Body {
-    /// Boxed: one per open file, and the FLV state is the bigger.
-    Flv(Box<FlvFile>),
-    Mp4(Mp4File),
-}
-
-/// One file being written.
-#[derive(Debug)]
-struct OpenFile {
-    part: RelPath,
-    path: RelPath,
-    has_video: bool,
-    has_audio: bool,
-    /// The stream timestamp that is 0 in the recording.
-    epoch: u32,
-    /// Media frames written (FLV; the MP4 writer counts its own).
-    frames: u64,
-    video_key_sent: bool,
-    /// Last and previous video / audio timestamps of the recording, ms.
-    video_ts: Option<(u32, u32)>,
-    audio_ts: Option<(u32, u32)>,
-    body: Body,
-}
-
-impl OpenFile {
-    fn rel(&self, timestamp: u32) -> u32 {
-        let d = timestamp.wrapping_sub(self.epoch);
-        // A message older than the file's start (audio interleaving) is cut to 0, as
-        // nginx-rtmp does.
-        if d > u32::MAX / 2 {
-            0
-        } else {
-            d
-        }
-    }
-
-    /// Media time in the file (a continued FLV file's earlier part included).
-    fn duration_ms(&self) -> u32 {
-        let end =
-            |t: Option<(u32, u32)>| t.map_or(0, |(last, prev)| last + last.saturating_sub(prev));
-        let recorded = end(self.video_ts).max(end(self.audio_ts));
-        match &self.body {
-            Body::Flv(f) if !f.pending() => recorded.saturating_add(f.base),
-            _ => recorded,
-        }
-    }
-
-    fn written(&self) -> u64 {
-        match &self.body {
-            Body::Flv(f) => f.written,
-            Body::Mp4(m) => m.written(),
-        }
-    }
-
-    fn frames(&self) -> u64 {
-        match &self.body {
-            Body::Flv(_) => self.frames,
-            Body::Mp4(m) => m.frames(),
-        }
-    }
-}
-
-/// A split of an MP4 recording that waits for the audio presented before its keyframe.
-///
-/// A file is cut at a keyframe's decode time, but with B-frames the video of the file
-/// before it presents until the keyframe's presentation time: the audio up to then goes
-/// into that file, and the next file's first video frames wait here, so consecutive files
-/// do not overlap in time and their durations add up to the stream's.
-#[derive(Debug)]
-struct HeldSplit {
-    /// Stream timestamp of the keyframe (the next file's 0) and of its presentation.
-    epoch: u32,
-    until: u32,
-    name_at: i64,
-    /// The next file's video frames from the keyframe on, with their stream timestamps.
-    frames: Vec<(u32, Frame)>,
-    /// The codec configuration of those frames.
-    codecs: Demuxer,
-}
-
-impl HeldSplit {
-    /// Whether a message of stream timestamp `ts` comes before the keyframe's presentation.
-    fn before(&self, ts: u32) -> bool {
-        let d = self.until.wrapping_sub(ts);
-        d != 0 && d <= u32::MAX / 2
-    }
-}
 
 /// Writes one published stream to files (one recorder of an application).
 ///
@@ -125,8 +36,9 @@ impl HeldSplit {
 ///
 /// FLV (`record_format flv`): a reserved `onMetaData` after the header, rewritten in place
 /// on close; appends are buffered (one [`FileOp::AppendRecording`] per video keyframe,
-/// `flush_bytes` or `flush_ms` of media, whichever comes first). With `record_append` a file opens with [`FileOp::ResumeRecording`] and
-/// continues the existing file of its name (see [`RecordHandle::resume`]).
+/// `flush_bytes` or `flush_ms` of media, whichever comes first). With `record_append` a file
+/// opens with [`FileOp::ResumeRecording`] and continues the existing file of its name (see
+/// [`RecordHandle::resume`]).
 ///
 /// MP4 (`record_format mp4`): fragmented MP4; the init segment with the first fragment,
 /// then one append per fragment (`record_fragment`, cut at video keyframes), and at close
