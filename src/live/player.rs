@@ -114,6 +114,12 @@ impl PlayerQueue {
         self.decide(info, false)
     }
 
+    /// Decides for one live message when the caller measures the budget itself (a relay
+    /// counts media time as well as bytes): `over` means the backlog is at or over it.
+    pub fn admit_over(&mut self, info: &MediaInfo, over: bool) -> Admit {
+        self.decide(info, over)
+    }
+
     fn decide(&mut self, info: &MediaInfo, over: bool) -> Admit {
         if info.is_mandatory() {
             return Admit::Send;

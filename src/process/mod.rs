@@ -4,10 +4,12 @@
 //!
 //! The shell (`ngx::process`) spawns, signals and reaps; a [`Supervisor`] per child decides.
 
+mod backoff;
 mod exit;
 mod supervisor;
 mod tail;
 
+pub use backoff::{Backoff, Retries, MIN_INITIAL_MS};
 pub use exit::ExitStatus;
-pub use supervisor::{Action, Backoff, ChildSummary, Policy, Supervisor};
+pub use supervisor::{Action, ChildSummary, Policy, Supervisor};
 pub use tail::StderrTail;

@@ -1,34 +1,8 @@
 //! The life of one supervised child: started, respawned with exponential backoff after it
 //! dies, stopped with a polite signal and killed when the grace period ends.
 
+use super::backoff::{Backoff, Retries};
 use super::exit::ExitStatus;
-
-/// The shortest first respawn delay.
-pub const MIN_INITIAL_MS: u64 = 500;
-
-/// Respawn delays: the first is `initial_ms`, each next one doubles up to `cap_ms`; a child
-/// that ran for `stable_ms` before it died starts again from `initial_ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub initial_ms: u64,
-    pub cap_ms: u64,
-    pub stable_ms: u64,
-}
-
-impl Backoff {
-    /// From one configured delay (nginx-rtmp's `respawn_timeout`): doubling up to 16 times
-    /// it, at least a minute, and reset after a minute of running. A delay under
-    /// [`MIN_INITIAL_MS`] (nginx-rtmp's `respawn_timeout 0`: at once) starts there, so that a
-    /// child that cannot start is not retried in a burst.
-    pub fn from_initial(initial_ms: u64) -> Backoff {
-        let initial_ms = initial_ms.max(MIN_INITIAL_MS);
-        Backoff {
-            initial_ms,
-            cap_ms: initial_ms.saturating_mul(16).max(60_000),
-            stable_ms: 60_000u64.max(initial_ms.saturating_mul(2)),
-        }
-    }
-}
 
 /// What a child's supervisor does when it dies or is stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +67,8 @@ pub struct ChildSummary {
 pub struct Supervisor {
     policy: Policy,
     state: State,
-    next_delay_ms: u64,
+    /// `None` without respawn.
+    retries: Option<Retries>,
     restarts: u32,
     last_exit: Option<ExitStatus>,
 }
@@ -102,7 +77,7 @@ impl Supervisor {
     /// A child to start at once.
     pub fn new(policy: Policy) -> Supervisor {
         Supervisor {
-            next_delay_ms: policy.respawn.map_or(0, |b| b.initial_ms),
+            retries: policy.respawn.map(Retries::new),
             policy,
             state: State::Due,
             restarts: 0,
@@ -179,15 +154,11 @@ impl Supervisor {
     }
 
     fn after_death(&mut self, since_ms: u64, now_ms: u64) -> Option<u64> {
-        let Some(backoff) = self.policy.respawn else {
+        let Some(retries) = self.retries.as_mut() else {
             self.state = State::Done;
             return None;
         };
-        if now_ms.saturating_sub(since_ms) >= backoff.stable_ms {
-            self.next_delay_ms = backoff.initial_ms;
-        }
-        let delay = self.next_delay_ms;
-        self.next_delay_ms = delay.saturating_mul(2).min(backoff.cap_ms);
+        let delay = retries.after_run(now_ms.saturating_sub(since_ms));
         self.restarts = self.restarts.saturating_add(1);
         self.state = State::Waiting {
             until_ms: now_ms.saturating_add(delay),
@@ -347,6 +318,7 @@ mod tests {
 
     #[test]
     fn backoff_from_respawn_timeout() {
+        use crate::process::backoff::MIN_INITIAL_MS;
         let b = Backoff::from_initial(5000);
         assert_eq!(b.cap_ms, 80_000);
         assert_eq!(Backoff::from_initial(1000).cap_ms, 60_000);

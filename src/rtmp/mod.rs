@@ -20,7 +20,7 @@ pub mod message;
 pub mod name;
 mod out_queue;
 pub mod read_pacing;
-mod rng;
+pub(crate) mod rng;
 pub mod session;
 pub mod status;
 

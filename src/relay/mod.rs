@@ -1,0 +1,34 @@
+//! Relays: pushes of a published stream to other servers and pulls of streams from them,
+//! the part that needs no socket. A [`Relay`] is the state machine of one target (resolve,
+//! connect, negotiate, stream, back off with jitter, no log flood); a [`RelayQueue`] bounds
+//! what a slow target can hold back; a [`PullDemand`] starts and stops a pull as players of
+//! an edge come and go, failing over across origins.
+//!
+//! The shell resolves names, opens connections, runs the RTMP client session and the
+//! timers, and reports to these machines; they answer with operations.
+
+mod demand;
+mod driver;
+mod log_limiter;
+mod queue;
+mod reconnect;
+mod state;
+
+#[cfg(test)]
+mod demand_tests;
+#[cfg(test)]
+mod driver_tests;
+#[cfg(test)]
+mod queue_tests;
+
+pub use demand::{DemandOp, PullDemand, DEFAULT_GRACE_MS};
+pub use driver::{
+    Relay, RelayConfig, RelayTarget, DEFAULT_RECONNECT_MS, DEFAULT_STEP_TIMEOUT_MS,
+    DEFAULT_STILL_DOWN_EVERY_MS,
+};
+pub use log_limiter::LogLimiter;
+pub use queue::{
+    RelayBuffer, RelayMessage, RelayQueue, DEFAULT_RELAY_BUFFER_BYTES, DEFAULT_RELAY_BUFFER_MS,
+};
+pub use reconnect::Reconnect;
+pub use state::{ErrorKind, LogLevel, RelayOp, RelayState, RelayStats};
