@@ -25,8 +25,8 @@ fn publish(t_ms: u64) -> Vec<(u8, u32, Bytes)> {
         out.push((9, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64])));
         out.push((8, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10])));
     }
-    if t_ms % 40 == 0 {
-        let key = t_ms % 2000 == 0;
+    if t_ms.is_multiple_of(40) {
+        let key = t_ms.is_multiple_of(2000);
         let mut v = vec![0u8; if key { 30_000 } else { 6000 }];
         v[0] = if key { 0x17 } else { 0x27 };
         v[1] = 1;
