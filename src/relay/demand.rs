@@ -12,7 +12,8 @@ use std::collections::VecDeque;
 use super::reconnect::Reconnect;
 use crate::process::Backoff;
 
-/// nginx has no such directive: how long an unwatched pull stays up.
+/// How long an unwatched pull stays up (nginx-rtmp closes it at once; a player that
+/// reconnects or switches quality then waits for a new pull).
 pub const DEFAULT_GRACE_MS: u64 = 10_000;
 
 /// What the shell must do for the stream.

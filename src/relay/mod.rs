@@ -5,7 +5,9 @@
 //! an edge come and go, failing over across origins.
 //!
 //! The shell resolves names, opens connections, runs the RTMP client session and the
-//! timers, and reports to these machines; they answer with operations.
+//! timers, and reports to these machines; they answer with operations. A push's queue
+//! follows its relay: `join` with the stream's GOP cache when the relay reports streaming,
+//! `leave` on every `Close` and every `on_closed`, so nothing is kept for a dead target.
 
 mod demand;
 mod driver;

@@ -12,7 +12,8 @@
 //!
 //! The shell pops messages when the connection can take more (its client session's own
 //! pending bytes are small) and passes those pending bytes to [`RelayQueue::offer`], so a
-//! target that stops reading pins at most the budget plus one message plus the headers.
+//! target that stops reading pins at most the budget plus one message plus one metadata
+//! message and one codec header of each kind.
 
 use std::collections::VecDeque;
 
@@ -127,9 +128,26 @@ impl RelayQueue {
             || self.span_ms(timestamp) >= self.buffer.max_ms;
         let admit = self.admit.admit_over(&info, over);
         if admit.is_send() {
+            if over && info.is_mandatory() {
+                self.drop_superseded(info.kind);
+            }
             self.push(info, type_id, timestamp, payload.clone());
         }
         admit
+    }
+
+    /// Headers and metadata always go, so a publisher that repeats them to a stalled target
+    /// would grow the backlog without bound: over budget, a new one replaces a queued one of
+    /// its kind that no frame follows (the frame that would have used it is not queued, and
+    /// the new one supersedes it).
+    fn drop_superseded(&mut self, kind: MediaKind) {
+        let last = self.queued.iter().rposition(|m| m.info.kind == kind);
+        let Some(i) = last else { return };
+        if self.queued.get(i).is_some_and(|m| m.info.is_mandatory()) {
+            if let Some(m) = self.queued.remove(i) {
+                self.bytes = self.bytes.saturating_sub(m.payload.len());
+            }
+        }
     }
 
     /// The next message for the session.

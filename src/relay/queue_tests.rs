@@ -169,3 +169,30 @@ fn a_stalled_target_pins_at_most_the_budget() {
     assert!(peak <= max_bytes + 20_000, "peak {peak}");
     assert!(q.dropped() > 80_000);
 }
+
+/// Metadata and headers repeated to a stalled target replace each other.
+#[test]
+fn repeated_headers_to_a_stalled_target_stay_bounded() {
+    let mut q = joined(1000, 100);
+    let vhdr = |n: u8| Bytes::from(vec![0x17, 0, 0, 0, 0, n]);
+    let ahdr = Bytes::from_static(&[0xAF, 0, 0x12, 0x10]);
+    let meta = Bytes::from(vec![b'm'; 50]);
+    assert_eq!(offer(&mut q, 9, 0, key(), 0), Admit::Send);
+    for i in 0..10_000u32 {
+        offer(&mut q, 18, i, meta.clone(), 1000);
+        offer(&mut q, 9, i, vhdr((i % 200) as u8), 1000);
+        offer(&mut q, 8, i, ahdr.clone(), 1000);
+        offer(&mut q, 9, i, inter(), 1000);
+    }
+    assert_eq!(q.len(), 4, "the keyframe and one of each");
+    assert_eq!(q.backlog_bytes(), 10 + 50 + 6 + 4);
+    let got: Vec<(u8, u32)> = std::iter::from_fn(|| q.pop())
+        .map(|m| (m.type_id, m.timestamp))
+        .collect();
+    assert_eq!(got, [(9, 0), (18, 9999), (9, 9999), (8, 9999)]);
+    // Under budget, headers queue as they come.
+    let mut q = joined(1000, 1 << 20);
+    offer(&mut q, 9, 0, vhdr(1), 0);
+    offer(&mut q, 9, 0, vhdr(2), 0);
+    assert_eq!(q.len(), 2);
+}
