@@ -91,7 +91,8 @@ pub enum RelayOp {
     /// session starts on it once connected.
     Connect(SocketAddr),
     /// Close the connection (and drop the client session), or cancel the resolve in
-    /// flight.
+    /// flight. The relay takes no report about that connection or resolve afterwards: the
+    /// shell drops its handlers before it acts on the next operation.
     Close,
     /// Write a line to the error log.
     Log { level: LogLevel, line: String },
