@@ -29,6 +29,8 @@ pub mod process;
 #[forbid(unsafe_code)]
 pub mod record;
 #[forbid(unsafe_code)]
+pub mod relay;
+#[forbid(unsafe_code)]
 pub mod rtmp;
 #[forbid(unsafe_code)]
 pub mod stat;
