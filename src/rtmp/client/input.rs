@@ -271,7 +271,7 @@ impl ClientSession {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
 mod tests {
     use bytes::BytesMut;
 
@@ -373,7 +373,7 @@ mod tests {
         }
 
         /// Answers connect and createStream (stream 1).
-        fn to_starting(&mut self) {
+        fn answer_connect_and_create(&mut self) {
             let cmds = self.commands();
             let connect = cmds.iter().find(|c| c.name() == "connect").unwrap();
             let t = connect.transaction_id();
@@ -462,7 +462,7 @@ mod tests {
     #[test]
     fn play_sequence_media_and_end() {
         let mut s = Script::new(Mode::Play);
-        s.to_starting();
+        s.answer_connect_and_create();
         let sent = s.sent();
         let play = sent
             .iter()
@@ -615,7 +615,7 @@ mod tests {
     #[test]
     fn publish_denied_is_a_refusal() {
         let mut s = Script::new(Mode::Publish);
-        s.to_starting();
+        s.answer_connect_and_create();
         let r = s.command(
             1,
             &status::on_status("error", code::PUBLISH_DENIED, "bad key"),
