@@ -164,6 +164,12 @@ fn publish_reaches_the_server_and_media_arrives_intact() {
             Value::EcmaArray(vec![("width".into(), Value::Number(640.0))]),
         ]);
         pair.client.send_media(18, 0, &meta).unwrap();
+        // send_metadata wraps an onMetaData body (what the server reports).
+        let on_meta = amf0::encode_to_bytes(&[
+            Value::from("onMetaData"),
+            Value::EcmaArray(vec![("height".into(), Value::Number(360.0))]),
+        ]);
+        pair.client.send_metadata(0, &on_meta).unwrap();
         let mut sent = Vec::new();
         for i in 0..40u32 {
             let type_id = if i % 3 == 0 { 8 } else { 9 };
@@ -188,10 +194,16 @@ fn publish_reaches_the_server_and_media_arrives_intact() {
             })
             .collect();
         assert_eq!(got, sent);
-        assert!(pair
+        let metas: Vec<Bytes> = pair
             .server_events
             .iter()
-            .any(|e| matches!(e, Event::Metadata { .. })));
+            .filter_map(|e| match e {
+                Event::Metadata { data, .. } => Some(data.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(metas.len(), 2);
+        assert_eq!(metas[1], on_meta);
 
         // A polite close ends the publish on the server.
         pair.client.close();

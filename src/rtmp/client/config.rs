@@ -75,3 +75,18 @@ impl ClientConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_accept_large_server_messages() {
+        let c = ClientConfig::new("app", "rtmp://h/app", "s", Mode::Play);
+        assert_eq!(c.flash_ver, DEFAULT_FLASH_VER);
+        assert!(c.swf_url.is_empty() && c.page_url.is_empty());
+        assert!(c.limits.max_message >= 16 << 20);
+        assert!(c.limits.max_partial_bytes >= c.limits.max_message as usize);
+        assert_eq!(c.handshake, HandshakeStyle::Digest);
+    }
+}

@@ -44,6 +44,9 @@ use crate::rtmp::message::{self, csid, types, Control, UserControl};
 /// deleteStream), as ffmpeg uses it.
 pub const STREAM_COMMAND_CSID: u32 = 8;
 
+/// `@setDataFrame` as an AMF0 string.
+const SET_DATA_FRAME: &[u8] = b"\x02\x00\x0d@setDataFrame";
+
 #[derive(Debug)]
 enum Phase {
     Handshaking(ClientHandshake),
@@ -258,6 +261,20 @@ impl ClientSession {
             .map_err(ClientError::Outgoing)
     }
 
+    /// Sends stream metadata the way ffmpeg and OBS do (`@setDataFrame`
+    /// in front of it): `on_metadata` is an `onMetaData` data message body,
+    /// as the server session's `Event::Metadata` carries it.
+    pub fn send_metadata(
+        &mut self,
+        timestamp: u32,
+        on_metadata: &Bytes,
+    ) -> Result<(), ClientError> {
+        let mut body = BytesMut::with_capacity(SET_DATA_FRAME.len() + on_metadata.len());
+        body.extend_from_slice(SET_DATA_FRAME);
+        body.extend_from_slice(on_metadata);
+        self.send_media(types::DATA_AMF0, timestamp, &body.freeze())
+    }
+
     /// Ends the session politely: FCUnpublish + deleteStream for a
     /// publisher, deleteStream for a player. Flush the output, then close
     /// the socket. Later input is ignored.
@@ -363,5 +380,38 @@ impl ClientSession {
 
     fn answer_ping(&mut self, timestamp: u32) {
         self.send_control(Control::UserControl(UserControl::PingResponse(timestamp)));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_data_frame_is_the_amf0_string() {
+        let mut out = BytesMut::new();
+        amf0::encode(&Value::from("@setDataFrame"), &mut out);
+        assert_eq!(&out[..], SET_DATA_FRAME);
+    }
+
+    #[test]
+    fn output_is_counted_and_calls_before_publish_are_refused() {
+        let mut c = ClientSession::new(ClientConfig::new("a", "rtmp://h/a", "s", Mode::Publish));
+        assert_eq!(c.state(), ClientState::Handshaking);
+        assert_eq!(c.pending_output(), 1537);
+        assert_eq!(c.poll_output().map(|b| b.len()), Some(1537));
+        assert_eq!(c.poll_output(), None);
+        assert_eq!(c.bytes_sent(), 1537);
+        assert_eq!(c.stream_id(), None);
+        assert!(matches!(
+            c.send_metadata(0, &Bytes::new()),
+            Err(ClientError::NotPublishing { .. })
+        ));
+        // close before anything happened: no bytes, state Closed, input ignored.
+        c.close();
+        assert_eq!(c.state(), ClientState::Closed);
+        assert_eq!(c.poll_output(), None);
+        assert_eq!(c.feed(b"junk"), Ok(()));
     }
 }
