@@ -9,7 +9,7 @@ use bytes::Bytes;
 use ngx_rtmp::live::{GopCache, MediaInfo};
 use ngx_rtmp::relay::{
     ErrorKind, LogLevel, Relay, RelayBuffer, RelayConfig, RelayOp, RelayQueue, RelayState,
-    RelayTarget,
+    RelayEndpoint,
 };
 
 const STEP_MS: u64 = 10;
@@ -74,7 +74,7 @@ impl Shell {
         Shell {
             relay: Relay::new(
                 RelayConfig::default(),
-                RelayTarget {
+                RelayEndpoint {
                     url: "rtmp://target.test/live/s".into(),
                     host: "target.test".into(),
                     port: 1935,

@@ -48,7 +48,7 @@ impl Default for RelayConfig {
 
 /// Where a relay goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RelayTarget {
+pub struct RelayEndpoint {
     /// As configured, for logs and stat (`rtmp://host/app/name`).
     pub url: String,
     /// A name to resolve at every attempt, or an address literal.
@@ -60,7 +60,7 @@ pub struct RelayTarget {
 #[derive(Debug)]
 pub struct Relay {
     config: RelayConfig,
-    target: RelayTarget,
+    target: RelayEndpoint,
     state: RelayState,
     since_ms: u64,
     /// When the current step times out (resolving, connecting, negotiating) or the backoff
@@ -85,7 +85,7 @@ pub struct Relay {
 impl Relay {
     /// A relay in [`RelayState::Idle`]; `seed` feeds the reconnect jitter (the shell passes
     /// something that differs between relays and workers).
-    pub fn new(config: RelayConfig, target: RelayTarget, seed: u64) -> Relay {
+    pub fn new(config: RelayConfig, target: RelayEndpoint, seed: u64) -> Relay {
         Relay {
             reconnect: Reconnect::new(config.reconnect, seed),
             limiter: LogLimiter::new(config.still_down_every_ms),
@@ -111,7 +111,7 @@ impl Relay {
         self.state
     }
 
-    pub fn target(&self) -> &RelayTarget {
+    pub fn target(&self) -> &RelayEndpoint {
         &self.target
     }
 

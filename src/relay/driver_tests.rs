@@ -23,7 +23,7 @@ fn config() -> RelayConfig {
 fn relay(host: &str) -> Relay {
     Relay::new(
         config(),
-        RelayTarget {
+        RelayEndpoint {
             url: URL.to_owned(),
             host: host.to_owned(),
             port: 1935,
@@ -327,7 +327,7 @@ fn gives_up_after_its_attempts() {
             give_up_after: Some(2),
             ..config()
         },
-        RelayTarget {
+        RelayEndpoint {
             url: URL.into(),
             host: "10.0.0.1".into(),
             port: 1935,

@@ -8,6 +8,17 @@
 //! timers, and reports to these machines; they answer with operations. A push's queue
 //! follows its relay: `join` with the stream's GOP cache when the relay reports streaming,
 //! `leave` on every `Close` and every `on_closed`, so nothing is kept for a dead target.
+//!
+//! [`target`] parses what a relay connects to (nginx-rtmp's `push`/`pull` URLs and
+//! arguments); the protocol is [`crate::rtmp::client`]. A [`RelayEndpoint`] is the
+//! host and port the [`Relay`] state machine connects to.
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 mod demand;
 mod driver;
@@ -15,6 +26,7 @@ mod log_limiter;
 mod queue;
 mod reconnect;
 mod state;
+pub mod target;
 
 #[cfg(test)]
 mod demand_tests;
@@ -25,7 +37,7 @@ mod queue_tests;
 
 pub use demand::{DemandOp, PullDemand, DEFAULT_GRACE_MS};
 pub use driver::{
-    Relay, RelayConfig, RelayTarget, DEFAULT_RECONNECT_MS, DEFAULT_STEP_TIMEOUT_MS,
+    Relay, RelayConfig, RelayEndpoint, DEFAULT_RECONNECT_MS, DEFAULT_STEP_TIMEOUT_MS,
     DEFAULT_STILL_DOWN_EVERY_MS,
 };
 pub use log_limiter::LogLimiter;
@@ -34,3 +46,4 @@ pub use queue::{
 };
 pub use reconnect::Reconnect;
 pub use state::{ErrorKind, LogLevel, RelayOp, RelayState, RelayStats};
+pub use target::{RelayKind, RelayTarget, RelayUrl, Scheme, TargetError};

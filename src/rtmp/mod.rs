@@ -10,6 +10,7 @@
 )]
 
 pub mod chunk;
+pub mod client;
 pub mod command;
 pub mod config;
 pub mod digest;
