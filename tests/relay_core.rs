@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use ngx_rtmp::live::{GopCache, MediaInfo};
 use ngx_rtmp::relay::{
-    ErrorKind, LogLevel, Relay, RelayBuffer, RelayConfig, RelayOp, RelayQueue, RelayState,
-    RelayEndpoint,
+    ErrorKind, LogLevel, Relay, RelayBuffer, RelayConfig, RelayEndpoint, RelayOp, RelayQueue,
+    RelayState,
 };
 
 const STEP_MS: u64 = 10;

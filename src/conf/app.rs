@@ -17,6 +17,7 @@ use super::error::ConfError;
 use super::exec::{ExecLayer, ExecSettings};
 use super::notify::{Call, NotifyLayer, NotifySettings};
 use super::record::{resolve_recorders, RecordDone, RecordLayer, RecorderBlock, RecorderSettings};
+use super::relay::{RelayLayer, RelaySettings};
 
 /// Application-level settings, inheritable from `rtmp {}` and `server {}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,6 +63,7 @@ pub(super) struct AppLayer {
     pub(super) renditions: Vec<Rendition>,
     pub(super) transcode_ffmpeg: Option<String>,
     pub(super) exec: ExecLayer,
+    pub(super) relay: RelayLayer,
 }
 
 impl AppLayer {
@@ -122,6 +124,7 @@ impl AppLayer {
                 .clone()
                 .or_else(|| parent.transcode_ffmpeg.clone()),
             exec: self.exec.merge(&parent.exec),
+            relay: self.relay.merge(&parent.relay),
         }
     }
 
@@ -208,6 +211,7 @@ impl AppLayer {
             transcode_ffmpeg: self.transcode_ffmpeg.as_ref().map(PathBuf::from),
             exec: self.exec.resolve(),
             record: resolve_recorders(app, &self.record, &self.recorders, &record_done)?,
+            relay: self.relay.resolve(),
         })
     }
 }
@@ -275,6 +279,8 @@ pub struct AppSettings {
     pub exec: ExecSettings,
     /// The application's recorders (`record` other than `off`, `recorder` blocks).
     pub record: Vec<RecorderSettings>,
+    /// `push`, `push_reconnect`, `relay_buffer`, `session_relay`.
+    pub relay: RelaySettings,
 }
 
 impl AppSettings {
@@ -294,6 +300,10 @@ impl AppSettings {
 
     /// Whether a publisher's stream goes anywhere (players, HLS, DASH or a recorder).
     pub fn accepts_publish(&self) -> bool {
-        self.live || self.hls.is_some() || self.dash.is_some() || !self.record.is_empty()
+        self.live
+            || self.hls.is_some()
+            || self.dash.is_some()
+            || !self.record.is_empty()
+            || !self.relay.push.is_empty()
     }
 }

@@ -20,6 +20,7 @@ use super::listen::Listen;
 use super::model::{RtmpConf, Scope};
 use super::notify::{Call, NotifyUrl};
 use super::record::{RecordLayer, RecorderBlock};
+use super::relay::RelayLayer;
 use super::server::ServerLayer;
 use super::value::ValueError;
 
@@ -95,6 +96,9 @@ impl RtmpConf {
                 .record_layer(scope, directive)?
                 .set(directive, args)
                 .unwrap_or_else(|| Err(ConfError::Unknown(name.to_owned())));
+        }
+        if let Some(directive) = RelayLayer::directive(name) {
+            return self.app_layer(scope, directive)?.relay.set(directive, args);
         }
         match name {
             "listen" => self.set_listen(scope, args),

@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::auth::AccessError;
 use crate::hls::VariantError;
+use crate::relay::TargetError;
 use crate::transcode::RenditionError;
 
 use super::listen::ListenError;
@@ -49,6 +50,18 @@ pub enum ConfError {
         why: &'static str,
         app: String,
         recorder: String,
+    },
+    /// A malformed `push` (or `pull`) line.
+    Relay {
+        directive: &'static str,
+        arg: String,
+        error: TargetError,
+    },
+    /// A value this implementation does not support (yet).
+    Unsupported {
+        directive: &'static str,
+        arg: String,
+        why: &'static str,
     },
 }
 
@@ -111,6 +124,16 @@ impl fmt::Display for ConfError {
                 }
                 write!(f, ": {why}")
             }
+            ConfError::Relay {
+                directive,
+                arg,
+                error,
+            } => write!(f, "invalid \"{directive}\" target \"{arg}\": {error}"),
+            ConfError::Unsupported {
+                directive,
+                arg,
+                why,
+            } => write!(f, "\"{arg}\" in \"{directive}\" directive: {why}"),
             ConfError::InvalidApplicationName(a) => write!(
                 f,
                 "invalid application name \"{a}\" (use letters, digits, '_', '-' and '.')"

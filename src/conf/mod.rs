@@ -13,6 +13,7 @@ mod listen;
 mod model;
 mod notify;
 mod record;
+mod relay;
 mod server;
 mod value;
 
@@ -23,5 +24,6 @@ pub use listen::{Listen, ListenError};
 pub use model::{AppConf, RtmpConf, Scope, ServerConf};
 pub use notify::{Call, NotifySettings, NotifyUrl};
 pub use record::{RecordDoneCommand, RecorderSettings};
+pub use relay::RelaySettings;
 pub use server::ServerSettings;
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

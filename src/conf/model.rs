@@ -10,6 +10,7 @@ use super::exec::{ExecSettings, StaticExec};
 use super::listen::Listen;
 use super::notify::NotifySettings;
 use super::record::{valid_recorder_name, RecorderBlock};
+use super::relay::RelaySettings;
 use super::server::{ServerLayer, ServerSettings};
 
 /// Where a directive appears.
@@ -142,6 +143,7 @@ impl RtmpConf {
                 transcode_ffmpeg: None,
                 exec: ExecSettings::default(),
                 record: Vec::new(),
+                relay: RelaySettings::default(),
             },
             layer: AppLayer::default(),
         });

@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 82] = [
+static mut CONF_COMMANDS: [ngx_command_t; 86] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -174,6 +174,10 @@ static mut CONF_COMMANDS: [ngx_command_t; 82] = [
     simple(ngx_string!("exec_kill_signal"), ANY_LEVEL),
     simple(ngx_string!("respawn"), ANY_LEVEL),
     simple(ngx_string!("respawn_timeout"), ANY_LEVEL),
+    simple(ngx_string!("push"), ANY_LEVEL),
+    simple(ngx_string!("push_reconnect"), ANY_LEVEL),
+    simple(ngx_string!("relay_buffer"), ANY_LEVEL),
+    simple(ngx_string!("session_relay"), ANY_LEVEL),
     ngx_command_t::empty(),
 ];
 

@@ -1,0 +1,222 @@
+//! nginx-rtmp's relay directives, the push side: `push URL [app= name= tcUrl= pageUrl=
+//! swfUrl= flashVer= playPath= live=]` (several lines), `push_reconnect TIME`,
+//! `relay_buffer TIME` and `session_relay on|off`.
+//!
+//! A level with `push` lines replaces the lines it would inherit (as `hls_variant` does);
+//! the other three are inherited value by value. Only `rtmp://` targets are accepted for now:
+//! an `rtmps://` push fails `nginx -t` rather than being silently ignored.
+
+use crate::relay::{RelayKind, RelayTarget, Scheme, DEFAULT_RECONNECT_MS, DEFAULT_RELAY_BUFFER_MS};
+
+use super::args::{flag_arg, set_once, time_arg};
+use super::error::ConfError;
+
+/// Directives handled here.
+const RELAY_DIRECTIVES: [&str; 4] = ["push", "push_reconnect", "relay_buffer", "session_relay"];
+
+/// The relay directives of one level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct RelayLayer {
+    push: Option<Vec<RelayTarget>>,
+    push_reconnect: Option<u64>,
+    relay_buffer: Option<u64>,
+    session_relay: Option<bool>,
+}
+
+/// The push side of an application's relays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// `push` lines, in configuration order: every published stream of the application
+    /// (whose name a line's `name=` matches, when given) is pushed to each.
+    pub push: Vec<RelayTarget>,
+    /// `push_reconnect` (default 3 s): the first delay before a failed push tries again; the
+    /// relay's backoff grows from it, with jitter, up to its cap.
+    pub push_reconnect_ms: u64,
+    /// `relay_buffer` (default 5 s): media time a slow target may have queued before its
+    /// video skips to the next keyframe.
+    pub relay_buffer_ms: u32,
+    /// `session_relay on|off` (default off). In nginx-rtmp a relay normally lives as long as
+    /// the stream it relays; `on` ties it to the session that caused it instead (a pull
+    /// closes with the player that started it). Accepted and kept; pushes end with their
+    /// stream either way.
+    pub session_relay: bool,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings {
+            push: Vec::new(),
+            push_reconnect_ms: DEFAULT_RECONNECT_MS,
+            relay_buffer_ms: DEFAULT_RELAY_BUFFER_MS,
+            session_relay: false,
+        }
+    }
+}
+
+impl RelaySettings {
+    /// The push targets of the stream `name`.
+    pub fn pushes_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a RelayTarget> {
+        self.push
+            .iter()
+            .filter(move |t| t.name.is_empty() || t.name == name)
+    }
+}
+
+impl RelayLayer {
+    /// The static name of a relay directive, or `None` for another directive.
+    pub(super) fn directive(name: &str) -> Option<&'static str> {
+        RELAY_DIRECTIVES.iter().copied().find(|d| *d == name)
+    }
+
+    pub(super) fn set(&mut self, directive: &'static str, args: &[&str]) -> Result<(), ConfError> {
+        match directive {
+            "push" => {
+                let (url, rest) = args.split_first().ok_or(ConfError::Arity {
+                    directive,
+                    expected: "1 or more",
+                })?;
+                let target = RelayTarget::parse(RelayKind::Push, url, rest).map_err(|error| {
+                    ConfError::Relay {
+                        directive,
+                        arg: (*url).to_owned(),
+                        error,
+                    }
+                })?;
+                if target.url.scheme == Scheme::Rtmps {
+                    return Err(ConfError::Unsupported {
+                        directive,
+                        arg: (*url).to_owned(),
+                        why: "rtmps:// pushes are not supported yet",
+                    });
+                }
+                self.push.get_or_insert_with(Vec::new).push(target);
+                Ok(())
+            }
+            "push_reconnect" => {
+                let v = time_arg(directive, args, 1)?;
+                set_once(&mut self.push_reconnect, directive, v)
+            }
+            "relay_buffer" => {
+                let v = time_arg(directive, args, 1)?;
+                set_once(&mut self.relay_buffer, directive, v)
+            }
+            "session_relay" => {
+                let v = flag_arg(directive, args)?;
+                set_once(&mut self.session_relay, directive, v)
+            }
+            _ => Err(ConfError::Unknown(directive.to_owned())),
+        }
+    }
+
+    pub(super) fn merge(&self, parent: &RelayLayer) -> RelayLayer {
+        RelayLayer {
+            push: self.push.clone().or_else(|| parent.push.clone()),
+            push_reconnect: self.push_reconnect.or(parent.push_reconnect),
+            relay_buffer: self.relay_buffer.or(parent.relay_buffer),
+            session_relay: self.session_relay.or(parent.session_relay),
+        }
+    }
+
+    pub(super) fn resolve(&self) -> RelaySettings {
+        let d = RelaySettings::default();
+        RelaySettings {
+            push: self.push.clone().unwrap_or_default(),
+            push_reconnect_ms: self.push_reconnect.unwrap_or(d.push_reconnect_ms),
+            relay_buffer_ms: self
+                .relay_buffer
+                .map_or(d.relay_buffer_ms, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+            session_relay: self.session_relay.unwrap_or(d.session_relay),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::{RtmpConf, Scope};
+    use super::*;
+
+    fn conf() -> (RtmpConf, Scope) {
+        let mut c = RtmpConf::new();
+        let s = c.add_server();
+        let a = c.add_application(s, "live").unwrap();
+        (c, Scope::Application { server: s, app: a })
+    }
+
+    fn settings(c: &RtmpConf) -> RelaySettings {
+        let mut c = c.clone();
+        c.finish().unwrap();
+        c.servers[0].applications[0].settings.relay.clone()
+    }
+
+    #[test]
+    fn defaults_as_nginx_rtmp() {
+        let (c, _) = conf();
+        let s = settings(&c);
+        assert!(s.push.is_empty());
+        assert_eq!(s.push_reconnect_ms, 3000);
+        assert_eq!(s.relay_buffer_ms, 5000);
+        assert!(!s.session_relay);
+    }
+
+    #[test]
+    fn push_lines_with_arguments() {
+        let (mut c, app) = conf();
+        c.set(app, "push", &["rtmp://127.0.0.1:1940/live"]).unwrap();
+        c.set(
+            app,
+            "push",
+            &["127.0.0.2/other", "name=cam", "playPath=x", "live=1"],
+        )
+        .unwrap();
+        c.set(app, "push_reconnect", &["500ms"]).unwrap();
+        c.set(app, "relay_buffer", &["2s"]).unwrap();
+        c.set(app, "session_relay", &["on"]).unwrap();
+        let s = settings(&c);
+        assert_eq!(s.push.len(), 2);
+        assert_eq!(s.push[0].url.port, 1940);
+        assert_eq!(s.push[1].url.port, 1935);
+        assert_eq!(s.push[1].play_path("cam"), "x");
+        assert_eq!(s.pushes_of("cam").count(), 2);
+        assert_eq!(s.pushes_of("other").count(), 1);
+        assert_eq!(s.push_reconnect_ms, 500);
+        assert_eq!(s.relay_buffer_ms, 2000);
+        assert!(s.session_relay);
+    }
+
+    #[test]
+    fn inherited_and_replaced() {
+        let (mut c, app) = conf();
+        c.set(Scope::Main, "push", &["rtmp://10.0.0.1/a"]).unwrap();
+        c.set(Scope::Main, "push_reconnect", &["1s"]).unwrap();
+        assert_eq!(settings(&c).push.len(), 1);
+        c.set(app, "push", &["rtmp://10.0.0.2/b"]).unwrap();
+        let s = settings(&c);
+        assert_eq!(s.push.len(), 1);
+        assert_eq!(s.push[0].url.host, "10.0.0.2");
+        assert_eq!(s.push_reconnect_ms, 1000);
+    }
+
+    #[test]
+    fn malformed_lines_fail() {
+        let (mut c, app) = conf();
+        for bad in [
+            &["http://h/live"][..],
+            &["rtmp://h:0/live"][..],
+            &["rtmp://h/live", "bogus=1"][..],
+            &["rtmp://h/live", "live=x"][..],
+            &["rtmp://h/live", "static"][..],
+            &["rtmps://h/live"][..],
+            &[][..],
+        ] {
+            assert!(c.set(app, "push", bad).is_err(), "{bad:?}");
+        }
+        assert!(c.set(app, "push_reconnect", &["soon"]).is_err());
+        assert!(c.set(app, "relay_buffer", &["0"]).is_err());
+        assert!(c.set(app, "session_relay", &["maybe"]).is_err());
+        c.set(app, "push_reconnect", &["1s"]).unwrap();
+        assert_eq!(
+            c.set(app, "push_reconnect", &["2s"]),
+            Err(ConfError::Duplicate("push_reconnect"))
+        );
+    }
+}
