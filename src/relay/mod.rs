@@ -23,6 +23,7 @@
 mod demand;
 mod driver;
 mod log_limiter;
+mod push;
 mod queue;
 mod reconnect;
 mod state;
@@ -59,6 +60,7 @@ pub use driver::{
     DEFAULT_STILL_DOWN_EVERY_MS,
 };
 pub use log_limiter::LogLimiter;
+pub use push::{Push, PushOp, PushOutput, PUSH_LOW_WATER};
 pub use queue::{
     RelayBuffer, RelayMessage, RelayQueue, DEFAULT_RELAY_BUFFER_BYTES, DEFAULT_RELAY_BUFFER_MS,
 };
