@@ -29,6 +29,7 @@ mod policy;
 mod process;
 mod record_files;
 mod recordings;
+mod relay;
 mod remote;
 mod shm;
 mod stat_board;

@@ -179,6 +179,8 @@ impl OutputFiles {
                 member_of: None,
             });
         }
+        // Pushes relay the published stream under its own name (or their playPath).
+        super::relay::start_pushes(app, key, pipeline, &mut files);
         files
     }
 
