@@ -130,7 +130,9 @@ impl Push {
         self.relay.on_connected(now_ms);
         if self.relay.state() == RelayState::Negotiating {
             let mut config = self.client.clone();
-            config.seed = self.seed.wrapping_add(u64::from(self.relay.stats().reconnects));
+            config.seed = self
+                .seed
+                .wrapping_add(u64::from(self.relay.stats().reconnects));
             self.session = Some(ClientSession::new(config));
         }
     }
@@ -197,13 +199,8 @@ impl Push {
             self.queue.join(msg.gop);
         }
         let outside = self.outside_bytes();
-        self.queue.offer(
-            msg.info,
-            msg.type_id,
-            msg.timestamp,
-            msg.payload,
-            outside,
-        );
+        self.queue
+            .offer(msg.info, msg.type_id, msg.timestamp, msg.payload, outside);
         self.pump(msg.now.monotonic_ms);
     }
 
@@ -298,6 +295,10 @@ impl Output for PushOutput {
     }
 
     fn poll_op(&mut self) -> Option<OutputOp> {
-        self.push.try_borrow_mut().ok()?.output().map(OutputOp::Send)
+        self.push
+            .try_borrow_mut()
+            .ok()?
+            .output()
+            .map(OutputOp::Send)
     }
 }

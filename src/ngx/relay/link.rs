@@ -21,7 +21,7 @@ use nginx_sys::ngx_event_t;
 
 use crate::live::ByteSink;
 use crate::ngx::log::{Level, Log};
-use crate::ngx::net::{ConnectError, Connected, Connection, Peer, Recv, Sent};
+use crate::ngx::net::{ConnectError, Connected, Connection, LogError, Peer, Recv, Sent};
 use crate::relay::{ErrorKind, LogLevel, Push, PushOp};
 
 /// Bytes read from the socket at a time (on the stack).
@@ -126,6 +126,9 @@ impl Link {
         };
         if let Some(c) = peer.connection() {
             c.set_handlers(on_event, on_event);
+            // The relay logs what a failure means for it (once per state change): nginx's
+            // own socket errors go to the info level.
+            c.set_log_error(LogError::Info);
         }
         peer.set_data(Rc::as_ptr(this).cast_mut());
         self.peer = Some(peer);

@@ -17,7 +17,12 @@ use crate::relay::{Push, PushOutput};
 
 /// Starts one push per `push` target of `app` that applies to the stream `key`: each an
 /// output of `pipeline` executed by `files`. A push lives until the stream ends.
-pub fn start_pushes(app: &AppConf, key: &StreamKey, pipeline: &mut Pipeline, files: &mut OutputFiles) {
+pub fn start_pushes(
+    app: &AppConf,
+    key: &StreamKey,
+    pipeline: &mut Pipeline,
+    files: &mut OutputFiles,
+) {
     let relay = &app.settings.relay;
     let now = super::now_ms();
     for (i, target) in relay.pushes_of(&key.name).enumerate() {
