@@ -180,7 +180,9 @@ impl OutputFiles {
             });
         }
         // Pushes relay the published stream under its own name (or their playPath).
-        super::relay::start_pushes(app, key, pipeline, &mut files);
+        for (output, sink) in super::relay::start_pushes(app, key) {
+            files.attach_sink(pipeline, output, sink);
+        }
         files
     }
 

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use bytes::Bytes;
 use nginx_sys::ngx_event_t;
@@ -37,20 +37,25 @@ pub struct Link {
     unsent: VecDeque<Bytes>,
     unsent_bytes: usize,
     log: Log,
+    /// Itself, for the connection's handlers (which hold a strong reference while they run).
+    me: Weak<RefCell<Link>>,
 }
 
 pub type SharedLink = Rc<RefCell<Link>>;
 
 impl Link {
     pub fn new(push: Rc<RefCell<Push>>) -> SharedLink {
-        Rc::new(RefCell::new(Link {
-            push,
-            peer: None,
-            connected: false,
-            unsent: VecDeque::new(),
-            unsent_bytes: 0,
-            log: Log::cycle(),
-        }))
+        Rc::new_cyclic(|me| {
+            RefCell::new(Link {
+                push,
+                peer: None,
+                connected: false,
+                unsent: VecDeque::new(),
+                unsent_bytes: 0,
+                log: Log::cycle(),
+                me: me.clone(),
+            })
+        })
     }
 
     /// When the push next wants a tick.
@@ -238,10 +243,7 @@ impl Link {
             return;
         }
         let mut buf = [0u8; RECV_CHUNK];
-        loop {
-            let Some(c) = self.peer.as_ref().and_then(Peer::connection) else {
-                break;
-            };
+        while let Some(c) = self.peer.as_ref().and_then(Peer::connection) {
             match c.recv(&mut buf) {
                 Recv::Data(n) => {
                     if let Ok(mut p) = self.push.try_borrow_mut() {
@@ -301,17 +303,14 @@ unsafe extern "C" fn on_event(ev: *mut ngx_event_t) {
     let cell = unsafe { &*Connection::data_of::<RefCell<Link>>(ev) };
     let _ = super::super::catch(|| {
         // A strong reference for the duration: nothing the handler does may free the link.
-        let Ok(this) = upgrade(cell) else { return };
+        let Some(this) = cell.try_borrow().ok().and_then(|l| l.me.upgrade()) else {
+            return;
+        };
         let Ok(mut link) = this.try_borrow_mut() else {
             return;
         };
         link.on_socket_event(&this, super::super::now_ms());
     });
-}
-
-/// The `Rc` of a link's cell, from the registry of the worker's links.
-fn upgrade(cell: &RefCell<Link>) -> Result<SharedLink, ()> {
-    super::ticker::find(cell).ok_or(())
 }
 
 /// The byte sink of a push output: the session's bytes go to the link's connection.

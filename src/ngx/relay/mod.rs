@@ -10,21 +10,17 @@ use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use super::outputs::OutputFiles;
 use crate::conf::AppConf;
-use crate::live::{Pipeline, StreamKey};
+use crate::live::{ByteSink, Output, StreamKey};
 use crate::relay::{Push, PushOutput};
 
 /// Starts one push per `push` target of `app` that applies to the stream `key`: each an
-/// output of `pipeline` executed by `files`. A push lives until the stream ends.
-pub fn start_pushes(
-    app: &AppConf,
-    key: &StreamKey,
-    pipeline: &mut Pipeline,
-    files: &mut OutputFiles,
-) {
+/// output of the stream and the byte sink its bytes go to (the caller attaches them). A push
+/// lives until the stream ends: its link goes with its sink.
+pub fn start_pushes(app: &AppConf, key: &StreamKey) -> Vec<(Box<dyn Output>, Box<dyn ByteSink>)> {
     let relay = &app.settings.relay;
     let now = super::now_ms();
+    let mut pushes = Vec::new();
     for (i, target) in relay.pushes_of(&key.name).enumerate() {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (key.name.as_str(), i, now, std::process::id()).hash(&mut h);
@@ -37,12 +33,12 @@ pub fn start_pushes(
         )));
         let link = link::Link::new(push.clone());
         ticker::add(&link);
-        files.attach_sink(
-            pipeline,
-            Box::new(PushOutput::new(push.clone())),
-            Box::new(link::PushSink(link.clone())),
-        );
         push.borrow_mut().start(now);
         link::Link::tick(&link, now);
+        pushes.push((
+            Box::new(PushOutput::new(push)) as Box<dyn Output>,
+            Box::new(link::PushSink(link)) as Box<dyn ByteSink>,
+        ));
     }
+    pushes
 }

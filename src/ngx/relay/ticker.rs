@@ -35,17 +35,6 @@ pub fn add(link: &SharedLink) {
     });
 }
 
-/// The link whose cell this is, if it is alive.
-pub fn find(cell: &RefCell<Link>) -> Option<SharedLink> {
-    TICKER.with(|t| {
-        t.borrow()
-            .links
-            .iter()
-            .find(|w| std::ptr::eq(w.as_ptr(), cell))
-            .and_then(Weak::upgrade)
-    })
-}
-
 unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
     let _ = super::super::catch(|| {
         let now = super::super::now_ms();
