@@ -216,6 +216,35 @@ fn push_reaches_a_late_target_and_resumes_after_its_restart() {
     target.assert_no_crash();
 }
 
+/// Without a resolver, a host name is a logged warning and a retried push; the publisher
+/// goes on.
+#[test]
+fn an_unresolved_host_is_a_warning_and_a_retried_push() {
+    let origin = Nginx::start(
+        "relay-push-name",
+        &Conf::rtmp(
+            "server { listen 127.0.0.1:{rtmp_port}; application live { live on; \
+             push rtmp://no-such-host.invalid/live; push_reconnect 500ms; } }",
+        ),
+    );
+    let mut publisher = ffmpeg_publish(&origin.rtmp_url("live", "cam"), 3)
+        .spawn()
+        .expect("ffmpeg publish");
+    assert!(
+        origin.wait_log("no-such-host.invalid", Duration::from_secs(10)),
+        "{}",
+        origin.error_log()
+    );
+    assert!(
+        wait_ok(&mut publisher, Duration::from_secs(20)),
+        "publisher failed"
+    );
+    let log = origin.error_log();
+    assert!(log.contains("[warn]") && log.contains("resolve:"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    origin.assert_no_crash();
+}
+
 #[test]
 fn push_lines_fail_nginx_t_with_file_and_line() {
     for (line, expect) in [

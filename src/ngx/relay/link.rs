@@ -161,17 +161,9 @@ impl Link {
         self.unsent_bytes = 0;
     }
 
-    /// Moves the push's bytes to the socket (or to `unsent`).
+    /// Moves the push's bytes to the socket (or to `unsent`), telling the push what waits
+    /// each time: room on the socket lets the queue feed the session again.
     fn drain_output(&mut self, now_ms: u64) {
-        loop {
-            let out = match self.push.try_borrow_mut() {
-                Ok(mut p) => p.output(),
-                Err(_) => None,
-            };
-            let Some(out) = out else { break };
-            self.write(out);
-        }
-        // Feeding the session from the queue (room was made) may produce more bytes.
         loop {
             let unsent = self.unsent_bytes;
             let out = match self.push.try_borrow_mut() {
