@@ -331,9 +331,14 @@ impl ByteSink for PushSink {
 }
 
 impl Drop for PushSink {
+    /// The stream's outputs are gone: what the push still asks (its "stopped" line, a close
+    /// it had no bytes to send before) is done now, and the connection closed in any case.
     fn drop(&mut self) {
-        if let Ok(mut link) = self.0.try_borrow_mut() {
-            link.close();
-        }
+        let this = self.0.clone();
+        let Ok(mut link) = this.try_borrow_mut() else {
+            return;
+        };
+        link.process(&this, super::super::now_ms());
+        link.close();
     }
 }
