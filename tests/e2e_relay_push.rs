@@ -253,6 +253,95 @@ fn an_unresolved_host_is_a_warning_and_a_retried_push() {
     origin.assert_no_crash();
 }
 
+/// The (single) worker of `n`, from its error log.
+fn worker_pid(n: &Nginx) -> u32 {
+    n.error_log()
+        .lines()
+        .filter_map(|l| l.split("start worker process ").nth(1))
+        .filter_map(|p| p.trim().parse().ok())
+        .last()
+        .expect("worker pid in the error log")
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("worker status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+fn signal(pid: u32, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success(), "kill {sig} {pid}");
+}
+
+/// A target that stops reading (its worker stopped) costs the origin at most about
+/// `relay_buffer` of memory, and the publisher goes on; the target gets the stream again once
+/// it reads.
+#[test]
+fn a_stalled_target_costs_the_origin_at_most_the_relay_buffer() {
+    let dir = work_dir("stall");
+    // About 8 Mbit/s: 15 s of stall would pile up some 15 MB without a bound.
+    let input = dir.join("heavy.flv");
+    let (ok, err) = run_with_timeout(
+        {
+            let mut c = ffmpeg();
+            c.args(["-y", "-f", "lavfi", "-i"])
+                .arg("testsrc2=size=640x360:rate=30,noise=alls=60:allf=t")
+                .args(["-t", "24", "-c:v", "libx264", "-preset", "ultrafast"])
+                .args(["-b:v", "8M", "-maxrate", "8M", "-bufsize", "2M", "-g", "60"])
+                .args(["-threads", "1", "-pix_fmt", "yuv420p", "-f", "flv"])
+                .arg(&input);
+            c
+        },
+        Duration::from_secs(120),
+    );
+    assert!(ok, "encode heavy input: {err}");
+    let target = Nginx::start("relay-push-stall-target", &Conf::live());
+    let origin = Nginx::start(
+        "relay-push-stall-origin",
+        &origin_conf(target.rtmp_port, "relay_buffer 2s;"),
+    );
+    let mut publisher = ffmpeg_publish_file(&input, &origin.rtmp_url("live", "cam"))
+        .spawn()
+        .expect("publish");
+    let streaming = format!("streaming to 127.0.0.1:{}", target.rtmp_port);
+    assert!(
+        origin.wait_log(&streaming, Duration::from_secs(10)),
+        "{}",
+        origin.error_log()
+    );
+    thread::sleep(Duration::from_secs(3));
+    let origin_worker = worker_pid(&origin);
+    let target_worker = worker_pid(&target);
+    let before = rss_kb(origin_worker);
+    signal(target_worker, "-STOP");
+    let mut peak = before;
+    for _ in 0..30 {
+        thread::sleep(Duration::from_millis(500));
+        peak = peak.max(rss_kb(origin_worker));
+    }
+    signal(target_worker, "-CONT");
+    let grown_kb = peak.saturating_sub(before);
+    // 2 s at 8 Mbit/s is 2 MB, plus what the session holds before the queue: well under 15 MB.
+    assert!(
+        grown_kb < 6 * 1024,
+        "origin worker grew by {grown_kb} kB during the stall"
+    );
+    assert!(
+        wait_ok(&mut publisher, Duration::from_secs(40)),
+        "the publisher failed while its push target stalled"
+    );
+    origin.assert_no_crash();
+    target.assert_no_crash();
+}
+
 #[test]
 fn push_lines_fail_nginx_t_with_file_and_line() {
     for (line, expect) in [
