@@ -329,9 +329,11 @@ fn a_stalled_target_costs_the_origin_at_most_the_relay_buffer() {
     }
     signal(target_worker, "-CONT");
     let grown_kb = peak.saturating_sub(before);
-    // 2 s at 8 Mbit/s is 2 MB, plus what the session holds before the queue: well under 15 MB.
+    eprintln!("origin worker: {before} kB before the stall, {grown_kb} kB more at its peak");
+    // 2 s at 8 Mbit/s is 2 MB, plus what the session holds before the queue (measured: about
+    // 2.3 MB; without the bound, about 8.5 MB, the rest of the 15 MB sitting in socket buffers).
     assert!(
-        grown_kb < 6 * 1024,
+        grown_kb < 4608,
         "origin worker grew by {grown_kb} kB during the stall"
     );
     assert!(
