@@ -257,9 +257,9 @@ fn an_unresolved_host_is_a_warning_and_a_retried_push() {
 fn worker_pid(n: &Nginx) -> u32 {
     n.error_log()
         .lines()
+        .rev()
         .filter_map(|l| l.split("start worker process ").nth(1))
-        .filter_map(|p| p.trim().parse().ok())
-        .last()
+        .find_map(|p| p.trim().parse().ok())
         .expect("worker pid in the error log")
 }
 
