@@ -78,6 +78,7 @@ impl Shell {
                     url: "rtmp://target.test/live/s".into(),
                     host: "target.test".into(),
                     port: 1935,
+                    tls: false,
                 },
                 0x5eed,
             ),

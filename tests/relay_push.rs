@@ -11,7 +11,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use ngx_rtmp::files::Now;
 use ngx_rtmp::live::{GopCache, Incoming, OutputOp, Pipeline};
-use ngx_rtmp::relay::{Push, PushOp, PushOutput, RelayKind, RelayState, RelayTarget};
+use ngx_rtmp::relay::{LinkDriver, LinkOp, Push, PushOutput, RelayKind, RelayState, RelayTarget};
 use ngx_rtmp::rtmp::{Event, Session, SessionConfig};
 
 fn now(ms: u64) -> Now {
@@ -82,13 +82,13 @@ impl Rig {
                 let Some(op) = op else { break };
                 moved = true;
                 match op {
-                    PushOp::Connect(addr) => {
+                    LinkOp::Connect(addr) => {
                         self.connects.push(addr);
                         self.server = Some(Session::new(SessionConfig::default(), self.t, 1));
                         self.push.borrow_mut().on_connected(self.t);
                     }
-                    PushOp::Close => self.server = None,
-                    PushOp::Resolve(_) | PushOp::Log { .. } => {}
+                    LinkOp::Close => self.server = None,
+                    LinkOp::Resolve(_) | LinkOp::Log { .. } => {}
                 }
             }
             let mut to_server = Vec::new();

@@ -54,6 +54,8 @@ pub struct RelayEndpoint {
     /// A name to resolve at every attempt, or an address literal.
     pub host: String,
     pub port: u16,
+    /// `rtmps://`: TLS over the connection, with `host` as the server name.
+    pub tls: bool,
 }
 
 /// One relay. Pure: time comes in as `now_ms` (a monotonic clock of the shell).

@@ -27,6 +27,7 @@ fn relay(host: &str) -> Relay {
             url: URL.to_owned(),
             host: host.to_owned(),
             port: 1935,
+            tls: false,
         },
         42,
     )
@@ -331,6 +332,7 @@ fn gives_up_after_its_attempts() {
             url: URL.into(),
             host: "10.0.0.1".into(),
             port: 1935,
+            tls: false,
         },
         1,
     );

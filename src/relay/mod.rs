@@ -22,6 +22,7 @@
 
 mod demand;
 mod driver;
+mod link_driver;
 mod log_limiter;
 mod push;
 mod queue;
@@ -59,8 +60,9 @@ pub use driver::{
     Relay, RelayConfig, RelayEndpoint, DEFAULT_RECONNECT_MS, DEFAULT_STEP_TIMEOUT_MS,
     DEFAULT_STILL_DOWN_EVERY_MS,
 };
+pub use link_driver::{LinkDriver, LinkOp};
 pub use log_limiter::LogLimiter;
-pub use push::{Push, PushOp, PushOutput, PUSH_LOW_WATER};
+pub use push::{Push, PushOutput, PUSH_LOW_WATER};
 pub use queue::{
     RelayBuffer, RelayMessage, RelayQueue, DEFAULT_RELAY_BUFFER_BYTES, DEFAULT_RELAY_BUFFER_MS,
 };

@@ -7,7 +7,7 @@
 //! message and hands the session's bytes to the shell's byte sink. The shell owns the
 //! connection; it reports to the push what happened to it (`on_connected`, `on_data`,
 //! `on_error`, `on_closed`, `tick`), writes what [`Push::output`] gives, tells how much it
-//! still holds unsent ([`Push::set_unsent`]), and executes the [`PushOp`]s.
+//! still holds unsent ([`Push::set_unsent`]), and executes the [`LinkOp`]s.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -16,9 +16,10 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::driver::{Relay, RelayConfig, RelayEndpoint};
+use super::link_driver::{LinkDriver, LinkOp};
 use super::queue::{RelayBuffer, RelayQueue, DEFAULT_RELAY_BUFFER_BYTES};
-use super::state::{ErrorKind, LogLevel, RelayOp, RelayState, RelayStats};
-use super::target::RelayTarget;
+use super::state::{ErrorKind, RelayOp, RelayState, RelayStats};
+use super::target::{RelayTarget, Scheme};
 use crate::files::Now;
 use crate::live::{Output, OutputError, OutputOp, Published};
 use crate::rtmp::client::{ClientConfig, ClientEvent, ClientSession};
@@ -28,20 +29,6 @@ use crate::rtmp::message::types;
 /// session: enough to keep a fast link busy, small enough that the queue (bounded in media
 /// time) decides what a slow target skips.
 pub const PUSH_LOW_WATER: usize = 256 * 1024;
-
-/// What the shell must do for a push, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushOp {
-    /// Resolve the name (then [`Push::on_resolved`]).
-    Resolve(String),
-    /// Open a connection to this address (then `on_connected`, `on_error` or `on_closed`).
-    Connect(SocketAddr),
-    /// Close the connection (after writing what [`Push::output`] gave before this op), or
-    /// forget the resolve in flight.
-    Close,
-    /// Write a line to the error log.
-    Log { level: LogLevel, line: String },
-}
 
 /// One push target of one stream.
 #[derive(Debug)]
@@ -81,6 +68,7 @@ impl Push {
             ),
             host: target.url.host.clone(),
             port: target.url.port,
+            tls: target.url.scheme == Scheme::Rtmps,
         };
         Push {
             relay: Relay::new(RelayConfig::new(reconnect_ms), endpoint, seed),
@@ -112,81 +100,9 @@ impl Push {
         self.relay.state()
     }
 
-    pub fn stats(&self) -> RelayStats<'_> {
-        self.relay.stats()
-    }
-
     /// Messages the queue dropped for a slow target.
     pub fn dropped(&self) -> u64 {
         self.queue.dropped()
-    }
-
-    pub fn on_resolved(&mut self, now_ms: u64, result: Result<Vec<SocketAddr>, String>) {
-        self.relay.on_resolved(now_ms, result);
-    }
-
-    /// The connection is up: the session starts (its C0+C1 are in [`Push::output`]).
-    pub fn on_connected(&mut self, now_ms: u64) {
-        self.relay.on_connected(now_ms);
-        if self.relay.state() == RelayState::Negotiating {
-            let mut config = self.client.clone();
-            config.seed = self
-                .seed
-                .wrapping_add(u64::from(self.relay.stats().reconnects));
-            self.session = Some(ClientSession::new(config));
-        }
-    }
-
-    /// Bytes read from the connection.
-    pub fn on_data(&mut self, now_ms: u64, data: &[u8]) {
-        let Some(session) = &mut self.session else {
-            return;
-        };
-        self.relay.add_bytes(0, data.len() as u64);
-        if let Err(e) = session.feed(data) {
-            self.relay
-                .on_error(now_ms, ErrorKind::Session, &e.to_string());
-            return;
-        }
-        while let Some(event) = session.poll_event() {
-            match event {
-                ClientEvent::Publishing => {
-                    self.relay.on_session_ready(now_ms);
-                    self.join_pending = true;
-                }
-                ClientEvent::StreamEnd(_) => {
-                    self.relay
-                        .on_error(now_ms, ErrorKind::Session, "the target ended the stream");
-                    return;
-                }
-                _ => {}
-            }
-        }
-    }
-
-    pub fn on_error(&mut self, now_ms: u64, kind: ErrorKind, reason: &str) {
-        self.relay.on_error(now_ms, kind, reason);
-    }
-
-    pub fn on_closed(&mut self, now_ms: u64) {
-        self.relay.on_closed(now_ms);
-    }
-
-    /// Time passed: a step times out, a backoff ends.
-    pub fn tick(&mut self, now_ms: u64) {
-        self.relay.tick(now_ms);
-    }
-
-    /// When [`Push::tick`] next has something to do.
-    pub fn deadline(&self) -> Option<u64> {
-        self.relay.deadline()
-    }
-
-    /// What the shell still holds unsent; the queue feeds the session again below
-    /// [`PUSH_LOW_WATER`].
-    pub fn set_unsent(&mut self, now_ms: u64, bytes: usize) {
-        self.unsent = bytes;
-        self.pump(now_ms);
     }
 
     /// One published message of the stream.
@@ -202,35 +118,6 @@ impl Push {
         self.queue
             .offer(msg.info, msg.type_id, msg.timestamp, msg.payload, outside);
         self.pump(msg.now.monotonic_ms);
-    }
-
-    /// Bytes for the connection, in order.
-    pub fn output(&mut self) -> Option<Bytes> {
-        let out = self.session.as_mut()?.poll_output()?;
-        self.relay.add_bytes(out.len() as u64, 0);
-        Some(out)
-    }
-
-    /// The next operation for the shell. A `Close` ends the session and empties the queue:
-    /// nothing is kept for a dead target.
-    pub fn poll_op(&mut self) -> Option<PushOp> {
-        loop {
-            let op = self.relay.poll_op()?;
-            return Some(match op {
-                RelayOp::Resolve(host) => PushOp::Resolve(host),
-                RelayOp::Connect(addr) => PushOp::Connect(addr),
-                RelayOp::Close => {
-                    self.session = None;
-                    self.queue.leave();
-                    self.join_pending = false;
-                    self.unsent = 0;
-                    PushOp::Close
-                }
-                RelayOp::Log { level, line } => PushOp::Log { level, line },
-                // A push retries for ever: its relay never gives up.
-                RelayOp::GaveUp => continue,
-            });
-        }
     }
 
     fn outside_bytes(&self) -> usize {
@@ -258,6 +145,113 @@ impl Push {
                     .on_error(now_ms, ErrorKind::Session, &e.to_string());
                 return;
             }
+        }
+    }
+}
+
+impl LinkDriver for Push {
+    fn endpoint(&self) -> &RelayEndpoint {
+        self.relay.target()
+    }
+
+    fn stats(&self) -> RelayStats<'_> {
+        self.relay.stats()
+    }
+
+    fn on_resolved(&mut self, now_ms: u64, result: Result<Vec<SocketAddr>, String>) {
+        self.relay.on_resolved(now_ms, result);
+    }
+
+    /// The connection is up: the session starts (its C0+C1 are in [`Push::output`]).
+    fn on_connected(&mut self, now_ms: u64) {
+        self.relay.on_connected(now_ms);
+        if self.relay.state() == RelayState::Negotiating {
+            let mut config = self.client.clone();
+            config.seed = self
+                .seed
+                .wrapping_add(u64::from(self.relay.stats().reconnects));
+            self.session = Some(ClientSession::new(config));
+        }
+    }
+
+    /// Bytes read from the connection.
+    fn on_data(&mut self, now_ms: u64, data: &[u8]) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        self.relay.add_bytes(0, data.len() as u64);
+        if let Err(e) = session.feed(data) {
+            self.relay
+                .on_error(now_ms, ErrorKind::Session, &e.to_string());
+            return;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                ClientEvent::Publishing => {
+                    self.relay.on_session_ready(now_ms);
+                    self.join_pending = true;
+                }
+                ClientEvent::StreamEnd(_) => {
+                    self.relay
+                        .on_error(now_ms, ErrorKind::Session, "the target ended the stream");
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_error(&mut self, now_ms: u64, kind: ErrorKind, reason: &str) {
+        self.relay.on_error(now_ms, kind, reason);
+    }
+
+    fn on_closed(&mut self, now_ms: u64) {
+        self.relay.on_closed(now_ms);
+    }
+
+    /// Time passed: a step times out, a backoff ends.
+    fn tick(&mut self, now_ms: u64) {
+        self.relay.tick(now_ms);
+    }
+
+    /// When [`Push::tick`] next has something to do.
+    fn deadline(&self) -> Option<u64> {
+        self.relay.deadline()
+    }
+
+    /// What the shell still holds unsent; the queue feeds the session again below
+    /// [`PUSH_LOW_WATER`].
+    fn set_unsent(&mut self, now_ms: u64, bytes: usize) {
+        self.unsent = bytes;
+        self.pump(now_ms);
+    }
+
+    /// Bytes for the connection, in order.
+    fn output(&mut self) -> Option<Bytes> {
+        let out = self.session.as_mut()?.poll_output()?;
+        self.relay.add_bytes(out.len() as u64, 0);
+        Some(out)
+    }
+
+    /// The next operation for the shell. A `Close` ends the session and empties the queue:
+    /// nothing is kept for a dead target.
+    fn poll_op(&mut self) -> Option<LinkOp> {
+        loop {
+            let op = self.relay.poll_op()?;
+            return Some(match op {
+                RelayOp::Resolve(host) => LinkOp::Resolve(host),
+                RelayOp::Connect(addr) => LinkOp::Connect(addr),
+                RelayOp::Close => {
+                    self.session = None;
+                    self.queue.leave();
+                    self.join_pending = false;
+                    self.unsent = 0;
+                    LinkOp::Close
+                }
+                RelayOp::Log { level, line } => LinkOp::Log { level, line },
+                // A push retries for ever: its relay never gives up.
+                RelayOp::GaveUp => continue,
+            });
         }
     }
 }

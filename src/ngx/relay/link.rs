@@ -1,5 +1,6 @@
-//! The connection of one push: an outgoing [`Peer`] driven by the sans-IO [`Push`], and the
-//! byte sink its [`PushOutput`](crate::relay::PushOutput) writes into.
+//! The connection of one relay: an outgoing [`Peer`] driven by a sans-IO [`LinkDriver`] (a
+//! push or a pull), and the byte sink a push's [`PushOutput`](crate::relay::PushOutput)
+//! writes into.
 //!
 //! A [`Link`] is shared (`Rc<RefCell<_>>`) by the stream's outputs (through [`PushSink`]), the
 //! worker's relay ticker (a weak reference) and, while connected, the connection's event
@@ -13,23 +14,24 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 
 use bytes::Bytes;
 use nginx_sys::ngx_event_t;
 
+use super::resolve::resolve;
 use crate::live::ByteSink;
 use crate::ngx::log::{Level, Log};
 use crate::ngx::net::{ConnectError, Connected, Connection, LogError, Peer, Recv, Sent};
-use crate::relay::{ErrorKind, LogLevel, Push, PushOp};
+use crate::relay::{ErrorKind, LinkDriver, LinkOp, LogLevel};
 
 /// Bytes read from the socket at a time (on the stack).
 const RECV_CHUNK: usize = 16 * 1024;
 
-/// One push target's connection.
+/// One relay target's connection.
 pub struct Link {
-    push: Rc<RefCell<Push>>,
+    driver: Rc<RefCell<dyn LinkDriver>>,
     peer: Option<Peer>,
     /// The TCP connection is established (not only started).
     connected: bool,
@@ -44,10 +46,10 @@ pub struct Link {
 pub type SharedLink = Rc<RefCell<Link>>;
 
 impl Link {
-    pub fn new(push: Rc<RefCell<Push>>) -> SharedLink {
+    pub fn new(driver: Rc<RefCell<dyn LinkDriver>>) -> SharedLink {
         Rc::new_cyclic(|me| {
             RefCell::new(Link {
-                push,
+                driver,
                 peer: None,
                 connected: false,
                 unsent: VecDeque::new(),
@@ -60,7 +62,7 @@ impl Link {
 
     /// When the push next wants a tick.
     pub fn deadline(&self) -> Option<u64> {
-        self.push.try_borrow().ok()?.deadline()
+        self.driver.try_borrow().ok()?.deadline()
     }
 
     /// Time passed.
@@ -68,7 +70,7 @@ impl Link {
         let Ok(mut link) = this.try_borrow_mut() else {
             return;
         };
-        if let Ok(mut p) = link.push.try_borrow_mut() {
+        if let Ok(mut p) = link.driver.try_borrow_mut() {
             p.tick(now_ms);
         }
         link.process(this, now_ms);
@@ -79,21 +81,21 @@ impl Link {
     fn process(&mut self, this: &SharedLink, now_ms: u64) {
         loop {
             self.drain_output(now_ms);
-            let op = match self.push.try_borrow_mut() {
+            let op = match self.driver.try_borrow_mut() {
                 Ok(mut p) => p.poll_op(),
                 Err(_) => None,
             };
             let Some(op) = op else { return };
             match op {
-                PushOp::Log { level, line } => self.log_line(level, &line),
-                PushOp::Resolve(host) => {
+                LinkOp::Log { level, line } => self.log_line(level, &line),
+                LinkOp::Resolve(host) => {
                     let answer = resolve(&host);
-                    if let Ok(mut p) = self.push.try_borrow_mut() {
+                    if let Ok(mut p) = self.driver.try_borrow_mut() {
                         p.on_resolved(now_ms, answer);
                     }
                 }
-                PushOp::Connect(addr) => self.connect(this, addr, now_ms),
-                PushOp::Close => self.close(),
+                LinkOp::Connect(addr) => self.connect(this, addr, now_ms),
+                LinkOp::Close => self.close(),
             }
         }
     }
@@ -123,7 +125,7 @@ impl Link {
                     ConnectError::Refused(None) => "connection refused".to_owned(),
                     ConnectError::Failed => "no free connection or socket error".to_owned(),
                 };
-                if let Ok(mut p) = self.push.try_borrow_mut() {
+                if let Ok(mut p) = self.driver.try_borrow_mut() {
                     p.on_error(now_ms, ErrorKind::Connect, &why);
                 }
                 return;
@@ -144,7 +146,7 @@ impl Link {
 
     fn on_established(&mut self, now_ms: u64) {
         self.connected = true;
-        if let Ok(mut p) = self.push.try_borrow_mut() {
+        if let Ok(mut p) = self.driver.try_borrow_mut() {
             p.on_connected(now_ms);
         }
     }
@@ -166,7 +168,7 @@ impl Link {
     fn drain_output(&mut self, now_ms: u64) {
         loop {
             let unsent = self.unsent_bytes;
-            let out = match self.push.try_borrow_mut() {
+            let out = match self.driver.try_borrow_mut() {
                 Ok(mut p) => {
                     p.set_unsent(now_ms, unsent);
                     p.output()
@@ -238,7 +240,7 @@ impl Link {
         while let Some(c) = self.peer.as_ref().and_then(Peer::connection) {
             match c.recv(&mut buf) {
                 Recv::Data(n) => {
-                    if let Ok(mut p) = self.push.try_borrow_mut() {
+                    if let Ok(mut p) = self.driver.try_borrow_mut() {
                         p.on_data(now_ms, buf.get(..n).unwrap_or_default());
                     }
                     // Answers (handshake, commands) go out, and the session may have
@@ -254,7 +256,7 @@ impl Link {
                 }
                 Recv::Closed => {
                     self.close();
-                    if let Ok(mut p) = self.push.try_borrow_mut() {
+                    if let Ok(mut p) = self.driver.try_borrow_mut() {
                         p.on_closed(now_ms);
                     }
                     break;
@@ -269,25 +271,14 @@ impl Link {
     }
 
     fn fail(&mut self, this: &SharedLink, now_ms: u64, kind: ErrorKind, why: &str) {
-        if let Ok(mut p) = self.push.try_borrow_mut() {
+        if let Ok(mut p) = self.driver.try_borrow_mut() {
             p.on_error(now_ms, kind, why);
         }
         self.process(this, now_ms);
     }
 }
 
-/// Answers a resolve without blocking the worker: `localhost` is the loopback address; other
-/// names need a resolver, which relays do not have yet (the relay logs it and retries).
-fn resolve(host: &str) -> Result<Vec<SocketAddr>, String> {
-    if host.eq_ignore_ascii_case("localhost") {
-        return Ok(vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)]);
-    }
-    Err(format!(
-        "host names other than localhost are not resolved yet (use an address): {host}"
-    ))
-}
-
-/// The read and write handler of push connections.
+/// The read and write handler of relay connections.
 unsafe extern "C" fn on_event(ev: *mut ngx_event_t) {
     // SAFETY: nginx calls this only for events of connections opened by `Link::connect`,
     // whose `data` is the `RefCell<Link>` of a live `Rc` (the link owns the peer, so the

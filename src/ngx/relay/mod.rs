@@ -4,6 +4,7 @@
 //! [`link::Link`]: an outgoing nginx connection. [`ticker`] gives the links the time.
 
 mod link;
+mod resolve;
 mod ticker;
 
 use std::cell::RefCell;
@@ -12,7 +13,7 @@ use std::rc::Rc;
 
 use crate::conf::AppConf;
 use crate::live::{ByteSink, Output, StreamKey};
-use crate::relay::{Push, PushOutput};
+use crate::relay::{LinkDriver, Push, PushOutput};
 
 /// Starts one push per `push` target of `app` that applies to the stream `key`: each an
 /// output of the stream and the byte sink its bytes go to (the caller attaches them). A push
@@ -31,7 +32,7 @@ pub fn start_pushes(app: &AppConf, key: &StreamKey) -> Vec<(Box<dyn Output>, Box
             relay.relay_buffer_ms,
             h.finish(),
         )));
-        let link = link::Link::new(push.clone());
+        let link = link::Link::new(push.clone() as Rc<RefCell<dyn LinkDriver>>);
         ticker::add(&link);
         push.borrow_mut().start(now);
         link::Link::tick(&link, now);
