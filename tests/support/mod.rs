@@ -13,7 +13,9 @@
 //! - [`ts`]: the MPEG-TS parser; [`m3u8`]: the playlist parser;
 //! - [`hls`]: inputs, capture and ffprobe for end-to-end HLS; [`hls_rules`]: the HLS rules;
 //! - [`master`]: master playlists and ffprobe's view of variants' segments;
-//! - [`xml`]: a small strict XML reader (MPDs).
+//! - [`xml`]: a small strict XML reader (MPDs);
+//! - [`hls_js`]: hls.js in headless Chromium, judged by how its video advances;
+//! - [`http`]: a plain HTTP GET.
 //!
 //! Every test binary compiles the whole tree and uses part of it.
 #![allow(dead_code)]
@@ -22,7 +24,9 @@ pub mod callback;
 pub mod fileops;
 pub mod flv;
 pub mod hls;
+pub mod hls_js;
 pub mod hls_rules;
+pub mod http;
 pub mod m3u8;
 pub mod master;
 pub mod media;
