@@ -1,0 +1,160 @@
+//! Relay host names end to end. With `resolver` (a DNS server the test runs on loopback and
+//! whose answers it changes), a push to a name that does not resolve yet starts anyway, is
+//! retried without flooding the log, streams once the name resolves, and follows the name
+//! to another address when its first target goes down. Without `resolver`, a name that does
+//! not resolve when the configuration loads is a warning: `nginx -t`, the start and a reload
+//! pass.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use support::dns::DnsServer;
+use support::nginx::{ffmpeg_plays, ffmpeg_publish, Conf, Nginx};
+
+fn work_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/e2e")
+        .join(format!("relay-resolve-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("work dir");
+    d
+}
+
+/// A target listening on its own 127.0.0.1 port (for the harness and players) and on
+/// `addr` (where the name sends the push).
+fn target_conf(addr: &str) -> Conf {
+    Conf::rtmp(&format!(
+        "server {{ listen 127.0.0.1:{{rtmp_port}}; listen {addr}; \
+         application live {{ live on; }} }}"
+    ))
+}
+
+/// Lines of the relay to `target.test` at warning level or above.
+fn relay_warnings(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("target.test") && (l.contains("[warn]") || l.contains("[error]")))
+        .count()
+}
+
+fn still_running(child: &mut Child) -> bool {
+    matches!(child.try_wait(), Ok(None))
+}
+
+#[test]
+fn push_resolves_late_and_follows_a_moved_name() {
+    let dir = work_dir("moved");
+    let dns = DnsServer::start(&dir);
+    // The name's port: the first target listens on it at 127.0.0.1, the second at 127.0.0.2.
+    let first = Nginx::prepare("relay-resolve-first", &Conf::live());
+    let port = first.rtmp_port;
+    let origin = Nginx::start(
+        "relay-resolve-origin",
+        &Conf::rtmp(&format!(
+            "resolver 127.0.0.1:{dns} valid=1s; resolver_timeout 2s;
+             server {{ listen 127.0.0.1:{{rtmp_port}}; application live {{ live on;
+                 push rtmp://target.test:{port}/live; push_reconnect 300ms; }} }}",
+            dns = dns.port
+        )),
+    );
+    let mut publisher = ffmpeg_publish(&origin.rtmp_url("live", "cam"), 40)
+        .spawn()
+        .expect("ffmpeg publish");
+
+    // The name does not resolve: one warning, then quiet retries.
+    assert!(
+        origin.wait_log("Host not found", Duration::from_secs(10)),
+        "no failed lookup logged:\n{}",
+        origin.error_log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let log = origin.error_log();
+    assert_eq!(relay_warnings(&log), 1, "{log}");
+
+    // The name resolves to the first target: the push streams within the backoff.
+    let first = Nginx::start_prepared(first);
+    dns.set("target.test", &["127.0.0.1"]);
+    let started = Instant::now();
+    let streaming_first = format!("streaming to 127.0.0.1:{port}");
+    assert!(
+        origin.wait_log(&streaming_first, Duration::from_secs(15)),
+        "the push did not reach the first target:\n{}",
+        origin.error_log()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        ffmpeg_plays(&first.rtmp_url("live", "cam")),
+        "no stream on the first target"
+    );
+
+    // The name moves to a second target on 127.0.0.2 and the first one goes down: the next
+    // attempt asks the name again and follows it.
+    let second = Nginx::start(
+        "relay-resolve-second",
+        &target_conf(&format!("127.0.0.2:{port}")),
+    );
+    dns.set("target.test", &["127.0.0.2"]);
+    let mut first = first;
+    assert!(first.shut_down("stop"), "the first target did not stop");
+    let streaming_second = format!("streaming to 127.0.0.2:{port}");
+    assert!(
+        origin.wait_log(&streaming_second, Duration::from_secs(15)),
+        "the push did not follow the name:\n{}",
+        origin.error_log()
+    );
+    assert!(
+        ffmpeg_plays(&second.rtmp_url("live", "cam")),
+        "no stream on the second target"
+    );
+
+    assert!(
+        still_running(&mut publisher),
+        "the publisher stopped while its push target moved"
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    origin.assert_no_crash();
+    second.assert_no_crash();
+}
+
+/// Without `resolver`: a relay host that does not resolve when the configuration loads is a
+/// warning, for `nginx -t`, the start and a reload.
+#[test]
+fn without_resolver_an_unresolved_name_is_a_warning() {
+    let mut n = Nginx::prepare(
+        "relay-resolve-load",
+        &Conf::rtmp(
+            "server { listen 127.0.0.1:{rtmp_port}; application live { live on; \
+             push rtmp://target.test/live; push rtmp://localhost:1/live; } }",
+        ),
+    );
+    let out = n.test_config();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("[warn]") && err.contains("\"target.test\"") && err.contains("resolver"),
+        "{err}"
+    );
+    assert!(!err.contains("\"localhost\""), "{err}");
+    n = Nginx::start_prepared(n);
+    n.signal("reload");
+    assert!(
+        n.wait_log("does not resolve now", Duration::from_secs(10)),
+        "{}",
+        n.error_log()
+    );
+    // The reload went through: a second generation of workers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while n.error_log().matches("start worker process").count() < 2 {
+        assert!(Instant::now() < deadline, "no reload:\n{}", n.error_log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    n.wait_listening(n.rtmp_port);
+    assert!(n.shut_down("quit"), "nginx did not quit");
+    n.assert_no_crash();
+}
