@@ -1,7 +1,8 @@
 //! Relay host names end to end. With `resolver` (a DNS server the test runs on loopback and
 //! whose answers it changes), a push to a name that does not resolve yet starts anyway, is
 //! retried without flooding the log, streams once the name resolves, and follows the name
-//! to another address when its first target goes down. Without `resolver`, a name that does
+//! to another address when its first target goes down; a lookup still in flight when its
+//! stream ends is cancelled. Without `resolver`, a name that does
 //! not resolve when the configuration loads is a warning: `nginx -t`, the start and a reload
 //! pass.
 
@@ -12,7 +13,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use support::dns::DnsServer;
-use support::nginx::{ffmpeg_plays, ffmpeg_publish, Conf, Nginx};
+use support::nginx::{ffmpeg_plays, ffmpeg_publish, run_with_timeout, Conf, Nginx};
 
 fn work_dir(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,10 +32,10 @@ fn target_conf(addr: &str) -> Conf {
     ))
 }
 
-/// Lines of the relay to `target.test` at warning level or above.
-fn relay_warnings(log: &str) -> usize {
+/// Lines about `host` at warning level or above.
+fn warnings(log: &str, host: &str) -> usize {
     log.lines()
-        .filter(|l| l.contains("target.test") && (l.contains("[warn]") || l.contains("[error]")))
+        .filter(|l| l.contains(host) && (l.contains("[warn]") || l.contains("[error]")))
         .count()
 }
 
@@ -70,7 +71,7 @@ fn push_resolves_late_and_follows_a_moved_name() {
     );
     std::thread::sleep(Duration::from_secs(2));
     let log = origin.error_log();
-    assert_eq!(relay_warnings(&log), 1, "{log}");
+    assert_eq!(warnings(&log, "target.test"), 1, "{log}");
 
     // The name resolves to the first target: the push streams within the backoff.
     let first = Nginx::start_prepared(first);
@@ -120,6 +121,50 @@ fn push_resolves_late_and_follows_a_moved_name() {
     let _ = publisher.wait();
     origin.assert_no_crash();
     second.assert_no_crash();
+}
+
+/// A stream that ends while its relay's lookup is unanswered cancels the lookup: nothing
+/// calls back into the gone relay, and the next stream's relay asks again.
+#[test]
+fn a_lookup_in_flight_ends_with_its_stream() {
+    let dir = work_dir("cancel");
+    let dns = DnsServer::start(&dir);
+    dns.set("slow.test", &["-"]);
+    let origin = Nginx::start(
+        "relay-resolve-cancel",
+        &Conf::rtmp(&format!(
+            "resolver 127.0.0.1:{dns}; resolver_timeout 3s;
+             server {{ listen 127.0.0.1:{{rtmp_port}}; application live {{ live on;
+                 push rtmp://slow.test:1/live; }} }}",
+            dns = dns.port
+        )),
+    );
+    for round in 1..=2 {
+        let (ok, err) = run_with_timeout(
+            ffmpeg_publish(&origin.rtmp_url("live", "cam"), 2),
+            Duration::from_secs(20),
+        );
+        assert!(ok, "publish {round}: {err}");
+        let stopped = "relay rtmp://slow.test:1/live/cam: stopped";
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while origin.error_log().matches(stopped).count() < round {
+            assert!(Instant::now() < deadline, "{}", origin.error_log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // The lookups were never answered: no relay line says it resolved or failed to.
+    let log = origin.error_log();
+    assert!(!log.contains("connecting to"), "{log}");
+    assert_eq!(warnings(&log, "slow.test"), 0, "{log}");
+    // Past `resolver_timeout` (a cancelled lookup's timer is gone with it) and nginx's
+    // resends of the unanswered queries, the worker is well and still takes a publish.
+    std::thread::sleep(Duration::from_secs(6));
+    let (ok, err) = run_with_timeout(
+        ffmpeg_publish(&origin.rtmp_url("live", "again"), 1),
+        Duration::from_secs(20),
+    );
+    assert!(ok, "publish after the cancelled lookups: {err}");
+    origin.assert_no_crash();
 }
 
 /// Without `resolver`: a relay host that does not resolve when the configuration loads is a

@@ -1,5 +1,5 @@
 //! A DNS server on loopback (`dns_server.py`) whose answers the test changes while it runs:
-//! A records of the names it was told, NXDOMAIN for the rest.
+//! A records of the names it was told, silence for names set to `-`, NXDOMAIN for the rest.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -39,7 +39,8 @@ impl DnsServer {
         DnsServer { child, port, names }
     }
 
-    /// From now on `name` resolves to `addrs` (none: NXDOMAIN again).
+    /// From now on `name` resolves to `addrs` (none: NXDOMAIN again; `["-"]`: queries go
+    /// unanswered).
     pub fn set(&self, name: &str, addrs: &[&str]) {
         let line = if addrs.is_empty() {
             String::new()

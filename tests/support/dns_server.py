@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A tiny DNS server for tests: UDP on 127.0.0.1, A records from a file it rereads at every
-query ("name address [address ...]" per line), NXDOMAIN for any other name. An AAAA query of
-a known name gets an empty answer. TTL 0: resolvers ask again.
+query ("name address [address ...]" per line; "name -": never answered), NXDOMAIN for any
+other name. An AAAA query of a known name gets an empty answer. TTL 0: resolvers ask again.
 
 Usage: dns_server.py NAMES_FILE  -- prints "port N" once it listens, then serves until killed.
 """
@@ -61,7 +61,10 @@ def main():
     while True:
         packet, peer = s.recvfrom(512)
         try:
-            s.sendto(answer(packet, load(path)), peer)
+            names = load(path)
+            if names.get(question(packet)[0]) == ["-"]:
+                continue
+            s.sendto(answer(packet, names), peer)
         except (struct.error, IndexError):
             pass
 
