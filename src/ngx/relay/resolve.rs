@@ -169,7 +169,6 @@ fn spawn_lookup(host: String, slot: Slot) -> Result<(), String> {
     };
     let spawned = std::thread::Builder::new()
         .name("rtmp-resolve".to_owned())
-        .stack_size(256 * 1024)
         .spawn(move || {
             let answer = lookup_blocking(&host);
             if let Ok(mut s) = slot.lock() {
