@@ -123,6 +123,42 @@ fn push_resolves_late_and_follows_a_moved_name() {
     second.assert_no_crash();
 }
 
+/// Every address of an answer is tried, in one attempt: a name with a dead address and a
+/// live one streams at once, whichever comes first (nginx's resolver rotates them).
+#[test]
+fn every_address_of_an_answer_is_tried() {
+    let dir = work_dir("addrs");
+    let dns = DnsServer::start(&dir);
+    let target = Nginx::start("relay-resolve-addrs-target", &Conf::live());
+    let port = target.rtmp_port;
+    dns.set("two.test", &["127.0.0.3", "127.0.0.1"]);
+    let origin = Nginx::start(
+        "relay-resolve-addrs",
+        &Conf::rtmp(&format!(
+            "resolver 127.0.0.1:{dns};
+             server {{ listen 127.0.0.1:{{rtmp_port}}; application live {{ live on;
+                 push rtmp://two.test:{port}/live; }} }}",
+            dns = dns.port
+        )),
+    );
+    let mut publisher = ffmpeg_publish(&origin.rtmp_url("live", "cam"), 20)
+        .spawn()
+        .expect("ffmpeg publish");
+    assert!(
+        origin.wait_log(
+            &format!("streaming to 127.0.0.1:{port}"),
+            Duration::from_secs(10)
+        ),
+        "{}",
+        origin.error_log()
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    let log = origin.error_log();
+    assert!(!log.contains("retrying"), "{log}");
+    origin.assert_no_crash();
+}
+
 /// A stream that ends while its relay's lookup is unanswered cancels the lookup: nothing
 /// calls back into the gone relay, and the next stream's relay asks again.
 #[test]
