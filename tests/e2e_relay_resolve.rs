@@ -124,7 +124,8 @@ fn push_resolves_late_and_follows_a_moved_name() {
 }
 
 /// Every address of an answer is tried, in one attempt: a name with a dead address and a
-/// live one streams at once, whichever comes first (nginx's resolver rotates them).
+/// live one streams at once. (nginx's resolver hands a fresh answer over in the server's
+/// order, the dead address first; cached answers are rotated.)
 #[test]
 fn every_address_of_an_answer_is_tried() {
     let dir = work_dir("addrs");
