@@ -201,6 +201,22 @@ fn a_lookup_in_flight_ends_with_its_stream() {
         Duration::from_secs(20),
     );
     assert!(ok, "publish after the cancelled lookups: {err}");
+
+    // A worker that stops with a lookup in flight cancels it before nginx frees its
+    // resolver.
+    let mut publisher = ffmpeg_publish(&origin.rtmp_url("live", "cam"), 20)
+        .spawn()
+        .expect("ffmpeg publish");
+    assert!(
+        origin.wait_log("publishes \"live/cam\"", Duration::from_secs(10)),
+        "{}",
+        origin.error_log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut origin = origin;
+    assert!(origin.shut_down("stop"), "nginx did not stop");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
     origin.assert_no_crash();
 }
 
