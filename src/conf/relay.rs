@@ -1,6 +1,8 @@
 //! nginx-rtmp's relay directives, the push side: `push URL [app= name= tcUrl= pageUrl=
 //! swfUrl= flashVer= playPath= live=]` (several lines), `push_reconnect TIME`,
-//! `relay_buffer TIME` and `session_relay on|off`.
+//! `relay_buffer TIME` and `session_relay on|off`; and how relay hosts are resolved:
+//! `resolver ADDRESS ... [valid=TIME] [ipv6=on|off]` (nginx's resolver, which the shell
+//! creates and numbers: the model keeps that number) and `resolver_timeout TIME`.
 //!
 //! A level with `push` lines replaces the lines it would inherit (as `hls_variant` does);
 //! the other three are inherited value by value. Only `rtmp://` targets are accepted for now:
@@ -12,7 +14,16 @@ use super::args::{flag_arg, set_once, time_arg};
 use super::error::ConfError;
 
 /// Directives handled here.
-const RELAY_DIRECTIVES: [&str; 4] = ["push", "push_reconnect", "relay_buffer", "session_relay"];
+const RELAY_DIRECTIVES: [&str; 5] = [
+    "push",
+    "push_reconnect",
+    "relay_buffer",
+    "session_relay",
+    "resolver_timeout",
+];
+
+/// nginx's `resolver_timeout` default.
+pub const DEFAULT_RESOLVER_TIMEOUT_MS: u64 = 30_000;
 
 /// The relay directives of one level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +32,8 @@ pub(super) struct RelayLayer {
     push_reconnect: Option<u64>,
     relay_buffer: Option<u64>,
     session_relay: Option<bool>,
+    resolver: Option<usize>,
+    resolver_timeout: Option<u64>,
 }
 
 /// The push side of an application's relays.
@@ -40,6 +53,11 @@ pub struct RelaySettings {
     /// closes with the player that started it). Accepted and kept; pushes end with their
     /// stream either way.
     pub session_relay: bool,
+    /// The `resolver` in effect: the number the shell gave the nginx resolver it created for
+    /// that line. `None`: names are resolved when the configuration loads.
+    pub resolver: Option<usize>,
+    /// `resolver_timeout` (default 30 s, as nginx's): how long one lookup may take.
+    pub resolver_timeout_ms: u64,
 }
 
 impl Default for RelaySettings {
@@ -49,6 +67,8 @@ impl Default for RelaySettings {
             push_reconnect_ms: DEFAULT_RECONNECT_MS,
             relay_buffer_ms: DEFAULT_RELAY_BUFFER_MS,
             session_relay: false,
+            resolver: None,
+            resolver_timeout_ms: DEFAULT_RESOLVER_TIMEOUT_MS,
         }
     }
 }
@@ -104,8 +124,17 @@ impl RelayLayer {
                 let v = flag_arg(directive, args)?;
                 set_once(&mut self.session_relay, directive, v)
             }
+            "resolver_timeout" => {
+                let v = time_arg(directive, args, 1)?;
+                set_once(&mut self.resolver_timeout, directive, v)
+            }
             _ => Err(ConfError::Unknown(directive.to_owned())),
         }
+    }
+
+    /// `resolver ...`: `id` is the shell's number for the nginx resolver of the line.
+    pub(super) fn set_resolver(&mut self, id: usize) -> Result<(), ConfError> {
+        set_once(&mut self.resolver, "resolver", id)
     }
 
     pub(super) fn merge(&self, parent: &RelayLayer) -> RelayLayer {
@@ -114,6 +143,8 @@ impl RelayLayer {
             push_reconnect: self.push_reconnect.or(parent.push_reconnect),
             relay_buffer: self.relay_buffer.or(parent.relay_buffer),
             session_relay: self.session_relay.or(parent.session_relay),
+            resolver: self.resolver.or(parent.resolver),
+            resolver_timeout: self.resolver_timeout.or(parent.resolver_timeout),
         }
     }
 
@@ -126,6 +157,8 @@ impl RelayLayer {
                 .relay_buffer
                 .map_or(d.relay_buffer_ms, |v| u32::try_from(v).unwrap_or(u32::MAX)),
             session_relay: self.session_relay.unwrap_or(d.session_relay),
+            resolver: self.resolver,
+            resolver_timeout_ms: self.resolver_timeout.unwrap_or(d.resolver_timeout_ms),
         }
     }
 }
@@ -156,6 +189,28 @@ mod tests {
         assert_eq!(s.push_reconnect_ms, 3000);
         assert_eq!(s.relay_buffer_ms, 5000);
         assert!(!s.session_relay);
+        assert_eq!(s.resolver, None);
+        assert_eq!(s.resolver_timeout_ms, 30_000);
+    }
+
+    #[test]
+    fn resolver_inherited_and_overridden() {
+        let (mut c, app) = conf();
+        c.set_resolver(Scope::Main, 0).unwrap();
+        c.set(Scope::Main, "resolver_timeout", &["5s"]).unwrap();
+        let s = settings(&c);
+        assert_eq!(s.resolver, Some(0));
+        assert_eq!(s.resolver_timeout_ms, 5000);
+        c.set_resolver(Scope::Server(0), 1).unwrap();
+        assert_eq!(settings(&c).resolver, Some(1));
+        c.set_resolver(app, 2).unwrap();
+        assert_eq!(settings(&c).resolver, Some(2));
+        assert_eq!(
+            c.set_resolver(app, 3),
+            Err(ConfError::Duplicate("resolver"))
+        );
+        assert!(c.set(app, "resolver_timeout", &["soon"]).is_err());
+        assert!(c.set(app, "resolver_timeout", &[]).is_err());
     }
 
     #[test]

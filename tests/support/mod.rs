@@ -8,6 +8,7 @@
 //! - [`flv`]: FLV tags, read from files and written into aggregates;
 //! - [`media`]: sequence headers, synthetic frames, Annex-B NAL types, ADTS frames;
 //! - [`callback`]: a real HTTP server for notify callbacks;
+//! - [`dns`]: a DNS server on loopback whose answers the test changes;
 //! - [`recording`]: what a recorded FLV file holds (metadata, index, starts, ffprobe);
 //! - [`fileops`]: an in-memory executor of the HLS segmenter's `FileOp`s;
 //! - [`ts`]: the MPEG-TS parser; [`m3u8`]: the playlist parser;
@@ -21,6 +22,7 @@
 #![allow(dead_code)]
 
 pub mod callback;
+pub mod dns;
 pub mod fileops;
 pub mod flv;
 pub mod hls;
