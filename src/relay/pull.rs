@@ -217,7 +217,9 @@ impl Pull {
         while let Some(op) = self.demand.poll_op() {
             match op {
                 DemandOp::StartPull { origin } => {
-                    self.relay.stop(self.now_ms);
+                    if !matches!(self.relay.state(), RelayState::Idle | RelayState::Stopped) {
+                        self.relay.stop(self.now_ms);
+                    }
                     // The old relay's last ops (its close) go out before the new one's.
                     self.flush_old_relay();
                     let (relay, client) = Self::relay_for(&self.config, origin, self.attempts);
@@ -339,8 +341,9 @@ impl LinkDriver for Pull {
                 self.pending.push_back(LinkOp::Log {
                     level: LogLevel::Warn,
                     line: format!(
-                        "pull \"{}\": every origin failed; trying again in {delay} ms",
-                        self.config.local_name
+                        "pull of \"{}\": every origin failed ({}); trying again in {delay} ms",
+                        self.config.local_name,
+                        self.last_error.as_deref().unwrap_or("-")
                     ),
                 });
             }

@@ -316,6 +316,10 @@ impl ShellPull {
                 PullEvent::AllFailed => self.answer_waiters(false),
             }
         }
+    }
+
+    /// Once the pull has nothing left to do (its ops are out): it is forgotten.
+    fn check_done(&mut self) {
         if self.core.is_done() && !self.done {
             self.done = true;
             self.reservation = None;
@@ -461,6 +465,9 @@ impl LinkDriver for ShellPull {
     fn poll_op(&mut self) -> Option<LinkOp> {
         let op = self.core.poll_op();
         self.drain();
+        if op.is_none() {
+            self.check_done();
+        }
         op
     }
 
