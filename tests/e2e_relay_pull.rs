@@ -127,7 +127,8 @@ impl Player {
                 match ev {
                     ClientEvent::Media { type_id: 9, .. } => {
                         self.video += 1;
-                        self.first_media.get_or_insert_with(|| self.started.elapsed());
+                        self.first_media
+                            .get_or_insert_with(|| self.started.elapsed());
                     }
                     ClientEvent::StreamEnd(StreamEndReason::UnpublishNotify) => self.ended += 1,
                     ClientEvent::Status { code, .. } if code == "NetStream.Play.PublishNotify" => {
@@ -173,9 +174,17 @@ fn ffmpeg_player(url: String, out: PathBuf, secs: &str) -> thread::JoinHandle<(b
 fn assert_same_frames(input: &Path, received: &Path, min: usize) {
     let (src, _) = frame_md5(input, "v");
     let (got, err) = frame_md5(received, "v");
-    assert!(got.len() >= min, "{} video frames in {received:?} ({err})", got.len());
+    assert!(
+        got.len() >= min,
+        "{} video frames in {received:?} ({err})",
+        got.len()
+    );
     let n = got.len() - 3;
-    assert_eq!(got[..n], src[..n], "video frames of {received:?} differ from the source");
+    assert_eq!(
+        got[..n],
+        src[..n],
+        "video frames of {received:?} differ from the source"
+    );
 }
 
 #[test]
@@ -252,7 +261,11 @@ fn first_frame_at_once_and_origin_restart() {
     thread::sleep(Duration::from_millis(2500));
     let edge = Nginx::start(
         "relay-pull-restart-edge",
-        &edge_conf(&[origin.rtmp_port], 2, "pull_reconnect 300ms; pull_grace 1s;"),
+        &edge_conf(
+            &[origin.rtmp_port],
+            2,
+            "pull_reconnect 300ms; pull_grace 1s;",
+        ),
     );
 
     let mut player = Player::play(edge.rtmp_port, "cam");
@@ -313,8 +326,15 @@ fn first_frame_at_once_and_origin_restart() {
         "the pull did not close:\n{}",
         edge.error_log()
     );
-    assert!(left.elapsed() >= Duration::from_millis(900), "{:?}", left.elapsed());
-    eprintln!("pull closed {:?} after the last player left", left.elapsed());
+    assert!(
+        left.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        left.elapsed()
+    );
+    eprintln!(
+        "pull closed {:?} after the last player left",
+        left.elapsed()
+    );
     let _ = publisher.kill();
     let _ = publisher.wait();
     edge.assert_no_crash();
@@ -374,10 +394,7 @@ fn our_edge_pulls_from_the_c_module() {
         &Conf::live(),
         Path::new(C_RTMP_MODULE),
     );
-    let edge = Nginx::start(
-        "relay-pull-c-edge",
-        &edge_conf(&[origin.rtmp_port], 2, ""),
-    );
+    let edge = Nginx::start("relay-pull-c-edge", &edge_conf(&[origin.rtmp_port], 2, ""));
     let out = dir.join("edge.flv");
     let player = ffmpeg_player(edge.rtmp_url("live", "cam"), out.clone(), "6.5");
     assert!(
@@ -399,7 +416,10 @@ fn our_edge_pulls_from_the_c_module() {
 /// Interop: our origin, Debian's C module as the edge (`pull` in its configuration).
 #[test]
 fn the_c_module_pulls_from_our_origin() {
-    assert!(Path::new(C_RTMP_MODULE).is_file(), "{C_RTMP_MODULE} missing");
+    assert!(
+        Path::new(C_RTMP_MODULE).is_file(),
+        "{C_RTMP_MODULE} missing"
+    );
     let dir = work_dir("c-edge");
     let origin = Nginx::start("relay-pull-our-origin", &Conf::live());
     let mut publisher = ffmpeg_publish(&origin.rtmp_url("live", "cam"), 30)
@@ -419,9 +439,17 @@ fn the_c_module_pulls_from_our_origin() {
     let (ok, err) = ffmpeg_player(edge.rtmp_url("live", "cam"), out.clone(), "3")
         .join()
         .expect("player thread");
-    assert!(ok, "player on the C edge failed: {err}\n{}", origin.error_log());
+    assert!(
+        ok,
+        "player on the C edge failed: {err}\n{}",
+        origin.error_log()
+    );
     let (got, err) = frame_md5(&out, "v");
-    assert!(got.len() >= 60, "{} frames on the C edge ({err})", got.len());
+    assert!(
+        got.len() >= 60,
+        "{} frames on the C edge ({err})",
+        got.len()
+    );
     let _ = publisher.kill();
     let _ = publisher.wait();
     origin.assert_no_crash();

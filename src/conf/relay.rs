@@ -9,8 +9,7 @@
 //! ignored.
 
 use crate::relay::{
-    RelayKind, RelayTarget, Scheme, DEFAULT_GRACE_MS, DEFAULT_RECONNECT_MS,
-    DEFAULT_RELAY_BUFFER_MS,
+    RelayKind, RelayTarget, Scheme, DEFAULT_GRACE_MS, DEFAULT_RECONNECT_MS, DEFAULT_RELAY_BUFFER_MS,
 };
 
 use super::args::{flag_arg, set_once, time_arg};
@@ -124,13 +123,12 @@ impl RelayLayer {
                 } else {
                     RelayKind::Pull
                 };
-                let target = RelayTarget::parse(kind, url, rest).map_err(|error| {
-                    ConfError::Relay {
+                let target =
+                    RelayTarget::parse(kind, url, rest).map_err(|error| ConfError::Relay {
                         directive,
                         arg: (*url).to_owned(),
                         error,
-                    }
-                })?;
+                    })?;
                 if target.url.scheme == Scheme::Rtmps {
                     return Err(ConfError::Unsupported {
                         directive,
@@ -249,6 +247,45 @@ mod tests {
         assert_eq!(s.push_reconnect_ms, 500);
         assert_eq!(s.relay_buffer_ms, 2000);
         assert!(s.session_relay);
+    }
+
+    #[test]
+    fn pull_lines_origins_and_static() {
+        let (mut c, app) = conf();
+        c.set(app, "pull", &["rtmp://127.0.0.1:1940/live"]).unwrap();
+        c.set(app, "pull", &["rtmp://127.0.0.2/live", "name=cam"])
+            .unwrap();
+        c.set(
+            app,
+            "pull",
+            &["rtmp://127.0.0.3/live", "name=lobby", "static"],
+        )
+        .unwrap();
+        c.set(app, "pull_reconnect", &["500ms"]).unwrap();
+        c.set(app, "pull_grace", &["0"]).unwrap();
+        let s = settings(&c);
+        assert_eq!(s.pull.len(), 3);
+        assert_eq!(s.pulls_of("cam").len(), 2);
+        assert_eq!(s.pulls_of("other").len(), 1);
+        assert!(s.pulls_of("lobby").iter().all(|t| !t.is_static));
+        assert_eq!(s.static_pulls().count(), 1);
+        assert_eq!(s.pull_reconnect_ms, 500);
+        assert_eq!(s.pull_grace_ms, 0);
+        assert!(s.push.is_empty());
+        let d = settings(&conf().0);
+        assert_eq!(
+            (d.pull_reconnect_ms, d.pull_grace_ms),
+            (3000, DEFAULT_GRACE_MS)
+        );
+        for bad in [
+            &["rtmps://h/live"][..],
+            &["rtmp://h/live", "static"][..],
+            &["rtmp://h/live", "bogus"][..],
+            &[][..],
+        ] {
+            assert!(c.set(app, "pull", bad).is_err(), "{bad:?}");
+        }
+        assert!(c.set(app, "pull_reconnect", &["0"]).is_err());
     }
 
     #[test]

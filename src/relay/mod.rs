@@ -54,14 +54,6 @@ mod driver_tests;
     clippy::expect_used,
     clippy::panic
 )]
-mod pull_tests;
-#[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 mod queue_tests;
 
 pub use demand::{DemandOp, PullDemand, DEFAULT_GRACE_MS};

@@ -107,12 +107,7 @@ impl Pull {
     /// a pull that never connects).
     pub fn new(config: PullConfig) -> Pull {
         let backoff = Backoff::for_relay(config.reconnect_ms);
-        let demand = PullDemand::new(
-            config.origins.len(),
-            config.grace_ms,
-            backoff,
-            config.seed,
-        );
+        let demand = PullDemand::new(config.origins.len(), config.grace_ms, backoff, config.seed);
         let (relay, client) = Self::relay_for(&config, 0, 0);
         Pull {
             demand,

@@ -154,9 +154,7 @@ impl Policy {
                     return;
                 }
                 // Another worker claimed it in between: read it from there.
-                Some(_) => {
-                    published = worker::with(|w| remote::attach(w, &want, now).is_some())
-                }
+                Some(_) => published = worker::with(|w| remote::attach(w, &want, now).is_some()),
                 None => {}
             }
         }
@@ -255,7 +253,11 @@ impl Policy {
     }
 
     pub(super) fn stop_play(&mut self, stream_id: u32) {
-        if let Some(pos) = self.pull_waits.iter().position(|w| w.req.stream_id == stream_id) {
+        if let Some(pos) = self
+            .pull_waits
+            .iter()
+            .position(|w| w.req.stream_id == stream_id)
+        {
             let w = self.pull_waits.swap_remove(pos);
             crate::ngx::relay::pull::remove_waiter(&w.key, self.client);
         }
