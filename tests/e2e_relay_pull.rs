@@ -27,17 +27,22 @@ fn work_dir(name: &str) -> PathBuf {
     d
 }
 
-/// An edge with `workers` workers whose `live` application pulls from `origins` (ports on
-/// 127.0.0.1), with `extra` directives.
-fn edge_conf(origins: &[u16], workers: u32, extra: &str) -> Conf {
+/// An edge on `host` with `workers` workers whose `live` application pulls from `origins`
+/// (ports on 127.0.0.1), with `extra` directives.
+fn edge_on(host: &str, origins: &[u16], workers: u32, extra: &str) -> Conf {
     let pulls: String = origins
         .iter()
         .map(|p| format!("pull rtmp://127.0.0.1:{p}/live; "))
         .collect();
     Conf::rtmp(&format!(
-        "server {{ listen 127.0.0.1:{{rtmp_port}}; application live {{ live on; {pulls} {extra} }} }}"
+        "server {{ listen {{host}}:{{rtmp_port}}; application live {{ live on; {pulls} {extra} }} }}"
     ))
     .workers(workers)
+    .host(host)
+}
+
+fn edge_conf(origins: &[u16], workers: u32, extra: &str) -> Conf {
+    edge_on("127.0.0.2", origins, workers, extra)
 }
 
 fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -74,14 +79,15 @@ struct Player {
 }
 
 impl Player {
-    fn play(port: u16, name: &str) -> Player {
+    fn play(edge: &Nginx, name: &str) -> Player {
+        let port = edge.rtmp_port;
         let started = Instant::now();
-        let sock = TcpStream::connect(("127.0.0.1", port)).expect("connect to the edge");
+        let sock = TcpStream::connect((edge.host.as_str(), port)).expect("connect to the edge");
         sock.set_nodelay(true).ok();
         sock.set_read_timeout(Some(Duration::from_millis(20))).ok();
         let config = ClientConfig::new(
             "live",
-            format!("rtmp://127.0.0.1:{port}/live"),
+            format!("rtmp://{}:{port}/live", edge.host),
             name,
             Mode::Play,
         );
@@ -196,7 +202,12 @@ fn edges_pull_once_and_deliver_every_frame() {
         .map(|i| {
             Nginx::start(
                 &format!("relay-pull-edge{i}"),
-                &edge_conf(&[origin.rtmp_port], 2, "pull_grace 1s;"),
+                &edge_on(
+                    &format!("127.0.0.{}", i + 2),
+                    &[origin.rtmp_port],
+                    2,
+                    "pull_grace 1s;",
+                ),
             )
         })
         .collect();
@@ -268,7 +279,7 @@ fn first_frame_at_once_and_origin_restart() {
         ),
     );
 
-    let mut player = Player::play(edge.rtmp_port, "cam");
+    let mut player = Player::play(&edge, "cam");
     assert!(
         player.until(Duration::from_secs(5), |p| p.first_media.is_some()),
         "no frame on the edge ({:?}):\n{}",
@@ -282,7 +293,7 @@ fn first_frame_at_once_and_origin_restart() {
         "first frame {first:?} after play"
     );
     // A second player on the edge starts from its GOP cache, from whichever worker.
-    let mut second = Player::play(edge.rtmp_port, "cam");
+    let mut second = Player::play(&edge, "cam");
     assert!(second.until(Duration::from_secs(3), |p| p.video > 0));
     assert!(
         second.first_media.expect("second player's frame") < Duration::from_millis(500),
@@ -354,7 +365,7 @@ fn all_origins_down_fails_the_play_and_failover_reaches_the_live_one() {
         "relay-pull-failover-edge",
         &edge_conf(&[dead, origin.rtmp_port], 1, ""),
     );
-    let mut player = Player::play(edge.rtmp_port, "cam");
+    let mut player = Player::play(&edge, "cam");
     assert!(
         player.until(Duration::from_secs(5), |p| p.video > 10),
         "no failover ({:?}):\n{}",
@@ -363,7 +374,7 @@ fn all_origins_down_fails_the_play_and_failover_reaches_the_live_one() {
     );
     // Only dead origins: the play is refused, not left hanging.
     let lonely = Nginx::start("relay-pull-dead-edge", &edge_conf(&[dead], 1, ""));
-    let mut refused = Player::play(lonely.rtmp_port, "cam");
+    let mut refused = Player::play(&lonely, "cam");
     assert!(
         refused.until(Duration::from_secs(5), |p| p.failed.is_some()),
         "the play was not refused:\n{}",
