@@ -491,7 +491,7 @@ fn static_pull_runs_once_with_hls_and_stat_at_the_edge() {
             &[],
             2,
             &format!(
-                "pull rtmp://127.0.0.1:{}/live name=cam static; \
+                "pull rtmp://127.0.0.1:{}/live name=cam static; pull_grace 1s; \
                  hls on; hls_path {{prefix}}/hls; hls_fragment 1s;",
                 origin.rtmp_port
             ),
@@ -515,6 +515,21 @@ fn static_pull_runs_once_with_hls_and_stat_at_the_edge() {
         "no stream for a player of the edge"
     );
     assert_eq!(origin_plays(&origin), 1, "{}", origin.error_log());
+
+    // A reload: the old worker lets its static pull go (after the grace period, nobody
+    // watching it), a new worker takes it over.
+    edge.signal("reload");
+    assert!(
+        wait_until(Duration::from_secs(20), || origin_plays(&origin) >= 2),
+        "no new worker took the static pull over:\n{}",
+        edge.error_log()
+    );
+    assert!(
+        support::nginx::ffmpeg_plays(&edge.rtmp_url("live", "cam")),
+        "no stream at the edge after the reload:\n{}",
+        edge.error_log()
+    );
+    assert_eq!(origin_plays(&origin), 2, "{}", origin.error_log());
     let _ = publisher.kill();
     let _ = publisher.wait();
     edge.assert_no_crash();

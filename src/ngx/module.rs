@@ -227,6 +227,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
 /// `exit_process`: the worker exits; its children go with it now rather than by the
 /// kernel's death signal after it.
 unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
+    let _ = super::catch(super::relay::pull::stop_all);
     let _ = super::catch(super::process::kill_all);
 }
 

@@ -33,6 +33,7 @@ use crate::ngx::ingest::ingest;
 use crate::ngx::log::Log;
 use crate::ngx::outputs::OutputFiles;
 use crate::ngx::shm::{is_alive, ShmRegion};
+use crate::ngx::timer::Timer;
 use crate::ngx::transcode;
 use crate::ngx::worker::{self, owner_id};
 use crate::relay::{
@@ -215,8 +216,59 @@ pub fn kick(key: &StreamKey) {
 }
 
 /// Starts the `static` pulls of `conf`: each worker tries, the one that claims the stream's
-/// slot first pulls it; the others' players read it from the shared zone.
+/// slot first pulls it; the others' players read it from the shared zone. The others try
+/// again every [`STATIC_RETRY_MS`]: a static pull whose worker exits (a reload's old worker,
+/// a crash) is taken over by another.
 pub fn start_static(conf: &'static crate::conf::RtmpConf) {
+    let any = conf.servers.iter().any(|s| {
+        s.applications
+            .iter()
+            .any(|a| a.settings.relay.static_pulls().next().is_some())
+    });
+    if !any {
+        return;
+    }
+    STATIC.with(|s| s.borrow_mut().conf = Some(conf));
+    try_static();
+}
+
+/// The worker exits: every pull ends here (its publication finishes, its connection
+/// closes), so that nothing is left open behind the worker.
+pub fn stop_all() {
+    let entries = PULLS.with(|r| std::mem::take(&mut r.borrow_mut().pulls));
+    let now = super::super::now_ms();
+    for e in &entries {
+        if let Ok(mut p) = e.pull.try_borrow_mut() {
+            p.core.stop(now);
+            p.unpublish(now);
+            p.reservation = None;
+            p.done = true;
+        }
+    }
+    // The links go with the entries: their connections close.
+    drop(entries);
+}
+
+/// How often a worker tries to take the `static` pulls that no worker runs.
+const STATIC_RETRY_MS: u64 = 1000;
+
+#[derive(Default)]
+struct StaticPulls {
+    conf: Option<&'static crate::conf::RtmpConf>,
+    timer: Option<Timer>,
+}
+
+thread_local! {
+    static STATIC: RefCell<StaticPulls> = RefCell::new(StaticPulls::default());
+}
+
+fn try_static() {
+    let Some(conf) = STATIC.with(|s| s.borrow().conf) else {
+        return;
+    };
+    if crate::ngx::process::worker_exiting() {
+        return;
+    }
     for server in &conf.servers {
         for app in &server.applications {
             for target in app.settings.relay.static_pulls() {
@@ -225,12 +277,27 @@ pub fn start_static(conf: &'static crate::conf::RtmpConf) {
                     app: app.name.clone(),
                     name: target.name.clone(),
                 };
+                // A local publisher of the name has it already.
+                let published_here = worker::with(|w| w.hub.handle_of(&key).is_some());
+                if published_here || is_pulled_here(&key) {
+                    continue;
+                }
                 if start(app, server, &key, vec![target.clone()], true) == Some(Started::Here) {
                     kick(&key);
                 }
             }
         }
     }
+    STATIC.with(|s| {
+        s.borrow_mut()
+            .timer
+            .get_or_insert_with(|| Timer::new(on_static_timer))
+            .arm(STATIC_RETRY_MS as nginx_sys::ngx_msec_t)
+    });
+}
+
+unsafe extern "C" fn on_static_timer(_ev: *mut nginx_sys::ngx_event_t) {
+    let _ = super::super::catch(try_static);
 }
 
 /// Claims the stream's slot. `Ok(None)`: no zone or no free slot (the stream then plays on
@@ -280,6 +347,11 @@ impl ShellPull {
     /// stream's slot on other workers.
     fn watch(&mut self, now: u64) {
         self.next_watch = now + WATCH_MS;
+        // A worker on its way out (a reload's old one) keeps a static pull only for its own
+        // players: the new workers take it over once it closes.
+        if self.is_static && crate::ngx::process::worker_exiting() {
+            self.is_static = false;
+        }
         let local = worker::with(|w| w.hub.players_of(&self.key)) + self.waiters.len();
         let watched = self.is_static || local > 0 || self.read_elsewhere(now);
         self.core.set_watched(now, watched);
@@ -413,7 +485,7 @@ impl ShellPull {
             notify(&s.players, false);
             log_notice!(self.log, "rtmp: pull \"{}\" stopped publishing", self.key);
         }
-        if self.core.is_watched() && self.reservation.is_none() {
+        if self.core.is_watched() && self.reservation.is_none() && !self.done {
             self.reservation = claim(&self.ring_key, now).ok().flatten();
         }
     }
