@@ -136,7 +136,8 @@ pub fn remove_waiter(key: &StreamKey, client: ClientId) {
 /// or another one already pulls or publishes it. `ring_key` is the stream's slot name
 /// ([`ring_key`]). A `static` pull runs for ever; another runs while anybody watches, plus
 /// the application's `pull_grace`. This is also how a pull is started from elsewhere (a
-/// callback's redirect to an `rtmp://` URL: one origin).
+/// callback's redirect to an `rtmp://` URL: one origin). `None`: nothing to pull from, or
+/// the name is published on this worker already.
 pub fn start(
     app: &'static AppConf,
     server: &'static ServerConf,
@@ -149,6 +150,10 @@ pub fn start(
     }
     if is_pulled_here(key) {
         return Some(Started::Here);
+    }
+    // The shared zone would hand this worker its own publisher's slot as a leftover.
+    if worker::with(|w| w.hub.handle_of(key).is_some()) {
+        return None;
     }
     let now = super::super::now_ms();
     let ring_key = ring_key(server, key);
