@@ -86,9 +86,11 @@ pub fn ring_key(server: &ServerConf, key: &StreamKey) -> String {
 /// Forgets pulls that ended (not the one running now, which is borrowed).
 fn sweep() {
     PULLS.with(|r| {
-        r.borrow_mut()
-            .pulls
-            .retain(|e| e.pull.try_borrow().map_or(true, |p| !p.done))
+        r.borrow_mut().pulls.retain(|e| {
+            e.pull
+                .try_borrow()
+                .map_or(true, |p| !p.done || p.retry_answer.is_some())
+        })
     });
 }
 
@@ -188,6 +190,7 @@ pub fn start(
         reservation,
         publication: None,
         waiters: Vec::new(),
+        retry_answer: None,
         next_watch: 0,
         log: Log::cycle(),
         done: false,
@@ -342,6 +345,9 @@ pub struct ShellPull {
     publication: Option<(StreamHandle, OutputFiles)>,
     /// Players whose play waits for the pull to stream.
     waiters: Vec<ClientId>,
+    /// An answer some waiters could not get yet (their own handler was running: the pull
+    /// failed at once, inside the play that started it); given at the next tick.
+    retry_answer: Option<bool>,
     next_watch: u64,
     log: Log,
     done: bool,
@@ -495,17 +501,24 @@ impl ShellPull {
         }
     }
 
-    /// Answers the players whose play waited for the pull.
+    /// Answers the players whose play waited for the pull. One whose own handler runs now
+    /// (busy in the registry) keeps waiting for the next tick's answer.
     fn answer_waiters(&mut self, ok: bool) {
         let waiters = std::mem::take(&mut self.waiters);
         if waiters.is_empty() {
             return;
         }
-        worker::clients(|clients| {
-            for id in waiters {
-                clients.with(id, |c| c.pull_ready(&self.key, ok));
-            }
+        let key = &self.key;
+        let busy: Vec<ClientId> = worker::clients(|clients| {
+            waiters
+                .into_iter()
+                .filter(|&id| clients.with(id, |c| c.pull_ready(key, ok)).is_none())
+                .collect()
         });
+        if !busy.is_empty() {
+            self.waiters = busy;
+            self.retry_answer = Some(ok);
+        }
     }
 }
 
@@ -519,6 +532,9 @@ impl LinkDriver for ShellPull {
     }
 
     fn deadline(&self) -> Option<u64> {
+        if self.retry_answer.is_some() {
+            return Some(0);
+        }
         if self.done {
             return None;
         }
@@ -529,6 +545,9 @@ impl LinkDriver for ShellPull {
     }
 
     fn tick(&mut self, now_ms: u64) {
+        if let Some(ok) = self.retry_answer.take() {
+            self.answer_waiters(ok || self.publication.is_some());
+        }
         if self.done {
             return;
         }
