@@ -1,10 +1,13 @@
-//! Scale-out for HLS viewers: the example configurations `nginx-conf/examples/origin.conf`
-//! (our module: RTMP in, HLS with Cache-Control per file type) and
-//! `nginx-conf/examples/hls-edge-cache.conf` (a stock nginx with `proxy_cache` in front of
-//! it), run as written with only paths and ports moved to the test's prefixes. 200 viewers
-//! asking the edge for a new segment at once cost the origin one request; 200 asking for the
-//! playlist cost it at most two; query strings do not split the cache; hls.js plays through
-//! the edge.
+//! Scale-out with the example configurations, run as written with only names, paths and
+//! ports moved to the test's prefixes: `nginx-conf/examples/origin.conf` (our module: RTMP
+//! in, HLS with Cache-Control per file type), `hls-edge-cache.conf` (a stock nginx with
+//! `proxy_cache` in front of it) and `edge.conf` (an RTMP edge pulling from the origin).
+//!
+//! - HLS cache: 200 viewers asking the cache for a new segment at once cost the origin one
+//!   request; 200 asking for the playlist cost it at most two; query strings do not split
+//!   the cache; hls.js plays through the cache.
+//! - RTMP edge: a player of the edge gets the origin's stream (through the failover from a
+//!   dead first origin), and the edge writes and serves HLS of the pulled stream.
 
 mod support;
 
@@ -16,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use support::hls_js;
 use support::http;
-use support::nginx::{ffmpeg_publish, is_root, module_path, Conf, Nginx};
+use support::nginx::{ffmpeg_publish, free_port, is_root, module_path, Conf, Nginx};
+use support::player::{check_stream, TestPlayer};
 
 /// Concurrent viewers of one new file.
 const VIEWERS: usize = 200;
@@ -74,6 +78,40 @@ fn start_origin() -> Nginx {
             ),
             ("listen 1935;", format!("listen 127.0.0.1:{};", n.rtmp_port)),
             ("listen 8080;", format!("listen 127.0.0.1:{};", n.http_port)),
+            (
+                "/var/www/html/stream",
+                format!("{}/www/html/stream", p.display()),
+            ),
+            ("\nhttp {\n", http_lines(&p)),
+        ],
+    );
+    fs::write(&n.conf, conf).unwrap();
+    Nginx::start_prepared(n)
+}
+
+/// The RTMP edge of edge.conf, its first origin `dead` (nothing listens there), its second
+/// the origin's RTMP port.
+fn start_rtmp_edge(origin_rtmp: u16, dead: u16) -> Nginx {
+    let n = Nginx::prepare("rtmp-edge", &Conf::live());
+    let p = n.prefix.clone();
+    let conf = rewrite(
+        &example("edge.conf"),
+        &[
+            (
+                "load_module /usr/lib/nginx/modules/ngx_rtmp_rs.so;",
+                format!(
+                    "load_module {};\n{}",
+                    module_path().display(),
+                    main_lines(&p)
+                ),
+            ),
+            ("listen 1935;", format!("listen 127.0.0.1:{};", n.rtmp_port)),
+            ("listen 8080;", format!("listen 127.0.0.1:{};", n.http_port)),
+            ("origin-a.example.net:1935", format!("127.0.0.1:{dead}")),
+            (
+                "origin-b.example.net:1935",
+                format!("127.0.0.1:{origin_rtmp}"),
+            ),
             (
                 "/var/www/html/stream",
                 format!("{}/www/html/stream", p.display()),
@@ -248,6 +286,53 @@ fn a_cache_edge_asks_the_origin_once_per_new_segment_and_hls_js_plays_through_it
         edge_log.contains("GET /hls/cam.m3u8") && edge_log.contains(".ts HTTP/1.1\" 200"),
         "the player did not go through the edge:\n{edge_log}"
     );
+    origin.assert_no_crash();
+    edge.assert_no_crash();
+}
+
+#[test]
+fn the_rtmp_edge_pulls_from_the_origin_with_failover_and_writes_hls() {
+    let origin = start_origin();
+    let edge = start_rtmp_edge(origin.rtmp_port, free_port());
+    let mut publisher = ffmpeg_publish(&origin.rtmp_url("live", "cam"), 40)
+        .spawn()
+        .expect("spawn ffmpeg");
+    let origin_playlist = origin.prefix.join("www/html/stream/hls/cam.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fs::read_to_string(&origin_playlist).is_ok_and(|t| t.contains("#EXTINF")) {
+        assert!(
+            Instant::now() < deadline,
+            "origin wrote no HLS:\n{}",
+            origin.error_log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut player = TestPlayer::play(edge.rtmp_port, "live", "cam");
+    let got = player.collect(Instant::now() + Duration::from_secs(8), usize::MAX);
+    let frames = check_stream(&got)
+        .unwrap_or_else(|e| panic!("edge player: {e}\nedge:\n{}", edge.error_log()));
+    // About 8 s of 30 fps video; the first origin is dead, the second one serves.
+    assert!(frames >= 150, "{frames} video frames in 8 s at the edge");
+
+    // The pulled stream's HLS, written and served at the edge.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let edge_pl = loop {
+        let r = http::get(edge.http_port, "/hls/cam.m3u8");
+        if r.status == 200 && String::from_utf8_lossy(&r.body).contains("#EXTINF") {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "edge served no HLS:\n{}",
+            edge.error_log()
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(edge_pl.header("cache-control"), Some("public, max-age=1"));
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    drop(player);
     origin.assert_no_crash();
     edge.assert_no_crash();
 }
