@@ -23,8 +23,8 @@ use crate::conf::{RtmpConf, ServerConf};
 use crate::stat::record_control::{self, full_path};
 use crate::stat::{
     self, ClientInput, ClientView, Command, Control, ControlError, LocalFigures, MergeContext,
-    ProcessStat, RecordAction, RecordCommand, RecorderStat, ServerLayout, Snapshot, StatView,
-    StreamId, StreamInput, WorkerInput,
+    ProcessStat, RecordAction, RecordCommand, RecorderStat, RelayStat, ServerLayout, Snapshot,
+    StatView, StreamId, StreamInput, WorkerInput,
 };
 
 /// The mailbox is polled this often (a control command takes effect within it).
@@ -163,6 +163,12 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
             }
         })
     });
+    let mut relays: HashMap<StreamId, Vec<RelayStat>> = HashMap::new();
+    crate::ngx::relay::relay_stats(now_ms(), |key, stat| {
+        if let Some(id) = stream_id(key) {
+            relays.entry(id).or_default().push(stat);
+        }
+    });
     let streams = w
         .hub
         .streams()
@@ -170,6 +176,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
             let id = stream_id(&s.key)?;
             let recorders = recorders.remove(&id).unwrap_or_default();
             Some(StreamInput {
+                relays: relays.remove(&id).unwrap_or_default(),
                 id,
                 started_ms: s.started_ms,
                 bytes_in: s.pipeline.counters().bytes_in,

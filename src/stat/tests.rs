@@ -81,6 +81,7 @@ fn stream(name: &str, publishing: bool, clients: Vec<ClientStat>) -> StreamStat 
         } else {
             Vec::new()
         },
+        relays: Vec::new(),
     }
 }
 
@@ -471,7 +472,7 @@ fn recorders_in_xml_json_and_prometheus() {
         "{j}"
     );
     assert!(
-        j.contains(r#""recorders":[]}"#),
+        j.contains(r#""recorders":[],"relays":[]}"#),
         "a stream without recorders: {j}"
     );
     let p = prom::render(&view());

@@ -7,13 +7,23 @@ mod link;
 mod resolve;
 mod ticker;
 
+/// The relays of the worker's streams as stat shows them, with their streams.
+pub fn relay_stats(now_ms: u64, mut f: impl FnMut(&StreamKey, RelayStat)) {
+    ticker::for_each(|link| {
+        if let Some((key, stat)) = link.stat(now_ms) {
+            f(key, stat);
+        }
+    });
+}
+
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use crate::conf::AppConf;
 use crate::live::{ByteSink, Output, StreamKey};
-use crate::relay::{LinkDriver, Push, PushOutput};
+use crate::relay::{LinkDriver, Push, PushOutput, RelayKind};
+use crate::stat::RelayStat;
 
 /// Starts one push per `push` target of `app` that applies to the stream `key`: each an
 /// output of the stream and the byte sink its bytes go to (the caller attaches them). A push
@@ -33,6 +43,7 @@ pub fn start_pushes(app: &AppConf, key: &StreamKey) -> Vec<(Box<dyn Output>, Box
             h.finish(),
         )));
         let link = link::Link::new(push.clone() as Rc<RefCell<dyn LinkDriver>>);
+        link.borrow_mut().set_owner(RelayKind::Push, key.clone());
         ticker::add(&link);
         push.borrow_mut().start(now);
         link::Link::tick(&link, now);

@@ -6,7 +6,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::bitrate::{Meter, Totals};
-use super::model::{AudioMeta, ClientStat, Meta, ServerCounters, Snapshot, StreamStat, VideoMeta};
+use super::model::{
+    AudioMeta, ClientStat, Meta, RelayStat, ServerCounters, Snapshot, StreamStat, VideoMeta,
+};
 use crate::media::demux::CodecInfo;
 
 mod input;
@@ -49,6 +51,14 @@ impl Aggregator {
                 bytes_in: s.bytes_in,
                 publishing: s.published.is_some(),
                 active: true,
+                relays: s
+                    .relays
+                    .into_iter()
+                    .map(|r| RelayStat {
+                        pid: input.pid,
+                        ..r
+                    })
+                    .collect(),
                 ..StreamStat::default()
             };
             if let Some(p) = s.published {
