@@ -9,6 +9,7 @@ mod notify;
 mod play;
 mod publish;
 mod record;
+mod update;
 
 use std::net::IpAddr;
 
@@ -39,6 +40,8 @@ pub struct Policy {
     page_url: String,
     /// A request paused until its HTTP callback answers.
     waiting: Option<notify::Waiting>,
+    /// `on_update` calls.
+    update: update::Updates,
 }
 
 impl Policy {
@@ -72,6 +75,7 @@ impl Policy {
             tc_url: String::new(),
             page_url: String::new(),
             waiting: None,
+            update: update::Updates::default(),
         }
     }
 

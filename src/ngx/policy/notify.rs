@@ -217,12 +217,15 @@ impl Policy {
 }
 
 /// The name's query arguments are forwarded as fields too (`name=key&token=x`).
-fn with_args(mut fields: Vec<(String, String)>, args: &str) -> Option<Vec<(String, String)>> {
+pub(super) fn with_args(
+    mut fields: Vec<(String, String)>,
+    args: &str,
+) -> Option<Vec<(String, String)>> {
     fields.extend(query::parse(args)?);
     Some(fields)
 }
 
-fn send(
+pub(super) fn send(
     url: &NotifyUrl,
     method: Method,
     fields: &[(String, String)],

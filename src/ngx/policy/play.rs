@@ -173,6 +173,7 @@ impl Policy {
         // Most clients play one stream: room for exactly one, not a Vec's first four.
         self.playing.reserve_exact(1);
         let exec = exec::on_play(app, self.exec_vars(app, &key.name, &req.args), self.log);
+        self.update_begin(&key.name, &req.args, now);
         self.playing.push(Playback {
             stream_id,
             key,

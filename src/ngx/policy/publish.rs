@@ -247,6 +247,7 @@ impl Policy {
         // Its exec commands start once the publication is in place and logged.
         let vars = self.exec_vars(app, &key.name, &args);
         let exec = exec::on_publish(app, vars.clone(), self.log);
+        self.update_begin(&key.name, &args, now);
         self.publishing.push(Publication {
             stream_id,
             handle,
@@ -276,6 +277,7 @@ impl Policy {
             return;
         };
         p.last_media = now;
+        self.update.timestamp = timestamp;
         let msg = Incoming {
             type_id,
             timestamp,
