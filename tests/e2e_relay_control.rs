@@ -131,3 +131,90 @@ fn on_update_strict_drops_when_the_callback_is_unreachable() {
     );
     n.assert_no_crash();
 }
+
+/// `location` query argument for the callback server: its 302 Location.
+fn location_arg(url: &str) -> String {
+    url.replace(':', "%3A").replace('/', "%2F")
+}
+
+#[test]
+fn on_publish_redirect_to_rtmp_pushes_the_stream_to_another_instance() {
+    let cb = CallbackServer::start(&work_dir("redirect"));
+    let target = Nginx::start("relay-control-redirect-target", &Conf::live());
+    let origin = Nginx::start(
+        "relay-control-redirect-origin",
+        &Conf::rtmp(&format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}}; \
+             on_publish http://127.0.0.1:{}/publish; \
+             application live {{ live on; }} \
+             application hashed {{ live on; notify_relay_redirect on; }} }}",
+            cb.port
+        ))
+        .http("location /stat { rtmp_stat all; }"),
+    );
+    let far = format!("rtmp://127.0.0.1:{}/live/far", target.rtmp_port);
+    let publisher = publish_in_thread(
+        &origin,
+        "live",
+        &format!("cam?location={}", location_arg(&far)),
+        10,
+    );
+    // The pushed stream decodes on the target.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut decoded = false;
+    while !decoded && Instant::now() < deadline {
+        let mut cmd = support::nginx::ffmpeg();
+        cmd.args(["-t", "2", "-i", &target.rtmp_url("live", "far")])
+            .args(["-f", "null", "-"]);
+        decoded = run_with_timeout(cmd, Duration::from_secs(15)).0;
+    }
+    assert!(
+        decoded,
+        "the redirected push did not reach the target:\norigin:\n{}\ntarget:\n{}",
+        origin.error_log(),
+        target.error_log()
+    );
+    // The origin keeps its local stream under the requested name.
+    assert!(
+        origin
+            .error_log()
+            .contains(&format!("publishes \"cam\" pushed to \"{far}\"")),
+        "{}",
+        origin.error_log()
+    );
+    let (ok, _, err) = publisher.join().unwrap();
+    assert!(ok, "the redirected publisher failed: {err}");
+
+    // notify_relay_redirect on: the local name is the MD5 of the URL.
+    let far2 = format!("rtmp://127.0.0.1:{}/live/far2", target.rtmp_port);
+    let publisher = publish_in_thread(
+        &origin,
+        "hashed",
+        &format!("cam?location={}", location_arg(&far2)),
+        3,
+    );
+    let (ok, _, err) = publisher.join().unwrap();
+    assert!(ok, "{err}");
+    let md5 = md5_hex(&far2);
+    assert!(
+        origin
+            .error_log()
+            .contains(&format!("publishes \"{md5}\" pushed to \"{far2}\"")),
+        "{md5}: {}",
+        origin.error_log()
+    );
+    origin.assert_no_crash();
+    target.assert_no_crash();
+}
+
+fn md5_hex(s: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib,sys; print(hashlib.md5(sys.argv[1].encode()).hexdigest())",
+        ])
+        .arg(s)
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -207,8 +207,9 @@ pub struct NotifySettings {
     /// `notify_update_strict` (default off): an `on_update` that fails, times out or
     /// redirects drops the client too, not only one that answers 4xx/5xx.
     pub update_strict: bool,
-    /// `notify_relay_redirect` (default off): a stream relayed by an `on_publish`/`on_play`
-    /// redirect to `rtmp://` keeps its name; off, it is renamed to the MD5 of the URL.
+    /// `notify_relay_redirect` (default off): on, a stream relayed by an `on_publish`/`on_play`
+    /// redirect to `rtmp://` takes the MD5 of the URL as its local name (nginx-rtmp); off, it
+    /// keeps its own.
     pub relay_redirect: bool,
 }
 
