@@ -218,3 +218,162 @@ fn md5_hex(s: &str) -> String {
         .expect("python3");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// ffmpeg publishing a `size` test pattern for `secs` s (the size tells the streams apart).
+fn publish_sized(n: &Nginx, name: &str, size: &str, secs: u32) -> std::process::Child {
+    let mut cmd = support::nginx::ffmpeg();
+    cmd.arg("-re")
+        .args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=25")])
+        .args(["-t", &secs.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args(["-g", "25", "-pix_fmt", "yuv420p", "-f", "flv"])
+        .arg(n.rtmp_url("live", name));
+    cmd.spawn().expect("ffmpeg publish")
+}
+
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn control_redirect_moves_a_player_to_another_stream() {
+    let n = Nginx::start(
+        "relay-control-redirect-play",
+        &Conf::live()
+            .workers(2)
+            .http("location /control { rtmp_control all; }"),
+    );
+    n.wait_listening(n.http_port);
+    let mut one = publish_sized(&n, "one", "320x240", 30);
+    let mut two = publish_sized(&n, "two", "640x360", 30);
+    assert!(
+        n.wait_log("publishes \"live/two\"", Duration::from_secs(15))
+            && n.wait_log("publishes \"live/one\"", Duration::from_secs(15)),
+        "{}",
+        n.error_log()
+    );
+
+    let mut player = support::player::TestPlayer::play(n.rtmp_port, "live", "one");
+    // The first stream's video (its sequence header, then frames).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut header_one = None;
+    let mut frames_one = 0;
+    while frames_one < 10 {
+        let m = player.next(deadline).expect("frames of the first stream");
+        if m.type_id == 9 && m.payload.get(1) == Some(&0) {
+            header_one = Some(m.payload.to_vec());
+        } else if m.type_id == 9 {
+            frames_one += 1;
+        }
+    }
+    let header_one = header_one.expect("a sequence header from the first stream");
+
+    assert_eq!(
+        http_get(
+            n.http_port,
+            "/control/redirect/subscriber?app=live&name=nobody&newname=two"
+        ),
+        (200, "0".to_owned())
+    );
+    let (status, body) = http_get(
+        n.http_port,
+        "/control/redirect/subscriber?app=live&name=one&newname=two",
+    );
+    assert_eq!((status, body.as_str()), (200, "1"), "{}", n.error_log());
+
+    // Play.Reset, Play.Start for "two", then the second stream's header and frames.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut reset, mut start, mut header_two, mut frames_two) = (false, false, None, 0);
+    while frames_two < 10 {
+        let Some(m) = player.next(deadline) else {
+            panic!(
+                "reset {reset} start {start} header {} frames {frames_two}\n{}",
+                header_two.is_some(),
+                n.error_log()
+            )
+        };
+        if m.type_id == 20 {
+            reset |= contains(&m.payload, "NetStream.Play.Reset");
+            start |= contains(&m.payload, "NetStream.Play.Start")
+                && contains(&m.payload, "Started playing two");
+        } else if m.type_id == 9 && start {
+            if m.payload.get(1) == Some(&0) {
+                header_two = Some(m.payload.to_vec());
+            } else if header_two.is_some() {
+                frames_two += 1;
+            }
+        }
+    }
+    assert!(reset, "no Play.Reset");
+    assert_ne!(
+        header_two.as_deref(),
+        Some(header_one.as_slice()),
+        "the frames after the redirect are still the first stream's"
+    );
+    let _ = one.kill();
+    let _ = two.kill();
+    let _ = one.wait();
+    let _ = two.wait();
+    n.assert_no_crash();
+}
+
+#[test]
+fn control_redirect_republishes_a_publisher_under_the_new_name() {
+    let n = Nginx::start(
+        "relay-control-redirect-publish",
+        &Conf::live().http("location /control { rtmp_control all; }"),
+    );
+    n.wait_listening(n.http_port);
+    let mut publisher = publish_sized(&n, "src", "320x240", 20);
+    assert!(
+        n.wait_log("publishes \"live/src\"", Duration::from_secs(15)),
+        "{}",
+        n.error_log()
+    );
+    let (status, body) = http_get(
+        n.http_port,
+        "/control/redirect/publisher?app=live&name=src&newname=dst",
+    );
+    assert_eq!((status, body.as_str()), (200, "1"), "{}", n.error_log());
+    assert!(
+        n.wait_log("publishes \"live/dst\"", Duration::from_secs(5)),
+        "{}",
+        n.error_log()
+    );
+    assert!(
+        support::nginx::ffmpeg_plays(&n.rtmp_url("live", "dst")),
+        "no stream under the new name:\n{}",
+        n.error_log()
+    );
+    assert!(
+        publisher.try_wait().unwrap().is_none(),
+        "the publisher was dropped instead of redirected"
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    n.assert_no_crash();
+}

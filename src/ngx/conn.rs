@@ -280,6 +280,20 @@ impl Client for Conn {
         self.post_read();
     }
 
+    fn redirect(&mut self, what: crate::ngx::policy::RedirectWhat<'_>, newname: &str) -> bool {
+        if self.closing {
+            return false;
+        }
+        let moved = self
+            .policy
+            .redirect(&mut self.session, what, newname, now());
+        if moved {
+            // Its handlers send what the new play or publish produced.
+            self.post_read();
+        }
+        moved
+    }
+
     fn card(&self) -> ClientCard<'_> {
         let p = &self.policy;
         ClientCard {

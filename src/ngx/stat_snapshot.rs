@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use nginx_sys::{ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
 
 use super::now_ms;
+use super::policy::RedirectWhat;
 use super::remote::REMOTE_PUBLISHER;
 use super::shm::is_alive;
 use super::stat_board;
@@ -24,7 +25,7 @@ use crate::stat::record_control::{self, full_path};
 use crate::stat::{
     self, ClientInput, ClientView, Command, Control, ControlError, LocalFigures, MergeContext,
     ProcessStat, RecordAction, RecordCommand, RecorderStat, RelayStat, ServerLayout, Snapshot,
-    StatView, StreamId, StreamInput, WorkerInput,
+    StatView, StreamId, StreamInput, Subject, WorkerInput,
 };
 
 /// The mailbox is polled this often (a control command takes effect within it).
@@ -97,6 +98,9 @@ unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
             match cmd {
                 Control::Drop(cmd) => {
                     drop_local(&cmd);
+                }
+                Control::Redirect(cmd) => {
+                    redirect_local(&cmd);
                 }
                 Control::Record(cmd) => {
                     // The answer was given by the worker that posted it.
@@ -396,6 +400,39 @@ fn drop_local(cmd: &Command) -> u64 {
     dropped
 }
 
+/// Moves this worker's clients that the redirect `cmd` matches to its new name; returns how
+/// many.
+fn redirect_local(cmd: &Command) -> u64 {
+    let (Some(conf), Some(newname)) = (worker::with_stat(|s| s.conf), cmd.newname.as_deref())
+    else {
+        return 0;
+    };
+    let what = RedirectWhat {
+        publications: matches!(cmd.subject, Subject::Publisher | Subject::Client),
+        playbacks: matches!(cmd.subject, Subject::Subscriber | Subject::Client),
+        name: cmd.name.as_deref(),
+    };
+    // Matched first, moved after: a redirect changes the hub (a new publication, a new
+    // player), which must not be borrowed meanwhile.
+    let mut ids = Vec::new();
+    worker::with(|w| {
+        worker::clients(|registry| {
+            registry.for_each(|id, c| {
+                if matches(cmd, conf, w, &c.card()) {
+                    ids.push(id);
+                }
+            })
+        })
+    });
+    let mut moved = 0;
+    for id in ids {
+        if worker::clients(|r| r.with(id, |c| c.redirect(what, newname))) == Some(true) {
+            moved += 1;
+        }
+    }
+    moved
+}
+
 /// Whether `cmd` names the client: by itself, or by a stream it publishes or plays.
 fn matches(cmd: &Command, conf: &RtmpConf, w: &Worker, card: &ClientCard<'_>) -> bool {
     let base = ClientView {
@@ -442,7 +479,11 @@ fn post_others(encoded: &[u8]) {
 /// mailboxes (within ~100 ms). Returns the clients affected: exact for this worker, from the
 /// latest snapshots for the others.
 pub fn control(cmd: &Command) -> u64 {
-    let mut n = drop_local(cmd);
+    let mut n = if cmd.newname.is_some() {
+        redirect_local(cmd)
+    } else {
+        drop_local(cmd)
+    };
     post_others(&cmd.encode());
     for (_, snap) in others() {
         let mut ids = HashSet::new();

@@ -147,6 +147,9 @@ pub trait Client {
     fn updated(&mut self, result: Result<Response, HttpError>);
     /// `rtmp_control drop`: close soon, from its own handler.
     fn request_close(&mut self);
+    /// `rtmp_control redirect`: the streams `what` names go on under `newname`; whether any
+    /// did.
+    fn redirect(&mut self, what: crate::ngx::policy::RedirectWhat<'_>, newname: &str) -> bool;
     /// What stat and control read of it.
     fn card(&self) -> ClientCard<'_>;
 }

@@ -9,6 +9,7 @@ mod notify;
 mod play;
 mod publish;
 mod record;
+mod redirect;
 mod update;
 
 use std::net::IpAddr;
@@ -22,6 +23,7 @@ use crate::rtmp::{Event, Session};
 
 pub use play::Playback;
 pub use publish::Publication;
+pub use redirect::RedirectWhat;
 
 pub struct Policy {
     /// The connection's log (the policy lives inside its connection).

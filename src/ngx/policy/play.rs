@@ -24,6 +24,11 @@ pub struct Playback {
 }
 
 impl Playback {
+    /// Its RTMP message stream id.
+    pub fn stream_id(&self) -> u32 {
+        self.stream_id
+    }
+
     /// The stream played (stat).
     pub fn key(&self) -> &StreamKey {
         &self.key

@@ -43,6 +43,16 @@ pub struct Publication {
 }
 
 impl Publication {
+    /// Its RTMP message stream id.
+    pub fn stream_id(&self) -> u32 {
+        self.stream_id
+    }
+
+    /// The query arguments of its publish.
+    pub fn args(&self) -> &str {
+        &self.vars.args
+    }
+
     /// The hub stream this publication feeds (stat).
     pub fn handle(&self) -> StreamHandle {
         self.handle
