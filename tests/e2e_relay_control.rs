@@ -377,3 +377,45 @@ fn control_redirect_republishes_a_publisher_under_the_new_name() {
     let _ = publisher.wait();
     n.assert_no_crash();
 }
+
+#[test]
+fn on_play_redirect_to_rtmp_pulls_the_stream_from_another_instance() {
+    let cb = CallbackServer::start(&work_dir("pull-redirect"));
+    let origin = Nginx::start("relay-control-pull-origin", &Conf::live());
+    let edge = Nginx::start(
+        "relay-control-pull-edge",
+        &Conf::rtmp(&format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}}; \
+             application live {{ live on; on_play http://127.0.0.1:{}/play; }} }}",
+            cb.port
+        ))
+        .http("location /stat { rtmp_stat all; }"),
+    );
+    edge.wait_listening(edge.http_port);
+    let mut publisher = publish_sized(&origin, "far", "320x240", 30);
+    assert!(
+        origin.wait_log("publishes \"live/far\"", Duration::from_secs(15)),
+        "{}",
+        origin.error_log()
+    );
+    let far = format!("rtmp://127.0.0.1:{}/live/far", origin.rtmp_port);
+    let url = edge.rtmp_url("live", &format!("near?location={}", location_arg(&far)));
+    let mut cmd = support::nginx::ffmpeg();
+    cmd.args(["-t", "2", "-i", &url]).args(["-f", "null", "-"]);
+    let (ok, err) = run_with_timeout(cmd, Duration::from_secs(20));
+    assert!(
+        ok,
+        "the redirected play did not get the pulled stream: {err}\nedge:\n{}",
+        edge.error_log()
+    );
+    assert!(
+        edge.error_log()
+            .contains(&format!("plays \"near\" pulled from \"{far}\"")),
+        "{}",
+        edge.error_log()
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    origin.assert_no_crash();
+    edge.assert_no_crash();
+}

@@ -206,6 +206,16 @@ impl Hub {
         }
     }
 
+    /// Players of `key` on this worker: of the live stream, or waiting for its publisher.
+    pub fn players_of(&self, key: &StreamKey) -> usize {
+        let live = self
+            .by_key
+            .get(key)
+            .and_then(|&slot| self.slots.get(slot)?.stream.as_ref())
+            .map_or(0, |s| s.players.len());
+        live + self.waiting.get(key).map_or(0, Vec::len)
+    }
+
     /// Whether players wait for any unpublished name.
     pub fn has_waiting(&self) -> bool {
         !self.waiting.is_empty()

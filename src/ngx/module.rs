@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 90] = [
+static mut CONF_COMMANDS: [ngx_command_t; 93] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -182,6 +182,9 @@ static mut CONF_COMMANDS: [ngx_command_t; 90] = [
     simple(ngx_string!("push_reconnect"), ANY_LEVEL),
     simple(ngx_string!("relay_buffer"), ANY_LEVEL),
     simple(ngx_string!("session_relay"), ANY_LEVEL),
+    simple(ngx_string!("pull"), ANY_LEVEL),
+    simple(ngx_string!("pull_reconnect"), ANY_LEVEL),
+    simple(ngx_string!("pull_grace"), ANY_LEVEL),
     ngx_command_t::empty(),
 ];
 
@@ -219,6 +222,8 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         // outlives the worker.
         unsafe { super::stat_snapshot::init(state.stat_zone, &*ptr::addr_of!(state.conf)) };
         super::exec::start_static(&state.conf, super::log::Log::cycle());
+        // SAFETY: as above, the configuration lives as long as the cycle.
+        super::relay::pull::start_static(unsafe { &*ptr::addr_of!(state.conf) });
     });
     NGX_OK as ngx_int_t
 }

@@ -12,7 +12,10 @@ pub fn is_relay_location(location: &str) -> bool {
     let l = location.as_bytes();
     [b"rtmp://".as_slice(), b"rtmps://".as_slice()]
         .iter()
-        .any(|p| l.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p)))
+        .any(|p| {
+            l.get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p))
+        })
 }
 
 /// The relay a redirect to `location` starts and the local name of the stream (`name`, or

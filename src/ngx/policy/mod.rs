@@ -44,6 +44,8 @@ pub struct Policy {
     waiting: Option<notify::Waiting>,
     /// `on_update` calls.
     update: update::Updates,
+    /// Plays that wait for the pull they started to stream.
+    pull_waits: Vec<play::PullWait>,
 }
 
 impl Policy {
@@ -78,6 +80,7 @@ impl Policy {
             page_url: String::new(),
             waiting: None,
             update: update::Updates::default(),
+            pull_waits: Vec::new(),
         }
     }
 
@@ -174,13 +177,7 @@ impl Policy {
 
     /// The stream's name in the shared zone: server (its first listen address), app, name.
     fn ring_key(&self, key: &StreamKey) -> String {
-        let server = self
-            .server
-            .listens
-            .first()
-            .map(|l| l.addr.to_string())
-            .unwrap_or_default();
-        format!("{server}/{}/{}", key.app, key.name)
+        crate::ngx::relay::pull::ring_key(self.server, key)
     }
 
     /// The connection is gone: its streams end, its playbacks stop.
@@ -190,6 +187,9 @@ impl Policy {
         }
         for p in std::mem::take(&mut self.playing) {
             self.end_play(&p);
+        }
+        for w in std::mem::take(&mut self.pull_waits) {
+            crate::ngx::relay::pull::remove_waiter(&w.key, self.client);
         }
         if let Some(app) = self.app {
             self.tell(Call::Done, app, &[]);

@@ -5,7 +5,7 @@
 //! renames the stream to the `Location`, or, for `on_publish` with an `rtmp://` Location,
 //! publishes and pushes the stream there (`notify_relay_redirect`: under the MD5 of the URL);
 //! anything else — including no answer within [`TIMEOUT_MS`] — refuses. An `on_play`
-//! redirect to `rtmp://` (a pull) refuses until pulls exist.
+//! redirect to `rtmp://` plays the stream pulled from there (unless it is already live).
 
 use super::Policy;
 use crate::auth::query;
@@ -65,7 +65,9 @@ fn verdict(call: Call, result: Result<Response, HttpError>) -> Verdict {
         Ok(Outcome::Redirect(loc)) if call == Call::Connect => {
             Verdict::Refuse(format!("on_connect answered a redirect to \"{loc}\""))
         }
-        Ok(Outcome::Redirect(loc)) if call == Call::Publish && is_relay_location(&loc) => {
+        Ok(Outcome::Redirect(loc))
+            if matches!(call, Call::Publish | Call::Play) && is_relay_location(&loc) =>
+        {
             Verdict::Relay(loc)
         }
         Ok(Outcome::Redirect(loc)) if loc.contains("://") => Verdict::Refuse(format!(
@@ -261,8 +263,46 @@ impl Policy {
                     }
                 }
             }
-            (Waiting::Play { req, .. }, Verdict::Relay(_)) => {
-                session.reject_play(req.stream_id, Rejection::Unauthorized("relay".into()))
+            (Waiting::Play { app, mut req }, Verdict::Relay(url)) => {
+                let rename = app.settings.notify.relay_redirect;
+                match relay_redirect(RelayKind::Pull, &url, &req.name, rename) {
+                    Ok((target, _)) if target.url.scheme == Scheme::Rtmps => {
+                        log_warn!(
+                            self.log,
+                            "rtmp: client {} refused: on_play redirect to \"{}\": rtmps:// pulls are not supported yet",
+                            self.client,
+                            url
+                        );
+                        session.reject_play(
+                            req.stream_id,
+                            Rejection::Unauthorized("rtmps:// relay redirect".into()),
+                        )
+                    }
+                    Ok((target, local)) => {
+                        log_info!(
+                            self.log,
+                            "rtmp: client {} plays \"{}\" pulled from \"{}\" by on_play",
+                            self.client,
+                            local,
+                            url
+                        );
+                        req.name = local;
+                        self.play_from(session, app, req, Some(target), now)
+                    }
+                    Err(e) => {
+                        log_warn!(
+                            self.log,
+                            "rtmp: client {} refused: on_play redirect to \"{}\": {}",
+                            self.client,
+                            url,
+                            e
+                        );
+                        session.reject_play(
+                            req.stream_id,
+                            Rejection::Unauthorized("invalid relay redirect".into()),
+                        )
+                    }
+                }
             }
             (Waiting::Play { req, .. }, Verdict::Refuse(why)) => {
                 session.reject_play(req.stream_id, Rejection::Unauthorized(why))
