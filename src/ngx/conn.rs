@@ -285,7 +285,7 @@ impl Client for Conn {
         self.post_read();
     }
 
-    fn redirect(&mut self, what: crate::ngx::policy::RedirectWhat<'_>, newname: &str) -> bool {
+    fn redirect(&mut self, what: crate::stat::RedirectWhat<'_>, newname: &str) -> bool {
         if self.closing {
             return false;
         }

@@ -14,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 use nginx_sys::{ngx_event_t, ngx_msec_t, ngx_shm_zone_t};
 
 use super::now_ms;
-use super::policy::RedirectWhat;
 use super::remote::REMOTE_PUBLISHER;
 use super::shm::is_alive;
 use super::stat_board;
@@ -25,7 +24,7 @@ use crate::stat::record_control::{self, full_path};
 use crate::stat::{
     self, ClientInput, ClientView, Command, Control, ControlError, LocalFigures, MergeContext,
     ProcessStat, RecordAction, RecordCommand, RecorderStat, RelayStat, ServerLayout, Snapshot,
-    StatView, StreamId, StreamInput, Subject, WorkerInput,
+    StatView, StreamId, StreamInput, WorkerInput,
 };
 
 /// The mailbox is polled this often (a control command takes effect within it).
@@ -407,11 +406,7 @@ fn redirect_local(cmd: &Command) -> u64 {
     else {
         return 0;
     };
-    let what = RedirectWhat {
-        publications: matches!(cmd.subject, Subject::Publisher | Subject::Client),
-        playbacks: matches!(cmd.subject, Subject::Subscriber | Subject::Client),
-        name: cmd.name.as_deref(),
-    };
+    let what = cmd.redirect_what();
     // Matched first, moved after: a redirect changes the hub (a new publication, a new
     // player), which must not be borrowed meanwhile.
     let mut ids = Vec::new();

@@ -154,7 +154,7 @@ pub trait Client {
     fn request_close(&mut self);
     /// `rtmp_control redirect`: the streams `what` names go on under `newname`; whether any
     /// did.
-    fn redirect(&mut self, what: crate::ngx::policy::RedirectWhat<'_>, newname: &str) -> bool;
+    fn redirect(&mut self, what: crate::stat::RedirectWhat<'_>, newname: &str) -> bool;
     /// What stat and control read of it.
     fn card(&self) -> ClientCard<'_>;
 }

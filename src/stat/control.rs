@@ -97,6 +97,26 @@ pub struct Command {
     pub newname: Option<String>,
 }
 
+/// Which of a client's streams a redirect moves.
+#[derive(Debug, Clone, Copy)]
+pub struct RedirectWhat<'a> {
+    pub publications: bool,
+    pub playbacks: bool,
+    /// Only the streams of this name (all when None).
+    pub name: Option<&'a str>,
+}
+
+impl Command {
+    /// What a redirect moves of a client it matches.
+    pub fn redirect_what(&self) -> RedirectWhat<'_> {
+        RedirectWhat {
+            publications: matches!(self.subject, Subject::Publisher | Subject::Client),
+            playbacks: matches!(self.subject, Subject::Subscriber | Subject::Client),
+            name: self.name.as_deref(),
+        }
+    }
+}
+
 /// What a client of one worker looks like to a command.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientView<'a> {

@@ -20,7 +20,7 @@ pub mod record_control;
 pub mod snapshot;
 pub mod xml;
 
-pub use control::{ClientView, Command, Control, ControlSections, Subject};
+pub use control::{ClientView, Command, Control, ControlSections, RedirectWhat, Subject};
 pub use control_error::ControlError;
 pub use format::Format;
 pub use model::{

@@ -23,7 +23,6 @@ use crate::rtmp::{Event, Session};
 
 pub use play::Playback;
 pub use publish::Publication;
-pub use redirect::RedirectWhat;
 
 pub struct Policy {
     /// The connection's log (the policy lives inside its connection).

@@ -6,15 +6,7 @@
 
 use super::Policy;
 use crate::rtmp::{PlayRequest, PublishKind, PublishRequest, Session};
-
-/// Which of a client's streams a redirect moves.
-#[derive(Debug, Clone, Copy)]
-pub struct RedirectWhat<'a> {
-    pub publications: bool,
-    pub playbacks: bool,
-    /// Only the streams of this name (all when None).
-    pub name: Option<&'a str>,
-}
+use crate::stat::RedirectWhat;
 
 impl Policy {
     /// Moves the client's streams that `what` names to `newname`; whether any moved.
