@@ -246,6 +246,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
             .collect(),
         streams,
         clients,
+        pending_relays: relays.into_iter().collect(),
         processes: super::process::cards()
             .into_iter()
             .map(|c| ProcessStat {

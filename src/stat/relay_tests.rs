@@ -138,3 +138,28 @@ fn relays_in_xml_json_and_prometheus() {
         assert!(p.contains(&needle), "missing {needle:?} in\n{p}");
     }
 }
+
+#[test]
+fn a_relay_of_a_stream_not_live_here_shows_under_an_inactive_stream() {
+    let id = StreamId {
+        server: 0,
+        app: "live".into(),
+        name: "edge".into(),
+    };
+    let snap = Aggregator::default().snapshot(WorkerInput {
+        pid: 7,
+        accepted: vec![0],
+        pending_relays: vec![(id, vec![relay("pull", "backoff", "rtmp://o/live/edge", 0)])],
+        ..WorkerInput::default()
+    });
+    let s = &snap.streams[0];
+    assert_eq!(
+        (s.name.as_str(), s.active, s.publishing),
+        ("edge", false, false)
+    );
+    assert_eq!(s.relays.len(), 1);
+    assert_eq!(
+        (s.relays[0].state.as_str(), s.relays[0].pid),
+        ("backoff", 7)
+    );
+}

@@ -81,4 +81,7 @@ pub struct WorkerInput {
     pub clients: Vec<ClientInput>,
     /// The worker's child processes, as they are.
     pub processes: Vec<crate::stat::ProcessStat>,
+    /// Relays of streams that are not live here (a pull that has not streamed yet): shown
+    /// under their stream, which is not active.
+    pub pending_relays: Vec<(StreamId, Vec<crate::stat::RelayStat>)>,
 }

@@ -134,6 +134,19 @@ impl Aggregator {
                 });
             }
         }
+        // Relays of streams not live here (a pull still connecting or backing off).
+        for (id, relays) in input.pending_relays {
+            let s = streams.entry(id).or_insert_with_key(|id| StreamStat {
+                server: id.server,
+                app: id.app.clone(),
+                name: id.name.clone(),
+                ..StreamStat::default()
+            });
+            s.relays.extend(relays.into_iter().map(|r| RelayStat {
+                pid: input.pid,
+                ..r
+            }));
+        }
         // Connections that closed since the last snapshot keep counting in the totals.
         let gone: Vec<u64> = self
             .clients

@@ -88,6 +88,7 @@ fn worker(now_ms: u64, streams: Vec<StreamInput>, clients: Vec<ClientInput>) -> 
         streams,
         clients,
         processes: Vec::new(),
+        pending_relays: Vec::new(),
     }
 }
 
