@@ -1,7 +1,9 @@
 //! nginx-rtmp's relay directives: `push URL [app= name= tcUrl= pageUrl= swfUrl= flashVer=
 //! playPath= live=]` and `pull URL [... static]` (several lines each), `push_reconnect TIME`,
 //! `pull_reconnect TIME`, `relay_buffer TIME`, `session_relay on|off`, and ours,
-//! `pull_grace TIME`.
+//! `pull_grace TIME`; and how relay hosts are resolved: `resolver ADDRESS ... [valid=TIME]
+//! [ipv6=on|off]` (nginx's resolver, which the shell creates and numbers: the model keeps
+//! that number) and `resolver_timeout TIME`.
 //!
 //! A level with `push` (or `pull`) lines replaces the lines it would inherit (as
 //! `hls_variant` does); the others are inherited value by value. Only `rtmp://` targets are
@@ -16,7 +18,7 @@ use super::args::{flag_arg, set_once, time_arg};
 use super::error::ConfError;
 
 /// Directives handled here.
-const RELAY_DIRECTIVES: [&str; 7] = [
+const RELAY_DIRECTIVES: [&str; 8] = [
     "push",
     "push_reconnect",
     "relay_buffer",
@@ -24,7 +26,11 @@ const RELAY_DIRECTIVES: [&str; 7] = [
     "pull",
     "pull_reconnect",
     "pull_grace",
+    "resolver_timeout",
 ];
+
+/// nginx's `resolver_timeout` default.
+pub const DEFAULT_RESOLVER_TIMEOUT_MS: u64 = 30_000;
 
 /// The relay directives of one level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,6 +42,8 @@ pub(super) struct RelayLayer {
     pull: Option<Vec<RelayTarget>>,
     pull_reconnect: Option<u64>,
     pull_grace: Option<u64>,
+    resolver: Option<usize>,
+    resolver_timeout: Option<u64>,
 }
 
 /// An application's relays.
@@ -65,6 +73,11 @@ pub struct RelaySettings {
     /// `pull_grace` (ours, default 10 s): how long a pull started by players stays up after
     /// the last player on any worker left. `0` closes it at once, as nginx-rtmp does.
     pub pull_grace_ms: u64,
+    /// The `resolver` in effect: the number the shell gave the nginx resolver it created for
+    /// that line. `None`: names are resolved when the configuration loads.
+    pub resolver: Option<usize>,
+    /// `resolver_timeout` (default 30 s, as nginx's): how long one lookup may take.
+    pub resolver_timeout_ms: u64,
 }
 
 impl Default for RelaySettings {
@@ -77,6 +90,8 @@ impl Default for RelaySettings {
             pull: Vec::new(),
             pull_reconnect_ms: DEFAULT_RECONNECT_MS,
             pull_grace_ms: DEFAULT_GRACE_MS,
+            resolver: None,
+            resolver_timeout_ms: DEFAULT_RESOLVER_TIMEOUT_MS,
         }
     }
 }
@@ -164,8 +179,17 @@ impl RelayLayer {
                 let v = flag_arg(directive, args)?;
                 set_once(&mut self.session_relay, directive, v)
             }
+            "resolver_timeout" => {
+                let v = time_arg(directive, args, 1)?;
+                set_once(&mut self.resolver_timeout, directive, v)
+            }
             _ => Err(ConfError::Unknown(directive.to_owned())),
         }
+    }
+
+    /// `resolver ...`: `id` is the shell's number for the nginx resolver of the line.
+    pub(super) fn set_resolver(&mut self, id: usize) -> Result<(), ConfError> {
+        set_once(&mut self.resolver, "resolver", id)
     }
 
     pub(super) fn merge(&self, parent: &RelayLayer) -> RelayLayer {
@@ -177,6 +201,8 @@ impl RelayLayer {
             pull: self.pull.clone().or_else(|| parent.pull.clone()),
             pull_reconnect: self.pull_reconnect.or(parent.pull_reconnect),
             pull_grace: self.pull_grace.or(parent.pull_grace),
+            resolver: self.resolver.or(parent.resolver),
+            resolver_timeout: self.resolver_timeout.or(parent.resolver_timeout),
         }
     }
 
@@ -192,6 +218,8 @@ impl RelayLayer {
             pull: self.pull.clone().unwrap_or_default(),
             pull_reconnect_ms: self.pull_reconnect.unwrap_or(d.pull_reconnect_ms),
             pull_grace_ms: self.pull_grace.unwrap_or(d.pull_grace_ms),
+            resolver: self.resolver,
+            resolver_timeout_ms: self.resolver_timeout.unwrap_or(d.resolver_timeout_ms),
         }
     }
 }
@@ -222,6 +250,28 @@ mod tests {
         assert_eq!(s.push_reconnect_ms, 3000);
         assert_eq!(s.relay_buffer_ms, 5000);
         assert!(!s.session_relay);
+        assert_eq!(s.resolver, None);
+        assert_eq!(s.resolver_timeout_ms, 30_000);
+    }
+
+    #[test]
+    fn resolver_inherited_and_overridden() {
+        let (mut c, app) = conf();
+        c.set_resolver(Scope::Main, 0).unwrap();
+        c.set(Scope::Main, "resolver_timeout", &["5s"]).unwrap();
+        let s = settings(&c);
+        assert_eq!(s.resolver, Some(0));
+        assert_eq!(s.resolver_timeout_ms, 5000);
+        c.set_resolver(Scope::Server(0), 1).unwrap();
+        assert_eq!(settings(&c).resolver, Some(1));
+        c.set_resolver(app, 2).unwrap();
+        assert_eq!(settings(&c).resolver, Some(2));
+        assert_eq!(
+            c.set_resolver(app, 3),
+            Err(ConfError::Duplicate("resolver"))
+        );
+        assert!(c.set(app, "resolver_timeout", &["soon"]).is_err());
+        assert!(c.set(app, "resolver_timeout", &[]).is_err());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct ParseState {
     pub shm_zone: *mut nginx_sys::ngx_shm_zone_t,
     /// The stat board zone (snapshots of every worker, control mailboxes).
     pub stat_zone: *mut nginx_sys::ngx_shm_zone_t,
+    /// `resolver` lines' nginx resolvers, and relay hosts resolved when the block ended.
+    pub names: super::resolver::Names,
     scope: Scope,
     /// `cf->ctx` for directives inside the block: nginx reads `((void ***) ctx)[0][ctx_index]`.
     slot: [*mut c_void; 1],
@@ -104,6 +106,7 @@ pub unsafe extern "C" fn rtmp_block(
             conf: RtmpConf::new(),
             shm_zone: ptr::null_mut(),
             stat_zone: ptr::null_mut(),
+            names: super::resolver::Names::default(),
             scope: Scope::Main,
             slot: [ptr::null_mut()],
             ctx: [ptr::null_mut()],
@@ -146,6 +149,10 @@ pub unsafe extern "C" fn rtmp_block(
         }
         if let Err(e) = default_encoder(&mut state.conf) {
             return log_error(cf, &e);
+        }
+        // SAFETY: `cf->log` is nginx's log for the whole configuration parse.
+        if let Some(log) = unsafe { super::log::Log::from_raw((*cf).log) } {
+            state.names.resolve_at_load(&state.conf, log);
         }
         if state.conf.has_live() {
             let tag = ptr::addr_of!(LIVE_ZONE_TAG).cast_mut().cast();
@@ -314,6 +321,16 @@ pub unsafe extern "C" fn directive(
                 unsafe { prepare_child_log_dir(cf) };
             }
             return NGX_CONF_OK;
+        }
+        if *name == "resolver" {
+            // SAFETY: a directive handler's `cf`; nginx logs what it refuses.
+            let Some(id) = (unsafe { st.names.create(cf) }) else {
+                return NGX_CONF_ERROR;
+            };
+            return match st.conf.set_resolver(st.scope, id) {
+                Ok(()) => NGX_CONF_OK,
+                Err(e) => log_error(cf, &e),
+            };
         }
         if *name == "publish_keys" {
             // SAFETY: a directive handler's `cf`.

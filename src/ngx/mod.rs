@@ -31,6 +31,7 @@ mod record_files;
 mod recordings;
 mod relay;
 mod remote;
+mod resolver;
 mod shm;
 mod stat_board;
 mod stat_snapshot;

@@ -15,3 +15,4 @@ mod sockaddr;
 
 pub use connection::{Connection, LogError, Recv, Sent};
 pub use peer::{ConnectError, Connected, Peer};
+pub use sockaddr::ip_of;

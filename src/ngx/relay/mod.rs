@@ -59,7 +59,10 @@ pub fn start_push(
         relay.relay_buffer_ms,
         h.finish(),
     )));
-    let link = link::Link::new(push.clone() as Rc<RefCell<dyn LinkDriver>>);
+    let link = link::Link::new(
+        push.clone() as Rc<RefCell<dyn LinkDriver>>,
+        resolve::NameService::of(relay),
+    );
     link.borrow_mut().set_owner(RelayKind::Push, key.clone());
     ticker::add(&link);
     push.borrow_mut().start(now);

@@ -186,7 +186,10 @@ pub fn start(
         log: Log::cycle(),
         done: false,
     }));
-    let link = Link::new(pull.clone() as Rc<RefCell<dyn LinkDriver>>);
+    let link = Link::new(
+        pull.clone() as Rc<RefCell<dyn LinkDriver>>,
+        super::resolve::NameService::of(relay),
+    );
     link.borrow_mut()
         .set_owner(crate::relay::RelayKind::Pull, key.clone());
     ticker::add(&link);
