@@ -465,3 +465,73 @@ fn the_c_module_pulls_from_our_origin() {
     let _ = publisher.wait();
     origin.assert_no_crash();
 }
+
+/// `GET path` on 127.0.0.1:`port`; the body.
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to http");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// A `static` pull runs from the start, once across the edge's workers, and the pulled
+/// stream is a published stream there: HLS written at the edge, `<publishing/>` in stat.
+#[test]
+fn static_pull_runs_once_with_hls_and_stat_at_the_edge() {
+    let origin = Nginx::start("relay-pull-static-origin", &Conf::live());
+    let mut publisher = ffmpeg_publish(&origin.rtmp_url("live", "cam"), 30)
+        .spawn()
+        .expect("ffmpeg publish");
+    assert!(origin.wait_log("publishes \"live/cam\"", Duration::from_secs(10)));
+    let edge = Nginx::start(
+        "relay-pull-static-edge",
+        &edge_on(
+            "127.0.0.3",
+            &[],
+            2,
+            &format!(
+                "pull rtmp://127.0.0.1:{}/live name=cam static; pull_grace 1s; \
+                 hls on; hls_path {{prefix}}/hls; hls_fragment 1s;",
+                origin.rtmp_port
+            ),
+        )
+        .http("location /stat { rtmp_stat all; }"),
+    );
+    let playlist = edge.prefix.join("hls/cam.m3u8");
+    assert!(
+        wait_until(Duration::from_secs(15), || std::fs::read_to_string(
+            &playlist
+        )
+        .is_ok_and(|p| p.matches("#EXTINF").count() >= 2)),
+        "no HLS of the pulled stream at the edge:\n{}",
+        edge.error_log()
+    );
+    let stat = http_get(edge.http_port, "/stat");
+    let cam = stat.find("<name>cam</name>").expect("stream in stat");
+    assert!(stat[cam..].contains("<publishing/>"), "{stat}");
+    assert!(
+        support::nginx::ffmpeg_plays(&edge.rtmp_url("live", "cam")),
+        "no stream for a player of the edge"
+    );
+    assert_eq!(origin_plays(&origin), 1, "{}", origin.error_log());
+
+    // A reload: the old worker lets its static pull go (after the grace period, nobody
+    // watching it), a new worker takes it over.
+    edge.signal("reload");
+    assert!(
+        wait_until(Duration::from_secs(20), || origin_plays(&origin) >= 2),
+        "no new worker took the static pull over:\n{}",
+        edge.error_log()
+    );
+    assert!(
+        support::nginx::ffmpeg_plays(&edge.rtmp_url("live", "cam")),
+        "no stream at the edge after the reload:\n{}",
+        edge.error_log()
+    );
+    assert_eq!(origin_plays(&origin), 2, "{}", origin.error_log());
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    edge.assert_no_crash();
+    origin.assert_no_crash();
+}

@@ -162,6 +162,7 @@ fn watched_pull_fails_over_and_delivers_the_origin_stream() {
     let st = rig.pull.stats();
     assert!(st.bytes_in > 0 && st.bytes_out > 0);
     assert_eq!(st.reconnects, 1, "one failover");
+    assert_eq!(st.failures, 0, "streaming again");
     assert!(st.last_error.is_some());
 }
 
@@ -202,6 +203,11 @@ fn origin_end_replays_and_a_failed_round_is_reported_then_retried() {
     assert_eq!(rig.events.last(), Some(&PullEvent::AllFailed));
     assert!(!rig.pull.is_done(), "retries while watched");
     assert_eq!(rig.pull.stats().state, RelayState::Backoff);
+    assert_eq!(
+        rig.pull.stats().failures,
+        2,
+        "the origin's end, then the refused round"
+    );
     // It comes back: the next round plays again.
     rig.up = vec![1940];
     rig.tick(5000);

@@ -23,10 +23,10 @@ const RELAY_DIRECTIVES: [&str; 8] = [
     "push_reconnect",
     "relay_buffer",
     "session_relay",
+    "resolver_timeout",
     "pull",
     "pull_reconnect",
     "pull_grace",
-    "resolver_timeout",
 ];
 
 /// nginx's `resolver_timeout` default.
@@ -39,11 +39,11 @@ pub(super) struct RelayLayer {
     push_reconnect: Option<u64>,
     relay_buffer: Option<u64>,
     session_relay: Option<bool>,
+    resolver: Option<usize>,
+    resolver_timeout: Option<u64>,
     pull: Option<Vec<RelayTarget>>,
     pull_reconnect: Option<u64>,
     pull_grace: Option<u64>,
-    resolver: Option<usize>,
-    resolver_timeout: Option<u64>,
 }
 
 /// An application's relays.
@@ -63,6 +63,11 @@ pub struct RelaySettings {
     /// closes with the player that started it). Accepted and kept; pushes end with their
     /// stream either way.
     pub session_relay: bool,
+    /// The `resolver` in effect: the number the shell gave the nginx resolver it created for
+    /// that line. `None`: names are resolved when the configuration loads.
+    pub resolver: Option<usize>,
+    /// `resolver_timeout` (default 30 s, as nginx's): how long one lookup may take.
+    pub resolver_timeout_ms: u64,
     /// `pull` lines, in configuration order: the origins a stream this edge lacks is pulled
     /// from, tried in this order (the next one when a pull fails). A line with `name=`
     /// applies to that local stream only.
@@ -73,11 +78,6 @@ pub struct RelaySettings {
     /// `pull_grace` (ours, default 10 s): how long a pull started by players stays up after
     /// the last player on any worker left. `0` closes it at once, as nginx-rtmp does.
     pub pull_grace_ms: u64,
-    /// The `resolver` in effect: the number the shell gave the nginx resolver it created for
-    /// that line. `None`: names are resolved when the configuration loads.
-    pub resolver: Option<usize>,
-    /// `resolver_timeout` (default 30 s, as nginx's): how long one lookup may take.
-    pub resolver_timeout_ms: u64,
 }
 
 impl Default for RelaySettings {
@@ -87,11 +87,11 @@ impl Default for RelaySettings {
             push_reconnect_ms: DEFAULT_RECONNECT_MS,
             relay_buffer_ms: DEFAULT_RELAY_BUFFER_MS,
             session_relay: false,
+            resolver: None,
+            resolver_timeout_ms: DEFAULT_RESOLVER_TIMEOUT_MS,
             pull: Vec::new(),
             pull_reconnect_ms: DEFAULT_RECONNECT_MS,
             pull_grace_ms: DEFAULT_GRACE_MS,
-            resolver: None,
-            resolver_timeout_ms: DEFAULT_RESOLVER_TIMEOUT_MS,
         }
     }
 }
@@ -198,11 +198,11 @@ impl RelayLayer {
             push_reconnect: self.push_reconnect.or(parent.push_reconnect),
             relay_buffer: self.relay_buffer.or(parent.relay_buffer),
             session_relay: self.session_relay.or(parent.session_relay),
+            resolver: self.resolver.or(parent.resolver),
+            resolver_timeout: self.resolver_timeout.or(parent.resolver_timeout),
             pull: self.pull.clone().or_else(|| parent.pull.clone()),
             pull_reconnect: self.pull_reconnect.or(parent.pull_reconnect),
             pull_grace: self.pull_grace.or(parent.pull_grace),
-            resolver: self.resolver.or(parent.resolver),
-            resolver_timeout: self.resolver_timeout.or(parent.resolver_timeout),
         }
     }
 
@@ -215,11 +215,11 @@ impl RelayLayer {
                 .relay_buffer
                 .map_or(d.relay_buffer_ms, |v| u32::try_from(v).unwrap_or(u32::MAX)),
             session_relay: self.session_relay.unwrap_or(d.session_relay),
+            resolver: self.resolver,
+            resolver_timeout_ms: self.resolver_timeout.unwrap_or(d.resolver_timeout_ms),
             pull: self.pull.clone().unwrap_or_default(),
             pull_reconnect_ms: self.pull_reconnect.unwrap_or(d.pull_reconnect_ms),
             pull_grace_ms: self.pull_grace.unwrap_or(d.pull_grace_ms),
-            resolver: self.resolver,
-            resolver_timeout_ms: self.resolver_timeout.unwrap_or(d.resolver_timeout_ms),
         }
     }
 }

@@ -314,10 +314,13 @@ mod tests {
             "waiting player attached"
         );
         assert_eq!(hub.add_player(&key("s"), p2), Some(h));
+        assert_eq!(hub.players_of(&key("s")), 2);
+        assert_eq!(hub.players_of(&key("t")), 0);
         hub.remove_player(&key("s"), p1);
         assert_eq!(hub.get(h).unwrap().players, vec![p2]);
         let gone = hub.unpublish(h, true).unwrap();
         assert_eq!(gone.players, vec![p2]);
+        assert_eq!(hub.players_of(&key("s")), 1, "waiting players count");
         let h2 = hub.publish(key("s"), 2, 0, pipeline()).unwrap();
         assert_eq!(
             hub.get(h2).unwrap().players,

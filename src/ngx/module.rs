@@ -182,9 +182,6 @@ static mut CONF_COMMANDS: [ngx_command_t; 95] = [
     simple(ngx_string!("push_reconnect"), ANY_LEVEL),
     simple(ngx_string!("relay_buffer"), ANY_LEVEL),
     simple(ngx_string!("session_relay"), ANY_LEVEL),
-    simple(ngx_string!("pull"), ANY_LEVEL),
-    simple(ngx_string!("pull_reconnect"), ANY_LEVEL),
-    simple(ngx_string!("pull_grace"), ANY_LEVEL),
     ngx_command_t {
         name: ngx_string!("resolver"),
         type_: ANY_LEVEL | NGX_CONF_1MORE as ngx_uint_t,
@@ -194,6 +191,9 @@ static mut CONF_COMMANDS: [ngx_command_t; 95] = [
         post: ptr::null_mut(),
     },
     simple(ngx_string!("resolver_timeout"), ANY_LEVEL),
+    simple(ngx_string!("pull"), ANY_LEVEL),
+    simple(ngx_string!("pull_reconnect"), ANY_LEVEL),
+    simple(ngx_string!("pull_grace"), ANY_LEVEL),
     ngx_command_t::empty(),
 ];
 
@@ -256,6 +256,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
 /// `exit_process`: the worker exits; its children go with it now rather than by the
 /// kernel's death signal after it.
 unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
+    let _ = super::catch(super::relay::pull::stop_all);
     let _ = super::catch(super::process::kill_all);
     // nginx frees its resolvers with the cycle after this.
     let _ = super::catch(super::resolver::cancel_all);

@@ -84,6 +84,8 @@ pub struct Pull {
     bytes_in: u64,
     bytes_out: u64,
     attempts: u32,
+    /// Origins that failed since the pull last streamed.
+    failures: u32,
     last_error: Option<String>,
 }
 
@@ -123,6 +125,7 @@ impl Pull {
             bytes_in: 0,
             bytes_out: 0,
             attempts: 0,
+            failures: 0,
             last_error: None,
             config,
         }
@@ -262,6 +265,7 @@ impl Pull {
             RelayOp::Log { level, line } => LinkOp::Log { level, line },
             RelayOp::GaveUp => {
                 self.gave_up = true;
+                self.failures = self.failures.saturating_add(1);
                 if let Some(e) = self.relay.stats().last_error {
                     self.last_error = Some(e.to_owned());
                 }
@@ -276,7 +280,8 @@ impl LinkDriver for Pull {
         self.relay.target()
     }
 
-    /// The current origin's relay, with the totals of every origin tried.
+    /// The current origin's relay, with the totals of every origin tried: bytes, attempts
+    /// after the first (`reconnects`), origins failed since the pull last streamed.
     fn stats(&self) -> RelayStats<'_> {
         let mut st = self.relay.stats();
         let (cur_in, cur_out) = self
@@ -286,7 +291,7 @@ impl LinkDriver for Pull {
         st.bytes_in = self.bytes_in.saturating_add(cur_in);
         st.bytes_out = self.bytes_out.saturating_add(cur_out);
         st.reconnects = self.attempts.saturating_sub(1);
-        st.failures = st.failures.max(self.demand.failovers());
+        st.failures = self.failures;
         if st.last_error.is_none() {
             st.last_error = self.last_error.as_deref();
         }
@@ -380,6 +385,7 @@ impl LinkDriver for Pull {
             match event {
                 ClientEvent::Playing => {
                     self.relay.on_session_ready(now_ms);
+                    self.failures = 0;
                     self.demand.pull_up(now_ms);
                     if !self.playing {
                         self.playing = true;

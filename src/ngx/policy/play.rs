@@ -230,8 +230,15 @@ impl Policy {
     }
 
     /// Registers the play with this worker's pull of `key`, if there is one: it is answered
-    /// when the pull streams. `false`: this worker does not pull `key`.
-    fn wait_for_pull(&mut self, app: &'static AppConf, key: &StreamKey, req: &PlayRequest) -> bool {
+    /// when the pull streams. `false`: this worker does not pull `key`. (A pull started from
+    /// elsewhere — `relay::pull::start` for a callback's `rtmp://` redirect — takes its player
+    /// through here, then `relay::pull::kick`.)
+    pub(super) fn wait_for_pull(
+        &mut self,
+        app: &'static AppConf,
+        key: &StreamKey,
+        req: &PlayRequest,
+    ) -> bool {
         if !crate::ngx::relay::pull::add_waiter(key, self.client) {
             return false;
         }

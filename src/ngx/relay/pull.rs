@@ -23,6 +23,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::link::{Link, SharedLink};
+use super::resolve::NameService;
 use super::ticker;
 use crate::conf::{AppConf, ServerConf};
 use crate::live::shm::{self, ClaimError, SlotWriter, WANT_MS};
@@ -33,6 +34,7 @@ use crate::ngx::ingest::ingest;
 use crate::ngx::log::Log;
 use crate::ngx::outputs::OutputFiles;
 use crate::ngx::shm::{is_alive, ShmRegion};
+use crate::ngx::timer::Timer;
 use crate::ngx::transcode;
 use crate::ngx::worker::{self, owner_id};
 use crate::relay::{
@@ -85,9 +87,11 @@ pub fn ring_key(server: &ServerConf, key: &StreamKey) -> String {
 /// Forgets pulls that ended (not the one running now, which is borrowed).
 fn sweep() {
     PULLS.with(|r| {
-        r.borrow_mut()
-            .pulls
-            .retain(|e| e.pull.try_borrow().map_or(true, |p| !p.done))
+        r.borrow_mut().pulls.retain(|e| {
+            e.pull
+                .try_borrow()
+                .map_or(true, |p| !p.done || p.retry_answer.is_some())
+        })
     });
 }
 
@@ -135,7 +139,8 @@ pub fn remove_waiter(key: &StreamKey, client: ClientId) {
 /// or another one already pulls or publishes it. `ring_key` is the stream's slot name
 /// ([`ring_key`]). A `static` pull runs for ever; another runs while anybody watches, plus
 /// the application's `pull_grace`. This is also how a pull is started from elsewhere (a
-/// callback's redirect to an `rtmp://` URL: one origin).
+/// callback's redirect to an `rtmp://` URL: one origin). `None`: nothing to pull from, or
+/// the name is published on this worker already.
 pub fn start(
     app: &'static AppConf,
     server: &'static ServerConf,
@@ -148,6 +153,10 @@ pub fn start(
     }
     if is_pulled_here(key) {
         return Some(Started::Here);
+    }
+    // The shared zone would hand this worker its own publisher's slot as a leftover.
+    if worker::with(|w| w.hub.handle_of(key).is_some()) {
+        return None;
     }
     let now = super::super::now_ms();
     let ring_key = ring_key(server, key);
@@ -182,13 +191,14 @@ pub fn start(
         reservation,
         publication: None,
         waiters: Vec::new(),
+        retry_answer: None,
         next_watch: 0,
         log: Log::cycle(),
         done: false,
     }));
     let link = Link::new(
         pull.clone() as Rc<RefCell<dyn LinkDriver>>,
-        super::resolve::NameService::of(relay),
+        NameService::of(relay),
     );
     link.borrow_mut()
         .set_owner(crate::relay::RelayKind::Pull, key.clone());
@@ -220,8 +230,59 @@ pub fn kick(key: &StreamKey) {
 }
 
 /// Starts the `static` pulls of `conf`: each worker tries, the one that claims the stream's
-/// slot first pulls it; the others' players read it from the shared zone.
+/// slot first pulls it; the others' players read it from the shared zone. The others try
+/// again every [`STATIC_RETRY_MS`]: a static pull whose worker exits (a reload's old worker,
+/// a crash) is taken over by another.
 pub fn start_static(conf: &'static crate::conf::RtmpConf) {
+    let any = conf.servers.iter().any(|s| {
+        s.applications
+            .iter()
+            .any(|a| a.settings.relay.static_pulls().next().is_some())
+    });
+    if !any {
+        return;
+    }
+    STATIC.with(|s| s.borrow_mut().conf = Some(conf));
+    try_static();
+}
+
+/// The worker exits: every pull ends here (its publication finishes, its connection
+/// closes), so that nothing is left open behind the worker.
+pub fn stop_all() {
+    let entries = PULLS.with(|r| std::mem::take(&mut r.borrow_mut().pulls));
+    let now = super::super::now_ms();
+    for e in &entries {
+        if let Ok(mut p) = e.pull.try_borrow_mut() {
+            p.core.stop(now);
+            p.unpublish(now);
+            p.reservation = None;
+            p.done = true;
+        }
+    }
+    // The links go with the entries: their connections close.
+    drop(entries);
+}
+
+/// How often a worker tries to take the `static` pulls that no worker runs.
+const STATIC_RETRY_MS: u64 = 1000;
+
+#[derive(Default)]
+struct StaticPulls {
+    conf: Option<&'static crate::conf::RtmpConf>,
+    timer: Option<Timer>,
+}
+
+thread_local! {
+    static STATIC: RefCell<StaticPulls> = RefCell::new(StaticPulls::default());
+}
+
+fn try_static() {
+    let Some(conf) = STATIC.with(|s| s.borrow().conf) else {
+        return;
+    };
+    if crate::ngx::process::worker_exiting() {
+        return;
+    }
     for server in &conf.servers {
         for app in &server.applications {
             for target in app.settings.relay.static_pulls() {
@@ -230,12 +291,27 @@ pub fn start_static(conf: &'static crate::conf::RtmpConf) {
                     app: app.name.clone(),
                     name: target.name.clone(),
                 };
+                // A local publisher of the name has it already.
+                let published_here = worker::with(|w| w.hub.handle_of(&key).is_some());
+                if published_here || is_pulled_here(&key) {
+                    continue;
+                }
                 if start(app, server, &key, vec![target.clone()], true) == Some(Started::Here) {
                     kick(&key);
                 }
             }
         }
     }
+    STATIC.with(|s| {
+        s.borrow_mut()
+            .timer
+            .get_or_insert_with(|| Timer::new(on_static_timer))
+            .arm(STATIC_RETRY_MS as nginx_sys::ngx_msec_t)
+    });
+}
+
+unsafe extern "C" fn on_static_timer(_ev: *mut nginx_sys::ngx_event_t) {
+    let _ = super::super::catch(try_static);
 }
 
 /// Claims the stream's slot. `Ok(None)`: no zone or no free slot (the stream then plays on
@@ -275,6 +351,9 @@ pub struct ShellPull {
     publication: Option<(StreamHandle, OutputFiles)>,
     /// Players whose play waits for the pull to stream.
     waiters: Vec<ClientId>,
+    /// An answer some waiters could not get yet (their own handler was running: the pull
+    /// failed at once, inside the play that started it); given at the next tick.
+    retry_answer: Option<bool>,
     next_watch: u64,
     log: Log,
     done: bool,
@@ -285,6 +364,11 @@ impl ShellPull {
     /// stream's slot on other workers.
     fn watch(&mut self, now: u64) {
         self.next_watch = now + WATCH_MS;
+        // A worker on its way out (a reload's old one) keeps a static pull only for its own
+        // players: the new workers take it over once it closes.
+        if self.is_static && crate::ngx::process::worker_exiting() {
+            self.is_static = false;
+        }
         let local = worker::with(|w| w.hub.players_of(&self.key)) + self.waiters.len();
         let watched = self.is_static || local > 0 || self.read_elsewhere(now);
         self.core.set_watched(now, watched);
@@ -418,22 +502,29 @@ impl ShellPull {
             notify(&s.players, false);
             log_notice!(self.log, "rtmp: pull \"{}\" stopped publishing", self.key);
         }
-        if self.core.is_watched() && self.reservation.is_none() {
+        if self.core.is_watched() && self.reservation.is_none() && !self.done {
             self.reservation = claim(&self.ring_key, now).ok().flatten();
         }
     }
 
-    /// Answers the players whose play waited for the pull.
+    /// Answers the players whose play waited for the pull. One whose own handler runs now
+    /// (busy in the registry) keeps waiting for the next tick's answer.
     fn answer_waiters(&mut self, ok: bool) {
         let waiters = std::mem::take(&mut self.waiters);
         if waiters.is_empty() {
             return;
         }
-        worker::clients(|clients| {
-            for id in waiters {
-                clients.with(id, |c| c.pull_ready(&self.key, ok));
-            }
+        let key = &self.key;
+        let busy: Vec<ClientId> = worker::clients(|clients| {
+            waiters
+                .into_iter()
+                .filter(|&id| clients.with(id, |c| c.pull_ready(key, ok)).is_none())
+                .collect()
         });
+        if !busy.is_empty() {
+            self.waiters = busy;
+            self.retry_answer = Some(ok);
+        }
     }
 }
 
@@ -447,6 +538,9 @@ impl LinkDriver for ShellPull {
     }
 
     fn deadline(&self) -> Option<u64> {
+        if self.retry_answer.is_some() {
+            return Some(0);
+        }
         if self.done {
             return None;
         }
@@ -457,6 +551,9 @@ impl LinkDriver for ShellPull {
     }
 
     fn tick(&mut self, now_ms: u64) {
+        if let Some(ok) = self.retry_answer.take() {
+            self.answer_waiters(ok || self.publication.is_some());
+        }
         if self.done {
             return;
         }
