@@ -401,8 +401,24 @@ fn on_play_redirect_to_rtmp_pulls_the_stream_from_another_instance() {
     let far = format!("rtmp://127.0.0.1:{}/live/far", origin.rtmp_port);
     let url = edge.rtmp_url("live", &format!("near?location={}", location_arg(&far)));
     let mut cmd = support::nginx::ffmpeg();
-    cmd.args(["-t", "2", "-i", &url]).args(["-f", "null", "-"]);
-    let (ok, err) = run_with_timeout(cmd, Duration::from_secs(20));
+    cmd.args(["-t", "4", "-i", &url]).args(["-f", "null", "-"]);
+    let player = thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(20)));
+    // The pull is in the edge's stat, under the local stream, streaming from the origin.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pulled = loop {
+        let (_, stat) = http_get(edge.http_port, "/stat");
+        if stat.contains("<relay><kind>pull</kind><state>streaming</state>")
+            && stat.contains(&format!("<url>{far}</url>"))
+        {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    assert!(pulled, "{}", http_get(edge.http_port, "/stat").1);
+    let (ok, err) = player.join().unwrap();
     assert!(
         ok,
         "the redirected play did not get the pulled stream: {err}\nedge:\n{}",
