@@ -79,6 +79,18 @@ tr.client td { background: #fafafa; font-size: 12px; }
         <td><xsl:if test="manual">manual<xsl:if test="started"> started</xsl:if></xsl:if></td>
       </tr>
     </xsl:for-each>
+    <xsl:for-each select="relays/relay">
+      <tr class="client">
+        <td>&#160;&#160;<xsl:value-of select="kind"/><xsl:text> </xsl:text><xsl:value-of select="addr"/></td>
+        <td><xsl:value-of select="state"/></td>
+        <td colspan="2"><xsl:value-of select="url"/></td>
+        <td colspan="2">reconnects <xsl:value-of select="reconnects"/><xsl:if test="string(last_error)"><xsl:text>, </xsl:text><xsl:value-of select="last_error"/></xsl:if></td>
+        <td class="n"><xsl:value-of select="bytes_in"/></td>
+        <td class="n"><xsl:value-of select="bytes_out"/></td>
+        <td class="n"><xsl:call-template name="duration"><xsl:with-param name="s" select="floor(time div 1000)"/></xsl:call-template></td>
+        <td>worker <xsl:value-of select="pid"/></td>
+      </tr>
+    </xsl:for-each>
   </xsl:for-each>
 </xsl:template>
 

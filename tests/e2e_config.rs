@@ -657,3 +657,56 @@ fn recording_configs_are_accepted() {
     );
     assert!(ok, "{err}");
 }
+
+#[test]
+fn update_and_redirect_option_errors_name_file_and_line() {
+    let app = |lines: &str| {
+        format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}}; application a {{ live on;\n{lines}\n}} }}"
+        )
+    };
+    for (lines, needle, message) in [
+        (
+            "notify_update_timeout soon;",
+            "notify_update_timeout",
+            "invalid time",
+        ),
+        (
+            "notify_update_strict maybe;",
+            "notify_update_strict",
+            "\"on\" or \"off\"",
+        ),
+        (
+            "notify_relay_redirect 1 2;",
+            "notify_relay_redirect",
+            "notify_relay_redirect",
+        ),
+        (
+            "notify_update_timeout 5s;\nnotify_update_timeout 6s;",
+            "notify_update_timeout 6s",
+            "duplicate",
+        ),
+        ("on_update not-a-url;", "on_update", "invalid callback URL"),
+    ] {
+        let n = Nginx::prepare("conf-update", &Conf::rtmp(&app(lines)));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {lines:?}");
+        assert!(
+            err.contains(message),
+            "{lines:?}: expected {message:?} in:\n{err}"
+        );
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(
+            err.contains(&location),
+            "{lines:?}: expected {location} in:\n{err}"
+        );
+    }
+    let (ok, err) = check(
+        "notify_update_timeout 10s;
+         server { listen 127.0.0.1:{rtmp_port}; notify_relay_redirect on;
+                  application a { on_update http://127.0.0.1:9/u; notify_update_strict on; }
+                  application b { notify_update_timeout 0; } }",
+    );
+    assert!(ok, "{err}");
+}

@@ -18,7 +18,7 @@ use super::args::{
 use super::error::ConfError;
 use super::listen::Listen;
 use super::model::{RtmpConf, Scope};
-use super::notify::{Call, NotifyUrl};
+use super::notify::{Call, NotifyLayer, NotifyUrl};
 use super::record::{RecordLayer, RecorderBlock};
 use super::relay::RelayLayer;
 use super::server::ServerLayer;
@@ -96,6 +96,12 @@ impl RtmpConf {
                 .record_layer(scope, directive)?
                 .set(directive, args)
                 .unwrap_or_else(|| Err(ConfError::Unknown(name.to_owned())));
+        }
+        if let Some(directive) = NotifyLayer::option(name) {
+            return self
+                .app_layer(scope, directive)?
+                .notify
+                .set_option(directive, args);
         }
         if let Some(directive) = RelayLayer::directive(name) {
             return self.app_layer(scope, directive)?.relay.set(directive, args);

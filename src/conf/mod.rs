@@ -22,7 +22,7 @@ pub use error::ConfError;
 pub use exec::{ExecPolicy, ExecSettings, StaticExec};
 pub use listen::{Listen, ListenError};
 pub use model::{AppConf, RtmpConf, Scope, ServerConf};
-pub use notify::{Call, NotifySettings, NotifyUrl};
+pub use notify::{update_verdict, Call, NotifySettings, NotifyUrl};
 pub use record::{RecordDoneCommand, RecorderSettings};
 pub use relay::RelaySettings;
 pub use server::ServerSettings;

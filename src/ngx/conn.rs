@@ -263,6 +263,12 @@ impl Client for Conn {
         self.post_read();
     }
 
+    fn updated(&mut self, result: Result<Response, HttpError>) {
+        self.policy.updated(result, now());
+        // The read handler closes it when the update refused it, or re-arms its timer.
+        self.post_read();
+    }
+
     /// Closes the connection from its own read handler, soon (`rtmp_control drop`): it stops
     /// reading, sends what is queued and ends; its streams end as on a disconnect.
     fn request_close(&mut self) {
@@ -277,6 +283,20 @@ impl Client for Conn {
         );
         // The posted read handler finishes the connection (never freed from here).
         self.post_read();
+    }
+
+    fn redirect(&mut self, what: crate::stat::RedirectWhat<'_>, newname: &str) -> bool {
+        if self.closing {
+            return false;
+        }
+        let moved = self
+            .policy
+            .redirect(&mut self.session, what, newname, now());
+        if moved {
+            // Its handlers send what the new play or publish produced.
+            self.post_read();
+        }
+        moved
     }
 
     fn card(&self) -> ClientCard<'_> {
@@ -499,6 +519,10 @@ impl Conn {
         if let Some(why) = self.policy.publisher_gone(now()) {
             return Some(End::Slow(why));
         }
+        if self.policy.update_dropped() {
+            return Some(End::Slow("dropped by on_update"));
+        }
+        self.policy.poll_update(now());
         self.queue_output();
         self.progressed = false;
         let all_sent = match self.flush() {
@@ -532,6 +556,7 @@ impl Conn {
         } else if let Some(at) = [
             self.session.poll_timeout(),
             self.policy.idle_deadline(),
+            self.policy.update_deadline(),
             self.read_plan.deadline_ms,
         ]
         .into_iter()

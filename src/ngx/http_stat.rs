@@ -316,7 +316,7 @@ unsafe extern "C" fn control_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
         let (path, args) = (str_of(&req.as_ref().uri), str_of(&req.as_ref().args));
         let now_s = (super::file_ops::now().unix_ms / 1000) as i64;
         match Control::parse(path, args, lc.control.unwrap_or_default(), now_s) {
-            Ok(Control::Drop(cmd)) => {
+            Ok(Control::Drop(cmd) | Control::Redirect(cmd)) => {
                 let n = stat_snapshot::control(&cmd);
                 respond(req, 200, "text/plain", &format!("{n}"))
             }

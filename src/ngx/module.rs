@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 91] = [
+static mut CONF_COMMANDS: [ngx_command_t; 95] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -114,7 +114,11 @@ static mut CONF_COMMANDS: [ngx_command_t; 91] = [
     simple(ngx_string!("on_play_done"), ANY_LEVEL),
     simple(ngx_string!("on_done"), ANY_LEVEL),
     simple(ngx_string!("on_record_done"), RECORD_LEVELS),
+    simple(ngx_string!("on_update"), ANY_LEVEL),
     simple(ngx_string!("notify_method"), ANY_LEVEL),
+    simple(ngx_string!("notify_update_timeout"), ANY_LEVEL),
+    simple(ngx_string!("notify_update_strict"), ANY_LEVEL),
+    simple(ngx_string!("notify_relay_redirect"), ANY_LEVEL),
     simple(ngx_string!("allow"), ANY_LEVEL),
     simple(ngx_string!("deny"), ANY_LEVEL),
     simple(ngx_string!("publish_keys"), ANY_LEVEL),

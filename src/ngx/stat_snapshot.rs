@@ -23,8 +23,8 @@ use crate::conf::{RtmpConf, ServerConf};
 use crate::stat::record_control::{self, full_path};
 use crate::stat::{
     self, ClientInput, ClientView, Command, Control, ControlError, LocalFigures, MergeContext,
-    ProcessStat, RecordAction, RecordCommand, RecorderStat, ServerLayout, Snapshot, StatView,
-    StreamId, StreamInput, WorkerInput,
+    ProcessStat, RecordAction, RecordCommand, RecorderStat, RelayStat, ServerLayout, Snapshot,
+    StatView, StreamId, StreamInput, WorkerInput,
 };
 
 /// The mailbox is polled this often (a control command takes effect within it).
@@ -98,6 +98,9 @@ unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
                 Control::Drop(cmd) => {
                     drop_local(&cmd);
                 }
+                Control::Redirect(cmd) => {
+                    redirect_local(&cmd);
+                }
                 Control::Record(cmd) => {
                     // The answer was given by the worker that posted it.
                     let _ = record_local(&cmd);
@@ -163,6 +166,12 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
             }
         })
     });
+    let mut relays: HashMap<StreamId, Vec<RelayStat>> = HashMap::new();
+    crate::ngx::relay::relay_stats(now_ms(), |key, stat| {
+        if let Some(id) = stream_id(key) {
+            relays.entry(id).or_default().push(stat);
+        }
+    });
     let streams = w
         .hub
         .streams()
@@ -170,6 +179,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
             let id = stream_id(&s.key)?;
             let recorders = recorders.remove(&id).unwrap_or_default();
             Some(StreamInput {
+                relays: relays.remove(&id).unwrap_or_default(),
                 id,
                 started_ms: s.started_ms,
                 bytes_in: s.pipeline.counters().bytes_in,
@@ -236,6 +246,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
             .collect(),
         streams,
         clients,
+        pending_relays: relays.into_iter().collect(),
         processes: super::process::cards()
             .into_iter()
             .map(|c| ProcessStat {
@@ -389,6 +400,35 @@ fn drop_local(cmd: &Command) -> u64 {
     dropped
 }
 
+/// Moves this worker's clients that the redirect `cmd` matches to its new name; returns how
+/// many.
+fn redirect_local(cmd: &Command) -> u64 {
+    let (Some(conf), Some(newname)) = (worker::with_stat(|s| s.conf), cmd.newname.as_deref())
+    else {
+        return 0;
+    };
+    let what = cmd.redirect_what();
+    // Matched first, moved after: a redirect changes the hub (a new publication, a new
+    // player), which must not be borrowed meanwhile.
+    let mut ids = Vec::new();
+    worker::with(|w| {
+        worker::clients(|registry| {
+            registry.for_each(|id, c| {
+                if matches(cmd, conf, w, &c.card()) {
+                    ids.push(id);
+                }
+            })
+        })
+    });
+    let mut moved = 0;
+    for id in ids {
+        if worker::clients(|r| r.with(id, |c| c.redirect(what, newname))) == Some(true) {
+            moved += 1;
+        }
+    }
+    moved
+}
+
 /// Whether `cmd` names the client: by itself, or by a stream it publishes or plays.
 fn matches(cmd: &Command, conf: &RtmpConf, w: &Worker, card: &ClientCard<'_>) -> bool {
     let base = ClientView {
@@ -435,7 +475,11 @@ fn post_others(encoded: &[u8]) {
 /// mailboxes (within ~100 ms). Returns the clients affected: exact for this worker, from the
 /// latest snapshots for the others.
 pub fn control(cmd: &Command) -> u64 {
-    let mut n = drop_local(cmd);
+    let mut n = if cmd.newname.is_some() {
+        redirect_local(cmd)
+    } else {
+        drop_local(cmd)
+    };
     post_others(&cmd.encode());
     for (_, snap) in others() {
         let mut ids = HashSet::new();

@@ -148,8 +148,13 @@ pub trait Client {
     fn evict(&mut self, key: &StreamKey);
     /// The HTTP callback one of its requests waited for answered.
     fn notified(&mut self, result: Result<Response, HttpError>);
+    /// Its `on_update` call answered (or failed).
+    fn updated(&mut self, result: Result<Response, HttpError>);
     /// `rtmp_control drop`: close soon, from its own handler.
     fn request_close(&mut self);
+    /// `rtmp_control redirect`: the streams `what` names go on under `newname`; whether any
+    /// did.
+    fn redirect(&mut self, what: crate::stat::RedirectWhat<'_>, newname: &str) -> bool;
     /// What stat and control read of it.
     fn card(&self) -> ClientCard<'_>;
 }

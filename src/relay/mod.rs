@@ -28,6 +28,7 @@ mod pull;
 mod push;
 mod queue;
 mod reconnect;
+mod redirect;
 mod state;
 pub mod target;
 
@@ -69,5 +70,6 @@ pub use queue::{
     RelayBuffer, RelayMessage, RelayQueue, DEFAULT_RELAY_BUFFER_BYTES, DEFAULT_RELAY_BUFFER_MS,
 };
 pub use reconnect::Reconnect;
+pub use redirect::{is_relay_location, relay_redirect};
 pub use state::{ErrorKind, LogLevel, RelayOp, RelayState, RelayStats};
 pub use target::{RelayKind, RelayTarget, RelayUrl, Scheme, TargetError};

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::model::{
-    AudioMeta, ClientStat, Meta, ProcessStat, RecorderStat, ServerCounters, Snapshot, StreamStat,
-    VideoMeta,
+    AudioMeta, ClientStat, Meta, ProcessStat, RecorderStat, RelayStat, ServerCounters, Snapshot,
+    StreamStat, VideoMeta,
 };
 
-const MAGIC: u32 = 0x5354_4131; // "STA1"
+const MAGIC: u32 = 0x5354_4132; // "STA2"
 /// Upper bound for any decoded list, against absurd counts in corrupt input.
 const MAX_ITEMS: u32 = 1 << 20;
 
@@ -223,6 +223,48 @@ fn get_recorder(r: &mut R) -> Result<RecorderStat, DecodeError> {
     })
 }
 
+fn put_relay(w: &mut W, r: &RelayStat) {
+    w.str(&r.kind);
+    w.str(&r.state);
+    w.str(&r.target);
+    w.str(&r.addr);
+    for v in [
+        r.bytes_out,
+        r.bytes_in,
+        r.reconnects,
+        r.failures,
+        r.time_in_state_ms,
+    ] {
+        w.u64(v);
+    }
+    w.str(&r.last_error);
+    w.u32(r.pid);
+}
+
+fn get_relay(r: &mut R) -> Result<RelayStat, DecodeError> {
+    let kind = r.str()?;
+    let state = r.str()?;
+    let target = r.str()?;
+    let addr = r.str()?;
+    let mut v = [0u64; 5];
+    for x in &mut v {
+        *x = r.u64()?;
+    }
+    Ok(RelayStat {
+        kind,
+        state,
+        target,
+        addr,
+        bytes_out: v[0],
+        bytes_in: v[1],
+        reconnects: v[2],
+        failures: v[3],
+        time_in_state_ms: v[4],
+        last_error: r.str()?,
+        pid: r.u32()?,
+    })
+}
+
 fn put_stream(w: &mut W, s: &StreamStat, with_clients: bool) {
     w.u32(s.server);
     w.str(&s.app);
@@ -253,6 +295,10 @@ fn put_stream(w: &mut W, s: &StreamStat, with_clients: bool) {
     for r in s.recorders.iter().take(MAX_ITEMS as usize) {
         put_recorder(w, r);
     }
+    w.len(s.relays.len());
+    for r in s.relays.iter().take(MAX_ITEMS as usize) {
+        put_relay(w, r);
+    }
 }
 
 fn get_stream(r: &mut R) -> Result<StreamStat, DecodeError> {
@@ -276,6 +322,11 @@ fn get_stream(r: &mut R) -> Result<StreamStat, DecodeError> {
     for _ in 0..n {
         recorders.push(get_recorder(r)?);
     }
+    let n = r.len()?;
+    let mut relays = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        relays.push(get_relay(r)?);
+    }
     Ok(StreamStat {
         server,
         app,
@@ -292,6 +343,7 @@ fn get_stream(r: &mut R) -> Result<StreamStat, DecodeError> {
         publishing,
         active,
         recorders,
+        relays,
     })
 }
 

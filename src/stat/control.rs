@@ -2,7 +2,9 @@
 //! execute against its own clients.
 //!
 //! - `.../drop/publisher|subscriber|client?app=&name=&addr=&clientid=&srv=`
-//! - `.../redirect/publisher|subscriber?app=&name=&newname=` (answered 501: not supported)
+//! - `.../redirect/publisher|subscriber|client?app=&name=&addr=&clientid=&srv=&newname=`:
+//!   the matching sessions go on under `newname` (a player plays it, a publisher publishes
+//!   under it); answered with how many were redirected
 //! - `.../record/start|stop?srv=&app=&name=&rec=` ([`RecordCommand`], answered with the path
 //!   of the file)
 //!
@@ -91,6 +93,28 @@ pub struct Command {
     pub name: Option<String>,
     pub addr: Option<String>,
     pub clientid: Option<u64>,
+    /// A redirect's new stream name; None for a drop.
+    pub newname: Option<String>,
+}
+
+/// Which of a client's streams a redirect moves.
+#[derive(Debug, Clone, Copy)]
+pub struct RedirectWhat<'a> {
+    pub publications: bool,
+    pub playbacks: bool,
+    /// Only the streams of this name (all when None).
+    pub name: Option<&'a str>,
+}
+
+impl Command {
+    /// What a redirect moves of a client it matches.
+    pub fn redirect_what(&self) -> RedirectWhat<'_> {
+        RedirectWhat {
+            publications: matches!(self.subject, Subject::Publisher | Subject::Client),
+            playbacks: matches!(self.subject, Subject::Subscriber | Subject::Client),
+            name: self.name.as_deref(),
+        }
+    }
 }
 
 /// What a client of one worker looks like to a command.
@@ -106,12 +130,16 @@ pub struct ClientView<'a> {
     pub playing: Option<&'a str>,
 }
 
-/// A control request: a drop or a record command.
+/// A control request: a drop, a redirect (a [`Command`] with `newname`) or a record command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     Drop(Command),
+    Redirect(Command),
     Record(RecordCommand),
 }
+
+/// Longest `newname` of a redirect.
+const MAX_NEWNAME: usize = 256;
 
 impl Control {
     /// Parses the request path (its last two segments are `action/subject`, or
@@ -133,21 +161,14 @@ impl Control {
                 .map(|(_, v)| v.clone())
                 .filter(|v| !v.is_empty())
         };
-        match action {
-            "drop" if allowed.drop => {}
+        let newname = match action {
+            "drop" if allowed.drop => None,
             "redirect" if allowed.redirect => {
-                if !matches!(subject, "publisher" | "subscriber" | "client") {
-                    return Err(bad(format!("unknown redirect subject \"{subject}\"")));
+                let n = get("newname").ok_or_else(|| bad("redirect needs newname"))?;
+                match crate::rtmp::name::parse_stream_name(&n, MAX_NEWNAME) {
+                    Ok(p) if p.args.is_empty() && p.name == n => Some(n),
+                    _ => return Err(bad(format!("invalid newname \"{n}\""))),
                 }
-                if get("newname").is_none() {
-                    return Err(bad("redirect needs newname"));
-                }
-                return Err(ControlError {
-                    status: 501,
-                    reason: "redirect is not supported; drop the client and let it reconnect \
-                             to the new name"
-                        .into(),
-                });
             }
             "record" if allowed.record => {
                 return RecordCommand::parse(subject, get, now_unix_s).map(Control::Record)
@@ -163,14 +184,14 @@ impl Control {
                     "unknown control action \"{action}\" (drop, redirect, record)"
                 )))
             }
-        }
+        };
         let subject = match subject {
             "publisher" => Subject::Publisher,
             "subscriber" => Subject::Subscriber,
             "client" => Subject::Client,
             other => {
                 return Err(bad(format!(
-                    "unknown drop subject \"{other}\" (publisher, subscriber, client)"
+                    "unknown {action} subject \"{other}\" (publisher, subscriber, client)"
                 )))
             }
         };
@@ -192,24 +213,35 @@ impl Control {
             name: get("name"),
             addr: get("addr"),
             clientid,
+            newname,
         };
         if cmd.name.is_none() && cmd.addr.is_none() && cmd.clientid.is_none() {
             return Err(bad("name, addr or clientid is required"));
         }
-        Ok(Control::Drop(cmd))
+        Ok(if cmd.newname.is_some() {
+            Control::Redirect(cmd)
+        } else {
+            Control::Drop(cmd)
+        })
     }
 
     /// For a worker's mailbox.
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Control::Drop(c) => c.encode(),
+            Control::Drop(c) | Control::Redirect(c) => c.encode(),
             Control::Record(c) => c.encode(),
         }
     }
 
     pub fn decode(b: &[u8]) -> Option<Control> {
         Command::decode(b)
-            .map(Control::Drop)
+            .map(|c| {
+                if c.newname.is_some() {
+                    Control::Redirect(c)
+                } else {
+                    Control::Drop(c)
+                }
+            })
             .or_else(|| RecordCommand::decode(b).map(Control::Record))
     }
 }
@@ -251,6 +283,7 @@ impl Command {
             self.name.is_some(),
             self.addr.is_some(),
             self.clientid.is_some(),
+            self.newname.is_some(),
         ]
         .into_iter()
         .enumerate()
@@ -262,7 +295,7 @@ impl Command {
         out.push(flags);
         out.extend_from_slice(&u64::from(self.srv.unwrap_or(0)).to_le_bytes());
         out.extend_from_slice(&self.clientid.unwrap_or(0).to_le_bytes());
-        for s in [&self.app, &self.name, &self.addr] {
+        for s in [&self.app, &self.name, &self.addr, &self.newname] {
             let s = s.as_deref().unwrap_or_default().as_bytes();
             let n = s.len().min(u16::MAX as usize);
             out.extend_from_slice(&(n as u16).to_le_bytes());
@@ -277,8 +310,8 @@ impl Command {
         let srv = u64::from_le_bytes(b.get(2..10)?.try_into().ok()?);
         let clientid = u64::from_le_bytes(b.get(10..18)?.try_into().ok()?);
         let mut rest = b.get(18..)?;
-        let mut strs = Vec::with_capacity(3);
-        for _ in 0..3 {
+        let mut strs = Vec::with_capacity(4);
+        for _ in 0..4 {
             let n = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
             let s = std::str::from_utf8(rest.get(2..2 + n)?).ok()?.to_owned();
             rest = rest.get(2 + n..)?;
@@ -287,6 +320,7 @@ impl Command {
         let has = |i: u8| flags & (1 << i) != 0;
         let mut strs = strs.into_iter();
         let (app, name, addr) = (strs.next()?, strs.next()?, strs.next()?);
+        let newname = strs.next()?;
         Some(Command {
             subject,
             srv: has(0).then_some(u32::try_from(srv).ok()?),
@@ -294,6 +328,7 @@ impl Command {
             name: has(2).then_some(name),
             addr: has(3).then_some(addr),
             clientid: has(4).then_some(clientid),
+            newname: has(5).then_some(newname),
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::model::{ClientStat, Meta, RecorderStat, Sections, StatView, StreamStat};
+use super::model::{ClientStat, Meta, RecorderStat, RelayStat, Sections, StatView, StreamStat};
 
 /// A JSON string literal (quotes included).
 pub fn string(s: &str) -> String {
@@ -92,6 +92,31 @@ fn recorder(r: &RecorderStat) -> String {
     )
 }
 
+fn relay(r: &RelayStat) -> String {
+    let opt = |v: &str| {
+        if v.is_empty() {
+            "null".to_owned()
+        } else {
+            string(v)
+        }
+    };
+    format!(
+        "{{\"kind\":{},\"state\":{},\"url\":{},\"addr\":{},\"bytes_out\":{},\"bytes_in\":{},\
+         \"reconnects\":{},\"failures\":{},\"last_error\":{},\"time_in_state_ms\":{},\"pid\":{}}}",
+        string(&r.kind),
+        string(&r.state),
+        string(&r.target),
+        opt(&r.addr),
+        r.bytes_out,
+        r.bytes_in,
+        r.reconnects,
+        r.failures,
+        opt(&r.last_error),
+        r.time_in_state_ms,
+        r.pid
+    )
+}
+
 fn stream(s: &StreamStat, sections: Sections) -> String {
     let clients = if sections.clients {
         s.clients.iter().map(client).collect::<Vec<_>>().join(",")
@@ -101,7 +126,7 @@ fn stream(s: &StreamStat, sections: Sections) -> String {
     format!(
         "{{\"name\":{},\"time\":{},\"bw_in\":{},\"bytes_in\":{},\"bw_out\":{},\"bytes_out\":{},\
          \"bw_audio\":{},\"bw_video\":{},\"meta\":{},\"clients\":[{}],\"nclients\":{},\
-         \"dropped\":{},\"publishing\":{},\"active\":{},\"recorders\":[{}]}}",
+         \"dropped\":{},\"publishing\":{},\"active\":{},\"recorders\":[{}],\"relays\":[{}]}}",
         string(&s.name),
         s.time_ms,
         s.bw_in,
@@ -120,7 +145,8 @@ fn stream(s: &StreamStat, sections: Sections) -> String {
             .iter()
             .map(recorder)
             .collect::<Vec<_>>()
-            .join(",")
+            .join(","),
+        s.relays.iter().map(relay).collect::<Vec<_>>().join(",")
     )
 }
 

@@ -20,15 +20,19 @@ pub mod record_control;
 pub mod snapshot;
 pub mod xml;
 
-pub use control::{ClientView, Command, Control, ControlSections, Subject};
+pub use control::{ClientView, Command, Control, ControlSections, RedirectWhat, Subject};
 pub use control_error::ControlError;
 pub use format::Format;
 pub use model::{
-    merge, AudioMeta, ClientStat, MergeContext, Meta, ProcessStat, RecorderStat, Sections,
-    ServerCounters, ServerLayout, Snapshot, StatView, StreamStat, VideoMeta,
+    merge, AudioMeta, ClientStat, MergeContext, Meta, ProcessStat, RecorderStat, RelayStat,
+    Sections, ServerCounters, ServerLayout, Snapshot, StatView, StreamStat, VideoMeta,
 };
 pub use record_control::{RecordAction, RecordCommand};
 pub use snapshot::{Aggregator, ClientInput, LocalFigures, StreamId, StreamInput, WorkerInput};
 
+#[cfg(test)]
+mod redirect_tests;
+#[cfg(test)]
+mod relay_tests;
 #[cfg(test)]
 mod tests;

@@ -86,6 +86,39 @@ pub struct RecorderStat {
     pub started: bool,
 }
 
+/// One relay of a stream (a push of it to another server, or the pull that feeds it), as the
+/// worker that runs it sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RelayStat {
+    /// `push` or `pull`.
+    pub kind: String,
+    /// `idle`, `resolving`, `connecting`, `negotiating`, `streaming`, `backoff`, `stopped`.
+    pub state: String,
+    /// The target as configured (URL).
+    pub target: String,
+    /// The address connected to (or being connected to), empty if none.
+    pub addr: String,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    /// Attempts started after a failure.
+    pub reconnects: u64,
+    /// Failed attempts since the relay last streamed.
+    pub failures: u64,
+    /// The last failure (`connect: Connection refused`), empty if none.
+    pub last_error: String,
+    /// Milliseconds in its current state.
+    pub time_in_state_ms: u64,
+    /// The worker that runs it.
+    pub pid: u32,
+}
+
+impl RelayStat {
+    /// Media flows to (or from) the target.
+    pub fn up(&self) -> bool {
+        self.state == "streaming"
+    }
+}
+
 /// One stream as seen by one worker (or merged).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StreamStat {
@@ -109,6 +142,8 @@ pub struct StreamStat {
     pub active: bool,
     /// Its recorders: known on the publisher's worker only.
     pub recorders: Vec<RecorderStat>,
+    /// Its relays, from every worker that runs one.
+    pub relays: Vec<RelayStat>,
 }
 
 impl StreamStat {
@@ -333,6 +368,7 @@ fn merge_stream(into: &mut StreamStat, s: StreamStat) {
     into.bytes_out += s.bytes_out;
     into.bw_out += s.bw_out;
     into.clients.extend(s.clients);
+    into.relays.extend(s.relays);
 }
 
 /// Merges the snapshots of every live worker into one view, listing every configured
@@ -412,6 +448,8 @@ pub fn merge(ctx: &MergeContext, layout: &[ServerLayout], snapshots: Vec<Snapsho
     };
     for ((server, app, _), mut s) in streams {
         s.clients.sort_by_key(|c| (!c.publishing, c.id));
+        s.relays
+            .sort_by(|a, b| (&a.kind, &a.target, a.pid).cmp(&(&b.kind, &b.target, b.pid)));
         let Some(sv) = servers.get_mut(server as usize) else {
             continue;
         };

@@ -228,6 +228,7 @@ pub fn render(view: &StatView) -> String {
             }
         }
     }
+    relays(&mut o, view);
     let processes: [(&str, &str, &str); 3] = [
         (
             "rtmp_process_running",
@@ -258,4 +259,70 @@ pub fn render(view: &StatView) -> String {
         }
     }
     o.0
+}
+
+/// Every relay of every stream: whether it streams, its bytes each way, its reconnects and
+/// failures, and how long it has been in its state.
+fn relays(o: &mut Out, view: &StatView) {
+    let families: [(&str, &str, &str); 5] = [
+        (
+            "rtmp_relay_up",
+            "gauge",
+            "1 while the relay streams to (push) or from (pull) its target.",
+        ),
+        (
+            "rtmp_relay_bytes_total",
+            "counter",
+            "Bytes the relay's connections sent (direction=\"out\") and received (\"in\").",
+        ),
+        (
+            "rtmp_relay_reconnects_total",
+            "counter",
+            "Attempts the relay started after a failure.",
+        ),
+        (
+            "rtmp_relay_failures",
+            "gauge",
+            "Failed attempts since the relay last streamed.",
+        ),
+        (
+            "rtmp_relay_state_seconds",
+            "gauge",
+            "Seconds the relay has been in its state (label state).",
+        ),
+    ];
+    for (i, (name, kind, help)) in families.iter().enumerate() {
+        o.family(name, kind, help);
+        for server in &view.servers {
+            for app in &server.applications {
+                for s in &app.streams {
+                    for r in &s.relays {
+                        let labels = format!(
+                            "server=\"{}\",app=\"{}\",name=\"{}\",kind=\"{}\",url=\"{}\",worker=\"{}\"",
+                            server.index,
+                            label(&app.name),
+                            label(&s.name),
+                            label(&r.kind),
+                            label(&r.target),
+                            r.pid
+                        );
+                        match i {
+                            0 => o.sample(name, &labels, u64::from(r.up())),
+                            1 => {
+                                o.sample(name, &format!("{labels},direction=\"out\""), r.bytes_out);
+                                o.sample(name, &format!("{labels},direction=\"in\""), r.bytes_in);
+                            }
+                            2 => o.sample(name, &labels, r.reconnects),
+                            3 => o.sample(name, &labels, r.failures),
+                            _ => o.sample(
+                                name,
+                                &format!("{labels},state=\"{}\"", label(&r.state)),
+                                r.time_in_state_ms / 1000,
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use super::model::{ClientStat, Meta, ProcessStat, RecorderStat, Sections, StatView, StreamStat};
+use super::model::{
+    ClientStat, Meta, ProcessStat, RecorderStat, RelayStat, Sections, StatView, StreamStat,
+};
 pub use crate::files::xml_escape as escape;
 
 fn client(out: &mut String, c: &ClientStat) {
@@ -109,6 +111,29 @@ fn recorder(out: &mut String, r: &RecorderStat) {
     out.push_str("</recorder>\r\n");
 }
 
+/// A relay of the stream (nginx-rtmp's stat has no relay element: its tools skip it).
+/// `<time>` is the time in its state, ms.
+fn relay(out: &mut String, r: &RelayStat) {
+    let _ = write!(
+        out,
+        "<relay><kind>{}</kind><state>{}</state><url>{}</url><addr>{}</addr>\
+         <bytes_out>{}</bytes_out><bytes_in>{}</bytes_in><reconnects>{}</reconnects>\
+         <failures>{}</failures><last_error>{}</last_error><time>{}</time><pid>{}</pid>\
+         </relay>\r\n",
+        escape(&r.kind),
+        escape(&r.state),
+        escape(&r.target),
+        escape(&r.addr),
+        r.bytes_out,
+        r.bytes_in,
+        r.reconnects,
+        r.failures,
+        escape(&r.last_error),
+        r.time_in_state_ms,
+        r.pid
+    );
+}
+
 fn stream(out: &mut String, s: &StreamStat, sections: Sections) {
     let _ = write!(
         out,
@@ -146,6 +171,13 @@ fn stream(out: &mut String, s: &StreamStat, sections: Sections) {
             recorder(out, r);
         }
         out.push_str("</recorders>\r\n");
+    }
+    if !s.relays.is_empty() {
+        out.push_str("<relays>\r\n");
+        for r in &s.relays {
+            relay(out, r);
+        }
+        out.push_str("</relays>\r\n");
     }
     out.push_str("</stream>\r\n");
 }

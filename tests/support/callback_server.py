@@ -12,6 +12,8 @@ Every request is appended to LOGFILE as one JSON line: method, path and the deco
   garbage* -> bytes that are not HTTP, then close
   huge*    -> 200 with a 50 MB body
   anything else -> 200
+except that a `location` field (a query argument of the stream name) answers 302 with it as
+the Location, whatever the name, for every call but the `update*` ones.
 """
 import json
 import socket
@@ -36,7 +38,11 @@ class Handler(BaseHTTPRequestHandler):
         with lock, open(LOG, "a") as f:
             f.write(json.dumps({"method": self.command, "path": urlsplit(self.path).path, "form": form}) + "\n")
         name = form.get("name", "")
-        if name.startswith("deny"):
+        if "location" in form and not form.get("call", "").startswith("update"):
+            self.send_response(302)
+            self.send_header("Location", form["location"])
+            self.end_headers()
+        elif name.startswith("deny"):
             self.send_response(403)
             self.end_headers()
         elif name.startswith("rename"):

@@ -9,6 +9,8 @@ mod notify;
 mod play;
 mod publish;
 mod record;
+mod redirect;
+mod update;
 
 use std::net::IpAddr;
 
@@ -39,6 +41,8 @@ pub struct Policy {
     page_url: String,
     /// A request paused until its HTTP callback answers.
     waiting: Option<notify::Waiting>,
+    /// `on_update` calls.
+    update: update::Updates,
     /// Plays that wait for the pull they started to stream.
     pull_waits: Vec<play::PullWait>,
 }
@@ -74,6 +78,7 @@ impl Policy {
             tc_url: String::new(),
             page_url: String::new(),
             waiting: None,
+            update: update::Updates::default(),
             pull_waits: Vec::new(),
         }
     }

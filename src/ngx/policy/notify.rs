@@ -2,8 +2,10 @@
 //!
 //! A deciding callback pauses the request: the session holds the client's further input
 //! while the HTTP call runs on the event loop; the answer resumes it. 2xx continues, 3xx
-//! renames the stream to the `Location` (a remote `rtmp://` relay redirect is not supported
-//! and refuses), anything else — including no answer within [`TIMEOUT_MS`] — refuses.
+//! renames the stream to the `Location`, or, for `on_publish` with an `rtmp://` Location,
+//! publishes and pushes the stream there (`notify_relay_redirect`: under the MD5 of the URL);
+//! anything else — including no answer within [`TIMEOUT_MS`] — refuses. An `on_play`
+//! redirect to `rtmp://` plays the stream pulled from there (unless it is already live).
 
 use super::Policy;
 use crate::auth::query;
@@ -12,6 +14,7 @@ use crate::http::{build_request, HttpError, Method, Outcome, Response};
 use crate::ngx::http_client;
 use crate::ngx::log::Log;
 use crate::ngx::worker;
+use crate::relay::{is_relay_location, relay_redirect, RelayKind, Scheme};
 use crate::rtmp::name::parse_stream_name;
 use crate::rtmp::{PlayRequest, Rejection, Session};
 
@@ -51,6 +54,8 @@ impl Waiting {
 enum Verdict {
     Continue,
     Rename(String),
+    /// Push the published stream to this URL (`on_publish` answered 3xx `rtmp://`).
+    Relay(String),
     Refuse(String),
 }
 
@@ -60,9 +65,15 @@ fn verdict(call: Call, result: Result<Response, HttpError>) -> Verdict {
         Ok(Outcome::Redirect(loc)) if call == Call::Connect => {
             Verdict::Refuse(format!("on_connect answered a redirect to \"{loc}\""))
         }
-        Ok(Outcome::Redirect(loc)) if loc.contains("://") => {
-            Verdict::Refuse(format!("relay redirect to \"{loc}\" is not supported"))
+        Ok(Outcome::Redirect(loc))
+            if matches!(call, Call::Publish | Call::Play) && is_relay_location(&loc) =>
+        {
+            Verdict::Relay(loc)
         }
+        Ok(Outcome::Redirect(loc)) if loc.contains("://") => Verdict::Refuse(format!(
+            "{} redirect to \"{loc}\" is not supported",
+            call.directive()
+        )),
         Ok(Outcome::Redirect(loc)) => match parse_stream_name(&loc, MAX_NAME) {
             Ok(n) if n.args.is_empty() => Verdict::Rename(n.name),
             _ => Verdict::Refuse(format!("{} redirect to an invalid name", call.directive())),
@@ -194,7 +205,7 @@ impl Policy {
                     args,
                 },
                 Verdict::Continue,
-            ) => self.publish_as(session, app, stream_id, name, args, now),
+            ) => self.publish_as(session, app, stream_id, name, args, None, now),
             (
                 Waiting::Publish {
                     app,
@@ -203,7 +214,96 @@ impl Policy {
                     ..
                 },
                 Verdict::Rename(name),
-            ) => self.publish_as(session, app, stream_id, name, args, now),
+            ) => self.publish_as(session, app, stream_id, name, args, None, now),
+            (
+                Waiting::Publish {
+                    app,
+                    stream_id,
+                    name,
+                    args,
+                },
+                Verdict::Relay(url),
+            ) => {
+                let rename = app.settings.notify.relay_redirect;
+                match relay_redirect(RelayKind::Push, &url, &name, rename) {
+                    Ok((target, _)) if target.url.scheme == Scheme::Rtmps => {
+                        log_warn!(
+                            self.log,
+                            "rtmp: client {} refused: on_publish redirect to \"{}\": rtmps:// pushes are not supported yet",
+                            self.client,
+                            url
+                        );
+                        session.reject_publish(
+                            stream_id,
+                            Rejection::Unauthorized("rtmps:// relay redirect".into()),
+                        )
+                    }
+                    Ok((target, local)) => {
+                        log_info!(
+                            self.log,
+                            "rtmp: client {} publishes \"{}\" pushed to \"{}\" by on_publish",
+                            self.client,
+                            local,
+                            url
+                        );
+                        self.publish_as(session, app, stream_id, local, args, Some(target), now)
+                    }
+                    Err(e) => {
+                        log_warn!(
+                            self.log,
+                            "rtmp: client {} refused: on_publish redirect to \"{}\": {}",
+                            self.client,
+                            url,
+                            e
+                        );
+                        session.reject_publish(
+                            stream_id,
+                            Rejection::Unauthorized("invalid relay redirect".into()),
+                        )
+                    }
+                }
+            }
+            (Waiting::Play { app, mut req }, Verdict::Relay(url)) => {
+                let rename = app.settings.notify.relay_redirect;
+                match relay_redirect(RelayKind::Pull, &url, &req.name, rename) {
+                    Ok((target, _)) if target.url.scheme == Scheme::Rtmps => {
+                        log_warn!(
+                            self.log,
+                            "rtmp: client {} refused: on_play redirect to \"{}\": rtmps:// pulls are not supported yet",
+                            self.client,
+                            url
+                        );
+                        session.reject_play(
+                            req.stream_id,
+                            Rejection::Unauthorized("rtmps:// relay redirect".into()),
+                        )
+                    }
+                    Ok((target, local)) => {
+                        log_info!(
+                            self.log,
+                            "rtmp: client {} plays \"{}\" pulled from \"{}\" by on_play",
+                            self.client,
+                            local,
+                            url
+                        );
+                        req.name = local;
+                        self.play_from(session, app, req, Some(target), now)
+                    }
+                    Err(e) => {
+                        log_warn!(
+                            self.log,
+                            "rtmp: client {} refused: on_play redirect to \"{}\": {}",
+                            self.client,
+                            url,
+                            e
+                        );
+                        session.reject_play(
+                            req.stream_id,
+                            Rejection::Unauthorized("invalid relay redirect".into()),
+                        )
+                    }
+                }
+            }
             (Waiting::Play { req, .. }, Verdict::Refuse(why)) => {
                 session.reject_play(req.stream_id, Rejection::Unauthorized(why))
             }
@@ -217,12 +317,15 @@ impl Policy {
 }
 
 /// The name's query arguments are forwarded as fields too (`name=key&token=x`).
-fn with_args(mut fields: Vec<(String, String)>, args: &str) -> Option<Vec<(String, String)>> {
+pub(super) fn with_args(
+    mut fields: Vec<(String, String)>,
+    args: &str,
+) -> Option<Vec<(String, String)>> {
     fields.extend(query::parse(args)?);
     Some(fields)
 }
 
-fn send(
+pub(super) fn send(
     url: &NotifyUrl,
     method: Method,
     fields: &[(String, String)],

@@ -13,6 +13,7 @@ use crate::ngx::exec;
 use crate::ngx::relay::pull::Started;
 use crate::ngx::remote;
 use crate::ngx::worker::{self, Want};
+use crate::relay::RelayTarget;
 use crate::rtmp::{PlayRequest, Rejection, Session};
 
 /// A stream this client plays.
@@ -25,6 +26,11 @@ pub struct Playback {
 }
 
 impl Playback {
+    /// Its RTMP message stream id.
+    pub fn stream_id(&self) -> u32 {
+        self.stream_id
+    }
+
     /// The stream played (stat).
     pub fn key(&self) -> &StreamKey {
         &self.key
@@ -122,6 +128,19 @@ impl Policy {
         req: PlayRequest,
         now: u64,
     ) {
+        self.play_from(session, app, req, None, now)
+    }
+
+    /// Plays, pulling the stream from `origin` when nobody publishes or pulls it yet (an
+    /// `on_play` redirect to `rtmp://`) instead of from the application's `pull` targets.
+    pub(super) fn play_from(
+        &mut self,
+        session: &mut Session,
+        app: &'static AppConf,
+        req: PlayRequest,
+        origin: Option<RelayTarget>,
+        now: u64,
+    ) {
         let stream_id = req.stream_id;
         if self.playing.iter().any(|p| p.stream_id == stream_id) {
             self.stop_play(stream_id);
@@ -146,7 +165,10 @@ impl Policy {
         let mut published = live_here || worker::with(|w| remote::attach(w, &want, now).is_some());
         if !published {
             // An edge: the first player of a stream it lacks starts a pull.
-            let origins = app.settings.relay.pulls_of(&key.name);
+            let origins = match origin {
+                Some(o) => vec![o],
+                None => app.settings.relay.pulls_of(&key.name),
+            };
             let started = crate::ngx::relay::pull::start(app, self.server, &key, origins, false);
             match started {
                 Some(Started::Here) if self.wait_for_pull(app, &key, &req) => {
@@ -198,6 +220,7 @@ impl Policy {
         // Most clients play one stream: room for exactly one, not a Vec's first four.
         self.playing.reserve_exact(1);
         let exec = exec::on_play(app, self.exec_vars(app, &key.name, &req.args), self.log);
+        self.update_begin(&key.name, &req.args, now);
         self.playing.push(Playback {
             stream_id,
             key,

@@ -17,10 +17,12 @@ use crate::ngx::fanout::notify;
 use crate::ngx::file_ops;
 use crate::ngx::ingest::ingest;
 use crate::ngx::outputs::OutputFiles;
+use crate::ngx::relay;
 use crate::ngx::remote::{self, REMOTE_PUBLISHER};
 use crate::ngx::shm::{is_alive, ShmRegion};
 use crate::ngx::transcode;
 use crate::ngx::worker::{self, owner_id};
+use crate::relay::RelayTarget;
 use crate::rtmp::{PublishRequest, Rejection, Session};
 
 /// A stream this client publishes.
@@ -41,6 +43,16 @@ pub struct Publication {
 }
 
 impl Publication {
+    /// Its RTMP message stream id.
+    pub fn stream_id(&self) -> u32 {
+        self.stream_id
+    }
+
+    /// The query arguments of its publish.
+    pub fn args(&self) -> &str {
+        &self.vars.args
+    }
+
     /// The hub stream this publication feeds (stat).
     pub fn handle(&self) -> StreamHandle {
         self.handle
@@ -154,10 +166,12 @@ impl Policy {
             }
             return;
         }
-        self.publish_as(session, app, stream_id, name, req.args, now);
+        self.publish_as(session, app, stream_id, name, req.args, None, now);
     }
 
-    /// Publishes `name` once every check passed (and `on_publish` answered).
+    /// Publishes `name` once every check passed (and `on_publish` answered); `push`: a
+    /// target the stream is pushed to besides the application's (an `on_publish` redirect).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn publish_as(
         &mut self,
         session: &mut Session,
@@ -165,6 +179,7 @@ impl Policy {
         stream_id: u32,
         name: String,
         args: String,
+        push: Option<RelayTarget>,
         now: u64,
     ) {
         let key = self.key(app, name);
@@ -225,7 +240,7 @@ impl Policy {
         let server = self.server;
         let files = worker::with(|w| {
             let s = w.hub.get_mut(handle)?;
-            Some(transcode::start_outputs(
+            let mut files = transcode::start_outputs(
                 app,
                 server,
                 &key,
@@ -233,7 +248,14 @@ impl Policy {
                 &mut s.pipeline,
                 &mut w.counters,
                 log,
-            ))
+            );
+            // A redirect's push is one more output of the stream, like a configured push.
+            if let Some(target) = &push {
+                let index = app.settings.relay.push.len();
+                let (output, sink) = relay::start_push(app, &key, target, index);
+                files.attach_sink(&mut s.pipeline, output, sink);
+            }
+            Some(files)
         })
         .unwrap_or_default();
         session.accept_publish(stream_id);
@@ -247,6 +269,7 @@ impl Policy {
         // Its exec commands start once the publication is in place and logged.
         let vars = self.exec_vars(app, &key.name, &args);
         let exec = exec::on_publish(app, vars.clone(), self.log);
+        self.update_begin(&key.name, &args, now);
         self.publishing.push(Publication {
             stream_id,
             handle,
@@ -276,6 +299,7 @@ impl Policy {
             return;
         };
         p.last_media = now;
+        self.update.timestamp = timestamp;
         let msg = Incoming {
             type_id,
             timestamp,

@@ -21,10 +21,11 @@ use bytes::Bytes;
 use nginx_sys::ngx_event_t;
 
 use super::resolve::{resolve, Lookup, NameService, Resolving};
-use crate::live::ByteSink;
+use crate::live::{ByteSink, StreamKey};
 use crate::ngx::log::{Level, Log};
 use crate::ngx::net::{ConnectError, Connected, Connection, LogError, Peer, Recv, Sent};
-use crate::relay::{ErrorKind, LinkDriver, LinkOp, LogLevel};
+use crate::relay::{ErrorKind, LinkDriver, LinkOp, LogLevel, RelayKind};
+use crate::stat::RelayStat;
 
 /// Bytes read from the socket at a time (on the stack).
 const RECV_CHUNK: usize = 16 * 1024;
@@ -44,6 +45,8 @@ pub struct Link {
     lookup: Option<Lookup>,
     /// Itself, for the connection's handlers (which hold a strong reference while they run).
     me: Weak<RefCell<Link>>,
+    /// The stream the relay belongs to and which side of it the relay is, for stat.
+    owner: Option<(RelayKind, StreamKey)>,
 }
 
 pub type SharedLink = Rc<RefCell<Link>>;
@@ -61,8 +64,40 @@ impl Link {
                 names,
                 lookup: None,
                 me: me.clone(),
+                owner: None,
             })
         })
+    }
+
+    /// Shows the relay in stat under `stream`.
+    pub fn set_owner(&mut self, kind: RelayKind, stream: StreamKey) {
+        self.owner = Some((kind, stream));
+    }
+
+    /// The stream the relay belongs to and what stat shows of it (`now_ms`: the time in its
+    /// state); None for a relay of no stream.
+    pub fn stat(&self, now_ms: u64) -> Option<(&StreamKey, RelayStat)> {
+        let (kind, stream) = self.owner.as_ref()?;
+        let driver = self.driver.try_borrow().ok()?;
+        let st = driver.stats();
+        let stat = RelayStat {
+            kind: match kind {
+                RelayKind::Push => "push",
+                RelayKind::Pull => "pull",
+            }
+            .to_owned(),
+            state: st.state.as_str().to_owned(),
+            target: st.target.to_owned(),
+            addr: st.addr.map(|a| a.to_string()).unwrap_or_default(),
+            bytes_out: st.bytes_out,
+            bytes_in: st.bytes_in,
+            reconnects: u64::from(st.reconnects),
+            failures: u64::from(st.failures),
+            last_error: st.last_error.unwrap_or_default().to_owned(),
+            time_in_state_ms: now_ms.saturating_sub(st.since_ms),
+            pid: 0,
+        };
+        Some((stream, stat))
     }
 
     /// When the push next wants a tick (now when an answer waits).

@@ -200,6 +200,8 @@ pub fn start(
         pull.clone() as Rc<RefCell<dyn LinkDriver>>,
         NameService::of(relay),
     );
+    link.borrow_mut()
+        .set_owner(crate::relay::RelayKind::Pull, key.clone());
     ticker::add(&link);
     PULLS.with(|r| {
         r.borrow_mut().pulls.push(Entry {

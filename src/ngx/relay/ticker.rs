@@ -35,6 +35,17 @@ pub fn add(link: &SharedLink) {
     });
 }
 
+/// Calls `f` with every live link of the worker (for stat: the registry already holds them).
+pub fn for_each(mut f: impl FnMut(&Link)) {
+    TICKER.with(|t| {
+        for link in t.borrow().links.iter().filter_map(Weak::upgrade) {
+            if let Ok(link) = link.try_borrow() {
+                f(&link);
+            }
+        }
+    });
+}
+
 unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
     let _ = super::super::catch(|| {
         let now = super::super::now_ms();

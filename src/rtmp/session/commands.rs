@@ -99,6 +99,37 @@ impl Session {
         self.close_gracefully();
     }
 
+    /// `rtmp_control redirect`: the player on `stream_id` is to play `name` instead. Its play
+    /// is pending again, with reset (so that [`Session::accept_play`] sends Play.Reset then
+    /// Play.Start for the new name, as nginx-rtmp's redirect does); false if it does not play.
+    pub fn redirect_play(&mut self, stream_id: u32, name: &str) -> bool {
+        match self.streams.get_mut(stream_id) {
+            Some(state @ StreamState::Playing { .. }) => {
+                *state = StreamState::PlayPending {
+                    name: name.to_owned(),
+                    reset: true,
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `rtmp_control redirect`: the publisher on `stream_id` is to publish under `name`. Its
+    /// publish is pending again (its media is held until the shell decides); false if it does
+    /// not publish.
+    pub fn redirect_publish(&mut self, stream_id: u32, name: &str) -> bool {
+        match self.streams.get_mut(stream_id) {
+            Some(state @ StreamState::Publishing { .. }) => {
+                *state = StreamState::PublishPending {
+                    name: name.to_owned(),
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// `record_notify`: tells the publisher on `stream_id` that a recording of its stream
     /// started, stopped or failed; `description` names the file.
     pub fn notify_record(&mut self, stream_id: u32, notice: RecordNotice, description: &str) {

@@ -20,6 +20,8 @@ pub struct StreamInput {
     /// When it was published (worker clock, ms).
     pub started_ms: u64,
     pub bytes_in: u64,
+    /// The relays this worker runs for the stream (pushes of it, the pull that feeds it).
+    pub relays: Vec<crate::stat::RelayStat>,
     /// What only the publisher's worker knows; None for a mirrored stream.
     pub published: Option<LocalFigures>,
 }
@@ -79,4 +81,7 @@ pub struct WorkerInput {
     pub clients: Vec<ClientInput>,
     /// The worker's child processes, as they are.
     pub processes: Vec<crate::stat::ProcessStat>,
+    /// Relays of streams that are not live here (a pull that has not streamed yet): shown
+    /// under their stream, which is not active.
+    pub pending_relays: Vec<(StreamId, Vec<crate::stat::RelayStat>)>,
 }

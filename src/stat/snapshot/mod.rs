@@ -6,7 +6,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::bitrate::{Meter, Totals};
-use super::model::{AudioMeta, ClientStat, Meta, ServerCounters, Snapshot, StreamStat, VideoMeta};
+use super::model::{
+    AudioMeta, ClientStat, Meta, RelayStat, ServerCounters, Snapshot, StreamStat, VideoMeta,
+};
 use crate::media::demux::CodecInfo;
 
 mod input;
@@ -49,6 +51,14 @@ impl Aggregator {
                 bytes_in: s.bytes_in,
                 publishing: s.published.is_some(),
                 active: true,
+                relays: s
+                    .relays
+                    .into_iter()
+                    .map(|r| RelayStat {
+                        pid: input.pid,
+                        ..r
+                    })
+                    .collect(),
                 ..StreamStat::default()
             };
             if let Some(p) = s.published {
@@ -123,6 +133,19 @@ impl Aggregator {
                     ..base.clone()
                 });
             }
+        }
+        // Relays of streams not live here (a pull still connecting or backing off).
+        for (id, relays) in input.pending_relays {
+            let s = streams.entry(id).or_insert_with_key(|id| StreamStat {
+                server: id.server,
+                app: id.app.clone(),
+                name: id.name.clone(),
+                ..StreamStat::default()
+            });
+            s.relays.extend(relays.into_iter().map(|r| RelayStat {
+                pid: input.pid,
+                ..r
+            }));
         }
         // Connections that closed since the last snapshot keep counting in the totals.
         let gone: Vec<u64> = self

@@ -27,6 +27,7 @@ fn h264_aac() -> CodecInfo {
 /// A stream published here, `bytes` in so far (a quarter of it audio), `frames` video frames.
 fn published(name: &str, started_ms: u64, bytes: u64, frames: u64) -> StreamInput {
     StreamInput {
+        relays: Vec::new(),
         id: id(0, name),
         started_ms,
         bytes_in: bytes,
@@ -87,6 +88,7 @@ fn worker(now_ms: u64, streams: Vec<StreamInput>, clients: Vec<ClientInput>) -> 
         streams,
         clients,
         processes: Vec::new(),
+        pending_relays: Vec::new(),
     }
 }
 
@@ -302,6 +304,7 @@ fn a_player_waiting_for_a_stream_shows_it_inactive() {
 fn a_mirrored_stream_has_no_publisher_figures() {
     let mut agg = Aggregator::default();
     let mirrored = |bytes_in| StreamInput {
+        relays: Vec::new(),
         id: id(0, "m"),
         started_ms: 9_000,
         bytes_in,
