@@ -227,12 +227,6 @@ unsafe fn parse_state<'a>(cycle: *mut ngx_cycle_t) -> Option<&'a conf::ParseStat
     }
 }
 
-/// The relay name service of the worker's configuration.
-pub fn names() -> Option<&'static super::resolver::Names> {
-    // SAFETY: in a worker, `ngx_cycle` is its cycle, which lives as long as the worker.
-    unsafe { parse_state(nginx_sys::ngx_cycle) }.map(|s| &s.names)
-}
-
 /// `init_process`: a worker starts; it finds the live zone and the stat board of its cycle.
 unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     let _ = super::catch(|| {
@@ -240,6 +234,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         let Some(state) = (unsafe { parse_state(cycle) }) else {
             return;
         };
+        super::resolver::set_worker_names(&state.names);
         // SAFETY: the zone was mapped and initialised before workers start.
         let zone = unsafe { super::shm::attach(state.shm_zone) };
         super::worker::with(|w| w.zone = zone);

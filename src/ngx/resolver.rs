@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::ptr::{self, NonNull};
 use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use nginx_sys::{
     ngx_conf_t, ngx_int_t, ngx_resolve_name, ngx_resolve_name_done, ngx_resolve_start,
@@ -24,6 +25,22 @@ use nginx_sys::{
 use super::log::Log;
 use super::net::ip_of;
 use crate::conf::RtmpConf;
+
+/// The name service of this worker's configuration, set when the worker starts. A worker
+/// serves one configuration (one cycle) for its whole life: a reload starts new workers.
+static WORKER_NAMES: AtomicPtr<Names> = AtomicPtr::new(ptr::null_mut());
+
+/// Makes `names` (of the worker's cycle) the worker's name service.
+pub fn set_worker_names(names: &'static Names) {
+    WORKER_NAMES.store(ptr::from_ref(names).cast_mut(), Ordering::Release);
+}
+
+/// The worker's name service (none before the worker started, or without `rtmp {}`).
+pub fn worker_names() -> Option<&'static Names> {
+    // SAFETY: the pointer is null or was set from a `&'static Names` (the worker's cycle
+    // lives as long as the worker); it is only read through shared references.
+    unsafe { WORKER_NAMES.load(Ordering::Acquire).as_ref() }
+}
 
 /// What a lookup found: addresses (port 0: the relay sets its own), or why there are none.
 pub type Answer = Result<Vec<SocketAddr>, String>;

@@ -30,7 +30,7 @@ impl NameService {
     /// The service of an application's relays.
     pub fn of(relay: &RelaySettings) -> NameService {
         let resolver = relay.resolver.and_then(|id| {
-            crate::ngx::module::names()
+            crate::ngx::resolver::worker_names()
                 .and_then(|n| n.resolver(id))
                 .map(|r| (r, relay.resolver_timeout_ms))
         });
@@ -109,7 +109,7 @@ pub fn resolve(service: &NameService, host: &str, wake: Box<dyn FnOnce()>) -> Re
             Started::Pending(l) => Resolving::Pending(Lookup::Nginx(l)),
         };
     }
-    let at_load = crate::ngx::module::names().and_then(|n| n.at_load(host));
+    let at_load = crate::ngx::resolver::worker_names().and_then(|n| n.at_load(host));
     if let Some(ips) = at_load.filter(|ips| !ips.is_empty()) {
         return Resolving::Answered(Ok(ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect()));
     }
