@@ -15,6 +15,7 @@ mod notify;
 mod record;
 mod relay;
 mod server;
+mod tls;
 mod value;
 
 pub use app::{AppSettings, DashSettings, HlsSettings};
@@ -24,6 +25,7 @@ pub use listen::{Listen, ListenError};
 pub use model::{AppConf, RtmpConf, Scope, ServerConf};
 pub use notify::{Call, NotifySettings, NotifyUrl};
 pub use record::{RecordDoneCommand, RecorderSettings};
-pub use relay::RelaySettings;
+pub use relay::{RelaySettings, RelaySsl};
 pub use server::ServerSettings;
+pub use tls::{TlsProtocol, TlsProtocols};
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

@@ -32,6 +32,7 @@ mod recordings;
 mod relay;
 mod remote;
 mod shm;
+mod ssl;
 mod stat_board;
 mod stat_snapshot;
 mod timer;

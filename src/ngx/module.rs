@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 86] = [
+static mut CONF_COMMANDS: [ngx_command_t; 89] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -178,6 +178,9 @@ static mut CONF_COMMANDS: [ngx_command_t; 86] = [
     simple(ngx_string!("push_reconnect"), ANY_LEVEL),
     simple(ngx_string!("relay_buffer"), ANY_LEVEL),
     simple(ngx_string!("session_relay"), ANY_LEVEL),
+    simple(ngx_string!("relay_ssl_verify"), ANY_LEVEL),
+    simple(ngx_string!("relay_ssl_trusted_certificate"), ANY_LEVEL),
+    simple(ngx_string!("relay_ssl_protocols"), ANY_LEVEL),
     ngx_command_t::empty(),
 ];
 
