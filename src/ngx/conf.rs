@@ -11,9 +11,9 @@ use nginx_sys::{
     NGX_LOG_EMERG, NGX_LOG_WARN,
 };
 
-use super::ssl::client::{self as tls_client, ClientContext};
+use super::ssl::client::{self as tls_client, ClientContext, ClientContexts};
 use crate::auth::KeyMap;
-use crate::conf::{Call, NotifyUrl, RelaySsl, RtmpConf, Scope};
+use crate::conf::{Call, NotifyUrl, RtmpConf, Scope};
 use crate::exec::ExecKind;
 use crate::http::Url;
 
@@ -40,7 +40,7 @@ pub struct ParseState {
     pub stat_zone: *mut nginx_sys::ngx_shm_zone_t,
     /// One TLS client context per distinct TLS setting of applications with `rtmps://`
     /// relays, made when the configuration is read (a bad setting fails `nginx -t`).
-    pub relay_tls: Vec<(RelaySsl, ClientContext)>,
+    pub relay_tls: ClientContexts,
     scope: Scope,
     /// `cf->ctx` for directives inside the block: nginx reads `((void ***) ctx)[0][ctx_index]`.
     slot: [*mut c_void; 1],
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn rtmp_block(
             conf: RtmpConf::new(),
             shm_zone: ptr::null_mut(),
             stat_zone: ptr::null_mut(),
-            relay_tls: Vec::new(),
+            relay_tls: ClientContexts::default(),
             scope: Scope::Main,
             slot: [ptr::null_mut()],
             ctx: [ptr::null_mut()],
@@ -197,33 +197,15 @@ unsafe fn relay_tls_contexts(cf: *mut ngx_conf_t, state: &mut ParseState) -> Res
         .flat_map(|s| s.applications.iter());
     for app in apps.filter(|a| a.settings.relay.uses_tls()) {
         let ssl = &app.settings.relay.ssl;
-        if state.relay_tls.iter().any(|(s, _)| s == ssl) {
+        if state.relay_tls.get(ssl).is_some() {
             continue;
         }
         // SAFETY: the caller's contract.
         let context = unsafe { ClientContext::new(cf, ssl) }
             .map_err(|e| format!("application \"{}\": {e}", app.name))?;
-        state.relay_tls.push((ssl.clone(), context));
+        state.relay_tls.add(ssl.clone(), context);
     }
     Ok(())
-}
-
-/// The TLS client context for relays with `ssl`, from the configuration the worker runs.
-pub fn relay_tls_context(ssl: &RelaySsl) -> Option<&'static ClientContext> {
-    // SAFETY: the core module's slot in the cycle's `conf_ctx` holds the `ParseState` of the
-    // `rtmp {}` block (or null without one); it lives as long as the cycle, which outlives
-    // everything the worker runs. The worker runs one thread.
-    let state = unsafe {
-        let index = (*ptr::addr_of!(super::module::ngx_rtmp_rs_module)).index;
-        (*(*nginx_sys::ngx_cycle).conf_ctx.add(index))
-            .cast::<ParseState>()
-            .as_ref()
-    }?;
-    state
-        .relay_tls
-        .iter()
-        .find(|(s, _)| s == ssl)
-        .map(|(_, c)| c)
 }
 
 /// Applications with renditions and no `transcode_ffmpeg` use `ffmpeg` found on PATH now.

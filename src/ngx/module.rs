@@ -214,6 +214,8 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         // SAFETY: the zone was mapped and initialised before workers start.
         let zone = unsafe { super::shm::attach(state.shm_zone) };
         super::worker::with(|w| w.zone = zone);
+        // SAFETY: the contexts live in the `ParseState`, as long as the cycle.
+        super::ssl::client::install(unsafe { &*ptr::addr_of!(state.relay_tls) });
         // SAFETY: the board zone and the configuration live as long as the cycle, which
         // outlives the worker.
         unsafe { super::stat_snapshot::init(state.stat_zone, &*ptr::addr_of!(state.conf)) };

@@ -35,7 +35,7 @@ pub fn start_pushes(app: &AppConf, key: &StreamKey) -> Vec<(Box<dyn Output>, Box
         let link = link::Link::new(push.clone() as Rc<RefCell<dyn LinkDriver>>);
         if target.url.scheme == Scheme::Rtmps {
             link.borrow_mut()
-                .set_tls(super::conf::relay_tls_context(&relay.ssl));
+                .set_tls(super::ssl::client::context_for(&relay.ssl));
         }
         ticker::add(&link);
         push.borrow_mut().start(now);

@@ -8,6 +8,7 @@
 //! caller reports (the chain, or the host name, which OpenSSL checks with the chain), not an
 //! alert per attempt. The server name goes out as SNI (not for an address, RFC 6066).
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_long, c_void, CStr, CString};
 use std::net::IpAddr;
 use std::ptr::{self, NonNull};
@@ -227,6 +228,35 @@ impl Drop for ClientContext {
             drop(Box::from_raw(ssl));
         }
     }
+}
+
+/// The client contexts of a configuration, one per distinct setting.
+#[derive(Default)]
+pub struct ClientContexts(Vec<(RelaySsl, ClientContext)>);
+
+impl ClientContexts {
+    pub fn get(&self, ssl: &RelaySsl) -> Option<&ClientContext> {
+        self.0.iter().find(|(s, _)| s == ssl).map(|(_, c)| c)
+    }
+
+    pub fn add(&mut self, ssl: RelaySsl, context: ClientContext) {
+        self.0.push((ssl, context));
+    }
+}
+
+thread_local! {
+    /// The contexts of the configuration the worker runs.
+    static WORKER_CONTEXTS: Cell<Option<&'static ClientContexts>> = const { Cell::new(None) };
+}
+
+/// A worker starts with `contexts` (its cycle's, which outlive everything it runs).
+pub fn install(contexts: &'static ClientContexts) {
+    WORKER_CONTEXTS.with(|c| c.set(Some(contexts)));
+}
+
+/// The worker's client context for relays with `ssl`.
+pub fn context_for(ssl: &RelaySsl) -> Option<&'static ClientContext> {
+    WORKER_CONTEXTS.with(Cell::get)?.get(ssl)
 }
 
 /// The TLS of one connection, from [`ClientContext::start`] until [`ClientTls::close`].
