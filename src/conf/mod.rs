@@ -15,6 +15,7 @@ mod notify;
 mod record;
 mod relay;
 mod server;
+mod tls;
 mod value;
 
 pub use app::{AppSettings, DashSettings, HlsSettings};
@@ -26,4 +27,5 @@ pub use notify::{Call, NotifySettings, NotifyUrl};
 pub use record::{RecordDoneCommand, RecorderSettings};
 pub use relay::RelaySettings;
 pub use server::ServerSettings;
+pub use tls::{CertificatePair, SessionCache, TlsError, TlsProtocol, TlsProtocols, TlsSettings};
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};
