@@ -657,3 +657,84 @@ fn rtmps_push_config_is_accepted() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn tls_errors_name_file_and_line() {
+    // (body, the line the error names, message). `{prefix}/nginx.conf` exists but is no
+    // certificate.
+    let cases = [
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+                ssl_certificate {prefix}/missing.pem;
+                ssl_certificate_key {prefix}/missing.key;
+            }",
+            "missing.pem",
+            "No such file or directory",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port};
+                listen 127.0.0.2:{rtmp_port} ssl;
+            }",
+            " ssl;",
+            "no \"ssl_certificate\" is defined for the \"listen 127.0.0.2:",
+        ),
+        (
+            "ssl_certificate {prefix}/nginx.conf;
+             server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+            }",
+            " ssl;",
+            "no \"ssl_certificate_key\" is defined",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+                ssl_certificate {prefix}/nginx.conf;
+                ssl_certificate_key {prefix}/nginx.conf;
+            }",
+            " ssl;",
+            "could not set up TLS",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port};
+                ssl_protocols TLSv1.2 TLSv9;
+            }",
+            "TLSv9",
+            "invalid value \"TLSv9\" in \"ssl_protocols\"",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port};
+                ssl_session_cache shared:SSL:10m;
+            }",
+            "shared:SSL",
+            "off, none or builtin",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+                application live { ssl_ciphers HIGH; }
+            }",
+            "ssl_ciphers",
+            "not allowed here",
+        ),
+    ];
+    for (body, needle, message) in cases {
+        let n = Nginx::prepare("conf-tls", &Conf::rtmp(body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {body:?}");
+        assert!(
+            err.contains(message),
+            "{body:?}: expected {message:?} in:\n{err}"
+        );
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(
+            err.contains(&location),
+            "{body:?}: expected {location} in:\n{err}"
+        );
+    }
+}

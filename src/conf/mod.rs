@@ -27,5 +27,5 @@ pub use notify::{Call, NotifySettings, NotifyUrl};
 pub use record::{RecordDoneCommand, RecorderSettings};
 pub use relay::{RelaySettings, RelaySsl};
 pub use server::ServerSettings;
-pub use tls::{TlsProtocol, TlsProtocols};
+pub use tls::{CertificatePair, SessionCache, TlsError, TlsProtocol, TlsProtocols, TlsSettings};
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

@@ -31,6 +31,7 @@ mod record_files;
 mod recordings;
 mod relay;
 mod remote;
+mod rtmps;
 mod shm;
 mod ssl;
 mod stat_board;

@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 89] = [
+static mut CONF_COMMANDS: [ngx_command_t; 95] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -99,6 +99,24 @@ static mut CONF_COMMANDS: [ngx_command_t; 89] = [
     simple(ngx_string!("max_message"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("ack_window"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("max_streams"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(
+        ngx_string!("ssl_certificate"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
+    simple(
+        ngx_string!("ssl_certificate_key"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
+    simple(ngx_string!("ssl_protocols"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("ssl_ciphers"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(
+        ngx_string!("ssl_session_cache"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
+    simple(
+        ngx_string!("ssl_session_timeout"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
     simple(ngx_string!("live"), ANY_LEVEL),
     simple(ngx_string!("idle_streams"), ANY_LEVEL),
     simple(ngx_string!("gop_cache"), ANY_LEVEL),
