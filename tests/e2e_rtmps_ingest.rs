@@ -17,13 +17,15 @@ use support::nginx::{
     closed_within, ffmpeg_plays, ffmpeg_publish, free_port, run_with_timeout, Conf, Nginx,
 };
 
-/// A self-signed certificate and its key in `dir`.
-fn make_certificate(dir: &Path) {
+/// A self-signed certificate for `name` and its key in `dir` (`cert.pem`, `key.pem`).
+fn make_certificate(dir: &Path, name: &str) {
     let out = Command::new("openssl")
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
         ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg("-subj")
+        .arg(format!("/CN={name}"))
+        .arg("-keyout")
         .arg(dir.join("key.pem"))
         .arg("-out")
         .arg(dir.join("cert.pem"))
@@ -53,7 +55,7 @@ fn start(name: &str, tls_port: u16, extra: &str) -> Nginx {
     .replace("{extra}", extra);
     let n = Nginx::prepare(name, &Conf::rtmp(&body));
     // `cert.pem` is relative: nginx finds it beside the configuration.
-    make_certificate(&n.prefix);
+    make_certificate(&n.prefix, "localhost");
     let n = Nginx::start_prepared(n);
     n.wait_listening(tls_port);
     n
@@ -202,5 +204,46 @@ fn a_client_silent_after_the_tls_handshake_is_closed_at_timeout() {
         took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
         "closed after {took:?}, not at the 2 s timeout"
     );
+    assert_quiet(&n);
+}
+
+/// The subject of the certificate the server at `port` presents.
+fn served_subject(port: u16) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null \
+             | openssl x509 -noout -subject"
+        ))
+        .output()
+        .expect("run openssl");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_reload_serves_a_renewed_certificate() {
+    let tls_port = free_port();
+    let n = start("rtmps-reload", tls_port, "");
+    assert!(served_subject(tls_port).contains("CN = localhost"));
+    make_certificate(&n.prefix, "renewed.example");
+    n.signal("reload");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut subject = String::new();
+    while Instant::now() < deadline {
+        subject = served_subject(tls_port);
+        if subject.contains("CN = renewed.example") {
+            break;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        subject.contains("CN = renewed.example"),
+        "still serving {subject:?} after reload"
+    );
+    let (ok, err) = run_with_timeout(
+        ffmpeg_publish(&rtmps_url(tls_port, "renewed"), 2),
+        Duration::from_secs(20),
+    );
+    assert!(ok, "rtmps publish after reload failed: {err}");
     assert_quiet(&n);
 }

@@ -8,7 +8,7 @@ use crate::relay::TargetError;
 use crate::transcode::RenditionError;
 
 use super::listen::ListenError;
-use super::tls::TlsError;
+use super::tls_error::TlsError;
 use super::value::ValueError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,7 @@ mod record;
 mod relay;
 mod server;
 mod tls;
+mod tls_error;
 mod value;
 
 pub use app::{AppSettings, DashSettings, HlsSettings};
@@ -27,5 +28,6 @@ pub use notify::{Call, NotifySettings, NotifyUrl};
 pub use record::{RecordDoneCommand, RecorderSettings};
 pub use relay::{RelaySettings, RelaySsl};
 pub use server::ServerSettings;
-pub use tls::{CertificatePair, SessionCache, TlsError, TlsProtocol, TlsProtocols, TlsSettings};
+pub use tls::{CertificatePair, SessionCache, TlsProtocol, TlsProtocols, TlsSettings};
+pub use tls_error::TlsError;
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

@@ -233,9 +233,10 @@ pub unsafe extern "C" fn rtmp_block(
                     server,
                     tls: if listen.ssl { tls } else { None },
                 });
+                let handler = Some(super::accept::init as _);
                 // SAFETY: `cf` is the live config; `listener` and `server` are kept in
                 // `state`, which outlives the cycle's listeners.
-                if let Err(e) = unsafe { super::listen::add(cf, listen, &listener) } {
+                if let Err(e) = unsafe { super::listen::add(cf, listen, &listener, handler) } {
                     return log_error(cf, &e);
                 }
                 state.listeners.push(listener);

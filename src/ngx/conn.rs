@@ -10,9 +10,8 @@ use std::io::IoSlice;
 use std::ptr::NonNull;
 
 use bytes::Bytes;
-use nginx_sys::{ngx_connection_t, ngx_event_t};
+use nginx_sys::ngx_event_t;
 
-use super::listen::Listener;
 use super::log::Level;
 use super::net::{Connection, LogError, Recv, Sent};
 use super::now_ms as now;
@@ -84,45 +83,10 @@ pub(super) fn session_config(server: &ServerConf) -> SessionConfig {
     }
 }
 
-/// `ls->handler`: a client connected to an `rtmp {}` listen socket. Clients of a
-/// `listen ... ssl` socket do their TLS handshake first ([`super::rtmps`]).
-pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
-    let conn = super::catch(|| {
-        // SAFETY: nginx hands over a live accepted connection; from here on this module owns
-        // it and closes it exactly once (below on failure, else in `finish`).
-        let conn = unsafe { Connection::from_raw(c) }?;
-        let listener = conn.listening_servers().cast::<Listener>();
-        // SAFETY: the listening socket is one of ours, so `servers` points at a `Listener`
-        // alive for the cycle, and its server too.
-        let listener = unsafe { listener.as_ref() }?;
-        // SAFETY: as above.
-        let server = unsafe { listener.server.as_ref() }?;
-        Some(match listener.tls {
-            Some(ctx) => {
-                super::rtmps::accept(conn, server, ctx);
-                None
-            }
-            None => Some(start(conn, server)),
-        })
-    });
-    match conn {
-        // SAFETY: `start` made `conn`, which nothing else uses yet.
-        Some(Some(Some(conn))) => unsafe { read(conn) },
-        // The TLS handshake owns the connection now.
-        Some(Some(None)) => {}
-        _ => {
-            // SAFETY: the setup failed before the connection had handlers that could close it;
-            // closing a connection we never registered is what nginx expects.
-            if let Some(c) = unsafe { Connection::from_raw(c) } {
-                c.close_accepted();
-            }
-        }
-    }
-}
-
-/// A client whose TLS handshake completed: its RTMP session starts, and reads what already
-/// arrived (OpenSSL may hold it, with nothing left in the socket to wake the read event).
-pub(super) fn start_after_tls(c: Connection, server: &ServerConf) {
+/// A client connected (after its TLS handshake on a `listen ... ssl` socket): its RTMP
+/// session starts and reads what already arrived (after TLS, OpenSSL may hold it with nothing
+/// left in the socket to wake the read event).
+pub(super) fn begin(c: Connection, server: &ServerConf) {
     let conn = start(c, server);
     // SAFETY: `start` made `conn`, which nothing else uses yet.
     unsafe { read(conn) };

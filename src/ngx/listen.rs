@@ -18,12 +18,17 @@ pub struct Listener {
     pub tls: Option<SslContext>,
 }
 
-/// Registers a listening socket whose accepted connections go to [`super::conn::init`].
+/// Registers a listening socket whose accepted connections go to `handler`.
 ///
 /// # Safety
 /// `cf` must be the live configuration being parsed and `listener` (and its server) must
 /// outlive the cycle's listeners (they live in the `ParseState` freed with the cycle pool).
-pub unsafe fn add(cf: *mut ngx_conf_t, listen: &Listen, listener: &Listener) -> Result<(), String> {
+pub unsafe fn add(
+    cf: *mut ngx_conf_t,
+    listen: &Listen,
+    listener: &Listener,
+    handler: nginx_sys::ngx_connection_handler_pt,
+) -> Result<(), String> {
     // SAFETY: all-zero is a valid `sockaddr_in`/`sockaddr_in6`.
     let mut v4: libc::sockaddr_in = unsafe { mem::zeroed() };
     // SAFETY: as above.
@@ -58,7 +63,7 @@ pub unsafe fn add(cf: *mut ngx_conf_t, listen: &Listen, listener: &Listener) -> 
     unsafe {
         let ls = &mut *ls;
         ls.set_addr_ntop(1);
-        ls.handler = Some(super::conn::init);
+        ls.handler = handler;
         // What nginx puts there per connection (log, peer address and its text) fits in
         // 256 bytes, as for nginx's stream module; more would be allocated per client.
         ls.pool_size = 256;

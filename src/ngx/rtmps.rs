@@ -1,5 +1,5 @@
 //! RTMPS ingest: a client of a `listen ... ssl` socket does its TLS handshake before its RTMP
-//! session starts ([`super::conn::start_after_tls`]).
+//! session starts ([`super::conn::begin`]).
 //!
 //! The first bytes are looked at before OpenSSL sees them: a TLS connection starts with a
 //! handshake record (`16 03 xx`), so a plain RTMP client (`03`, the RTMP version) or garbage
@@ -117,7 +117,7 @@ unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
 
 fn established(c: Connection, server: &ServerConf) {
     c.read_event().del_timer();
-    super::conn::start_after_tls(c, server);
+    super::conn::begin(c, server);
 }
 
 fn close(c: Connection, why: &str) {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::conf::{RtmpConf, Scope};
+use std::net::SocketAddr;
 
 fn conf(main: &[(&str, &[&str])], server: &[(&str, &[&str])]) -> Result<RtmpConf, ConfError> {
     let mut c = RtmpConf::new();

@@ -153,8 +153,9 @@ impl Connection {
             .iter()
             .map(|b| unsafe { b.pos.offset_from(b.start) } as usize)
             .sum();
+        let offered: usize = parts.iter().map(|p| p.len()).sum();
         match taken {
-            0 if !parts.is_empty() => Sent::WouldBlock,
+            0 if offered > 0 => Sent::WouldBlock,
             n => Sent::Bytes(n),
         }
     }
