@@ -110,6 +110,64 @@ fn errors_name_file_and_line() {
     }
 }
 
+/// `resolver` lines are checked by nginx's own resolver code, `resolver_timeout` by ours;
+/// both with file and line.
+#[test]
+fn resolver_errors_name_file_and_line() {
+    let cases = [
+        (
+            "resolver valid=soon 127.0.0.1;",
+            "resolver valid",
+            "invalid parameter",
+        ),
+        (
+            "resolver ipv6=maybe 127.0.0.1;",
+            "resolver ipv6",
+            "invalid parameter",
+        ),
+        (
+            "resolver 127.0.0.1:0;",
+            "resolver 127.0.0.1",
+            "invalid port",
+        ),
+        ("resolver valid=5s;", "resolver valid", "no name servers"),
+        ("resolver;", "resolver;", "invalid number of arguments"),
+        ("resolver_timeout soon;", "resolver_timeout", "invalid"),
+        (
+            "resolver 127.0.0.1;\nresolver 127.0.0.2;",
+            "resolver 127.0.0.2",
+            "duplicate",
+        ),
+    ];
+    for (line, needle, message) in cases {
+        let body = format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}};\n{line}\napplication live {{ live on; }} }}"
+        );
+        let n = Nginx::prepare("conf-resolver", &Conf::rtmp(&body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {line:?}");
+        assert!(
+            err.contains(message),
+            "{line:?}: expected {message:?} in:\n{err}"
+        );
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(
+            err.contains(&location),
+            "{line:?}: expected {location} in:\n{err}"
+        );
+    }
+    let (ok, err) = check(
+        "resolver 127.0.0.1:5353 [::1] valid=10s ipv6=off; resolver_timeout 5s;
+         server { listen 127.0.0.1:{rtmp_port}; resolver 127.0.0.2;
+             application live { live on; resolver_timeout 2s;
+                 push rtmp://relay.invalid/live; } }",
+    );
+    assert!(ok, "{err}");
+    // With a resolver, names are not looked up when the configuration loads.
+    assert!(!err.contains("does not resolve"), "{err}");
+}
+
 #[test]
 fn duplicate_listen_across_servers() {
     let (ok, err) = check(

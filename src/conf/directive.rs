@@ -530,6 +530,12 @@ impl RtmpConf {
         let l = self.app_layer(scope, "publish_keys")?;
         set_once(&mut l.publish_keys, "publish_keys", Arc::new(keys))
     }
+
+    /// `resolver ...` at `scope`: `id` is the shell's number for the nginx resolver it
+    /// created from the line (nginx checks the addresses and parameters).
+    pub fn set_resolver(&mut self, scope: Scope, id: usize) -> Result<(), ConfError> {
+        self.app_layer(scope, "resolver")?.relay.set_resolver(id)
+    }
 }
 
 impl RtmpConf {

@@ -38,6 +38,8 @@ pub struct ParseState {
     pub shm_zone: *mut nginx_sys::ngx_shm_zone_t,
     /// The stat board zone (snapshots of every worker, control mailboxes).
     pub stat_zone: *mut nginx_sys::ngx_shm_zone_t,
+    /// `resolver` lines' nginx resolvers, and relay hosts resolved when the block ended.
+    pub names: super::resolver::Names,
     /// One TLS client context per distinct TLS setting of applications with `rtmps://`
     /// relays, made when the configuration is read (a bad setting fails `nginx -t`).
     pub relay_tls: ClientContexts,
@@ -135,6 +137,7 @@ pub unsafe extern "C" fn rtmp_block(
             conf: RtmpConf::new(),
             shm_zone: ptr::null_mut(),
             stat_zone: ptr::null_mut(),
+            names: super::resolver::Names::default(),
             relay_tls: ClientContexts::default(),
             scope: Scope::Main,
             listen_at: Vec::new(),
@@ -186,6 +189,10 @@ pub unsafe extern "C" fn rtmp_block(
         }
         if let Err(e) = default_encoder(&mut state.conf) {
             return log_error(cf, &e);
+        }
+        // SAFETY: `cf->log` is nginx's log for the whole configuration parse.
+        if let Some(log) = unsafe { super::log::Log::from_raw((*cf).log) } {
+            state.names.resolve_at_load(&state.conf, log);
         }
         // SAFETY: `cf` is the live configuration, whose log outlives the contexts (they go
         // with `state`, freed with the cycle).
@@ -411,6 +418,16 @@ pub unsafe extern "C" fn directive(
                 unsafe { prepare_child_log_dir(cf) };
             }
             return NGX_CONF_OK;
+        }
+        if *name == "resolver" {
+            // SAFETY: a directive handler's `cf`; nginx logs what it refuses.
+            let Some(id) = (unsafe { st.names.create(cf) }) else {
+                return NGX_CONF_ERROR;
+            };
+            return match st.conf.set_resolver(st.scope, id) {
+                Ok(()) => NGX_CONF_OK,
+                Err(e) => log_error(cf, &e),
+            };
         }
         if *name == "publish_keys" {
             // SAFETY: a directive handler's `cf`.
