@@ -33,6 +33,10 @@ fn accepts_nginx_rtmp_style_config() {
              live on;
              application live { live on; }
              application other { live off; }
+             application edge { live on; pull rtmp://127.0.0.1:1940/live app=live name=cam
+                 tcUrl=rtmp://o/live pageUrl=http://p/ swfUrl=http://s/ flashVer=LNX.9
+                 playPath=cam live=1; pull 127.0.0.2/live; pull_reconnect 1s; pull_grace 0;
+                 pull rtmp://127.0.0.3/live name=lobby static; }
          }",
     );
     assert!(ok, "{err}");
@@ -92,6 +96,26 @@ fn errors_name_file_and_line() {
             "ipv6only",
         ),
         ("listen 1935;", "listen 1935", "not allowed here"),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application a { pull rtmp://o/live static; } }",
+            "pull rtmp://o/live static",
+            "stream name missing",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application a { pull http://o/live; } }",
+            "pull http://o/live",
+            "unsupported scheme",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application a { pull_grace soon; } }",
+            "pull_grace soon",
+            "invalid time",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application a { pull_reconnect 0; } }",
+            "pull_reconnect 0",
+            "value must be between",
+        ),
     ];
     for (body, needle, message) in cases {
         let n = Nginx::prepare("conf-err", &Conf::rtmp(body));
@@ -685,7 +709,8 @@ fn rtmps_push_config_is_accepted() {
                      push rtmps://live-api-s.facebook.com:443/rtmp/KEY;
                      relay_ssl_trusted_certificate ca.pem; }
                  application open { push rtmps://127.0.0.1:1936/live; relay_ssl_verify off; }
-                 application system { push rtmps://127.0.0.1:1936/live; } }",
+                 application system { push rtmps://127.0.0.1:1936/live; }
+                 application edge { live on; pull rtmps://127.0.0.1:1936/live; } }",
         ),
     );
     let out = std::process::Command::new("openssl")

@@ -1,27 +1,32 @@
-//! nginx-rtmp's relay directives, the push side: `push URL [app= name= tcUrl= pageUrl=
-//! swfUrl= flashVer= playPath= live=]` (several lines), `push_reconnect TIME`,
-//! `relay_buffer TIME` and `session_relay on|off`; how relay hosts are resolved:
-//! `resolver ADDRESS ... [valid=TIME] [ipv6=on|off]` (nginx's resolver, which the shell
-//! creates and numbers: the model keeps that number) and `resolver_timeout TIME`; and ours
-//! for `rtmps://` targets: `relay_ssl_verify on|off`, `relay_ssl_trusted_certificate FILE`,
-//! `relay_ssl_protocols ...`.
+//! nginx-rtmp's relay directives: `push URL [app= name= tcUrl= pageUrl= swfUrl= flashVer=
+//! playPath= live=]` and `pull URL [... static]` (several lines each), `push_reconnect TIME`,
+//! `pull_reconnect TIME`, `relay_buffer TIME`, `session_relay on|off`, and ours,
+//! `pull_grace TIME`; and how relay hosts are resolved: `resolver ADDRESS ... [valid=TIME]
+//! [ipv6=on|off]` (nginx's resolver, which the shell creates and numbers: the model keeps
+//! that number) and `resolver_timeout TIME`.
 //!
-//! A level with `push` lines replaces the lines it would inherit (as `hls_variant` does);
-//! the others are inherited value by value.
+//! A level with `push` (or `pull`) lines replaces the lines it would inherit (as
+//! `hls_variant` does); the others are inherited value by value. And ours for `rtmps://` targets:
+//! `relay_ssl_verify on|off`, `relay_ssl_trusted_certificate FILE`, `relay_ssl_protocols ...`.
 
-use crate::relay::{RelayKind, RelayTarget, Scheme, DEFAULT_RECONNECT_MS, DEFAULT_RELAY_BUFFER_MS};
+use crate::relay::{
+    RelayKind, RelayTarget, Scheme, DEFAULT_GRACE_MS, DEFAULT_RECONNECT_MS, DEFAULT_RELAY_BUFFER_MS,
+};
 
 use super::args::{flag_arg, one_arg, set_once, time_arg};
 use super::error::ConfError;
 use super::tls::TlsProtocols;
 
 /// Directives handled here.
-const RELAY_DIRECTIVES: [&str; 8] = [
+const RELAY_DIRECTIVES: [&str; 11] = [
     "push",
     "push_reconnect",
     "relay_buffer",
     "session_relay",
     "resolver_timeout",
+    "pull",
+    "pull_reconnect",
+    "pull_grace",
     "relay_ssl_verify",
     "relay_ssl_trusted_certificate",
     "relay_ssl_protocols",
@@ -39,6 +44,9 @@ pub(super) struct RelayLayer {
     session_relay: Option<bool>,
     resolver: Option<usize>,
     resolver_timeout: Option<u64>,
+    pull: Option<Vec<RelayTarget>>,
+    pull_reconnect: Option<u64>,
+    pull_grace: Option<u64>,
     ssl_verify: Option<bool>,
     ssl_trusted_certificate: Option<String>,
     ssl_protocols: Option<TlsProtocols>,
@@ -69,7 +77,7 @@ impl Default for RelaySsl {
     }
 }
 
-/// The push side of an application's relays.
+/// An application's relays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelaySettings {
     /// `push` lines, in configuration order: every published stream of the application
@@ -93,6 +101,16 @@ pub struct RelaySettings {
     pub resolver: Option<usize>,
     /// `resolver_timeout` (default 30 s, as nginx's): how long one lookup may take.
     pub resolver_timeout_ms: u64,
+    /// `pull` lines, in configuration order: the origins a stream this edge lacks is pulled
+    /// from, tried in this order (the next one when a pull fails). A line with `name=`
+    /// applies to that local stream only.
+    pub pull: Vec<RelayTarget>,
+    /// `pull_reconnect` (default 3 s): the first delay before a round of origins that all
+    /// failed is tried again; the backoff grows from it, with jitter, up to its cap.
+    pub pull_reconnect_ms: u64,
+    /// `pull_grace` (ours, default 10 s): how long a pull started by players stays up after
+    /// the last player on any worker left. `0` closes it at once, as nginx-rtmp does.
+    pub pull_grace_ms: u64,
 }
 
 impl Default for RelaySettings {
@@ -105,6 +123,9 @@ impl Default for RelaySettings {
             ssl: RelaySsl::default(),
             resolver: None,
             resolver_timeout_ms: DEFAULT_RESOLVER_TIMEOUT_MS,
+            pull: Vec::new(),
+            pull_reconnect_ms: DEFAULT_RECONNECT_MS,
+            pull_grace_ms: DEFAULT_GRACE_MS,
         }
     }
 }
@@ -120,7 +141,25 @@ impl RelaySettings {
     /// Whether a target is `rtmps://`: the shell then needs a TLS client context for
     /// [`RelaySettings::ssl`].
     pub fn uses_tls(&self) -> bool {
-        self.push.iter().any(|t| t.url.scheme == Scheme::Rtmps)
+        self.push
+            .iter()
+            .chain(&self.pull)
+            .any(|t| t.url.scheme == Scheme::Rtmps)
+    }
+
+    /// The origins a player of the stream `name` makes this edge pull from (not the
+    /// `static` lines, which run from the worker's start).
+    pub fn pulls_of<'a>(&'a self, name: &'a str) -> Vec<RelayTarget> {
+        self.pull
+            .iter()
+            .filter(|t| !t.is_static && (t.name.is_empty() || t.name == name))
+            .cloned()
+            .collect()
+    }
+
+    /// The `static` pull lines.
+    pub fn static_pulls(&self) -> impl Iterator<Item = &RelayTarget> {
+        self.pull.iter().filter(|t| t.is_static)
     }
 }
 
@@ -132,20 +171,37 @@ impl RelayLayer {
 
     pub(super) fn set(&mut self, directive: &'static str, args: &[&str]) -> Result<(), ConfError> {
         match directive {
-            "push" => {
+            "push" | "pull" => {
                 let (url, rest) = args.split_first().ok_or(ConfError::Arity {
                     directive,
                     expected: "1 or more",
                 })?;
-                let target = RelayTarget::parse(RelayKind::Push, url, rest).map_err(|error| {
-                    ConfError::Relay {
+                let kind = if directive == "push" {
+                    RelayKind::Push
+                } else {
+                    RelayKind::Pull
+                };
+                let target =
+                    RelayTarget::parse(kind, url, rest).map_err(|error| ConfError::Relay {
                         directive,
                         arg: (*url).to_owned(),
                         error,
-                    }
-                })?;
-                self.push.get_or_insert_with(Vec::new).push(target);
+                    })?;
+                let lines = if kind == RelayKind::Push {
+                    &mut self.push
+                } else {
+                    &mut self.pull
+                };
+                lines.get_or_insert_with(Vec::new).push(target);
                 Ok(())
+            }
+            "pull_reconnect" => {
+                let v = time_arg(directive, args, 1)?;
+                set_once(&mut self.pull_reconnect, directive, v)
+            }
+            "pull_grace" => {
+                let v = time_arg(directive, args, 0)?;
+                set_once(&mut self.pull_grace, directive, v)
             }
             "push_reconnect" => {
                 let v = time_arg(directive, args, 1)?;
@@ -204,6 +260,9 @@ impl RelayLayer {
             ssl_protocols: self.ssl_protocols.or(parent.ssl_protocols),
             resolver: self.resolver.or(parent.resolver),
             resolver_timeout: self.resolver_timeout.or(parent.resolver_timeout),
+            pull: self.pull.clone().or_else(|| parent.pull.clone()),
+            pull_reconnect: self.pull_reconnect.or(parent.pull_reconnect),
+            pull_grace: self.pull_grace.or(parent.pull_grace),
         }
     }
 
@@ -223,6 +282,9 @@ impl RelayLayer {
             },
             resolver: self.resolver,
             resolver_timeout_ms: self.resolver_timeout.unwrap_or(d.resolver_timeout_ms),
+            pull: self.pull.clone().unwrap_or_default(),
+            pull_reconnect_ms: self.pull_reconnect.unwrap_or(d.pull_reconnect_ms),
+            pull_grace_ms: self.pull_grace.unwrap_or(d.pull_grace_ms),
         }
     }
 }
@@ -338,6 +400,44 @@ mod tests {
         assert_eq!(s.push_reconnect_ms, 500);
         assert_eq!(s.relay_buffer_ms, 2000);
         assert!(s.session_relay);
+    }
+
+    #[test]
+    fn pull_lines_origins_and_static() {
+        let (mut c, app) = conf();
+        c.set(app, "pull", &["rtmp://127.0.0.1:1940/live"]).unwrap();
+        c.set(app, "pull", &["rtmp://127.0.0.2/live", "name=cam"])
+            .unwrap();
+        c.set(
+            app,
+            "pull",
+            &["rtmp://127.0.0.3/live", "name=lobby", "static"],
+        )
+        .unwrap();
+        c.set(app, "pull_reconnect", &["500ms"]).unwrap();
+        c.set(app, "pull_grace", &["0"]).unwrap();
+        let s = settings(&c);
+        assert_eq!(s.pull.len(), 3);
+        assert_eq!(s.pulls_of("cam").len(), 2);
+        assert_eq!(s.pulls_of("other").len(), 1);
+        assert!(s.pulls_of("lobby").iter().all(|t| !t.is_static));
+        assert_eq!(s.static_pulls().count(), 1);
+        assert_eq!(s.pull_reconnect_ms, 500);
+        assert_eq!(s.pull_grace_ms, 0);
+        assert!(s.push.is_empty());
+        let d = settings(&conf().0);
+        assert_eq!(
+            (d.pull_reconnect_ms, d.pull_grace_ms),
+            (3000, DEFAULT_GRACE_MS)
+        );
+        for bad in [
+            &["rtmp://h/live", "static"][..],
+            &["rtmp://h/live", "bogus"][..],
+            &[][..],
+        ] {
+            assert!(c.set(app, "pull", bad).is_err(), "{bad:?}");
+        }
+        assert!(c.set(app, "pull_reconnect", &["0"]).is_err());
     }
 
     #[test]

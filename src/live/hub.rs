@@ -206,6 +206,16 @@ impl Hub {
         }
     }
 
+    /// Players of `key` on this worker: of the live stream, or waiting for its publisher.
+    pub fn players_of(&self, key: &StreamKey) -> usize {
+        let live = self
+            .by_key
+            .get(key)
+            .and_then(|&slot| self.slots.get(slot)?.stream.as_ref())
+            .map_or(0, |s| s.players.len());
+        live + self.waiting.get(key).map_or(0, Vec::len)
+    }
+
     /// Whether players wait for any unpublished name.
     pub fn has_waiting(&self) -> bool {
         !self.waiting.is_empty()
@@ -304,10 +314,13 @@ mod tests {
             "waiting player attached"
         );
         assert_eq!(hub.add_player(&key("s"), p2), Some(h));
+        assert_eq!(hub.players_of(&key("s")), 2);
+        assert_eq!(hub.players_of(&key("t")), 0);
         hub.remove_player(&key("s"), p1);
         assert_eq!(hub.get(h).unwrap().players, vec![p2]);
         let gone = hub.unpublish(h, true).unwrap();
         assert_eq!(gone.players, vec![p2]);
+        assert_eq!(hub.players_of(&key("s")), 1, "waiting players count");
         let h2 = hub.publish(key("s"), 2, 0, pipeline()).unwrap();
         assert_eq!(
             hub.get(h2).unwrap().players,

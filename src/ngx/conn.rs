@@ -232,6 +232,11 @@ impl Client for Conn {
         self.post_write();
     }
 
+    fn pull_ready(&mut self, key: &StreamKey, ok: bool) {
+        self.policy.pull_ready(&mut self.session, key, ok, now());
+        self.post_write();
+    }
+
     /// Another client takes over a stream this one publishes: end that publication now and
     /// close this connection from its own handler.
     fn evict(&mut self, key: &StreamKey) {

@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 97] = [
+static mut CONF_COMMANDS: [ngx_command_t; 100] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -205,6 +205,9 @@ static mut CONF_COMMANDS: [ngx_command_t; 97] = [
         post: ptr::null_mut(),
     },
     simple(ngx_string!("resolver_timeout"), ANY_LEVEL),
+    simple(ngx_string!("pull"), ANY_LEVEL),
+    simple(ngx_string!("pull_reconnect"), ANY_LEVEL),
+    simple(ngx_string!("pull_grace"), ANY_LEVEL),
     simple(ngx_string!("relay_ssl_verify"), ANY_LEVEL),
     simple(ngx_string!("relay_ssl_trusted_certificate"), ANY_LEVEL),
     simple(ngx_string!("relay_ssl_protocols"), ANY_LEVEL),
@@ -263,6 +266,8 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         // outlives the worker.
         unsafe { super::stat_snapshot::init(state.stat_zone, &*ptr::addr_of!(state.conf)) };
         super::exec::start_static(&state.conf, super::log::Log::cycle());
+        // SAFETY: as above, the configuration lives as long as the cycle.
+        super::relay::pull::start_static(unsafe { &*ptr::addr_of!(state.conf) });
     });
     NGX_OK as ngx_int_t
 }
@@ -270,6 +275,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
 /// `exit_process`: the worker exits; its children go with it now rather than by the
 /// kernel's death signal after it.
 unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
+    let _ = super::catch(super::relay::pull::stop_all);
     let _ = super::catch(super::process::kill_all);
     // nginx frees its resolvers with the cycle after this.
     let _ = super::catch(super::resolver::cancel_all);

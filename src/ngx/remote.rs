@@ -61,7 +61,10 @@ pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
     let mut feed = Feed {
         reader,
         handle,
-        idle_streams: want.app.settings.idle_streams,
+        // Players of a pulled stream wait for the pull's next stream (it reconnects while
+        // they watch).
+        idle_streams: want.app.settings.idle_streams || !want.app.settings.relay.pull.is_empty(),
+        want: want.clone(),
     };
     // If the publisher already writes for another reader, the first player gets the current
     // GOP now; otherwise the publisher writes it with its next message (one tick later).
@@ -111,6 +114,10 @@ fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
 fn end(w: &mut Worker, feed: Feed) {
     if let Some(s) = w.hub.unpublish(feed.handle, feed.idle_streams) {
         notify(&s.players, false);
+        // Its players wait: the stream is looked for again in the zone.
+        if feed.idle_streams && !s.players.is_empty() && w.zone.is_some() {
+            w.waiting_wants.insert(feed.want.key.clone(), feed.want);
+        }
     }
 }
 

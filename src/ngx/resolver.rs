@@ -79,7 +79,8 @@ impl Names {
         let mut failed: Vec<&str> = Vec::new();
         let apps = conf.servers.iter().flat_map(|s| &s.applications);
         for app in apps.filter(|a| a.settings.relay.resolver.is_none()) {
-            for target in &app.settings.relay.push {
+            let relay = &app.settings.relay;
+            for target in relay.push.iter().chain(&relay.pull) {
                 let host = target.url.host.as_str();
                 if host.parse::<IpAddr>().is_ok()
                     || host.eq_ignore_ascii_case("localhost")

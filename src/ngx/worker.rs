@@ -67,6 +67,8 @@ pub struct Feed {
     pub reader: SlotReader<ShmRegion>,
     pub handle: StreamHandle,
     pub idle_streams: bool,
+    /// What the feed was looked for as (its players look for the stream again with it).
+    pub want: Want,
 }
 
 /// What a worker needs to look for a stream in the zone.
@@ -139,6 +141,9 @@ pub trait Client {
     fn flush_now(&mut self);
     /// The publisher of the stream it plays on `stream_id` came (`true`) or left.
     fn notify(&mut self, stream_id: u32, published: bool);
+    /// The pull of `key` that its play waits for streams (`true`: play it now) or failed at
+    /// every origin (`false`: the play is refused).
+    fn pull_ready(&mut self, key: &StreamKey, ok: bool);
     /// Another client takes over a stream it publishes.
     fn evict(&mut self, key: &StreamKey);
     /// The HTTP callback one of its requests waited for answered.

@@ -24,6 +24,7 @@ mod demand;
 mod driver;
 mod link_driver;
 mod log_limiter;
+mod pull;
 mod push;
 mod queue;
 mod reconnect;
@@ -63,6 +64,7 @@ pub use driver::{
 };
 pub use link_driver::{LinkDriver, LinkOp};
 pub use log_limiter::LogLimiter;
+pub use pull::{Pull, PullConfig, PullEvent};
 pub use push::{Push, PushOutput, PUSH_LOW_WATER};
 pub use queue::{
     RelayBuffer, RelayMessage, RelayQueue, DEFAULT_RELAY_BUFFER_BYTES, DEFAULT_RELAY_BUFFER_MS,

@@ -72,6 +72,9 @@ pub struct Conf {
     pub user: Option<String>,
     /// Top-level text after the module's `load_module` (other modules, a `stream {}` block).
     pub main: String,
+    /// The loopback address the RTMP server listens on (`{host}` in the body), for tests
+    /// with several instances on 127.0.0.2, 127.0.0.3, ...
+    pub host: String,
 }
 
 impl Conf {
@@ -87,7 +90,14 @@ impl Conf {
             http_locations: String::new(),
             user: None,
             main: String::new(),
+            host: "127.0.0.1".to_owned(),
         }
+    }
+
+    /// The RTMP server listens on `host` (a loopback address): `{host}` in the body.
+    pub fn host(mut self, host: &str) -> Conf {
+        self.host = host.to_owned();
+        self
     }
 
     pub fn workers(mut self, n: u32) -> Conf {
@@ -126,6 +136,7 @@ impl Conf {
             s.replace("{rtmp_port}", &rtmp_port.to_string())
                 .replace("{http_port}", &http_port.to_string())
                 .replace("{prefix}", &prefix.display().to_string())
+                .replace("{host}", &self.host)
         };
         // Workers of a root master would run as nobody and could not write the prefix.
         let user = match (&self.user, is_root()) {
@@ -157,6 +168,8 @@ pub struct Nginx {
     pub conf: PathBuf,
     pub rtmp_port: u16,
     pub http_port: u16,
+    /// The address of the RTMP listener ([`Conf::host`]).
+    pub host: String,
     child: Option<Child>,
 }
 
@@ -183,6 +196,7 @@ impl Nginx {
             conf: path,
             rtmp_port,
             http_port,
+            host: conf.host.clone(),
             child: None,
         }
     }
@@ -235,7 +249,7 @@ impl Nginx {
     pub fn wait_listening(&self, port: u16) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if TcpStream::connect((self.host.as_str(), port)).is_ok() {
                 return;
             }
             sleep(Duration::from_millis(50));
@@ -244,7 +258,7 @@ impl Nginx {
     }
 
     pub fn rtmp_url(&self, app: &str, name: &str) -> String {
-        format!("rtmp://127.0.0.1:{}/{app}/{name}", self.rtmp_port)
+        format!("rtmp://{}:{}/{app}/{name}", self.host, self.rtmp_port)
     }
 
     pub fn error_log(&self) -> String {

@@ -168,6 +168,12 @@ impl<R: Region> SlotReader<R> {
         self.region.store(self.base() + S_WANTED, now_ms.max(1));
     }
 
+    /// When a reader last renewed its interest ([`SlotReader::want`]; 0: never): the
+    /// writer's side of the demand, read by a worker that holds the slot without writing.
+    pub fn wanted_at(&self) -> u64 {
+        self.region.load(self.base() + S_WANTED)
+    }
+
     /// Bytes written but not read yet (0 if the slot is gone).
     pub fn lag(&self) -> u64 {
         let w = self.region.load(self.base() + S_WRITE);

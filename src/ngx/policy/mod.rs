@@ -39,6 +39,8 @@ pub struct Policy {
     page_url: String,
     /// A request paused until its HTTP callback answers.
     waiting: Option<notify::Waiting>,
+    /// Plays that wait for the pull they started to stream.
+    pull_waits: Vec<play::PullWait>,
 }
 
 impl Policy {
@@ -72,6 +74,7 @@ impl Policy {
             tc_url: String::new(),
             page_url: String::new(),
             waiting: None,
+            pull_waits: Vec::new(),
         }
     }
 
@@ -168,13 +171,7 @@ impl Policy {
 
     /// The stream's name in the shared zone: server (its first listen address), app, name.
     fn ring_key(&self, key: &StreamKey) -> String {
-        let server = self
-            .server
-            .listens
-            .first()
-            .map(|l| l.addr.to_string())
-            .unwrap_or_default();
-        format!("{server}/{}/{}", key.app, key.name)
+        crate::ngx::relay::pull::ring_key(self.server, key)
     }
 
     /// The connection is gone: its streams end, its playbacks stop.
@@ -184,6 +181,9 @@ impl Policy {
         }
         for p in std::mem::take(&mut self.playing) {
             self.end_play(&p);
+        }
+        for w in std::mem::take(&mut self.pull_waits) {
+            crate::ngx::relay::pull::remove_waiter(&w.key, self.client);
         }
         if let Some(app) = self.app {
             self.tell(Call::Done, app, &[]);

@@ -10,6 +10,7 @@ use crate::conf::Call;
 use crate::exec::Vars;
 use crate::live::{MediaInfo, Player, PlayerQueue, StreamKey};
 use crate::ngx::exec;
+use crate::ngx::relay::pull::Started;
 use crate::ngx::remote;
 use crate::ngx::worker::{self, Want};
 use crate::rtmp::{PlayRequest, Rejection, Session};
@@ -33,6 +34,13 @@ impl Playback {
     pub fn dropped(&self) -> u64 {
         self.queue.dropped()
     }
+}
+
+/// A play that waits for the pull of its stream to stream (or to fail at every origin).
+pub struct PullWait {
+    pub key: StreamKey,
+    app: &'static AppConf,
+    req: PlayRequest,
 }
 
 /// Removes a player from its stream (or the waiting list).
@@ -118,7 +126,7 @@ impl Policy {
         if self.playing.iter().any(|p| p.stream_id == stream_id) {
             self.stop_play(stream_id);
         }
-        let key = self.key(app, req.name);
+        let key = self.key(app, req.name.clone());
         let player = Player {
             client: self.client,
             stream_id,
@@ -129,10 +137,27 @@ impl Policy {
             chunk_size: self.server.settings.chunk_size,
             app,
         };
-        // Published here, or on another worker (then mirrored from the shared zone).
-        let published = worker::with(|w| {
-            w.hub.handle_of(&key).is_some() || remote::attach(w, &want, now).is_some()
-        });
+        // Published here, pulled here (the play waits for the pull to stream), or on another
+        // worker (then mirrored from the shared zone).
+        let live_here = worker::with(|w| w.hub.handle_of(&key).is_some());
+        if !live_here && self.wait_for_pull(app, &key, &req) {
+            return;
+        }
+        let mut published = live_here || worker::with(|w| remote::attach(w, &want, now).is_some());
+        if !published {
+            // An edge: the first player of a stream it lacks starts a pull.
+            let origins = app.settings.relay.pulls_of(&key.name);
+            let started = crate::ngx::relay::pull::start(app, self.server, &key, origins, false);
+            match started {
+                Some(Started::Here) if self.wait_for_pull(app, &key, &req) => {
+                    crate::ngx::relay::pull::kick(&key);
+                    return;
+                }
+                // Another worker claimed it in between: read it from there.
+                Some(_) => published = worker::with(|w| remote::attach(w, &want, now).is_some()),
+                None => {}
+            }
+        }
         if !published && !app.settings.idle_streams {
             log_info!(
                 self.log,
@@ -181,7 +206,68 @@ impl Policy {
         });
     }
 
+    /// Registers the play with this worker's pull of `key`, if there is one: it is answered
+    /// when the pull streams. `false`: this worker does not pull `key`. (A pull started from
+    /// elsewhere — `relay::pull::start` for a callback's `rtmp://` redirect — takes its player
+    /// through here, then `relay::pull::kick`.)
+    pub(super) fn wait_for_pull(
+        &mut self,
+        app: &'static AppConf,
+        key: &StreamKey,
+        req: &PlayRequest,
+    ) -> bool {
+        if !crate::ngx::relay::pull::add_waiter(key, self.client) {
+            return false;
+        }
+        log_info!(
+            self.log,
+            "rtmp: client {} ({}) play \"{}\": waiting for the pull",
+            self.client,
+            self.addr,
+            key
+        );
+        self.pull_waits.push(PullWait {
+            key: key.clone(),
+            app,
+            req: req.clone(),
+        });
+        true
+    }
+
+    /// The pull of `key` streams (`ok`) or failed at every origin: the plays that waited for
+    /// it start, or are refused.
+    pub fn pull_ready(&mut self, session: &mut Session, key: &StreamKey, ok: bool, now: u64) {
+        let (ready, rest): (Vec<PullWait>, Vec<PullWait>) = std::mem::take(&mut self.pull_waits)
+            .into_iter()
+            .partition(|w| &w.key == key);
+        self.pull_waits = rest;
+        for w in ready {
+            if ok && worker::with(|wk| wk.hub.handle_of(key).is_some()) {
+                self.play_as(session, w.app, w.req, now);
+            } else {
+                log_warn!(
+                    self.log,
+                    "rtmp: client {} play \"{}\" refused: every origin of the pull failed",
+                    self.client,
+                    key
+                );
+                session.reject_play(
+                    w.req.stream_id,
+                    Rejection::Unauthorized("every origin of the pull failed".into()),
+                );
+            }
+        }
+    }
+
     pub(super) fn stop_play(&mut self, stream_id: u32) {
+        if let Some(pos) = self
+            .pull_waits
+            .iter()
+            .position(|w| w.req.stream_id == stream_id)
+        {
+            let w = self.pull_waits.swap_remove(pos);
+            crate::ngx::relay::pull::remove_waiter(&w.key, self.client);
+        }
         if let Some(pos) = self.playing.iter().position(|p| p.stream_id == stream_id) {
             let p = self.playing.swap_remove(pos);
             self.end_play(&p);

@@ -110,7 +110,7 @@ pub fn kill_all() {
 }
 
 /// Whether the worker is shutting down (`nginx -s quit`, or the old worker of a reload).
-fn worker_exiting() -> bool {
+pub(crate) fn worker_exiting() -> bool {
     // SAFETY: flags nginx sets on the worker's only thread (or in its signal handler, as a
     // sig_atomic_t).
     unsafe {

@@ -1,9 +1,11 @@
-//! Relays in the shell: the pushes of a published stream. Each `push` target of the stream's
+//! Relays in the shell: the pushes of a published stream, and the pulls of an edge
+//! ([`pull`]). Each `push` target of the stream's
 //! application is one [`Push`](crate::relay::Push) (the relay, its client session and its
 //! queue, all sans-IO), attached to the stream as a [`PushOutput`] whose bytes go to a
 //! [`link::Link`]: an outgoing nginx connection. [`ticker`] gives the links the time.
 
 mod link;
+pub mod pull;
 mod resolve;
 mod ticker;
 
