@@ -8,7 +8,7 @@
 //! the self-signed endpoint; a certificate that does not chain to a trusted authority, a
 //! self-signed one, one for another name, and a protocol the endpoint refuses are each
 //! refused with the reason in one warning line, and retried, and the publisher goes on. And
-//! a push reaches our own RTMPS listener (`listen ... ssl`).
+//! a push reaches our own RTMPS listener (`listen ... ssl`), and an edge pulls from it.
 
 mod support;
 
@@ -488,4 +488,59 @@ fn rtmps_push_to_our_own_rtmps_listener() {
     );
     origin.assert_no_crash();
     target.assert_no_crash();
+}
+
+/// An edge pulls over `rtmps://` from our own RTMPS listener, verifying its certificate: a
+/// player on the edge gets the stream published on the origin.
+#[test]
+fn rtmps_pull_from_our_own_rtmps_listener() {
+    let dir = work_dir("pull");
+    make_certificates(&dir);
+    let input = Input::encode_av(&dir, "src", 10);
+    let tls_port = free_port();
+    let origin = Nginx::start(
+        "relay-rtmps-pull-origin",
+        &Conf::rtmp(&format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}}; listen 127.0.0.1:{tls_port} ssl;\n\
+             ssl_certificate {c}/server.pem; ssl_certificate_key {c}/server.key;\n\
+             application live {{ live on; }} }}",
+            c = dir.display()
+        )),
+    );
+    origin.wait_listening(tls_port);
+    let edge = Nginx::start(
+        "relay-rtmps-pull-edge",
+        &Conf::rtmp(&format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}};\n\
+             application live {{ live on; relay_ssl_trusted_certificate {ca};\n\
+             pull rtmps://localhost:{tls_port}/live; }} }}",
+            ca = dir.join("ca.pem").display(),
+        )),
+    );
+    let mut publisher = ffmpeg_publish_file(&input.path, &origin.rtmp_url("live", "cam"))
+        .spawn()
+        .expect("publish");
+    assert!(
+        origin.wait_log("publishes \"live/cam\"", Duration::from_secs(10)),
+        "{}",
+        origin.error_log()
+    );
+    assert!(
+        ffmpeg_plays(&edge.rtmp_url("live", "cam")),
+        "no stream on the edge:\n{}\norigin:\n{}",
+        edge.error_log(),
+        origin.error_log()
+    );
+    let log = edge.error_log();
+    assert!(
+        log.contains(&format!("streaming to 127.0.0.1:{tls_port}")),
+        "{log}"
+    );
+    assert!(!log.contains("tls:"), "{log}");
+    assert!(
+        wait_ok(&mut publisher, Duration::from_secs(30)),
+        "the publisher failed"
+    );
+    origin.assert_no_crash();
+    edge.assert_no_crash();
 }
