@@ -22,7 +22,7 @@ use super::notify::{Call, NotifyUrl};
 use super::record::{RecordLayer, RecorderBlock};
 use super::relay::RelayLayer;
 use super::server::ServerLayer;
-use super::tls::TlsLayer;
+use super::tls_server::TlsLayer;
 use super::value::ValueError;
 
 impl RtmpConf {

@@ -1,18 +1,27 @@
 //! nginx-rtmp's relay directives, the push side: `push URL [app= name= tcUrl= pageUrl=
 //! swfUrl= flashVer= playPath= live=]` (several lines), `push_reconnect TIME`,
-//! `relay_buffer TIME` and `session_relay on|off`.
+//! `relay_buffer TIME` and `session_relay on|off`; and ours for `rtmps://` targets:
+//! `relay_ssl_verify on|off`, `relay_ssl_trusted_certificate FILE`, `relay_ssl_protocols ...`.
 //!
 //! A level with `push` lines replaces the lines it would inherit (as `hls_variant` does);
-//! the other three are inherited value by value. Only `rtmp://` targets are accepted for now:
-//! an `rtmps://` push fails `nginx -t` rather than being silently ignored.
+//! the others are inherited value by value.
 
 use crate::relay::{RelayKind, RelayTarget, Scheme, DEFAULT_RECONNECT_MS, DEFAULT_RELAY_BUFFER_MS};
 
-use super::args::{flag_arg, set_once, time_arg};
+use super::args::{flag_arg, one_arg, set_once, time_arg};
 use super::error::ConfError;
+use super::tls::TlsProtocols;
 
 /// Directives handled here.
-const RELAY_DIRECTIVES: [&str; 4] = ["push", "push_reconnect", "relay_buffer", "session_relay"];
+const RELAY_DIRECTIVES: [&str; 7] = [
+    "push",
+    "push_reconnect",
+    "relay_buffer",
+    "session_relay",
+    "relay_ssl_verify",
+    "relay_ssl_trusted_certificate",
+    "relay_ssl_protocols",
+];
 
 /// The relay directives of one level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +30,34 @@ pub(super) struct RelayLayer {
     push_reconnect: Option<u64>,
     relay_buffer: Option<u64>,
     session_relay: Option<bool>,
+    ssl_verify: Option<bool>,
+    ssl_trusted_certificate: Option<String>,
+    ssl_protocols: Option<TlsProtocols>,
+}
+
+/// How `rtmps://` relays of an application speak TLS. Applications with equal settings share
+/// one client context in the shell.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RelaySsl {
+    /// `relay_ssl_verify` (default on): the target's certificate must chain to a trusted
+    /// authority and name the target's host.
+    pub verify: bool,
+    /// `relay_ssl_trusted_certificate FILE` (PEM): the authorities trusted instead of the
+    /// system's store. The shell makes the path absolute and checks the file when it reads
+    /// the directive.
+    pub trusted_certificate: Option<String>,
+    /// `relay_ssl_protocols` (default TLSv1.2 TLSv1.3).
+    pub protocols: TlsProtocols,
+}
+
+impl Default for RelaySsl {
+    fn default() -> Self {
+        RelaySsl {
+            verify: true,
+            trusted_certificate: None,
+            protocols: TlsProtocols::DEFAULT,
+        }
+    }
 }
 
 /// The push side of an application's relays.
@@ -40,6 +77,8 @@ pub struct RelaySettings {
     /// closes with the player that started it). Accepted and kept; pushes end with their
     /// stream either way.
     pub session_relay: bool,
+    /// TLS of the `rtmps://` targets.
+    pub ssl: RelaySsl,
 }
 
 impl Default for RelaySettings {
@@ -49,6 +88,7 @@ impl Default for RelaySettings {
             push_reconnect_ms: DEFAULT_RECONNECT_MS,
             relay_buffer_ms: DEFAULT_RELAY_BUFFER_MS,
             session_relay: false,
+            ssl: RelaySsl::default(),
         }
     }
 }
@@ -59,6 +99,12 @@ impl RelaySettings {
         self.push
             .iter()
             .filter(move |t| t.name.is_empty() || t.name == name)
+    }
+
+    /// Whether a target is `rtmps://`: the shell then needs a TLS client context for
+    /// [`RelaySettings::ssl`].
+    pub fn uses_tls(&self) -> bool {
+        self.push.iter().any(|t| t.url.scheme == Scheme::Rtmps)
     }
 }
 
@@ -82,13 +128,6 @@ impl RelayLayer {
                         error,
                     }
                 })?;
-                if target.url.scheme == Scheme::Rtmps {
-                    return Err(ConfError::Unsupported {
-                        directive,
-                        arg: (*url).to_owned(),
-                        why: "rtmps:// pushes are not supported yet",
-                    });
-                }
                 self.push.get_or_insert_with(Vec::new).push(target);
                 Ok(())
             }
@@ -104,6 +143,24 @@ impl RelayLayer {
                 let v = flag_arg(directive, args)?;
                 set_once(&mut self.session_relay, directive, v)
             }
+            "relay_ssl_verify" => {
+                let v = flag_arg(directive, args)?;
+                set_once(&mut self.ssl_verify, directive, v)
+            }
+            "relay_ssl_trusted_certificate" => {
+                let v = one_arg(directive, args)?;
+                if v.is_empty() {
+                    return Err(ConfError::Arity {
+                        directive,
+                        expected: "a file name",
+                    });
+                }
+                set_once(&mut self.ssl_trusted_certificate, directive, v.to_owned())
+            }
+            "relay_ssl_protocols" => {
+                let v = TlsProtocols::parse(directive, args)?;
+                set_once(&mut self.ssl_protocols, directive, v)
+            }
             _ => Err(ConfError::Unknown(directive.to_owned())),
         }
     }
@@ -114,6 +171,12 @@ impl RelayLayer {
             push_reconnect: self.push_reconnect.or(parent.push_reconnect),
             relay_buffer: self.relay_buffer.or(parent.relay_buffer),
             session_relay: self.session_relay.or(parent.session_relay),
+            ssl_verify: self.ssl_verify.or(parent.ssl_verify),
+            ssl_trusted_certificate: self
+                .ssl_trusted_certificate
+                .clone()
+                .or_else(|| parent.ssl_trusted_certificate.clone()),
+            ssl_protocols: self.ssl_protocols.or(parent.ssl_protocols),
         }
     }
 
@@ -126,6 +189,11 @@ impl RelayLayer {
                 .relay_buffer
                 .map_or(d.relay_buffer_ms, |v| u32::try_from(v).unwrap_or(u32::MAX)),
             session_relay: self.session_relay.unwrap_or(d.session_relay),
+            ssl: RelaySsl {
+                verify: self.ssl_verify.unwrap_or(d.ssl.verify),
+                trusted_certificate: self.ssl_trusted_certificate.clone(),
+                protocols: self.ssl_protocols.unwrap_or(d.ssl.protocols),
+            },
         }
     }
 }
@@ -156,6 +224,44 @@ mod tests {
         assert_eq!(s.push_reconnect_ms, 3000);
         assert_eq!(s.relay_buffer_ms, 5000);
         assert!(!s.session_relay);
+        assert_eq!(s.ssl, RelaySsl::default());
+        assert!(s.ssl.verify);
+        assert_eq!(s.ssl.protocols, TlsProtocols::DEFAULT);
+        assert!(!s.uses_tls());
+    }
+
+    #[test]
+    fn rtmps_targets_and_their_tls_settings() {
+        let (mut c, app) = conf();
+        c.set(Scope::Main, "relay_ssl_protocols", &["TLSv1.3"])
+            .unwrap();
+        c.set(
+            Scope::Main,
+            "relay_ssl_trusted_certificate",
+            &["/etc/ssl/ca.pem"],
+        )
+        .unwrap();
+        c.set(app, "push", &["rtmps://live.example.com/app/key"])
+            .unwrap();
+        c.set(app, "relay_ssl_verify", &["off"]).unwrap();
+        let s = settings(&c);
+        assert!(s.uses_tls());
+        assert_eq!(s.push[0].url.port, 443);
+        assert_eq!(
+            s.ssl,
+            RelaySsl {
+                verify: false,
+                trusted_certificate: Some("/etc/ssl/ca.pem".into()),
+                protocols: TlsProtocols::parse("x", &["TLSv1.3"]).unwrap(),
+            }
+        );
+        assert!(c.set(app, "relay_ssl_verify", &["on"]).is_err());
+        assert!(c.set(app, "relay_ssl_protocols", &["TLSv2"]).is_err());
+        assert!(c.set(app, "relay_ssl_protocols", &[]).is_err());
+        assert!(c
+            .set(app, "relay_ssl_trusted_certificate", &["a", "b"])
+            .is_err());
+        assert!(c.set(app, "relay_ssl_trusted_certificate", &[""]).is_err());
     }
 
     #[test]
@@ -205,7 +311,6 @@ mod tests {
             &["rtmp://h/live", "bogus=1"][..],
             &["rtmp://h/live", "live=x"][..],
             &["rtmp://h/live", "static"][..],
-            &["rtmps://h/live"][..],
             &[][..],
         ] {
             assert!(c.set(app, "push", bad).is_err(), "{bad:?}");

@@ -11,6 +11,7 @@ use nginx_sys::{
     NGX_LOG_EMERG, NGX_LOG_WARN,
 };
 
+use super::ssl::client::{self as tls_client, ClientContext, ClientContexts};
 use crate::auth::KeyMap;
 use crate::conf::{Call, ConfError, NotifyUrl, RtmpConf, Scope};
 use crate::exec::ExecKind;
@@ -37,6 +38,9 @@ pub struct ParseState {
     pub shm_zone: *mut nginx_sys::ngx_shm_zone_t,
     /// The stat board zone (snapshots of every worker, control mailboxes).
     pub stat_zone: *mut nginx_sys::ngx_shm_zone_t,
+    /// One TLS client context per distinct TLS setting of applications with `rtmps://`
+    /// relays, made when the configuration is read (a bad setting fails `nginx -t`).
+    pub relay_tls: ClientContexts,
     scope: Scope,
     /// Where each `listen` was written (`file:line`), for errors found when the block ends.
     listen_at: Vec<(std::net::SocketAddr, String)>,
@@ -131,6 +135,7 @@ pub unsafe extern "C" fn rtmp_block(
             conf: RtmpConf::new(),
             shm_zone: ptr::null_mut(),
             stat_zone: ptr::null_mut(),
+            relay_tls: ClientContexts::default(),
             scope: Scope::Main,
             listen_at: Vec::new(),
             listeners: Vec::new(),
@@ -182,6 +187,11 @@ pub unsafe extern "C" fn rtmp_block(
         if let Err(e) = default_encoder(&mut state.conf) {
             return log_error(cf, &e);
         }
+        // SAFETY: `cf` is the live configuration, whose log outlives the contexts (they go
+        // with `state`, freed with the cycle).
+        if let Err(e) = unsafe { relay_tls_contexts(cf, state) } {
+            return log_error(cf, &e);
+        }
         if state.conf.has_live() {
             let tag = ptr::addr_of!(LIVE_ZONE_TAG).cast_mut().cast();
             // SAFETY: `cf` is live; the tag is a stable address across reloads.
@@ -199,7 +209,7 @@ pub unsafe extern "C" fn rtmp_block(
         for server in &state.conf.servers {
             let tls = match &server.tls {
                 // SAFETY: `cf` is the live config.
-                Some(tls) => match unsafe { super::ssl::server_context(cf, tls) } {
+                Some(tls) => match unsafe { super::ssl::server::server_context(cf, tls) } {
                     Ok(ctx) => Some(ctx),
                     Err(()) => {
                         // nginx has said what failed; say which listen needed it.
@@ -235,6 +245,30 @@ pub unsafe extern "C" fn rtmp_block(
         NGX_CONF_OK
     })
     .unwrap_or(NGX_CONF_ERROR)
+}
+
+/// The TLS client contexts of the applications with `rtmps://` relays, one per distinct
+/// setting.
+///
+/// # Safety
+/// `cf` must be the configuration being read.
+unsafe fn relay_tls_contexts(cf: *mut ngx_conf_t, state: &mut ParseState) -> Result<(), String> {
+    let apps = state
+        .conf
+        .servers
+        .iter()
+        .flat_map(|s| s.applications.iter());
+    for app in apps.filter(|a| a.settings.relay.uses_tls()) {
+        let ssl = &app.settings.relay.ssl;
+        if state.relay_tls.get(ssl).is_some() {
+            continue;
+        }
+        // SAFETY: the caller's contract.
+        let context = unsafe { ClientContext::new(cf, ssl) }
+            .map_err(|e| format!("application \"{}\": {e}", app.name))?;
+        state.relay_tls.add(ssl.clone(), context);
+    }
+    Ok(())
 }
 
 /// Applications with renditions and no `transcode_ffmpeg` use `ffmpeg` found on PATH now.
@@ -401,6 +435,29 @@ pub unsafe extern "C" fn directive(
                 Err(e) => log_error(cf, &e),
             };
         }
+        if *name == "relay_ssl_trusted_certificate" {
+            // The file is checked now, so that a missing or unreadable one names this line,
+            // and the model keeps its absolute path.
+            let [file] = values else {
+                return log_error(
+                    cf,
+                    &"invalid number of arguments in \"relay_ssl_trusted_certificate\" directive",
+                );
+            };
+            // SAFETY: a directive handler's `cf`.
+            let path = unsafe { conf_path(cf, file) };
+            let path = path.to_string_lossy();
+            let checked = std::fs::File::open(&*path)
+                .map_err(|e| format!("\"{path}\": {e}"))
+                .and_then(|_| tls_client::check_authorities(&path));
+            if let Err(e) = checked {
+                return log_error(cf, &format_args!("relay_ssl_trusted_certificate {e}"));
+            }
+            return match st.conf.set(st.scope, name, &[&path]) {
+                Ok(()) => NGX_CONF_OK,
+                Err(e) => log_error(cf, &e),
+            };
+        }
         if *name == "transcode_ffmpeg" {
             // Workers run without the configuration's environment: the program is found now,
             // and the model keeps its absolute path.
@@ -524,13 +581,24 @@ unsafe fn load_key_map(cf: *mut ngx_conf_t, values: &[&str]) -> Result<KeyMap, S
     let [file] = values else {
         return Err("invalid number of arguments in \"publish_keys\" directive".into());
     };
-    let mut path = std::path::PathBuf::from(file);
-    if path.is_relative() {
-        // SAFETY: `conf_prefix` is set by nginx for the whole configuration parse.
-        let prefix = unsafe { &(*(*cf).cycle).conf_prefix };
-        path = std::path::Path::new(ngx_str(prefix)).join(path);
-    }
+    // SAFETY: the caller's contract.
+    let path = unsafe { conf_path(cf, file) };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("publish_keys \"{}\": {e}", path.display()))?;
     KeyMap::parse(&text).map_err(|e| format!("publish_keys \"{}\": {e}", path.display()))
+}
+
+/// `file` as a directive names it: relative paths are relative to the configuration's
+/// directory, as nginx's own file directives take them.
+///
+/// # Safety
+/// `cf` must be a directive handler's configuration.
+unsafe fn conf_path(cf: *mut ngx_conf_t, file: &str) -> std::path::PathBuf {
+    let path = std::path::PathBuf::from(file);
+    if path.is_absolute() {
+        return path;
+    }
+    // SAFETY: `conf_prefix` is set by nginx for the whole configuration parse.
+    let prefix = unsafe { &(*(*cf).cycle).conf_prefix };
+    std::path::Path::new(ngx_str(prefix)).join(path)
 }

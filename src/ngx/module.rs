@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 92] = [
+static mut CONF_COMMANDS: [ngx_command_t; 95] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -196,6 +196,9 @@ static mut CONF_COMMANDS: [ngx_command_t; 92] = [
     simple(ngx_string!("push_reconnect"), ANY_LEVEL),
     simple(ngx_string!("relay_buffer"), ANY_LEVEL),
     simple(ngx_string!("session_relay"), ANY_LEVEL),
+    simple(ngx_string!("relay_ssl_verify"), ANY_LEVEL),
+    simple(ngx_string!("relay_ssl_trusted_certificate"), ANY_LEVEL),
+    simple(ngx_string!("relay_ssl_protocols"), ANY_LEVEL),
     ngx_command_t::empty(),
 ];
 
@@ -229,6 +232,8 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         // SAFETY: the zone was mapped and initialised before workers start.
         let zone = unsafe { super::shm::attach(state.shm_zone) };
         super::worker::with(|w| w.zone = zone);
+        // SAFETY: the contexts live in the `ParseState`, as long as the cycle.
+        super::ssl::client::install(unsafe { &*ptr::addr_of!(state.relay_tls) });
         // SAFETY: the board zone and the configuration live as long as the cycle, which
         // outlives the worker.
         unsafe { super::stat_snapshot::init(state.stat_zone, &*ptr::addr_of!(state.conf)) };

@@ -29,6 +29,7 @@ mod queue;
 mod reconnect;
 mod state;
 pub mod target;
+mod tls;
 
 #[cfg(test)]
 #[allow(
@@ -69,3 +70,4 @@ pub use queue::{
 pub use reconnect::Reconnect;
 pub use state::{ErrorKind, LogLevel, RelayOp, RelayState, RelayStats};
 pub use target::{RelayKind, RelayTarget, RelayUrl, Scheme, TargetError};
+pub use tls::reason_of_log_line;

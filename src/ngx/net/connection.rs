@@ -100,6 +100,12 @@ impl Connection {
         self.0.as_ptr()
     }
 
+    /// The raw connection, for nginx functions of other shell parts that take one (TLS):
+    /// valid while the handle is.
+    pub fn as_ptr(&self) -> *mut ngx_connection_t {
+        self.raw()
+    }
+
     pub(super) fn fd(&self) -> c_int {
         // SAFETY: the handle's invariant: the connection is live.
         unsafe { (*self.raw()).fd }

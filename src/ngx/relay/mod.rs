@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use crate::conf::AppConf;
 use crate::live::{ByteSink, Output, StreamKey};
-use crate::relay::{LinkDriver, Push, PushOutput};
+use crate::relay::{LinkDriver, Push, PushOutput, Scheme};
 
 /// Starts one push per `push` target of `app` that applies to the stream `key`: each an
 /// output of the stream and the byte sink its bytes go to (the caller attaches them). A push
@@ -33,6 +33,10 @@ pub fn start_pushes(app: &AppConf, key: &StreamKey) -> Vec<(Box<dyn Output>, Box
             h.finish(),
         )));
         let link = link::Link::new(push.clone() as Rc<RefCell<dyn LinkDriver>>);
+        if target.url.scheme == Scheme::Rtmps {
+            link.borrow_mut()
+                .set_tls(super::ssl::client::context_for(&relay.ssl));
+        }
         ticker::add(&link);
         push.borrow_mut().start(now);
         link::Link::tick(&link, now);

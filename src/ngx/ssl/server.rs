@@ -1,7 +1,5 @@
-//! nginx's OpenSSL contexts (`ngx_ssl_t`) for the module's TLS sockets, made with nginx's own
-//! API while the configuration is read, so that a reload reads certificates again.
-//!
-//! - [`server_context`]: the context of a server's `listen ... ssl` sockets (RTMPS ingest).
+//! The TLS contexts (`ngx_ssl_t`) of `listen ... ssl` sockets (RTMPS ingest), made with
+//! nginx's own API while the configuration is read, so that a reload reads certificates again.
 //!
 //! A context lives in the configuration's pool; a pool cleanup frees its `SSL_CTX` with the
 //! cycle (connections still open hold a reference of their own).

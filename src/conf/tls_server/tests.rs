@@ -1,4 +1,5 @@
 use super::*;
+use crate::conf::TlsProtocol;
 use crate::conf::{RtmpConf, Scope};
 use std::net::SocketAddr;
 
