@@ -1,4 +1,4 @@
-# Shared by scripts/bench.sh and scripts/soak.sh (sourced, not run): the module under test,
+# Shared by the bench scripts and scripts/soak.sh (sourced, not run): the module under test,
 # the load generator and the input FLV. The caller sets ROOT, OUT and defines log().
 
 # Copies the module (NGX_RTMP_MODULE, else a fresh scripts/build.sh) to $OUT/$1: a private
@@ -33,3 +33,31 @@ make_flv() {
         -t 20 -c:v libx264 -preset veryfast -pix_fmt yuv420p -b:v "$vrate" -maxrate "$vrate" \
         -bufsize "$bufsize" -g 60 -keyint_min 60 -sc_threshold 0 -c:a aac -b:a "$arate" -f flv "$flv"
 }
+
+# nginx_up DIR: starts nginx on DIR/nginx.conf (prefix DIR) in its own session; prints
+# "MASTER WORKER" (the first worker) once the worker runs.
+nginx_up() {
+    local dir=$1 master worker=""
+    rm -f "$dir/nginx.pid"
+    setsid /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" </dev/null >/dev/null 2>&1 &
+    master=$!
+    for _ in $(seq 100); do
+        worker="$(pgrep -P "$master" | head -1 || true)"
+        [[ -n $worker ]] && break
+        sleep 0.05
+    done
+    [[ -n $worker ]] || { log "nginx in $dir did not start"; tail "$dir/logs/error.log" >&2; return 1; }
+    echo "$master $worker"
+}
+
+# nginx_down MASTER: graceful stop, then kill what is left.
+nginx_down() {
+    local master=$1
+    kill -QUIT "$master" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$master" 2>/dev/null || true
+    wait "$master" 2>/dev/null || true
+}
+
+# task_cpu_ns PID: on-CPU time of all the process's threads, ns.
+task_cpu_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }

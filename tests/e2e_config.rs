@@ -110,6 +110,64 @@ fn errors_name_file_and_line() {
     }
 }
 
+/// `resolver` lines are checked by nginx's own resolver code, `resolver_timeout` by ours;
+/// both with file and line.
+#[test]
+fn resolver_errors_name_file_and_line() {
+    let cases = [
+        (
+            "resolver valid=soon 127.0.0.1;",
+            "resolver valid",
+            "invalid parameter",
+        ),
+        (
+            "resolver ipv6=maybe 127.0.0.1;",
+            "resolver ipv6",
+            "invalid parameter",
+        ),
+        (
+            "resolver 127.0.0.1:0;",
+            "resolver 127.0.0.1",
+            "invalid port",
+        ),
+        ("resolver valid=5s;", "resolver valid", "no name servers"),
+        ("resolver;", "resolver;", "invalid number of arguments"),
+        ("resolver_timeout soon;", "resolver_timeout", "invalid"),
+        (
+            "resolver 127.0.0.1;\nresolver 127.0.0.2;",
+            "resolver 127.0.0.2",
+            "duplicate",
+        ),
+    ];
+    for (line, needle, message) in cases {
+        let body = format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}};\n{line}\napplication live {{ live on; }} }}"
+        );
+        let n = Nginx::prepare("conf-resolver", &Conf::rtmp(&body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {line:?}");
+        assert!(
+            err.contains(message),
+            "{line:?}: expected {message:?} in:\n{err}"
+        );
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(
+            err.contains(&location),
+            "{line:?}: expected {location} in:\n{err}"
+        );
+    }
+    let (ok, err) = check(
+        "resolver 127.0.0.1:5353 [::1] valid=10s ipv6=off; resolver_timeout 5s;
+         server { listen 127.0.0.1:{rtmp_port}; resolver 127.0.0.2;
+             application live { live on; resolver_timeout 2s;
+                 push rtmp://relay.invalid/live; } }",
+    );
+    assert!(ok, "{err}");
+    // With a resolver, names are not looked up when the configuration loads.
+    assert!(!err.contains("does not resolve"), "{err}");
+}
+
 #[test]
 fn duplicate_listen_across_servers() {
     let (ok, err) = check(
@@ -572,87 +630,6 @@ fn recording_configs_are_accepted() {
 }
 
 #[test]
-fn tls_errors_name_file_and_line() {
-    // (body, the line the error names, message). `{prefix}/nginx.conf` exists but is no
-    // certificate.
-    let cases = [
-        (
-            "server {
-                listen 127.0.0.1:{rtmp_port} ssl;
-                ssl_certificate {prefix}/missing.pem;
-                ssl_certificate_key {prefix}/missing.key;
-            }",
-            "missing.pem",
-            "No such file or directory",
-        ),
-        (
-            "server {
-                listen 127.0.0.1:{rtmp_port};
-                listen 127.0.0.2:{rtmp_port} ssl;
-            }",
-            " ssl;",
-            "no \"ssl_certificate\" is defined for the \"listen 127.0.0.2:",
-        ),
-        (
-            "ssl_certificate {prefix}/nginx.conf;
-             server {
-                listen 127.0.0.1:{rtmp_port} ssl;
-            }",
-            " ssl;",
-            "no \"ssl_certificate_key\" is defined",
-        ),
-        (
-            "server {
-                listen 127.0.0.1:{rtmp_port} ssl;
-                ssl_certificate {prefix}/nginx.conf;
-                ssl_certificate_key {prefix}/nginx.conf;
-            }",
-            " ssl;",
-            "could not set up TLS",
-        ),
-        (
-            "server {
-                listen 127.0.0.1:{rtmp_port};
-                ssl_protocols TLSv1.2 TLSv9;
-            }",
-            "TLSv9",
-            "invalid value \"TLSv9\" in \"ssl_protocols\"",
-        ),
-        (
-            "server {
-                listen 127.0.0.1:{rtmp_port};
-                ssl_session_cache shared:SSL:10m;
-            }",
-            "shared:SSL",
-            "off, none or builtin",
-        ),
-        (
-            "server {
-                listen 127.0.0.1:{rtmp_port} ssl;
-                application live { ssl_ciphers HIGH; }
-            }",
-            "ssl_ciphers",
-            "not allowed here",
-        ),
-    ];
-    for (body, needle, message) in cases {
-        let n = Nginx::prepare("conf-tls", &Conf::rtmp(body));
-        let out = n.test_config();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "nginx -t accepted {body:?}");
-        assert!(
-            err.contains(message),
-            "{body:?}: expected {message:?} in:\n{err}"
-        );
-        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
-        assert!(
-            err.contains(&location),
-            "{body:?}: expected {location} in:\n{err}"
-        );
-    }
-}
-
-#[test]
 fn relay_ssl_errors_name_file_and_line() {
     let not_pem = Nginx::prepare("conf-relay-ssl-pem", &Conf::live());
     let not_pem_file = not_pem.prefix.join("not-a-certificate.pem");
@@ -737,4 +714,85 @@ fn rtmps_push_config_is_accepted() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn tls_errors_name_file_and_line() {
+    // (body, the line the error names, message). `{prefix}/nginx.conf` exists but is no
+    // certificate.
+    let cases = [
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+                ssl_certificate {prefix}/missing.pem;
+                ssl_certificate_key {prefix}/missing.key;
+            }",
+            "missing.pem",
+            "No such file or directory",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port};
+                listen 127.0.0.2:{rtmp_port} ssl;
+            }",
+            " ssl;",
+            "no \"ssl_certificate\" is defined for the \"listen 127.0.0.2:",
+        ),
+        (
+            "ssl_certificate {prefix}/nginx.conf;
+             server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+            }",
+            " ssl;",
+            "no \"ssl_certificate_key\" is defined",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+                ssl_certificate {prefix}/nginx.conf;
+                ssl_certificate_key {prefix}/nginx.conf;
+            }",
+            " ssl;",
+            "could not set up TLS",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port};
+                ssl_protocols TLSv1.2 TLSv9;
+            }",
+            "TLSv9",
+            "invalid value \"TLSv9\" in \"ssl_protocols\"",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port};
+                ssl_session_cache shared:SSL:10m;
+            }",
+            "shared:SSL",
+            "off, none or builtin",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+                application live { ssl_ciphers HIGH; }
+            }",
+            "ssl_ciphers",
+            "not allowed here",
+        ),
+    ];
+    for (body, needle, message) in cases {
+        let n = Nginx::prepare("conf-tls", &Conf::rtmp(body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {body:?}");
+        assert!(
+            err.contains(message),
+            "{body:?}: expected {message:?} in:\n{err}"
+        );
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(
+            err.contains(&location),
+            "{body:?}: expected {location} in:\n{err}"
+        );
+    }
 }

@@ -7,7 +7,8 @@
 //! A verified push streams every frame, with SNI; a push with verification off streams to
 //! the self-signed endpoint; a certificate that does not chain to a trusted authority, a
 //! self-signed one, one for another name, and a protocol the endpoint refuses are each
-//! refused with the reason in one warning line, and retried, and the publisher goes on.
+//! refused with the reason in one warning line, and retried, and the publisher goes on. And
+//! a push reaches our own RTMPS listener (`listen ... ssl`).
 
 mod support;
 
@@ -17,7 +18,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::hls::{frame_md5, Input};
-use support::nginx::{ffmpeg, ffmpeg_publish_file, free_port, run_with_timeout, Conf, Nginx};
+use support::nginx::{
+    ffmpeg, ffmpeg_plays, ffmpeg_publish_file, free_port, run_with_timeout, Conf, Nginx,
+};
 
 /// Debian's libnginx-mod-stream.
 const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
@@ -424,6 +427,65 @@ fn rtmps_push_refuses_bad_certificates_with_the_reason_and_retries() {
     );
     // The reasons came through the relays' lines, not nginx's own per attempt.
     assert!(!log.contains("SSL_do_handshake"), "{log}");
+    origin.assert_no_crash();
+    target.assert_no_crash();
+}
+
+/// Our origin pushes over `rtmps://` to our own RTMPS listener (`listen ... ssl` in the
+/// target's `server {}`), verifying its certificate: players on the target get the stream.
+#[test]
+fn rtmps_push_to_our_own_rtmps_listener() {
+    let dir = work_dir("own");
+    make_certificates(&dir);
+    let input = Input::encode_av(&dir, "src", 8);
+    let tls_port = free_port();
+    let target = Nginx::start(
+        "relay-rtmps-own-target",
+        &Conf::rtmp(&format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}}; listen 127.0.0.1:{tls_port} ssl;\n\
+             ssl_certificate {c}/server.pem; ssl_certificate_key {c}/server.key;\n\
+             application live {{ live on; }} }}",
+            c = dir.display()
+        )),
+    );
+    target.wait_listening(tls_port);
+    let origin = Nginx::start(
+        "relay-rtmps-own-origin",
+        &Conf::rtmp(&format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}};\n\
+             application live {{ live on; relay_ssl_trusted_certificate {ca};\n\
+             push rtmps://localhost:{tls_port}/live; }} }}",
+            ca = dir.join("ca.pem").display(),
+        )),
+    );
+    let mut publisher = ffmpeg_publish_file(&input.path, &origin.rtmp_url("live", "cam"))
+        .spawn()
+        .expect("publish");
+    let streaming = format!("streaming to 127.0.0.1:{tls_port}");
+    assert!(
+        origin.wait_log(&streaming, Duration::from_secs(10)),
+        "the push did not reach the RTMPS listener:\n{}\ntarget:\n{}",
+        origin.error_log(),
+        target.error_log()
+    );
+    assert!(
+        ffmpeg_plays(&target.rtmp_url("live", "cam")),
+        "no stream on the target"
+    );
+    assert!(
+        wait_ok(&mut publisher, Duration::from_secs(30)),
+        "the publisher failed"
+    );
+    assert!(
+        target.error_log().contains("publishes \"live/cam\""),
+        "{}",
+        target.error_log()
+    );
+    assert!(
+        !origin.error_log().contains("tls:"),
+        "{}",
+        origin.error_log()
+    );
     origin.assert_no_crash();
     target.assert_no_crash();
 }

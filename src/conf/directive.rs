@@ -22,7 +22,7 @@ use super::notify::{Call, NotifyUrl};
 use super::record::{RecordLayer, RecorderBlock};
 use super::relay::RelayLayer;
 use super::server::ServerLayer;
-use super::tls_server::TlsLayer;
+use super::tls::TlsLayer;
 use super::value::ValueError;
 
 impl RtmpConf {
@@ -529,6 +529,12 @@ impl RtmpConf {
     pub fn set_publish_keys(&mut self, scope: Scope, keys: KeyMap) -> Result<(), ConfError> {
         let l = self.app_layer(scope, "publish_keys")?;
         set_once(&mut l.publish_keys, "publish_keys", Arc::new(keys))
+    }
+
+    /// `resolver ...` at `scope`: `id` is the shell's number for the nginx resolver it
+    /// created from the line (nginx checks the addresses and parameters).
+    pub fn set_resolver(&mut self, scope: Scope, id: usize) -> Result<(), ConfError> {
+        self.app_layer(scope, "resolver")?.relay.set_resolver(id)
     }
 }
 

@@ -17,7 +17,6 @@ mod relay;
 mod server;
 mod tls;
 mod tls_error;
-mod tls_server;
 mod value;
 
 pub use app::{AppSettings, DashSettings, HlsSettings};
@@ -29,7 +28,6 @@ pub use notify::{Call, NotifySettings, NotifyUrl};
 pub use record::{RecordDoneCommand, RecorderSettings};
 pub use relay::{RelaySettings, RelaySsl};
 pub use server::ServerSettings;
-pub use tls::{TlsProtocol, TlsProtocols};
+pub use tls::{CertificatePair, SessionCache, TlsProtocol, TlsProtocols, TlsSettings};
 pub use tls_error::TlsError;
-pub use tls_server::{CertificatePair, SessionCache, TlsSettings};
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

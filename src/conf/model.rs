@@ -12,7 +12,7 @@ use super::notify::NotifySettings;
 use super::record::{valid_recorder_name, RecorderBlock};
 use super::relay::RelaySettings;
 use super::server::{ServerLayer, ServerSettings};
-use super::tls_server::TlsSettings;
+use super::tls::TlsSettings;
 
 /// Where a directive appears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

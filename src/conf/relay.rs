@@ -1,7 +1,10 @@
 //! nginx-rtmp's relay directives, the push side: `push URL [app= name= tcUrl= pageUrl=
 //! swfUrl= flashVer= playPath= live=]` (several lines), `push_reconnect TIME`,
-//! `relay_buffer TIME` and `session_relay on|off`; and ours for `rtmps://` targets:
-//! `relay_ssl_verify on|off`, `relay_ssl_trusted_certificate FILE`, `relay_ssl_protocols ...`.
+//! `relay_buffer TIME` and `session_relay on|off`; how relay hosts are resolved:
+//! `resolver ADDRESS ... [valid=TIME] [ipv6=on|off]` (nginx's resolver, which the shell
+//! creates and numbers: the model keeps that number) and `resolver_timeout TIME`; and ours
+//! for `rtmps://` targets: `relay_ssl_verify on|off`, `relay_ssl_trusted_certificate FILE`,
+//! `relay_ssl_protocols ...`.
 //!
 //! A level with `push` lines replaces the lines it would inherit (as `hls_variant` does);
 //! the others are inherited value by value.
@@ -13,15 +16,19 @@ use super::error::ConfError;
 use super::tls::TlsProtocols;
 
 /// Directives handled here.
-const RELAY_DIRECTIVES: [&str; 7] = [
+const RELAY_DIRECTIVES: [&str; 8] = [
     "push",
     "push_reconnect",
     "relay_buffer",
     "session_relay",
+    "resolver_timeout",
     "relay_ssl_verify",
     "relay_ssl_trusted_certificate",
     "relay_ssl_protocols",
 ];
+
+/// nginx's `resolver_timeout` default.
+pub const DEFAULT_RESOLVER_TIMEOUT_MS: u64 = 30_000;
 
 /// The relay directives of one level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +37,8 @@ pub(super) struct RelayLayer {
     push_reconnect: Option<u64>,
     relay_buffer: Option<u64>,
     session_relay: Option<bool>,
+    resolver: Option<usize>,
+    resolver_timeout: Option<u64>,
     ssl_verify: Option<bool>,
     ssl_trusted_certificate: Option<String>,
     ssl_protocols: Option<TlsProtocols>,
@@ -79,6 +88,11 @@ pub struct RelaySettings {
     pub session_relay: bool,
     /// TLS of the `rtmps://` targets.
     pub ssl: RelaySsl,
+    /// The `resolver` in effect: the number the shell gave the nginx resolver it created for
+    /// that line. `None`: names are resolved when the configuration loads.
+    pub resolver: Option<usize>,
+    /// `resolver_timeout` (default 30 s, as nginx's): how long one lookup may take.
+    pub resolver_timeout_ms: u64,
 }
 
 impl Default for RelaySettings {
@@ -89,6 +103,8 @@ impl Default for RelaySettings {
             relay_buffer_ms: DEFAULT_RELAY_BUFFER_MS,
             session_relay: false,
             ssl: RelaySsl::default(),
+            resolver: None,
+            resolver_timeout_ms: DEFAULT_RESOLVER_TIMEOUT_MS,
         }
     }
 }
@@ -161,8 +177,17 @@ impl RelayLayer {
                 let v = TlsProtocols::parse(directive, args)?;
                 set_once(&mut self.ssl_protocols, directive, v)
             }
+            "resolver_timeout" => {
+                let v = time_arg(directive, args, 1)?;
+                set_once(&mut self.resolver_timeout, directive, v)
+            }
             _ => Err(ConfError::Unknown(directive.to_owned())),
         }
+    }
+
+    /// `resolver ...`: `id` is the shell's number for the nginx resolver of the line.
+    pub(super) fn set_resolver(&mut self, id: usize) -> Result<(), ConfError> {
+        set_once(&mut self.resolver, "resolver", id)
     }
 
     pub(super) fn merge(&self, parent: &RelayLayer) -> RelayLayer {
@@ -177,6 +202,8 @@ impl RelayLayer {
                 .clone()
                 .or_else(|| parent.ssl_trusted_certificate.clone()),
             ssl_protocols: self.ssl_protocols.or(parent.ssl_protocols),
+            resolver: self.resolver.or(parent.resolver),
+            resolver_timeout: self.resolver_timeout.or(parent.resolver_timeout),
         }
     }
 
@@ -194,6 +221,8 @@ impl RelayLayer {
                 trusted_certificate: self.ssl_trusted_certificate.clone(),
                 protocols: self.ssl_protocols.unwrap_or(d.ssl.protocols),
             },
+            resolver: self.resolver,
+            resolver_timeout_ms: self.resolver_timeout.unwrap_or(d.resolver_timeout_ms),
         }
     }
 }
@@ -224,6 +253,8 @@ mod tests {
         assert_eq!(s.push_reconnect_ms, 3000);
         assert_eq!(s.relay_buffer_ms, 5000);
         assert!(!s.session_relay);
+        assert_eq!(s.resolver, None);
+        assert_eq!(s.resolver_timeout_ms, 30_000);
         assert_eq!(s.ssl, RelaySsl::default());
         assert!(s.ssl.verify);
         assert_eq!(s.ssl.protocols, TlsProtocols::DEFAULT);
@@ -262,6 +293,26 @@ mod tests {
             .set(app, "relay_ssl_trusted_certificate", &["a", "b"])
             .is_err());
         assert!(c.set(app, "relay_ssl_trusted_certificate", &[""]).is_err());
+    }
+
+    #[test]
+    fn resolver_inherited_and_overridden() {
+        let (mut c, app) = conf();
+        c.set_resolver(Scope::Main, 0).unwrap();
+        c.set(Scope::Main, "resolver_timeout", &["5s"]).unwrap();
+        let s = settings(&c);
+        assert_eq!(s.resolver, Some(0));
+        assert_eq!(s.resolver_timeout_ms, 5000);
+        c.set_resolver(Scope::Server(0), 1).unwrap();
+        assert_eq!(settings(&c).resolver, Some(1));
+        c.set_resolver(app, 2).unwrap();
+        assert_eq!(settings(&c).resolver, Some(2));
+        assert_eq!(
+            c.set_resolver(app, 3),
+            Err(ConfError::Duplicate("resolver"))
+        );
+        assert!(c.set(app, "resolver_timeout", &["soon"]).is_err());
+        assert!(c.set(app, "resolver_timeout", &[]).is_err());
     }
 
     #[test]

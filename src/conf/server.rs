@@ -1,7 +1,7 @@
 //! Connection-level settings (`chunk_size`, `timeout`, `ping`, ...): their per-level layer,
 //! inheritance and defaults.
 
-use super::tls_server::TlsLayer;
+use super::tls::TlsLayer;
 
 /// Connection-level settings: they apply before the client names an application, so they are
 /// set in `rtmp {}` or `server {}` (nginx-rtmp's core module directives).

@@ -8,7 +8,7 @@ use super::bandwidth::BandwidthMeter;
 use super::config::{HlsConfig, Naming, PlaylistKind, Slicing};
 use super::error::HlsError;
 use super::grid::{self, GridGate};
-use super::playlist::{self, Playlist, SegmentEntry};
+use super::playlist::{self, Playlist};
 use super::schedule::{half_frame, CutSchedule, Role};
 use super::segmenter::{Decision, OpenSegment, Segmenter};
 use super::stream_inf::VariantInfo;
@@ -18,6 +18,7 @@ use crate::files::{uri_escape, validate_stream_name, FileOp, Now, RelPath};
 use crate::media::{AdtsHeader, Demuxer, Frame, Track};
 
 mod group;
+mod segments;
 
 /// Without a video configuration, audio waits this long at the start for a
 /// late video sequence header before an audio-only segment opens.
@@ -571,195 +572,5 @@ impl HlsStream {
         }
         self.emit_output(false);
         Ok(())
-    }
-
-    fn open_segment(
-        &mut self,
-        start_ms: u64,
-        tracks: Tracks,
-        video_generation: u32,
-        discontinuity: bool,
-        independent: bool,
-        now: Now,
-    ) -> Result<(), HlsError> {
-        if self.grid {
-            self.align_sequence(start_ms, discontinuity, now);
-        }
-        let id = self.next_id(start_ms, now);
-        let path = self.segment_path(id);
-        self.ops.push_back(FileOp::OpenSegment { path });
-        self.mux.start_segment(tracks, discontinuity)?;
-        self.state = State::Open(OpenSegment {
-            id,
-            start_ms,
-            end_ms: start_ms,
-            tracks,
-            discontinuity: discontinuity && self.has_history,
-            independent,
-            video_generation,
-            regroup: false,
-        });
-        Ok(())
-    }
-
-    /// Closes the open segment at `end_ms` and lists it. `clamp` limits the
-    /// duration to the hard limit (media ends after a stall or at the end).
-    fn close_segment(&mut self, end_ms: u64, clamp: bool, now: Now) -> Result<(), HlsError> {
-        let State::Open(open) = &self.state else {
-            return Ok(());
-        };
-        let open = open.clone();
-        self.state = State::Waiting {
-            discontinuity: false,
-        };
-        let flushed = self.mux.flush_audio();
-        self.emit_output(true);
-        self.ops.push_back(FileOp::CloseSegment {
-            path: self.segment_path(open.id),
-        });
-        let mut duration = end_ms.saturating_sub(open.start_ms).max(1);
-        if clamp {
-            duration = duration.min(self.seg.hard_limit_ms());
-        }
-        let target = *self.seg.target_s.get_or_insert_with(|| {
-            super::segmenter::target_duration_for(self.config.fragment_ms, duration)
-        });
-        self.playlist.target_duration_s = target;
-        if let Some(leader) = self.role.as_ref().and_then(Role::leader) {
-            leader.publish_target(target);
-        }
-        if self.playlist.entries.is_empty() {
-            self.playlist.media_sequence = self.next_sequence;
-        }
-        self.meter.close(self.next_sequence, duration);
-        self.playlist.entries.push_back(SegmentEntry {
-            sequence: self.next_sequence,
-            id: open.id,
-            duration_ms: duration,
-            discontinuity: open.discontinuity,
-            independent: open.independent,
-            uri: self.segment_uri(open.id),
-        });
-        self.next_sequence += 1;
-        self.total_ms += duration;
-        self.has_history = true;
-        self.slide_window(now);
-        self.write_playlist();
-        self.write_status(false, now);
-        flushed
-    }
-
-    fn delete_deadline(&self, now: Now) -> u64 {
-        now.monotonic_ms + self.seg.target_s.unwrap_or(0) * 1000 + self.config.playlist_length_ms
-    }
-
-    fn slide_window(&mut self, now: Now) {
-        if self.config.kind == PlaylistKind::Event {
-            return;
-        }
-        let target_ms = self.seg.target_s.unwrap_or(0) * 1000;
-        // RFC 8216 6.2.2: keep at least three target durations listed.
-        let keep = self.config.playlist_length_ms.max(3 * target_ms);
-        let deadline = self.delete_deadline(now);
-        while self.playlist.entries.len() > 1 {
-            let Some(front) = self.playlist.entries.front() else {
-                break;
-            };
-            if self.total_ms - front.duration_ms < keep {
-                break;
-            }
-            let Some(gone) = self.playlist.entries.pop_front() else {
-                break;
-            };
-            self.total_ms -= gone.duration_ms;
-            if gone.discontinuity {
-                self.playlist.discontinuity_sequence += 1;
-            }
-            if self.config.cleanup {
-                self.ops.push_back(FileOp::Delete {
-                    path: self.segment_path(gone.id),
-                    not_before_ms: deadline,
-                });
-            }
-        }
-        if let Some(front) = self.playlist.entries.front() {
-            self.playlist.media_sequence = front.sequence;
-        }
-        self.meter.retain_from(self.playlist.media_sequence);
-    }
-
-    fn write_playlist(&mut self) {
-        let contents = Bytes::from(playlist::render(&self.playlist));
-        self.ops.push_back(FileOp::WritePlaylist {
-            path: self.playlist_path.clone(),
-            contents,
-        });
-    }
-
-    /// The publisher stopped: writes what is held, closes the last segment
-    /// with its true duration, lists it with `#EXT-X-ENDLIST`, and (with
-    /// `hls_cleanup`, live playlists) schedules the deletion of the
-    /// stream's files after target duration + playlist length.
-    pub fn finish(&mut self, now: Now) -> Result<(), HlsError> {
-        let mut result = Ok(());
-        match &self.state {
-            State::Finished => return Ok(()),
-            State::Open(open) => {
-                let end = open.end_ms;
-                // Audio held for a regroup that never came still goes out:
-                // into one more audio-only segment.
-                result = self.close_segment(end, true, now);
-            }
-            State::Waiting { .. } => {}
-        }
-        if !self.held.is_empty() && self.adts.is_some() {
-            let discontinuity = self.has_history;
-            let start = self.held.front().map_or(0, |h| h.pts);
-            let tracks = Tracks {
-                video: false,
-                audio: true,
-            };
-            let opened = self.open_segment(start, tracks, 0, discontinuity, true, now);
-            let written = opened.and_then(|()| self.write_held());
-            let end = match &self.state {
-                State::Open(open) => open.end_ms,
-                _ => start,
-            };
-            let closed = self.close_segment(end, true, now);
-            result = result.and(written).and(closed);
-        }
-        self.state = State::Finished;
-        self.write_status(true, now);
-        if self.member && self.config.cleanup {
-            self.ops.push_back(FileOp::Delete {
-                path: variant::status_path(&self.name),
-                not_before_ms: self.delete_deadline(now),
-            });
-        }
-        if self.playlist.entries.is_empty() {
-            return result;
-        }
-        self.playlist.ended = true;
-        self.write_playlist();
-        if self.config.cleanup && self.config.kind == PlaylistKind::Live {
-            let deadline = self.delete_deadline(now);
-            let paths: Vec<RelPath> = self
-                .playlist
-                .entries
-                .iter()
-                .map(|e| self.segment_path(e.id))
-                .collect();
-            for path in paths {
-                self.ops.push_back(FileOp::Delete {
-                    path,
-                    not_before_ms: deadline,
-                });
-            }
-            self.ops.push_back(FileOp::Delete {
-                path: self.playlist_path.clone(),
-                not_before_ms: deadline,
-            });
-        }
-        result
     }
 }

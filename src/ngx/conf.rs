@@ -38,6 +38,8 @@ pub struct ParseState {
     pub shm_zone: *mut nginx_sys::ngx_shm_zone_t,
     /// The stat board zone (snapshots of every worker, control mailboxes).
     pub stat_zone: *mut nginx_sys::ngx_shm_zone_t,
+    /// `resolver` lines' nginx resolvers, and relay hosts resolved when the block ended.
+    pub names: super::resolver::Names,
     /// One TLS client context per distinct TLS setting of applications with `rtmps://`
     /// relays, made when the configuration is read (a bad setting fails `nginx -t`).
     pub relay_tls: ClientContexts,
@@ -135,6 +137,7 @@ pub unsafe extern "C" fn rtmp_block(
             conf: RtmpConf::new(),
             shm_zone: ptr::null_mut(),
             stat_zone: ptr::null_mut(),
+            names: super::resolver::Names::default(),
             relay_tls: ClientContexts::default(),
             scope: Scope::Main,
             listen_at: Vec::new(),
@@ -187,6 +190,10 @@ pub unsafe extern "C" fn rtmp_block(
         if let Err(e) = default_encoder(&mut state.conf) {
             return log_error(cf, &e);
         }
+        // SAFETY: `cf->log` is nginx's log for the whole configuration parse.
+        if let Some(log) = unsafe { super::log::Log::from_raw((*cf).log) } {
+            state.names.resolve_at_load(&state.conf, log);
+        }
         // SAFETY: `cf` is the live configuration, whose log outlives the contexts (they go
         // with `state`, freed with the cycle).
         if let Err(e) = unsafe { relay_tls_contexts(cf, state) } {
@@ -209,7 +216,7 @@ pub unsafe extern "C" fn rtmp_block(
         for server in &state.conf.servers {
             let tls = match &server.tls {
                 // SAFETY: `cf` is the live config.
-                Some(tls) => match unsafe { super::ssl::server::server_context(cf, tls) } {
+                Some(tls) => match unsafe { super::ssl::server_context(cf, tls) } {
                     Ok(ctx) => Some(ctx),
                     Err(()) => {
                         // nginx has said what failed; say which listen needed it.
@@ -412,6 +419,16 @@ pub unsafe extern "C" fn directive(
             }
             return NGX_CONF_OK;
         }
+        if *name == "resolver" {
+            // SAFETY: a directive handler's `cf`; nginx logs what it refuses.
+            let Some(id) = (unsafe { st.names.create(cf) }) else {
+                return NGX_CONF_ERROR;
+            };
+            return match st.conf.set_resolver(st.scope, id) {
+                Ok(()) => NGX_CONF_OK,
+                Err(e) => log_error(cf, &e),
+            };
+        }
         if *name == "publish_keys" {
             // SAFETY: a directive handler's `cf`.
             return match unsafe { load_key_map(cf, values) } {
@@ -422,7 +439,10 @@ pub unsafe extern "C" fn directive(
                 Err(e) => log_error(cf, &e),
             };
         }
-        if matches!(*name, "ssl_certificate" | "ssl_certificate_key") {
+        if matches!(
+            *name,
+            "ssl_certificate" | "ssl_certificate_key" | "relay_ssl_trusted_certificate"
+        ) {
             // nginx reads the files when the block ends; a missing or unreadable one is
             // reported here, where its line is known. The model keeps the absolute path.
             // SAFETY: a directive handler's `cf`.
@@ -430,28 +450,10 @@ pub unsafe extern "C" fn directive(
                 Ok(path) => path,
                 Err(e) => return log_error(cf, &e),
             };
-            return match st.conf.set(st.scope, name, &[&path]) {
-                Ok(()) => NGX_CONF_OK,
-                Err(e) => log_error(cf, &e),
-            };
-        }
-        if *name == "relay_ssl_trusted_certificate" {
-            // The file is checked now, so that a missing or unreadable one names this line,
-            // and the model keeps its absolute path.
-            let [file] = values else {
-                return log_error(
-                    cf,
-                    &"invalid number of arguments in \"relay_ssl_trusted_certificate\" directive",
-                );
-            };
-            // SAFETY: a directive handler's `cf`.
-            let path = unsafe { conf_path(cf, file) };
-            let path = path.to_string_lossy();
-            let checked = std::fs::File::open(&*path)
-                .map_err(|e| format!("\"{path}\": {e}"))
-                .and_then(|_| tls_client::check_authorities(&path));
-            if let Err(e) = checked {
-                return log_error(cf, &format_args!("relay_ssl_trusted_certificate {e}"));
+            if *name == "relay_ssl_trusted_certificate" {
+                if let Err(e) = tls_client::check_authorities(&path) {
+                    return log_error(cf, &format_args!("{name} {e}"));
+                }
             }
             return match st.conf.set(st.scope, name, &[&path]) {
                 Ok(()) => NGX_CONF_OK,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use nginx_sys::{ngx_conf_t, ngx_create_listening, socklen_t};
 
-use super::ssl::server::SslContext;
+use super::ssl::SslContext;
 use crate::conf::{Listen, ServerConf};
 
 /// What a listening socket's `servers` points at: the server its clients belong to and, for

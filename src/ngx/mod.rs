@@ -33,6 +33,7 @@ mod record_files;
 mod recordings;
 mod relay;
 mod remote;
+mod resolver;
 mod rtmps;
 mod shm;
 mod ssl;

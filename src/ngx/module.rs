@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 95] = [
+static mut CONF_COMMANDS: [ngx_command_t; 97] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -196,6 +196,15 @@ static mut CONF_COMMANDS: [ngx_command_t; 95] = [
     simple(ngx_string!("push_reconnect"), ANY_LEVEL),
     simple(ngx_string!("relay_buffer"), ANY_LEVEL),
     simple(ngx_string!("session_relay"), ANY_LEVEL),
+    ngx_command_t {
+        name: ngx_string!("resolver"),
+        type_: ANY_LEVEL | NGX_CONF_1MORE as ngx_uint_t,
+        set: Some(conf::directive),
+        conf: 0,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    simple(ngx_string!("resolver_timeout"), ANY_LEVEL),
     simple(ngx_string!("relay_ssl_verify"), ANY_LEVEL),
     simple(ngx_string!("relay_ssl_trusted_certificate"), ANY_LEVEL),
     simple(ngx_string!("relay_ssl_protocols"), ANY_LEVEL),
@@ -216,17 +225,33 @@ pub static mut ngx_rtmp_rs_module: ngx_module_t = ngx_module_t {
     ..ngx_module_t::default()
 };
 
+/// The `rtmp {}` block of `cycle`, if it has one.
+///
+/// # Safety
+/// `cycle` must be nginx's current cycle (or the one being initialised); the state lives as
+/// long as it.
+unsafe fn parse_state<'a>(cycle: *mut ngx_cycle_t) -> Option<&'a conf::ParseState> {
+    // SAFETY: the core module's slot in the cycle's `conf_ctx` holds the `ParseState`
+    // of the `rtmp {}` block (or null without one), alive as long as the cycle.
+    unsafe {
+        let index = (*ptr::addr_of!(ngx_rtmp_rs_module)).index;
+        (*(*cycle).conf_ctx.add(index))
+            .cast::<conf::ParseState>()
+            .as_ref()
+    }
+}
+
+/// The relay name service of the worker's configuration.
+pub fn names() -> Option<&'static super::resolver::Names> {
+    // SAFETY: in a worker, `ngx_cycle` is its cycle, which lives as long as the worker.
+    unsafe { parse_state(nginx_sys::ngx_cycle) }.map(|s| &s.names)
+}
+
 /// `init_process`: a worker starts; it finds the live zone and the stat board of its cycle.
 unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     let _ = super::catch(|| {
-        // SAFETY: the core module's slot in the cycle's `conf_ctx` holds the `ParseState`
-        // of the `rtmp {}` block (or null without one), alive as long as the cycle.
-        let state = unsafe {
-            let index = (*ptr::addr_of!(ngx_rtmp_rs_module)).index;
-            (*(*cycle).conf_ctx.add(index)).cast::<conf::ParseState>()
-        };
-        // SAFETY: as above.
-        let Some(state) = (unsafe { state.as_ref() }) else {
+        // SAFETY: nginx passes the worker's cycle.
+        let Some(state) = (unsafe { parse_state(cycle) }) else {
             return;
         };
         // SAFETY: the zone was mapped and initialised before workers start.
@@ -246,6 +271,8 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
 /// kernel's death signal after it.
 unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
     let _ = super::catch(super::process::kill_all);
+    // nginx frees its resolvers with the cycle after this.
+    let _ = super::catch(super::resolver::cancel_all);
 }
 
 #[no_mangle]

@@ -11,7 +11,7 @@ use nginx_sys::{ngx_connection_t, ngx_event_t};
 
 use super::listen::Listener;
 use super::net::{Connection, Handshake, LogError, Recv};
-use super::ssl::server::SslContext;
+use super::ssl::SslContext;
 use crate::conf::ServerConf;
 use crate::rtmp::opening::{Opening, OPENING_LEN};
 

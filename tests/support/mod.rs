@@ -8,21 +8,27 @@
 //! - [`flv`]: FLV tags, read from files and written into aggregates;
 //! - [`media`]: sequence headers, synthetic frames, Annex-B NAL types, ADTS frames;
 //! - [`callback`]: a real HTTP server for notify callbacks;
+//! - [`dns`]: a DNS server on loopback whose answers the test changes;
 //! - [`recording`]: what a recorded FLV file holds (metadata, index, starts, ffprobe);
 //! - [`fileops`]: an in-memory executor of the HLS segmenter's `FileOp`s;
 //! - [`ts`]: the MPEG-TS parser; [`m3u8`]: the playlist parser;
 //! - [`hls`]: inputs, capture and ffprobe for end-to-end HLS; [`hls_rules`]: the HLS rules;
 //! - [`master`]: master playlists and ffprobe's view of variants' segments;
-//! - [`xml`]: a small strict XML reader (MPDs).
+//! - [`xml`]: a small strict XML reader (MPDs);
+//! - [`hls_js`]: hls.js in headless Chromium, judged by how its video advances;
+//! - [`http`]: a plain HTTP GET.
 //!
 //! Every test binary compiles the whole tree and uses part of it.
 #![allow(dead_code)]
 
 pub mod callback;
+pub mod dns;
 pub mod fileops;
 pub mod flv;
 pub mod hls;
+pub mod hls_js;
 pub mod hls_rules;
+pub mod http;
 pub mod m3u8;
 pub mod master;
 pub mod media;

@@ -208,7 +208,13 @@ impl Nginx {
     }
 
     /// Starts an nginx whose prefix the test prepared further (files the config refers to).
-    pub fn start_prepared(mut n: Nginx) -> Nginx {
+    pub fn start_prepared(n: Nginx) -> Nginx {
+        let port = n.rtmp_port;
+        Nginx::start_prepared_on(n, port)
+    }
+
+    /// Like [`Nginx::start_prepared`], waiting for `port` (an nginx without RTMP).
+    pub fn start_prepared_on(mut n: Nginx, port: u16) -> Nginx {
         let t = n.test_config();
         assert!(
             t.status.success(),
@@ -222,7 +228,7 @@ impl Nginx {
             .spawn()
             .expect("start nginx");
         n.child = Some(child);
-        n.wait_listening(n.rtmp_port);
+        n.wait_listening(port);
         n
     }
 

@@ -100,8 +100,8 @@ impl Connection {
         self.0.as_ptr()
     }
 
-    /// The raw connection, for nginx functions of other shell parts that take one (TLS):
-    /// valid while the handle is.
+    /// The raw connection, for nginx functions of other shell parts that take one (TLS
+    /// clients): valid while the handle is.
     pub fn as_ptr(&self) -> *mut ngx_connection_t {
         self.raw()
     }

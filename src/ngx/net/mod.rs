@@ -18,4 +18,5 @@ mod tls;
 
 pub use connection::{Connection, LogError, Recv, Sent};
 pub use peer::{ConnectError, Connected, Peer};
+pub use sockaddr::ip_of;
 pub use tls::Handshake;

@@ -16,7 +16,7 @@ use nginx_sys::{
 };
 
 use super::connection::{Connection, Recv, Sent};
-use crate::ngx::ssl::server::SslContext;
+use crate::ngx::ssl::SslContext;
 
 /// Parts given to one `send_chain`; the rest waits for the next call.
 const MAX_TLS_PARTS: usize = 64;

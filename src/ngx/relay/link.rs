@@ -25,7 +25,7 @@ use std::rc::{Rc, Weak};
 use bytes::Bytes;
 use nginx_sys::{ngx_connection_t, ngx_event_t};
 
-use super::resolve::resolve;
+use super::resolve::{resolve, Lookup, NameService, Resolving};
 use crate::live::ByteSink;
 use crate::ngx::log::{Level, Log};
 use crate::ngx::net::{ConnectError, Connected, Connection, LogError, Peer, Recv, Sent};
@@ -49,6 +49,9 @@ pub struct Link {
     unsent: VecDeque<Bytes>,
     unsent_bytes: usize,
     log: Log,
+    /// How names are resolved, and the lookup in flight (dropped: cancelled).
+    names: NameService,
+    lookup: Option<Lookup>,
     /// Itself, for the connection's handlers (which hold a strong reference while they run).
     me: Weak<RefCell<Link>>,
 }
@@ -56,7 +59,7 @@ pub struct Link {
 pub type SharedLink = Rc<RefCell<Link>>;
 
 impl Link {
-    pub fn new(driver: Rc<RefCell<dyn LinkDriver>>) -> SharedLink {
+    pub fn new(driver: Rc<RefCell<dyn LinkDriver>>, names: NameService) -> SharedLink {
         Rc::new_cyclic(|me| {
             RefCell::new(Link {
                 driver,
@@ -67,6 +70,8 @@ impl Link {
                 unsent: VecDeque::new(),
                 unsent_bytes: 0,
                 log: Log::cycle(),
+                names,
+                lookup: None,
                 me: me.clone(),
             })
         })
@@ -78,8 +83,11 @@ impl Link {
         self.tls_context = context;
     }
 
-    /// When the push next wants a tick.
+    /// When the push next wants a tick (now when an answer waits).
     pub fn deadline(&self) -> Option<u64> {
+        if self.lookup.as_ref().is_some_and(Lookup::ready) {
+            return Some(0);
+        }
         self.driver.try_borrow().ok()?.deadline()
     }
 
@@ -88,10 +96,53 @@ impl Link {
         let Ok(mut link) = this.try_borrow_mut() else {
             return;
         };
+        link.take_answer(now_ms);
         if let Ok(mut p) = link.driver.try_borrow_mut() {
             p.tick(now_ms);
         }
         link.process(this, now_ms);
+    }
+
+    /// The lookup in flight answered (nginx's resolver, from the event loop).
+    fn on_lookup(this: &SharedLink) {
+        let Ok(mut link) = this.try_borrow_mut() else {
+            // The next tick picks the answer up.
+            return;
+        };
+        let now = super::super::now_ms();
+        link.take_answer(now);
+        link.process(this, now);
+    }
+
+    /// Gives the driver the answer of the lookup in flight, if it is there.
+    fn take_answer(&mut self, now_ms: u64) {
+        let Some(answer) = self.lookup.as_ref().and_then(Lookup::answer) else {
+            return;
+        };
+        self.lookup = None;
+        if let Ok(mut p) = self.driver.try_borrow_mut() {
+            p.on_resolved(now_ms, answer);
+        }
+    }
+
+    /// Resolves `host` for the driver: answered now, or later ([`Link::on_lookup`], or a
+    /// tick for a helper thread's answer).
+    fn resolve(&mut self, host: &str, now_ms: u64) {
+        self.lookup = None;
+        let me = self.me.clone();
+        let wake = Box::new(move || {
+            if let Some(this) = me.upgrade() {
+                Link::on_lookup(&this);
+            }
+        });
+        match resolve(&self.names, host, wake) {
+            Resolving::Answered(answer) => {
+                if let Ok(mut p) = self.driver.try_borrow_mut() {
+                    p.on_resolved(now_ms, answer);
+                }
+            }
+            Resolving::Pending(lookup) => self.lookup = Some(lookup),
+        }
     }
 
     /// Writes what the push has for the connection and executes its operations, until it
@@ -106,12 +157,7 @@ impl Link {
             let Some(op) = op else { return };
             match op {
                 LinkOp::Log { level, line } => self.log_line(level, &line),
-                LinkOp::Resolve(host) => {
-                    let answer = resolve(&host);
-                    if let Ok(mut p) = self.driver.try_borrow_mut() {
-                        p.on_resolved(now_ms, answer);
-                    }
-                }
+                LinkOp::Resolve(host) => self.resolve(&host, now_ms),
                 LinkOp::Connect(addr) => self.connect(this, addr, now_ms),
                 LinkOp::Close => self.close(),
             }
@@ -233,8 +279,10 @@ impl Link {
         }
     }
 
-    /// Closes the connection (its events and timers go with it) and forgets what it held.
+    /// Closes the connection (its events and timers go with it) and forgets what it held;
+    /// a lookup in flight is cancelled.
     fn close(&mut self) {
+        self.lookup = None;
         // A polite end (FCUnpublish, deleteStream) goes out if the socket takes it now.
         if self.connected {
             self.flush_unsent();

@@ -32,7 +32,10 @@ pub fn start_pushes(app: &AppConf, key: &StreamKey) -> Vec<(Box<dyn Output>, Box
             relay.relay_buffer_ms,
             h.finish(),
         )));
-        let link = link::Link::new(push.clone() as Rc<RefCell<dyn LinkDriver>>);
+        let link = link::Link::new(
+            push.clone() as Rc<RefCell<dyn LinkDriver>>,
+            resolve::NameService::of(relay),
+        );
         if target.url.scheme == Scheme::Rtmps {
             link.borrow_mut()
                 .set_tls(super::ssl::client::context_for(&relay.ssl));

@@ -1,8 +1,15 @@
-//! The TLS contexts (`ngx_ssl_t`) of `listen ... ssl` sockets (RTMPS ingest), made with
-//! nginx's own API while the configuration is read, so that a reload reads certificates again.
+//! nginx's OpenSSL contexts (`ngx_ssl_t`) for the module's TLS sockets, made with nginx's own
+//! API while the configuration is read, so that a reload reads certificates again.
+//!
+//! - [`server_context`]: the context of a server's `listen ... ssl` sockets (RTMPS ingest).
+//! - [`client`]: client contexts for relays to `rtmps://` targets, and TLS on their outgoing
+//!   connections; `capture` keeps what nginx's SSL functions log, for a failure's reason.
 //!
 //! A context lives in the configuration's pool; a pool cleanup frees its `SSL_CTX` with the
 //! cycle (connections still open hold a reference of their own).
+
+mod capture;
+pub mod client;
 
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};

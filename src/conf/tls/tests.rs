@@ -1,5 +1,4 @@
 use super::*;
-use crate::conf::TlsProtocol;
 use crate::conf::{RtmpConf, Scope};
 use std::net::SocketAddr;
 

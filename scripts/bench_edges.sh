@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Scale-out benchmark: what 400 RTMP players cost the origin when they play it directly,
+# against when two RTMP edges (each pulling the stream once) carry 200 players each. One
+# ffmpeg publisher (`-re -stream_loop -1 -i in.flv -c copy`, 720p30 2.6 Mb/s) on the origin;
+# players are rtmp-load (EDGE_PLAYERS=200 per edge, twice that directly). The origin listens on
+# 127.0.0.1, the edges on 127.0.0.2 and 127.0.0.3, one worker each (worker_processes 1), all
+# with the same module: ours, then Debian's libnginx-mod-rtmp (the C module, never loaded
+# together with ours), alternating for EDGE_REPS rounds.
+#
+# Figures: medians of the origin worker's on-CPU time over EDGE_WINDOW seconds after
+# EDGE_WARMUP, per scenario; the edges' workers beside them (what the edges pay instead); the
+# players that got the stream and their video frames, as a check that every scenario delivered.
+#
+#   scripts/bench_edges.sh             # ~3 minutes
+#   NGX_RTMP_MODULE=/path/libngx_rtmp.so EDGE_REPS=1 scripts/bench_edges.sh
+#   EDGE_IMPLS=rs scripts/bench_edges.sh          # ours only
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/target/bench/edges"
+REPS="${EDGE_REPS:-3}"
+IMPLS="${EDGE_IMPLS:-rs c}"
+PLAYERS="${EDGE_PLAYERS:-200}"
+WARMUP="${EDGE_WARMUP:-4}"
+WINDOW="${EDGE_WINDOW:-8}"
+C_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
+FFMPEG="$(command -v ffmpeg)"
+log() { echo "bench_edges.sh: $*" >&2; }
+
+# shellcheck source=scripts/load_common.sh
+. "$ROOT/scripts/load_common.sh"
+[[ " $IMPLS " == *" rs "* ]] && module_copy ngx_rtmp_rs.so
+build_load
+FLV="$ROOT/target/bench/in.flv"
+mkdir -p "$(dirname "$FLV")"
+make_flv "$FLV" 1280x720 2500k 5000k 128k
+for a in 127.0.0.2 127.0.0.3; do
+    ip -4 addr show dev lo | grep -q "inet $a/" || ip addr add "$a/8" dev lo 2>/dev/null || true
+done
+
+PORT=$((20000 + RANDOM % 20000))
+user_line=""
+[[ $(id -u) -eq 0 ]] && user_line="user root;"
+
+write_conf() { # dir module addr [pull-from]
+    local dir=$1 pull=""
+    [[ -n ${4:-} ]] && pull="pull rtmp://$4:$PORT/live;"
+    rm -rf "$dir"
+    mkdir -p "$dir/logs"
+    cat >"$dir/nginx.conf" <<EOC
+load_module $2;
+$user_line
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+rtmp {
+    server {
+        listen $3:$PORT;
+        chunk_size 4096;
+        application live {
+            live on;
+            $pull
+        }
+    }
+}
+EOC
+    /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -t >/dev/null 2>&1 ||
+        { /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -t; exit 1; }
+}
+
+PIDS=()
+MASTERS=()
+stop_all() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${MASTERS[@]}"; do nginx_down "$pid"; done
+    PIDS=()
+    MASTERS=()
+}
+trap stop_all EXIT
+
+RES="$OUT/results.tsv"
+mkdir -p "$OUT"
+printf 'impl\tscenario\trep\torigin_cpu_pct\tedges_cpu_pct\tplayers_ok_frames\tload1\n' >"$RES"
+
+players() { # addr count log
+    nice "$LOAD" --url "rtmp://$1:$PORT/live" --flv "$FLV" --publishers 0 --players "$2" \
+        --play-stream bench --duration $((WARMUP + WINDOW + 2)) --quiet >"$3" 2>&1 &
+    PIDS+=($!)
+}
+
+run_one() { # impl scenario rep
+    local impl=$1 scenario=$2 rep=$3 module up origin_w e1_w="" e2_w="" so eo w1 w2 e1 e2 b
+    [[ $impl == rs ]] && module="$OUT/ngx_rtmp_rs.so" || module=$C_MODULE
+    write_conf "$OUT/$impl-origin" "$module" 127.0.0.1
+    up=$(nginx_up "$OUT/$impl-origin")
+    MASTERS+=("${up% *}")
+    origin_w=${up#* }
+    nice "$FFMPEG" -hide_banner -nostdin -loglevel error -re -stream_loop -1 -i "$FLV" -c copy \
+        -f flv "rtmp://127.0.0.1:$PORT/live/bench" </dev/null >/dev/null 2>&1 &
+    PIDS+=($!)
+    sleep 1
+    if [[ $scenario == direct ]]; then
+        players 127.0.0.1 $((2 * PLAYERS)) "$OUT/players-1.log"
+    else
+        write_conf "$OUT/$impl-edge2" "$module" 127.0.0.2 127.0.0.1
+        write_conf "$OUT/$impl-edge3" "$module" 127.0.0.3 127.0.0.1
+        up=$(nginx_up "$OUT/$impl-edge2"); MASTERS+=("${up% *}"); e1_w=${up#* }
+        up=$(nginx_up "$OUT/$impl-edge3"); MASTERS+=("${up% *}"); e2_w=${up#* }
+        players 127.0.0.2 "$PLAYERS" "$OUT/players-1.log"
+        players 127.0.0.3 "$PLAYERS" "$OUT/players-2.log"
+    fi
+    sleep "$WARMUP"
+    w1=$(task_cpu_ns "$origin_w")
+    e1=0
+    [[ -n $e1_w ]] && e1=$(($(task_cpu_ns "$e1_w") + $(task_cpu_ns "$e2_w")))
+    sleep "$WINDOW"
+    w2=$(task_cpu_ns "$origin_w")
+    e2=0
+    [[ -n $e1_w ]] && e2=$(($(task_cpu_ns "$e1_w") + $(task_cpu_ns "$e2_w")))
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    # The players end by themselves (their --duration) and print their totals.
+    for pid in "${PIDS[@]:1}"; do wait "$pid" 2>/dev/null || true; done
+    # Players that got the stream, and video frames per player (averaged over the logs).
+    b=$(grep -h '^SUMMARY' "$OUT"/players-*.log | tr ' ' '\n' |
+        awk -F= '$1 == "players_ok" {ok += $2} $1 == "video_frames_per_player" {f += $2; n++}
+                 END {printf "%d/%.0f", ok, n ? f / n : 0}')
+    rm -f "$OUT"/players-*.log
+    stop_all
+    so=$(awk -v a="$w1" -v b="$w2" -v w="$WINDOW" 'BEGIN {printf "%.2f", (b - a) / 1e9 / w * 100}')
+    eo=$(awk -v a="$e1" -v b="$e2" -v w="$WINDOW" 'BEGIN {printf "%.2f", (b - a) / 1e9 / w * 100}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$impl" "$scenario" "$rep" "$so" "$eo" "$b" "$load" >>"$RES"
+    log "$impl $scenario rep=$rep origin worker=$so% edges=$eo% players ok/frames each ${b} load=$load"
+}
+
+log "origin 127.0.0.1:$PORT, edges 127.0.0.2/.3; $PLAYERS players per edge, $((2 * PLAYERS)) direct; reps=$REPS; $(nproc) cores"
+for rep in $(seq "$REPS"); do
+    for impl in $IMPLS; do
+        run_one "$impl" direct "$rep"
+        run_one "$impl" edges "$rep"
+    done
+done
+
+/usr/bin/python3 - "$RES" "$PLAYERS" <<'EOP' | tee "$OUT/table.txt"
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter='\t'))
+n = int(sys.argv[2])
+def med(impl, sc, k):
+    v = [float(r[k]) for r in rows if r['impl'] == impl and r['scenario'] == sc]
+    return statistics.median(v) if v else float('nan')
+print(f"one 720p30 2.6 Mb/s stream, {2 * n} rtmp-load players, medians (worker CPU % of a core)")
+print(f"{'':44}{'ours':>10}{'C module':>10}")
+for sc, k, label in [('direct', 'origin_cpu_pct', f'origin, {2 * n} players on it'),
+                     ('edges', 'origin_cpu_pct', f'origin, 2 edges x {n} players'),
+                     ('edges', 'edges_cpu_pct', 'the 2 edges together')]:
+    print(f"{label:44}{med('rs', sc, k):>10.2f}{med('c', sc, k):>10.2f}")
+def last(impl, sc):
+    v = [r['players_ok_frames'] for r in rows if r['impl'] == impl and r['scenario'] == sc]
+    return v[-1] if v else '-'
+for sc in ['direct', 'edges']:
+    print(f"{'players ok / video frames each, ' + sc:44}{last('rs', sc):>10}{last('c', sc):>10}")
+EOP
