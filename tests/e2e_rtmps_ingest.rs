@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
@@ -53,12 +53,26 @@ fn start(name: &str, tls_port: u16, extra: &str) -> Nginx {
         }"
     .replace("{tls_port}", &tls_port.to_string())
     .replace("{extra}", extra);
-    let n = Nginx::prepare(name, &Conf::rtmp(&body));
+    let conf =
+        Conf::rtmp(&body).http("location /stat.json { rtmp_stat all; rtmp_stat_format json; }");
+    let n = Nginx::prepare(name, &conf);
     // `cert.pem` is relative: nginx finds it beside the configuration.
     make_certificate(&n.prefix, "localhost");
     let n = Nginx::start_prepared(n);
     n.wait_listening(tls_port);
     n
+}
+
+/// The body of `GET /stat.json`.
+fn stat_json(n: &Nginx) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", n.http_port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(s, "GET /stat.json HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
 }
 
 fn rtmps_url(port: u16, name: &str) -> String {
@@ -85,6 +99,17 @@ fn ffmpeg_publishes_and_plays_over_rtmps_beside_plain_rtmp() {
         n.wait_log("publishes \"live/cam\"", Duration::from_secs(15)),
         "no rtmps publish:\n{}",
         n.error_log()
+    );
+    // Stat tells the publisher's protocol.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stat = stat_json(&n);
+    while !stat.contains("\"protocol\":\"rtmps\"") && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(200));
+        stat = stat_json(&n);
+    }
+    assert!(
+        stat.contains("\"protocol\":\"rtmps\""),
+        "no rtmps client in stat:\n{stat}"
     );
     // Players of the stream on both ports, at once.
     let over_tls = thread::spawn(move || ffmpeg_plays(&rtmps_url(tls_port, "cam")));

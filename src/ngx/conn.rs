@@ -278,6 +278,7 @@ impl Client for Conn {
             app: p.app_name(),
             addr: p.addr(),
             flashver: p.flashver(),
+            tls: self.c.is_tls(),
             bytes_in: self.session.bytes_received(),
             bytes_out: self.session.bytes_sent(),
             publications: p.publications().collect(),

@@ -31,4 +31,6 @@ pub use record_control::{RecordAction, RecordCommand};
 pub use snapshot::{Aggregator, ClientInput, LocalFigures, StreamId, StreamInput, WorkerInput};
 
 #[cfg(test)]
+mod protocol_tests;
+#[cfg(test)]
 mod tests;
