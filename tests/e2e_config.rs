@@ -102,11 +102,6 @@ fn errors_name_file_and_line() {
             "stream name missing",
         ),
         (
-            "server { listen 127.0.0.1:{rtmp_port}; application a { pull rtmps://o/live; } }",
-            "pull rtmps://o/live",
-            "not supported",
-        ),
-        (
             "server { listen 127.0.0.1:{rtmp_port}; application a { pull http://o/live; } }",
             "pull http://o/live",
             "unsupported scheme",
@@ -709,4 +704,173 @@ fn update_and_redirect_option_errors_name_file_and_line() {
                   application b { notify_update_timeout 0; } }",
     );
     assert!(ok, "{err}");
+}
+
+#[test]
+fn relay_ssl_errors_name_file_and_line() {
+    let not_pem = Nginx::prepare("conf-relay-ssl-pem", &Conf::live());
+    let not_pem_file = not_pem.prefix.join("not-a-certificate.pem");
+    std::fs::write(&not_pem_file, "not a certificate\n").unwrap();
+    let cases = [
+        ("relay_ssl_verify maybe;", "\"on\" or \"off\""),
+        (
+            "relay_ssl_protocols TLSv1.2 TLSv9;",
+            "invalid value \"TLSv9\"",
+        ),
+        (
+            "relay_ssl_trusted_certificate /nonexistent/ngx-rtmp-ca.pem;",
+            "No such file",
+        ),
+        (
+            &*format!("relay_ssl_trusted_certificate {};", not_pem_file.display()),
+            "cannot load trusted certificates",
+        ),
+        ("relay_ssl_verify on; relay_ssl_verify off;", "duplicate"),
+    ];
+    for (line, message) in cases {
+        let body = format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}};\napplication live {{ live on;\n\
+             push rtmps://127.0.0.1:1936/live;\n{line}\n}} }}"
+        );
+        let n = Nginx::prepare("conf-relay-ssl", &Conf::rtmp(&body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {line:?}");
+        assert!(
+            err.contains(message),
+            "{line:?}: expected {message:?} in:\n{err}"
+        );
+        let directive = line.split(' ').next().unwrap();
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, directive));
+        assert!(
+            err.contains(&location),
+            "{line:?}: expected {location} in:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn rtmps_push_config_is_accepted() {
+    // A relative trusted certificate is found in the configuration's directory.
+    let n = Nginx::prepare(
+        "conf-relay-ssl-ok",
+        &Conf::rtmp(
+            "relay_ssl_protocols TLSv1.2 TLSv1.3;
+             server { listen 127.0.0.1:{rtmp_port};
+                 application live { live on;
+                     push rtmps://a.rtmps.youtube.com/live2/KEY;
+                     push rtmps://live-api-s.facebook.com:443/rtmp/KEY;
+                     relay_ssl_trusted_certificate ca.pem; }
+                 application open { push rtmps://127.0.0.1:1936/live; relay_ssl_verify off; }
+                 application system { push rtmps://127.0.0.1:1936/live; }
+                 application edge { live on; pull rtmps://127.0.0.1:1936/live; } }",
+        ),
+    );
+    let out = std::process::Command::new("openssl")
+        .current_dir(&n.prefix)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes", "-days", "1", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=ca",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = n.test_config();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tls_errors_name_file_and_line() {
+    // (body, the line the error names, message). `{prefix}/nginx.conf` exists but is no
+    // certificate.
+    let cases = [
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+                ssl_certificate {prefix}/missing.pem;
+                ssl_certificate_key {prefix}/missing.key;
+            }",
+            "missing.pem",
+            "No such file or directory",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port};
+                listen 127.0.0.2:{rtmp_port} ssl;
+            }",
+            " ssl;",
+            "no \"ssl_certificate\" is defined for the \"listen 127.0.0.2:",
+        ),
+        (
+            "ssl_certificate {prefix}/nginx.conf;
+             server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+            }",
+            " ssl;",
+            "no \"ssl_certificate_key\" is defined",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+                ssl_certificate {prefix}/nginx.conf;
+                ssl_certificate_key {prefix}/nginx.conf;
+            }",
+            " ssl;",
+            "could not set up TLS",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port};
+                ssl_protocols TLSv1.2 TLSv9;
+            }",
+            "TLSv9",
+            "invalid value \"TLSv9\" in \"ssl_protocols\"",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port};
+                ssl_session_cache shared:SSL:10m;
+            }",
+            "shared:SSL",
+            "off, none or builtin",
+        ),
+        (
+            "server {
+                listen 127.0.0.1:{rtmp_port} ssl;
+                application live { ssl_ciphers HIGH; }
+            }",
+            "ssl_ciphers",
+            "not allowed here",
+        ),
+    ];
+    for (body, needle, message) in cases {
+        let n = Nginx::prepare("conf-tls", &Conf::rtmp(body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {body:?}");
+        assert!(
+            err.contains(message),
+            "{body:?}: expected {message:?} in:\n{err}"
+        );
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(
+            err.contains(&location),
+            "{body:?}: expected {location} in:\n{err}"
+        );
+    }
 }

@@ -353,7 +353,6 @@ fn push_lines_fail_nginx_t_with_file_and_line() {
             "push rtmp://127.0.0.1/live bogus=1;",
             "unsupported parameter",
         ),
-        ("push rtmps://127.0.0.1/live;", "not supported yet"),
         ("push_reconnect soon;", "invalid value"),
     ] {
         let conf = Conf::rtmp(&format!(

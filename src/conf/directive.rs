@@ -22,6 +22,7 @@ use super::notify::{Call, NotifyLayer, NotifyUrl};
 use super::record::{RecordLayer, RecorderBlock};
 use super::relay::RelayLayer;
 use super::server::ServerLayer;
+use super::tls::TlsLayer;
 use super::value::ValueError;
 
 impl RtmpConf {
@@ -105,6 +106,12 @@ impl RtmpConf {
         }
         if let Some(directive) = RelayLayer::directive(name) {
             return self.app_layer(scope, directive)?.relay.set(directive, args);
+        }
+        if let Some(directive) = TlsLayer::directive(name) {
+            return self
+                .server_layer(scope, directive)?
+                .tls
+                .set(directive, args);
         }
         match name {
             "listen" => self.set_listen(scope, args),

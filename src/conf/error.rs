@@ -8,6 +8,7 @@ use crate::relay::TargetError;
 use crate::transcode::RenditionError;
 
 use super::listen::ListenError;
+use super::tls_error::TlsError;
 use super::value::ValueError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,8 @@ pub enum ConfError {
         error: ValueError,
     },
     Listen(ListenError),
+    /// A server's `listen ... ssl` lacks what TLS needs.
+    Tls(TlsError),
     DuplicateListen(String),
     DuplicateApplication(String),
     InvalidApplicationName(String),
@@ -89,6 +92,7 @@ impl fmt::Display for ConfError {
                 )
             }
             ConfError::Listen(e) => e.fmt(f),
+            ConfError::Tls(e) => e.fmt(f),
             ConfError::DuplicateListen(a) => write!(f, "duplicate listen {a}"),
             ConfError::DuplicateApplication(a) => write!(f, "duplicate application \"{a}\""),
             ConfError::Access(e) => e.fmt(f),

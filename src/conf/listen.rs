@@ -1,4 +1,5 @@
-//! The `listen` directive: `listen 1935;`, `listen 127.0.0.1:1935;`, `listen [::]:1935 ipv6only=on;`.
+//! The `listen` directive: `listen 1935;`, `listen 127.0.0.1:1935;`, `listen [::]:1935 ipv6only=on;`,
+//! `listen 1936 ssl;`.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -13,6 +14,8 @@ pub struct Listen {
     /// IPV6_V6ONLY for IPv6 sockets; `None` leaves the system default.
     pub ipv6only: Option<bool>,
     pub backlog: i32,
+    /// `ssl`: clients speak TLS first (RTMPS), with the server's `ssl_*` settings.
+    pub ssl: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,9 +88,14 @@ impl Listen {
             addr: parse_addr(first)?,
             ipv6only: None,
             backlog: DEFAULT_BACKLOG,
+            ssl: false,
         };
         for opt in options {
             let bad = || ListenError::Option((*opt).to_owned());
+            if *opt == "ssl" {
+                listen.ssl = true;
+                continue;
+            }
             match opt.split_once('=') {
                 Some(("ipv6only", v)) => {
                     if !listen.addr.is_ipv6() {
@@ -138,6 +146,10 @@ mod tests {
         assert_eq!(v6.ipv6only, Some(true));
         assert_eq!(p(&["[::1]"]).unwrap().addr, "[::1]:1935".parse().unwrap());
         assert_eq!(p(&["1935", "backlog=64"]).unwrap().backlog, 64);
+        assert!(!p(&["1935"]).unwrap().ssl);
+        let tls = p(&["127.0.0.1:1936", "ssl", "backlog=8"]).unwrap();
+        assert!(tls.ssl);
+        assert_eq!(tls.backlog, 8);
     }
 
     #[test]

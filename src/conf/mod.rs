@@ -15,6 +15,8 @@ mod notify;
 mod record;
 mod relay;
 mod server;
+mod tls;
+mod tls_error;
 mod value;
 
 pub use app::{AppSettings, DashSettings, HlsSettings};
@@ -24,6 +26,8 @@ pub use listen::{Listen, ListenError};
 pub use model::{AppConf, RtmpConf, Scope, ServerConf};
 pub use notify::{update_verdict, Call, NotifySettings, NotifyUrl};
 pub use record::{RecordDoneCommand, RecorderSettings};
-pub use relay::RelaySettings;
+pub use relay::{RelaySettings, RelaySsl};
 pub use server::ServerSettings;
+pub use tls::{CertificatePair, SessionCache, TlsProtocol, TlsProtocols, TlsSettings};
+pub use tls_error::TlsError;
 pub use value::{parse_flag, parse_size, parse_time_ms, ValueError};

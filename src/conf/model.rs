@@ -12,6 +12,7 @@ use super::notify::NotifySettings;
 use super::record::{valid_recorder_name, RecorderBlock};
 use super::relay::RelaySettings;
 use super::server::{ServerLayer, ServerSettings};
+use super::tls::TlsSettings;
 
 /// Where a directive appears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,8 @@ pub struct ServerConf {
     /// Callbacks as set at server level (`on_connect` runs before an application is known).
     pub notify: NotifySettings,
     pub settings: ServerSettings,
+    /// TLS for its `listen ... ssl` sockets; `None` when it has none.
+    pub tls: Option<TlsSettings>,
     pub applications: Vec<AppConf>,
     pub(super) layer: ServerLayer,
     pub(super) app_layer: AppLayer,
@@ -102,6 +105,7 @@ impl RtmpConf {
             listens: Vec::new(),
             notify: NotifySettings::default(),
             settings: ServerSettings::default(),
+            tls: None,
             applications: Vec::new(),
             layer: ServerLayer::default(),
             app_layer: AppLayer::default(),
@@ -222,7 +226,9 @@ impl RtmpConf {
             }
         }
         for srv in &mut self.servers {
-            srv.settings = srv.layer.merge(&self.layer).resolve();
+            let layer = srv.layer.merge(&self.layer);
+            srv.settings = layer.resolve();
+            srv.tls = layer.tls.resolve(&srv.listens).map_err(ConfError::Tls)?;
             let srv_apps = srv.app_layer.merge(&self.app_layer);
             srv.notify = srv_apps.notify.resolve();
             for app in &mut srv.applications {

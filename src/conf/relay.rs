@@ -6,19 +6,19 @@
 //! that number) and `resolver_timeout TIME`.
 //!
 //! A level with `push` (or `pull`) lines replaces the lines it would inherit (as
-//! `hls_variant` does); the others are inherited value by value. Only `rtmp://` targets are
-//! accepted for now: an `rtmps://` push or pull fails `nginx -t` rather than being silently
-//! ignored.
+//! `hls_variant` does); the others are inherited value by value. And ours for `rtmps://` targets:
+//! `relay_ssl_verify on|off`, `relay_ssl_trusted_certificate FILE`, `relay_ssl_protocols ...`.
 
 use crate::relay::{
     RelayKind, RelayTarget, Scheme, DEFAULT_GRACE_MS, DEFAULT_RECONNECT_MS, DEFAULT_RELAY_BUFFER_MS,
 };
 
-use super::args::{flag_arg, set_once, time_arg};
+use super::args::{flag_arg, one_arg, set_once, time_arg};
 use super::error::ConfError;
+use super::tls::TlsProtocols;
 
 /// Directives handled here.
-const RELAY_DIRECTIVES: [&str; 8] = [
+const RELAY_DIRECTIVES: [&str; 11] = [
     "push",
     "push_reconnect",
     "relay_buffer",
@@ -27,6 +27,9 @@ const RELAY_DIRECTIVES: [&str; 8] = [
     "pull",
     "pull_reconnect",
     "pull_grace",
+    "relay_ssl_verify",
+    "relay_ssl_trusted_certificate",
+    "relay_ssl_protocols",
 ];
 
 /// nginx's `resolver_timeout` default.
@@ -44,6 +47,34 @@ pub(super) struct RelayLayer {
     pull: Option<Vec<RelayTarget>>,
     pull_reconnect: Option<u64>,
     pull_grace: Option<u64>,
+    ssl_verify: Option<bool>,
+    ssl_trusted_certificate: Option<String>,
+    ssl_protocols: Option<TlsProtocols>,
+}
+
+/// How `rtmps://` relays of an application speak TLS. Applications with equal settings share
+/// one client context in the shell.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RelaySsl {
+    /// `relay_ssl_verify` (default on): the target's certificate must chain to a trusted
+    /// authority and name the target's host.
+    pub verify: bool,
+    /// `relay_ssl_trusted_certificate FILE` (PEM): the authorities trusted instead of the
+    /// system's store. The shell makes the path absolute and checks the file when it reads
+    /// the directive.
+    pub trusted_certificate: Option<String>,
+    /// `relay_ssl_protocols` (default TLSv1.2 TLSv1.3).
+    pub protocols: TlsProtocols,
+}
+
+impl Default for RelaySsl {
+    fn default() -> Self {
+        RelaySsl {
+            verify: true,
+            trusted_certificate: None,
+            protocols: TlsProtocols::DEFAULT,
+        }
+    }
 }
 
 /// An application's relays.
@@ -63,6 +94,8 @@ pub struct RelaySettings {
     /// closes with the player that started it). Accepted and kept; pushes end with their
     /// stream either way.
     pub session_relay: bool,
+    /// TLS of the `rtmps://` targets.
+    pub ssl: RelaySsl,
     /// The `resolver` in effect: the number the shell gave the nginx resolver it created for
     /// that line. `None`: names are resolved when the configuration loads.
     pub resolver: Option<usize>,
@@ -87,6 +120,7 @@ impl Default for RelaySettings {
             push_reconnect_ms: DEFAULT_RECONNECT_MS,
             relay_buffer_ms: DEFAULT_RELAY_BUFFER_MS,
             session_relay: false,
+            ssl: RelaySsl::default(),
             resolver: None,
             resolver_timeout_ms: DEFAULT_RESOLVER_TIMEOUT_MS,
             pull: Vec::new(),
@@ -102,6 +136,15 @@ impl RelaySettings {
         self.push
             .iter()
             .filter(move |t| t.name.is_empty() || t.name == name)
+    }
+
+    /// Whether a target is `rtmps://`: the shell then needs a TLS client context for
+    /// [`RelaySettings::ssl`].
+    pub fn uses_tls(&self) -> bool {
+        self.push
+            .iter()
+            .chain(&self.pull)
+            .any(|t| t.url.scheme == Scheme::Rtmps)
     }
 
     /// The origins a player of the stream `name` makes this edge pull from (not the
@@ -144,13 +187,6 @@ impl RelayLayer {
                         arg: (*url).to_owned(),
                         error,
                     })?;
-                if target.url.scheme == Scheme::Rtmps {
-                    return Err(ConfError::Unsupported {
-                        directive,
-                        arg: (*url).to_owned(),
-                        why: "rtmps:// relays are not supported yet",
-                    });
-                }
                 let lines = if kind == RelayKind::Push {
                     &mut self.push
                 } else {
@@ -179,6 +215,24 @@ impl RelayLayer {
                 let v = flag_arg(directive, args)?;
                 set_once(&mut self.session_relay, directive, v)
             }
+            "relay_ssl_verify" => {
+                let v = flag_arg(directive, args)?;
+                set_once(&mut self.ssl_verify, directive, v)
+            }
+            "relay_ssl_trusted_certificate" => {
+                let v = one_arg(directive, args)?;
+                if v.is_empty() {
+                    return Err(ConfError::Arity {
+                        directive,
+                        expected: "a file name",
+                    });
+                }
+                set_once(&mut self.ssl_trusted_certificate, directive, v.to_owned())
+            }
+            "relay_ssl_protocols" => {
+                let v = TlsProtocols::parse(directive, args)?;
+                set_once(&mut self.ssl_protocols, directive, v)
+            }
             "resolver_timeout" => {
                 let v = time_arg(directive, args, 1)?;
                 set_once(&mut self.resolver_timeout, directive, v)
@@ -198,6 +252,12 @@ impl RelayLayer {
             push_reconnect: self.push_reconnect.or(parent.push_reconnect),
             relay_buffer: self.relay_buffer.or(parent.relay_buffer),
             session_relay: self.session_relay.or(parent.session_relay),
+            ssl_verify: self.ssl_verify.or(parent.ssl_verify),
+            ssl_trusted_certificate: self
+                .ssl_trusted_certificate
+                .clone()
+                .or_else(|| parent.ssl_trusted_certificate.clone()),
+            ssl_protocols: self.ssl_protocols.or(parent.ssl_protocols),
             resolver: self.resolver.or(parent.resolver),
             resolver_timeout: self.resolver_timeout.or(parent.resolver_timeout),
             pull: self.pull.clone().or_else(|| parent.pull.clone()),
@@ -215,6 +275,11 @@ impl RelayLayer {
                 .relay_buffer
                 .map_or(d.relay_buffer_ms, |v| u32::try_from(v).unwrap_or(u32::MAX)),
             session_relay: self.session_relay.unwrap_or(d.session_relay),
+            ssl: RelaySsl {
+                verify: self.ssl_verify.unwrap_or(d.ssl.verify),
+                trusted_certificate: self.ssl_trusted_certificate.clone(),
+                protocols: self.ssl_protocols.unwrap_or(d.ssl.protocols),
+            },
             resolver: self.resolver,
             resolver_timeout_ms: self.resolver_timeout.unwrap_or(d.resolver_timeout_ms),
             pull: self.pull.clone().unwrap_or_default(),
@@ -252,6 +317,44 @@ mod tests {
         assert!(!s.session_relay);
         assert_eq!(s.resolver, None);
         assert_eq!(s.resolver_timeout_ms, 30_000);
+        assert_eq!(s.ssl, RelaySsl::default());
+        assert!(s.ssl.verify);
+        assert_eq!(s.ssl.protocols, TlsProtocols::DEFAULT);
+        assert!(!s.uses_tls());
+    }
+
+    #[test]
+    fn rtmps_targets_and_their_tls_settings() {
+        let (mut c, app) = conf();
+        c.set(Scope::Main, "relay_ssl_protocols", &["TLSv1.3"])
+            .unwrap();
+        c.set(
+            Scope::Main,
+            "relay_ssl_trusted_certificate",
+            &["/etc/ssl/ca.pem"],
+        )
+        .unwrap();
+        c.set(app, "push", &["rtmps://live.example.com/app/key"])
+            .unwrap();
+        c.set(app, "relay_ssl_verify", &["off"]).unwrap();
+        let s = settings(&c);
+        assert!(s.uses_tls());
+        assert_eq!(s.push[0].url.port, 443);
+        assert_eq!(
+            s.ssl,
+            RelaySsl {
+                verify: false,
+                trusted_certificate: Some("/etc/ssl/ca.pem".into()),
+                protocols: TlsProtocols::parse("x", &["TLSv1.3"]).unwrap(),
+            }
+        );
+        assert!(c.set(app, "relay_ssl_verify", &["on"]).is_err());
+        assert!(c.set(app, "relay_ssl_protocols", &["TLSv2"]).is_err());
+        assert!(c.set(app, "relay_ssl_protocols", &[]).is_err());
+        assert!(c
+            .set(app, "relay_ssl_trusted_certificate", &["a", "b"])
+            .is_err());
+        assert!(c.set(app, "relay_ssl_trusted_certificate", &[""]).is_err());
     }
 
     #[test]
@@ -328,7 +431,6 @@ mod tests {
             (3000, DEFAULT_GRACE_MS)
         );
         for bad in [
-            &["rtmps://h/live"][..],
             &["rtmp://h/live", "static"][..],
             &["rtmp://h/live", "bogus"][..],
             &[][..],
@@ -360,7 +462,6 @@ mod tests {
             &["rtmp://h/live", "bogus=1"][..],
             &["rtmp://h/live", "live=x"][..],
             &["rtmp://h/live", "static"][..],
-            &["rtmps://h/live"][..],
             &[][..],
         ] {
             assert!(c.set(app, "push", bad).is_err(), "{bad:?}");

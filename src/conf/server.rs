@@ -1,6 +1,8 @@
 //! Connection-level settings (`chunk_size`, `timeout`, `ping`, ...): their per-level layer,
 //! inheritance and defaults.
 
+use super::tls::TlsLayer;
+
 /// Connection-level settings: they apply before the client names an application, so they are
 /// set in `rtmp {}` or `server {}` (nginx-rtmp's core module directives).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,6 +17,8 @@ pub(super) struct ServerLayer {
     pub(super) ack_window: Option<u32>,
     pub(super) max_streams: Option<u32>,
     pub(super) transcode_max: Option<u32>,
+    /// The `ssl_*` directives: resolved apart, for the servers that listen with `ssl`.
+    pub(super) tls: TlsLayer,
 }
 
 /// Resolved connection-level settings of one server.
@@ -79,6 +83,7 @@ impl ServerLayer {
             ack_window: self.ack_window.or(parent.ack_window),
             max_streams: self.max_streams.or(parent.max_streams),
             transcode_max: self.transcode_max.or(parent.transcode_max),
+            tls: self.tls.merge(&parent.tls),
         }
     }
 

@@ -11,8 +11,9 @@ use nginx_sys::{
     NGX_LOG_EMERG, NGX_LOG_WARN,
 };
 
+use super::ssl::client::{self as tls_client, ClientContext, ClientContexts};
 use crate::auth::KeyMap;
-use crate::conf::{Call, NotifyUrl, RtmpConf, Scope};
+use crate::conf::{AppConf, Call, ConfError, NotifyUrl, RtmpConf, Scope};
 use crate::exec::ExecKind;
 use crate::http::Url;
 
@@ -39,7 +40,16 @@ pub struct ParseState {
     pub stat_zone: *mut nginx_sys::ngx_shm_zone_t,
     /// `resolver` lines' nginx resolvers, and relay hosts resolved when the block ended.
     pub names: super::resolver::Names,
+    /// One TLS client context per distinct TLS setting of applications with `rtmps://`
+    /// relays, made when the configuration is read (a bad setting fails `nginx -t`).
+    pub relay_tls: ClientContexts,
     scope: Scope,
+    /// Where each `listen` was written (`file:line`), for errors found when the block ends.
+    listen_at: Vec<(std::net::SocketAddr, String)>,
+    /// What each listening socket's `servers` points at: boxed, so that they stay in place
+    /// while the list grows.
+    #[allow(clippy::vec_box)]
+    listeners: Vec<Box<super::listen::Listener>>,
     /// `cf->ctx` for directives inside the block: nginx reads `((void ***) ctx)[0][ctx_index]`.
     slot: [*mut c_void; 1],
     ctx: [*mut *mut c_void; 1],
@@ -65,6 +75,27 @@ pub(super) unsafe fn args<'a>(cf: *mut ngx_conf_t) -> Vec<&'a str> {
 pub(super) fn log_error(cf: *mut ngx_conf_t, msg: &dyn core::fmt::Display) -> *mut c_char {
     ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", msg);
     NGX_CONF_ERROR
+}
+
+/// Like [`log_error`] for a directive read earlier: `at` is where it was written.
+fn log_error_at(cf: *mut ngx_conf_t, at: &str, msg: &dyn core::fmt::Display) -> *mut c_char {
+    let text = format!("{msg} in {at}");
+    // SAFETY: `cf->log` is the configuration's log, valid during the parse; nginx copies the
+    // message.
+    unsafe { ::ngx::log::log_error(NGX_LOG_EMERG as ngx_uint_t, (*cf).log, 0, text.as_bytes()) };
+    NGX_CONF_ERROR
+}
+
+/// Where the directive being parsed is written: `file:line`.
+///
+/// # Safety
+/// `cf` must be the `ngx_conf_t` nginx passed to a directive handler.
+unsafe fn position(cf: *mut ngx_conf_t) -> String {
+    // SAFETY: during a directive handler `cf->conf_file` is the file being read.
+    let Some(file) = (unsafe { (*cf).conf_file.as_ref() }) else {
+        return String::from("?");
+    };
+    format!("{}:{}", ngx_str(&file.file.name), file.line)
 }
 
 /// Parses the body of the current block with `cmd_type` as the directive level.
@@ -107,7 +138,10 @@ pub unsafe extern "C" fn rtmp_block(
             shm_zone: ptr::null_mut(),
             stat_zone: ptr::null_mut(),
             names: super::resolver::Names::default(),
+            relay_tls: ClientContexts::default(),
             scope: Scope::Main,
+            listen_at: Vec::new(),
+            listeners: Vec::new(),
             slot: [ptr::null_mut()],
             ctx: [ptr::null_mut()],
         }));
@@ -145,6 +179,12 @@ pub unsafe extern "C" fn rtmp_block(
         // SAFETY: `state` is valid (see above) and nothing else refers to it during config.
         let state = unsafe { &mut *state };
         if let Err(e) = state.conf.finish() {
+            if let ConfError::Tls(tls) = &e {
+                let addr = tls.listen();
+                if let Some((_, at)) = state.listen_at.iter().find(|(a, _)| *a == addr) {
+                    return log_error_at(cf, at, &e);
+                }
+            }
             return log_error(cf, &e);
         }
         if let Err(e) = default_encoder(&mut state.conf) {
@@ -153,6 +193,11 @@ pub unsafe extern "C" fn rtmp_block(
         // SAFETY: `cf->log` is nginx's log for the whole configuration parse.
         if let Some(log) = unsafe { super::log::Log::from_raw((*cf).log) } {
             state.names.resolve_at_load(&state.conf, log);
+        }
+        // SAFETY: `cf` is the live configuration, whose log outlives the contexts (they go
+        // with `state`, freed with the cycle).
+        if let Err(e) = unsafe { relay_tls_contexts(cf, state) } {
+            return log_error(cf, &e);
         }
         if state.conf.has_live() {
             let tag = ptr::addr_of!(LIVE_ZONE_TAG).cast_mut().cast();
@@ -169,16 +214,73 @@ pub unsafe extern "C" fn rtmp_block(
             Err(e) => return log_error(cf, &e),
         }
         for server in &state.conf.servers {
+            let tls = match &server.tls {
+                // SAFETY: `cf` is the live config.
+                Some(tls) => match unsafe { super::ssl::server_context(cf, tls) } {
+                    Ok(ctx) => Some(ctx),
+                    Err(()) => {
+                        // nginx has said what failed; say which listen needed it.
+                        let listen = server.listens.iter().find(|l| l.ssl);
+                        let addr = listen.map(|l| l.addr);
+                        let at = state.listen_at.iter().find(|(a, _)| Some(*a) == addr);
+                        let msg = format_args!(
+                            "could not set up TLS for the \"listen {} ssl\" directive",
+                            addr.map(|a| a.to_string()).unwrap_or_default()
+                        );
+                        return match at {
+                            Some((_, at)) => log_error_at(cf, at, &msg),
+                            None => log_error(cf, &msg),
+                        };
+                    }
+                },
+                None => None,
+            };
             for listen in &server.listens {
-                // SAFETY: `cf` is the live config; `server` outlives the cycle's listeners.
-                if let Err(e) = unsafe { super::listen::add(cf, listen, server) } {
+                let listener = Box::new(super::listen::Listener {
+                    server,
+                    tls: if listen.ssl { tls } else { None },
+                });
+                let handler = Some(super::accept::init as _);
+                // SAFETY: `cf` is the live config; `listener` and `server` are kept in
+                // `state`, which outlives the cycle's listeners.
+                if let Err(e) = unsafe { super::listen::add(cf, listen, &listener, handler) } {
                     return log_error(cf, &e);
                 }
+                state.listeners.push(listener);
             }
         }
         NGX_CONF_OK
     })
     .unwrap_or(NGX_CONF_ERROR)
+}
+
+/// The TLS client contexts of the applications with `rtmps://` relays or with `on_publish` /
+/// `on_play` (whose 3xx answer may name an `rtmps://` target), one per distinct setting.
+///
+/// # Safety
+/// `cf` must be the configuration being read.
+unsafe fn relay_tls_contexts(cf: *mut ngx_conf_t, state: &mut ParseState) -> Result<(), String> {
+    let apps = state
+        .conf
+        .servers
+        .iter()
+        .flat_map(|s| s.applications.iter());
+    let may_use_tls = |a: &&AppConf| {
+        a.settings.relay.uses_tls()
+            || a.settings.notify.get(Call::Publish).is_some()
+            || a.settings.notify.get(Call::Play).is_some()
+    };
+    for app in apps.filter(may_use_tls) {
+        let ssl = &app.settings.relay.ssl;
+        if state.relay_tls.get(ssl).is_some() {
+            continue;
+        }
+        // SAFETY: the caller's contract.
+        let context = unsafe { ClientContext::new(cf, ssl) }
+            .map_err(|e| format!("application \"{}\": {e}", app.name))?;
+        state.relay_tls.add(ssl.clone(), context);
+    }
+    Ok(())
 }
 
 /// Applications with renditions and no `transcode_ffmpeg` use `ffmpeg` found on PATH now.
@@ -342,6 +444,27 @@ pub unsafe extern "C" fn directive(
                 Err(e) => log_error(cf, &e),
             };
         }
+        if matches!(
+            *name,
+            "ssl_certificate" | "ssl_certificate_key" | "relay_ssl_trusted_certificate"
+        ) {
+            // nginx reads the files when the block ends; a missing or unreadable one is
+            // reported here, where its line is known. The model keeps the absolute path.
+            // SAFETY: a directive handler's `cf`.
+            let path = match unsafe { readable_file(cf, name, values) } {
+                Ok(path) => path,
+                Err(e) => return log_error(cf, &e),
+            };
+            if *name == "relay_ssl_trusted_certificate" {
+                if let Err(e) = tls_client::check_authorities(&path) {
+                    return log_error(cf, &format_args!("{name} {e}"));
+                }
+            }
+            return match st.conf.set(st.scope, name, &[&path]) {
+                Ok(()) => NGX_CONF_OK,
+                Err(e) => log_error(cf, &e),
+            };
+        }
         if *name == "transcode_ffmpeg" {
             // Workers run without the configuration's environment: the program is found now,
             // and the model keeps its absolute path.
@@ -361,6 +484,14 @@ pub unsafe extern "C" fn directive(
         }
         if let Err(e) = st.conf.set(st.scope, name, values) {
             return log_error(cf, &e);
+        }
+        if *name == "listen" {
+            if let Scope::Server(s) = st.scope {
+                if let Some(l) = st.conf.servers.get(s).and_then(|s| s.listens.last()) {
+                    // SAFETY: a directive handler's `cf`.
+                    st.listen_at.push((l.addr, unsafe { position(cf) }));
+                }
+            }
         }
         if *name == "hls_rendition" {
             // Encoders' stderr copies go where supervised children's do.
@@ -414,6 +545,41 @@ fn notify_url(values: &[&str]) -> Result<NotifyUrl, String> {
     Ok(NotifyUrl { url, addr })
 }
 
+/// The file of `ssl_certificate FILE` or `ssl_certificate_key FILE`, relative to the
+/// configuration's directory as nginx reads it, checked readable now. `data:` values (PEM in
+/// the directive itself) are nginx's to read.
+///
+/// # Safety
+/// `cf` must be a directive handler's configuration.
+unsafe fn readable_file(
+    cf: *mut ngx_conf_t,
+    name: &str,
+    values: &[&str],
+) -> Result<String, String> {
+    let [file] = values else {
+        return Err(format!(
+            "invalid number of arguments in \"{name}\" directive"
+        ));
+    };
+    if file.starts_with("data:") {
+        return Ok((*file).to_owned());
+    }
+    let mut path = std::path::PathBuf::from(file);
+    if path.is_relative() {
+        // SAFETY: `conf_prefix` is set by nginx for the whole configuration parse.
+        let prefix = unsafe { &(*(*cf).cycle).conf_prefix };
+        path = std::path::Path::new(ngx_str(prefix)).join(path);
+    }
+    match std::fs::File::open(&path) {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => {}
+        Ok(_) => return Err(format!("{name} \"{}\": not a file", path.display())),
+        Err(e) => return Err(format!("{name} \"{}\": {e}", path.display())),
+    }
+    path.into_os_string()
+        .into_string()
+        .map_err(|p| format!("{name} \"{}\": not UTF-8", p.to_string_lossy()))
+}
+
 /// Reads `publish_keys FILE` (relative paths are relative to the configuration's directory).
 ///
 /// # Safety
@@ -422,13 +588,24 @@ unsafe fn load_key_map(cf: *mut ngx_conf_t, values: &[&str]) -> Result<KeyMap, S
     let [file] = values else {
         return Err("invalid number of arguments in \"publish_keys\" directive".into());
     };
-    let mut path = std::path::PathBuf::from(file);
-    if path.is_relative() {
-        // SAFETY: `conf_prefix` is set by nginx for the whole configuration parse.
-        let prefix = unsafe { &(*(*cf).cycle).conf_prefix };
-        path = std::path::Path::new(ngx_str(prefix)).join(path);
-    }
+    // SAFETY: the caller's contract.
+    let path = unsafe { conf_path(cf, file) };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("publish_keys \"{}\": {e}", path.display()))?;
     KeyMap::parse(&text).map_err(|e| format!("publish_keys \"{}\": {e}", path.display()))
+}
+
+/// `file` as a directive names it: relative paths are relative to the configuration's
+/// directory, as nginx's own file directives take them.
+///
+/// # Safety
+/// `cf` must be a directive handler's configuration.
+unsafe fn conf_path(cf: *mut ngx_conf_t, file: &str) -> std::path::PathBuf {
+    let path = std::path::PathBuf::from(file);
+    if path.is_absolute() {
+        return path;
+    }
+    // SAFETY: `conf_prefix` is set by nginx for the whole configuration parse.
+    let prefix = unsafe { &(*(*cf).cycle).conf_prefix };
+    std::path::Path::new(ngx_str(prefix)).join(path)
 }

@@ -10,7 +10,7 @@ use std::io::IoSlice;
 use std::ptr::NonNull;
 
 use bytes::Bytes;
-use nginx_sys::{ngx_connection_t, ngx_event_t};
+use nginx_sys::ngx_event_t;
 
 use super::log::Level;
 use super::net::{Connection, LogError, Recv, Sent};
@@ -64,7 +64,7 @@ enum End {
     Finished,
 }
 
-fn session_config(server: &ServerConf) -> SessionConfig {
+pub(super) fn session_config(server: &ServerConf) -> SessionConfig {
     let s = &server.settings;
     let defaults = SessionConfig::default();
     SessionConfig {
@@ -83,29 +83,13 @@ fn session_config(server: &ServerConf) -> SessionConfig {
     }
 }
 
-/// `ls->handler`: a client connected to an `rtmp {}` listen socket.
-pub unsafe extern "C" fn init(c: *mut ngx_connection_t) {
-    let conn = super::catch(|| {
-        // SAFETY: nginx hands over a live accepted connection; from here on this module owns
-        // it and closes it exactly once (below on failure, else in `finish`).
-        let conn = unsafe { Connection::from_raw(c) }?;
-        let servers = conn.listening_servers().cast::<ServerConf>();
-        // SAFETY: the listening socket is one of ours, so `servers` points at a `ServerConf`
-        // alive for the cycle.
-        let server = unsafe { servers.as_ref() }?;
-        Some(start(conn, server))
-    });
-    match conn {
-        // SAFETY: `start` made `conn`, which nothing else uses yet.
-        Some(Some(conn)) => unsafe { read(conn) },
-        _ => {
-            // SAFETY: the setup failed before the connection had handlers that could close it;
-            // closing a connection we never registered is what nginx expects.
-            if let Some(c) = unsafe { Connection::from_raw(c) } {
-                c.close_accepted();
-            }
-        }
-    }
+/// A client connected (after its TLS handshake on a `listen ... ssl` socket): its RTMP
+/// session starts and reads what already arrived (after TLS, OpenSSL may hold it with nothing
+/// left in the socket to wake the read event).
+pub(super) fn begin(c: Connection, server: &ServerConf) {
+    let conn = start(c, server);
+    // SAFETY: `start` made `conn`, which nothing else uses yet.
+    unsafe { read(conn) };
 }
 
 /// Makes the `Conn` of a new connection, registers it and hands the connection's events to
@@ -121,6 +105,13 @@ fn start(c: Connection, server: &ServerConf) -> *mut Conn {
     let policy = Policy::new(server, log, id, c.addr_text(), c.peer_ip());
     c.set_log_error(LogError::Info);
     c.set_handlers(read_handler, write_handler);
+    // The socket's low-water mark counts TLS records, not the session's bytes: a TLS client
+    // is read as soon as anything arrives.
+    let read_interval = if c.is_tls() {
+        0
+    } else {
+        server.settings.publish_read_interval_ms
+    };
     let conn = Box::new(Conn {
         c,
         session: Session::new(session_config(server), now(), seed),
@@ -134,7 +125,7 @@ fn start(c: Connection, server: &ServerConf) -> *mut Conn {
         evicted: false,
         flush_interval_ms: server.settings.play_flush_interval_ms as nginx_sys::ngx_msec_t,
         flush_deferred: false,
-        pacing: ReadPacing::new(server.settings.publish_read_interval_ms),
+        pacing: ReadPacing::new(read_interval),
         read_plan: ReadPlan::EAGER,
         low_water: 1,
     });
@@ -307,6 +298,7 @@ impl Client for Conn {
             app: p.app_name(),
             addr: p.addr(),
             flashver: p.flashver(),
+            tls: self.c.is_tls(),
             bytes_in: self.session.bytes_received(),
             bytes_out: self.session.bytes_sent(),
             publications: p.publications().collect(),
@@ -510,6 +502,13 @@ impl Conn {
         // A join burst queues hundreds of pieces; don't keep that capacity per player.
         if self.out.capacity() > 64 {
             self.out.shrink_to(16);
+        }
+        if self.c.tls_pending() {
+            // Bytes that TLS took wait in its buffer until the socket takes them.
+            if self.c.writev(&[]) == Sent::Error {
+                return Err(End::PeerClosed);
+            }
+            return Ok(!self.c.tls_pending());
         }
         Ok(true)
     }

@@ -8,14 +8,27 @@ use std::net::SocketAddr;
 
 use nginx_sys::{ngx_conf_t, ngx_create_listening, socklen_t};
 
+use super::ssl::SslContext;
 use crate::conf::{Listen, ServerConf};
 
-/// Registers a listening socket whose accepted connections go to [`super::conn::init`].
+/// What a listening socket's `servers` points at: the server its clients belong to and, for
+/// `listen ... ssl`, the TLS context their handshake uses.
+pub struct Listener {
+    pub server: *const ServerConf,
+    pub tls: Option<SslContext>,
+}
+
+/// Registers a listening socket whose accepted connections go to `handler`.
 ///
 /// # Safety
-/// `cf` must be the live configuration being parsed and `server` must outlive the cycle's
-/// listeners (it lives in the `ParseState` freed with the cycle pool).
-pub unsafe fn add(cf: *mut ngx_conf_t, listen: &Listen, server: &ServerConf) -> Result<(), String> {
+/// `cf` must be the live configuration being parsed and `listener` (and its server) must
+/// outlive the cycle's listeners (they live in the `ParseState` freed with the cycle pool).
+pub unsafe fn add(
+    cf: *mut ngx_conf_t,
+    listen: &Listen,
+    listener: &Listener,
+    handler: nginx_sys::ngx_connection_handler_pt,
+) -> Result<(), String> {
     // SAFETY: all-zero is a valid `sockaddr_in`/`sockaddr_in6`.
     let mut v4: libc::sockaddr_in = unsafe { mem::zeroed() };
     // SAFETY: as above.
@@ -50,12 +63,12 @@ pub unsafe fn add(cf: *mut ngx_conf_t, listen: &Listen, server: &ServerConf) -> 
     unsafe {
         let ls = &mut *ls;
         ls.set_addr_ntop(1);
-        ls.handler = Some(super::conn::init);
+        ls.handler = handler;
         // What nginx puts there per connection (log, peer address and its text) fits in
         // 256 bytes, as for nginx's stream module; more would be allocated per client.
         ls.pool_size = 256;
         ls.backlog = listen.backlog;
-        ls.servers = (server as *const ServerConf).cast_mut().cast();
+        ls.servers = (listener as *const Listener).cast_mut().cast();
         ls.logp = &mut (*(*cf).cycle).new_log;
         ls.log.data = (&mut ls.addr_text as *mut nginx_sys::ngx_str_t).cast();
         ls.set_wildcard(u32::from(listen.addr.ip().is_unspecified()));

@@ -2,7 +2,8 @@
 //!
 //! - [`module`]: the module statics nginx loads (`ngx_modules` and friends).
 //! - [`conf`]: the `rtmp {}` block, parsed with nginx's own config parser.
-//! - [`listen`]: listening sockets for every `listen`.
+//! - [`listen`]: listening sockets for every `listen`; [`accept`]: their clients, plain or
+//!   after the TLS handshake of [`rtmps`].
 //! - [`conn`]: one RTMP connection: socket I/O around the sans-IO [`crate::rtmp::Session`].
 //! - [`worker`]: per-worker state (live streams).
 //! - [`http_stat`], [`stat_snapshot`], [`stat_board`]: `rtmp_stat` and `rtmp_control` (http
@@ -11,6 +12,7 @@
 #[macro_use]
 mod log;
 
+mod accept;
 mod conf;
 mod conn;
 mod exec;
@@ -32,7 +34,9 @@ mod recordings;
 mod relay;
 mod remote;
 mod resolver;
+mod rtmps;
 mod shm;
+mod ssl;
 mod stat_board;
 mod stat_snapshot;
 mod timer;

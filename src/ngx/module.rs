@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 95] = [
+static mut CONF_COMMANDS: [ngx_command_t; 104] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -99,6 +99,24 @@ static mut CONF_COMMANDS: [ngx_command_t; 95] = [
     simple(ngx_string!("max_message"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("ack_window"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
     simple(ngx_string!("max_streams"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(
+        ngx_string!("ssl_certificate"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
+    simple(
+        ngx_string!("ssl_certificate_key"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
+    simple(ngx_string!("ssl_protocols"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(ngx_string!("ssl_ciphers"), RTMP_MAIN_CONF | RTMP_SRV_CONF),
+    simple(
+        ngx_string!("ssl_session_cache"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
+    simple(
+        ngx_string!("ssl_session_timeout"),
+        RTMP_MAIN_CONF | RTMP_SRV_CONF,
+    ),
     simple(ngx_string!("live"), ANY_LEVEL),
     simple(ngx_string!("idle_streams"), ANY_LEVEL),
     simple(ngx_string!("gop_cache"), ANY_LEVEL),
@@ -194,6 +212,9 @@ static mut CONF_COMMANDS: [ngx_command_t; 95] = [
     simple(ngx_string!("pull"), ANY_LEVEL),
     simple(ngx_string!("pull_reconnect"), ANY_LEVEL),
     simple(ngx_string!("pull_grace"), ANY_LEVEL),
+    simple(ngx_string!("relay_ssl_verify"), ANY_LEVEL),
+    simple(ngx_string!("relay_ssl_trusted_certificate"), ANY_LEVEL),
+    simple(ngx_string!("relay_ssl_protocols"), ANY_LEVEL),
     ngx_command_t::empty(),
 ];
 
@@ -238,6 +259,8 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         // SAFETY: the zone was mapped and initialised before workers start.
         let zone = unsafe { super::shm::attach(state.shm_zone) };
         super::worker::with(|w| w.zone = zone);
+        // SAFETY: the contexts live in the `ParseState`, as long as the cycle.
+        super::ssl::client::install(unsafe { &*ptr::addr_of!(state.relay_tls) });
         // SAFETY: the board zone and the configuration live as long as the cycle, which
         // outlives the worker.
         unsafe { super::stat_snapshot::init(state.stat_zone, &*ptr::addr_of!(state.conf)) };

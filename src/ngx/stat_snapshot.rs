@@ -206,6 +206,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
                 server: server_index(conf, card.server as *const ServerConf),
                 address: card.addr.to_owned(),
                 flashver: card.flashver.to_owned(),
+                tls: card.tls,
                 bytes_in: card.bytes_in,
                 bytes_out: card.bytes_out,
                 publishing: card

@@ -168,6 +168,8 @@ pub struct ClientCard<'a> {
     pub app: Option<&'a str>,
     pub addr: &'a str,
     pub flashver: &'a str,
+    /// Connected over TLS (RTMPS).
+    pub tls: bool,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Hub streams it publishes.

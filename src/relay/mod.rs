@@ -31,6 +31,7 @@ mod reconnect;
 mod redirect;
 mod state;
 pub mod target;
+mod tls;
 
 #[cfg(test)]
 #[allow(
@@ -73,3 +74,4 @@ pub use reconnect::Reconnect;
 pub use redirect::{is_relay_location, relay_redirect};
 pub use state::{ErrorKind, LogLevel, RelayOp, RelayState, RelayStats};
 pub use target::{RelayKind, RelayTarget, RelayUrl, Scheme, TargetError};
+pub use tls::reason_of_log_line;

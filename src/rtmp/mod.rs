@@ -19,6 +19,7 @@ pub mod event;
 pub mod handshake;
 pub mod message;
 pub mod name;
+pub mod opening;
 mod out_queue;
 pub mod read_pacing;
 pub(crate) mod rng;

@@ -115,6 +115,7 @@ fn put_client(w: &mut W, c: &ClientStat) {
     w.bool(c.publishing);
     w.bool(c.active);
     w.u32(c.pid);
+    w.bool(c.tls);
 }
 
 fn get_client(r: &mut R) -> Result<ClientStat, DecodeError> {
@@ -131,6 +132,7 @@ fn get_client(r: &mut R) -> Result<ClientStat, DecodeError> {
         publishing: r.bool()?,
         active: r.bool()?,
         pid: r.u32()?,
+        tls: r.bool()?,
     })
 }
 

@@ -28,11 +28,12 @@ pub fn string(s: &str) -> String {
 
 fn client(c: &ClientStat) -> String {
     format!(
-        "{{\"id\":{},\"address\":{},\"time\":{},\"flashver\":{},\"swfurl\":{},\"pageurl\":{},\
+        "{{\"id\":{},\"address\":{},\"time\":{},\"protocol\":\"{}\",\"flashver\":{},\"swfurl\":{},\"pageurl\":{},\
          \"dropped\":{},\"bytes_in\":{},\"bytes_out\":{},\"publishing\":{},\"active\":{},\"pid\":{}}}",
         c.id,
         string(&c.address),
         c.time_ms,
+        c.protocol(),
         string(&c.flashver),
         string(&c.swf_url),
         string(&c.page_url),

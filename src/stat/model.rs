@@ -56,6 +56,19 @@ pub struct ClientStat {
     pub active: bool,
     /// Worker process that owns the connection.
     pub pid: u32,
+    /// Connected over TLS: its protocol is `rtmps`.
+    pub tls: bool,
+}
+
+impl ClientStat {
+    /// `rtmp` or `rtmps`.
+    pub fn protocol(&self) -> &'static str {
+        if self.tls {
+            "rtmps"
+        } else {
+            "rtmp"
+        }
+    }
 }
 
 /// One recorder of a published stream (the application's own `record`, or a `recorder {}`

@@ -6,7 +6,7 @@ use crate::record::{RecordConfig, RecordMode};
 
 const HOSTILE: &str = "a<b>&\"c'\\\n\u{1}</name><x>";
 
-fn client(id: u64, publishing: bool) -> ClientStat {
+pub(super) fn client(id: u64, publishing: bool) -> ClientStat {
     ClientStat {
         id,
         address: "127.0.0.1".into(),
@@ -26,7 +26,7 @@ fn client(id: u64, publishing: bool) -> ClientStat {
     }
 }
 
-fn stream(name: &str, publishing: bool, clients: Vec<ClientStat>) -> StreamStat {
+pub(super) fn stream(name: &str, publishing: bool, clients: Vec<ClientStat>) -> StreamStat {
     StreamStat {
         server: 0,
         app: "live".into(),
@@ -85,7 +85,7 @@ fn stream(name: &str, publishing: bool, clients: Vec<ClientStat>) -> StreamStat 
     }
 }
 
-fn snapshot(pid: u32, streams: Vec<StreamStat>) -> Snapshot {
+pub(super) fn snapshot(pid: u32, streams: Vec<StreamStat>) -> Snapshot {
     Snapshot {
         pid,
         taken_unix_ms: 10_000_000,
@@ -117,13 +117,13 @@ fn snapshot(pid: u32, streams: Vec<StreamStat>) -> Snapshot {
     }
 }
 
-fn layout() -> Vec<ServerLayout> {
+pub(super) fn layout() -> Vec<ServerLayout> {
     vec![ServerLayout {
         applications: vec![("live".into(), true), ("vod".into(), false)],
     }]
 }
 
-fn ctx() -> MergeContext {
+pub(super) fn ctx() -> MergeContext {
     MergeContext {
         nginx_version: "1.22.1".into(),
         module_version: "0.1.0".into(),

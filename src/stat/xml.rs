@@ -25,6 +25,10 @@ fn client(out: &mut String, c: &ClientStat) {
     if !c.swf_url.is_empty() {
         let _ = write!(out, "<swfurl>{}</swfurl>", escape(&c.swf_url));
     }
+    // nginx-rtmp has no such element: a plain client reads as in its XML.
+    if c.tls {
+        out.push_str("<protocol>rtmps</protocol>");
+    }
     let _ = write!(
         out,
         "<dropped>{}</dropped><avsync></avsync><bytes_in>{}</bytes_in><bytes_out>{}</bytes_out>",

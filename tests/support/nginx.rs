@@ -70,6 +70,8 @@ pub struct Conf {
     /// The `user` line; by default root when the tests run as root (so that workers can
     /// write the prefix), none otherwise.
     pub user: Option<String>,
+    /// Top-level text after the module's `load_module` (other modules, a `stream {}` block).
+    pub main: String,
     /// The loopback address the RTMP server listens on (`{host}` in the body), for tests
     /// with several instances on 127.0.0.2, 127.0.0.3, ...
     pub host: String,
@@ -87,6 +89,7 @@ impl Conf {
             rtmp: body.to_owned(),
             http_locations: String::new(),
             user: None,
+            main: String::new(),
             host: "127.0.0.1".to_owned(),
         }
     }
@@ -105,6 +108,13 @@ impl Conf {
     /// Workers run as `user` (only meaningful when the tests run as root).
     pub fn user(mut self, user: &str) -> Conf {
         self.user = Some(user.to_owned());
+        self
+    }
+
+    /// Top-level `text` (`load_module` of another module, a `stream {}` block); `{rtmp_port}`,
+    /// `{http_port}` and `{prefix}` are substituted.
+    pub fn main(mut self, text: &str) -> Conf {
+        self.main = text.to_owned();
         self
     }
 
@@ -135,7 +145,7 @@ impl Conf {
             (_, false) => String::new(),
         };
         format!(
-            "load_module {module};\n{user}\nworker_processes {workers};\ndaemon off;\n\
+            "load_module {module};\n{main}\n{user}\nworker_processes {workers};\ndaemon off;\n\
              pid {p}/nginx.pid;\nerror_log {p}/logs/error.log info;\n\
              events {{ worker_connections 4096; }}\n\
              rtmp {{\n{rtmp}\n}}\n\
@@ -146,6 +156,7 @@ impl Conf {
             module = module.display(),
             workers = self.workers,
             p = prefix.display(),
+            main = subst(&self.main),
             rtmp = subst(&self.rtmp),
             loc = subst(&self.http_locations),
         )

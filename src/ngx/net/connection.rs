@@ -96,11 +96,17 @@ impl Connection {
         unsafe { (*(*ev).data.cast::<ngx_connection_t>()).data.cast() }
     }
 
-    fn raw(&self) -> *mut ngx_connection_t {
+    pub(super) fn raw(&self) -> *mut ngx_connection_t {
         self.0.as_ptr()
     }
 
-    fn fd(&self) -> c_int {
+    /// The raw connection, for nginx functions of other shell parts that take one (TLS
+    /// clients): valid while the handle is.
+    pub fn as_ptr(&self) -> *mut ngx_connection_t {
+        self.raw()
+    }
+
+    pub(super) fn fd(&self) -> c_int {
         // SAFETY: the handle's invariant: the connection is live.
         unsafe { (*self.raw()).fd }
     }
@@ -208,8 +214,12 @@ impl Connection {
 
     /// Writes `parts` with one `writev` (the first [`MAX_WRITEV_PARTS`] of them), retrying when
     /// a signal interrupts it. On [`Sent::WouldBlock`] the write event is marked not ready, as
-    /// nginx's own send functions do.
+    /// nginx's own send functions do. On a TLS connection the parts go through nginx's TLS
+    /// layer instead (see [`super::tls`]; no parts then flushes its buffer).
     pub fn writev(&self, parts: &[IoSlice<'_>]) -> Sent {
+        if self.is_tls() {
+            return self.send_tls(parts);
+        }
         let parts = parts.get(..MAX_WRITEV_PARTS).unwrap_or(parts);
         loop {
             // SAFETY: `fd` is the live connection's socket; `IoSlice` is ABI-compatible with
@@ -318,8 +328,12 @@ impl Connection {
     }
 
     /// Closes an accepted connection (removing its timers, posted and registered events) and
-    /// frees its pool, as nginx's stream module does.
+    /// frees its pool, as nginx's stream module does. A TLS connection says close_notify
+    /// first; if the socket cannot take it now, nginx closes the connection a little later.
     pub fn close_accepted(self) {
+        if self.is_tls() && !self.shutdown_tls(close_after_tls_shutdown) {
+            return;
+        }
         let c = self.raw();
         // SAFETY: the handle's invariant; the handle is consumed, so nothing uses the
         // connection afterwards, and the pool is read before the connection is released.
@@ -338,6 +352,15 @@ impl Connection {
         // SAFETY: the handle's invariant; the handle is consumed, so nothing uses the
         // connection afterwards.
         unsafe { ngx_close_connection(self.raw()) };
+    }
+}
+
+/// Closes an accepted connection whose TLS shutdown nginx finished in the background.
+unsafe extern "C" fn close_after_tls_shutdown(c: *mut ngx_connection_t) {
+    // SAFETY: nginx calls this once, with the connection whose handle was consumed by
+    // `close_accepted`; nothing else uses it.
+    if let Some(c) = unsafe { Connection::from_raw(c) } {
+        let _ = crate::ngx::catch(move || c.close_accepted());
     }
 }
 

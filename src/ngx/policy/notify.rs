@@ -14,7 +14,7 @@ use crate::http::{build_request, HttpError, Method, Outcome, Response};
 use crate::ngx::http_client;
 use crate::ngx::log::Log;
 use crate::ngx::worker;
-use crate::relay::{is_relay_location, relay_redirect, RelayKind, Scheme};
+use crate::relay::{is_relay_location, relay_redirect, RelayKind};
 use crate::rtmp::name::parse_stream_name;
 use crate::rtmp::{PlayRequest, Rejection, Session};
 
@@ -226,18 +226,6 @@ impl Policy {
             ) => {
                 let rename = app.settings.notify.relay_redirect;
                 match relay_redirect(RelayKind::Push, &url, &name, rename) {
-                    Ok((target, _)) if target.url.scheme == Scheme::Rtmps => {
-                        log_warn!(
-                            self.log,
-                            "rtmp: client {} refused: on_publish redirect to \"{}\": rtmps:// pushes are not supported yet",
-                            self.client,
-                            url
-                        );
-                        session.reject_publish(
-                            stream_id,
-                            Rejection::Unauthorized("rtmps:// relay redirect".into()),
-                        )
-                    }
                     Ok((target, local)) => {
                         log_info!(
                             self.log,
@@ -266,18 +254,6 @@ impl Policy {
             (Waiting::Play { app, mut req }, Verdict::Relay(url)) => {
                 let rename = app.settings.notify.relay_redirect;
                 match relay_redirect(RelayKind::Pull, &url, &req.name, rename) {
-                    Ok((target, _)) if target.url.scheme == Scheme::Rtmps => {
-                        log_warn!(
-                            self.log,
-                            "rtmp: client {} refused: on_play redirect to \"{}\": rtmps:// pulls are not supported yet",
-                            self.client,
-                            url
-                        );
-                        session.reject_play(
-                            req.stream_id,
-                            Rejection::Unauthorized("rtmps:// relay redirect".into()),
-                        )
-                    }
                     Ok((target, local)) => {
                         log_info!(
                             self.log,

@@ -7,6 +7,11 @@
 //! handlers (its `data` points at the `RefCell`; the link owns the peer, so the connection is
 //! closed before the link's memory goes). Everything runs on the worker's only thread.
 //!
+//! An `rtmps://` target gets TLS through nginx's OpenSSL once TCP is up ([`ClientContext`]):
+//! while the handshake runs, nginx's handshake handler has the connection's events and calls
+//! [`on_tls_done`] at its end; the push hears `on_connected` only when TLS is up and the
+//! certificate accepted, and the session then runs over nginx's SSL `send`/`recv`.
+//!
 //! Writes never block: what the socket does not take waits in `unsent` and is told to the
 //! push, whose queue then holds the stream back within `relay_buffer` — the publisher and
 //! the local players never wait for a target.
@@ -18,12 +23,13 @@ use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 
 use bytes::Bytes;
-use nginx_sys::ngx_event_t;
+use nginx_sys::{ngx_connection_t, ngx_event_t};
 
 use super::resolve::{resolve, Lookup, NameService, Resolving};
 use crate::live::{ByteSink, StreamKey};
 use crate::ngx::log::{Level, Log};
 use crate::ngx::net::{ConnectError, Connected, Connection, LogError, Peer, Recv, Sent};
+use crate::ngx::ssl::client::{ClientContext, ClientTls, Step};
 use crate::relay::{ErrorKind, LinkDriver, LinkOp, LogLevel, RelayKind};
 use crate::stat::RelayStat;
 
@@ -34,8 +40,12 @@ const RECV_CHUNK: usize = 16 * 1024;
 pub struct Link {
     driver: Rc<RefCell<dyn LinkDriver>>,
     peer: Option<Peer>,
-    /// The TCP connection is established (not only started).
+    /// The connection carries the session: TCP established, and TLS up for `rtmps://`.
     connected: bool,
+    /// The TLS client context of an `rtmps://` target.
+    tls_context: Option<&'static ClientContext>,
+    /// The connection's TLS, from the start of its handshake until it closes.
+    tls: Option<ClientTls>,
     /// Bytes the socket has not taken yet, in order.
     unsent: VecDeque<Bytes>,
     unsent_bytes: usize,
@@ -58,6 +68,8 @@ impl Link {
                 driver,
                 peer: None,
                 connected: false,
+                tls_context: None,
+                tls: None,
                 unsent: VecDeque::new(),
                 unsent_bytes: 0,
                 log: Log::cycle(),
@@ -98,6 +110,12 @@ impl Link {
             pid: 0,
         };
         Some((stream, stat))
+    }
+
+    /// The TLS client context for an `rtmps://` target (from the application's settings);
+    /// without one such a target fails each attempt.
+    pub fn set_tls(&mut self, context: Option<&'static ClientContext>) {
+        self.tls_context = context;
     }
 
     /// When the push next wants a tick (now when an answer waits).
@@ -221,7 +239,71 @@ impl Link {
         peer.set_data(Rc::as_ptr(this).cast_mut());
         self.peer = Some(peer);
         if connected == Connected::Now {
+            if let Err(why) = self.on_tcp_up(now_ms) {
+                // The caller goes on with the push's operations (the close it now asks).
+                if let Ok(mut p) = self.driver.try_borrow_mut() {
+                    p.on_error(now_ms, ErrorKind::Tls, &why);
+                }
+            }
+        }
+    }
+
+    /// TCP is up: TLS starts for an `rtmps://` target, else the session does. `Err`: TLS
+    /// failed, with the reason.
+    fn on_tcp_up(&mut self, now_ms: u64) -> Result<(), String> {
+        let tls = self.driver.try_borrow().is_ok_and(|p| p.endpoint().tls);
+        if !tls {
             self.on_established(now_ms);
+            return Ok(());
+        }
+        match self.start_tls()? {
+            Step::Done => self.on_established(now_ms),
+            // nginx drives the handshake and calls `on_tls_done`.
+            Step::Again => {}
+            Step::Failed(why) => return Err(why),
+        }
+        Ok(())
+    }
+
+    fn start_tls(&mut self) -> Result<Step, String> {
+        let context = self
+            .tls_context
+            .ok_or("no TLS client context for this relay")?;
+        let host = match self.driver.try_borrow() {
+            Ok(p) => p.endpoint().host.clone(),
+            Err(_) => return Err("relay busy".into()),
+        };
+        let c = self
+            .peer
+            .as_ref()
+            .and_then(Peer::connection)
+            .ok_or("no connection")?;
+        let (tls, step) = context.start(c, &host, on_tls_done);
+        self.tls = Some(tls);
+        Ok(step)
+    }
+
+    /// The TLS handshake that nginx drove ended.
+    fn on_handshake(&mut self, this: &SharedLink, now_ms: u64) {
+        let step = {
+            let (Some(c), Some(tls)) =
+                (self.peer.as_ref().and_then(Peer::connection), &mut self.tls)
+            else {
+                return;
+            };
+            // nginx's handshake handler had the connection's events: they are the link's again.
+            c.set_handlers(on_event, on_event);
+            tls.resume(c)
+        };
+        match step {
+            Step::Done => {
+                self.on_established(now_ms);
+                // What the session sends first goes out, and what came with the handshake's
+                // end is read.
+                self.on_socket_event(this, now_ms);
+            }
+            Step::Again => {}
+            Step::Failed(why) => self.fail(this, now_ms, ErrorKind::Tls, &why),
         }
     }
 
@@ -236,11 +318,17 @@ impl Link {
     /// a lookup in flight is cancelled.
     fn close(&mut self) {
         self.lookup = None;
-        if let Some(mut peer) = self.peer.take() {
-            // A polite end (FCUnpublish, deleteStream) goes out if the socket takes it now.
+        // A polite end (FCUnpublish, deleteStream) goes out if the socket takes it now.
+        if self.connected {
             self.flush_unsent();
+        }
+        if let Some(mut peer) = self.peer.take() {
+            if let (Some(tls), Some(c)) = (self.tls.take(), peer.connection()) {
+                tls.close(c);
+            }
             peer.close();
         }
+        self.tls = None;
         self.connected = false;
         self.unsent.clear();
         self.unsent_bytes = 0;
@@ -307,7 +395,16 @@ impl Link {
         };
         if !self.connected {
             match c.pending_error() {
-                None => self.on_established(now_ms),
+                None => {
+                    if let Err(why) = self.on_tcp_up(now_ms) {
+                        self.fail(this, now_ms, ErrorKind::Tls, &why);
+                        return;
+                    }
+                    if !self.connected {
+                        // TLS handshaking: nginx has the connection's events until it ends.
+                        return;
+                    }
+                }
                 Some(errno) => {
                     let why = io::Error::from_raw_os_error(errno).to_string();
                     self.fail(this, now_ms, ErrorKind::Connect, &why);
@@ -379,6 +476,23 @@ unsafe extern "C" fn on_event(ev: *mut ngx_event_t) {
     });
 }
 
+/// What nginx calls when the TLS handshake of a relay connection ends, either way.
+unsafe extern "C" fn on_tls_done(c: *mut ngx_connection_t) {
+    // SAFETY: nginx calls this only for connections whose TLS `Link::start_tls` started: live
+    // connections opened by `Link::connect`, whose `data` is the `RefCell<Link>` of a live
+    // `Rc` (as in `on_event`).
+    let cell = unsafe { &*(*c).data.cast::<RefCell<Link>>() };
+    let _ = super::super::catch(|| {
+        let Some(this) = cell.try_borrow().ok().and_then(|l| l.me.upgrade()) else {
+            return;
+        };
+        let Ok(mut link) = this.try_borrow_mut() else {
+            return;
+        };
+        link.on_handshake(&this, super::super::now_ms());
+    });
+}
+
 /// The byte sink of a push output: the session's bytes go to the link's connection.
 pub struct PushSink(pub SharedLink);
 
@@ -401,6 +515,13 @@ impl ByteSink for PushSink {
 
     fn pending(&self) -> usize {
         self.0.try_borrow().map_or(0, |l| l.unsent_bytes)
+    }
+}
+
+impl Drop for Link {
+    /// The TLS state and the connection never outlive the link.
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

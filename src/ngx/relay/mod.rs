@@ -24,7 +24,7 @@ use std::rc::Rc;
 
 use crate::conf::AppConf;
 use crate::live::{ByteSink, Output, StreamKey};
-use crate::relay::{LinkDriver, Push, PushOutput, RelayKind, RelayTarget};
+use crate::relay::{LinkDriver, Push, PushOutput, RelayKind, RelayTarget, Scheme};
 use crate::stat::RelayStat;
 
 /// Starts one push per `push` target of `app` that applies to the stream `key`: each an
@@ -64,6 +64,10 @@ pub fn start_push(
         resolve::NameService::of(relay),
     );
     link.borrow_mut().set_owner(RelayKind::Push, key.clone());
+    if target.url.scheme == Scheme::Rtmps {
+        link.borrow_mut()
+            .set_tls(super::ssl::client::context_for(&relay.ssl));
+    }
     ticker::add(&link);
     push.borrow_mut().start(now);
     link::Link::tick(&link, now);

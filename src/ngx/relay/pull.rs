@@ -202,6 +202,9 @@ pub fn start(
     );
     link.borrow_mut()
         .set_owner(crate::relay::RelayKind::Pull, key.clone());
+    // Each origin says whether it is `rtmps://`; the link takes the context then.
+    link.borrow_mut()
+        .set_tls(crate::ngx::ssl::client::context_for(&relay.ssl));
     ticker::add(&link);
     PULLS.with(|r| {
         r.borrow_mut().pulls.push(Entry {

@@ -48,6 +48,8 @@ pub struct ClientInput {
     pub server: Option<u32>,
     pub address: String,
     pub flashver: String,
+    /// Connected over TLS (RTMPS).
+    pub tls: bool,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Streams it publishes.

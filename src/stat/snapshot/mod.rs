@@ -101,6 +101,7 @@ impl Aggregator {
                 address: c.address,
                 time_ms: now.saturating_sub(seen.first_ms),
                 flashver: c.flashver,
+                tls: c.tls,
                 bytes_in: c.bytes_in,
                 bytes_out: c.bytes_out,
                 pid: input.pid,
