@@ -113,6 +113,7 @@ fn players_start_one_command_per_stream_which_stops_when_they_leave() {
         delay < Duration::from_secs(8),
         "first picture {delay:?} after play"
     );
+    assert_eq!(children_running(&n, &cam), 1, "{}", n.error_log());
     assert!(
         n.error_log().contains("runs on another worker"),
         "no player waited on the other worker:\n{}",
