@@ -107,7 +107,11 @@ fn players_start_one_command_per_stream_which_stops_when_they_leave() {
         more.push(TestPlayer::play(port, "live", "cam"));
     }
     let (got, at) = pictures(&mut first, Instant::now() + Duration::from_secs(15), 10);
-    assert!(got >= 10, "the first player got {got} pictures:\n{}", n.error_log());
+    assert!(
+        got >= 10,
+        "the first player got {got} pictures:\n{}",
+        n.error_log()
+    );
     let delay = at.map(|a| a - first.play_sent).unwrap_or_default();
     assert!(
         delay < Duration::from_secs(8),

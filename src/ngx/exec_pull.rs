@@ -94,11 +94,7 @@ pub fn want(
         match claim(&marker_key, now) {
             Ok(marker) => start_run(app, key, ring_key, marker_key, marker, &vars, log),
             Err(()) => {
-                log_info!(
-                    log,
-                    "rtmp: exec_pull of \"{}\" runs on another worker",
-                    key
-                );
+                log_info!(log, "rtmp: exec_pull of \"{}\" runs on another worker", key);
                 want_marker(&marker_key, now);
                 EXEC_PULLS.with(|r| {
                     r.borrow_mut().waits.push(Wait {
@@ -230,8 +226,7 @@ fn watch() -> bool {
             }
         }
         let local = worker::with(|w| w.hub.players_of(&run.key));
-        let watched =
-            local > 0 || wanted(&run.ring_key, now) || wanted(&run.marker_key, now);
+        let watched = local > 0 || wanted(&run.ring_key, now) || wanted(&run.marker_key, now);
         if watched {
             run.unwatched_since = None;
             kept_runs.push(run);

@@ -175,8 +175,7 @@ impl Policy {
             if started.is_none() {
                 // No pull provides it: the `exec_pull` commands publish it, if any applies.
                 let vars = self.exec_vars(app, &key.name, &req.args);
-                exec_pulled =
-                    crate::ngx::exec_pull::want(app, self.server, &key, vars, self.log);
+                exec_pulled = crate::ngx::exec_pull::want(app, self.server, &key, vars, self.log);
             }
             match started {
                 Some(Started::Here) if self.wait_for_pull(app, &key, &req) => {
