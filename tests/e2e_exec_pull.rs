@@ -76,20 +76,37 @@ fn pictures(p: &mut TestPlayer, deadline: Instant, want: usize) -> (usize, Optio
     (pics.len().min(want), pics.first().map(|g| g.at))
 }
 
+/// The command waits a second before publishing: players that come meanwhile, on either
+/// worker, find the command started and nothing published.
 fn conf() -> Conf {
-    Conf::rtmp(
-        "server { listen 127.0.0.1:{rtmp_port};
-            application live {
+    let ffmpeg = "ffmpeg -hide_banner -nostdin -loglevel error -re \
+        -f lavfi -i testsrc=size=320x240:rate=25 -t 60 \
+        -c:v libx264 -preset ultrafast -tune zerolatency -g 25 -pix_fmt yuv420p \
+        -f flv rtmp://127.0.0.1:{rtmp_port}/live/$name";
+    Conf::rtmp(&format!(
+        "server {{ listen 127.0.0.1:{{rtmp_port}};
+            application live {{
                 live on;
                 pull_grace 1s;
-                exec_pull ffmpeg -hide_banner -nostdin -loglevel error -re
-                    -f lavfi -i testsrc=size=320x240:rate=25 -t 60
-                    -c:v libx264 -preset ultrafast -tune zerolatency -g 25 -pix_fmt yuv420p
-                    -f flv rtmp://127.0.0.1:{rtmp_port}/live/$name;
-            }
-        }",
-    )
+                exec_pull /bin/sh -c \"sleep 1; exec {ffmpeg}\";
+            }}
+        }}"
+    ))
     .workers(2)
+}
+
+/// Plays `live/cam` until a player landed on the other worker than the first one's (the log
+/// says so), at most 3 s.
+fn players_on_both_workers(n: &Nginx) -> Vec<TestPlayer> {
+    let start = Instant::now();
+    let mut players = vec![TestPlayer::play(n.rtmp_port, "live", "cam")];
+    while start.elapsed() < Duration::from_secs(3)
+        && !n.error_log().contains("runs on another worker")
+    {
+        players.push(TestPlayer::play(n.rtmp_port, "live", "cam"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    players
 }
 
 #[test]
@@ -101,11 +118,8 @@ fn players_start_one_command_per_stream_which_stops_when_they_leave() {
     // The first player waits for the command's publish; players that come meanwhile, on
     // either worker, wait for the same command (more players until one landed on the other
     // worker).
-    let mut first = TestPlayer::play(port, "live", "cam");
-    let mut more = Vec::new();
-    while more.len() < 20 && !n.error_log().contains("runs on another worker") {
-        more.push(TestPlayer::play(port, "live", "cam"));
-    }
+    let mut more = players_on_both_workers(&n);
+    let mut first = more.remove(0);
     let (got, at) = pictures(&mut first, Instant::now() + Duration::from_secs(15), 10);
     assert!(
         got >= 10,
@@ -195,4 +209,62 @@ fn a_player_that_leaves_early_stops_the_command() {
         n.error_log()
     );
     n.assert_no_crash();
+}
+
+/// The pid of the worker that logged `needle` first (`[level] PID#TID: ...`).
+fn logging_pid(n: &Nginx, needle: &str) -> Option<i32> {
+    let log = n.error_log();
+    let line = log.lines().find(|l| l.contains(needle))?;
+    let after = &line[line.find("] ")? + 2..];
+    after.split('#').next()?.parse().ok()
+}
+
+/// The worker running the command is killed: a worker whose players wait takes the run
+/// over, and its players get the stream again.
+#[test]
+fn a_worker_with_players_takes_over_when_the_runner_dies() {
+    let n = Nginx::start("exec-pull-takeover", &conf());
+    let port = n.rtmp_port;
+    let cam = format!("rtmp://127.0.0.1:{port}/live/cam");
+    let mut players = players_on_both_workers(&n);
+    assert!(
+        wait_until(Duration::from_secs(15), || n
+            .error_log()
+            .contains("publishes")),
+        "the command did not publish:\n{}",
+        n.error_log()
+    );
+    let runner = logging_pid(&n, "exec_pull of \"live/cam\" started").expect("runner pid");
+    let waiter = logging_pid(&n, "runs on another worker")
+        .unwrap_or_else(|| panic!("no waiting worker:\n{}", n.error_log()));
+    assert_ne!(runner, waiter);
+    // What came before the kill is not counted.
+    for p in &mut players {
+        p.collect(Instant::now() + Duration::from_millis(200), usize::MAX);
+    }
+    let st = std::process::Command::new("kill")
+        .args(["-9", &runner.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let took_over = wait_until(Duration::from_secs(15), || {
+        n.error_log().lines().any(|l| {
+            l.contains(&format!("{waiter}#")) && l.contains("exec_pull of \"live/cam\" started")
+        })
+    });
+    assert!(
+        took_over,
+        "the waiting worker did not take over:\n{}",
+        n.error_log()
+    );
+    // The players of the surviving worker get the stream again, from the new command.
+    let mut again = 0;
+    for p in &mut players {
+        if pictures(p, Instant::now() + Duration::from_secs(8), 25).0 >= 25 {
+            again += 1;
+        }
+    }
+    let log = n.error_log();
+    assert!(again > 0, "no player got the stream back:\n{log}");
+    assert_eq!(children_running(&n, &cam), 1, "{log}");
 }

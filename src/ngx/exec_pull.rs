@@ -23,6 +23,7 @@ use crate::live::StreamKey;
 use super::log::Log;
 use super::process::{self, ChildId};
 use super::relay::pull::ring_key;
+use super::remote::REMOTE_PUBLISHER;
 use super::shm::{is_alive, ShmRegion};
 use super::timer::Timer;
 use super::worker::{self, owner_id};
@@ -173,6 +174,24 @@ fn claim(marker_key: &str, now: u64) -> Result<Option<SlotWriter<ShmRegion>>, ()
     }
 }
 
+/// A runner killed with its worker leaves the stream's slot open when its command's publish
+/// landed there: this worker's mirror of it would never end, and a local publish of the new
+/// command would be refused. The slot is taken (its owner is dead: the zone gives it) and
+/// closed, which ends the mirror; its players wait for the new command's publish. Nothing
+/// happens when a live publisher holds the slot, or when the stream is published here.
+fn clear_dead_slot(key: &StreamKey, ring_key: &str, now: u64) {
+    let published_here = worker::with(|w| {
+        let h = w.hub.handle_of(key)?;
+        Some(w.hub.get(h)?.publisher != REMOTE_PUBLISHER)
+    });
+    if published_here == Some(true) {
+        return;
+    }
+    if let Ok(Some(slot)) = claim(ring_key, now) {
+        slot.close();
+    }
+}
+
 /// Tells the runner that players of this worker want the stream.
 fn want_marker(marker_key: &str, now: u64) {
     if let Some(zone) = worker::with(|w| w.zone) {
@@ -250,25 +269,18 @@ fn watch() -> bool {
     let mut kept_waits = Vec::with_capacity(waits.len());
     let mut takeovers = Vec::new();
     for wait in waits {
-        let (players, live_here) = worker::with(|w| {
-            (
-                w.hub.players_of(&wait.key),
-                w.hub.handle_of(&wait.key).is_some(),
-            )
-        });
-        if players == 0 {
+        if worker::with(|w| w.hub.players_of(&wait.key)) == 0 {
             continue;
         }
-        // Mirrored here: reading the stream's slot tells the runner.
-        if !live_here {
-            match claim(&wait.marker_key, now) {
-                // The runner is gone (its worker exited): this worker runs the commands.
-                Ok(marker) => {
-                    takeovers.push((wait, marker));
-                    continue;
-                }
-                Err(()) => want_marker(&wait.marker_key, now),
+        // Tried even while the stream is mirrored here: a runner killed with its worker
+        // leaves the stream's slot open behind it, and only its marker tells it is gone.
+        match claim(&wait.marker_key, now) {
+            // The runner is gone: this worker runs the commands.
+            Ok(marker) => {
+                takeovers.push((wait, marker));
+                continue;
             }
+            Err(()) => want_marker(&wait.marker_key, now),
         }
         kept_waits.push(wait);
     }
@@ -279,6 +291,7 @@ fn watch() -> bool {
     });
     for (wait, marker) in takeovers {
         let ring_key = ring_key(wait.server, &wait.key);
+        clear_dead_slot(&wait.key, &ring_key, now);
         start_run(
             wait.app,
             &wait.key,
