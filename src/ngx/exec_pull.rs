@@ -11,7 +11,8 @@
 //! players of other workers renew the stream's own slot by reading it. The runner watches
 //! both (and its own players) and stops the commands (`exec_kill_signal`, then SIGKILL) the
 //! application's `pull_grace` after the last player anywhere left. A runner whose worker
-//! exits releases the marker; a waiting worker then takes the run over.
+//! exits releases the marker (one killed leaves it to a dead owner, which the zone gives
+//! away); a worker with waiting players then takes the run over.
 
 use std::cell::RefCell;
 
