@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::nginx::{ffmpeg, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
+use support::nginx::{ffmpeg, ffmpeg_publish, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
 use support::player::{check_stream, TestPlayer};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -448,4 +448,77 @@ fn flush_interval_keeps_every_frame(prefix: &str, directive: &str) {
         assert_eq!(gaps, 0, "player {i}: stalls between batches");
     }
     n.assert_no_crash();
+}
+
+/// The worker of a publisher is killed (SIGKILL: its ring slot is never closed). A player on
+/// the other worker is not stranded on the dead slot: its feed ends within a few seconds,
+/// and it gets the stream of the name's next publisher.
+#[test]
+fn a_killed_publishers_worker_does_not_strand_players_of_the_other_worker() {
+    let n = Nginx::start("play-killed", &live_conf("").workers(2));
+    let url = n.rtmp_url("live", "k");
+    let port = n.rtmp_port;
+    let mut first = ffmpeg_publish(&url, 60).spawn().unwrap();
+    assert!(n.wait_log("publishes \"live/k\"", Duration::from_secs(10)));
+    let pid_of = |needle: &str| -> Vec<String> {
+        n.error_log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .nth(3)?
+                    .split('#')
+                    .next()
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let publisher_pid = pid_of("publishes \"live/k\"")[0].clone();
+    // Players until one plays on the other worker; each collects for 30 s.
+    let mut players = Vec::new();
+    let other = loop {
+        let t = thread::spawn(move || {
+            let mut p = TestPlayer::play(port, "live", "k");
+            p.collect(Instant::now() + Duration::from_secs(30), usize::MAX)
+        });
+        players.push(t);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pid_of("plays \"live/k\"").len() < players.len() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let pids = pid_of("plays \"live/k\"");
+        if let Some(i) = pids.iter().position(|p| *p != publisher_pid) {
+            break i;
+        }
+        assert!(
+            players.len() < 40,
+            "40 players, all on the publisher's worker"
+        );
+    };
+    thread::sleep(Duration::from_secs(1));
+    let status = Command::new("kill")
+        .args(["-9", &publisher_pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = first.wait();
+    // The next publisher of the name, on whichever worker nginx gives it.
+    thread::sleep(Duration::from_millis(500));
+    let republished = Instant::now();
+    let mut second = ffmpeg_publish(&url, 20).spawn().unwrap();
+    let got = players.remove(other).join().unwrap();
+    let _ = second.kill();
+    let _ = second.wait();
+    let after = got
+        .iter()
+        .filter(|g| g.type_id == 9 && !g.sequence_header && g.at > republished)
+        .count();
+    assert!(
+        after >= 60,
+        "the player on the other worker got {after} video frames of the next publisher:\n{}",
+        n.error_log()
+    );
+    for t in players {
+        let _ = t.join();
+    }
 }

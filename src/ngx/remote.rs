@@ -15,7 +15,7 @@ use super::fanout::notify;
 use super::ingest::ingest;
 use super::log::Log;
 use super::outputs::OutputFiles;
-use super::shm::Zone;
+use super::shm::{is_alive, Zone};
 use super::timer::Timer;
 use super::worker::{self, Feed, Want, Worker};
 use crate::live::shm::{self, ReadResult};
@@ -28,6 +28,9 @@ pub const REMOTE_PUBLISHER: u64 = 0;
 const POLL_MS: ngx_msec_t = 10;
 /// Records read per feed per tick, so that one busy stream cannot starve the event loop.
 const MAX_RECORDS_PER_TICK: usize = 2000;
+/// A writer heartbeats every second while it writes: three missed beats and the feed asks
+/// whether the writer's worker still lives.
+const SILENT_WRITER_MS: u64 = 3000;
 
 /// Starts mirroring `want` if another worker publishes it. Returns the hub handle of the
 /// mirror (its players attach with `Hub::add_player`).
@@ -68,6 +71,7 @@ pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
             || !want.app.settings.relay.pull.is_empty()
             || want.app.settings.exec.pulls(&want.key.name),
         want: want.clone(),
+        owner_checked_ms: now,
     };
     // If the publisher already writes for another reader, the first player gets the current
     // GOP now; otherwise the publisher writes it with its next message (one tick later).
@@ -102,7 +106,7 @@ fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
                     };
                     ingest(w, feed.handle, msg, &mut no_files, log);
                 }
-                ReadResult::Empty => return true,
+                ReadResult::Empty => return writer_lives(feed, now),
                 // The reader resynchronised at a keyframe; players' queues cope with the gap.
                 ReadResult::Overrun { .. } => {}
                 ReadResult::Closed | ReadResult::Corrupt => return false,
@@ -110,6 +114,20 @@ fn pump(w: &mut Worker, feed: &mut Feed, now: u64) -> bool {
         }
         true
     })
+}
+
+/// Whether the feed's writer may still write: a worker that died (killed, crashed) leaves
+/// its slot active for ever, so a writer silent for longer than [`SILENT_WRITER_MS`] is
+/// looked up, at most once a second, and its feed ends when its process is gone.
+fn writer_lives(feed: &mut Feed, now: u64) -> bool {
+    let (owner, heartbeat) = feed.reader.writer();
+    if now.saturating_sub(heartbeat) < SILENT_WRITER_MS
+        || now.saturating_sub(feed.owner_checked_ms) < 1000
+    {
+        return true;
+    }
+    feed.owner_checked_ms = now;
+    is_alive(owner)
 }
 
 /// Ends a feed: its players wait for the next publisher (idle streams) or are told the

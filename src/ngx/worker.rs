@@ -69,6 +69,8 @@ pub struct Feed {
     pub idle_streams: bool,
     /// What the feed was looked for as (its players look for the stream again with it).
     pub want: Want,
+    /// When the feed last checked that a silent writer's worker still lives.
+    pub owner_checked_ms: u64,
 }
 
 /// What a worker needs to look for a stream in the zone.

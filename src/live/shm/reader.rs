@@ -168,6 +168,16 @@ impl<R: Region> SlotReader<R> {
         self.region.store(self.base() + S_WANTED, now_ms.max(1));
     }
 
+    /// The slot's owner and its writer's last heartbeat (ms): a writer whose worker died
+    /// (killed, crashed) never closes its slot, and a reader tells that from a silence.
+    pub fn writer(&self) -> (u64, u64) {
+        let base = self.base();
+        (
+            self.region.load(base + S_OWNER),
+            self.region.load(base + S_HEARTBEAT),
+        )
+    }
+
     /// When a reader last renewed its interest ([`SlotReader::want`]; 0: never): the
     /// writer's side of the demand, read by a worker that holds the slot without writing.
     pub fn wanted_at(&self) -> u64 {
