@@ -15,6 +15,12 @@ use super::bits::{BitReader, ByteReader};
 use super::error::MediaError;
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests;
 
 const OBU_SEQUENCE_HEADER: u8 = 1;

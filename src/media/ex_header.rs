@@ -22,6 +22,12 @@ use super::flv::VideoFrameType;
 use super::fourcc::{FourCc, VideoFourCc};
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests;
 
 /// Most tracks one message may carry. Track ids are a UI8, but an encoder sending more than a

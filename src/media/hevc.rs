@@ -16,6 +16,12 @@ use super::bits::{BitReader, ByteReader};
 use super::error::MediaError;
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests;
 
 /// NAL unit types of the parameter sets.

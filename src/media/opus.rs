@@ -130,6 +130,12 @@ fn le<const N: usize>(r: &mut ByteReader<'_>, what: &'static str) -> Result<[u8;
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
