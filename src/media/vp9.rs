@@ -49,7 +49,12 @@ impl VpConfig {
         if profile > 3 {
             return Err(MediaError::Invalid("VP profile"));
         }
+        // Levels are 10 × the level number (10 ..= 62); anything of three digits would not
+        // fit the `codecs` string's two-digit field.
         let level = r.u8("VP level")?;
+        if level > 99 {
+            return Err(MediaError::Invalid("VP level"));
+        }
         let b = r.u8("VP bit depth")?;
         let bit_depth = b >> 4;
         if !matches!(bit_depth, 8 | 10 | 12) {
@@ -132,6 +137,12 @@ mod tests {
         let mut b = FFMPEG_VPCC;
         b[6] = 0x92; // bit depth 9
         assert!(VpConfig::parse(&Bytes::copy_from_slice(&b)).is_err());
+        let mut b = FFMPEG_VPCC;
+        b[5] = 130; // level 13.0
+        assert_eq!(
+            VpConfig::parse(&Bytes::copy_from_slice(&b)),
+            Err(MediaError::Invalid("VP level"))
+        );
         let mut b = FFMPEG_VPCC;
         b[11] = 200; // init data longer than the record
         assert!(matches!(
