@@ -6,6 +6,10 @@
 //! Input formats:
 //! - `chunk_decoder`: byte 0 = feed step - 1 (pieces of 1..=256 bytes), then a chunk stream.
 //! - `amf0_decode`, `flv_tag`, `avc_config`, `aac_config`: the raw bytes.
+//! - `ex_header`: one Enhanced RTMP video or audio message (both parsers run on it; the
+//!   configuration records of its SequenceStart packets go through their parsers too).
+//! - `hevc_config`, `av1_config`, `vp_config`, `opus_head`: the raw record (the body of the
+//!   SequenceStart packet).
 //! - `demux`, `hls_stream`: records `[kind u8][timestamp u24 BE][len u16 BE][payload]`,
 //!   kind bit 0 = video (else audio); `hls_stream` reads one config byte first.
 //! - `flv_stream`: byte 0 = feed step - 1 (pieces of 1..=256 bytes), then an FLV byte stream
@@ -18,7 +22,12 @@ use bytes::Bytes;
 use ngx_rtmp::amf0;
 use ngx_rtmp::files::{FileOp, Now};
 use ngx_rtmp::hls::{HlsConfig, HlsStream, Naming, PlaylistKind, Slicing};
-use ngx_rtmp::media::{flv, AudioSpecificConfig, AvcConfig, Demuxer, FlvReader, SpsInfo};
+use ngx_rtmp::media::ex_audio::AudioPacket;
+use ngx_rtmp::media::ex_header::{VideoPacket, MAX_TRACKS};
+use ngx_rtmp::media::{
+    flv, parse_ex_audio, parse_ex_video, AudioFourCc, AudioSpecificConfig, Av1Config, AvcConfig,
+    Demuxer, FlvReader, HevcConfig, HevcSpsInfo, OpusHead, SpsInfo, VideoFourCc, VpConfig,
+};
 use ngx_rtmp::rtmp::chunk::ChunkDecoder;
 use ngx_rtmp::rtmp::{Event, Limits, Rejection, Session, SessionConfig};
 
@@ -126,6 +135,93 @@ pub fn aac_config(data: &[u8]) {
                 let _ = adts.write(len);
             }
         }
+    }
+}
+
+pub fn ex_header(data: &[u8]) {
+    let msg = Bytes::copy_from_slice(data);
+    if let Ok(v) = parse_ex_video(&msg) {
+        let tracks = v.tracks();
+        assert!(tracks.len() <= MAX_TRACKS);
+        assert!(v.timestamp_offset_ns <= 999_999);
+        for (i, t) in tracks.iter().enumerate() {
+            assert!(
+                tracks[..i].iter().all(|o| o.track_id != t.track_id),
+                "repeated track id"
+            );
+            let body = match &t.packet {
+                VideoPacket::SequenceStart(b)
+                | VideoPacket::Metadata(b)
+                | VideoPacket::Mpeg2TsSequenceStart(b)
+                | VideoPacket::CodedFrames { data: b, .. } => b,
+                VideoPacket::SequenceEnd => continue,
+            };
+            assert!(body.len() < data.len(), "a packet larger than its message");
+            if let VideoPacket::SequenceStart(record) = &t.packet {
+                match t.fourcc {
+                    VideoFourCc::Avc => avc_config(record),
+                    VideoFourCc::Hevc => hevc_config(record),
+                    VideoFourCc::Av1 => av1_config(record),
+                    VideoFourCc::Vp9 => vp_config(record),
+                }
+            }
+        }
+    }
+    if let Ok(a) = parse_ex_audio(&msg) {
+        assert!(!a.tracks.is_empty() && a.tracks.len() <= MAX_TRACKS);
+        assert!(a.timestamp_offset_ns <= 999_999);
+        for t in &a.tracks {
+            match &t.packet {
+                AudioPacket::SequenceStart(b) => {
+                    assert!(b.len() < data.len());
+                    match t.fourcc {
+                        AudioFourCc::Opus => opus_head(b),
+                        AudioFourCc::Aac => aac_config(b),
+                        _ => {}
+                    }
+                }
+                AudioPacket::CodedFrames(b) => assert!(b.len() < data.len()),
+                AudioPacket::SequenceEnd | AudioPacket::MultichannelConfig(_) => {}
+            }
+        }
+    }
+}
+
+pub fn hevc_config(data: &[u8]) {
+    if let Ok(cfg) = HevcConfig::parse(&Bytes::copy_from_slice(data)) {
+        assert!(cfg.codec_string().starts_with("hvc1."));
+        let _ = cfg.level_string();
+        let _ = cfg.profile_name();
+        assert!(matches!(cfg.nal_length_size, 1 | 2 | 4));
+        assert!(!cfg.vps.is_empty() && !cfg.sps.is_empty() && !cfg.pps.is_empty());
+    }
+    if let Ok(sps) = HevcSpsInfo::parse(data) {
+        assert!(sps.width > 0 && sps.height > 0);
+    }
+}
+
+pub fn av1_config(data: &[u8]) {
+    if let Ok(cfg) = Av1Config::parse(&Bytes::copy_from_slice(data)) {
+        assert!(cfg.codec_string().starts_with("av01."));
+        assert!(matches!(cfg.bit_depth, 8 | 10 | 12));
+        let _ = cfg.level_string();
+        let _ = cfg.profile_name();
+    }
+}
+
+pub fn vp_config(data: &[u8]) {
+    if let Ok(cfg) = VpConfig::parse(&Bytes::copy_from_slice(data)) {
+        assert_eq!(cfg.codec_string().len(), "vp09.00.10.08".len());
+        assert!(matches!(cfg.bit_depth, 8 | 10 | 12));
+        let _ = cfg.level_string();
+    }
+}
+
+pub fn opus_head(data: &[u8]) {
+    if let Ok(head) = OpusHead::parse(&Bytes::copy_from_slice(data)) {
+        let extra = head.mapping.as_ref().map_or(0, |m| 2 + m.mapping.len());
+        assert_eq!(head.dops().len(), 11 + extra);
+        assert!(head.channels > 0);
     }
 }
 
@@ -376,6 +472,11 @@ pub const DRIVERS: &[(&str, Driver)] = &[
     ("flv_stream", flv_stream),
     ("avc_config", avc_config),
     ("aac_config", aac_config),
+    ("ex_header", ex_header),
+    ("hevc_config", hevc_config),
+    ("av1_config", av1_config),
+    ("vp_config", vp_config),
+    ("opus_head", opus_head),
     ("demux", demux),
     ("hls_stream", hls_stream),
     ("session", session),

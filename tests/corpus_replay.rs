@@ -229,3 +229,49 @@ fn regenerate_seeds_on_request() {
         write("hls_stream", name, &v);
     }
 }
+
+/// The Enhanced RTMP seeds are valid input (so the fuzzer starts from the parsers' good paths):
+/// every `ex_header` seed parses as a video or an audio message, every record seed parses.
+#[test]
+fn enhanced_rtmp_seeds_parse() {
+    use bytes::Bytes;
+    use ngx_rtmp::media::{
+        parse_ex_audio, parse_ex_video, Av1Config, HevcConfig, HevcSpsInfo, OpusHead, VpConfig,
+    };
+    let seeds = |target: &str| -> Vec<(PathBuf, Bytes)> {
+        files_in(&corpus_root().join(target))
+            .into_iter()
+            .map(|p| {
+                let b = Bytes::from(std::fs::read(&p).unwrap());
+                (p, b)
+            })
+            .collect()
+    };
+    for (p, b) in seeds("ex_header") {
+        assert!(
+            parse_ex_video(&b).is_ok() || parse_ex_audio(&b).is_ok(),
+            "{}",
+            p.display()
+        );
+    }
+    for (p, b) in seeds("hevc_config") {
+        assert!(
+            HevcConfig::parse(&b).is_ok() || HevcSpsInfo::parse(&b).is_ok(),
+            "{}",
+            p.display()
+        );
+    }
+    for (p, b) in seeds("av1_config") {
+        assert!(
+            Av1Config::parse(&b).unwrap().max_size.is_some(),
+            "{}",
+            p.display()
+        );
+    }
+    for (p, b) in seeds("vp_config") {
+        VpConfig::parse(&b).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
+    for (p, b) in seeds("opus_head") {
+        OpusHead::parse(&b).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
+}

@@ -130,7 +130,7 @@ fn has_chroma_info(profile_idc: u8) -> bool {
 }
 
 /// Removes emulation prevention bytes (00 00 03 -> 00 00).
-fn unescape_rbsp(nal: &[u8]) -> Vec<u8> {
+pub(crate) fn unescape_rbsp(nal: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(nal.len());
     let mut zeros = 0usize;
     for &b in nal {

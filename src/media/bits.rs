@@ -29,6 +29,21 @@ impl<'a> ByteReader<'a> {
         Ok(u16::from_be_bytes([s[0], s[1]]))
     }
 
+    pub(crate) fn u24(&mut self, what: &'static str) -> Result<u32, MediaError> {
+        let s = self.take(3, what)?;
+        Ok(u32::from_be_bytes([0, s[0], s[1], s[2]]))
+    }
+
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, MediaError> {
+        let s = self.take(4, what)?;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
     /// Returns the position of the taken range (for zero-copy slicing) too.
     pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], MediaError> {
         let end = self.pos.checked_add(n).ok_or(MediaError::Truncated(what))?;

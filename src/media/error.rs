@@ -1,5 +1,6 @@
 use std::fmt;
 
+use super::fourcc::FourCc;
 use super::frame::Track;
 
 /// Errors from parsing media payloads. None of them is fatal for the stream:
@@ -12,6 +13,8 @@ pub enum MediaError {
     Invalid(&'static str),
     /// Well-formed but not something we handle (HEVC, MP3, ...).
     Unsupported(&'static str),
+    /// An Enhanced RTMP header names a codec we do not parse (`vvc1`, `vp08`, anything else).
+    UnknownFourCc(FourCc),
     /// A coded frame arrived before the sequence header of its track.
     MissingSequenceHeader(Track),
 }
@@ -30,6 +33,7 @@ impl fmt::Display for MediaError {
             MediaError::Truncated(what) => write!(f, "truncated {what}"),
             MediaError::Invalid(what) => write!(f, "invalid {what}"),
             MediaError::Unsupported(what) => write!(f, "unsupported {what}"),
+            MediaError::UnknownFourCc(code) => write!(f, "unsupported FourCC \"{code}\""),
             MediaError::MissingSequenceHeader(track) => {
                 write!(f, "{track} frame before its sequence header")
             }

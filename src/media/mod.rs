@@ -6,21 +6,37 @@
 //! [`bytes::Bytes`] and frames are zero-copy slices of the message they came in.
 
 pub mod aac;
+pub mod av1;
 pub mod avc;
 mod bits;
+pub mod codec_config;
 pub mod codecs;
 pub mod demux;
 mod error;
+pub mod ex_audio;
+pub mod ex_header;
 pub mod flv;
 pub mod flv_stream;
 pub mod fmp4;
+pub mod fourcc;
 pub mod frame;
+pub mod hevc;
+pub mod opus;
 mod timestamp;
+pub mod vp9;
 
 pub use aac::{AdtsHeader, AudioSpecificConfig};
+pub use av1::Av1Config;
 pub use avc::{AvcConfig, SpsInfo};
+pub use codec_config::{AudioConfig, VideoConfig};
 pub use demux::{CodecInfo, Demuxer};
 pub use error::MediaError;
+pub use ex_audio::{parse_ex_audio, ExAudio};
+pub use ex_header::{parse_ex_video, ExVideo};
 pub use flv_stream::{FlvError, FlvReader, FlvTag, FlvWriter};
+pub use fourcc::{AudioFourCc, FourCc, VideoFourCc};
 pub use frame::{Frame, Track};
+pub use hevc::{HevcConfig, HevcSpsInfo};
+pub use opus::OpusHead;
 pub use timestamp::TimestampExtender;
+pub use vp9::VpConfig;

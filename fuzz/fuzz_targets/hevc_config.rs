@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target `hevc_config`: see `fuzz/drivers.rs` for the input format.
+
+#[path = "../drivers.rs"]
+mod drivers;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| drivers::hevc_config(data));
