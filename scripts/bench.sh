@@ -18,9 +18,11 @@
 #     (hls_rendition) against the C module's exec + hls_variant recipe, encoders' CPU beside
 #   - recording (scripts/bench_record.sh): worker CPU per stream with `record all` + HLS, ours
 #     against the C module, 1 and 5 publishers
+#   - scale-out (scripts/bench_edges.sh): origin worker CPU with 400 players on it against 2
+#     pull edges with 200 each (and ffmpeg players), ours against the C module
 # Output: a table on stdout and target/bench/{results.tsv,table.txt,bench.png}.
 #
-#   scripts/bench.sh                  # full run, ~16 minutes
+#   scripts/bench.sh                  # full run, ~25 minutes
 #   BENCH_REPS=1 BENCH_PUBS=1 BENCH_PLAYERS=50 scripts/bench.sh   # quick look
 #   NGX_RTMP_MODULE=/path/libngx_rtmp.so scripts/bench.sh        # skip the module build
 #
@@ -208,4 +210,11 @@ fi
 if [[ ${BENCH_RECORD:-1} != 0 ]]; then
     stop_nginx
     NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" RECORD_REPS="$REPS" "$ROOT/scripts/bench_record.sh" | tee -a "$OUT/table.txt"
+fi
+
+# The scale-out rows (scripts/bench_edges.sh): the origin's CPU with players on it against
+# with 2 pull edges, ours against the C module, same module copy. BENCH_EDGES=0 skips it.
+if [[ ${BENCH_EDGES:-1} != 0 ]]; then
+    stop_nginx
+    NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" EDGE_REPS="$REPS" "$ROOT/scripts/bench_edges.sh" | tee -a "$OUT/table.txt"
 fi
