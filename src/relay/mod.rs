@@ -40,23 +40,11 @@ mod tls;
     clippy::expect_used,
     clippy::panic
 )]
-mod demand_tests;
-#[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-mod driver_tests;
-#[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-mod queue_tests;
+mod tests {
+    mod demand;
+    mod driver;
+    mod queue;
+}
 
 pub use demand::{DemandOp, PullDemand, DEFAULT_GRACE_MS};
 pub use driver::{

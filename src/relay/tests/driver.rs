@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::*;
 use crate::process::Backoff;
+use crate::relay::*;
 
 const URL: &str = "rtmp://origin.example/live/s";
 

@@ -1,7 +1,7 @@
 //! Pull on demand: first player, grace after the last, failover across origins.
 
-use super::*;
 use crate::process::Backoff;
+use crate::relay::*;
 
 fn demand(origins: usize) -> PullDemand {
     PullDemand::new(

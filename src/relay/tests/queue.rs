@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use super::*;
 use crate::live::{Admit, GopCache, MediaInfo};
+use crate::relay::*;
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::message::csid;
 
