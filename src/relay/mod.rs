@@ -33,19 +33,6 @@ mod state;
 pub mod target;
 mod tls;
 
-#[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-mod tests {
-    mod demand;
-    mod driver;
-    mod queue;
-}
-
 pub use demand::{DemandOp, PullDemand, DEFAULT_GRACE_MS};
 pub use driver::{
     Relay, RelayConfig, RelayEndpoint, DEFAULT_RECONNECT_MS, DEFAULT_STEP_TIMEOUT_MS,
@@ -63,3 +50,16 @@ pub use redirect::{is_relay_location, relay_redirect};
 pub use state::{ErrorKind, LogLevel, RelayOp, RelayState, RelayStats};
 pub use target::{RelayKind, RelayTarget, RelayUrl, Scheme, TargetError};
 pub use tls::reason_of_log_line;
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+mod tests {
+    mod demand;
+    mod driver;
+    mod queue;
+}
