@@ -173,6 +173,7 @@ static mut CONF_COMMANDS: [ngx_command_t; 104] = [
     simple(ngx_string!("hls_fragment_naming"), ANY_LEVEL),
     simple(ngx_string!("hls_fragment_slicing"), ANY_LEVEL),
     simple(ngx_string!("hls_type"), ANY_LEVEL),
+    simple(ngx_string!("hls_fragment_type"), ANY_LEVEL),
     simple(ngx_string!("hls_base_url"), ANY_LEVEL),
     simple(ngx_string!("hls_variant"), ANY_LEVEL),
     simple(ngx_string!("dash"), ANY_LEVEL),
