@@ -65,19 +65,32 @@ fn check_single_publish(dir: &Path, name: &str, cap: &Capture, input: &Input, wo
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         assert_eq!(p.target, Some(target), "TARGETDURATION changed");
         for e in &p.entries {
-            assert!((e.duration_ms + 500) / 1000 <= target, "{} above target", e.uri);
+            assert!(
+                (e.duration_ms + 500) / 1000 <= target,
+                "{} above target",
+                e.uri
+            );
         }
     }
     let listed = maps(last);
     let entries = parse_m3u8(last).entries;
     assert!(listed.len() >= 4, "{last}");
     let init_uri = &listed[0].1;
-    assert!(listed.iter().all(|(_, m)| m == init_uri), "one init segment");
+    assert!(
+        listed.iter().all(|(_, m)| m == init_uri),
+        "one init segment"
+    );
     let init = fs::read(dir.join(init_uri)).expect("init segment on disk");
     let tracks = parse_init(&init);
     assert_eq!(tracks.len(), 2, "{tracks:?}");
-    assert_eq!((tracks[0].entry.as_str(), tracks[0].timescale), ("avc1", 90_000));
-    assert_eq!((tracks[1].entry.as_str(), tracks[1].timescale), ("mp4a", 44_100));
+    assert_eq!(
+        (tracks[0].entry.as_str(), tracks[0].timescale),
+        ("avc1", 90_000)
+    );
+    assert_eq!(
+        (tracks[1].entry.as_str(), tracks[1].timescale),
+        ("mp4a", 44_100)
+    );
 
     let mut whole = init.clone();
     let (mut nv, mut na) = (0, 0);
@@ -127,10 +140,24 @@ fn check_single_publish(dir: &Path, name: &str, cap: &Capture, input: &Input, wo
     fs::write(&joined, &whole).unwrap();
     let playlist = dir.join(format!("{name}.m3u8"));
     for file in [&playlist, &joined] {
-        assert_eq!(decode_errors(file), "", "{} decodes cleanly", file.display());
+        assert_eq!(
+            decode_errors(file),
+            "",
+            "{} decodes cleanly",
+            file.display()
+        );
         let (md5, err) = frame_md5(file, "v");
-        assert_eq!(md5.len(), input.video_md5.len(), "{}: {err}", file.display());
-        assert!(md5 == input.video_md5, "{}: pictures differ", file.display());
+        assert_eq!(
+            md5.len(),
+            input.video_md5.len(),
+            "{}: {err}",
+            file.display()
+        );
+        assert!(
+            md5 == input.video_md5,
+            "{}: pictures differ",
+            file.display()
+        );
     }
     let (audio_md5, err) = frame_md5(&joined, "a");
     assert!(audio_md5 == input.audio_md5, "audio differs: {err}");
@@ -193,7 +220,11 @@ fn fmp4_segments_decode_frame_exact_and_follow_the_hls_rules() {
         .unwrap()
         .to_string();
     assert!(after.starts_with("#EXT-X-MAP:URI=\"re-init-"), "{seen}");
-    assert_ne!(listed.first().unwrap().1, listed.last().unwrap().1, "{seen}");
+    assert_ne!(
+        listed.first().unwrap().1,
+        listed.last().unwrap().1,
+        "{seen}"
+    );
     for seg in republish.segments.values() {
         let (video, _) = runs(&seg.bytes);
         assert!(video.unwrap().sync[0], "{} starts with a keyframe", seg.uri);

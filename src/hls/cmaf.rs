@@ -38,15 +38,16 @@ impl TrackBuf {
         self.data.clear();
     }
 
-    fn push(&mut self, time: u64, size: usize, sync: bool, cto: u32, data: &[u8]) {
+    fn push(&mut self, time: u64, sync: bool, cto: u32, data: &Bytes) {
         self.times.push(time);
         self.samples.push(Sample {
             duration: 0,
-            size: u32::try_from(size).unwrap_or(u32::MAX),
+            size: u32::try_from(data.len()).unwrap_or(u32::MAX),
             sync,
             cto,
         });
-        self.data.push(Bytes::copy_from_slice(data));
+        // A zero-copy slice of the RTMP message, held until the segment closes.
+        self.data.push(data.clone());
     }
 
     /// Sets each sample's duration to the gap to the next one, the last one's to the gap to
@@ -111,7 +112,7 @@ impl CmafMuxer {
         dts_ms: u64,
         pts_ms: u64,
         keyframe: bool,
-        data: &[u8],
+        data: &Bytes,
         cfg: &AvcConfig,
     ) -> Result<(), HlsError> {
         if data.is_empty() {
@@ -125,7 +126,6 @@ impl CmafMuxer {
             .saturating_mul(VIDEO_TICKS_PER_MS);
         self.video.push(
             dts_ms.saturating_mul(VIDEO_TICKS_PER_MS),
-            data.len(),
             keyframe,
             u32::try_from(cto).unwrap_or(u32::MAX),
             data,
@@ -137,7 +137,7 @@ impl CmafMuxer {
     pub fn write_audio(
         &mut self,
         pts_ms: u64,
-        data: &[u8],
+        data: &Bytes,
         asc: &AudioSpecificConfig,
     ) -> Result<(), HlsError> {
         if data.is_empty() {
@@ -159,7 +159,7 @@ impl CmafMuxer {
             _ => stamped,
         };
         self.audio_next = Some(time + frame);
-        self.audio.push(time, data.len(), true, 0, data);
+        self.audio.push(time, true, 0, data);
         Ok(())
     }
 

@@ -67,7 +67,7 @@ impl SegmentMuxer {
         dts_ms: u64,
         pts_ms: u64,
         keyframe: bool,
-        data: &[u8],
+        data: &Bytes,
         cfg: &AvcConfig,
     ) -> Result<(), HlsError> {
         match self {
@@ -79,7 +79,7 @@ impl SegmentMuxer {
     pub fn write_audio(
         &mut self,
         pts_ms: u64,
-        data: &[u8],
+        data: &Bytes,
         audio: &AudioFormat,
     ) -> Result<(), HlsError> {
         match self {

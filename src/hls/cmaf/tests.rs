@@ -43,7 +43,8 @@ fn audio_times_follow_the_frame_count_despite_millisecond_rounding() {
     };
     m.start_segment(tracks, false);
     for k in 0..10u64 {
-        m.write_audio(k * 1024 * 1000 / 44_100, b"aac", &a).unwrap();
+        m.write_audio(k * 1024 * 1000 / 44_100, &Bytes::from_static(b"aac"), &a)
+            .unwrap();
     }
     assert!(m.end_segment(232).unwrap().is_some(), "first init");
     let out = m.take_output().unwrap();
@@ -51,10 +52,10 @@ fn audio_times_follow_the_frame_count_despite_millisecond_rounding() {
     assert_eq!(runs, [(AUDIO_TRACK_ID, 0, vec![1024; 10])]);
     // The next segment continues exactly where this one ended.
     m.start_segment(tracks, false);
-    m.write_audio(10 * 1024 * 1000 / 44_100, b"aac", &a)
+    m.write_audio(10 * 1024 * 1000 / 44_100, &Bytes::from_static(b"aac"), &a)
         .unwrap();
     // A gap of 5 frames: the frame before it lasts until the next one.
-    m.write_audio(16 * 1024 * 1000 / 44_100, b"aac", &a)
+    m.write_audio(16 * 1024 * 1000 / 44_100, &Bytes::from_static(b"aac"), &a)
         .unwrap();
     assert!(m.end_segment(400).unwrap().is_none(), "same init");
     let runs = durations_and_bases(&m.take_output().unwrap());
@@ -82,8 +83,14 @@ fn the_last_video_sample_lasts_until_the_cut() {
         false,
     );
     for (i, dts) in [1000u64, 1033, 1067, 1100].into_iter().enumerate() {
-        m.write_video(dts, dts + 66, i == 0, b"\0\0\0\x01\x65", &avc)
-            .unwrap();
+        m.write_video(
+            dts,
+            dts + 66,
+            i == 0,
+            &Bytes::from_static(b"\0\0\0\x01\x65"),
+            &avc,
+        )
+        .unwrap();
     }
     m.end_segment(1133).unwrap();
     let runs = durations_and_bases(&m.take_output().unwrap());
@@ -103,10 +110,22 @@ fn the_last_video_sample_lasts_until_the_cut() {
         },
         false,
     );
-    m.write_video(1133, 1133, true, b"\0\0\0\x01\x65", &avc)
-        .unwrap();
-    m.write_video(1166, 1166, false, b"\0\0\0\x01\x41", &avc)
-        .unwrap();
+    m.write_video(
+        1133,
+        1133,
+        true,
+        &Bytes::from_static(b"\0\0\0\x01\x65"),
+        &avc,
+    )
+    .unwrap();
+    m.write_video(
+        1166,
+        1166,
+        false,
+        &Bytes::from_static(b"\0\0\0\x01\x41"),
+        &avc,
+    )
+    .unwrap();
     m.end_segment(1166).unwrap();
     let runs = durations_and_bases(&m.take_output().unwrap());
     assert_eq!(runs, [(VIDEO_TRACK_ID, 1133 * 90, vec![33 * 90, 33 * 90])]);
@@ -115,5 +134,5 @@ fn the_last_video_sample_lasts_until_the_cut() {
 #[test]
 fn empty_frames_are_refused() {
     let mut m = CmafMuxer::new();
-    assert!(m.write_audio(0, b"", &asc()).is_err());
+    assert!(m.write_audio(0, &Bytes::new(), &asc()).is_err());
 }
