@@ -260,3 +260,31 @@ fn nested_layout_and_base_url() {
     assert!(fs.files.contains_key("cam/init-0.mp4"));
     assert!(fs.files.contains_key("cam/0.m4s"));
 }
+
+#[test]
+fn a_playlist_of_the_other_container_is_cleaned_up_not_continued() {
+    let prev = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:5\n\
+                #EXTINF:2.000,\nlive-5.ts\n#EXTINF:2.000,\nlive-6.ts\n#EXT-X-ENDLIST\n";
+    let mut s = HlsStream::new(config(2000, 12_000), "live", Some(prev), now(100)).unwrap();
+    assert!(!s.resumed());
+    let mut fs = Fs::default();
+    fs.drain(&mut s);
+    let at = 100 + 2000 + 12_000;
+    assert_eq!(
+        fs.deletes,
+        [("live-5.ts".to_string(), at), ("live-6.ts".to_string(), at)]
+    );
+    // And back: an fMP4 playlist under mpegts, its init segment included.
+    let prev = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:5\n\
+                #EXT-X-MAP:URI=\"live-init-5.mp4\"\n#EXTINF:2.000,\nlive-5.m4s\n#EXT-X-ENDLIST\n";
+    let ts = HlsConfig {
+        fragment_type: FragmentType::MpegTs,
+        ..config(2000, 12_000)
+    };
+    let mut s = HlsStream::new(ts, "live", Some(prev), now(100)).unwrap();
+    assert!(!s.resumed());
+    let mut fs = Fs::default();
+    fs.drain(&mut s);
+    let deleted: Vec<&str> = fs.deletes.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(deleted, ["live-5.m4s", "live-init-5.mp4"]);
+}

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::bandwidth::BandwidthMeter;
-use super::config::{HlsConfig, Naming, PlaylistKind, Slicing};
+use super::config::{FragmentType, HlsConfig, Naming, PlaylistKind, Slicing};
 use super::error::HlsError;
 use super::grid::{self, GridGate};
 use super::muxer::{AudioFormat, SegmentMuxer};
@@ -170,18 +170,30 @@ impl HlsStream {
         let Some(mut old) = playlist::parse(text, self.config.kind) else {
             return;
         };
-        let mut ids = Vec::with_capacity(old.entries.len());
-        let ext = self.config.fragment_type.extension();
-        for e in &old.entries {
-            match names::entry_id_from_uri(&e.uri, ext) {
-                Some(id) => ids.push(id),
+        // The previous publish may have used the other container (the configuration
+        // changed): its playlist is then not continued, only cleaned up.
+        let ours = self.config.fragment_type;
+        let other = match ours {
+            FragmentType::MpegTs => FragmentType::Fmp4,
+            FragmentType::Fmp4 => FragmentType::MpegTs,
+        };
+        let ids_for = |kind: FragmentType| -> Option<Vec<u64>> {
+            old.entries
+                .iter()
+                .map(|e| names::entry_id_from_uri(&e.uri, kind.extension()))
+                .collect()
+        };
+        let (kind, ids) = match ids_for(ours) {
+            Some(ids) => (ours, ids),
+            None => match ids_for(other) {
+                Some(ids) => (other, ids),
                 None => return,
-            }
-        }
+            },
+        };
         for (e, id) in old.entries.iter_mut().zip(ids) {
             e.id = id;
         }
-        if self.config.continuous {
+        if self.config.continuous && kind == ours {
             self.ops.push_back(FileOp::CancelDelete {
                 path: self.playlist_path.clone(),
             });
@@ -210,7 +222,7 @@ impl HlsStream {
             let mut paths: Vec<RelPath> = old
                 .entries
                 .iter()
-                .map(|e| self.segment_path(e.id))
+                .map(|e| self.segment_path_of(kind, e.id))
                 .collect();
             paths.extend(self.init_paths(old.entries.iter()));
             for path in paths {

@@ -2,6 +2,7 @@
 
 use super::HlsStream;
 use crate::files::{uri_escape, RelPath};
+use crate::hls::config::FragmentType;
 use crate::hls::playlist::SegmentEntry;
 
 /// The id in a segment URI we wrote (`…-17.ts`, `…/17.m4s`), for segments of extension
@@ -29,7 +30,12 @@ fn trailing_number(stem: &str) -> Option<u64> {
 
 impl HlsStream {
     pub(super) fn segment_path(&self, id: u64) -> RelPath {
-        let ext = self.config.fragment_type.extension();
+        self.segment_path_of(self.config.fragment_type, id)
+    }
+
+    /// The path segment `id` has in container `kind`.
+    pub(super) fn segment_path_of(&self, kind: FragmentType, id: u64) -> RelPath {
+        let ext = kind.extension();
         if self.config.nested {
             RelPath::new(format!("{}/{id}.{ext}", self.name))
         } else {
