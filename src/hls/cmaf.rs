@@ -115,11 +115,13 @@ impl CmafMuxer {
         data: &Bytes,
         cfg: &AvcConfig,
     ) -> Result<(), HlsError> {
-        if data.is_empty() {
-            return Err(HlsError::Malformed(MediaError::Truncated("empty frame")));
-        }
+        // The configuration is taken even from a refused frame: the segment is open and
+        // needs its init segment either way.
         if self.video_config.as_ref() != Some(cfg) {
             self.video_config = Some(cfg.clone());
+        }
+        if data.is_empty() {
+            return Err(HlsError::Malformed(MediaError::Truncated("empty frame")));
         }
         let cto = pts_ms
             .saturating_sub(dts_ms)
@@ -140,14 +142,14 @@ impl CmafMuxer {
         data: &Bytes,
         asc: &AudioSpecificConfig,
     ) -> Result<(), HlsError> {
-        if data.is_empty() {
-            return Err(HlsError::Malformed(MediaError::Truncated("empty frame")));
-        }
         if self.audio_config.as_ref() != Some(asc) {
             if self.audio_config.is_some() {
                 self.audio_next = None;
             }
             self.audio_config = Some(*asc);
+        }
+        if data.is_empty() {
+            return Err(HlsError::Malformed(MediaError::Truncated("empty frame")));
         }
         let rate = u64::from(asc.sample_rate.max(1));
         let frame = u64::from(asc.samples_per_frame());
