@@ -1,4 +1,4 @@
-//! The fMP4 (CMAF) side of HLS: one `moof` + `mdat` per segment, written by the shared
+//! The fMP4 side of HLS (CMAF-style fragments): one `moof` + `mdat` per segment, written by the shared
 //! [`fmp4`](crate::media::fmp4) box writers, and the initialization segment it needs.
 //!
 //! Video and audio travel in one fragment (one `traf` each, video first): hls.js, Safari
@@ -243,10 +243,11 @@ impl CmafMuxer {
     }
 }
 
-/// The initialization segment: `ftyp` (CMAF brands) and a `moov` with the given tracks.
+/// The initialization segment: `ftyp` and a `moov` with the given tracks. The `cmfc` brand
+/// is not claimed: a CMAF track file holds one track, and these fragments hold two.
 pub fn init_segment(tracks: &[(u32, &TrackConfig)]) -> Bytes {
     let mut o = Vec::with_capacity(1024);
-    fmp4::ftyp(&mut o, b"iso6", &[b"iso6", b"cmfc", b"mp41"]);
+    fmp4::ftyp(&mut o, b"iso6", &[b"iso6", b"mp41"]);
     fmp4::moov(&mut o, tracks);
     Bytes::from(o)
 }

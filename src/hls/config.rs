@@ -40,7 +40,7 @@ pub enum FragmentType {
     /// MPEG-TS segments (`name-17.ts`), as nginx-rtmp-module writes.
     #[default]
     MpegTs,
-    /// Fragmented MP4 (CMAF) segments (`name-17.m4s`) with an initialization segment
+    /// Fragmented MP4 segments, CMAF-style (`name-17.m4s`) with an initialization segment
     /// (`name-init-17.mp4`) named in `#EXT-X-MAP`.
     Fmp4,
 }
