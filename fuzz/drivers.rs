@@ -17,7 +17,7 @@
 use bytes::Bytes;
 use ngx_rtmp::amf0;
 use ngx_rtmp::files::{FileOp, Now};
-use ngx_rtmp::hls::{FragmentType, HlsConfig, HlsStream, Naming, PlaylistKind, Slicing};
+use ngx_rtmp::hls::{HlsConfig, HlsStream, Naming, PlaylistKind, Slicing};
 use ngx_rtmp::media::{flv, AudioSpecificConfig, AvcConfig, Demuxer, FlvReader, SpsInfo};
 use ngx_rtmp::rtmp::chunk::ChunkDecoder;
 use ngx_rtmp::rtmp::{Event, Limits, Rejection, Session, SessionConfig};
@@ -273,9 +273,9 @@ pub fn hls_stream(data: &[u8]) {
         kind: PlaylistKind::Live,
         // Shares its bit with the playlist length: both containers see every input shape.
         fragment_type: if cfg_byte & 0x10 != 0 {
-            FragmentType::Fmp4
+            ngx_rtmp::hls::FragmentType::Fmp4
         } else {
-            FragmentType::MpegTs
+            ngx_rtmp::hls::FragmentType::MpegTs
         },
         base_url: String::new(),
     };
