@@ -887,3 +887,48 @@ fn tls_errors_name_file_and_line() {
         );
     }
 }
+
+#[test]
+fn exec_pull_errors_name_file_and_line() {
+    let app = |lines: &str| {
+        format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}}; application a {{ live on;\n{lines}\n}} }}"
+        )
+    };
+    for (lines, needle, message) in [
+        ("exec_pull;", "exec_pull", "exec_pull"),
+        (
+            "exec_pull no-such-program-here -i x -f flv rtmp://127.0.0.1/a/$name;",
+            "exec_pull",
+            "not found on PATH",
+        ),
+        (
+            "recorder r { record all;\nexec_pull ffmpeg -i x -f flv rtmp://127.0.0.1/a/$name; }",
+            "exec_pull",
+            "not allowed here",
+        ),
+    ] {
+        let n = Nginx::prepare("conf-exec-pull", &Conf::rtmp(&app(lines)));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {lines:?}");
+        assert!(
+            err.contains(message),
+            "{lines:?}: expected {message:?} in:\n{err}"
+        );
+        let location = format!("{}:{}", n.conf.display(), line_of(&n, needle));
+        assert!(
+            err.contains(&location),
+            "{lines:?}: expected {location} in:\n{err}"
+        );
+    }
+    let (ok, err) = check(
+        "exec_pull ffmpeg -i rtmp://127.0.0.1:1940/src/$name -c copy -f flv rtmp://127.0.0.1/$app/$name;
+         server { listen 127.0.0.1:{rtmp_port};
+                  application a { live on; exec_options on; pull_grace 0;
+                      exec_pull ffmpeg name=cam -i http://127.0.0.1/$name.flv -c copy
+                          -f flv rtmp://127.0.0.1:{rtmp_port}/$app/$name;
+                      exec_pull ffmpeg -i /dev/null -f flv rtmp://127.0.0.1:{rtmp_port}/$app/$name 2>>{prefix}/pull.log; } }",
+    );
+    assert!(ok, "{err}");
+}

@@ -749,7 +749,10 @@ fn config_errors_name_file_and_line() {
         ("exec_kill_signal TERMINATE;", "invalid value \"TERMINATE\""),
         ("respawn_timeout soon;", "invalid value \"soon\""),
         ("respawn maybe;", "\"on\" or \"off\""),
-        ("exec_pull ffmpeg -i x;", "unknown directive \"exec_pull\""),
+        (
+            "exec_pull no-such-program-here -i x;",
+            "\"exec_pull\": program \"no-such-program-here\": not found on PATH",
+        ),
         (
             "exec_record_done no-such-program-here $path;",
             "\"exec_record_done\": program \"no-such-program-here\": not found on PATH",

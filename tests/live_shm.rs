@@ -550,23 +550,27 @@ fn concurrent_claims_of_one_key_have_one_winner() {
     let r = Arc::new(r);
     for round in 0..20u64 {
         let barrier = Arc::new(Barrier::new(6));
+        // Every thread has tried before the winner lets the slot go (whatever the
+        // scheduling of a loaded machine).
+        let tried = Arc::new(Barrier::new(6));
         let handles: Vec<_> = (0..6u64)
             .map(|t| {
                 let r = Arc::clone(&r);
                 let barrier = Arc::clone(&barrier);
+                let tried = Arc::clone(&tried);
                 std::thread::spawn(move || {
                     barrier.wait();
                     let key = format!("live/k{round}");
-                    match claim(Arc::clone(&r), layout, &key, 100 + t, round, alive) {
-                        Ok(w) => {
-                            // Keep the slot until the others have tried.
-                            std::thread::sleep(Duration::from_millis(20));
-                            w.close();
-                            1
-                        }
-                        Err(ClaimError::Busy { .. }) | Err(ClaimError::Contended) => 0,
+                    let won = match claim(Arc::clone(&r), layout, &key, 100 + t, round, alive) {
+                        Ok(w) => Some(w),
+                        Err(ClaimError::Busy { .. }) | Err(ClaimError::Contended) => None,
                         Err(e) => panic!("{e:?}"),
-                    }
+                    };
+                    tried.wait();
+                    won.map_or(0, |w| {
+                        w.close();
+                        1
+                    })
                 })
             })
             .collect();

@@ -48,6 +48,13 @@ impl ExecSettings {
     }
 }
 
+impl ExecSettings {
+    /// Whether an `exec_pull` line runs for stream `name`.
+    pub fn pulls(&self, name: &str) -> bool {
+        self.lines_for(ExecKind::Pull, name).next().is_some()
+    }
+}
+
 /// An `exec_static` line with the policy of the level where it appears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticExec {

@@ -23,6 +23,9 @@ pub enum ExecKind {
     Static,
     /// `exec_record_done`: once when a recorder finishes a file.
     RecordDone,
+    /// `exec_pull`: a supervised child per stream that players want and nobody publishes
+    /// (it is expected to publish the stream), stopped when its players are gone.
+    Pull,
 }
 
 impl ExecKind {
@@ -35,6 +38,7 @@ impl ExecKind {
             "exec_play_done" => ExecKind::PlayDone,
             "exec_static" => ExecKind::Static,
             "exec_record_done" => ExecKind::RecordDone,
+            "exec_pull" => ExecKind::Pull,
             _ => return None,
         })
     }
@@ -48,12 +52,13 @@ impl ExecKind {
             ExecKind::PlayDone => "exec_play_done",
             ExecKind::Static => "exec_static",
             ExecKind::RecordDone => "exec_record_done",
+            ExecKind::Pull => "exec_pull",
         }
     }
 
     /// Whether its child is supervised (respawned, stopped) rather than run once.
     pub fn is_managed(self) -> bool {
-        matches!(self, ExecKind::Push | ExecKind::Static)
+        matches!(self, ExecKind::Push | ExecKind::Static | ExecKind::Pull)
     }
 }
 
@@ -223,7 +228,10 @@ mod tests {
         l.names = vec!["a".into(), "b".into()];
         assert!(l.applies_to("b") && !l.applies_to("c"));
         assert_eq!(ExecKind::from_directive("exec_push"), Some(ExecKind::Push));
-        assert_eq!(ExecKind::from_directive("exec_pull"), None);
+        assert_eq!(ExecKind::from_directive("exec_pull"), Some(ExecKind::Pull));
+        assert_eq!(ExecKind::from_directive("exec_pulls"), None);
+        assert!(ExecKind::Pull.is_managed());
+        assert_eq!(ExecKind::Pull.directive(), "exec_pull");
         assert_eq!(
             ExecKind::from_directive("exec_record_done"),
             Some(ExecKind::RecordDone)

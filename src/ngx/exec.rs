@@ -68,6 +68,16 @@ pub fn on_play(app: &AppConf, vars: Vars, log: Log) -> Option<Box<Vars>> {
     keep.then(|| Box::new(vars))
 }
 
+/// Players want stream `vars.name`, which nobody publishes: the `exec_pull` children start
+/// (supervised: respawned with backoff until [`process::stop`]). Empty: no line applies.
+pub fn start_pull(app: &AppConf, vars: &Vars, log: Log) -> Vec<ChildId> {
+    let exec = &app.settings.exec;
+    exec.lines_for(ExecKind::Pull, &vars.name)
+        .enumerate()
+        .filter_map(|(i, line)| run(line, i, Some(vars), &app.name, exec.policy, log))
+        .collect()
+}
+
 /// A play ended: `exec_play_done` lines run.
 pub fn on_play_done(app: &AppConf, vars: &Vars, log: Log) {
     let exec = &app.settings.exec;
@@ -109,7 +119,11 @@ fn log_path(line: &ExecLine, index: usize, app: &str, vars: Option<&Vars>) -> Op
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let index = index.to_string();
+    // An `exec_pull` child and an `exec` child of the same stream are apart.
+    let index = match line.kind {
+        ExecKind::Pull => format!("pull{index}"),
+        _ => index.to_string(),
+    };
     match vars {
         Some(v) => child_log_path(&[app, &v.name, &program, &index]),
         None => child_log_path(&["static", &program, &index]),

@@ -16,6 +16,7 @@ mod accept;
 mod conf;
 mod conn;
 mod exec;
+mod exec_pull;
 mod executable;
 mod fanout;
 mod file_ops;

@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 105] = [
+static mut CONF_COMMANDS: [ngx_command_t; 106] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -192,6 +192,7 @@ static mut CONF_COMMANDS: [ngx_command_t; 105] = [
     simple(ngx_string!("exec_play"), ANY_LEVEL),
     simple(ngx_string!("exec_play_done"), ANY_LEVEL),
     simple(ngx_string!("exec_static"), ANY_LEVEL),
+    simple(ngx_string!("exec_pull"), ANY_LEVEL),
     simple(ngx_string!("exec_record_done"), RECORD_LEVELS),
     simple(ngx_string!("exec_options"), ANY_LEVEL),
     simple(ngx_string!("exec_kill_signal"), ANY_LEVEL),
@@ -276,6 +277,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
 /// kernel's death signal after it.
 unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
     let _ = super::catch(super::relay::pull::stop_all);
+    let _ = super::catch(super::exec_pull::stop_all);
     let _ = super::catch(super::process::kill_all);
     // nginx frees its resolvers with the cycle after this.
     let _ = super::catch(super::resolver::cancel_all);

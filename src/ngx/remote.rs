@@ -63,7 +63,10 @@ pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
         handle,
         // Players of a pulled stream wait for the pull's next stream (it reconnects while
         // they watch).
-        idle_streams: want.app.settings.idle_streams || !want.app.settings.relay.pull.is_empty(),
+        // So do the players of an `exec_pull` stream (its command is respawned).
+        idle_streams: want.app.settings.idle_streams
+            || !want.app.settings.relay.pull.is_empty()
+            || want.app.settings.exec.pulls(&want.key.name),
         want: want.clone(),
     };
     // If the publisher already writes for another reader, the first player gets the current

@@ -85,8 +85,28 @@ fn errors() {
         c.set_exec(Scope::Main, ExecKind::Push, p(), &[]),
         Err(ConfError::Arity { .. })
     ));
-    assert_eq!(
-        c.set(Scope::Main, "exec_pull", &["x"]),
-        Err(ConfError::Unknown("exec_pull".into()))
-    );
+    assert!(matches!(
+        c.set_exec(Scope::Main, ExecKind::Pull, p(), &[]),
+        Err(ConfError::Arity { .. })
+    ));
+}
+
+#[test]
+fn exec_pull_lines_are_the_applications() {
+    let mut c = RtmpConf::new();
+    c.set_exec(Scope::Main, ExecKind::Pull, p(), &["ffmpeg", "$name"])
+        .unwrap();
+    let s = c.add_server();
+    let a = c.add_application(s, "live").unwrap();
+    let app = Scope::Application { server: s, app: a };
+    c.set(app, "exec_options", &["on"]).unwrap();
+    c.set_exec(app, ExecKind::Pull, p(), &["ffmpeg", "name=cam", "-i", "x"])
+        .unwrap();
+    c.finish().unwrap();
+    let e = &c.servers[0].applications[a].settings.exec;
+    assert_eq!(e.lines_for(ExecKind::Pull, "cam").count(), 2);
+    assert_eq!(e.lines_for(ExecKind::Pull, "dog").count(), 1);
+    assert!(e.pulls("dog"));
+    assert!(e.lines_for(ExecKind::Push, "cam").next().is_none());
+    assert!(c.static_execs.is_empty());
 }

@@ -163,6 +163,8 @@ impl Policy {
             return;
         }
         let mut published = live_here || worker::with(|w| remote::attach(w, &want, now).is_some());
+        // Its player waits for the `exec_pull` commands' publish, whatever `idle_streams` says.
+        let mut exec_pulled = false;
         if !published {
             // An edge: the first player of a stream it lacks starts a pull.
             let origins = match origin {
@@ -170,6 +172,11 @@ impl Policy {
                 None => app.settings.relay.pulls_of(&key.name),
             };
             let started = crate::ngx::relay::pull::start(app, self.server, &key, origins, false);
+            if started.is_none() {
+                // No pull provides it: the `exec_pull` commands publish it, if any applies.
+                let vars = self.exec_vars(app, &key.name, &req.args);
+                exec_pulled = crate::ngx::exec_pull::want(app, self.server, &key, vars, self.log);
+            }
             match started {
                 Some(Started::Here) if self.wait_for_pull(app, &key, &req) => {
                     crate::ngx::relay::pull::kick(&key);
@@ -180,7 +187,7 @@ impl Policy {
                 None => {}
             }
         }
-        if !published && !app.settings.idle_streams {
+        if !published && !exec_pulled && !app.settings.idle_streams {
             log_info!(
                 self.log,
                 "rtmp: client {} play \"{}\": not published",

@@ -403,7 +403,10 @@ impl Policy {
         if let (Some(app), Some(e)) = (self.app, p.exec.take()) {
             exec::on_publish_done(app, e, self.log);
         }
-        let idle_streams = self.app.is_some_and(|a| a.settings.idle_streams);
+        // The players of an `exec_pull` stream wait for its command's next publish.
+        let idle_streams = self
+            .app
+            .is_some_and(|a| a.settings.idle_streams || a.settings.exec.pulls(&p.vars.name));
         let log = self.log;
         let ended = worker::with(|w| {
             let mut s = w.hub.unpublish(p.handle, idle_streams)?;
