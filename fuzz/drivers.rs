@@ -367,6 +367,12 @@ pub fn hls_stream(data: &[u8]) {
             Slicing::Plain
         },
         kind: PlaylistKind::Live,
+        // Shares its bit with the playlist length: both containers see every input shape.
+        fragment_type: if cfg_byte & 0x10 != 0 {
+            ngx_rtmp::hls::FragmentType::Fmp4
+        } else {
+            ngx_rtmp::hls::FragmentType::MpegTs
+        },
         base_url: String::new(),
     };
     let mut now = Now {

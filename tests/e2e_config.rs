@@ -33,6 +33,9 @@ fn accepts_nginx_rtmp_style_config() {
              live on;
              application live { live on; }
              application other { live off; }
+             hls_fragment_type fmp4;
+             application cmaf { live on; hls on; hls_path /tmp; }
+             application ts { live on; hls on; hls_path /tmp; hls_fragment_type mpegts; }
              application edge { live on; pull rtmp://127.0.0.1:1940/live app=live name=cam
                  tcUrl=rtmp://o/live pageUrl=http://p/ swfUrl=http://s/ flashVer=LNX.9
                  playPath=cam live=1; pull 127.0.0.2/live; pull_reconnect 1s; pull_grace 0;
@@ -110,6 +113,16 @@ fn errors_name_file_and_line() {
             "server { listen 127.0.0.1:{rtmp_port}; application a { pull_grace soon; } }",
             "pull_grace soon",
             "invalid time",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application a { hls_fragment_type cmaf; } }",
+            "hls_fragment_type cmaf",
+            "mpegts or fmp4",
+        ),
+        (
+            "server { listen 127.0.0.1:{rtmp_port}; application a { hls_fragment_type; } }",
+            "hls_fragment_type;",
+            "invalid number of arguments",
         ),
         (
             "server { listen 127.0.0.1:{rtmp_port}; application a { pull_reconnect 0; } }",

@@ -13,6 +13,7 @@ fn entry(sequence: u64, duration_ms: u64, discontinuity: bool) -> SegmentEntry {
         discontinuity,
         independent: true,
         uri: format!("live-{sequence}.ts"),
+        map: None,
     }
 }
 
@@ -112,4 +113,56 @@ fn independent_segments_only_while_every_listed_segment_is() {
         render(&p).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"),
         "back once it scrolled out"
     );
+}
+
+fn fmp4_entry(sequence: u64, discontinuity: bool, init: u64) -> SegmentEntry {
+    SegmentEntry {
+        uri: format!("live-{sequence}.m4s"),
+        map: Some(format!("live-init-{init}.mp4")),
+        ..entry(sequence, 4000, discontinuity)
+    }
+}
+
+#[test]
+fn fmp4_playlist_names_its_init_segments_and_needs_version_6() {
+    let mut p = playlist(PlaylistKind::Live, true);
+    p.entries = VecDeque::from(vec![
+        fmp4_entry(7, false, 7),
+        fmp4_entry(8, false, 7),
+        // A republish with other codecs: a new init segment.
+        fmp4_entry(9, true, 9),
+        // A republish with the same init: the map is still repeated after the tag.
+        fmp4_entry(10, true, 9),
+        fmp4_entry(11, false, 9),
+    ]);
+    let text = render(&p);
+    assert_eq!(
+        text,
+        "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:4\n\
+         #EXT-X-MEDIA-SEQUENCE:7\n\
+         #EXT-X-MAP:URI=\"live-init-7.mp4\"\n#EXTINF:4.000,\nlive-7.m4s\n\
+         #EXTINF:4.000,\nlive-8.m4s\n\
+         #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"live-init-9.mp4\"\n#EXTINF:4.000,\nlive-9.m4s\n\
+         #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"live-init-9.mp4\"\n#EXTINF:4.000,\nlive-10.m4s\n\
+         #EXTINF:4.000,\nlive-11.m4s\n#EXT-X-ENDLIST\n"
+    );
+    let mut back = parse(&text, PlaylistKind::Live).unwrap();
+    for e in back.entries.iter_mut() {
+        e.id = e.sequence;
+    }
+    assert_eq!(back.entries, p.entries);
+    // Every MAP precedes the first segment it applies to.
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("#EXT-X-MAP") {
+            let next_uri = text.lines().skip(i).find(|l| !l.starts_with('#')).unwrap();
+            assert!(next_uri.ends_with(".m4s"), "{next_uri}");
+        }
+    }
+}
+
+#[test]
+fn ts_playlist_stays_at_version_3() {
+    let text = render(&playlist(PlaylistKind::Live, false));
+    assert!(text.contains("#EXT-X-VERSION:3\n"), "{text}");
+    assert!(!text.contains("EXT-X-MAP"), "{text}");
 }

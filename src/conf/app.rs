@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::auth::{AccessList, KeyMap};
 use crate::dash::DashConfig;
 use crate::exec::ExecKind;
-use crate::hls::{HlsConfig, Naming, PlaylistKind, Slicing, VariantSpec};
+use crate::hls::{FragmentType, HlsConfig, Naming, PlaylistKind, Slicing, VariantSpec};
 use crate::live::gop::{DEFAULT_MAX_BYTES as GOP_MAX_BYTES, DEFAULT_MAX_FRAMES as GOP_MAX_FRAMES};
 use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
 use crate::live::{GopCache, QueuePolicy};
@@ -50,6 +50,7 @@ pub(super) struct AppLayer {
     pub(super) hls_naming: Option<Naming>,
     pub(super) hls_slicing: Option<Slicing>,
     pub(super) hls_type: Option<PlaylistKind>,
+    pub(super) hls_fragment_type: Option<FragmentType>,
     pub(super) hls_base_url: Option<String>,
     /// `hls_variant` lines of this level; a level with some replaces inherited ones.
     pub(super) hls_variants: Option<Vec<VariantSpec>>,
@@ -104,6 +105,7 @@ impl AppLayer {
             hls_naming: self.hls_naming.or(parent.hls_naming),
             hls_slicing: self.hls_slicing.or(parent.hls_slicing),
             hls_type: self.hls_type.or(parent.hls_type),
+            hls_fragment_type: self.hls_fragment_type.or(parent.hls_fragment_type),
             hls_base_url: self
                 .hls_base_url
                 .clone()
@@ -145,6 +147,7 @@ impl AppLayer {
                 naming: self.hls_naming.unwrap_or(d.naming),
                 slicing: self.hls_slicing.unwrap_or(d.slicing),
                 kind: self.hls_type.unwrap_or(d.kind),
+                fragment_type: self.hls_fragment_type.unwrap_or(d.fragment_type),
                 base_url: self.hls_base_url.clone().unwrap_or(d.base_url),
             };
             Some(HlsSettings {

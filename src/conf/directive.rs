@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::auth::{AccessList, KeyMap, Rule};
 use crate::exec::{ExecKind, ExecLine};
-use crate::hls::{Naming, PlaylistKind, Slicing, VariantSpec};
+use crate::hls::{FragmentType, Naming, PlaylistKind, Slicing, VariantSpec};
 use crate::http::Method;
 use crate::transcode::Rendition;
 
@@ -382,6 +382,20 @@ impl RtmpConf {
                 };
                 let l = self.app_layer(scope, "hls_fragment_slicing")?;
                 set_once(&mut l.hls_slicing, "hls_fragment_slicing", v)
+            }
+            "hls_fragment_type" => {
+                let a = one_arg("hls_fragment_type", args)?;
+                let v = match a {
+                    "mpegts" => FragmentType::MpegTs,
+                    "fmp4" => FragmentType::Fmp4,
+                    _ => {
+                        return Err(value_err("hls_fragment_type", a)(ValueError::Choice(
+                            "mpegts or fmp4",
+                        )))
+                    }
+                };
+                let l = self.app_layer(scope, "hls_fragment_type")?;
+                set_once(&mut l.hls_fragment_type, "hls_fragment_type", v)
             }
             "hls_type" => {
                 let a = one_arg("hls_type", args)?;

@@ -275,6 +275,50 @@ mod tests {
     }
 
     #[test]
+    fn hls_fragment_type_is_inherited_and_defaults_to_mpegts() {
+        use crate::hls::{FragmentType, HlsConfig};
+        let mut c = RtmpConf::new();
+        let s = c.add_server();
+        c.set(Scope::Server(s), "hls_fragment_type", &["fmp4"])
+            .unwrap();
+        let mut apps = Vec::new();
+        for name in ["inherits", "own"] {
+            let app = c.add_application(s, name).unwrap();
+            for (d, v) in [("hls", "on"), ("hls_path", "/tmp")] {
+                c.set(Scope::Application { server: s, app }, d, &[v])
+                    .unwrap();
+            }
+            apps.push(app);
+        }
+        let own = Scope::Application {
+            server: s,
+            app: apps[1],
+        };
+        c.set(own, "hls_fragment_type", &["mpegts"]).unwrap();
+        assert!(matches!(
+            c.set(own, "hls_fragment_type", &["mpegts"]),
+            Err(ConfError::Duplicate(_))
+        ));
+        assert!(matches!(
+            c.set(Scope::Main, "hls_fragment_type", &["cmaf"]),
+            Err(ConfError::Value { .. })
+        ));
+        c.finish().unwrap();
+        let kind = |app: usize| {
+            c.servers[0].applications[app]
+                .settings
+                .hls
+                .as_ref()
+                .unwrap()
+                .config
+                .fragment_type
+        };
+        assert_eq!(kind(apps[0]), FragmentType::Fmp4);
+        assert_eq!(kind(apps[1]), FragmentType::MpegTs);
+        assert_eq!(HlsConfig::default().fragment_type, FragmentType::MpegTs);
+    }
+
+    #[test]
     fn batching_intervals() {
         let mut c = RtmpConf::new();
         c.set(Scope::Main, "publish_read_interval", &["20ms"])

@@ -34,6 +34,27 @@ pub enum PlaylistKind {
     Event,
 }
 
+/// `hls_fragment_type`: the container of the media segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FragmentType {
+    /// MPEG-TS segments (`name-17.ts`), as nginx-rtmp-module writes.
+    #[default]
+    MpegTs,
+    /// Fragmented MP4 segments, CMAF-style (`name-17.m4s`) with an initialization segment
+    /// (`name-init-17.mp4`) named in `#EXT-X-MAP`.
+    Fmp4,
+}
+
+impl FragmentType {
+    /// File extension of the media segments.
+    pub fn extension(self) -> &'static str {
+        match self {
+            FragmentType::MpegTs => "ts",
+            FragmentType::Fmp4 => "m4s",
+        }
+    }
+}
+
 /// HLS settings of one application, with nginx-rtmp-module's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HlsConfig {
@@ -54,6 +75,7 @@ pub struct HlsConfig {
     pub naming: Naming,
     pub slicing: Slicing,
     pub kind: PlaylistKind,
+    pub fragment_type: FragmentType,
     /// `hls_base_url`: prefix of the segment URIs in the playlist.
     pub base_url: String,
 }
@@ -70,6 +92,7 @@ impl Default for HlsConfig {
             naming: Naming::Sequential,
             slicing: Slicing::Plain,
             kind: PlaylistKind::Live,
+            fragment_type: FragmentType::MpegTs,
             base_url: String::new(),
         }
     }

@@ -1,4 +1,4 @@
-//! HLS: MPEG-TS muxer, segmenter and live playlists.
+//! HLS: MPEG-TS and fMP4 (CMAF) muxers, segmenter and live playlists.
 //!
 //! The seam to the nginx shell is [`HlsStream`]: the shell creates one per
 //! published stream, feeds it [`Frame`](crate::media::Frame)s, and executes
@@ -9,10 +9,12 @@
 
 mod annexb;
 mod bandwidth;
+pub mod cmaf;
 mod config;
 mod error;
 mod grid;
 pub mod master;
+mod muxer;
 mod output;
 pub mod playlist;
 mod schedule;
@@ -22,7 +24,7 @@ mod stream_inf;
 pub mod ts;
 pub mod variant;
 
-pub use config::{HlsConfig, Naming, PlaylistKind, Slicing};
+pub use config::{FragmentType, HlsConfig, Naming, PlaylistKind, Slicing};
 pub use error::HlsError;
 pub use playlist::{Playlist, SegmentEntry};
 pub use schedule::{Cut, CutSchedule};

@@ -22,6 +22,9 @@ pub struct SegmentEntry {
     pub independent: bool,
     /// URI as listed (base URL included).
     pub uri: String,
+    /// URI of the initialization segment (`#EXT-X-MAP`) of an fMP4 segment; `None` for
+    /// MPEG-TS.
+    pub map: Option<String>,
 }
 
 /// A media playlist: everything rendering needs.
@@ -44,10 +47,20 @@ pub fn format_duration(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
+/// The lowest `#EXT-X-VERSION` the playlist's features need (RFC 8216 7): 3 for decimal
+/// EXTINF, 6 for `#EXT-X-MAP` in a playlist that is not I-frames only.
+pub fn version(p: &Playlist) -> u8 {
+    if p.entries.iter().any(|e| e.map.is_some()) {
+        6
+    } else {
+        3
+    }
+}
+
 /// Renders the playlist text: a pure function of the model.
 pub fn render(p: &Playlist) -> String {
     let mut s = String::with_capacity(160 + p.entries.len() * 48);
-    s.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
+    let _ = write!(s, "#EXTM3U\n#EXT-X-VERSION:{}\n", version(p));
     if p.kind == PlaylistKind::Event {
         s.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n");
     }
@@ -63,10 +76,19 @@ pub fn render(p: &Playlist) -> String {
             p.discontinuity_sequence
         );
     }
+    let mut map: Option<&str> = None;
     for e in &p.entries {
         if e.discontinuity {
             s.push_str("#EXT-X-DISCONTINUITY\n");
         }
+        // The map applies until the next one; it is repeated after a discontinuity so that
+        // every section names its own.
+        if let Some(uri) = e.map.as_deref() {
+            if e.discontinuity || map != Some(uri) {
+                let _ = writeln!(s, "#EXT-X-MAP:URI=\"{uri}\"");
+            }
+        }
+        map = e.map.as_deref();
         let _ = writeln!(s, "#EXTINF:{},", format_duration(e.duration_ms));
         s.push_str(&e.uri);
         s.push('\n');
@@ -112,6 +134,7 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
     let mut discontinuity = false;
     let mut independent = false;
     let mut duration: Option<u64> = None;
+    let mut map: Option<String> = None;
     for line in lines {
         if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
             p.target_duration_s = v.parse().ok()?;
@@ -126,6 +149,9 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
         } else if let Some(v) = line.strip_prefix("#EXTINF:") {
             let v = v.split(',').next()?;
             duration = Some(parse_duration_ms(v)?);
+        } else if let Some(v) = line.strip_prefix("#EXT-X-MAP:") {
+            let uri = v.strip_prefix("URI=\"")?.split('"').next()?;
+            map = Some(uri.to_owned());
         } else if line == "#EXT-X-ENDLIST" {
             p.ended = true;
         } else if line.starts_with('#') {
@@ -140,6 +166,7 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
                 // Per segment we only know what the whole playlist said.
                 independent,
                 uri: line.to_owned(),
+                map: map.clone(),
             });
         }
     }

@@ -5,19 +5,21 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::bandwidth::BandwidthMeter;
-use super::config::{HlsConfig, Naming, PlaylistKind, Slicing};
+use super::config::{FragmentType, HlsConfig, Naming, PlaylistKind, Slicing};
 use super::error::HlsError;
 use super::grid::{self, GridGate};
+use super::muxer::{AudioFormat, SegmentMuxer};
 use super::playlist::{self, Playlist};
 use super::schedule::{half_frame, CutSchedule, Role};
 use super::segmenter::{Decision, OpenSegment, Segmenter};
 use super::stream_inf::VariantInfo;
-use super::ts::{Tracks, TsMuxer};
+use super::ts::Tracks;
 use super::variant::{self, MemberStatus};
-use crate::files::{uri_escape, validate_stream_name, FileOp, Now, RelPath};
-use crate::media::{AdtsHeader, Demuxer, Frame, Track};
+use crate::files::{validate_stream_name, FileOp, Now, RelPath};
+use crate::media::{Demuxer, Frame, Track};
 
 mod group;
+mod names;
 mod segments;
 
 /// Without a video configuration, audio waits this long at the start for a
@@ -65,14 +67,16 @@ pub struct HlsStream {
     playlist_path: RelPath,
     state: State,
     seg: Segmenter,
-    mux: TsMuxer,
+    mux: SegmentMuxer,
+    /// URI of the initialization segment in force (fMP4), for `#EXT-X-MAP`.
+    map: Option<String>,
     playlist: Playlist,
     /// Sum of the listed durations.
     total_ms: u64,
     next_sequence: u64,
     last_id: Option<u64>,
     held: VecDeque<Held>,
-    adts: Option<AdtsHeader>,
+    audio: Option<AudioFormat>,
     ops: VecDeque<FileOp>,
     resumed: bool,
     dropped_frames: u64,
@@ -88,13 +92,6 @@ pub struct HlsStream {
     /// member that follows a [`CutSchedule`] is not).
     grid: bool,
     gate: GridGate,
-}
-
-fn entry_id_from_uri(uri: &str) -> Option<u64> {
-    let stem = uri.strip_suffix(".ts")?;
-    let digits = stem.bytes().rev().take_while(u8::is_ascii_digit).count();
-    let start = stem.len().checked_sub(digits)?;
-    stem.get(start..)?.parse().ok()
 }
 
 impl HlsStream {
@@ -124,6 +121,7 @@ impl HlsStream {
         config.validate()?;
         let playlist_path = Self::playlist_path_of(&config, name)?;
         let seg = Segmenter::new(config.fragment_ms, config.max_fragment(), config.slicing);
+        let mux = SegmentMuxer::new(config.fragment_type);
         let mut s = Self {
             playlist: Playlist {
                 kind: config.kind,
@@ -140,12 +138,13 @@ impl HlsStream {
                 discontinuity: false,
             },
             seg,
-            mux: TsMuxer::new(),
+            mux,
+            map: None,
             total_ms: 0,
             next_sequence: 0,
             last_id: None,
             held: VecDeque::new(),
-            adts: None,
+            audio: None,
             ops: VecDeque::new(),
             resumed: false,
             dropped_frames: 0,
@@ -171,22 +170,38 @@ impl HlsStream {
         let Some(mut old) = playlist::parse(text, self.config.kind) else {
             return;
         };
-        let mut ids = Vec::with_capacity(old.entries.len());
-        for e in &old.entries {
-            match entry_id_from_uri(&e.uri) {
-                Some(id) => ids.push(id),
+        // The previous publish may have used the other container (the configuration
+        // changed): its playlist is then not continued, only cleaned up.
+        let ours = self.config.fragment_type;
+        let other = match ours {
+            FragmentType::MpegTs => FragmentType::Fmp4,
+            FragmentType::Fmp4 => FragmentType::MpegTs,
+        };
+        let ids_for = |kind: FragmentType| -> Option<Vec<u64>> {
+            old.entries
+                .iter()
+                .map(|e| names::entry_id_from_uri(&e.uri, kind.extension()))
+                .collect()
+        };
+        let (kind, ids) = match ids_for(ours) {
+            Some(ids) => (ours, ids),
+            None => match ids_for(other) {
+                Some(ids) => (other, ids),
                 None => return,
-            }
-        }
+            },
+        };
         for (e, id) in old.entries.iter_mut().zip(ids) {
             e.id = id;
         }
-        if self.config.continuous {
+        if self.config.continuous && kind == ours {
             self.ops.push_back(FileOp::CancelDelete {
                 path: self.playlist_path.clone(),
             });
             for e in &old.entries {
                 let path = self.segment_path(e.id);
+                self.ops.push_back(FileOp::CancelDelete { path });
+            }
+            for path in self.init_paths(old.entries.iter()) {
                 self.ops.push_back(FileOp::CancelDelete { path });
             }
             self.next_sequence = old.media_sequence + old.entries.len() as u64;
@@ -204,8 +219,13 @@ impl HlsStream {
         } else if self.config.cleanup {
             let at =
                 now.monotonic_ms + old.target_duration_s * 1000 + self.config.playlist_length_ms;
-            for e in &old.entries {
-                let path = self.segment_path(e.id);
+            let mut paths: Vec<RelPath> = old
+                .entries
+                .iter()
+                .map(|e| self.segment_path_of(kind, e.id))
+                .collect();
+            paths.extend(self.init_paths(old.entries.iter()));
+            for path in paths {
                 self.ops.push_back(FileOp::Delete {
                     path,
                     not_before_ms: at,
@@ -248,24 +268,6 @@ impl HlsStream {
         self.ops.pop_front()
     }
 
-    fn segment_path(&self, id: u64) -> RelPath {
-        if self.config.nested {
-            RelPath::new(format!("{}/{id}.ts", self.name))
-        } else {
-            RelPath::new(format!("{}-{id}.ts", self.name))
-        }
-    }
-
-    fn segment_uri(&self, id: u64) -> String {
-        let base = &self.config.base_url;
-        match (self.config.nested, base.is_empty()) {
-            (true, true) => format!("{id}.ts"),
-            // The base URL maps to hls_path, so it needs the directory.
-            (true, false) => format!("{base}{}/{id}.ts", uri_escape(&self.name)),
-            (false, _) => format!("{base}{}-{id}.ts", uri_escape(&self.name)),
-        }
-    }
-
     fn next_id(&mut self, start_ms: u64, now: Now) -> u64 {
         let candidate = match self.config.naming {
             Naming::Sequential => self.next_sequence,
@@ -295,15 +297,15 @@ impl HlsStream {
             return Err(HlsError::Finished);
         }
         self.meter.observe(codecs);
-        let audio_adts = match codecs.audio_config() {
-            Some(asc) => Some(asc.adts().map_err(HlsError::Unsupported)?),
-            None => None,
-        };
-        if frame.track == Track::Audio && audio_adts.is_none() {
+        let audio = codecs.audio_config().map(AudioFormat::new);
+        if let Some(a) = &audio {
+            self.mux.check_audio(a)?;
+        }
+        if frame.track == Track::Audio && audio.is_none() {
             return Err(HlsError::MissingConfig(Track::Audio));
         }
-        if let Some(a) = audio_adts {
-            self.adts = Some(a);
+        if let Some(a) = audio {
+            self.audio = Some(a);
         }
         let video_cfg = codecs.video_config();
         if frame.track == Track::Video && video_cfg.is_none() {
@@ -311,7 +313,7 @@ impl HlsStream {
         }
         let available = Tracks {
             video: video_cfg.is_some(),
-            audio: audio_adts.is_some(),
+            audio: audio.is_some(),
         };
         let generation = codecs.video_generation();
         let n = self.seg.normalize(frame.track, frame.dts, frame.pts);
@@ -526,14 +528,14 @@ impl HlsStream {
         if !open.tracks.audio {
             return Ok(());
         }
-        let Some(adts) = self.adts else {
+        let Some(audio) = self.audio else {
             return Ok(());
         };
         let interval = self.seg.interval(Track::Audio);
         let mut end = open.end_ms;
         while let Some(h) = self.held.pop_front() {
             // A malformed held frame is dropped; the rest still go out.
-            if self.mux.write_audio(h.pts, &h.data, &adts).is_err() {
+            if self.mux.write_audio(h.pts, &h.data, &audio).is_err() {
                 self.dropped_frames += 1;
                 continue;
             }
@@ -562,8 +564,8 @@ impl HlsStream {
                 self.meter.video_frame();
             }
             Track::Audio => {
-                let adts = self.adts.ok_or(HlsError::MissingConfig(Track::Audio))?;
-                self.mux.write_audio(pts, &frame.data, &adts)?;
+                let audio = self.audio.ok_or(HlsError::MissingConfig(Track::Audio))?;
+                self.mux.write_audio(pts, &frame.data, &audio)?;
             }
         }
         let end = dts + self.seg.interval(frame.track);

@@ -58,7 +58,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 105] = [
+static mut CONF_COMMANDS: [ngx_command_t; 106] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -173,6 +173,7 @@ static mut CONF_COMMANDS: [ngx_command_t; 105] = [
     simple(ngx_string!("hls_fragment_naming"), ANY_LEVEL),
     simple(ngx_string!("hls_fragment_slicing"), ANY_LEVEL),
     simple(ngx_string!("hls_type"), ANY_LEVEL),
+    simple(ngx_string!("hls_fragment_type"), ANY_LEVEL),
     simple(ngx_string!("hls_base_url"), ANY_LEVEL),
     simple(ngx_string!("hls_variant"), ANY_LEVEL),
     simple(ngx_string!("dash"), ANY_LEVEL),

@@ -79,12 +79,28 @@ impl Fs {
                 self.open = None;
                 self.closed.push(path.to_string());
             }
+            FileOp::WritePlaylist { path, contents } if path.as_str().ends_with(".mp4") => {
+                // An fMP4 initialization segment, replaced like a playlist.
+                self.log.push(format!("init {path}"));
+                self.files.insert(path.to_string(), contents.to_vec());
+            }
             FileOp::WritePlaylist { path, contents } => {
                 let text = String::from_utf8(contents.to_vec()).unwrap();
                 self.log.push(format!("playlist {path}"));
                 // Every listed segment must be complete (closed) on disk. (Variant status
                 // files are replaced like playlists but list nothing.)
                 let listing = path.as_str().ends_with(".m3u8");
+                // An fMP4 segment's initialization segment is written before it is named.
+                for line in text.lines().filter(|l| l.starts_with("#EXT-X-MAP:URI=\"")) {
+                    let uri = line
+                        .trim_start_matches("#EXT-X-MAP:URI=\"")
+                        .trim_end_matches('"');
+                    let tail = uri.rsplit('/').next().unwrap();
+                    assert!(
+                        self.files.keys().any(|p| p.ends_with(tail)),
+                        "{uri} named before it was written"
+                    );
+                }
                 for uri in text.lines().filter(|l| listing && !l.starts_with('#')) {
                     let tail = uri.rsplit('/').next().unwrap();
                     assert!(

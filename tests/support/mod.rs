@@ -11,6 +11,7 @@
 //! - [`dns`]: a DNS server on loopback whose answers the test changes;
 //! - [`recording`]: what a recorded FLV file holds (metadata, index, starts, ffprobe);
 //! - [`fileops`]: an in-memory executor of the HLS segmenter's `FileOp`s;
+//! - [`fmp4`]: the fMP4 reader (init segments, fragments);
 //! - [`ts`]: the MPEG-TS parser; [`m3u8`]: the playlist parser;
 //! - [`hls`]: inputs, capture and ffprobe for end-to-end HLS; [`hls_rules`]: the HLS rules;
 //! - [`master`]: master playlists and ffprobe's view of variants' segments;
@@ -25,6 +26,7 @@ pub mod callback;
 pub mod dns;
 pub mod fileops;
 pub mod flv;
+pub mod fmp4;
 pub mod hls;
 pub mod hls_js;
 pub mod hls_rules;

@@ -58,11 +58,24 @@ impl HlsStream {
         self.state = State::Waiting {
             discontinuity: false,
         };
-        let flushed = self.mux.flush_audio();
+        let ended = self.mux.end_segment(end_ms);
         self.emit_output(true);
         self.ops.push_back(FileOp::CloseSegment {
             path: self.segment_path(open.id),
         });
+        let flushed = match ended {
+            Ok(Some(init)) => {
+                // Written before the playlist that names it.
+                self.ops.push_back(FileOp::WritePlaylist {
+                    path: self.init_path(open.id),
+                    contents: init,
+                });
+                self.map = Some(self.init_uri(open.id));
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
         let mut duration = end_ms.saturating_sub(open.start_ms).max(1);
         if clamp {
             duration = duration.min(self.seg.hard_limit_ms());
@@ -85,6 +98,7 @@ impl HlsStream {
             discontinuity: open.discontinuity,
             independent: open.independent,
             uri: self.segment_uri(open.id),
+            map: self.map.clone(),
         });
         self.next_sequence += 1;
         self.total_ms += duration;
@@ -126,6 +140,16 @@ impl HlsStream {
                     path: self.segment_path(gone.id),
                     not_before_ms: deadline,
                 });
+                // Maps only move forward: one the next entry does not name is unused now.
+                let next_map = self.playlist.entries.front().and_then(|e| e.map.as_ref());
+                if gone.map.is_some() && gone.map.as_ref() != next_map {
+                    for path in self.init_paths(std::iter::once(&gone)) {
+                        self.ops.push_back(FileOp::Delete {
+                            path,
+                            not_before_ms: deadline,
+                        });
+                    }
+                }
             }
         }
         if let Some(front) = self.playlist.entries.front() {
@@ -158,7 +182,7 @@ impl HlsStream {
             }
             State::Waiting { .. } => {}
         }
-        if !self.held.is_empty() && self.adts.is_some() {
+        if !self.held.is_empty() && self.audio.is_some() {
             let discontinuity = self.has_history;
             let start = self.held.front().map_or(0, |h| h.pts);
             let tracks = Tracks {
@@ -189,12 +213,13 @@ impl HlsStream {
         self.write_playlist();
         if self.config.cleanup && self.config.kind == PlaylistKind::Live {
             let deadline = self.delete_deadline(now);
-            let paths: Vec<RelPath> = self
+            let mut paths: Vec<RelPath> = self
                 .playlist
                 .entries
                 .iter()
                 .map(|e| self.segment_path(e.id))
                 .collect();
+            paths.extend(self.init_paths(self.playlist.entries.iter()));
             for path in paths {
                 self.ops.push_back(FileOp::Delete {
                     path,
