@@ -1,5 +1,8 @@
+use std::path::PathBuf;
+
 use super::*;
 use crate::conf::ExecPolicy;
+use crate::exec::ExecKind;
 
 fn p() -> PathBuf {
     PathBuf::from("/bin/echo")
