@@ -53,19 +53,7 @@ fn hls_js_in_headless_chromium_plays_the_live_stream() {
         .spawn()
         .expect("spawn ffmpeg");
     let playlist = n.prefix.join("www/hls/cam.m3u8");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fs::read_to_string(&playlist).map_or(0, |t| t.matches("#EXTINF").count()) < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "no playlist with 2 segments:\n{}",
-            n.error_log()
-        );
-        assert!(
-            publisher.try_wait().unwrap().is_none(),
-            "publisher exited early"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    hls_js::wait_listed(&n, &playlist, &mut publisher, 2);
 
     let page = format!(
         "http://127.0.0.1:{}/player/index.html?src=/hls/cam.m3u8",

@@ -135,3 +135,26 @@ impl Played {
             .to_owned()
     }
 }
+
+/// Waits until the live playlist at `playlist` lists `segments` segments, while `publisher`
+/// keeps publishing (fails the test after 20 s, or if the publisher exits).
+pub fn wait_listed(
+    n: &super::nginx::Nginx,
+    playlist: &Path,
+    publisher: &mut std::process::Child,
+    segments: usize,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while fs::read_to_string(playlist).map_or(0, |t| t.matches("#EXTINF").count()) < segments {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no playlist with {segments} segments:\n{}",
+            n.error_log()
+        );
+        assert!(
+            publisher.try_wait().unwrap().is_none(),
+            "publisher exited early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
