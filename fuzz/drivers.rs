@@ -267,7 +267,7 @@ pub fn demux(data: &[u8]) {
         } else {
             d.push_audio(r.timestamp, payload)
         };
-        if let Ok(Some(frame)) = res {
+        for frame in res.unwrap_or_default() {
             assert!(!frame.data.is_empty());
             assert!(frame.data.len() < r.payload.len());
         }
@@ -393,8 +393,9 @@ pub fn hls_stream(data: &[u8]) {
         };
         now.monotonic_ms += 10;
         now.unix_ms += 10;
-        if let Ok(Some(frame)) = res {
-            let _ = hls.push(&frame, &d, now);
+        let frames = res.map(<[_]>::to_vec).unwrap_or_default();
+        for frame in frames.iter().filter(|f| d.is_primary(f)) {
+            let _ = hls.push(frame, &d, now);
         }
         while let Some(op) = hls.poll_op() {
             ops.check(&op);

@@ -42,6 +42,22 @@ if [[ ! -f "$PLAYER/node_modules/.package-lock.json" ||
     (cd "$PLAYER" && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 
+# A current FFmpeg (Enhanced RTMP: HEVC, AV1, VP9, Opus, multitrack) for the modern-codec
+# tests: Debian's 5.1 predates Enhanced RTMP. The imageio-ffmpeg wheel ships a static FFmpeg;
+# it goes into the project's own virtual environment.
+VENV="$ROOT/.venv"
+if [[ ! -x "$VENV/bin/python" ]]; then
+    echo "test.sh: creating $VENV" >&2
+    python3 -m venv "$VENV" 2>/dev/null || {
+        [[ $(id -u) -eq 0 ]] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$VENV"
+    }
+fi
+"$VENV/bin/python" -c 'import imageio_ffmpeg' 2>/dev/null ||
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check imageio-ffmpeg >&2
+NGX_RTMP_FFMPEG9="$("$VENV/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')"
+export NGX_RTMP_FFMPEG9
+
 NGX_RTMP_MODULE="$("$ROOT/scripts/build.sh" | tail -n 1)"
 export NGX_RTMP_MODULE
 

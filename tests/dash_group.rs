@@ -629,8 +629,18 @@ impl FlvSource {
         while self.pending.is_none() {
             let t = self.tags.next()?;
             self.pending = match t.type_id {
-                8 => self.demuxer.push_audio(t.ts, Bytes::from(t.body)).unwrap(),
-                9 => self.demuxer.push_video(t.ts, Bytes::from(t.body)).unwrap(),
+                8 => self
+                    .demuxer
+                    .push_audio(t.ts, Bytes::from(t.body))
+                    .unwrap()
+                    .first()
+                    .cloned(),
+                9 => self
+                    .demuxer
+                    .push_video(t.ts, Bytes::from(t.body))
+                    .unwrap()
+                    .first()
+                    .cloned(),
                 _ => None,
             };
         }

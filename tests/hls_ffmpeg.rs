@@ -79,8 +79,8 @@ fn run(tag: &str, video: bool, audio: bool) {
     let (mut nv, mut na) = (0, 0);
     for (t, ts, body) in tags {
         let frame = match t {
-            8 => d.push_audio(ts, body).unwrap(),
-            9 => d.push_video(ts, body).unwrap(),
+            8 => d.push_audio(ts, body).unwrap().first().cloned(),
+            9 => d.push_video(ts, body).unwrap().first().cloned(),
             _ => None,
         };
         if let Some(f) = frame {

@@ -469,12 +469,20 @@ fn flv_timestamp_wrap_is_seamless() {
             Track::Video => {
                 let mut p = vec![if f.keyframe { 0x17 } else { 0x27 }, 1, 0, 0, 67];
                 p.extend_from_slice(&f.data);
-                d.push_video(ts, Bytes::from(p)).unwrap().unwrap()
+                d.push_video(ts, Bytes::from(p))
+                    .unwrap()
+                    .first()
+                    .cloned()
+                    .unwrap()
             }
             Track::Audio => {
                 let mut p = vec![0xaf, 1];
                 p.extend_from_slice(&f.data);
-                d.push_audio(ts, Bytes::from(p)).unwrap().unwrap()
+                d.push_audio(ts, Bytes::from(p))
+                    .unwrap()
+                    .first()
+                    .cloned()
+                    .unwrap()
             }
         };
         s.push(&frame, &d, now(f.dts)).unwrap();

@@ -97,7 +97,7 @@ impl Output for Probe {
             type_id: msg.type_id,
             timestamp: msg.timestamp,
             len: msg.payload.len(),
-            frame: msg.frame.is_some(),
+            frame: msg.frame().is_some(),
             keyframe: msg.info.keyframe,
         });
         Ok(())

@@ -10,7 +10,7 @@ use support::media::*;
 #[test]
 fn x264_high_sequence_header() {
     let mut d = Demuxer::new();
-    assert_eq!(d.push_video(0, hex(X264_HIGH_SEQ)).unwrap(), None);
+    assert!(d.push_video(0, hex(X264_HIGH_SEQ)).unwrap().is_empty());
     let cfg = d.video_config().unwrap();
     assert_eq!(cfg.profile, 100);
     assert_eq!(cfg.level, 13);
@@ -143,7 +143,7 @@ impl BitWriter {
 #[test]
 fn aac_configs() {
     let mut d = Demuxer::new();
-    assert_eq!(d.push_audio(0, hex(AAC_SEQ)).unwrap(), None);
+    assert!(d.push_audio(0, hex(AAC_SEQ)).unwrap().is_empty());
     let c = d.audio_config().unwrap();
     assert_eq!(c.object_type, 2);
     assert_eq!(c.sample_rate, 44100);
@@ -199,7 +199,12 @@ fn frames_are_zero_copy_with_composition_time() {
     let mut payload = vec![0x17, 0x01, 0x00, 0x00, 0x43];
     payload.extend_from_slice(&[0, 0, 0, 2, 0x65, 0x88]);
     let payload = Bytes::from(payload);
-    let f = d.push_video(1000, payload.clone()).unwrap().unwrap();
+    let f = d
+        .push_video(1000, payload.clone())
+        .unwrap()
+        .first()
+        .cloned()
+        .unwrap();
     assert_eq!(f.track, Track::Video);
     assert_eq!((f.dts, f.pts), (1000, 1067));
     assert!(f.keyframe);
@@ -212,12 +217,17 @@ fn frames_are_zero_copy_with_composition_time() {
 
     // Negative composition time clamps at zero.
     let p = Bytes::from_static(&[0x27, 0x01, 0xff, 0xff, 0x00, 0, 0, 0, 1, 0x41]);
-    let f = d.push_video(100, p).unwrap().unwrap();
+    let f = d.push_video(100, p).unwrap().first().cloned().unwrap();
     assert_eq!((f.dts, f.pts), (100, 0));
     assert!(!f.keyframe);
 
     let a = Bytes::from_static(&[0xaf, 0x01, 0x21, 0x10, 0x04]);
-    let f = d.push_audio(2000, a.clone()).unwrap().unwrap();
+    let f = d
+        .push_audio(2000, a.clone())
+        .unwrap()
+        .first()
+        .cloned()
+        .unwrap();
     assert_eq!(f.track, Track::Audio);
     assert_eq!((f.dts, f.pts), (2000, 2000));
     assert_eq!(f.data.as_ptr(), a[2..].as_ptr());
@@ -236,13 +246,12 @@ fn media_before_sequence_header_is_a_soft_error() {
         .unwrap_err();
     assert_eq!(e, MediaError::MissingSequenceHeader(Track::Audio));
     // Empty messages and end-of-sequence are ignored.
-    assert_eq!(d.push_video(0, Bytes::new()).unwrap(), None);
-    assert_eq!(d.push_audio(0, Bytes::new()).unwrap(), None);
-    assert_eq!(
-        d.push_video(0, Bytes::from_static(&[0x17, 2, 0, 0, 0]))
-            .unwrap(),
-        None
-    );
+    assert!(d.push_video(0, Bytes::new()).unwrap().is_empty());
+    assert!(d.push_audio(0, Bytes::new()).unwrap().is_empty());
+    assert!(d
+        .push_video(0, Bytes::from_static(&[0x17, 2, 0, 0, 0]))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -281,7 +290,7 @@ fn truncated_sequence_headers_are_errors() {
             let mut d = Demuxer::new();
             let r = d.push_video(0, full.slice(..cut));
             if cut == 0 {
-                assert_eq!(r, Ok(None));
+                assert!(r.unwrap().is_empty());
                 continue;
             }
             assert!(r.is_err(), "prefix of {cut} bytes accepted");
@@ -396,8 +405,7 @@ fn timestamps_extend_across_the_32_bit_wrap() {
     let near = u32::MAX - 30;
     let a = |d: &mut Demuxer, ts: u32| {
         d.push_audio(ts, Bytes::from_static(&[0xaf, 1, 0x21, 0x10]))
-            .unwrap()
-            .unwrap()
+            .unwrap()[0]
             .dts
     };
     assert_eq!(a(&mut d, near), u64::from(near));

@@ -78,8 +78,16 @@ fn record(src: &Path, fragment_ms: u64) -> Recording {
     let mut video_frames = 0;
     for tag in support::flv::tags(&std::fs::read(src).unwrap()) {
         let frame = match tag.type_id {
-            8 => demuxer.push_audio(tag.ts, Bytes::from(tag.body)).unwrap(),
-            9 => demuxer.push_video(tag.ts, Bytes::from(tag.body)).unwrap(),
+            8 => demuxer
+                .push_audio(tag.ts, Bytes::from(tag.body))
+                .unwrap()
+                .first()
+                .cloned(),
+            9 => demuxer
+                .push_video(tag.ts, Bytes::from(tag.body))
+                .unwrap()
+                .first()
+                .cloned(),
             _ => None,
         };
         let Some(frame) = frame else { continue };

@@ -10,7 +10,7 @@ impl Output for DashStream {
     }
 
     fn push(&mut self, msg: &Published<'_>) -> Result<(), OutputError> {
-        if let Some(frame) = msg.frame {
+        if let Some(frame) = msg.frame() {
             // A frame the fragmenter refuses is dropped; the stream goes on.
             let _ = DashStream::push(self, frame, msg.codecs, msg.now);
         }

@@ -10,7 +10,7 @@ impl Output for HlsStream {
     }
 
     fn push(&mut self, msg: &Published<'_>) -> Result<(), OutputError> {
-        if let Some(frame) = msg.frame {
+        if let Some(frame) = msg.frame() {
             // A frame the muxer refuses is dropped (and counted); the stream goes on.
             let _ = HlsStream::push(self, frame, msg.codecs, msg.now);
         }

@@ -28,13 +28,21 @@ pub struct Published<'a> {
     pub timestamp: u32,
     /// The message as the publisher sent it (an FLV tag body).
     pub payload: &'a Bytes,
-    /// The coded frame it carries, when the stream is demuxed and the message is one (not a
-    /// codec header, not metadata, not malformed).
-    pub frame: Option<&'a Frame>,
+    /// The coded frames it carries, one per track (a legacy message carries at most one),
+    /// when the stream is demuxed (none for codec headers, metadata, malformed messages).
+    pub frames: &'a [Frame],
     /// The stream's codec configuration after this message.
     pub codecs: &'a Demuxer,
     /// The stream's cached GOP before this message.
     pub gop: &'a GopCache,
+}
+
+impl<'a> Published<'a> {
+    /// The message's frame of the stream's primary track of its kind: what an output of one
+    /// rendition (HLS, DASH, a recorder) carries.
+    pub fn frame(&self) -> Option<&'a Frame> {
+        self.frames.iter().find(|f| self.codecs.is_primary(f))
+    }
 }
 
 /// Why an output stopped.

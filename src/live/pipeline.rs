@@ -181,18 +181,20 @@ impl Pipeline {
             }
             MediaKind::Meta => {}
         }
-        let frame = match info.kind {
-            MediaKind::Video if self.demux => {
-                self.demuxer.push_video(msg.timestamp, msg.payload.clone())
-            }
-            MediaKind::Audio if self.demux => {
-                self.demuxer.push_audio(msg.timestamp, msg.payload.clone())
-            }
-            _ => Ok(None),
+        let demuxed = match info.kind {
+            MediaKind::Video if self.demux => self
+                .demuxer
+                .push_video(msg.timestamp, msg.payload.clone())
+                .map(|f| !f.is_empty()),
+            MediaKind::Audio if self.demux => self
+                .demuxer
+                .push_audio(msg.timestamp, msg.payload.clone())
+                .map(|f| !f.is_empty()),
+            _ => Ok(false),
         };
-        let frame = frame.unwrap_or_else(|_| {
+        let has_frames = demuxed.unwrap_or_else(|_| {
             self.counters.bad_messages += 1;
-            None
+            false
         });
         if !self.outputs.is_empty() {
             let published = Published {
@@ -201,7 +203,11 @@ impl Pipeline {
                 type_id: msg.type_id,
                 timestamp: msg.timestamp,
                 payload: msg.payload,
-                frame: frame.as_ref(),
+                frames: if has_frames {
+                    self.demuxer.frames()
+                } else {
+                    &[]
+                },
                 codecs: &self.demuxer,
                 gop: &self.gop,
             };

@@ -50,6 +50,36 @@ impl VideoConfig {
         }
     }
 
+    /// The FourCC of the codec.
+    pub fn fourcc(&self) -> VideoFourCc {
+        match self {
+            Self::Avc(_) => VideoFourCc::Avc,
+            Self::Hevc(_) => VideoFourCc::Hevc,
+            Self::Av1(_) => VideoFourCc::Av1,
+            Self::Vp9(_) => VideoFourCc::Vp9,
+        }
+    }
+
+    /// Profile name as the stat page shows it ("High", "Main", ...), where the codec has names.
+    pub fn profile_name(&self) -> Option<&'static str> {
+        match self {
+            Self::Avc(c) => Some(c.profile_name()),
+            Self::Hevc(c) => Some(c.profile_name()),
+            Self::Av1(c) => Some(c.profile_name()),
+            Self::Vp9(_) => None,
+        }
+    }
+
+    /// Level as the stat page shows it ("3.1").
+    pub fn level_string(&self) -> String {
+        match self {
+            Self::Avc(c) => c.level_string(),
+            Self::Hevc(c) => c.level_string(),
+            Self::Av1(c) => c.level_string(),
+            Self::Vp9(c) => c.level_string(),
+        }
+    }
+
     /// Codec name as the stat page shows it.
     pub fn codec_name(&self) -> &'static str {
         match self {
@@ -109,6 +139,14 @@ impl AudioConfig {
         match self {
             Self::Aac(asc) => aac_codec(asc),
             Self::Opus(_) => "opus".into(),
+        }
+    }
+
+    /// The FourCC of the codec.
+    pub fn fourcc(&self) -> AudioFourCc {
+        match self {
+            Self::Aac(_) => AudioFourCc::Aac,
+            Self::Opus(_) => AudioFourCc::Opus,
         }
     }
 

@@ -1,18 +1,28 @@
 //! Per-stream demuxer: RTMP audio/video message payloads in, [`Frame`]s out.
+//!
+//! Legacy FLV tags (AVC, AAC) and Enhanced RTMP messages (HEVC, AV1, VP9, AVC by FourCC;
+//! AAC and Opus; multitrack) land in one model: a stream has video tracks and audio tracks,
+//! each with an id (0 for the default track, the only one a legacy message can address), a
+//! parsed configuration and the record it came from. One message yields zero or more frames,
+//! one per track it carries.
 
 use bytes::Bytes;
 
 use super::aac::AudioSpecificConfig;
 use super::avc::AvcConfig;
+use super::codec_config::{AudioConfig, VideoConfig};
 use super::error::MediaError;
+use super::ex_audio::{is_ex_audio, parse_ex_audio, AudioPacket};
+use super::ex_header::{is_ex_video, parse_ex_video, VideoPacket};
 use super::flv::{self, AacPacketType, AvcPacketType, SoundFormat, VideoCodec, VideoFrameType};
+use super::fourcc::AudioFourCc;
 use super::frame::{Frame, Track};
 use super::timestamp::TimestampExtender;
 
-/// Codec summary for the stat page.
+/// Codec summary of a stream's primary tracks, for the stat page.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CodecInfo {
-    /// "H264" when a video sequence header was seen.
+    /// "H264", "HEVC", "AV1", "VP9" when a video configuration was seen.
     pub video_codec: Option<&'static str>,
     pub width: Option<u32>,
     pub height: Option<u32>,
@@ -21,7 +31,7 @@ pub struct CodecInfo {
     pub video_compat: Option<u8>,
     /// "3.1"
     pub video_level: Option<String>,
-    /// "AAC"
+    /// "AAC", "Opus"
     pub audio_codec: Option<&'static str>,
     /// "LC", "HE", ...
     pub audio_profile: Option<&'static str>,
@@ -29,15 +39,42 @@ pub struct CodecInfo {
     pub channels: Option<u8>,
 }
 
-/// Demultiplexes one published stream. Keeps the codec configuration from
-/// the sequence headers and extends timestamps across the 32-bit wrap
-/// (one timeline shared by audio and video).
+/// One video track of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoTrack {
+    /// 0 for the default track (every legacy message and every non-multitrack one).
+    pub id: u8,
+    pub config: VideoConfig,
+    /// The configuration record as received (the body of an `hvcC`/`av1C`/`avcC` box).
+    pub record: Bytes,
+    /// Incremented each time a configuration with different content arrives (starts at 1).
+    pub generation: u32,
+}
+
+/// One audio track of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioTrack {
+    pub id: u8,
+    pub config: AudioConfig,
+    /// The configuration as received (AudioSpecificConfig, OpusHead; may be empty for Opus).
+    pub record: Bytes,
+    pub generation: u32,
+}
+
+/// Most tracks of one kind a stream keeps: more configurations than that are refused, so a
+/// publisher cannot make the demuxer grow.
+const MAX_STREAM_TRACKS: usize = super::ex_header::MAX_TRACKS;
+
+/// Demultiplexes one published stream. Keeps each track's codec configuration and extends
+/// timestamps across the 32-bit wrap (one timeline shared by every track).
 #[derive(Debug, Clone, Default)]
 pub struct Demuxer {
-    video: Option<AvcConfig>,
-    audio: Option<AudioSpecificConfig>,
-    video_generation: u32,
-    audio_generation: u32,
+    /// Sorted by id.
+    video: Vec<VideoTrack>,
+    /// Sorted by id.
+    audio: Vec<AudioTrack>,
+    /// The frames of the latest message (reused, so a message costs no allocation here).
+    frames: Vec<Frame>,
     clock: TimestampExtender,
 }
 
@@ -46,144 +83,340 @@ impl Demuxer {
         Self::default()
     }
 
+    /// Every video track with a configuration, by id.
+    pub fn video_tracks(&self) -> &[VideoTrack] {
+        &self.video
+    }
+
+    /// Every audio track with a configuration, by id.
+    pub fn audio_tracks(&self) -> &[AudioTrack] {
+        &self.audio
+    }
+
+    /// The primary video track: the default track when it exists, else the lowest id.
+    pub fn video(&self) -> Option<&VideoTrack> {
+        self.video.first()
+    }
+
+    /// The primary audio track.
+    pub fn audio(&self) -> Option<&AudioTrack> {
+        self.audio.first()
+    }
+
+    pub fn video_track(&self, id: u8) -> Option<&VideoTrack> {
+        self.video.iter().find(|t| t.id == id)
+    }
+
+    pub fn audio_track(&self, id: u8) -> Option<&AudioTrack> {
+        self.audio.iter().find(|t| t.id == id)
+    }
+
+    /// Whether `frame` belongs to the stream's primary track of its kind: the one a
+    /// single-rendition output (HLS, DASH, a recorder) carries.
+    pub fn is_primary(&self, frame: &Frame) -> bool {
+        match frame.track {
+            Track::Video => self.video().is_some_and(|t| t.id == frame.track_id),
+            Track::Audio => self.audio().is_some_and(|t| t.id == frame.track_id),
+        }
+    }
+
+    /// The primary video track's configuration when it is AVC (what the MPEG-TS and
+    /// H.264-only outputs read).
     pub fn video_config(&self) -> Option<&AvcConfig> {
-        self.video.as_ref()
+        match self.video().map(|t| &t.config) {
+            Some(VideoConfig::Avc(c)) => Some(c),
+            _ => None,
+        }
     }
 
+    /// The primary audio track's configuration when it is AAC.
     pub fn audio_config(&self) -> Option<&AudioSpecificConfig> {
-        self.audio.as_ref()
+        match self.audio().map(|t| &t.config) {
+            Some(AudioConfig::Aac(c)) => Some(c),
+            _ => None,
+        }
     }
 
-    /// Incremented each time a video sequence header with different content
-    /// arrives (0 = none yet). Lets a muxer notice a mid-stream codec change.
+    /// The primary video track's generation (0 = none yet). Lets a muxer notice a
+    /// mid-stream codec change.
     pub fn video_generation(&self) -> u32 {
-        self.video_generation
+        self.video().map_or(0, |t| t.generation)
     }
 
     /// Like [`Demuxer::video_generation`] for audio.
     pub fn audio_generation(&self) -> u32 {
-        self.audio_generation
+        self.audio().map_or(0, |t| t.generation)
     }
 
-    /// Handles the payload of an RTMP audio message (type 8).
-    ///
-    /// Sequence headers update the configuration and return `Ok(None)`, as
-    /// do empty payloads (some encoders send them).
+    /// The frames the latest [`Demuxer::push_video`] / [`Demuxer::push_audio`] produced, in
+    /// the order of the message's tracks.
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
+    /// Handles the payload of an RTMP audio message (type 8): legacy AAC, or an Enhanced
+    /// RTMP audio message. Configurations update the tracks and yield no frame, as do empty
+    /// payloads (some encoders send them).
     pub fn push_audio(
         &mut self,
         timestamp_ms: u32,
         payload: Bytes,
-    ) -> Result<Option<Frame>, MediaError> {
+    ) -> Result<&[Frame], MediaError> {
+        self.frames.clear();
         if payload.is_empty() {
-            return Ok(None);
+            return Ok(&self.frames);
+        }
+        if is_ex_audio(&payload) {
+            self.push_ex_audio(timestamp_ms, &payload)?;
+            return Ok(&self.frames);
         }
         let h = flv::parse_audio_tag(&payload)?;
         if h.format != SoundFormat::Aac {
-            return Err(MediaError::Unsupported("audio codec (only AAC)"));
+            return Err(MediaError::Unsupported("audio codec (only AAC and Opus)"));
         }
         let body = payload.slice(h.header_len..);
         match h.aac_packet_type {
             Some(AacPacketType::SequenceHeader) => {
-                let cfg = AudioSpecificConfig::parse(&body)?;
-                if self.audio != Some(cfg) {
-                    self.audio = Some(cfg);
-                    self.audio_generation = self.audio_generation.wrapping_add(1).max(1);
-                }
-                Ok(None)
+                let config = AudioConfig::Aac(AudioSpecificConfig::parse(&body)?);
+                self.set_audio(0, config, body)?;
             }
-            Some(AacPacketType::Raw) => {
-                if self.audio.is_none() {
-                    return Err(MediaError::MissingSequenceHeader(Track::Audio));
-                }
-                if body.is_empty() {
-                    return Ok(None);
-                }
-                let ts = self.clock.extend(timestamp_ms);
-                Ok(Some(Frame {
-                    track: Track::Audio,
-                    dts: ts,
-                    pts: ts,
-                    keyframe: true,
-                    data: body,
-                }))
-            }
-            None => Err(MediaError::Invalid("AAC packet type")),
+            Some(AacPacketType::Raw) => self.audio_frame(0, timestamp_ms, body)?,
+            None => return Err(MediaError::Invalid("AAC packet type")),
         }
+        Ok(&self.frames)
     }
 
-    /// Handles the payload of an RTMP video message (type 9).
+    /// Handles the payload of an RTMP video message (type 9): legacy AVC, or an Enhanced
+    /// RTMP video message (one frame per track it carries).
     pub fn push_video(
         &mut self,
         timestamp_ms: u32,
         payload: Bytes,
-    ) -> Result<Option<Frame>, MediaError> {
+    ) -> Result<&[Frame], MediaError> {
+        self.frames.clear();
         if payload.is_empty() {
-            return Ok(None);
+            return Ok(&self.frames);
+        }
+        if is_ex_video(&payload) {
+            self.push_ex_video(timestamp_ms, &payload)?;
+            return Ok(&self.frames);
         }
         let h = flv::parse_video_tag(&payload)?;
         match h.codec {
             VideoCodec::Avc => {}
-            VideoCodec::Hevc => return Err(MediaError::Unsupported("video codec HEVC")),
-            _ => return Err(MediaError::Unsupported("video codec (only H.264)")),
+            VideoCodec::Hevc => return Err(MediaError::Unsupported("legacy FLV HEVC (codec 12)")),
+            _ => return Err(MediaError::Unsupported("video codec")),
         }
         if h.frame_type == VideoFrameType::InfoCommand {
-            return Ok(None);
+            return Ok(&self.frames);
         }
         let body = payload.slice(h.header_len..);
         match h.avc_packet_type {
             Some(AvcPacketType::SequenceHeader) => {
-                let cfg = AvcConfig::parse(&body)?;
-                if self.video.as_ref() != Some(&cfg) {
-                    self.video = Some(cfg);
-                    self.video_generation = self.video_generation.wrapping_add(1).max(1);
-                }
-                Ok(None)
+                let config = VideoConfig::Avc(AvcConfig::parse(&body)?);
+                self.set_video(0, config, body)?;
             }
-            Some(AvcPacketType::EndOfSequence) => Ok(None),
+            Some(AvcPacketType::EndOfSequence) => {}
             Some(AvcPacketType::Nalu) => {
-                if self.video.is_none() {
-                    return Err(MediaError::MissingSequenceHeader(Track::Video));
-                }
-                if body.is_empty() {
-                    return Ok(None);
-                }
-                let dts = self.clock.extend(timestamp_ms);
-                let pts = dts
-                    .checked_add_signed(i64::from(h.composition_time))
-                    .unwrap_or(0);
-                Ok(Some(Frame {
-                    track: Track::Video,
-                    dts,
-                    pts,
-                    keyframe: matches!(
-                        h.frame_type,
-                        VideoFrameType::Key | VideoFrameType::GeneratedKey
-                    ),
-                    data: body,
-                }))
+                let key = matches!(
+                    h.frame_type,
+                    VideoFrameType::Key | VideoFrameType::GeneratedKey
+                );
+                self.video_frame(0, timestamp_ms, h.composition_time, key, body)?;
             }
-            None => Err(MediaError::Invalid("AVC packet type")),
+            None => return Err(MediaError::Invalid("AVC packet type")),
         }
+        Ok(&self.frames)
     }
 
-    /// Summary of the current codec configuration.
-    pub fn codec_info(&self) -> CodecInfo {
-        let mut info = CodecInfo::default();
-        if let Some(v) = &self.video {
-            info.video_codec = Some("H264");
-            info.video_profile = Some(v.profile_name());
-            info.video_compat = Some(v.compatibility);
-            info.video_level = Some(v.level_string());
-            if let Some(sps) = &v.sps_info {
-                info.width = Some(sps.width);
-                info.height = Some(sps.height);
+    fn push_ex_video(&mut self, timestamp_ms: u32, payload: &Bytes) -> Result<(), MediaError> {
+        let msg = parse_ex_video(payload)?;
+        let key = msg.is_keyframe();
+        for t in msg.tracks() {
+            match &t.packet {
+                VideoPacket::SequenceStart(record) => {
+                    let config = VideoConfig::parse(t.fourcc, record)?;
+                    self.set_video(t.track_id, config, record.clone())?;
+                }
+                VideoPacket::CodedFrames {
+                    composition_time,
+                    data,
+                } => {
+                    let configured = self.video_track(t.track_id).map(|v| v.config.fourcc());
+                    if configured.is_some_and(|f| f != t.fourcc) {
+                        return Err(MediaError::Invalid("coded frames of another codec"));
+                    }
+                    self.video_frame(
+                        t.track_id,
+                        timestamp_ms,
+                        *composition_time,
+                        key,
+                        data.clone(),
+                    )?;
+                }
+                // The TS descriptor form carries no record we could use in MP4.
+                VideoPacket::Mpeg2TsSequenceStart(_) => {
+                    return Err(MediaError::Unsupported("MPEG2TSSequenceStart"))
+                }
+                VideoPacket::SequenceEnd | VideoPacket::Metadata(_) => {}
             }
         }
-        if let Some(a) = &self.audio {
-            info.audio_codec = Some("AAC");
-            info.audio_profile = Some(a.profile_name());
-            info.sample_rate = Some(a.extension_sample_rate.unwrap_or(a.sample_rate));
-            info.channels = Some(a.channels());
+        Ok(())
+    }
+
+    fn push_ex_audio(&mut self, timestamp_ms: u32, payload: &Bytes) -> Result<(), MediaError> {
+        let msg = parse_ex_audio(payload)?;
+        for t in &msg.tracks {
+            match &t.packet {
+                AudioPacket::SequenceStart(record) => {
+                    let config = AudioConfig::parse(t.fourcc, record)?;
+                    self.set_audio(t.track_id, config, record.clone())?;
+                }
+                AudioPacket::CodedFrames(data) => {
+                    let configured = self.audio_track(t.track_id).map(|a| a.config.fourcc());
+                    if configured.is_some_and(|f| f != t.fourcc) {
+                        return Err(MediaError::Invalid("coded frames of another codec"));
+                    }
+                    // Opus needs no configuration record: an Opus track may start with frames.
+                    if configured.is_none() && t.fourcc == AudioFourCc::Opus {
+                        self.set_audio(t.track_id, AudioConfig::Opus(None), Bytes::new())?;
+                    }
+                    self.audio_frame(t.track_id, timestamp_ms, data.clone())?;
+                }
+                AudioPacket::SequenceEnd | AudioPacket::MultichannelConfig(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn set_video(&mut self, id: u8, config: VideoConfig, record: Bytes) -> Result<(), MediaError> {
+        let tracks = &mut self.video;
+        match tracks.binary_search_by_key(&id, |t| t.id) {
+            Ok(i) => {
+                if let Some(t) = tracks.get_mut(i).filter(|t| t.config != config) {
+                    t.config = config;
+                    t.record = record;
+                    t.generation = t.generation.wrapping_add(1).max(1);
+                }
+            }
+            Err(_) if tracks.len() == MAX_STREAM_TRACKS => {
+                return Err(MediaError::Invalid("too many video tracks"))
+            }
+            Err(i) => tracks.insert(
+                i,
+                VideoTrack {
+                    id,
+                    config,
+                    record,
+                    generation: 1,
+                },
+            ),
+        }
+        Ok(())
+    }
+
+    fn set_audio(&mut self, id: u8, config: AudioConfig, record: Bytes) -> Result<(), MediaError> {
+        let tracks = &mut self.audio;
+        match tracks.binary_search_by_key(&id, |t| t.id) {
+            Ok(i) => {
+                if let Some(t) = tracks.get_mut(i).filter(|t| t.config != config) {
+                    t.config = config;
+                    t.record = record;
+                    t.generation = t.generation.wrapping_add(1).max(1);
+                }
+            }
+            Err(_) if tracks.len() == MAX_STREAM_TRACKS => {
+                return Err(MediaError::Invalid("too many audio tracks"))
+            }
+            Err(i) => tracks.insert(
+                i,
+                AudioTrack {
+                    id,
+                    config,
+                    record,
+                    generation: 1,
+                },
+            ),
+        }
+        Ok(())
+    }
+
+    fn video_frame(
+        &mut self,
+        id: u8,
+        timestamp_ms: u32,
+        composition_time: i32,
+        keyframe: bool,
+        data: Bytes,
+    ) -> Result<(), MediaError> {
+        if self.video_track(id).is_none() {
+            return Err(MediaError::MissingSequenceHeader(Track::Video));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let dts = self.clock.extend(timestamp_ms);
+        let pts = dts
+            .checked_add_signed(i64::from(composition_time))
+            .unwrap_or(0);
+        self.frames.push(Frame {
+            track: Track::Video,
+            track_id: id,
+            dts,
+            pts,
+            keyframe,
+            data,
+        });
+        Ok(())
+    }
+
+    fn audio_frame(&mut self, id: u8, timestamp_ms: u32, data: Bytes) -> Result<(), MediaError> {
+        if self.audio_track(id).is_none() {
+            return Err(MediaError::MissingSequenceHeader(Track::Audio));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let ts = self.clock.extend(timestamp_ms);
+        self.frames.push(Frame {
+            track: Track::Audio,
+            track_id: id,
+            dts: ts,
+            pts: ts,
+            keyframe: true,
+            data,
+        });
+        Ok(())
+    }
+
+    /// Summary of the primary tracks' configuration.
+    pub fn codec_info(&self) -> CodecInfo {
+        let mut info = CodecInfo::default();
+        if let Some(v) = self.video() {
+            info.video_codec = Some(v.config.codec_name());
+            info.video_profile = v.config.profile_name();
+            info.video_level = Some(v.config.level_string());
+            if let VideoConfig::Avc(avc) = &v.config {
+                info.video_compat = Some(avc.compatibility);
+            }
+            if let Some((w, h)) = v.config.size() {
+                info.width = Some(w);
+                info.height = Some(h);
+            }
+        }
+        if let Some(a) = self.audio() {
+            info.audio_codec = Some(a.config.codec_name());
+            match &a.config {
+                AudioConfig::Aac(asc) => {
+                    info.audio_profile = Some(asc.profile_name());
+                    info.sample_rate = Some(asc.extension_sample_rate.unwrap_or(asc.sample_rate));
+                    info.channels = Some(asc.channels());
+                }
+                AudioConfig::Opus(head) => {
+                    info.sample_rate = Some(48_000);
+                    info.channels = Some(head.as_ref().map_or(2, |h| h.channels));
+                }
+            }
         }
         info
     }

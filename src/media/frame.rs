@@ -22,6 +22,8 @@ impl fmt::Display for Track {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub track: Track,
+    /// The Enhanced RTMP track id: 0 for the default track (every legacy message).
+    pub track_id: u8,
     /// Decode time in milliseconds, extended across the 32-bit FLV wrap.
     pub dts: u64,
     /// Presentation time in milliseconds: `dts` + composition time, never
@@ -29,7 +31,8 @@ pub struct Frame {
     pub pts: u64,
     /// Video: an IDR / key frame. Audio: always true.
     pub keyframe: bool,
-    /// Video: AVCC length-prefixed NAL units. Audio: one raw AAC frame.
+    /// Video: length-prefixed NAL units (AVC, HEVC), a temporal unit of OBUs (AV1), a frame
+    /// (VP9). Audio: one raw AAC frame, one Opus packet.
     /// A zero-copy slice of the RTMP message payload.
     pub data: Bytes,
 }

@@ -29,7 +29,7 @@ pub use aac::{AdtsHeader, AudioSpecificConfig};
 pub use av1::Av1Config;
 pub use avc::{AvcConfig, SpsInfo};
 pub use codec_config::{AudioConfig, VideoConfig};
-pub use demux::{CodecInfo, Demuxer};
+pub use demux::{AudioTrack, CodecInfo, Demuxer, VideoTrack};
 pub use error::MediaError;
 pub use ex_audio::{parse_ex_audio, ExAudio};
 pub use ex_header::{parse_ex_video, ExVideo};

@@ -299,7 +299,7 @@ impl Recorder {
         let keyframe = video && msg.info.keyframe;
         if let Some(h) = self.held.as_mut() {
             let before = h.before(msg.timestamp);
-            match msg.frame {
+            match msg.frame() {
                 Some(frame) if video && before && !keyframe => {
                     // The files keep what `record` keeps: in `keyframes` mode, no delta frame.
                     if conf.mode.video {
@@ -365,7 +365,7 @@ impl Recorder {
                 }
             }
             Body::Mp4(m) => {
-                let Some(frame) = msg.frame else {
+                let Some(frame) = msg.frame() else {
                     return;
                 };
                 if m.push(frame, msg.codecs, &mut self.ops).is_err() {
@@ -388,7 +388,7 @@ impl Recorder {
     /// Starts waiting before a due split of an MP4 file at a keyframe presented after its
     /// decode time (B-frames); false when the split happens now.
     fn hold(&mut self, msg: &Published<'_>) -> bool {
-        let (Some(frame), Some(f)) = (msg.frame, self.file.as_ref()) else {
+        let (Some(frame), Some(f)) = (msg.frame(), self.file.as_ref()) else {
             return false;
         };
         let delay = frame.pts.saturating_sub(frame.dts);
@@ -441,7 +441,7 @@ impl Recorder {
         let Some(f) = self.file.as_mut() else {
             return;
         };
-        let (Body::Mp4(m), Some(frame)) = (&mut f.body, msg.frame) else {
+        let (Body::Mp4(m), Some(frame)) = (&mut f.body, msg.frame()) else {
             return;
         };
         let video = msg.info.kind == MediaKind::Video;

@@ -27,10 +27,10 @@ pub fn hex(s: &str) -> Bytes {
 pub fn demuxer(video: bool, audio: bool) -> Demuxer {
     let mut d = Demuxer::new();
     if video {
-        assert_eq!(d.push_video(0, hex(X264_HIGH_SEQ)).unwrap(), None);
+        assert!(d.push_video(0, hex(X264_HIGH_SEQ)).unwrap().is_empty());
     }
     if audio {
-        assert_eq!(d.push_audio(0, hex(AAC_SEQ)).unwrap(), None);
+        assert!(d.push_audio(0, hex(AAC_SEQ)).unwrap().is_empty());
     }
     d
 }
@@ -54,6 +54,7 @@ pub fn avcc_frame(key: bool, size: usize, tag: u8) -> Bytes {
 pub fn video_frame(dts: u64, cts: u64, key: bool) -> Frame {
     Frame {
         track: ngx_rtmp::media::Track::Video,
+        track_id: 0,
         dts,
         pts: dts + cts,
         keyframe: key,
@@ -66,6 +67,7 @@ pub fn audio_frame(ts: u64) -> Frame {
     v.resize(100 + (ts % 150) as usize, 0x5a);
     Frame {
         track: ngx_rtmp::media::Track::Audio,
+        track_id: 0,
         dts: ts,
         pts: ts,
         keyframe: true,

@@ -10,6 +10,7 @@
 //! - [`callback`]: a real HTTP server for notify callbacks;
 //! - [`dns`]: a DNS server on loopback whose answers the test changes;
 //! - [`recording`]: what a recorded FLV file holds (metadata, index, starts, ffprobe);
+//! - [`ffmpeg9`]: the current FFmpeg (Enhanced RTMP) from the project's `.venv`;
 //! - [`fileops`]: an in-memory executor of the HLS segmenter's `FileOp`s;
 //! - [`fmp4`]: the fMP4 reader (init segments, fragments);
 //! - [`ts`]: the MPEG-TS parser; [`m3u8`]: the playlist parser;
@@ -24,6 +25,7 @@
 
 pub mod callback;
 pub mod dns;
+pub mod ffmpeg9;
 pub mod fileops;
 pub mod flv;
 pub mod fmp4;

@@ -29,6 +29,7 @@ fn demuxer(video: bool, audio: bool) -> Demuxer {
 fn video(dts: u64, key: bool) -> Frame {
     Frame {
         track: Track::Video,
+        track_id: 0,
         dts,
         pts: dts + 66,
         keyframe: key,
@@ -39,6 +40,7 @@ fn video(dts: u64, key: bool) -> Frame {
 fn audio(dts: u64) -> Frame {
     Frame {
         track: Track::Audio,
+        track_id: 0,
         dts,
         pts: dts,
         keyframe: true,
