@@ -168,6 +168,11 @@ impl TrackRenditions {
         else {
             return;
         };
+        // Every message comes here: the common case (no new track) allocates nothing.
+        let known = |id: u8| tracks.contains(&id);
+        if pipeline.codecs().video_tracks().iter().all(|t| known(t.id)) {
+            return;
+        }
         let mut all = tracks.clone();
         let mut new = Vec::new();
         for t in pipeline.codecs().video_tracks() {
@@ -187,9 +192,6 @@ impl TrackRenditions {
                     t.config.codec_name()
                 );
             }
-        }
-        if all.len() == tracks.len() {
-            return;
         }
         let members: Vec<u8> = all
             .iter()
