@@ -45,6 +45,17 @@ fn as_track(legacy: &[u8], id: u8) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The legacy AAC tag `legacy` as a Multitrack/OneTrack audio message of track `id`.
+fn as_audio_track(legacy: &[u8], id: u8) -> Option<Vec<u8>> {
+    let (&aac_type, body) = legacy.get(1..)?.split_first()?;
+    // Legacy AAC packet types 0, 1 are SequenceStart, CodedFrames.
+    let mut out = vec![(9 << 4) | 5, aac_type & 1];
+    out.extend_from_slice(b"mp4a");
+    out.push(id);
+    out.extend_from_slice(body);
+    Some(out)
+}
+
 /// The recording, each video message followed by its copy as track 1.
 fn multitrack() -> Vec<Message> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/demux/ffmpeg_3s");
@@ -136,12 +147,12 @@ fn published() -> Pipeline {
 }
 
 fn probe_of(p: &mut Pipeline, track: u8) -> Log {
+    probe_with(p, track, AudioChoice::Primary)
+}
+
+fn probe_with(p: &mut Pipeline, track: u8, audio: AudioChoice) -> Log {
     let log = Log::default();
-    p.attach(Box::new(TrackSelect::new(
-        Probe(log.clone()),
-        track,
-        AudioChoice::Primary,
-    )));
+    p.attach(Box::new(TrackSelect::new(Probe(log.clone()), track, audio)));
     log
 }
 
@@ -315,4 +326,62 @@ fn an_hls_output_writes_the_chosen_track() {
     };
     assert_eq!(bytes(&ids[0]), bytes(&ids[1]));
     assert!(bytes(&ids[0]) > 10_000);
+}
+
+#[test]
+fn a_chosen_audio_track() {
+    // Each audio message is followed by its copy as audio track 1, with every byte of the
+    // frame's data inverted so that the two tracks' frames differ.
+    let mut msgs = Vec::new();
+    for m in multitrack() {
+        let copy = (m.type_id == types::AUDIO).then(|| {
+            let mut c = as_audio_track(&m.payload, 1).expect("an AAC tag");
+            if c[1] == 1 {
+                for b in &mut c[7..] {
+                    *b = !*b;
+                }
+            }
+            c
+        });
+        msgs.push(m);
+        if let Some(c) = copy {
+            let last = msgs.last().expect("pushed");
+            let (type_id, timestamp) = (last.type_id, last.timestamp);
+            msgs.push(Message {
+                type_id,
+                timestamp,
+                payload: Bytes::from(c),
+            });
+        }
+    }
+    let mut p = published();
+    let primary = probe_with(&mut p, 1, AudioChoice::Primary);
+    let chosen = probe_with(&mut p, 1, AudioChoice::Track(1));
+    let mut source: HashMap<u8, Vec<Bytes>> = HashMap::new();
+    for m in &msgs {
+        p.ingest(incoming(m), false);
+        for f in p.codecs().frames() {
+            if f.track == Track::Audio {
+                source.entry(f.track_id).or_default().push(f.data.clone());
+            }
+        }
+    }
+    assert_eq!(p.counters().bad_messages, 0);
+    assert_eq!(p.codecs().audio_tracks().len(), 2);
+    for (log, id) in [(&primary, 0u8), (&chosen, 1u8)] {
+        let audio: Vec<Bytes> = log
+            .borrow()
+            .iter()
+            .flat_map(|s| s.frames.clone())
+            .filter(|f| f.track == Track::Audio)
+            .map(|f| {
+                assert_eq!(f.track_id, 0);
+                f.data
+            })
+            .collect();
+        assert!(audio.len() > 50);
+        assert_eq!(audio, source[&id], "audio track {id}");
+        assert!(log.borrow().iter().all(|s| s.audio_tracks.len() <= 1));
+    }
+    assert_ne!(source[&0], source[&1]);
 }
