@@ -9,6 +9,7 @@ mod pipeline;
 pub mod player;
 pub mod shm;
 mod sink;
+mod track_select;
 
 pub use gop::{CachedMessage, GopCache};
 pub use hub::{ClientId, Hub, LiveStream, Player, PublishError, StreamHandle, StreamKey};
@@ -17,3 +18,4 @@ pub use output::{Output, OutputError, OutputOp, Published};
 pub use pipeline::{Counters, Delivery, Incoming, OutputId, Pipeline, PipelineEvent};
 pub use player::{Admit, PlayerQueue, QueuePolicy};
 pub use sink::{ByteSink, MemorySink};
+pub use track_select::{AudioChoice, TrackSelect};
