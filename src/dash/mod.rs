@@ -22,6 +22,7 @@ mod group;
 pub mod mp4;
 pub mod mpd;
 mod output;
+mod source;
 mod stream;
 
 pub use config::{DashConfig, DashError};
