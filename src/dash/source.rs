@@ -75,6 +75,11 @@ impl Source {
         }
     }
 
+    /// Samples of an audio frame, when its bitstream tells.
+    pub fn frame_samples(&self, data: &[u8]) -> Option<u64> {
+        self.audio.as_ref().and_then(|a| a.frame_samples(data))
+    }
+
     /// Media timescale (the initialization segment's).
     pub fn timescale(&self) -> u64 {
         u64::from(self.config.timescale()).max(1)
@@ -122,30 +127,6 @@ impl TrackFrag {
         });
         self.bytes += data.len();
         self.data.push(data.clone());
-    }
-}
-
-/// Places audio frames on the track's timeline: end to end (in samples) while the
-/// timestamps agree within 200 ms, so that millisecond rounding neither drifts nor jitters;
-/// at the timestamp otherwise.
-#[derive(Debug, Default)]
-pub(super) struct AudioClock {
-    next: Option<u64>,
-}
-
-impl AudioClock {
-    /// The decode time (track timescale) of an audio frame at `ms`, and its length in
-    /// samples when the bitstream tells.
-    pub fn place(&mut self, source: &Source, ms: u64, data: &[u8]) -> (u64, Option<u64>) {
-        let rate = source.timescale();
-        let expected = ms.saturating_mul(rate) / 1000;
-        let time = match self.next {
-            Some(n) if n.abs_diff(expected) <= rate / 5 => n,
-            _ => expected,
-        };
-        let samples = source.audio.as_ref().and_then(|a| a.frame_samples(data));
-        self.next = samples.map(|s| time + s);
-        (time, samples)
     }
 }
 

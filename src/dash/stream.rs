@@ -9,8 +9,9 @@ use super::config::{DashConfig, DashError};
 use super::group::{Cut, DashGroup, SharedDashGroup};
 use super::mp4::{self, VIDEO_TIMESCALE};
 use super::mpd::{AdaptationSet, Mpd, Representation, TimelineEntry};
-use super::source::{video_time, AudioClock, Source, TrackFrag};
+use super::source::{video_time, Source, TrackFrag};
 use crate::files::{uri_escape, validate_stream_name, FileOp, Now, RelPath};
+use crate::media::audio_frames::AudioClock;
 use crate::media::{Demuxer, Frame, Track};
 
 mod group;
@@ -369,7 +370,8 @@ impl DashStream {
                 let t = frag
                     .audio
                     .get_or_insert_with(|| TrackFrag::new(source.clone()));
-                let (time, samples) = self.audio_clock.place(&t.source, m, &frame.data);
+                let samples = t.source.frame_samples(&frame.data);
+                let time = self.audio_clock.place(t.source.timescale(), m, samples);
                 t.push(time, 0, true, &frame.data);
                 if let Some(n) = samples {
                     t.tail = n;

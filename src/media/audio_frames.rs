@@ -77,6 +77,30 @@ impl AudioConfig {
     }
 }
 
+/// Places audio frames on a track's timeline: end to end (in samples) while the timestamps
+/// agree within 200 ms, so that the rounding of millisecond timestamps neither drifts nor
+/// jitters; at the timestamp otherwise, never before the previous frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AudioClock {
+    next: Option<u64>,
+    last: Option<u64>,
+}
+
+impl AudioClock {
+    /// The decode time, in a timescale of `rate`, of a frame at `ms` that lasts `samples`
+    /// (when its bitstream tells).
+    pub fn place(&mut self, rate: u64, ms: u64, samples: Option<u64>) -> u64 {
+        let expected = ms.saturating_mul(rate) / 1000;
+        let time = match self.next {
+            Some(n) if n.abs_diff(expected) <= rate / 5 => n,
+            _ => expected.max(self.last.unwrap_or(0)),
+        };
+        self.next = samples.map(|s| time.saturating_add(s));
+        self.last = Some(time);
+        time
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -95,6 +119,22 @@ mod tests {
         assert_eq!(opus_packet_samples(&[(3 << 3) | 3, 3]), None);
         assert_eq!(opus_packet_samples(&[(16 << 3) | 3]), None);
         assert_eq!(opus_packet_samples(&[]), None);
+    }
+
+    #[test]
+    fn frames_end_to_end_while_timestamps_agree() {
+        let mut c = AudioClock::default();
+        // 1024-sample frames at 44.1 kHz: 23.2 ms, timestamps rounded to ms.
+        let times: Vec<u64> = [0, 23, 46, 70]
+            .iter()
+            .map(|&ms| c.place(44_100, ms, Some(1024)))
+            .collect();
+        assert_eq!(times, [0, 1024, 2048, 3072]);
+        // A gap of a second: back on the timestamps.
+        assert_eq!(c.place(44_100, 1093, Some(1024)), 48_201);
+        // Unknown lengths: each frame at its timestamp, never going back.
+        assert_eq!(c.place(48_000, 2000, None), 96_000);
+        assert_eq!(c.place(48_000, 1000, None), 96_000);
     }
 
     #[test]
