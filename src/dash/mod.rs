@@ -18,6 +18,7 @@
 //! every live member as a representation.
 
 mod config;
+mod frame_rate;
 mod group;
 pub mod mp4;
 pub mod mpd;

@@ -2,6 +2,7 @@
 //! follower on the leader's time origin and cut instants, and the group MPD the leader writes.
 
 use super::*;
+use crate::dash::frame_rate::frame_rate;
 
 impl DashStream {
     /// Makes this stream (the source of a group) the group's leader: its cuts and time
