@@ -7,7 +7,8 @@ use bytes::Bytes;
 
 use super::mp4::{Sample, TrackConfig, VIDEO_TIMESCALE};
 use super::mpd::Kind;
-use crate::media::{AudioConfig, AudioTrack, Demuxer, Track, VideoConfig, VideoTrack};
+use crate::media::picture::picture_size;
+use crate::media::{AudioConfig, Demuxer, Frame, Track};
 
 /// Duration of an audio frame whose bitstream does not tell, when no earlier frame does.
 const DEFAULT_AUDIO_FRAME_MS: u64 = 20;
@@ -29,16 +30,16 @@ pub(super) struct Source {
 }
 
 impl Source {
-    /// The primary track of `track`'s kind, when the fMP4 writer can carry its codec.
-    pub fn of(codecs: &Demuxer, track: Track) -> Option<Source> {
-        match track {
+    /// The primary track of `frame`'s kind; its picture size may come from `frame` (VP9).
+    pub fn of(codecs: &Demuxer, frame: &Frame) -> Option<Source> {
+        match frame.track {
             Track::Video => {
                 let t = codecs.video()?;
-                let (width, height) = t.config.size().unwrap_or((0, 0));
+                let (width, height) = picture_size(&t.config, frame).unwrap_or((0, 0));
                 Some(Source {
                     id: t.id,
                     generation: t.generation,
-                    config: video_config(t)?,
+                    config: TrackConfig::from_video_track(t).with_size(width, height),
                     codecs: t.config.codec_string(),
                     codec_name: t.config.codec_name(),
                     kind: Kind::Video { width, height },
@@ -50,7 +51,7 @@ impl Source {
                 Some(Source {
                     id: t.id,
                     generation: t.generation,
-                    config: audio_config(t)?,
+                    config: TrackConfig::from_audio_track(t),
                     codecs: t.config.codec_string(),
                     codec_name: t.config.codec_name(),
                     kind: Kind::Audio {
@@ -63,9 +64,19 @@ impl Source {
         }
     }
 
-    /// Whether the demuxer's primary track of this kind is still this one.
-    pub fn is_current(&self, codecs: &Demuxer, track: Track) -> bool {
-        match track {
+    /// Whether the demuxer's primary track of `frame`'s kind is still this one, with its
+    /// picture size known when `frame` tells it.
+    pub fn is_current(&self, codecs: &Demuxer, frame: &Frame) -> bool {
+        if self.kind
+            == (Kind::Video {
+                width: 0,
+                height: 0,
+            })
+            && frame.keyframe
+        {
+            return false;
+        }
+        match frame.track {
             Track::Video => codecs
                 .video()
                 .is_some_and(|t| (t.id, t.generation) == (self.id, self.generation)),
@@ -133,20 +144,4 @@ impl TrackFrag {
 /// Video decode time (90 kHz) of a time in ms.
 pub(super) fn video_time(ms: u64) -> u64 {
     ms.saturating_mul(u64::from(VIDEO_TIMESCALE) / 1000)
-}
-
-/// The initialization segment's configuration of a video track the writer can carry.
-fn video_config(t: &VideoTrack) -> Option<TrackConfig> {
-    match &t.config {
-        VideoConfig::Avc(avc) => Some(TrackConfig::video(avc)),
-        _ => None,
-    }
-}
-
-/// The initialization segment's configuration of an audio track the writer can carry.
-fn audio_config(t: &AudioTrack) -> Option<TrackConfig> {
-    match &t.config {
-        AudioConfig::Aac(asc) => Some(TrackConfig::audio(asc)),
-        AudioConfig::Opus(_) => None,
-    }
 }

@@ -270,7 +270,7 @@ impl DashStream {
         if self.finished {
             return Err(DashError::Finished);
         }
-        self.update_source(frame.track, codecs)?;
+        self.update_source(frame, codecs)?;
         self.last_now = now;
         if let Role::Follower(group) = &self.role {
             let group = group.clone();
@@ -308,14 +308,14 @@ impl DashStream {
 
     /// Takes the demuxer's primary track of the frame's kind when it changed: the first
     /// one, a new configuration, another track.
-    fn update_source(&mut self, track: Track, codecs: &Demuxer) -> Result<(), DashError> {
-        let slot = &mut self.sources[idx(track)];
-        if !slot.as_ref().is_some_and(|s| s.is_current(codecs, track)) {
-            *slot = Source::of(codecs, track);
+    fn update_source(&mut self, frame: &Frame, codecs: &Demuxer) -> Result<(), DashError> {
+        let slot = &mut self.sources[idx(frame.track)];
+        if !slot.as_ref().is_some_and(|s| s.is_current(codecs, frame)) {
+            *slot = Source::of(codecs, frame);
         }
         match slot {
             Some(_) => Ok(()),
-            None => Err(DashError::MissingConfig(track)),
+            None => Err(DashError::MissingConfig(frame.track)),
         }
     }
 

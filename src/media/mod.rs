@@ -23,6 +23,7 @@ pub mod fourcc;
 pub mod frame;
 pub mod hevc;
 pub mod opus;
+pub mod picture;
 mod timestamp;
 pub mod vp9;
 

@@ -5,6 +5,7 @@
 use super::flv_file::FlvFile;
 use crate::live::{MediaKind, Published};
 use crate::media::flv::parse_audio_tag;
+use crate::media::picture::picture_size;
 use crate::media::{AudioConfig, VideoConfig};
 
 /// Enhanced RTMP: bit 7 of a video tag's first byte (no classic codec id in the low bits).
@@ -65,7 +66,11 @@ pub(super) fn flv_facts(flv: &mut FlvFile, msg: &Published<'_>, video: bool) {
             return;
         };
         flv.facts.videocodecid = video_codec_id(&track.config);
-        if let Some((w, h)) = track.config.size() {
+        let size = match msg.frame() {
+            Some(frame) => picture_size(&track.config, frame),
+            None => track.config.size(),
+        };
+        if let Some((w, h)) = size {
             flv.facts.width = f64::from(w);
             flv.facts.height = f64::from(h);
         }

@@ -17,7 +17,8 @@ use bytes::Bytes;
 
 use crate::media::audio_frames::AudioClock;
 use crate::media::fmp4::{self, Edit, RandomAccess, Run, Sample, TrackConfig, VIDEO_TIMESCALE};
-use crate::media::{AudioConfig, AudioTrack, Demuxer, Frame, Track, VideoConfig, VideoTrack};
+use crate::media::picture::picture_size;
+use crate::media::{AudioConfig, Demuxer, Frame, Track};
 
 /// `record_fragment` when the configuration does not say.
 pub const DEFAULT_FRAGMENT_MS: u64 = 1000;
@@ -259,8 +260,7 @@ impl Mp4Writer {
         // The first fragment waits for the stream's video, if it has some to record: it
         // fixes the file's tracks. Computed before the track joins, so its first keyframe
         // does not end the fragment it must open.
-        let video_pending =
-            !self.has_video() && self.keep.video && codecs.video().and_then(video_config).is_some();
+        let video_pending = !self.has_video() && self.keep.video && codecs.video().is_some();
         let known = self.tracks.iter().position(|t| t.track == frame.track);
         if frame.track == Track::Video && known.is_none() && !frame.keyframe {
             self.skipped += 1;
@@ -278,9 +278,15 @@ impl Mp4Writer {
             }
             None => {
                 let (config, audio) = match frame.track {
-                    Track::Video => (codecs.video().and_then(video_config), None),
+                    Track::Video => (
+                        codecs.video().map(|t| {
+                            let (w, h) = picture_size(&t.config, frame).unwrap_or((0, 0));
+                            TrackConfig::from_video_track(t).with_size(w, h)
+                        }),
+                        None,
+                    ),
                     Track::Audio => (
-                        codecs.audio().and_then(audio_config),
+                        codecs.audio().map(TrackConfig::from_audio_track),
                         codecs.audio().map(|a| a.config.clone()),
                     ),
                 };
@@ -523,22 +529,6 @@ impl Mp4Writer {
         fmp4::mfra(&mut o, &index);
         self.offset += (o.len() - start) as u64;
         Bytes::from(o)
-    }
-}
-
-/// The initialization segment's configuration of a video track the writer can carry.
-fn video_config(t: &VideoTrack) -> Option<TrackConfig> {
-    match &t.config {
-        VideoConfig::Avc(avc) => Some(TrackConfig::video(avc)),
-        _ => None,
-    }
-}
-
-/// The initialization segment's configuration of an audio track the writer can carry.
-fn audio_config(t: &AudioTrack) -> Option<TrackConfig> {
-    match &t.config {
-        AudioConfig::Aac(asc) => Some(TrackConfig::audio(asc)),
-        AudioConfig::Opus(_) => None,
     }
 }
 
