@@ -36,6 +36,14 @@ struct Source {
     fourccs: (&'static [u8; 4], Option<&'static [u8; 4]>),
 }
 
+/// Name, encoder arguments, codecs (video prefix, audio), FourCCs (video, audio if not AAC).
+type Recipe = (
+    &'static str,
+    &'static [&'static str],
+    (&'static str, &'static str),
+    (&'static [u8; 4], Option<&'static [u8; 4]>),
+);
+
 struct Sources {
     all: Vec<Source>,
 }
@@ -98,7 +106,7 @@ fn sources() -> &'static Sources {
     S.get_or_init(|| {
         let d = dir("src");
         let mut all = Vec::new();
-        let list: [(&str, &[&str], (&str, &str), (&[u8; 4], Option<&[u8; 4]>)); 3] = [
+        let list: [Recipe; 3] = [
             (
                 "hevc",
                 &[
