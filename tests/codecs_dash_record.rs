@@ -60,7 +60,7 @@ fn frame_md5(input: &Path, sel: &str) -> (Vec<String>, String) {
     let out = ffmpeg9::command()
         .args(["-v", "warning", "-i"])
         .arg(input)
-        .args(["-map", &format!("0:{sel}:0"), "-fps_mode", "passthrough"])
+        .args(["-map", &format!("0:{sel}"), "-fps_mode", "passthrough"])
         .args(["-f", "framemd5", "-"])
         .stdin(Stdio::null())
         .output()
@@ -93,9 +93,9 @@ fn encode(d: &Path, name: &'static str, codecs: &[&str]) -> (PathBuf, Vec<String
         "{name}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (video, err) = frame_md5(&path, "v");
+    let (video, err) = frame_md5(&path, "v:0");
     assert!(err.is_empty(), "{name}: {err}");
-    let (audio, err) = frame_md5(&path, "a");
+    let (audio, err) = frame_md5(&path, "a:0");
     assert!(err.is_empty(), "{name}: {err}");
     assert_eq!(video.len(), 60, "{name}: 4 s at 15 fps");
     (path, video, audio.len())
@@ -208,11 +208,11 @@ fn demux(src: &Source, mut f: impl FnMut(&Frame, &Demuxer)) {
 /// The decoded file equals the source: zero errors, the video frame for frame, and
 /// `audio_frames` audio frames.
 fn assert_same(what: &str, file: &Path, src: &Source, audio_frames: usize) {
-    let (video, err) = frame_md5(file, "v");
+    let (video, err) = frame_md5(file, "v:0");
     assert!(err.is_empty(), "{what} {}: video: {err}", src.name);
     assert_eq!(video.len(), src.video_md5.len(), "{what} {}", src.name);
     assert!(video == src.video_md5, "{what} {}: frames differ", src.name);
-    let (audio, err) = frame_md5(file, "a");
+    let (audio, err) = frame_md5(file, "a:0");
     assert!(err.is_empty(), "{what} {}: audio: {err}", src.name);
     assert_eq!(audio.len(), audio_frames, "{what} {}", src.name);
 }
@@ -297,42 +297,47 @@ fn mp4_recordings_of_every_codec_read_back_whole() {
     }
 }
 
+/// Records the FLV file `src` through a pipeline with an FLV recorder (`record all`) into
+/// `out`; returns the recording's path.
+fn record_flv(src: &Path, out: &Path) -> PathBuf {
+    let mut p = Pipeline::published(GopCache::new(true, 4096, 32 << 20), 4096);
+    p.attach(Box::new(Recorder::new(
+        RecordConfig::new(RecordMode::ALL),
+        "cam",
+    )));
+    let mut disk = Disk::new(out.to_path_buf());
+    let mut drain = |p: &mut Pipeline| {
+        while let Some((_, op)) = p.poll_op() {
+            match op {
+                OutputOp::File(op) => disk.apply(op),
+                OutputOp::Send(_) => panic!("the recorder sends no bytes"),
+            }
+        }
+    };
+    let mut last = 0;
+    for t in support::flv::tags(&std::fs::read(src).unwrap()) {
+        let payload = Bytes::from(t.body);
+        last = u64::from(t.ts);
+        p.ingest(
+            Incoming {
+                type_id: t.type_id,
+                timestamp: t.ts,
+                payload: &payload,
+                now: now(last),
+            },
+            false,
+        );
+        drain(&mut p);
+    }
+    p.finish(now(last + 40));
+    drain(&mut p);
+    out.join("cam.flv")
+}
+
 #[test]
 fn flv_recordings_of_enhanced_rtmp_read_back_whole() {
     for src in &sources().all {
-        let out = dir(&format!("flv-{}", src.name));
-        let mut p = Pipeline::published(GopCache::new(true, 4096, 32 << 20), 4096);
-        p.attach(Box::new(Recorder::new(
-            RecordConfig::new(RecordMode::ALL),
-            "cam",
-        )));
-        let mut disk = Disk::new(out.clone());
-        let mut drain = |p: &mut Pipeline| {
-            while let Some((_, op)) = p.poll_op() {
-                match op {
-                    OutputOp::File(op) => disk.apply(op),
-                    OutputOp::Send(_) => panic!("the recorder sends no bytes"),
-                }
-            }
-        };
-        let mut last = 0;
-        for t in support::flv::tags(&std::fs::read(&src.path).unwrap()) {
-            let payload = Bytes::from(t.body);
-            last = u64::from(t.ts);
-            p.ingest(
-                Incoming {
-                    type_id: t.type_id,
-                    timestamp: t.ts,
-                    payload: &payload,
-                    now: now(last),
-                },
-                false,
-            );
-            drain(&mut p);
-        }
-        p.finish(now(last + 40));
-        drain(&mut p);
-        let path = out.join("cam.flv");
+        let path = record_flv(&src.path, &dir(&format!("flv-{}", src.name)));
         assert_same("FLV", &path, src, src.audio_frames - src.audio_before_key);
         let meta = metadata(&std::fs::read(&path).unwrap());
         let id = |c: &[u8; 4]| f64::from(u32::from_be_bytes(*c));
@@ -343,4 +348,76 @@ fn flv_recordings_of_enhanced_rtmp_read_back_whole() {
         // VP9's from its key frames: its configuration records carry no picture size.
         assert_eq!(meta.get_f64("height"), Some(240.0));
     }
+}
+
+/// The frames of each stream FFmpeg 9 finds in `file`, in the order it lists them
+/// (`v:0`, `v:1`, `a:0`, `a:1`).
+fn multitrack_md5(file: &Path) -> Vec<Vec<String>> {
+    ["v:0", "v:1", "a:0", "a:1"]
+        .iter()
+        .map(|sel| {
+            let (hashes, err) = frame_md5(file, sel);
+            assert!(err.is_empty(), "{} {sel}: {err}", file.display());
+            hashes
+        })
+        .collect()
+}
+
+#[test]
+fn an_flv_recording_of_a_multitrack_stream_keeps_every_track() {
+    // H.264 320x240 and HEVC 160x120, AAC and Opus: FFmpeg 9 sends the second of each kind
+    // as a multitrack message of track 1, its SequenceStart included.
+    let d = dir("multi");
+    let path = d.join("multi.flv");
+    let out = ffmpeg9::command()
+        .args(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", "4", "-pix_fmt", "yuv420p"])
+        .args(["-map", "0:v", "-map", "0:v", "-map", "1:a", "-map", "1:a"])
+        .args([
+            "-c:v:0", "libx264", "-g", "15", "-c:v:1", "libx265", "-s:v:1", "160x120",
+        ])
+        .args([
+            "-x265-params",
+            "keyint=15:min-keyint=15:scenecut=0:log-level=error",
+        ])
+        .args(["-c:a:0", "aac", "-c:a:1", "libopus", "-f", "flv"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source = multitrack_md5(&path);
+    assert!(
+        source.iter().all(|s| !s.is_empty()),
+        "four streams in the source"
+    );
+    // Audio of each track sent before the primary video keyframe: not in the recording.
+    let mut before = [0usize; 2];
+    let mut keyed = false;
+    let mut d_ = Demuxer::new();
+    for tag in support::flv::tags(&std::fs::read(&path).unwrap()) {
+        let payload = Bytes::from(tag.body);
+        let frames = match tag.type_id {
+            8 => d_.push_audio(tag.ts, payload).unwrap().to_vec(),
+            9 => d_.push_video(tag.ts, payload).unwrap().to_vec(),
+            _ => continue,
+        };
+        for f in frames {
+            keyed |= f.track == Track::Video && f.track_id == 0 && f.keyframe;
+            if !keyed && f.track == Track::Audio {
+                before[usize::from(f.track_id.min(1))] += 1;
+            }
+        }
+    }
+    let rec = record_flv(&path, &d);
+    let got = multitrack_md5(&rec);
+    assert!(got[0] == source[0], "track 0 video frames differ");
+    assert!(got[1] == source[1], "track 1 video frames differ");
+    assert_eq!(got[2].len(), source[2].len() - before[0], "track 0 audio");
+    assert_eq!(got[3].len(), source[3].len() - before[1], "track 1 audio");
 }
