@@ -16,7 +16,7 @@ use ngx_rtmp::dash::{DashConfig, DashStream};
 use ngx_rtmp::live::{GopCache, Incoming, OutputOp, Pipeline};
 use ngx_rtmp::media::{Demuxer, Frame, Track};
 use ngx_rtmp::record::mp4::{Mp4Writer, Tracks};
-use ngx_rtmp::record::{RecordConfig, RecordMode, Recorder};
+use ngx_rtmp::record::{RecordConfig, RecordFormat, RecordMode, Recorder};
 use support::ffmpeg9;
 use support::fileops::Disk;
 use support::fmp4::{parse_fragment, parse_init};
@@ -297,14 +297,13 @@ fn mp4_recordings_of_every_codec_read_back_whole() {
     }
 }
 
-/// Records the FLV file `src` through a pipeline with an FLV recorder (`record all`) into
-/// `out`; returns the recording's path.
-fn record_flv(src: &Path, out: &Path) -> PathBuf {
+/// Records the FLV file `src` through a pipeline with a recorder (`record all`, in
+/// `format`) into `out`; returns the recording's path.
+fn record(src: &Path, out: &Path, format: RecordFormat) -> PathBuf {
     let mut p = Pipeline::published(GopCache::new(true, 4096, 32 << 20), 4096);
-    p.attach(Box::new(Recorder::new(
-        RecordConfig::new(RecordMode::ALL),
-        "cam",
-    )));
+    let mut conf = RecordConfig::new(RecordMode::ALL);
+    conf.format = format;
+    p.attach(Box::new(Recorder::new(conf, "cam")));
     let mut disk = Disk::new(out.to_path_buf());
     let mut drain = |p: &mut Pipeline| {
         while let Some((_, op)) = p.poll_op() {
@@ -331,13 +330,20 @@ fn record_flv(src: &Path, out: &Path) -> PathBuf {
     }
     p.finish(now(last + 40));
     drain(&mut p);
-    out.join("cam.flv")
+    out.join(match format {
+        RecordFormat::Flv => "cam.flv",
+        RecordFormat::Mp4 => "cam.mp4",
+    })
 }
 
 #[test]
 fn flv_recordings_of_enhanced_rtmp_read_back_whole() {
     for src in &sources().all {
-        let path = record_flv(&src.path, &dir(&format!("flv-{}", src.name)));
+        let path = record(
+            &src.path,
+            &dir(&format!("flv-{}", src.name)),
+            RecordFormat::Flv,
+        );
         assert_same("FLV", &path, src, src.audio_frames - src.audio_before_key);
         let meta = metadata(&std::fs::read(&path).unwrap());
         let id = |c: &[u8; 4]| f64::from(u32::from_be_bytes(*c));
@@ -364,7 +370,7 @@ fn multitrack_md5(file: &Path) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn an_flv_recording_of_a_multitrack_stream_keeps_every_track() {
+fn a_multitrack_stream_recorded_keeps_every_track_in_flv_and_the_primary_ones_in_mp4() {
     // H.264 320x240 and HEVC 160x120, AAC and Opus: FFmpeg 9 sends the second of each kind
     // as a multitrack message of track 1, its SequenceStart included.
     let d = dir("multi");
@@ -414,10 +420,35 @@ fn an_flv_recording_of_a_multitrack_stream_keeps_every_track() {
             }
         }
     }
-    let rec = record_flv(&path, &d);
+    let rec = record(&path, &d, RecordFormat::Flv);
     let got = multitrack_md5(&rec);
     assert!(got[0] == source[0], "track 0 video frames differ");
     assert!(got[1] == source[1], "track 1 video frames differ");
     assert_eq!(got[2].len(), source[2].len() - before[0], "track 0 audio");
     assert_eq!(got[3].len(), source[3].len() - before[1], "track 1 audio");
+
+    // An MP4 recording holds the primary tracks only.
+    let mp4 = record(&path, &d, RecordFormat::Mp4);
+    let (video, err) = frame_md5(&mp4, "v:0");
+    assert!(err.is_empty(), "MP4: {err}");
+    assert!(video == source[0], "MP4: track 0 video frames differ");
+    let (audio, err) = frame_md5(&mp4, "a:0");
+    assert!(err.is_empty(), "MP4: {err}");
+    assert_eq!(
+        audio.len(),
+        source[2].len() - before[0],
+        "MP4: track 0 audio"
+    );
+    let probe = ffmpeg9::command()
+        .args(["-v", "info", "-i"])
+        .arg(&mp4)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&probe.stderr);
+    assert_eq!(
+        listing.matches("Stream #0:").count(),
+        2,
+        "MP4: one video and one audio track\n{listing}"
+    );
 }
