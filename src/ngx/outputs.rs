@@ -9,7 +9,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use super::file_ops::{join, now, FileWriter};
-use super::log::Log;
+use super::log::{Level, Log};
 use super::recordings::{self, RecordEvent, Recording};
 use super::shm::ShmRegion;
 use super::variants;
@@ -19,8 +19,10 @@ use crate::files::{FileOp, RelPath};
 use crate::hls::{status_path, CutSchedule, HlsStream, VariantGroup};
 use crate::live::shm::{RingOutput, SlotWriter};
 use crate::live::{
-    ByteSink, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent, StreamKey,
+    ByteSink, MediaKind, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent,
+    StreamKey,
 };
+use crate::media::MediaError;
 
 /// The executors of a stream's outputs: file writers and byte sinks.
 #[derive(Default)]
@@ -299,6 +301,11 @@ impl OutputFiles {
                     );
                     self.writers.retain(|w| w.id != id);
                 }
+                PipelineEvent::BadMessage {
+                    kind,
+                    error,
+                    suppressed,
+                } => bad_message(log, kind, &error, suppressed),
             }
         }
         self.run_companion(pipeline, log);
@@ -421,4 +428,31 @@ pub fn previous_playlist(
         .ok()
         .and_then(|p| join(root, p.as_str()).ok())
         .and_then(|p| fs::read_to_string(p).ok())
+}
+
+/// Logs a media message the stream's demuxer refused (the pipeline rate-limits these): a
+/// format violation as a warning, a codec or feature we do not take as information, like the
+/// session's own closes.
+fn bad_message(log: Log, kind: MediaKind, error: &MediaError, suppressed: u64) {
+    let level = match error {
+        MediaError::Unsupported(_) | MediaError::UnknownFourCc(_) => Level::Info,
+        _ => Level::Warn,
+    };
+    let kind = match kind {
+        MediaKind::Video => "video",
+        MediaKind::Audio => "audio",
+        MediaKind::Meta => "data",
+    };
+    if suppressed == 0 {
+        log_at!(log, level, "rtmp: {} message dropped: {}", kind, error);
+    } else {
+        log_at!(
+            log,
+            level,
+            "rtmp: {} message dropped: {} ({} more dropped since the last report)",
+            kind,
+            error,
+            suppressed
+        );
+    }
 }
