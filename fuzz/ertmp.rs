@@ -302,8 +302,11 @@ pub fn ops(mut data: &[u8]) -> Vec<Msg> {
     out
 }
 
-/// The track tables of a demuxer: `(id, generation)` of every video then audio track.
-fn tables(d: &Demuxer) -> (Vec<(u8, u32)>, Vec<(u8, u32)>) {
+/// `(id, generation)` of every video track, then of every audio track.
+type Tables = (Vec<(u8, u32)>, Vec<(u8, u32)>);
+
+/// The track tables of a demuxer.
+fn tables(d: &Demuxer) -> Tables {
     (
         d.video_tracks()
             .iter()
@@ -337,7 +340,7 @@ pub fn check_tables(d: &Demuxer) {
 
 /// Checks one push: a refused message changes nothing and yields no frame; an accepted one
 /// yields at most one frame per track, each of a track the demuxer has.
-fn check_push(d: &Demuxer, before: &(Vec<(u8, u32)>, Vec<(u8, u32)>), res: Result<&[Frame], ()>) {
+fn check_push(d: &Demuxer, before: &Tables, res: Result<&[Frame], ()>) {
     match res {
         Err(()) => {
             assert_eq!(&tables(d), before, "a refused message changed the tracks");

@@ -32,6 +32,8 @@ pub struct OutputFiles {
     companion: Option<Box<dyn Companion>>,
     /// What happened to recorded files since the owner last took them.
     record_events: Vec<RecordEvent>,
+    /// The stream's `app/name`, for log lines.
+    stream: String,
 }
 
 /// A part of a stream's outputs that attaches and detaches outputs as the stream goes (the
@@ -119,7 +121,10 @@ impl OutputFiles {
         layout: Option<SourceLayout>,
         log: Log,
     ) -> OutputFiles {
-        let mut files = OutputFiles::default();
+        let mut files = OutputFiles {
+            stream: key.to_string(),
+            ..OutputFiles::default()
+        };
         let name = layout
             .as_ref()
             .map_or(key.name.as_str(), |l| l.name.as_str());
@@ -305,7 +310,7 @@ impl OutputFiles {
                     kind,
                     error,
                     suppressed,
-                } => bad_message(log, kind, &error, suppressed),
+                } => bad_message(log, &self.stream, kind, &error, suppressed),
             }
         }
         self.run_companion(pipeline, log);
@@ -433,7 +438,7 @@ pub fn previous_playlist(
 /// Logs a media message the stream's demuxer refused (the pipeline rate-limits these): a
 /// format violation as a warning, a codec or feature we do not take as information, like the
 /// session's own closes.
-fn bad_message(log: Log, kind: MediaKind, error: &MediaError, suppressed: u64) {
+fn bad_message(log: Log, stream: &str, kind: MediaKind, error: &MediaError, suppressed: u64) {
     let level = match error {
         MediaError::Unsupported(_) | MediaError::UnknownFourCc(_) => Level::Info,
         _ => Level::Warn,
@@ -444,12 +449,20 @@ fn bad_message(log: Log, kind: MediaKind, error: &MediaError, suppressed: u64) {
         MediaKind::Meta => "data",
     };
     if suppressed == 0 {
-        log_at!(log, level, "rtmp: {} message dropped: {}", kind, error);
+        log_at!(
+            log,
+            level,
+            "rtmp: stream \"{}\": {} message dropped: {}",
+            stream,
+            kind,
+            error
+        );
     } else {
         log_at!(
             log,
             level,
-            "rtmp: {} message dropped: {} ({} more dropped since the last report)",
+            "rtmp: stream \"{}\": {} message dropped: {} ({} more dropped since the last report)",
+            stream,
             kind,
             error,
             suppressed
