@@ -391,3 +391,39 @@ fn regenerate_seeds_on_request() {
         }
     }
 }
+
+#[test]
+fn a_malformed_sequence_start_does_not_replace_the_cached_header() {
+    let mut p = Pipeline::published(GopCache::new(true, 100, 1 << 20), 4096);
+    let rec = ertmp::record(HEVC);
+    let good = b(ertmp::video(1, ertmp::SEQUENCE_START, HEVC, rec));
+    let cut = b(ertmp::video(1, ertmp::SEQUENCE_START, HEVC, &rec[..10]));
+    let key = b(ertmp::video(1, ertmp::CODED_FRAMES, HEVC, &[0x26; 16]));
+    // A keyframe cut inside its composition time.
+    let bad_key = b(ertmp::video(1, ertmp::CODED_FRAMES, HEVC, &[])[..7].to_vec());
+    let unknown = b(ertmp::video(1, ertmp::SEQUENCE_START, VVC, rec));
+    let send = |p: &mut Pipeline, payload: &Bytes, ts: u32| {
+        let msg = Incoming {
+            type_id: 9,
+            timestamp: ts,
+            payload,
+            now: now(1_000 + u64::from(ts)),
+        };
+        p.ingest(msg, false);
+    };
+    send(&mut p, &good, 0);
+    send(&mut p, &key, 40);
+    send(&mut p, &cut, 80);
+    send(&mut p, &bad_key, 120);
+    assert_eq!(p.gop().video_header().unwrap().timestamp, 0);
+    let gop: Vec<u32> = p.join_burst().map(|(_, m)| m.timestamp).collect();
+    assert_eq!(
+        gop,
+        [0, 40, 80, 120],
+        "header, the GOP from the real keyframe"
+    );
+    assert_eq!(p.counters().bad_messages, 2);
+    // A codec we do not parse passes to players as it came: its header is cached.
+    send(&mut p, &unknown, 160);
+    assert_eq!(p.gop().video_header().unwrap().timestamp, 160);
+}

@@ -182,7 +182,7 @@ impl Pipeline {
     /// (the stream has players now); otherwise the GOP cache keeps the bare payload and
     /// chunks it only if a player joins while it is cached.
     pub fn ingest(&mut self, msg: Incoming<'_>, for_players: bool) -> Option<Delivery> {
-        let info = MediaInfo::classify(msg.type_id, msg.payload);
+        let mut info = MediaInfo::classify(msg.type_id, msg.payload);
         let len = msg.payload.len() as u64;
         match info.kind {
             MediaKind::Video => {
@@ -211,10 +211,19 @@ impl Pipeline {
                 .map(|f| !f.is_empty()),
             _ => Ok(false),
         };
-        let has_frames = demuxed.unwrap_or_else(|error| {
-            self.bad_message(info.kind, error, msg.now.monotonic_ms);
-            false
-        });
+        let has_frames = match demuxed {
+            Ok(has_frames) => has_frames,
+            Err(error) => {
+                // A malformed header or keyframe must not replace the cached header nor start
+                // the GOP joining players get (a codec we do not parse passes as it came).
+                if error.is_malformed() {
+                    info.sequence_header = false;
+                    info.keyframe = false;
+                }
+                self.bad_message(info.kind, error, msg.now.monotonic_ms);
+                false
+            }
+        };
         if !self.outputs.is_empty() {
             let published = Published {
                 now: msg.now,
