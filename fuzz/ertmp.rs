@@ -320,7 +320,7 @@ fn tables(d: &Demuxer) -> Tables {
 }
 
 /// Checks a demuxer's track tables: sorted distinct ids, at most [`MAX_TRACKS`] besides the
-/// default track, generations from 1, the primary track the lowest id.
+/// default track, distinct generations from 1, the primary track the lowest id.
 pub fn check_tables(d: &Demuxer) {
     let (video, audio) = tables(d);
     for t in [&video, &audio] {
@@ -333,6 +333,12 @@ pub fn check_tables(d: &Demuxer) {
             "track limit: {t:?}"
         );
         assert!(t.iter().all(|(_, g)| *g >= 1));
+        assert!(
+            t.iter()
+                .enumerate()
+                .all(|(i, a)| t[..i].iter().all(|b| b.1 != a.1)),
+            "two tracks share a generation: {t:?}"
+        );
     }
     assert_eq!(d.video().map(|t| t.id), video.first().map(|t| t.0));
     assert_eq!(d.audio().map(|t| t.id), audio.first().map(|t| t.0));

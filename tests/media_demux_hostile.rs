@@ -427,3 +427,32 @@ fn a_malformed_sequence_start_does_not_replace_the_cached_header() {
     send(&mut p, &unknown, 160);
     assert_eq!(p.gop().video_header().unwrap().timestamp, 160);
 }
+
+#[test]
+fn a_new_primary_track_is_a_new_generation() {
+    // HEVC on track 1 is the primary track until a legacy AVC header makes track 0: the
+    // outputs must see a change of configuration.
+    let mut d = Demuxer::new();
+    d.push_video(0, seq_on(1, HEVC)).unwrap();
+    let before = d.video_generation();
+    d.push_video(0, b(ertmp::legacy_avc_header())).unwrap();
+    assert_eq!(d.video().unwrap().id, 0);
+    assert_ne!(d.video_generation(), before);
+    // The same for audio: Opus on track 2, then AAC on the default track.
+    d.push_audio(
+        0,
+        b(ertmp::audio_multi(
+            ertmp::ONE_TRACK,
+            ertmp::SEQUENCE_START,
+            &[TrackBody::new(OPUS, 2, ertmp::record(OPUS))],
+        )),
+    )
+    .unwrap();
+    let before = d.audio_generation();
+    d.push_audio(0, b(ertmp::legacy_aac_header())).unwrap();
+    assert_ne!(d.audio_generation(), before);
+    // A repeated identical configuration is no new generation.
+    let g = d.video_generation();
+    d.push_video(0, b(ertmp::legacy_avc_header())).unwrap();
+    assert_eq!(d.video_generation(), g);
+}

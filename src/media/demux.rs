@@ -47,7 +47,9 @@ pub struct VideoTrack {
     pub config: VideoConfig,
     /// The configuration record as received (the body of an `hvcC`/`av1C`/`avcC` box).
     pub record: Bytes,
-    /// Incremented each time a configuration with different content arrives (starts at 1).
+    /// Changes each time a configuration with different content arrives: the stream's count
+    /// of video configurations so far (from 1), so no two tracks of a stream share one and a
+    /// change of primary track (a lower id arriving) changes [`Demuxer::video_generation`].
     pub generation: u32,
 }
 
@@ -58,6 +60,7 @@ pub struct AudioTrack {
     pub config: AudioConfig,
     /// The configuration as received (AudioSpecificConfig, OpusHead; may be empty for Opus).
     pub record: Bytes,
+    /// Like [`VideoTrack::generation`], counted over the stream's audio configurations.
     pub generation: u32,
 }
 
@@ -86,6 +89,9 @@ pub struct Demuxer {
     audio: Vec<AudioTrack>,
     /// The frames of the latest message (reused, so a message costs no allocation here).
     frames: Vec<Frame>,
+    /// The latest generation given to a video / audio configuration.
+    video_generations: u32,
+    audio_generations: u32,
     clock: TimestampExtender,
 }
 
@@ -344,53 +350,63 @@ impl Demuxer {
     }
 
     fn set_video(&mut self, id: u8, config: VideoConfig, record: Bytes) -> Result<(), MediaError> {
+        let generation = self.video_generations.wrapping_add(1).max(1);
         let tracks = &mut self.video;
         match tracks.binary_search_by_key(&id, |t| t.id) {
             Ok(i) => {
                 if let Some(t) = tracks.get_mut(i).filter(|t| t.config != config) {
                     t.config = config;
                     t.record = record;
-                    t.generation = t.generation.wrapping_add(1).max(1);
+                    t.generation = generation;
+                    self.video_generations = generation;
                 }
             }
             Err(_) if !room_for(tracks.iter().map(|t| t.id), std::iter::once(id)) => {
                 return Err(MediaError::Invalid("too many video tracks"))
             }
-            Err(i) => tracks.insert(
-                i,
-                VideoTrack {
-                    id,
-                    config,
-                    record,
-                    generation: 1,
-                },
-            ),
+            Err(i) => {
+                tracks.insert(
+                    i,
+                    VideoTrack {
+                        id,
+                        config,
+                        record,
+                        generation,
+                    },
+                );
+                self.video_generations = generation;
+            }
         }
         Ok(())
     }
 
     fn set_audio(&mut self, id: u8, config: AudioConfig, record: Bytes) -> Result<(), MediaError> {
+        let generation = self.audio_generations.wrapping_add(1).max(1);
         let tracks = &mut self.audio;
         match tracks.binary_search_by_key(&id, |t| t.id) {
             Ok(i) => {
                 if let Some(t) = tracks.get_mut(i).filter(|t| t.config != config) {
                     t.config = config;
                     t.record = record;
-                    t.generation = t.generation.wrapping_add(1).max(1);
+                    t.generation = generation;
+                    self.audio_generations = generation;
                 }
             }
             Err(_) if !room_for(tracks.iter().map(|t| t.id), std::iter::once(id)) => {
                 return Err(MediaError::Invalid("too many audio tracks"))
             }
-            Err(i) => tracks.insert(
-                i,
-                AudioTrack {
-                    id,
-                    config,
-                    record,
-                    generation: 1,
-                },
-            ),
+            Err(i) => {
+                tracks.insert(
+                    i,
+                    AudioTrack {
+                        id,
+                        config,
+                        record,
+                        generation,
+                    },
+                );
+                self.audio_generations = generation;
+            }
         }
         Ok(())
     }
