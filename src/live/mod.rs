@@ -9,6 +9,7 @@ mod pipeline;
 pub mod player;
 pub mod shm;
 mod sink;
+mod track_select;
 
 pub use gop::{CachedMessage, GopCache};
 pub use hub::{ClientId, Hub, LiveStream, Player, PublishError, StreamHandle, StreamKey};
@@ -19,3 +20,4 @@ pub use pipeline::{
 };
 pub use player::{Admit, PlayerQueue, QueuePolicy};
 pub use sink::{ByteSink, MemorySink};
+pub use track_select::{AudioChoice, TrackSelect};

@@ -100,6 +100,23 @@ impl Demuxer {
         Self::default()
     }
 
+    /// A stream of at most one video and one audio track, both as the default track (id 0):
+    /// the view an output of one chosen track of a multitrack stream takes for the stream's
+    /// configuration (its primary tracks are then the chosen ones).
+    pub fn projected(video: Option<VideoTrack>, audio: Option<AudioTrack>) -> Self {
+        Demuxer {
+            video: video
+                .map(|t| VideoTrack { id: 0, ..t })
+                .into_iter()
+                .collect(),
+            audio: audio
+                .map(|t| AudioTrack { id: 0, ..t })
+                .into_iter()
+                .collect(),
+            ..Demuxer::default()
+        }
+    }
+
     /// Every video track with a configuration, by id.
     pub fn video_tracks(&self) -> &[VideoTrack] {
         &self.video

@@ -34,6 +34,8 @@ pub struct OutputFiles {
     record_events: Vec<RecordEvent>,
     /// The stream's `app/name`, for log lines.
     stream: String,
+    /// The HLS output of the stream itself (under its name or its layout's), when it started.
+    primary_hls: Option<OutputId>,
 }
 
 /// A part of a stream's outputs that attaches and detaches outputs as the stream goes (the
@@ -156,7 +158,7 @@ impl OutputFiles {
                 })
                 .map_err(|e| e.to_string());
             let member_of = group.map(|g| MemberOf::new(g, name, settings.path.clone()));
-            files.add(
+            files.primary_hls = files.add(
                 pipeline,
                 hls,
                 settings.path.clone(),
@@ -210,6 +212,22 @@ impl OutputFiles {
         std::mem::take(&mut self.record_events)
     }
 
+    /// The stream's own HLS output, if it started (and was not removed since).
+    pub fn primary_hls(&self) -> Option<OutputId> {
+        self.primary_hls
+            .filter(|id| self.writers.iter().any(|w| w.id == *id))
+    }
+
+    /// Makes `group` the group of every member of the group of that name: each member's status
+    /// write refreshes the master with the members `group` lists (a member joined).
+    pub fn regroup(&mut self, group: &VariantGroup) {
+        for m in self.writers.iter_mut().filter_map(|w| w.member_of.as_mut()) {
+            if m.group.name == group.name {
+                m.group = group.clone();
+            }
+        }
+    }
+
     /// Gives the outputs their companion, run once now.
     pub fn set_companion(
         &mut self,
@@ -230,7 +248,7 @@ impl OutputFiles {
 
     /// Attaches `output`, writing under `root`; an HLS output (`count_segments`) that is a
     /// member of a variant group has `member_of`: the group's master is refreshed after each
-    /// write of the member's status.
+    /// write of the member's status. The output's id, when it started.
     #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
@@ -241,7 +259,7 @@ impl OutputFiles {
         member_of: Option<MemberOf>,
         key: &StreamKey,
         log: Log,
-    ) {
+    ) -> Option<OutputId> {
         let kind = if count_segments { "hls" } else { "dash" };
         let started = output.and_then(|output| {
             let id = pipeline.attach(output);
@@ -253,20 +271,25 @@ impl OutputFiles {
             });
             // The output's first operations: its directory, the cleanup of a previous run.
             self.execute(pipeline, &mut Executed::default(), log)
+                .map(|()| id)
                 .map_err(|(id, e)| {
                     self.remove(pipeline, id);
                     e.to_string()
                 })
         });
-        if let Err(e) = started {
-            log_err!(
-                log,
-                "rtmp: {} for \"{}\" in \"{}\" disabled: {}",
-                kind,
-                key,
-                root.display(),
-                e
-            );
+        match started {
+            Ok(id) => Some(id),
+            Err(e) => {
+                log_err!(
+                    log,
+                    "rtmp: {} for \"{}\" in \"{}\" disabled: {}",
+                    kind,
+                    key,
+                    root.display(),
+                    e
+                );
+                None
+            }
         }
     }
 
