@@ -251,16 +251,18 @@ fn a_configuration_change_reaches_the_view() {
             .map(|t| t.config.codec_string())
             .expect("track")
     };
+    // Generations count the stream's configurations: track 0 has the first, track 1 the
+    // second, then the third after its change.
     let v0 = views(&t0);
     assert_eq!(v0, [(0, 1, source(0))], "track 0 never changed");
     let v1 = views(&t1);
     assert_eq!(v1.len(), 2, "{v1:?}");
     assert_eq!(
         v1[0],
-        (0, 1, source(0)),
+        (0, 2, source(0)),
         "track 1 started as track 0's twin"
     );
-    assert_eq!(v1[1], (0, 2, source(1)), "then changed");
+    assert_eq!(v1[1], (0, 3, source(1)), "then changed");
     assert!(source(1).ends_with("33"), "{}", source(1));
 }
 

@@ -20,7 +20,7 @@ use super::gop::GopCache;
 use super::media_info::{MediaInfo, MediaKind};
 use super::output::{Output, OutputError, OutputOp, Published};
 use crate::files::Now;
-use crate::media::Demuxer;
+use crate::media::{Demuxer, MediaError};
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::message::csid;
 
@@ -41,9 +41,22 @@ pub struct Counters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OutputId(u32);
 
+/// How often a stream reports an audio/video message its demuxer refused: the first one at
+/// once, then at most one per this many milliseconds, so a publisher flooding broken messages
+/// cannot flood the log.
+pub const BAD_MESSAGE_REPORT_MS: u64 = 10_000;
+
 /// What the shell learns from the pipeline besides file operations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PipelineEvent {
+    /// The demuxer refused a message: the outputs did not get it (players still do; the bytes
+    /// are the publisher's). Rate-limited by [`BAD_MESSAGE_REPORT_MS`].
+    BadMessage {
+        kind: MediaKind,
+        error: MediaError,
+        /// Refused messages not reported since the previous report.
+        suppressed: u64,
+    },
     /// An output stopped and was removed; the stream goes on without it.
     OutputFailed {
         id: OutputId,
@@ -90,6 +103,10 @@ pub struct Pipeline {
     events: VecDeque<PipelineEvent>,
     /// Size of the latest video keyframe.
     keyframe_len: Option<usize>,
+    /// When the latest refused message was reported (monotonic ms).
+    bad_reported_ms: Option<u64>,
+    /// Refused messages since then.
+    bad_suppressed: u64,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -134,6 +151,8 @@ impl Pipeline {
             next_id: 0,
             events: VecDeque::new(),
             keyframe_len: None,
+            bad_reported_ms: None,
+            bad_suppressed: 0,
         }
     }
 
@@ -163,7 +182,7 @@ impl Pipeline {
     /// (the stream has players now); otherwise the GOP cache keeps the bare payload and
     /// chunks it only if a player joins while it is cached.
     pub fn ingest(&mut self, msg: Incoming<'_>, for_players: bool) -> Option<Delivery> {
-        let info = MediaInfo::classify(msg.type_id, msg.payload);
+        let mut info = MediaInfo::classify(msg.type_id, msg.payload);
         let len = msg.payload.len() as u64;
         match info.kind {
             MediaKind::Video => {
@@ -192,10 +211,19 @@ impl Pipeline {
                 .map(|f| !f.is_empty()),
             _ => Ok(false),
         };
-        let has_frames = demuxed.unwrap_or_else(|_| {
-            self.counters.bad_messages += 1;
-            false
-        });
+        let has_frames = match demuxed {
+            Ok(has_frames) => has_frames,
+            Err(error) => {
+                // A malformed header or keyframe must not replace the cached header nor start
+                // the GOP joining players get (a codec we do not parse passes as it came).
+                if error.is_malformed() {
+                    info.sequence_header = false;
+                    info.keyframe = false;
+                }
+                self.bad_message(info.kind, error, msg.now.monotonic_ms);
+                false
+            }
+        };
         if !self.outputs.is_empty() {
             let published = Published {
                 now: msg.now,
@@ -233,6 +261,24 @@ impl Pipeline {
             );
             None
         }
+    }
+
+    /// Counts a refused message and reports it unless one was reported recently.
+    fn bad_message(&mut self, kind: MediaKind, error: MediaError, now_ms: u64) {
+        self.counters.bad_messages += 1;
+        let due = self
+            .bad_reported_ms
+            .is_none_or(|t| now_ms.saturating_sub(t) >= BAD_MESSAGE_REPORT_MS);
+        if !due {
+            self.bad_suppressed += 1;
+            return;
+        }
+        self.bad_reported_ms = Some(now_ms);
+        self.events.push_back(PipelineEvent::BadMessage {
+            kind,
+            error,
+            suppressed: std::mem::take(&mut self.bad_suppressed),
+        });
     }
 
     /// Caches a codec header or metadata (of a stream mirrored from another worker) for

@@ -71,13 +71,20 @@ impl OpusHead {
         } else {
             let streams = r.u8("OpusHead stream count")?;
             let coupled_streams = r.u8("OpusHead coupled count")?;
-            if streams == 0 || coupled_streams > streams {
+            // RFC 7845 5.1.1: N > 0, M <= N, and the decoded channels M + N fit 255.
+            let total = u16::from(streams) + u16::from(coupled_streams);
+            if streams == 0 || coupled_streams > streams || total > 255 {
                 return Err(MediaError::Invalid("OpusHead stream counts"));
+            }
+            // Family 1 is the Vorbis channel order, defined for 1 to 8 channels only.
+            if mapping_family == 1 && channels > 8 {
+                return Err(MediaError::Invalid(
+                    "OpusHead family 1 with more than 8 channels",
+                ));
             }
             let start = r.position();
             let n = usize::from(channels);
             let table = r.take(n, "OpusHead channel mapping")?;
-            let total = u16::from(streams) + u16::from(coupled_streams);
             if table.iter().any(|&m| m != 255 && u16::from(m) >= total) {
                 return Err(MediaError::Invalid("OpusHead channel mapping"));
             }

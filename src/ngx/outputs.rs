@@ -9,7 +9,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use super::file_ops::{join, now, FileWriter};
-use super::log::Log;
+use super::log::{Level, Log};
 use super::recordings::{self, RecordEvent, Recording};
 use super::shm::ShmRegion;
 use super::variants;
@@ -19,8 +19,10 @@ use crate::files::{FileOp, RelPath};
 use crate::hls::{status_path, CutSchedule, HlsStream, VariantGroup};
 use crate::live::shm::{RingOutput, SlotWriter};
 use crate::live::{
-    ByteSink, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent, StreamKey,
+    ByteSink, MediaKind, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent,
+    StreamKey,
 };
+use crate::media::MediaError;
 
 /// The executors of a stream's outputs: file writers and byte sinks.
 #[derive(Default)]
@@ -30,6 +32,8 @@ pub struct OutputFiles {
     companion: Option<Box<dyn Companion>>,
     /// What happened to recorded files since the owner last took them.
     record_events: Vec<RecordEvent>,
+    /// The stream's `app/name`, for log lines.
+    stream: String,
     /// The HLS output of the stream itself (under its name or its layout's), when it started.
     primary_hls: Option<OutputId>,
 }
@@ -119,7 +123,10 @@ impl OutputFiles {
         layout: Option<SourceLayout>,
         log: Log,
     ) -> OutputFiles {
-        let mut files = OutputFiles::default();
+        let mut files = OutputFiles {
+            stream: key.to_string(),
+            ..OutputFiles::default()
+        };
         let name = layout
             .as_ref()
             .map_or(key.name.as_str(), |l| l.name.as_str());
@@ -322,6 +329,11 @@ impl OutputFiles {
                     );
                     self.writers.retain(|w| w.id != id);
                 }
+                PipelineEvent::BadMessage {
+                    kind,
+                    error,
+                    suppressed,
+                } => bad_message(log, &self.stream, kind, &error, suppressed),
             }
         }
         self.run_companion(pipeline, log);
@@ -444,4 +456,39 @@ pub fn previous_playlist(
         .ok()
         .and_then(|p| join(root, p.as_str()).ok())
         .and_then(|p| fs::read_to_string(p).ok())
+}
+
+/// Logs a media message the stream's demuxer refused (the pipeline rate-limits these): a
+/// format violation as a warning, a codec or feature we do not take as information, like the
+/// session's own closes.
+fn bad_message(log: Log, stream: &str, kind: MediaKind, error: &MediaError, suppressed: u64) {
+    let level = match error {
+        MediaError::Unsupported(_) | MediaError::UnknownFourCc(_) => Level::Info,
+        _ => Level::Warn,
+    };
+    let kind = match kind {
+        MediaKind::Video => "video",
+        MediaKind::Audio => "audio",
+        MediaKind::Meta => "data",
+    };
+    if suppressed == 0 {
+        log_at!(
+            log,
+            level,
+            "rtmp: stream \"{}\": {} message dropped: {}",
+            stream,
+            kind,
+            error
+        );
+    } else {
+        log_at!(
+            log,
+            level,
+            "rtmp: stream \"{}\": {} message dropped: {} ({} more dropped since the last report)",
+            stream,
+            kind,
+            error,
+            suppressed
+        );
+    }
 }
