@@ -229,10 +229,10 @@ impl DashStream {
                     },
                     format!("{}_H264", self.name),
                 ),
-                TrackConfig::Audio { asc } => (
+                TrackConfig::Audio { .. } => (
                     Kind::Audio {
-                        sampling_rate: asc.extension_sample_rate.unwrap_or(asc.sample_rate),
-                        channels: asc.channels(),
+                        sampling_rate: config.sample_rate(),
+                        channels: config.channels(),
                     },
                     format!("{}_AAC", self.name),
                 ),
