@@ -307,6 +307,13 @@ impl Pipeline {
             .find_map(|a| a.output.poll_op().map(|op| (a.id, op)))
     }
 
+    /// The next line an output has for the shell's log: `(output name, line)`.
+    pub fn poll_notice(&mut self) -> Option<(&'static str, String)> {
+        self.outputs
+            .iter_mut()
+            .find_map(|a| a.output.poll_notice().map(|line| (a.output.name(), line)))
+    }
+
     /// The byte sink of output `id` delivered `bytes` more of what it was sent.
     pub fn acknowledge(&mut self, id: OutputId, bytes: usize) {
         if let Some(a) = self.outputs.iter_mut().find(|a| a.id == id) {

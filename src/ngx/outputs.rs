@@ -313,6 +313,9 @@ impl OutputFiles {
                 }
             }
         }
+        while let Some((name, line)) = pipeline.poll_notice() {
+            log_notice!(log, "rtmp: {}: {}", name, line);
+        }
         while let Some(event) = pipeline.poll_event() {
             match event {
                 PipelineEvent::OutputFailed {

@@ -21,9 +21,6 @@
 //! left out (logged once): turning a live media playlist into a master would break its
 //! players.
 //!
-//! A track in a codec the HLS muxers do not take ([`hls_carries`]) gets no rendition (logged
-//! once); the others still do.
-//!
 //! Left alone: `hls_variant` members and streams with transcoded renditions (they have a
 //! master of their own) keep writing their primary track only.
 
@@ -33,17 +30,10 @@ use super::outputs::{previous_playlist, Companion, MemberOf, OutputFiles};
 use crate::conf::AppConf;
 use crate::hls::{GroupMember, HlsStream, VariantGroup};
 use crate::live::{AudioChoice, Output, Pipeline, StreamKey, TrackSelect};
-use crate::media::VideoConfig;
 
 /// The name of the rendition of video track `id` of stream `name`.
 pub fn track_stream_name(name: &str, id: u8) -> String {
     format!("{name}_t{id}")
-}
-
-/// Whether the HLS output writes video of this codec (its muxers take H.264 only): a track
-/// it cannot carry would make a rendition of audio alone.
-fn hls_carries(config: &VideoConfig) -> bool {
-    matches!(config, VideoConfig::Avc(_))
 }
 
 /// Gives a newly published stream's outputs the watch that turns its video tracks into
@@ -180,30 +170,9 @@ impl TrackRenditions {
                 continue;
             }
             all.push(t.id);
-            if hls_carries(&t.config) {
-                new.push(t.id);
-            } else {
-                log_warn!(
-                    log,
-                    "rtmp: \"{}\": video track {} ({}) has no HLS rendition: HLS segments carry \
-                     H.264 video only",
-                    self.key,
-                    t.id,
-                    t.config.codec_name()
-                );
-            }
+            new.push(t.id);
         }
-        let members: Vec<u8> = all
-            .iter()
-            .copied()
-            .filter(|id| {
-                pipeline
-                    .codecs()
-                    .video_track(*id)
-                    .is_some_and(|t| hls_carries(&t.config))
-            })
-            .collect();
-        let group = self.group(&members, log);
+        let group = self.group(&all, log);
         self.state = State::Renditions { tracks: all };
         if new.is_empty() {
             return;
