@@ -221,6 +221,7 @@ fn header(kind: MediaKind) -> MediaInfo {
         kind,
         keyframe: false,
         sequence_header: true,
+        track: 0,
     }
 }
 
