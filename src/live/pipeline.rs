@@ -16,7 +16,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::gop::GopCache;
+use super::gop::{GopCache, LegacyForm};
+use super::legacy::{LegacyPlan, StreamCodecs, StreamForm, View};
 use super::media_info::{MediaInfo, MediaKind};
 use super::output::{Output, OutputError, OutputOp, Published};
 use crate::files::Now;
@@ -53,11 +54,26 @@ pub enum PipelineEvent {
 }
 
 /// One message for the stream's players: chunked once, shared by every player and the GOP
-/// cache.
+/// cache; its legacy form too, built once for every legacy player.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub info: MediaInfo,
     pub message: PreparedMessage,
+    /// What players that do not take the stream as published get (never `Pending`).
+    pub legacy: LegacyForm,
+    /// The stream's codecs, after this message: each player chooses its view from it.
+    pub form: StreamForm,
+}
+
+impl Delivery {
+    /// The message for a player of `view`, if it gets one.
+    pub fn for_view(&self, view: View) -> Option<&PreparedMessage> {
+        match view {
+            View::AsPublished => Some(&self.message),
+            View::Legacy => self.legacy.pick(&self.message),
+            View::Unplayable(_) => None,
+        }
+    }
 }
 
 /// A message published into the stream.
@@ -90,6 +106,10 @@ pub struct Pipeline {
     events: VecDeque<PipelineEvent>,
     /// Size of the latest video keyframe.
     keyframe_len: Option<usize>,
+    /// Each track's codec, from the sequence headers (for the players' views).
+    tracks: StreamCodecs,
+    /// Reused to build legacy forms.
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -134,6 +154,8 @@ impl Pipeline {
             next_id: 0,
             events: VecDeque::new(),
             keyframe_len: None,
+            tracks: StreamCodecs::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -164,6 +186,9 @@ impl Pipeline {
     /// chunks it only if a player joins while it is cached.
     pub fn ingest(&mut self, msg: Incoming<'_>, for_players: bool) -> Option<Delivery> {
         let info = MediaInfo::classify(msg.type_id, msg.payload);
+        self.tracks.note(msg.type_id, msg.payload, &info);
+        let form = self.tracks.form();
+        let plan = LegacyPlan::of(msg.type_id, msg.payload, &form);
         let len = msg.payload.len() as u64;
         match info.kind {
             MediaKind::Video => {
@@ -221,8 +246,21 @@ impl Pipeline {
                 msg.timestamp,
                 msg.payload,
             );
-            self.gop.push(info, &message);
-            Some(Delivery { info, message })
+            let mut legacy = LegacyForm::planned(plan);
+            legacy.build(
+                msg.type_id,
+                msg.timestamp,
+                msg.payload,
+                self.chunk_size,
+                &mut self.scratch,
+            );
+            self.gop.push(info, &message, legacy.clone());
+            Some(Delivery {
+                info,
+                message,
+                legacy,
+                form,
+            })
         } else {
             self.gop.push_payload(
                 info,
@@ -230,6 +268,7 @@ impl Pipeline {
                 msg.timestamp,
                 msg.payload,
                 self.chunk_size,
+                LegacyForm::planned(plan),
             );
             None
         }
@@ -239,6 +278,8 @@ impl Pipeline {
     /// joining players, without counting it or passing it to the outputs.
     pub fn prime(&mut self, type_id: u8, payload: &[u8]) {
         let info = MediaInfo::classify(type_id, payload);
+        self.tracks.note(type_id, payload, &info);
+        let plan = LegacyPlan::of(type_id, payload, &self.tracks.form());
         let message = PreparedMessage::new(
             csid::for_media(type_id),
             self.chunk_size,
@@ -246,7 +287,9 @@ impl Pipeline {
             0,
             payload,
         );
-        self.gop.push(info, &message);
+        let mut legacy = LegacyForm::planned(plan);
+        legacy.build(type_id, 0, payload, self.chunk_size, &mut self.scratch);
+        self.gop.push(info, &message, legacy);
     }
 
     /// The publisher left: every output finishes (its last file operations follow).
@@ -277,10 +320,25 @@ impl Pipeline {
         &self.gop
     }
 
-    /// What a joining player gets at once: metadata, codec headers and the current GOP,
-    /// chunked (the GOP's bare payloads are chunked now, once, for every later joiner too).
-    pub fn join_burst(&mut self) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
-        self.gop.join_burst(self.chunk_size)
+    /// What a joining player of `view` gets at once: metadata, codec headers and the current
+    /// GOP, chunked (the GOP's bare payloads are chunked now, once, for every later joiner
+    /// too), in their legacy form for a legacy view; nothing for an unplayable one.
+    pub fn join_burst(
+        &mut self,
+        view: View,
+    ) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
+        let legacy = view != View::AsPublished;
+        let take = if matches!(view, View::Unplayable(_)) {
+            0
+        } else {
+            usize::MAX
+        };
+        self.gop.join_burst(self.chunk_size, legacy).take(take)
+    }
+
+    /// The stream's codecs as the players' views see them.
+    pub fn form(&self) -> StreamForm {
+        self.tracks.form()
     }
 
     /// The stream's codec configuration (stat).

@@ -215,8 +215,8 @@ mod tests {
         assert_eq!((t[0].track_id, t[0].body.clone()), (1, 7..9));
         // ManyTracksManyCodecs, SequenceStart: avc1 track 0 (2 bytes), hvc1 track 2 (1 byte).
         let many = [
-            0x96, 0x20, b'a', b'v', b'c', b'1', 0, 0, 0, 2, 0xA, 0xB, b'h', b'v', b'c', b'1', 2,
-            0, 0, 1, 0xC,
+            0x96, 0x20, b'a', b'v', b'c', b'1', 0, 0, 0, 2, 0xA, 0xB, b'h', b'v', b'c', b'1', 2, 0,
+            0, 1, 0xC,
         ];
         let k = peek_video(&many).unwrap();
         assert_eq!(k.packet_type, 0);

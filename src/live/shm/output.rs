@@ -32,7 +32,13 @@ impl<R: Region> RingOutput<R> {
     fn write(&mut self, msg: &Published<'_>) -> Result<(), ShmError> {
         let info = msg.info;
         let now = msg.now.monotonic_ms;
-        if info.sequence_header || info.kind == MediaKind::Meta {
+        // One header copy per kind: the primary track's (a multitrack stream's other tracks
+        // reach readers in the ring's records).
+        let primary = msg
+            .gop
+            .primary_track(info.kind)
+            .is_none_or(|t| t >= info.track);
+        if (info.sequence_header && primary) || info.kind == MediaKind::Meta {
             let which = match info.kind {
                 MediaKind::Audio => HeaderKind::Audio,
                 MediaKind::Video => HeaderKind::Video,
