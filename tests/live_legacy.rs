@@ -1,0 +1,259 @@
+//! Players of Enhanced RTMP streams: who gets the stream as published, who gets its legacy
+//! form (the AVC/AAC track rewritten as legacy FLV messages, built once per message) and who
+//! is told the stream is unplayable — through the core pipeline, as published on this worker
+//! and as mirrored on another.
+
+use bytes::Bytes;
+use ngx_rtmp::files::Now;
+use ngx_rtmp::live::legacy::{convert, LegacyTrack};
+use ngx_rtmp::live::{
+    Delivery, GopCache, Incoming, LegacyForm, MediaKind, Pipeline, StreamForm, View,
+};
+use ngx_rtmp::media::{CodecMask, FourCc};
+use ngx_rtmp::rtmp::message::types;
+
+fn fixture(name: &str) -> Bytes {
+    let path = format!(
+        "{}/tests/fixtures/ertmp/{name}.bin",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    Bytes::from(std::fs::read(path).expect("fixture"))
+}
+
+fn feed(p: &mut Pipeline, type_id: u8, ts: u32, payload: &[u8]) -> Delivery {
+    let payload = Bytes::copy_from_slice(payload);
+    p.ingest(
+        Incoming {
+            type_id,
+            timestamp: ts,
+            payload: &payload,
+            now: Now {
+                monotonic_ms: 1000 + u64::from(ts),
+                unix_ms: 1_700_000_000_000,
+            },
+        },
+        true,
+    )
+    .expect("a delivery: the stream has players")
+}
+
+fn pipelines() -> [Pipeline; 2] {
+    let gop = || GopCache::new(true, 1000, 1 << 20);
+    [
+        Pipeline::published(gop(), 4096),
+        Pipeline::mirrored(gop(), 4096),
+    ]
+}
+
+fn payload(d: &Delivery, view: View) -> Option<Vec<u8>> {
+    d.for_view(view)
+        .map(|m| m.payload_pieces().flatten().copied().collect())
+}
+
+fn mask(codes: &[&[u8; 4]]) -> CodecMask {
+    let mut m = CodecMask::NONE;
+    for c in codes {
+        m.insert(FourCc::new(c));
+    }
+    m
+}
+
+const AVC_SEQ: &[u8] = &[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f];
+const AVC_KEY: &[u8] = &[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65];
+const AAC_SEQ: &[u8] = &[0xAF, 0, 0x12, 0x10];
+
+#[test]
+fn hevc_stream_is_unplayable_for_legacy_players_only() {
+    for mut p in pipelines() {
+        let seq = feed(&mut p, types::VIDEO, 0, &fixture("hevc_seq_start"));
+        let hvc1 = FourCc::new(b"hvc1");
+        assert_eq!(seq.form.video, LegacyTrack::Unplayable(hvc1));
+        assert_eq!(
+            View::choose(CodecMask::NONE, &seq.form),
+            View::Unplayable(hvc1)
+        );
+        // FFmpeg 9 with `-rtmp_enhanced_codecs hvc1,...`, or a `*` client: as published.
+        let ffmpeg9 = mask(&[b"hvc1", b"av01", b"vp09", b"avc1", b"mp4a", b"Opus"]);
+        assert_eq!(View::choose(ffmpeg9, &seq.form), View::AsPublished);
+        assert_eq!(View::choose(CodecMask::ANY, &seq.form), View::AsPublished);
+        // A client that announced only AV1 cannot decode it either.
+        assert_eq!(
+            View::choose(mask(&[b"av01"]), &seq.form),
+            View::Unplayable(hvc1)
+        );
+        let key = feed(&mut p, types::VIDEO, 40, &fixture("hevc_key_cut"));
+        assert_eq!(
+            payload(&key, View::AsPublished).unwrap(),
+            fixture("hevc_key_cut")
+        );
+        assert_eq!(payload(&key, View::Legacy), None);
+        assert_eq!(payload(&key, View::Unplayable(hvc1)), None);
+        // The join burst of an unplayable view is empty; as published it has header + key.
+        assert_eq!(p.join_burst(View::Unplayable(hvc1)).count(), 0);
+        assert_eq!(p.join_burst(View::AsPublished).count(), 2);
+    }
+}
+
+#[test]
+fn publisher_switching_codec_mid_stream_changes_the_view() {
+    let mut p = Pipeline::published(GopCache::new(true, 1000, 1 << 20), 4096);
+    let d = feed(&mut p, types::VIDEO, 0, AVC_SEQ);
+    assert_eq!(d.form.video, LegacyTrack::Native);
+    // A legacy stream is the same for every player.
+    assert_eq!(View::choose(CodecMask::NONE, &d.form), View::AsPublished);
+    assert_eq!(payload(&d, View::Legacy).unwrap(), AVC_SEQ);
+    let d = feed(&mut p, types::VIDEO, 1000, &fixture("av1_seq_start"));
+    let av01 = FourCc::new(b"av01");
+    assert_eq!(
+        View::choose(CodecMask::NONE, &d.form),
+        View::Unplayable(av01)
+    );
+    // And back.
+    let d = feed(&mut p, types::VIDEO, 2000, AVC_SEQ);
+    assert_eq!(View::choose(CodecMask::NONE, &d.form), View::AsPublished);
+}
+
+/// FFmpeg's multitrack: track 0 legacy AVC/AAC, track 1 HEVC/Opus as Multitrack OneTrack.
+/// A legacy player gets track 0 only, the very messages published (no copy).
+#[test]
+fn ffmpeg_multitrack_legacy_players_get_track_zero() {
+    for mut p in pipelines() {
+        let v0 = feed(&mut p, types::VIDEO, 0, AVC_SEQ);
+        let v1 = feed(&mut p, types::VIDEO, 0, &fixture("multi_hevc_seq_start"));
+        let a0 = feed(&mut p, types::AUDIO, 0, AAC_SEQ);
+        let a1 = feed(&mut p, types::AUDIO, 0, &fixture("multi_opus_seq_start"));
+        assert_eq!(a1.form.video, LegacyTrack::Native);
+        assert_eq!(a1.form.audio, LegacyTrack::Native);
+        let legacy = View::choose(CodecMask::NONE, &a1.form);
+        assert_eq!(legacy, View::Legacy);
+        assert!(v1.info.sequence_header && v1.info.track == 1);
+        // Track 0: the published message itself (one body shared by every player).
+        for d in [&v0, &a0] {
+            assert_eq!(d.legacy, LegacyForm::Same);
+            assert!(std::ptr::eq(d.for_view(legacy).unwrap(), &d.message));
+        }
+        for d in [&v1, &a1] {
+            assert_eq!(d.legacy, LegacyForm::Skip);
+        }
+        let k0 = feed(&mut p, types::VIDEO, 40, AVC_KEY);
+        let k1 = feed(&mut p, types::VIDEO, 40, &fixture("multi_hevc_key_cut"));
+        assert!(k1.info.keyframe && k1.info.track == 1);
+        assert!(payload(&k0, legacy).is_some() && payload(&k1, legacy).is_none());
+        // A joining legacy player: the headers of track 0 and its keyframe only.
+        let burst: Vec<_> = p.join_burst(legacy).map(|(i, m)| (i.kind, m.len)).collect();
+        assert_eq!(
+            burst,
+            [
+                (MediaKind::Video, AVC_SEQ.len() as u32),
+                (MediaKind::Audio, AAC_SEQ.len() as u32),
+                (MediaKind::Video, AVC_KEY.len() as u32),
+            ]
+        );
+        // An Enhanced RTMP player: every track's header, both keyframes.
+        let all = mask(&[b"hvc1", b"Opus"]);
+        assert_eq!(View::choose(all, &k1.form), View::AsPublished);
+        assert_eq!(p.join_burst(View::AsPublished).count(), 6);
+    }
+}
+
+/// OBS-style: the AVC track itself travels as Enhanced RTMP (`avc1`), in a ManyTracks
+/// message with an HEVC rendition. Legacy players get the AVC track rewritten as legacy FLV
+/// AVC messages, built once per message.
+#[test]
+fn extended_avc_track_is_rewritten_once_for_legacy_players() {
+    // ManyTracksManyCodecs SequenceStart: avc1 track 0 (avcC 3 bytes), hvc1 track 1.
+    let seq = [
+        0x96, 0x20, b'a', b'v', b'c', b'1', 0, 0, 0, 3, 1, 0x64, 0x1f, b'h', b'v', b'c', b'1', 1,
+        0, 0, 2, 0xAA, 0xBB,
+    ];
+    // Key CodedFrames: avc1 track 0 with composition time 0x000021, hvc1 track 1.
+    let key = [
+        0x96, 0x21, b'a', b'v', b'c', b'1', 0, 0, 0, 6, 0, 0, 0x21, 0, 0, 0x65, b'h', b'v', b'c',
+        b'1', 1, 0, 0, 4, 0, 0, 0, 0x26,
+    ];
+    // Inter CodedFramesX, avc1 only (single track).
+    let inter = [0xA3, b'a', b'v', b'c', b'1', 0, 0, 1, 0x41];
+    // Extended AAC (mp4a) SequenceStart and CodedFrames.
+    let aac_seq = [0x90, b'm', b'p', b'4', b'a', 0x12, 0x10];
+    let aac = [0x91, b'm', b'p', b'4', b'a', 0x21, 0x22];
+    for mut p in pipelines() {
+        let d = feed(&mut p, types::VIDEO, 0, &seq);
+        assert_eq!(d.form.video, LegacyTrack::Track(0));
+        let legacy = View::choose(CodecMask::NONE, &d.form);
+        assert_eq!(legacy, View::Legacy);
+        assert_eq!(
+            payload(&d, legacy).unwrap(),
+            [0x17, 0, 0, 0, 0, 1, 0x64, 0x1f]
+        );
+        let d = feed(&mut p, types::VIDEO, 40, &key);
+        assert_eq!(
+            payload(&d, legacy).unwrap(),
+            [0x17, 1, 0, 0, 0x21, 0, 0, 0x65]
+        );
+        // Built once: every legacy player shares the same chunked body.
+        let (a, b) = (d.for_view(legacy).unwrap(), d.for_view(legacy).unwrap());
+        assert_eq!(a.body().as_ptr(), b.body().as_ptr());
+        let d = feed(&mut p, types::VIDEO, 80, &inter);
+        assert_eq!(
+            payload(&d, legacy).unwrap(),
+            [0x27, 1, 0, 0, 0, 0, 0, 1, 0x41]
+        );
+        let d = feed(&mut p, types::AUDIO, 0, &aac_seq);
+        assert_eq!(d.form.audio, LegacyTrack::Track(0));
+        assert_eq!(payload(&d, legacy).unwrap(), [0xAF, 0, 0x12, 0x10]);
+        let d = feed(&mut p, types::AUDIO, 20, &aac);
+        assert_eq!(payload(&d, legacy).unwrap(), [0xAF, 1, 0x21, 0x22]);
+        // Players that take avc1/hvc1/mp4a get the messages as published.
+        let ertmp = mask(&[b"avc1", b"hvc1", b"mp4a"]);
+        assert_eq!(View::choose(ertmp, &d.form), View::AsPublished);
+        assert_eq!(payload(&d, View::AsPublished).unwrap(), aac);
+        // A legacy joiner's burst: the rewritten headers and GOP.
+        let burst: Vec<Vec<u8>> = p
+            .join_burst(legacy)
+            .map(|(_, m)| m.payload_pieces().flatten().copied().collect())
+            .collect();
+        assert_eq!(burst.len(), 5);
+        assert_eq!(burst[2], [0x17, 1, 0, 0, 0x21, 0, 0, 0x65]);
+    }
+}
+
+#[test]
+fn convert_refuses_what_has_no_legacy_form() {
+    let mut out = Vec::new();
+    // No such track, another codec, metadata packets, audio multichannel config, garbage.
+    assert!(!convert(
+        types::VIDEO,
+        &[0x91, b'a', b'v', b'c', b'1', 0, 0, 0],
+        3,
+        &mut out
+    ));
+    assert!(!convert(
+        types::VIDEO,
+        &fixture("hevc_key_cut"),
+        0,
+        &mut out
+    ));
+    assert!(!convert(
+        types::VIDEO,
+        &fixture("hevc_metadata"),
+        0,
+        &mut out
+    ));
+    assert!(!convert(
+        types::AUDIO,
+        &fixture("opus_multichannel"),
+        0,
+        &mut out
+    ));
+    assert!(!convert(types::VIDEO, &[0x96], 0, &mut out));
+    assert!(!convert(types::DATA_AMF0, &[0x02], 0, &mut out));
+    // A SequenceEnd has a legacy form with no data.
+    assert!(convert(
+        types::VIDEO,
+        &[0x92, b'a', b'v', b'c', b'1'],
+        0,
+        &mut out
+    ));
+    assert_eq!(out, [0x17, 2, 0, 0, 0]);
+    assert_eq!(StreamForm::default().video, LegacyTrack::None);
+}
