@@ -32,7 +32,7 @@ pub use av1::Av1Config;
 pub use avc::{AvcConfig, SpsInfo};
 pub use codec_config::{AudioConfig, VideoConfig};
 pub use codec_mask::CodecMask;
-pub use demux::{AudioTrack, CodecInfo, Demuxer, VideoTrack};
+pub use demux::{AudioTrack, CodecInfo, Demuxer, TrackInfo, VideoTrack};
 pub use error::MediaError;
 pub use ex_audio::{parse_ex_audio, ExAudio};
 pub use ex_header::{parse_ex_video, ExVideo};
