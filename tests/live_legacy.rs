@@ -257,3 +257,108 @@ fn convert_refuses_what_has_no_legacy_form() {
     assert_eq!(out, [0x17, 2, 0, 0, 0]);
     assert_eq!(StreamForm::default().video, LegacyTrack::None);
 }
+
+/// A multitrack stream read by a worker that starts mid-stream (the reader attaches long
+/// after the headers were published): the ring repeats the other tracks' headers after each
+/// keyframe of the primary track, so the mirrored pipeline's joiners get every track's
+/// header, and its legacy players get track 0 alone; repeats are not delivered twice.
+#[test]
+fn ring_readers_get_every_tracks_header() {
+    use std::sync::Arc;
+
+    use ngx_rtmp::live::shm::{claim, find, format, HeapRegion, Layout, ReadResult, RingOutput};
+
+    let layout = Layout::with_slots(1 << 20, 2).unwrap();
+    let region = Arc::new(HeapRegion::new(layout.total_len()));
+    format(&*region, &layout).unwrap();
+    let writer = claim(region.clone(), layout, "live/multi", 7, 1000, |_| true).unwrap();
+    let mut publisher = Pipeline::published(GopCache::new(true, 1000, 1 << 20), 4096);
+    publisher.attach(Box::new(RingOutput::new(writer, 1000)));
+    let script: Vec<(u8, u32, Bytes)> = vec![
+        (types::VIDEO, 0, Bytes::from_static(AVC_SEQ)),
+        (types::VIDEO, 0, fixture("multi_hevc_seq_start")),
+        (types::AUDIO, 0, Bytes::from_static(AAC_SEQ)),
+        (types::VIDEO, 40, Bytes::from_static(AVC_KEY)),
+        (types::VIDEO, 40, fixture("multi_hevc_key_cut")),
+    ];
+    let publish = |p: &mut Pipeline, (t, ts, b): &(u8, u32, Bytes), now: u64| {
+        p.ingest(
+            Incoming {
+                type_id: *t,
+                timestamp: *ts,
+                payload: b,
+                now: Now {
+                    monotonic_ms: now,
+                    unix_ms: 1_700_000_000_000,
+                },
+            },
+            false,
+        );
+    };
+    for m in &script {
+        publish(&mut publisher, m, 1000);
+    }
+    // Another worker's reader arrives now; the publisher writes the cached GOP for it with
+    // its next message, then a new GOP starts.
+    let mut reader = find(region.clone(), layout, "live/multi").unwrap();
+    reader.want(1100);
+    let later: Vec<(u8, u32, Bytes)> = vec![
+        (
+            types::VIDEO,
+            80,
+            Bytes::from_static(&[0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41]),
+        ),
+        (types::VIDEO, 1000, Bytes::from_static(AVC_KEY)),
+        (types::VIDEO, 1000, fixture("multi_hevc_key_cut")),
+    ];
+    for m in &later {
+        publish(&mut publisher, m, 1100);
+    }
+    let mut mirror = Pipeline::mirrored(GopCache::new(true, 1000, 1 << 20), 4096);
+    let headers = reader.headers();
+    mirror.prime(types::VIDEO, &headers.video.unwrap());
+    mirror.prime(types::AUDIO, &headers.audio.unwrap());
+    let mut buf = Vec::new();
+    let mut delivered_headers = 0;
+    let mut records = 0;
+    while let ReadResult::Record(r) = reader.next(&mut buf) {
+        records += 1;
+        let payload = Bytes::copy_from_slice(&buf);
+        let d = mirror.ingest(
+            Incoming {
+                type_id: r.kind,
+                timestamp: r.timestamp,
+                payload: &payload,
+                now: Now {
+                    monotonic_ms: 1100,
+                    unix_ms: 1_700_000_000_000,
+                },
+            },
+            true,
+        );
+        if d.is_some_and(|d| d.info.sequence_header) {
+            delivered_headers += 1;
+        }
+    }
+    // Replayed GOP (key, track 1's header, track 1's key, inter), then the new GOP (key,
+    // track 1's header again, track 1's key).
+    assert_eq!(records, 7);
+    assert_eq!(delivered_headers, 1, "track 1's header delivered once");
+    let form = mirror.form();
+    assert_eq!(form.video, LegacyTrack::Native);
+    assert!(form.extended.contains(FourCc::new(b"hvc1")));
+    let kinds = |p: &mut Pipeline, view| -> Vec<(bool, u8)> {
+        p.join_burst(view)
+            .map(|(i, _)| (i.sequence_header, i.track))
+            .collect()
+    };
+    // As published: both video headers, the audio header, then the GOP of both tracks.
+    assert_eq!(
+        kinds(&mut mirror, View::AsPublished),
+        [(true, 0), (true, 1), (true, 0), (false, 0), (false, 1)]
+    );
+    assert_eq!(
+        kinds(&mut mirror, View::Legacy),
+        [(true, 0), (true, 0), (false, 0)]
+    );
+}

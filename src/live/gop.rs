@@ -131,13 +131,19 @@ impl GopCache {
         match (info.kind, msg) {
             (MediaKind::Meta, CachedMessage::Ready(m)) => self.meta = Some(m),
             (MediaKind::Video, CachedMessage::Ready(message)) if info.sequence_header => {
+                // The GOP starts at a keyframe of the primary track: a new configuration of
+                // that track makes it stale. Another track's header (a multitrack stream
+                // sends one per track) leaves it be.
+                let primary = info.track <= self.key_track(&info);
                 let h = Header {
                     info,
                     message,
                     legacy,
                 };
                 upsert(&mut self.video_headers, h);
-                self.drop_gop();
+                if primary {
+                    self.drop_gop();
+                }
             }
             (MediaKind::Audio, CachedMessage::Ready(message)) if info.sequence_header => {
                 let h = Header {
@@ -294,6 +300,30 @@ impl GopCache {
     /// The primary audio track's sequence header.
     pub fn audio_header(&self) -> Option<&PreparedMessage> {
         self.audio_headers.first().map(|h| &h.message)
+    }
+
+    /// Whether the latest sequence header of track `track` of `kind` is exactly `payload`
+    /// (a header repeated for readers on other workers).
+    pub fn has_header(&self, kind: MediaKind, track: u8, payload: &[u8]) -> bool {
+        let headers = match kind {
+            MediaKind::Video => &self.video_headers,
+            MediaKind::Audio => &self.audio_headers,
+            MediaKind::Meta => return false,
+        };
+        headers.iter().any(|h| {
+            h.info.track == track && h.message.len as usize == payload.len() && {
+                let mut rest = payload;
+                h.message
+                    .payload_pieces()
+                    .all(|p| match rest.split_at_checked(p.len()) {
+                        Some((head, tail)) if head == p => {
+                            rest = tail;
+                            true
+                        }
+                        _ => false,
+                    })
+            }
+        })
     }
 
     /// The lowest track id with a sequence header of `kind` (the primary track).

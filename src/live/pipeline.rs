@@ -186,6 +186,14 @@ impl Pipeline {
     /// chunks it only if a player joins while it is cached.
     pub fn ingest(&mut self, msg: Incoming<'_>, for_players: bool) -> Option<Delivery> {
         let info = MediaInfo::classify(msg.type_id, msg.payload);
+        // The publisher's worker repeats the other tracks' headers in the ring after each
+        // keyframe of the primary track (a reader may start there): known ones go no further.
+        if !self.demux
+            && info.sequence_header
+            && self.gop.has_header(info.kind, info.track, msg.payload)
+        {
+            return None;
+        }
         self.tracks.note(msg.type_id, msg.payload, &info);
         let form = self.tracks.form();
         let plan = LegacyPlan::of(msg.type_id, msg.payload, &form);
