@@ -330,7 +330,18 @@ fn legacy_player_of_hevc_gets_play_failed() {
 
 #[test]
 fn legacy_player_of_multitrack_gets_the_avc_track() {
-    let n = Nginx::start("codecs-multi", &conf(1));
+    legacy_players_of_multitrack("codecs-multi", 1, 1);
+}
+
+/// Two workers, several legacy players: some play on the worker without the publisher,
+/// through the shared ring.
+#[test]
+fn legacy_players_of_multitrack_across_workers() {
+    legacy_players_of_multitrack("codecs-multi2w", 2, 4);
+}
+
+fn legacy_players_of_multitrack(name: &str, workers: u32, players: usize) {
+    let n = Nginx::start(name, &conf(workers));
     let src = multitrack();
     let expected = file_packets(&src);
     let h264 = expected
@@ -341,20 +352,31 @@ fn legacy_player_of_multitrack_gets_the_avc_track() {
         .unwrap();
     let audio = expected.get("audio").cloned().unwrap();
     let url = n.rtmp_url("live", "multi");
-    let out = n.prefix.join("legacy.md5");
-    let legacy = player(legacy_player(), &url, &out);
+    let outs: Vec<PathBuf> = (0..players)
+        .map(|i| n.prefix.join(format!("legacy{i}.md5")))
+        .collect();
+    let legacy: Vec<Child> = outs
+        .iter()
+        .map(|o| player(legacy_player(), &url, o))
+        .collect();
     let out9 = n.prefix.join("enhanced.md5");
     let enhanced = player(ffmpeg9_player(), &url, &out9);
     assert!(n.wait_log("(waiting for its publisher)", Duration::from_secs(20)));
     thread::sleep(Duration::from_millis(500));
     publish(&src, &url);
-    let (ok, err) = wait(legacy, "legacy player");
-    assert!(ok, "legacy player: {err}");
-    let got = parse_framemd5(&std::fs::read_to_string(&out).unwrap());
-    assert_eq!(got.keys().collect::<Vec<_>>(), ["audio", "video"]);
-    assert_eq!(got["video"].len(), h264.len(), "H.264 packets");
-    assert_eq!(got["video"], h264);
-    assert_eq!(got["audio"], audio);
+    for (i, c) in legacy.into_iter().enumerate() {
+        let (ok, err) = wait(c, &format!("legacy player {i}"));
+        assert!(ok, "legacy player {i}: {err}");
+        let got = parse_framemd5(&std::fs::read_to_string(&outs[i]).unwrap());
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            ["audio", "video"],
+            "player {i}"
+        );
+        assert_eq!(got["video"].len(), h264.len(), "player {i}: H.264 packets");
+        assert_eq!(got["video"], h264, "player {i}");
+        assert_eq!(got["audio"], audio, "player {i}");
+    }
     let _ = wait(enhanced, "enhanced player");
     n.assert_no_crash();
 }
