@@ -362,3 +362,33 @@ fn ring_readers_get_every_tracks_header() {
         [(true, 0), (true, 0), (false, 0)]
     );
 }
+
+/// A mirror primed with the slot's copy of the primary header still delivers the record of
+/// that header (players that waited for the stream get nothing else); only repeats of the
+/// other tracks' headers are dropped.
+#[test]
+fn mirror_drops_only_repeated_secondary_headers() {
+    let mut mirror = Pipeline::mirrored(GopCache::new(true, 1000, 1 << 20), 4096);
+    mirror.prime(types::VIDEO, AVC_SEQ);
+    let payload = Bytes::from_static(AVC_SEQ);
+    let incoming = |payload| Incoming {
+        type_id: types::VIDEO,
+        timestamp: 0,
+        payload,
+        now: Now {
+            monotonic_ms: 1000,
+            unix_ms: 1_700_000_000_000,
+        },
+    };
+    assert!(mirror.ingest(incoming(&payload), true).is_some());
+    assert!(mirror.ingest(incoming(&payload), true).is_some());
+    let t1 = fixture("multi_hevc_seq_start");
+    assert!(mirror.ingest(incoming(&t1), true).is_some());
+    assert!(mirror.ingest(incoming(&t1), true).is_none());
+    // A changed header of track 1 goes through.
+    let mut changed = t1.to_vec();
+    *changed.last_mut().unwrap() ^= 1;
+    assert!(mirror
+        .ingest(incoming(&Bytes::from(changed)), true)
+        .is_some());
+}

@@ -188,8 +188,14 @@ impl Pipeline {
         let info = MediaInfo::classify(msg.type_id, msg.payload);
         // The publisher's worker repeats the other tracks' headers in the ring after each
         // keyframe of the primary track (a reader may start there): known ones go no further.
+        // (The primary tracks' headers are never repeated: a mirror primed with the slot's
+        // copy still delivers the record of it to players that waited for the stream.)
         if !self.demux
             && info.sequence_header
+            && self
+                .gop
+                .primary_track(info.kind)
+                .is_some_and(|p| p < info.track)
             && self.gop.has_header(info.kind, info.track, msg.payload)
         {
             return None;
