@@ -350,6 +350,30 @@ impl Pipeline {
         self.gop.join_burst(self.chunk_size, legacy).take(take)
     }
 
+    /// The metadata and sequence headers the cache holds, as deliveries: for players that
+    /// waited for a stream mirrored from another worker, whose mirror was primed with the
+    /// headers the publisher sent before this worker started reading.
+    pub fn header_deliveries(&self) -> Vec<Delivery> {
+        let form = self.tracks.form();
+        let meta = self.gop.metadata().map(|m| Delivery {
+            info: MediaInfo::meta(),
+            message: m.clone(),
+            legacy: LegacyForm::Same,
+            form,
+        });
+        meta.into_iter()
+            .chain(self.gop.headers().map(|h| Delivery {
+                info: h.info,
+                message: h.message.clone(),
+                legacy: match &h.legacy {
+                    LegacyForm::Pending { .. } => LegacyForm::Skip,
+                    l => l.clone(),
+                },
+                form,
+            }))
+            .collect()
+    }
+
     /// The stream's codecs as the players' views see them.
     pub fn form(&self) -> StreamForm {
         self.tracks.form()
