@@ -430,3 +430,51 @@ fn legacy_players_of_multitrack(name: &str, workers: u32, players: usize) {
     let _ = wait(enhanced, "enhanced player");
     n.assert_no_crash();
 }
+
+/// Stat lists every track of a multitrack stream (codec, profile, resolution), in XML and
+/// JSON, besides nginx-rtmp's `<video>`/`<audio>` of the primary tracks.
+#[test]
+fn stat_lists_every_track() {
+    let conf = conf(1).http("location /stat { rtmp_stat all; }");
+    let n = Nginx::start("codecs-stat", &conf);
+    n.wait_listening(n.http_port);
+    let src = multitrack();
+    let url = n.rtmp_url("live", "multi");
+    let mut publisher = ffmpeg9::command();
+    publisher
+        .args(["-re", "-stream_loop", "3", "-i"])
+        .arg(&src)
+        .args(["-map", "0", "-c", "copy", "-f", "flv", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut publisher = publisher.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let xml = loop {
+        let body =
+            String::from_utf8_lossy(&support::http::get(n.http_port, "/stat").body).into_owned();
+        if body.contains("<tracks>") || std::time::Instant::now() > deadline {
+            break body;
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    let json = String::from_utf8_lossy(&support::http::get(n.http_port, "/stat?format=json").body)
+        .into_owned();
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    for needle in [
+        "<video><width>320</width><height>240</height>",
+        "<codec>H264</codec>",
+        "<audio><codec>AAC</codec>",
+        "<track><id>0</id><type>video</type><codec>H264</codec>",
+        "<track><id>1</id><type>video</type><codec>HEVC</codec><profile>Main</profile>",
+        "<width>320</width><height>240</height></track>",
+        "<track><id>0</id><type>audio</type><codec>AAC</codec><profile>LC</profile>",
+    ] {
+        assert!(xml.contains(needle), "missing {needle:?} in\n{xml}");
+    }
+    assert!(
+        json.contains(r#"{"id":1,"type":"video","codec":"HEVC","profile":"Main""#),
+        "{json}"
+    );
+    n.assert_no_crash();
+}
