@@ -31,6 +31,8 @@ pub use record_control::{RecordAction, RecordCommand};
 pub use snapshot::{Aggregator, ClientInput, LocalFigures, StreamId, StreamInput, WorkerInput};
 
 #[cfg(test)]
+mod control_tests;
+#[cfg(test)]
 mod protocol_tests;
 #[cfg(test)]
 mod redirect_tests;
