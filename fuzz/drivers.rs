@@ -14,6 +14,9 @@
 //!   kind bit 0 = video (else audio); `hls_stream` reads one config byte first.
 //! - `flv_stream`: byte 0 = feed step - 1 (pieces of 1..=256 bytes), then an FLV byte stream
 //!   (what an encoder writes on its stdout).
+//! - `demux_ex`: a program of operations that each build one Enhanced RTMP (or legacy)
+//!   message from real configuration records (`ertmp::ops`); `pipeline_ex`: one config byte
+//!   (HLS fragment length and container, clock step), then the same program.
 //! - `session`: raw bytes as a client sends them (handshake included).
 //! - `session_handshake`: the bytes after a valid plain handshake (C0 C1 C2 are prepended).
 #![allow(dead_code)]
@@ -30,6 +33,9 @@ use ngx_rtmp::media::{
 };
 use ngx_rtmp::rtmp::chunk::ChunkDecoder;
 use ngx_rtmp::rtmp::{Event, Limits, Rejection, Session, SessionConfig};
+
+#[path = "ertmp.rs"]
+pub mod ertmp;
 
 /// Length of C0 + C1 + C2 of a client handshake.
 pub const HANDSHAKE_LEN: usize = 1 + 1536 + 1536;
@@ -300,6 +306,8 @@ impl OpChecker {
                 self.open = None;
                 self.closed.insert(path.to_string());
             }
+            // fMP4 init segments are written like playlists (atomically).
+            FileOp::WritePlaylist { path, .. } if !path.as_str().ends_with(".m3u8") => {}
             FileOp::WritePlaylist { contents, .. } => {
                 let text = std::str::from_utf8(contents).expect("playlist is UTF-8");
                 assert!(text.starts_with("#EXTM3U"));
@@ -486,6 +494,8 @@ pub const DRIVERS: &[(&str, Driver)] = &[
     ("opus_head", opus_head),
     ("demux", demux),
     ("hls_stream", hls_stream),
+    ("demux_ex", ertmp::demux_ex),
+    ("pipeline_ex", ertmp::pipeline_ex),
     ("session", session),
     ("session_handshake", session_handshake),
 ];

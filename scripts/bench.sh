@@ -20,6 +20,8 @@
 #     against the C module, 1 and 5 publishers
 #   - scale-out (scripts/bench_edges.sh): origin worker CPU with 400 players on it against 2
 #     pull edges with 200 each (and ffmpeg players), ours against the C module
+#   - modern codecs (scripts/bench_codecs.sh): worker CPU per HEVC, AV1 and VP9 stream (HLS in
+#     fMP4) against H.264, FFmpeg 9 and rtmp-load publishers
 # Output: a table on stdout and target/bench/{results.tsv,table.txt,bench.png}.
 #
 #   scripts/bench.sh                  # full run, ~25 minutes
@@ -217,4 +219,12 @@ fi
 if [[ ${BENCH_EDGES:-1} != 0 ]]; then
     stop_nginx
     NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" EDGE_REPS="$REPS" "$ROOT/scripts/bench_edges.sh" | tee -a "$OUT/table.txt"
+fi
+
+# The modern-codec rows (scripts/bench_codecs.sh): worker CPU per HEVC, AV1 and VP9 stream with
+# HLS in fMP4 against H.264 (ours, and the C module on H.264, the only one it can take).
+# BENCH_CODECS=0 skips it.
+if [[ ${BENCH_CODECS:-1} != 0 ]]; then
+    stop_nginx
+    NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" CODEC_REPS="$REPS" "$ROOT/scripts/bench_codecs.sh" | tee -a "$OUT/table.txt"
 fi

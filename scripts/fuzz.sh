@@ -20,7 +20,7 @@ else
     TC=(+stable); export RUSTC_BOOTSTRAP=1
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
-ALL=(chunk_decoder amf0_decode flv_tag avc_config aac_config ex_header hevc_config av1_config vp_config opus_head demux hls_stream session session_handshake)
+ALL=(chunk_decoder amf0_decode flv_tag avc_config aac_config ex_header hevc_config av1_config vp_config opus_head demux demux_ex pipeline_ex hls_stream session session_handshake)
 TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=("${ALL[@]}")
 nice -n 19 cargo "${TC[@]}" fuzz build -O >&2 || exit 1
 mkdir -p logs

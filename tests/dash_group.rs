@@ -349,7 +349,7 @@ fn followers_cut_at_the_leaders_instants_and_share_one_video_set() {
     }
     let r480 = video.reps.iter().find(|r| r.id == "cam_480p").unwrap();
     assert_eq!(r480.attrs["width"], "318");
-    assert_eq!(r480.attrs["codecs"], "avc1.f4000d");
+    assert_eq!(r480.attrs["codecs"], "avc1.F4000D");
     for r in &video.reps[1..] {
         assert!(assert_same_where_overlapping(&video.reps[0], r) >= 3);
     }

@@ -404,7 +404,7 @@ fn fragments_cut_at_keyframes_with_exact_timestamps() {
     for w in audio.windows(2) {
         assert_eq!(w[0].0 + w[0].1, w[1].0, "audio timeline is contiguous");
     }
-    assert!(last.contains("codecs=\"avc1.64000d\""));
+    assert!(last.contains("codecs=\"avc1.64000D\""));
     assert!(last.contains("codecs=\"mp4a.40.2\""));
     assert!(last.contains("initialization=\"cam-init.m4v\""));
 }

@@ -18,10 +18,12 @@
 //! every live member as a representation.
 
 mod config;
+mod frame_rate;
 mod group;
 pub mod mp4;
 pub mod mpd;
 mod output;
+mod source;
 mod stream;
 
 pub use config::{DashConfig, DashError};

@@ -7,9 +7,11 @@ use bytes::Bytes;
 
 use super::config::{DashConfig, DashError};
 use super::group::{Cut, DashGroup, SharedDashGroup};
-use super::mp4::{self, Sample, TrackConfig, VIDEO_TIMESCALE};
-use super::mpd::{AdaptationSet, Kind, Mpd, Representation, TimelineEntry};
+use super::mp4::{self, VIDEO_TIMESCALE};
+use super::mpd::{AdaptationSet, Mpd, Representation, TimelineEntry};
+use super::source::{video_time, Source, TrackFrag};
 use crate::files::{uri_escape, validate_stream_name, FileOp, Now, RelPath};
+use crate::media::audio_frames::AudioClock;
 use crate::media::{Demuxer, Frame, Track};
 
 mod group;
@@ -25,27 +27,9 @@ pub const MAX_FRAGMENT_BYTES: usize = 10 * 1024 * 1024;
 const NON_GOVERNING_SLACK_MS: u64 = 1_000;
 const DEFAULT_VIDEO_INTERVAL_MS: u64 = 40;
 const MAX_INTERVAL_MS: u64 = 1_000;
-/// AAC frames carry 1024 samples.
-const AAC_FRAME: u64 = 1024;
 /// A follower whose governing track pauses longer than this (and four frame intervals) has
 /// lost its input (its encoder restarted): it resumes at the leader's next cut.
 const FOLLOWER_GAP_MS: u64 = 500;
-
-/// Known frame rates, as `frameRate` spells them: (text, frames per 1000 s).
-const FRAME_RATES: [(&str, u64); 12] = [
-    ("10", 10_000),
-    ("12.5", 12_500),
-    ("15", 15_000),
-    ("24000/1001", 23_976),
-    ("24", 24_000),
-    ("25", 25_000),
-    ("30000/1001", 29_970),
-    ("30", 30_000),
-    ("48", 48_000),
-    ("50", 50_000),
-    ("60000/1001", 59_940),
-    ("60", 60_000),
-];
 
 /// `t + offset` in ms, clamped to the timeline.
 fn shift(t: u64, offset: i64) -> u64 {
@@ -66,41 +50,6 @@ fn idx(track: Track) -> usize {
     match track {
         Track::Video => 0,
         Track::Audio => 1,
-    }
-}
-
-/// One track's part of the open fragment.
-#[derive(Debug)]
-struct TrackFrag {
-    config: TrackConfig,
-    /// Decode times in the track's timescale.
-    times: Vec<u64>,
-    samples: Vec<Sample>,
-    data: Vec<Bytes>,
-    bytes: usize,
-}
-
-impl TrackFrag {
-    fn new(config: TrackConfig) -> Self {
-        Self {
-            config,
-            times: Vec::new(),
-            samples: Vec::new(),
-            data: Vec::new(),
-            bytes: 0,
-        }
-    }
-
-    fn push(&mut self, time: u64, cto: u32, sync: bool, data: &Bytes) {
-        self.times.push(time);
-        self.samples.push(Sample {
-            duration: 0,
-            size: u32::try_from(data.len()).unwrap_or(u32::MAX),
-            sync,
-            cto,
-        });
-        self.bytes += data.len();
-        self.data.push(data.clone());
     }
 }
 
@@ -160,17 +109,18 @@ pub struct DashStream {
     offset: i64,
     last_ms: [Option<u64>; 2],
     video_interval_ms: u64,
-    /// Next audio decode time (samples): AAC frames are laid end to end while the
-    /// timestamps agree within 200 ms.
-    audio_next: Option<u64>,
+    /// Places audio frames end to end on the audio track's timeline.
+    audio_clock: AudioClock,
+    /// The primary track of each kind the stream carries now.
+    sources: [Option<Source>; 2],
     /// A video keyframe was accepted: video governs the cuts from then on.
     video_seen: bool,
     /// Wall clock (Unix ms) of media time 0.
     availability_start: Option<u64>,
     sequence: u32,
     window: VecDeque<Listed>,
-    /// Last initialization segment written per track, and its configuration.
-    inits: [Option<(TrackConfig, Bytes)>; 2],
+    /// Last initialization segment written per track, and its source.
+    inits: [Option<(Source, Bytes)>; 2],
     ops: VecDeque<FileOp>,
     dropped_frames: u64,
     role: Role,
@@ -201,7 +151,8 @@ impl DashStream {
             offset: 0,
             last_ms: [None; 2],
             video_interval_ms: DEFAULT_VIDEO_INTERVAL_MS,
-            audio_next: None,
+            audio_clock: AudioClock::default(),
+            sources: [None, None],
             video_seen: false,
             availability_start: None,
             sequence: 0,
@@ -319,15 +270,11 @@ impl DashStream {
         if self.finished {
             return Err(DashError::Finished);
         }
-        let config = match frame.track {
-            Track::Video => codecs.video_config().map(TrackConfig::video),
-            Track::Audio => codecs.audio_config().map(TrackConfig::audio),
-        }
-        .ok_or(DashError::MissingConfig(frame.track))?;
+        self.update_source(frame, codecs)?;
         self.last_now = now;
         if let Role::Follower(group) = &self.role {
             let group = group.clone();
-            self.push_follower(frame, codecs, config, &group, now);
+            self.push_follower(frame, codecs, &group, now);
             return Ok(());
         }
         let (m, p) = self.normalize(frame.track, frame.dts, frame.pts);
@@ -355,8 +302,21 @@ impl DashStream {
         if self.frag.is_none() {
             self.open_fragment(m, p, None, gen);
         }
-        self.append(frame, config, m, p, gen);
+        self.append(frame, m, p, gen);
         Ok(())
+    }
+
+    /// Takes the demuxer's primary track of the frame's kind when it changed: the first
+    /// one, a new configuration, another track.
+    fn update_source(&mut self, frame: &Frame, codecs: &Demuxer) -> Result<(), DashError> {
+        let slot = &mut self.sources[idx(frame.track)];
+        if !slot.as_ref().is_some_and(|s| s.is_current(codecs, frame)) {
+            *slot = Source::of(codecs, frame);
+        }
+        match slot {
+            Some(_) => Ok(()),
+            None => Err(DashError::MissingConfig(frame.track)),
+        }
     }
 
     fn open_fragment(&mut self, m: u64, p: u64, listed_ms: Option<u64>, gen: u32) {
@@ -372,11 +332,12 @@ impl DashStream {
     }
 
     /// Adds a frame to the open fragment.
-    fn append(&mut self, frame: &Frame, config: TrackConfig, m: u64, p: u64, gen: u32) {
+    fn append(&mut self, frame: &Frame, m: u64, p: u64, gen: u32) {
         if frame.track == Track::Video && self.frag.as_ref().is_some_and(|f| f.video.is_none()) {
             self.publish_cut(m, p, true);
         }
-        let Some(frag) = self.frag.as_mut() else {
+        let (Some(frag), Some(source)) = (self.frag.as_mut(), &self.sources[idx(frame.track)])
+        else {
             return;
         };
         match frame.track {
@@ -384,22 +345,21 @@ impl DashStream {
                 self.video_seen = true;
                 let t = frag.video.get_or_insert_with(|| {
                     frag.video_generation = gen;
-                    TrackFrag::new(config)
+                    TrackFrag::new(source.clone())
                 });
                 let cto = u32::try_from((p - m).saturating_mul(90)).unwrap_or(u32::MAX);
-                let time = m.saturating_mul(u64::from(VIDEO_TIMESCALE) / 1000);
-                t.push(time, cto, frame.keyframe, &frame.data);
+                t.push(video_time(m), cto, frame.keyframe, &frame.data);
             }
             Track::Audio => {
-                let rate = u64::from(config.timescale());
-                let expected = m.saturating_mul(rate) / 1000;
-                let time = match self.audio_next {
-                    Some(n) if n.abs_diff(expected) <= rate / 5 => n,
-                    _ => expected,
-                };
-                self.audio_next = Some(time + AAC_FRAME);
-                let t = frag.audio.get_or_insert_with(|| TrackFrag::new(config));
+                let t = frag
+                    .audio
+                    .get_or_insert_with(|| TrackFrag::new(source.clone()));
+                let samples = t.source.frame_samples(&frame.data);
+                let time = self.audio_clock.place(t.source.timescale(), m, samples);
                 t.push(time, 0, true, &frame.data);
+                if let Some(n) = samples {
+                    t.tail = n;
+                }
             }
         }
     }
@@ -423,7 +383,7 @@ impl DashStream {
                 self.write_segment(Track::Video, t, end, listed_ms, listed_end)
             }),
             audio: frag.audio.map(|t| {
-                let end = t.times.last().map_or(0, |l| l + AAC_FRAME);
+                let end = t.times.last().map_or(0, |l| l + t.tail);
                 self.write_segment(Track::Audio, t, end, None, None)
             }),
         };
@@ -442,7 +402,7 @@ impl DashStream {
         listed_start: Option<u64>,
         listed_end: Option<u64>,
     ) -> Seg {
-        let scale = u64::from(t.config.timescale());
+        let scale = t.source.timescale();
         let base = t.times.first().copied().unwrap_or(0);
         let end = end.max(t.times.last().copied().unwrap_or(base));
         let nexts = t.times.iter().skip(1).copied().chain(std::iter::once(end));
@@ -474,15 +434,15 @@ impl DashStream {
             .push_back(FileOp::OpenSegment { path: path.clone() });
         self.ops.push_back(FileOp::AppendSegment { data });
         self.ops.push_back(FileOp::CloseSegment { path });
-        let config = t.config;
-        if self.inits[idx(track)].as_ref().map(|(c, _)| c) != Some(&config) {
-            let init = mp4::init_segment(&config);
+        let source = t.source;
+        if self.inits[idx(track)].as_ref().map(|(s, _)| &s.config) != Some(&source.config) {
+            let init = mp4::init_segment(&source.config);
             let path = self.file("init", Self::ext(track));
             self.ops.push_back(FileOp::WritePlaylist {
                 path,
                 contents: init.clone(),
             });
-            self.inits[idx(track)] = Some((config, init));
+            self.inits[idx(track)] = Some((source, init));
         }
         seg
     }
@@ -617,40 +577,5 @@ impl DashStream {
             });
         }
         Ok(())
-    }
-}
-
-/// `frameRate` of `frames` over `ms`: a known rate within 0.3 %, else whole frames per
-/// second.
-fn frame_rate(frames: u64, ms: u64) -> Option<String> {
-    if frames < 2 || ms == 0 {
-        return None;
-    }
-    let milli = frames.saturating_mul(1_000_000) / ms;
-    let best = FRAME_RATES
-        .iter()
-        .min_by_key(|(_, r)| r.abs_diff(milli))
-        .filter(|(_, r)| r.abs_diff(milli) * 1000 <= r * 3);
-    match best {
-        Some((text, _)) => Some((*text).to_owned()),
-        None => {
-            let fps = (milli + 500) / 1000;
-            (fps > 0).then(|| fps.to_string())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::frame_rate;
-
-    #[test]
-    fn frame_rates() {
-        assert_eq!(frame_rate(900, 30_000).as_deref(), Some("30"));
-        assert_eq!(frame_rate(899, 30_000).as_deref(), Some("30000/1001"));
-        assert_eq!(frame_rate(250, 10_000).as_deref(), Some("25"));
-        assert_eq!(frame_rate(70, 10_000).as_deref(), Some("7"));
-        assert_eq!(frame_rate(1, 10_000), None);
-        assert_eq!(frame_rate(100, 0), None);
     }
 }

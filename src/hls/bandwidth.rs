@@ -6,8 +6,7 @@
 use std::collections::VecDeque;
 
 use super::stream_inf::VariantInfo;
-use crate::media::codecs::{aac_codec, avc_codec};
-use crate::media::Demuxer;
+use crate::media::{Demuxer, VideoConfig};
 
 /// One complete segment.
 #[derive(Debug, Clone, Copy)]
@@ -46,13 +45,16 @@ impl BandwidthMeter {
             return;
         }
         self.generations = Some(generations);
-        let video = codecs.video_config();
-        let sps = video.and_then(|v| v.sps_info);
+        let video = codecs.video().map(|t| &t.config);
+        let sps_rate = match video {
+            Some(VideoConfig::Avc(c)) => c.sps_info.and_then(|s| s.frame_rate_milli),
+            _ => None,
+        };
         self.facts = Facts {
-            video_codec: video.map(avc_codec),
-            audio_codec: codecs.audio_config().map(aac_codec),
-            resolution: sps.map(|s| (s.width, s.height)),
-            sps_frame_rate_milli: sps.and_then(|s| s.frame_rate_milli),
+            video_codec: video.map(VideoConfig::codec_string),
+            audio_codec: codecs.audio().map(|t| t.config.codec_string()),
+            resolution: video.and_then(VideoConfig::size),
+            sps_frame_rate_milli: sps_rate,
         };
     }
 

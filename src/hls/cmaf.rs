@@ -1,6 +1,10 @@
 //! The fMP4 side of HLS (CMAF-style fragments): one `moof` + `mdat` per segment, written by the shared
 //! [`fmp4`](crate::media::fmp4) box writers, and the initialization segment it needs.
 //!
+//! Every codec the demuxer knows travels here: H.264, HEVC (`hvc1`), AV1 (`av01`, samples
+//! without temporal delimiters), VP9 (`vp09`, its picture size read from key frames since
+//! its record has none); AAC and Opus (48 kHz, each packet as long as its TOC says).
+//!
 //! Video and audio travel in one fragment (one `traf` each, video first): hls.js, Safari
 //! and FFmpeg all take muxed fMP4 segments (FFmpeg's own HLS muxer writes them so), and
 //! one file per segment keeps the segmenter's cut decisions, names and cleanup exactly
@@ -11,8 +15,8 @@ use bytes::Bytes;
 
 use super::error::HlsError;
 use super::ts::Tracks;
-use crate::media::fmp4::{self, Run, Sample, TrackConfig, VIDEO_TIMESCALE};
-use crate::media::{AudioSpecificConfig, AvcConfig, MediaError};
+use crate::media::fmp4::{self, Run, Sample, TrackConfig, OPUS_TIMESCALE, VIDEO_TIMESCALE};
+use crate::media::{av1, opus, vp9, AudioConfig, MediaError, VideoConfig, VideoTrack};
 
 /// Track id of the video track in init segments and fragments.
 pub const VIDEO_TRACK_ID: u32 = 1;
@@ -74,11 +78,16 @@ pub struct CmafMuxer {
     tracks: Tracks,
     video: TrackBuf,
     audio: TrackBuf,
-    video_config: Option<AvcConfig>,
-    audio_config: Option<AudioSpecificConfig>,
+    /// The video track's configuration (its picture size as the record says).
+    video_config: Option<TrackConfig>,
+    /// The picture size of the latest VP9 key frame (VP9 records carry none).
+    key_frame_size: Option<(u32, u32)>,
+    audio_config: Option<AudioConfig>,
     /// Where the next audio frame goes when the audio is gapless (its timescale): audio
     /// times follow the frame count, not the millisecond timestamps, so they stay exact.
     audio_next: Option<u64>,
+    /// Length of the latest audio frame (its timescale): the last one's duration.
+    audio_frame: u64,
     /// `mfhd` sequence number of the last fragment.
     sequence: u32,
     /// The initialization segment the last fragment needs.
@@ -105,23 +114,38 @@ impl CmafMuxer {
         }
     }
 
-    /// Buffers one H.264 access unit (AVCC, as in the FLV tag: it is also the sample
-    /// format of `avc1`).
+    /// Buffers one video access unit as FLV carries it, which is also its sample format
+    /// (length-prefixed NAL units for `avc1`/`hvc1`, OBUs for `av01`, a frame or superframe
+    /// for `vp09`), except that AV1 temporal delimiters are left out.
     pub fn write_video(
         &mut self,
         dts_ms: u64,
         pts_ms: u64,
         keyframe: bool,
         data: &Bytes,
-        cfg: &AvcConfig,
+        track: &VideoTrack,
     ) -> Result<(), HlsError> {
         // The configuration is taken even from a refused frame: the segment is open and
         // needs its init segment either way.
-        if self.video_config.as_ref() != Some(cfg) {
-            self.video_config = Some(cfg.clone());
+        let same = matches!(
+            &self.video_config,
+            Some(TrackConfig::Video { config, record, .. })
+                if *config == track.config && *record == track.record
+        );
+        if !same {
+            self.video_config = Some(TrackConfig::from_video_track(track));
         }
+        let data = match track.config {
+            VideoConfig::Av1(_) => av1::without_temporal_delimiters(data),
+            _ => data.clone(),
+        };
         if data.is_empty() {
             return Err(HlsError::Malformed(MediaError::Truncated("empty frame")));
+        }
+        if keyframe && matches!(track.config, VideoConfig::Vp9(_)) {
+            if let Some(size) = vp9::keyframe_size(&data) {
+                self.key_frame_size = Some(size);
+            }
         }
         let cto = pts_ms
             .saturating_sub(dts_ms)
@@ -130,29 +154,38 @@ impl CmafMuxer {
             dts_ms.saturating_mul(VIDEO_TICKS_PER_MS),
             keyframe,
             u32::try_from(cto).unwrap_or(u32::MAX),
-            data,
+            &data,
         );
         Ok(())
     }
 
-    /// Buffers one raw AAC frame at `pts_ms`.
+    /// Buffers one audio frame (a raw AAC frame, an Opus packet) at `pts_ms`.
     pub fn write_audio(
         &mut self,
         pts_ms: u64,
         data: &Bytes,
-        asc: &AudioSpecificConfig,
+        config: &AudioConfig,
     ) -> Result<(), HlsError> {
-        if self.audio_config.as_ref() != Some(asc) {
+        if self.audio_config.as_ref() != Some(config) {
             if self.audio_config.is_some() {
                 self.audio_next = None;
             }
-            self.audio_config = Some(*asc);
+            self.audio_config = Some(config.clone());
         }
         if data.is_empty() {
             return Err(HlsError::Malformed(MediaError::Truncated("empty frame")));
         }
-        let rate = u64::from(asc.sample_rate.max(1));
-        let frame = u64::from(asc.samples_per_frame());
+        let (rate, frame) = match config {
+            AudioConfig::Aac(asc) => (
+                u64::from(asc.sample_rate.max(1)),
+                u64::from(asc.samples_per_frame()),
+            ),
+            AudioConfig::Opus(_) => {
+                let samples = opus::packet_samples(data)
+                    .ok_or(HlsError::Malformed(MediaError::Invalid("Opus packet")))?;
+                (u64::from(OPUS_TIMESCALE), u64::from(samples))
+            }
+        };
         let stamped = pts_ms.saturating_mul(rate) / 1000;
         // Millisecond timestamps are off by up to a millisecond: within one frame of where
         // the previous frame ends, the frame follows it exactly; further away is a gap.
@@ -161,6 +194,7 @@ impl CmafMuxer {
             _ => stamped,
         };
         self.audio_next = Some(time + frame);
+        self.audio_frame = frame;
         self.audio.push(time, true, 0, data);
         Ok(())
     }
@@ -172,20 +206,22 @@ impl CmafMuxer {
         let video_frame = self.video_frame_ticks();
         self.video
             .settle(end_ms.saturating_mul(VIDEO_TICKS_PER_MS), video_frame);
-        let audio_frame = self
-            .audio_config
-            .map_or(1024, |a| u64::from(a.samples_per_frame()));
-        self.audio.settle(0, audio_frame);
+        self.audio.settle(0, self.audio_frame.max(1));
         let video = self
             .video_config
             .as_ref()
             .filter(|_| self.tracks.video)
-            .map(TrackConfig::video);
+            .map(|v| match (v, self.key_frame_size) {
+                (TrackConfig::Video { width: 0, .. }, Some((w, h))) => v.clone().with_size(w, h),
+                _ => v.clone(),
+            });
         let audio = self
             .audio_config
             .as_ref()
             .filter(|_| self.tracks.audio)
-            .map(TrackConfig::audio);
+            .map(|config| TrackConfig::Audio {
+                config: config.clone(),
+            });
         let mut configs: Vec<(u32, &TrackConfig)> = Vec::with_capacity(2);
         if let Some(v) = &video {
             configs.push((VIDEO_TRACK_ID, v));

@@ -7,23 +7,39 @@ use super::cmaf::CmafMuxer;
 use super::config::FragmentType;
 use super::error::HlsError;
 use super::ts::{Tracks, TsMuxer};
-use crate::media::{AdtsHeader, AudioSpecificConfig, AvcConfig, MediaError};
+use crate::media::{AdtsHeader, AudioConfig, MediaError, VideoConfig, VideoTrack};
 
 /// The stream's audio configuration in the forms the containers need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AudioFormat {
-    pub asc: AudioSpecificConfig,
-    /// `None` when ADTS cannot carry the configuration (MPEG-TS then refuses the audio).
+    pub config: AudioConfig,
+    /// `None` when ADTS cannot carry the configuration (not AAC, or an AAC configuration
+    /// ADTS cannot describe): MPEG-TS then refuses the audio.
     pub adts: Option<AdtsHeader>,
 }
 
 impl AudioFormat {
-    pub fn new(asc: &AudioSpecificConfig) -> Self {
+    pub fn new(config: &AudioConfig) -> Self {
+        let adts = match config {
+            AudioConfig::Aac(asc) => asc.adts().ok(),
+            AudioConfig::Opus(_) => None,
+        };
         Self {
-            asc: *asc,
-            adts: asc.adts().ok(),
+            config: config.clone(),
+            adts,
         }
     }
+}
+
+/// Whether MPEG-TS can carry a stream of these codecs (H.264, HEVC; AAC): AV1, VP9 and Opus
+/// have no mapping in our TS muxer.
+pub(crate) fn ts_can_carry(video: Option<&VideoConfig>, audio: Option<&AudioConfig>) -> bool {
+    let video_ok = matches!(
+        video,
+        None | Some(VideoConfig::Avc(_) | VideoConfig::Hevc(_))
+    );
+    let audio_ok = matches!(audio, None | Some(AudioConfig::Aac(_)));
+    video_ok && audio_ok
 }
 
 /// The muxer of one stream's segments.
@@ -41,20 +57,39 @@ impl SegmentMuxer {
         }
     }
 
-    /// Whether the container can carry this audio configuration.
-    pub fn check_audio(&self, audio: &AudioFormat) -> Result<(), HlsError> {
+    pub fn kind(&self) -> FragmentType {
         match self {
-            SegmentMuxer::Ts(_) => match audio.asc.adts() {
-                Ok(_) => Ok(()),
-                Err(e) => Err(HlsError::Unsupported(e)),
-            },
-            SegmentMuxer::Cmaf(_) => Ok(()),
+            SegmentMuxer::Ts(_) => FragmentType::MpegTs,
+            SegmentMuxer::Cmaf(_) => FragmentType::Fmp4,
         }
     }
 
-    pub fn start_segment(&mut self, tracks: Tracks, discontinuity: bool) -> Result<(), HlsError> {
+    /// Whether the container can carry this audio configuration.
+    pub fn check_audio(&self, audio: &AudioFormat) -> Result<(), HlsError> {
+        match (self, &audio.config) {
+            (SegmentMuxer::Ts(_), AudioConfig::Aac(asc)) => match asc.adts() {
+                Ok(_) => Ok(()),
+                Err(e) => Err(HlsError::Unsupported(e)),
+            },
+            (SegmentMuxer::Ts(_), AudioConfig::Opus(_)) => Err(HlsError::Unsupported(
+                MediaError::Unsupported("Opus in MPEG-TS"),
+            )),
+            (SegmentMuxer::Cmaf(_), _) => Ok(()),
+        }
+    }
+
+    /// Starts a segment; `hevc` says which video codec the TS PMT announces.
+    pub fn start_segment(
+        &mut self,
+        tracks: Tracks,
+        discontinuity: bool,
+        hevc: bool,
+    ) -> Result<(), HlsError> {
         match self {
-            SegmentMuxer::Ts(m) => m.start_segment(tracks, discontinuity),
+            SegmentMuxer::Ts(m) => {
+                m.set_video_hevc(hevc);
+                m.start_segment(tracks, discontinuity)
+            }
             SegmentMuxer::Cmaf(m) => {
                 m.start_segment(tracks, discontinuity);
                 Ok(())
@@ -68,11 +103,19 @@ impl SegmentMuxer {
         pts_ms: u64,
         keyframe: bool,
         data: &Bytes,
-        cfg: &AvcConfig,
+        track: &VideoTrack,
     ) -> Result<(), HlsError> {
-        match self {
-            SegmentMuxer::Ts(m) => m.write_video(dts_ms, pts_ms, keyframe, data, cfg),
-            SegmentMuxer::Cmaf(m) => m.write_video(dts_ms, pts_ms, keyframe, data, cfg),
+        match (self, &track.config) {
+            (SegmentMuxer::Ts(m), VideoConfig::Avc(cfg)) => {
+                m.write_video(dts_ms, pts_ms, keyframe, data, cfg)
+            }
+            (SegmentMuxer::Ts(m), VideoConfig::Hevc(cfg)) => {
+                m.write_hevc(dts_ms, pts_ms, keyframe, data, cfg)
+            }
+            (SegmentMuxer::Ts(_), _) => Err(HlsError::Unsupported(MediaError::Unsupported(
+                "AV1 or VP9 in MPEG-TS",
+            ))),
+            (SegmentMuxer::Cmaf(m), _) => m.write_video(dts_ms, pts_ms, keyframe, data, track),
         }
     }
 
@@ -91,7 +134,7 @@ impl SegmentMuxer {
                     )))?;
                 m.write_audio(pts_ms, data, &adts)
             }
-            SegmentMuxer::Cmaf(m) => m.write_audio(pts_ms, data, &audio.asc),
+            SegmentMuxer::Cmaf(m) => m.write_audio(pts_ms, data, &audio.config),
         }
     }
 

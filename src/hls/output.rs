@@ -24,4 +24,8 @@ impl Output for HlsStream {
     fn poll_op(&mut self) -> Option<OutputOp> {
         HlsStream::poll_op(self).map(OutputOp::File)
     }
+
+    fn poll_notice(&mut self) -> Option<String> {
+        HlsStream::poll_notice(self)
+    }
 }

@@ -5,11 +5,11 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::bandwidth::BandwidthMeter;
-use super::config::{FragmentType, HlsConfig, Naming, PlaylistKind, Slicing};
+use super::config::{HlsConfig, Naming, PlaylistKind, Slicing};
 use super::error::HlsError;
 use super::grid::{self, GridGate};
-use super::muxer::{AudioFormat, SegmentMuxer};
-use super::playlist::{self, Playlist};
+use super::muxer::SegmentMuxer;
+use super::playlist::Playlist;
 use super::schedule::{half_frame, CutSchedule, Role};
 use super::segmenter::{Decision, OpenSegment, Segmenter};
 use super::stream_inf::VariantInfo;
@@ -18,8 +18,10 @@ use super::variant::{self, MemberStatus};
 use crate::files::{validate_stream_name, FileOp, Now, RelPath};
 use crate::media::{Demuxer, Frame, Track};
 
+mod codecs;
 mod group;
 mod names;
+mod previous;
 mod segments;
 
 /// Without a video configuration, audio waits this long at the start for a
@@ -76,8 +78,10 @@ pub struct HlsStream {
     next_sequence: u64,
     last_id: Option<u64>,
     held: VecDeque<Held>,
-    audio: Option<AudioFormat>,
+    codecs: codecs::StreamCodecs,
     ops: VecDeque<FileOp>,
+    /// Lines for the shell's log.
+    notices: VecDeque<String>,
     resumed: bool,
     dropped_frames: u64,
     /// Whether any segment was ever listed (a jump before that is no
@@ -122,6 +126,7 @@ impl HlsStream {
         let playlist_path = Self::playlist_path_of(&config, name)?;
         let seg = Segmenter::new(config.fragment_ms, config.max_fragment(), config.slicing);
         let mux = SegmentMuxer::new(config.fragment_type);
+        let stream_codecs = codecs::StreamCodecs::new(config.fragment_type);
         let mut s = Self {
             playlist: Playlist {
                 kind: config.kind,
@@ -144,8 +149,9 @@ impl HlsStream {
             next_sequence: 0,
             last_id: None,
             held: VecDeque::new(),
-            audio: None,
+            codecs: stream_codecs,
             ops: VecDeque::new(),
+            notices: VecDeque::new(),
             resumed: false,
             dropped_frames: 0,
             has_history: false,
@@ -161,77 +167,9 @@ impl HlsStream {
             });
         }
         if let Some(text) = previous_playlist {
-            s.adopt_previous(text, now);
+            s.adopt_previous(text, now, true);
         }
         Ok(s)
-    }
-
-    fn adopt_previous(&mut self, text: &str, now: Now) {
-        let Some(mut old) = playlist::parse(text, self.config.kind) else {
-            return;
-        };
-        // The previous publish may have used the other container (the configuration
-        // changed): its playlist is then not continued, only cleaned up.
-        let ours = self.config.fragment_type;
-        let other = match ours {
-            FragmentType::MpegTs => FragmentType::Fmp4,
-            FragmentType::Fmp4 => FragmentType::MpegTs,
-        };
-        let ids_for = |kind: FragmentType| -> Option<Vec<u64>> {
-            old.entries
-                .iter()
-                .map(|e| names::entry_id_from_uri(&e.uri, kind.extension()))
-                .collect()
-        };
-        let (kind, ids) = match ids_for(ours) {
-            Some(ids) => (ours, ids),
-            None => match ids_for(other) {
-                Some(ids) => (other, ids),
-                None => return,
-            },
-        };
-        for (e, id) in old.entries.iter_mut().zip(ids) {
-            e.id = id;
-        }
-        if self.config.continuous && kind == ours {
-            self.ops.push_back(FileOp::CancelDelete {
-                path: self.playlist_path.clone(),
-            });
-            for e in &old.entries {
-                let path = self.segment_path(e.id);
-                self.ops.push_back(FileOp::CancelDelete { path });
-            }
-            for path in self.init_paths(old.entries.iter()) {
-                self.ops.push_back(FileOp::CancelDelete { path });
-            }
-            self.next_sequence = old.media_sequence + old.entries.len() as u64;
-            self.last_id = old.entries.iter().map(|e| e.id).max();
-            self.total_ms = old.entries.iter().map(|e| e.duration_ms).sum();
-            self.seg.target_s = Some(old.target_duration_s);
-            old.ended = false;
-            old.kind = self.config.kind;
-            self.has_history = !old.entries.is_empty();
-            self.playlist = old;
-            self.state = State::Waiting {
-                discontinuity: self.has_history,
-            };
-            self.resumed = true;
-        } else if self.config.cleanup {
-            let at =
-                now.monotonic_ms + old.target_duration_s * 1000 + self.config.playlist_length_ms;
-            let mut paths: Vec<RelPath> = old
-                .entries
-                .iter()
-                .map(|e| self.segment_path_of(kind, e.id))
-                .collect();
-            paths.extend(self.init_paths(old.entries.iter()));
-            for path in paths {
-                self.ops.push_back(FileOp::Delete {
-                    path,
-                    not_before_ms: at,
-                });
-            }
-        }
     }
 
     /// Whether a previous playlist was resumed.
@@ -290,30 +228,30 @@ impl HlsStream {
         }
     }
 
-    /// Feeds one frame. `codecs` is the stream's demuxer (for SPS/PPS and
-    /// the AudioSpecificConfig). Errors drop this frame only.
+    /// Feeds one frame of the stream's primary tracks. `codecs` is the stream's demuxer
+    /// (for the tracks' configurations). Errors drop this frame only.
     pub fn push(&mut self, frame: &Frame, codecs: &Demuxer, now: Now) -> Result<(), HlsError> {
         if self.is_finished() {
             return Err(HlsError::Finished);
         }
         self.meter.observe(codecs);
-        let audio = codecs.audio_config().map(AudioFormat::new);
-        if let Some(a) = &audio {
+        self.observe_codecs(codecs, now);
+        // Audio the container cannot carry refuses the stream's frames, unless the next
+        // segment moves to a container that can.
+        if let (Some(a), false) = (&self.codecs.audio, self.codecs.switch_pending) {
             self.mux.check_audio(a)?;
         }
-        if frame.track == Track::Audio && audio.is_none() {
+        let has_audio = self.codecs.audio.is_some();
+        if frame.track == Track::Audio && !has_audio {
             return Err(HlsError::MissingConfig(Track::Audio));
         }
-        if let Some(a) = audio {
-            self.audio = Some(a);
-        }
-        let video_cfg = codecs.video_config();
-        if frame.track == Track::Video && video_cfg.is_none() {
+        let has_video = codecs.video().is_some();
+        if frame.track == Track::Video && !has_video {
             return Err(HlsError::MissingConfig(Track::Video));
         }
         let available = Tracks {
-            video: video_cfg.is_some(),
-            audio: audio.is_some(),
+            video: has_video,
+            audio: has_audio,
         };
         let generation = codecs.video_generation();
         let n = self.seg.normalize(frame.track, frame.dts, frame.pts);
@@ -528,14 +466,14 @@ impl HlsStream {
         if !open.tracks.audio {
             return Ok(());
         }
-        let Some(audio) = self.audio else {
+        let Some(audio) = &self.codecs.audio else {
             return Ok(());
         };
         let interval = self.seg.interval(Track::Audio);
         let mut end = open.end_ms;
         while let Some(h) = self.held.pop_front() {
             // A malformed held frame is dropped; the rest still go out.
-            if self.mux.write_audio(h.pts, &h.data, &audio).is_err() {
+            if self.mux.write_audio(h.pts, &h.data, audio).is_err() {
                 self.dropped_frames += 1;
                 continue;
             }
@@ -556,16 +494,20 @@ impl HlsStream {
     ) -> Result<(), HlsError> {
         match frame.track {
             Track::Video => {
-                let cfg = codecs
-                    .video_config()
+                let track = codecs
+                    .video()
                     .ok_or(HlsError::MissingConfig(Track::Video))?;
                 self.mux
-                    .write_video(dts, pts, frame.keyframe, &frame.data, cfg)?;
+                    .write_video(dts, pts, frame.keyframe, &frame.data, track)?;
                 self.meter.video_frame();
             }
             Track::Audio => {
-                let audio = self.audio.ok_or(HlsError::MissingConfig(Track::Audio))?;
-                self.mux.write_audio(pts, &frame.data, &audio)?;
+                let audio = self
+                    .codecs
+                    .audio
+                    .as_ref()
+                    .ok_or(HlsError::MissingConfig(Track::Audio))?;
+                self.mux.write_audio(pts, &frame.data, audio)?;
             }
         }
         let end = dts + self.seg.interval(frame.track);

@@ -2,7 +2,8 @@
 //! packet writer.
 //!
 //! - Every segment starts with PAT and PMT; the PMT lists only the tracks
-//!   that exist (video PID 0x100, H.264 0x1b; audio PID 0x101, AAC ADTS 0x0f).
+//!   that exist (video PID 0x100, H.264 0x1b or HEVC 0x24; audio PID 0x101, AAC ADTS
+//!   0x0f).
 //! - Continuity counters live in the muxer, so they continue across segments.
 //! - Timestamps: stream milliseconds × 90, plus [`TS_DELAY_90K`] for PTS/DTS;
 //!   the PCR is the same clock without the delay, so it is never negative
@@ -33,9 +34,9 @@ use mpeg2ts::ts::{
     WriteTsPacket,
 };
 
-use super::annexb::annexb_pieces;
+use super::annexb::{annexb_pieces, NalFormat};
 use super::error::HlsError;
-use crate::media::{AdtsHeader, AvcConfig};
+use crate::media::{AdtsHeader, AvcConfig, HevcConfig};
 
 pub const PAT_PID: u16 = 0;
 pub const PMT_PID: u16 = 0x1000;
@@ -148,6 +149,8 @@ pub struct TsMuxer {
     /// Last PCR written (unwrapped 90 kHz base).
     last_pcr: Option<u64>,
     audio: AudioPack,
+    /// The video PID carries HEVC (stream type 0x24) rather than H.264 (0x1b).
+    hevc: bool,
 }
 
 impl Default for TsMuxer {
@@ -258,6 +261,7 @@ impl TsMuxer {
             cc: Counters::default(),
             last_pcr: None,
             audio: AudioPack::default(),
+            hevc: false,
         }
     }
 
@@ -274,6 +278,14 @@ impl TsMuxer {
             return Some(b);
         }
         (partial && !self.out.is_empty()).then(|| std::mem::take(&mut self.out).freeze())
+    }
+
+    /// Sets the video codec the next segments' PMT announces: HEVC or H.264.
+    pub fn set_video_hevc(&mut self, hevc: bool) {
+        if hevc != self.hevc {
+            self.hevc = hevc;
+            self.pmt_version.increment();
+        }
     }
 
     /// Tracks of the current segment.
@@ -333,7 +345,11 @@ impl TsMuxer {
         let mut es_info = Vec::with_capacity(2);
         if tracks.video {
             es_info.push(EsInfo {
-                stream_type: StreamType::H264,
+                stream_type: if self.hevc {
+                    StreamType::H265
+                } else {
+                    StreamType::H264
+                },
                 elementary_pid: Pid::new(VIDEO_PID)?,
                 descriptors: Vec::new(),
             });
@@ -471,7 +487,31 @@ impl TsMuxer {
         data: &[u8],
         cfg: &AvcConfig,
     ) -> Result<(), HlsError> {
-        let (len, pieces) = annexb_pieces(data, cfg, keyframe).map_err(HlsError::Malformed)?;
+        self.write_nals(dts_ms, pts_ms, keyframe, data, NalFormat::avc(cfg))
+    }
+
+    /// Writes one HEVC access unit (length-prefixed NAL units, as `hvcC` says); the PMT
+    /// must list video as HEVC ([`TsMuxer::set_video_hevc`]).
+    pub fn write_hevc(
+        &mut self,
+        dts_ms: u64,
+        pts_ms: u64,
+        keyframe: bool,
+        data: &[u8],
+        cfg: &HevcConfig,
+    ) -> Result<(), HlsError> {
+        self.write_nals(dts_ms, pts_ms, keyframe, data, NalFormat::hevc(cfg))
+    }
+
+    fn write_nals(
+        &mut self,
+        dts_ms: u64,
+        pts_ms: u64,
+        keyframe: bool,
+        data: &[u8],
+        format: NalFormat<'_>,
+    ) -> Result<(), HlsError> {
+        let (len, pieces) = annexb_pieces(data, format, keyframe).map_err(HlsError::Malformed)?;
         let dts = dts_ms.saturating_mul(90);
         let pts = pts_ms.max(dts_ms).saturating_mul(90);
         self.fill_pcr(dts)?;

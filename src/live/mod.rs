@@ -11,12 +11,16 @@ mod pipeline;
 pub mod player;
 pub mod shm;
 mod sink;
+mod track_select;
 
 pub use gop::{CachedMessage, GopCache, LegacyForm};
 pub use hub::{ClientId, Hub, LiveStream, Player, PublishError, StreamHandle, StreamKey};
 pub use legacy::{StreamForm, View};
 pub use media_info::{MediaInfo, MediaKind};
 pub use output::{Output, OutputError, OutputOp, Published};
-pub use pipeline::{Counters, Delivery, Incoming, OutputId, Pipeline, PipelineEvent};
+pub use pipeline::{
+    Counters, Delivery, Incoming, OutputId, Pipeline, PipelineEvent, BAD_MESSAGE_REPORT_MS,
+};
 pub use player::{Admit, PlayerQueue, QueuePolicy};
 pub use sink::{ByteSink, MemorySink};
+pub use track_select::{AudioChoice, TrackSelect};

@@ -93,6 +93,12 @@ pub trait Output {
         None
     }
 
+    /// The next line for the shell's log, at notice level: something the operator should
+    /// know once (a configuration the output overrides for this stream, say).
+    fn poll_notice(&mut self) -> Option<String> {
+        None
+    }
+
     /// The shell's sink delivered `bytes` more of what [`OutputOp::Send`] handed it.
     fn acknowledge(&mut self, bytes: usize) {
         let _ = bytes;

@@ -21,7 +21,7 @@ use super::legacy::{LegacyPlan, StreamCodecs, StreamForm, View};
 use super::media_info::{MediaInfo, MediaKind};
 use super::output::{Output, OutputError, OutputOp, Published};
 use crate::files::Now;
-use crate::media::Demuxer;
+use crate::media::{Demuxer, MediaError};
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::message::csid;
 
@@ -42,9 +42,22 @@ pub struct Counters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OutputId(u32);
 
+/// How often a stream reports an audio/video message its demuxer refused: the first one at
+/// once, then at most one per this many milliseconds, so a publisher flooding broken messages
+/// cannot flood the log.
+pub const BAD_MESSAGE_REPORT_MS: u64 = 10_000;
+
 /// What the shell learns from the pipeline besides file operations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PipelineEvent {
+    /// The demuxer refused a message: the outputs did not get it (players still do; the bytes
+    /// are the publisher's). Rate-limited by [`BAD_MESSAGE_REPORT_MS`].
+    BadMessage {
+        kind: MediaKind,
+        error: MediaError,
+        /// Refused messages not reported since the previous report.
+        suppressed: u64,
+    },
     /// An output stopped and was removed; the stream goes on without it.
     OutputFailed {
         id: OutputId,
@@ -110,6 +123,10 @@ pub struct Pipeline {
     tracks: StreamCodecs,
     /// Reused to build legacy forms.
     scratch: Vec<u8>,
+    /// When the latest refused message was reported (monotonic ms).
+    bad_reported_ms: Option<u64>,
+    /// Refused messages since then.
+    bad_suppressed: u64,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -156,6 +173,8 @@ impl Pipeline {
             keyframe_len: None,
             tracks: StreamCodecs::default(),
             scratch: Vec::new(),
+            bad_reported_ms: None,
+            bad_suppressed: 0,
         }
     }
 
@@ -185,7 +204,7 @@ impl Pipeline {
     /// (the stream has players now); otherwise the GOP cache keeps the bare payload and
     /// chunks it only if a player joins while it is cached.
     pub fn ingest(&mut self, msg: Incoming<'_>, for_players: bool) -> Option<Delivery> {
-        let info = MediaInfo::classify(msg.type_id, msg.payload);
+        let mut info = MediaInfo::classify(msg.type_id, msg.payload);
         // The publisher's worker repeats the other tracks' headers in the ring after each
         // keyframe of the primary track (a reader may start there): known ones go no further.
         // (The primary tracks' headers are never repeated: a mirror primed with the slot's
@@ -200,9 +219,6 @@ impl Pipeline {
         {
             return None;
         }
-        self.tracks.note(msg.type_id, msg.payload, &info);
-        let form = self.tracks.form();
-        let plan = LegacyPlan::of(msg.type_id, msg.payload, &form);
         let len = msg.payload.len() as u64;
         match info.kind {
             MediaKind::Video => {
@@ -231,10 +247,23 @@ impl Pipeline {
                 .map(|f| !f.is_empty()),
             _ => Ok(false),
         };
-        let has_frames = demuxed.unwrap_or_else(|_| {
-            self.counters.bad_messages += 1;
-            false
-        });
+        let has_frames = match demuxed {
+            Ok(has_frames) => has_frames,
+            Err(error) => {
+                // A malformed header or keyframe must not replace the cached header nor start
+                // the GOP joining players get (a codec we do not parse passes as it came).
+                if error.is_malformed() {
+                    info.sequence_header = false;
+                    info.keyframe = false;
+                }
+                self.bad_message(info.kind, error, msg.now.monotonic_ms);
+                false
+            }
+        };
+        // After the demuxer's verdict: a malformed header changes no track.
+        self.tracks.note(msg.type_id, msg.payload, &info);
+        let form = self.tracks.form();
+        let plan = LegacyPlan::of(msg.type_id, msg.payload, &form);
         if !self.outputs.is_empty() {
             let published = Published {
                 now: msg.now,
@@ -288,6 +317,24 @@ impl Pipeline {
         }
     }
 
+    /// Counts a refused message and reports it unless one was reported recently.
+    fn bad_message(&mut self, kind: MediaKind, error: MediaError, now_ms: u64) {
+        self.counters.bad_messages += 1;
+        let due = self
+            .bad_reported_ms
+            .is_none_or(|t| now_ms.saturating_sub(t) >= BAD_MESSAGE_REPORT_MS);
+        if !due {
+            self.bad_suppressed += 1;
+            return;
+        }
+        self.bad_reported_ms = Some(now_ms);
+        self.events.push_back(PipelineEvent::BadMessage {
+            kind,
+            error,
+            suppressed: std::mem::take(&mut self.bad_suppressed),
+        });
+    }
+
     /// Caches a codec header or metadata (of a stream mirrored from another worker) for
     /// joining players, without counting it or passing it to the outputs.
     pub fn prime(&mut self, type_id: u8, payload: &[u8]) {
@@ -316,6 +363,13 @@ impl Pipeline {
         self.outputs
             .iter_mut()
             .find_map(|a| a.output.poll_op().map(|op| (a.id, op)))
+    }
+
+    /// The next line an output has for the shell's log: `(output name, line)`.
+    pub fn poll_notice(&mut self) -> Option<(&'static str, String)> {
+        self.outputs
+            .iter_mut()
+            .find_map(|a| a.output.poll_notice().map(|line| (a.output.name(), line)))
     }
 
     /// The byte sink of output `id` delivered `bytes` more of what it was sent.

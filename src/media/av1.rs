@@ -117,6 +117,31 @@ impl Av1Config {
     }
 }
 
+const OBU_TEMPORAL_DELIMITER: u8 = 2;
+
+/// The temporal unit without its temporal delimiter OBUs, which the ISO BMFF binding (2.4)
+/// keeps out of samples. They only ever open a temporal unit, so this is a zero-copy slice
+/// past them; an OBU without a size field (it would run to the end) ends the search.
+pub fn without_temporal_delimiters(unit: &Bytes) -> Bytes {
+    let mut r = ByteReader::new(unit);
+    let mut start = 0;
+    while let Ok(header) = r.u8("AV1 OBU header") {
+        let is_td = (header >> 3) & 0x0f == OBU_TEMPORAL_DELIMITER;
+        if !is_td || header & 0x02 == 0 {
+            break;
+        }
+        if header & 0x04 != 0 && r.u8("AV1 OBU extension").is_err() {
+            break;
+        }
+        let Ok(size) = leb128(&mut r) else { break };
+        if r.take(size, "AV1 OBU").is_err() {
+            break;
+        }
+        start = r.position();
+    }
+    unit.slice(start..)
+}
+
 /// Reads a leb128 (AV1 4.10.5): at most 8 bytes, value below 2^32.
 fn leb128(r: &mut ByteReader<'_>) -> Result<usize, MediaError> {
     let mut value: u64 = 0;

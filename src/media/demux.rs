@@ -67,7 +67,9 @@ pub struct VideoTrack {
     pub config: VideoConfig,
     /// The configuration record as received (the body of an `hvcC`/`av1C`/`avcC` box).
     pub record: Bytes,
-    /// Incremented each time a configuration with different content arrives (starts at 1).
+    /// Changes each time a configuration with different content arrives: the stream's count
+    /// of video configurations so far (from 1), so no two tracks of a stream share one and a
+    /// change of primary track (a lower id arriving) changes [`Demuxer::video_generation`].
     pub generation: u32,
 }
 
@@ -78,12 +80,24 @@ pub struct AudioTrack {
     pub config: AudioConfig,
     /// The configuration as received (AudioSpecificConfig, OpusHead; may be empty for Opus).
     pub record: Bytes,
+    /// Like [`VideoTrack::generation`], counted over the stream's audio configurations.
     pub generation: u32,
 }
 
-/// Most tracks of one kind a stream keeps: more configurations than that are refused, so a
-/// publisher cannot make the demuxer grow.
+/// Most tracks of one kind a stream keeps besides the default track: configurations of
+/// further track ids are refused, so a publisher cannot make the demuxer grow. The default
+/// track (id 0, every legacy message's) is always admitted, so multitrack noise never locks a
+/// stream out of its plain codec.
 const MAX_STREAM_TRACKS: usize = super::ex_header::MAX_TRACKS;
+
+/// Whether a table of tracks with ids `existing` takes the tracks `new` (those it lacks).
+fn room_for(existing: impl Iterator<Item = u8> + Clone, new: impl Iterator<Item = u8>) -> bool {
+    let have = existing.clone().filter(|&id| id != 0).count();
+    let added = new
+        .filter(|&id| id != 0 && !existing.clone().any(|e| e == id))
+        .count();
+    have + added <= MAX_STREAM_TRACKS
+}
 
 /// Demultiplexes one published stream. Keeps each track's codec configuration and extends
 /// timestamps across the 32-bit wrap (one timeline shared by every track).
@@ -95,12 +109,32 @@ pub struct Demuxer {
     audio: Vec<AudioTrack>,
     /// The frames of the latest message (reused, so a message costs no allocation here).
     frames: Vec<Frame>,
+    /// The latest generation given to a video / audio configuration.
+    video_generations: u32,
+    audio_generations: u32,
     clock: TimestampExtender,
 }
 
 impl Demuxer {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A stream of at most one video and one audio track, both as the default track (id 0):
+    /// the view an output of one chosen track of a multitrack stream takes for the stream's
+    /// configuration (its primary tracks are then the chosen ones).
+    pub fn projected(video: Option<VideoTrack>, audio: Option<AudioTrack>) -> Self {
+        Demuxer {
+            video: video
+                .map(|t| VideoTrack { id: 0, ..t })
+                .into_iter()
+                .collect(),
+            audio: audio
+                .map(|t| AudioTrack { id: 0, ..t })
+                .into_iter()
+                .collect(),
+            ..Demuxer::default()
+        }
     }
 
     /// Every video track with a configuration, by id.
@@ -249,30 +283,28 @@ impl Demuxer {
         Ok(&self.frames)
     }
 
+    /// Applies an extended video message as a whole or not at all: every track is checked
+    /// (configuration parsed, codec and sequence header matched, room for new tracks) before
+    /// any of them changes the demuxer, so a message refused for its third track leaves no
+    /// trace of its first two.
     fn push_ex_video(&mut self, timestamp_ms: u32, payload: &Bytes) -> Result<(), MediaError> {
         let msg = parse_ex_video(payload)?;
         let key = msg.is_keyframe();
-        for t in msg.tracks() {
+        let tracks = msg.tracks();
+        let mut configs = Vec::new();
+        for t in tracks {
             match &t.packet {
                 VideoPacket::SequenceStart(record) => {
-                    let config = VideoConfig::parse(t.fourcc, record)?;
-                    self.set_video(t.track_id, config, record.clone())?;
+                    configs.push((t.track_id, VideoConfig::parse(t.fourcc, record)?, record));
                 }
-                VideoPacket::CodedFrames {
-                    composition_time,
-                    data,
-                } => {
-                    let configured = self.video_track(t.track_id).map(|v| v.config.fourcc());
-                    if configured.is_some_and(|f| f != t.fourcc) {
-                        return Err(MediaError::Invalid("coded frames of another codec"));
+                VideoPacket::CodedFrames { .. } => {
+                    match self.video_track(t.track_id).map(|v| v.config.fourcc()) {
+                        None => return Err(MediaError::MissingSequenceHeader(Track::Video)),
+                        Some(f) if f != t.fourcc => {
+                            return Err(MediaError::Invalid("coded frames of another codec"))
+                        }
+                        Some(_) => {}
                     }
-                    self.video_frame(
-                        t.track_id,
-                        timestamp_ms,
-                        *composition_time,
-                        key,
-                        data.clone(),
-                    )?;
                 }
                 // The TS descriptor form carries no record we could use in MP4.
                 VideoPacket::Mpeg2TsSequenceStart(_) => {
@@ -281,82 +313,137 @@ impl Demuxer {
                 VideoPacket::SequenceEnd | VideoPacket::Metadata(_) => {}
             }
         }
+        let ids = configs.iter().map(|(id, ..)| *id);
+        if !room_for(self.video.iter().map(|t| t.id), ids) {
+            return Err(MediaError::Invalid("too many video tracks"));
+        }
+        for (id, config, record) in configs {
+            self.set_video(id, config, record.clone())?;
+        }
+        for t in tracks {
+            if let VideoPacket::CodedFrames {
+                composition_time,
+                data,
+            } = &t.packet
+            {
+                self.video_frame(
+                    t.track_id,
+                    timestamp_ms,
+                    *composition_time,
+                    key,
+                    data.clone(),
+                )?;
+            }
+        }
         Ok(())
     }
 
+    /// Like [`Demuxer::push_ex_video`]: the whole message or nothing.
     fn push_ex_audio(&mut self, timestamp_ms: u32, payload: &Bytes) -> Result<(), MediaError> {
         let msg = parse_ex_audio(payload)?;
+        let mut configs = Vec::new();
         for t in &msg.tracks {
             match &t.packet {
                 AudioPacket::SequenceStart(record) => {
-                    let config = AudioConfig::parse(t.fourcc, record)?;
-                    self.set_audio(t.track_id, config, record.clone())?;
+                    configs.push((t.track_id, AudioConfig::parse(t.fourcc, record)?, record));
                 }
-                AudioPacket::CodedFrames(data) => {
-                    let configured = self.audio_track(t.track_id).map(|a| a.config.fourcc());
-                    if configured.is_some_and(|f| f != t.fourcc) {
-                        return Err(MediaError::Invalid("coded frames of another codec"));
+                AudioPacket::CodedFrames(_) => {
+                    match self.audio_track(t.track_id).map(|a| a.config.fourcc()) {
+                        // Opus needs no configuration record: an Opus track may start with
+                        // frames.
+                        None if t.fourcc == AudioFourCc::Opus => {}
+                        None => return Err(MediaError::MissingSequenceHeader(Track::Audio)),
+                        Some(f) if f != t.fourcc => {
+                            return Err(MediaError::Invalid("coded frames of another codec"))
+                        }
+                        Some(_) => {}
                     }
-                    // Opus needs no configuration record: an Opus track may start with frames.
-                    if configured.is_none() && t.fourcc == AudioFourCc::Opus {
-                        self.set_audio(t.track_id, AudioConfig::Opus(None), Bytes::new())?;
-                    }
-                    self.audio_frame(t.track_id, timestamp_ms, data.clone())?;
                 }
                 AudioPacket::SequenceEnd | AudioPacket::MultichannelConfig(_) => {}
+            }
+        }
+        let new_opus = msg.tracks.iter().filter_map(|t| match t.packet {
+            AudioPacket::CodedFrames(_) if self.audio_track(t.track_id).is_none() => {
+                Some(t.track_id)
+            }
+            _ => None,
+        });
+        let ids = configs.iter().map(|(id, ..)| *id).chain(new_opus);
+        if !room_for(self.audio.iter().map(|t| t.id), ids) {
+            return Err(MediaError::Invalid("too many audio tracks"));
+        }
+        for (id, config, record) in configs {
+            self.set_audio(id, config, record.clone())?;
+        }
+        for t in &msg.tracks {
+            if let AudioPacket::CodedFrames(data) = &t.packet {
+                if self.audio_track(t.track_id).is_none() {
+                    self.set_audio(t.track_id, AudioConfig::Opus(None), Bytes::new())?;
+                }
+                self.audio_frame(t.track_id, timestamp_ms, data.clone())?;
             }
         }
         Ok(())
     }
 
     fn set_video(&mut self, id: u8, config: VideoConfig, record: Bytes) -> Result<(), MediaError> {
+        let generation = self.video_generations.wrapping_add(1).max(1);
         let tracks = &mut self.video;
         match tracks.binary_search_by_key(&id, |t| t.id) {
             Ok(i) => {
                 if let Some(t) = tracks.get_mut(i).filter(|t| t.config != config) {
                     t.config = config;
                     t.record = record;
-                    t.generation = t.generation.wrapping_add(1).max(1);
+                    t.generation = generation;
+                    self.video_generations = generation;
                 }
             }
-            Err(_) if tracks.len() == MAX_STREAM_TRACKS => {
+            Err(_) if !room_for(tracks.iter().map(|t| t.id), std::iter::once(id)) => {
                 return Err(MediaError::Invalid("too many video tracks"))
             }
-            Err(i) => tracks.insert(
-                i,
-                VideoTrack {
-                    id,
-                    config,
-                    record,
-                    generation: 1,
-                },
-            ),
+            Err(i) => {
+                tracks.insert(
+                    i,
+                    VideoTrack {
+                        id,
+                        config,
+                        record,
+                        generation,
+                    },
+                );
+                self.video_generations = generation;
+            }
         }
         Ok(())
     }
 
     fn set_audio(&mut self, id: u8, config: AudioConfig, record: Bytes) -> Result<(), MediaError> {
+        let generation = self.audio_generations.wrapping_add(1).max(1);
         let tracks = &mut self.audio;
         match tracks.binary_search_by_key(&id, |t| t.id) {
             Ok(i) => {
                 if let Some(t) = tracks.get_mut(i).filter(|t| t.config != config) {
                     t.config = config;
                     t.record = record;
-                    t.generation = t.generation.wrapping_add(1).max(1);
+                    t.generation = generation;
+                    self.audio_generations = generation;
                 }
             }
-            Err(_) if tracks.len() == MAX_STREAM_TRACKS => {
+            Err(_) if !room_for(tracks.iter().map(|t| t.id), std::iter::once(id)) => {
                 return Err(MediaError::Invalid("too many audio tracks"))
             }
-            Err(i) => tracks.insert(
-                i,
-                AudioTrack {
-                    id,
-                    config,
-                    record,
-                    generation: 1,
-                },
-            ),
+            Err(i) => {
+                tracks.insert(
+                    i,
+                    AudioTrack {
+                        id,
+                        config,
+                        record,
+                        generation,
+                    },
+                );
+                self.audio_generations = generation;
+            }
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Fragmented MP4 (ISO/IEC 14496-12) box writers shared by DASH (one track per file, CMAF
-//! style) and recording (all tracks in one file): initialization segments (`ftyp` + `moov`
+//! style), HLS (video and audio in one fragment) and recording (all tracks in one file):
+//! initialization segments (`ftyp` + `moov`
 //! with `mvex`), fragments (`moof` + `mdat`) and the random access index (`mfra`).
 //!
 //! Everything is written into a `Vec<u8>`: a box is opened with a size placeholder that is
@@ -7,8 +8,9 @@
 
 use bytes::Bytes;
 
-use super::aac::SAMPLE_RATES;
-use super::{AudioSpecificConfig, AvcConfig};
+mod entry;
+
+pub use entry::{audio_specific_config, TrackConfig, OPUS_TIMESCALE};
 
 /// Media timescale of video tracks (RTMP milliseconds × 90).
 pub const VIDEO_TIMESCALE: u32 = 90_000;
@@ -67,56 +69,6 @@ fn zeros(o: &mut Vec<u8>, n: usize) {
 fn matrix(o: &mut Vec<u8>) {
     for v in [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000u32] {
         u32be(o, v);
-    }
-}
-
-/// What the initialization segment describes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrackConfig {
-    Video {
-        avc: AvcConfig,
-        width: u16,
-        height: u16,
-    },
-    Audio {
-        asc: AudioSpecificConfig,
-    },
-}
-
-impl TrackConfig {
-    pub fn video(avc: &AvcConfig) -> TrackConfig {
-        let (w, h) = avc
-            .sps_info
-            .as_ref()
-            .map_or((0, 0), |s| (s.width, s.height));
-        TrackConfig::Video {
-            avc: avc.clone(),
-            width: u16::try_from(w).unwrap_or(u16::MAX),
-            height: u16::try_from(h).unwrap_or(u16::MAX),
-        }
-    }
-
-    pub fn audio(asc: &AudioSpecificConfig) -> TrackConfig {
-        TrackConfig::Audio { asc: *asc }
-    }
-
-    /// Media timescale: 90 kHz for video, the AAC (core) sampling rate for audio.
-    pub fn timescale(&self) -> u32 {
-        match self {
-            TrackConfig::Video { .. } => VIDEO_TIMESCALE,
-            TrackConfig::Audio { asc } => asc.sample_rate.max(1),
-        }
-    }
-
-    /// RFC 6381 codecs string: `avc1.PPCCLL` or `mp4a.40.N`.
-    pub fn codecs(&self) -> String {
-        match self {
-            TrackConfig::Video { avc, .. } => format!(
-                "avc1.{:02x}{:02x}{:02x}",
-                avc.profile, avc.compatibility, avc.level
-            ),
-            TrackConfig::Audio { asc } => format!("mp4a.40.{}", asc.object_type),
-        }
     }
 }
 
@@ -254,10 +206,7 @@ fn trak(o: &mut Vec<u8>, id: u32, track: &TrackConfig, edit: Option<Edit>) {
             boxed(o, b"stbl", |o| {
                 full(o, b"stsd", 0, 0, |o| {
                     u32be(o, 1);
-                    match track {
-                        TrackConfig::Video { avc, .. } => avc1(o, avc, width, height),
-                        TrackConfig::Audio { asc } => mp4a(o, asc),
-                    }
+                    track.sample_entry(o);
                 });
                 for kind in [b"stts", b"stsc", b"stco"] {
                     full(o, kind, 0, 0, |o| u32be(o, 0));
@@ -266,174 +215,6 @@ fn trak(o: &mut Vec<u8>, id: u32, track: &TrackConfig, edit: Option<Edit>) {
             });
         });
     });
-}
-
-fn avc1(o: &mut Vec<u8>, avc: &AvcConfig, width: u16, height: u16) {
-    boxed(o, b"avc1", |o| {
-        zeros(o, 6);
-        u16be(o, 1); // data reference index
-        zeros(o, 16); // pre_defined, reserved
-        u16be(o, width);
-        u16be(o, height);
-        u32be(o, 0x0048_0000); // 72 dpi
-        u32be(o, 0x0048_0000);
-        u32be(o, 0);
-        u16be(o, 1); // frame count
-        zeros(o, 32); // compressor name
-        u16be(o, 0x0018); // depth
-        u16be(o, 0xffff); // pre_defined -1
-        boxed(o, b"avcC", |o| avcc(o, avc));
-    });
-}
-
-/// AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1), rebuilt from the parsed one.
-fn avcc(o: &mut Vec<u8>, avc: &AvcConfig) {
-    o.push(1);
-    o.push(avc.profile);
-    o.push(avc.compatibility);
-    o.push(avc.level);
-    o.push(0xfc | (avc.nal_length_size.clamp(1, 4) - 1));
-    let sps: Vec<&Bytes> = avc
-        .sps
-        .iter()
-        .filter(|s| s.len() <= 0xffff)
-        .take(31)
-        .collect();
-    o.push(0xe0 | sps.len() as u8);
-    for s in sps {
-        u16be(o, s.len() as u16);
-        o.extend_from_slice(s);
-    }
-    let pps: Vec<&Bytes> = avc
-        .pps
-        .iter()
-        .filter(|s| s.len() <= 0xffff)
-        .take(255)
-        .collect();
-    o.push(pps.len() as u8);
-    for p in pps {
-        u16be(o, p.len() as u16);
-        o.extend_from_slice(p);
-    }
-    if matches!(avc.profile, 100 | 110 | 122 | 144) {
-        let chroma = avc
-            .sps_info
-            .as_ref()
-            .map_or(1, |s| s.chroma_format_idc.min(3) as u8);
-        o.push(0xfc | chroma);
-        o.push(0xf8); // bit depth luma - 8 (8-bit; the SPS carries the truth)
-        o.push(0xf8); // bit depth chroma - 8
-        o.push(0); // no SPS extensions
-    }
-}
-
-fn mp4a(o: &mut Vec<u8>, asc: &AudioSpecificConfig) {
-    boxed(o, b"mp4a", |o| {
-        zeros(o, 6);
-        u16be(o, 1);
-        zeros(o, 8);
-        u16be(o, u16::from(asc.channels().max(1)).min(8));
-        u16be(o, 16); // sample size
-        zeros(o, 4);
-        let rate = asc.sample_rate.min(0xffff);
-        u32be(o, rate << 16);
-        full(o, b"esds", 0, 0, |o| esds(o, asc));
-    });
-}
-
-/// A descriptor of ISO/IEC 14496-1 with its expandable size.
-fn descriptor(o: &mut Vec<u8>, tag: u8, body: &[u8]) {
-    o.push(tag);
-    let len = body.len() as u32;
-    // Four bytes of size, as most muxers write it.
-    for shift in [21u32, 14, 7] {
-        o.push(0x80 | ((len >> shift) & 0x7f) as u8);
-    }
-    o.push((len & 0x7f) as u8);
-    o.extend_from_slice(body);
-}
-
-fn esds(o: &mut Vec<u8>, asc: &AudioSpecificConfig) {
-    let mut dsi = Vec::new();
-    descriptor(&mut dsi, 0x05, &audio_specific_config(asc));
-    let mut dcd = vec![0x40, 0x15]; // MPEG-4 audio, audio stream
-    dcd.extend_from_slice(&[0, 0, 0]); // buffer size
-    dcd.extend_from_slice(&[0; 8]); // max, average bitrate: unknown
-    dcd.extend_from_slice(&dsi);
-    let mut es = vec![0, 1, 0]; // ES_ID 1, no flags
-    descriptor(&mut es, 0x04, &dcd);
-    descriptor(&mut es, 0x06, &[0x02]); // SLConfig: MP4
-    descriptor(o, 0x03, &es);
-}
-
-/// Writes bits MSB first.
-struct BitWriter {
-    out: Vec<u8>,
-    bits: u32,
-}
-
-impl BitWriter {
-    fn put(&mut self, value: u32, n: u32) {
-        for i in (0..n).rev() {
-            if self.bits.is_multiple_of(8) {
-                self.out.push(0);
-            }
-            if (value >> i) & 1 == 1 {
-                if let Some(last) = self.out.last_mut() {
-                    *last |= 0x80 >> (self.bits % 8);
-                }
-            }
-            self.bits += 1;
-        }
-    }
-
-    fn object_type(&mut self, t: u8) {
-        if t >= 32 {
-            self.put(31, 5);
-            self.put(u32::from(t - 32), 6);
-        } else {
-            self.put(u32::from(t), 5);
-        }
-    }
-
-    fn frequency(&mut self, index: Option<u8>, rate: u32) {
-        match index {
-            Some(i) if i < 15 => self.put(u32::from(i), 4),
-            _ => {
-                self.put(15, 4);
-                self.put(rate, 24);
-            }
-        }
-    }
-}
-
-fn rate_index(rate: u32) -> Option<u8> {
-    SAMPLE_RATES
-        .iter()
-        .position(|&r| r == rate)
-        .and_then(|i| u8::try_from(i).ok())
-}
-
-/// The AudioSpecificConfig bytes, rebuilt from the parsed fields (GASpecificConfig with
-/// 1024-sample frames, no core coder, no extension).
-pub fn audio_specific_config(asc: &AudioSpecificConfig) -> Vec<u8> {
-    let mut w = BitWriter {
-        out: Vec::new(),
-        bits: 0,
-    };
-    w.object_type(asc.object_type);
-    let index = (asc.sample_rate_index < 15).then_some(asc.sample_rate_index);
-    w.frequency(index, asc.sample_rate);
-    w.put(u32::from(asc.channel_config), 4);
-    if let (Some(ext), Some(core)) = (asc.extension_sample_rate, asc.core_object_type) {
-        w.frequency(rate_index(ext), ext);
-        w.object_type(core);
-    }
-    let core = asc.core_object_type.unwrap_or(asc.object_type);
-    if matches!(core, 1..=4 | 6 | 7 | 17 | 19..=23) {
-        w.put(0, 3); // frameLengthFlag, dependsOnCoreCoder, extensionFlag
-    }
-    w.out
 }
 
 /// One sample of a media segment. Times are in the track's timescale.

@@ -6,6 +6,7 @@
 //! [`bytes::Bytes`] and frames are zero-copy slices of the message they came in.
 
 pub mod aac;
+pub mod audio_frames;
 pub mod av1;
 pub mod avc;
 mod bits;
@@ -24,6 +25,7 @@ pub mod fourcc;
 pub mod frame;
 pub mod hevc;
 pub mod opus;
+pub mod picture;
 mod timestamp;
 pub mod vp9;
 

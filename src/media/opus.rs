@@ -71,13 +71,20 @@ impl OpusHead {
         } else {
             let streams = r.u8("OpusHead stream count")?;
             let coupled_streams = r.u8("OpusHead coupled count")?;
-            if streams == 0 || coupled_streams > streams {
+            // RFC 7845 5.1.1: N > 0, M <= N, and the decoded channels M + N fit 255.
+            let total = u16::from(streams) + u16::from(coupled_streams);
+            if streams == 0 || coupled_streams > streams || total > 255 {
                 return Err(MediaError::Invalid("OpusHead stream counts"));
+            }
+            // Family 1 is the Vorbis channel order, defined for 1 to 8 channels only.
+            if mapping_family == 1 && channels > 8 {
+                return Err(MediaError::Invalid(
+                    "OpusHead family 1 with more than 8 channels",
+                ));
             }
             let start = r.position();
             let n = usize::from(channels);
             let table = r.take(n, "OpusHead channel mapping")?;
-            let total = u16::from(streams) + u16::from(coupled_streams);
             if table.iter().any(|&m| m != 255 && u16::from(m) >= total) {
                 return Err(MediaError::Invalid("OpusHead channel mapping"));
             }
@@ -121,6 +128,33 @@ impl OpusHead {
     }
 }
 
+/// Samples at 48 kHz that one Opus packet decodes to, from its TOC byte (RFC 6716 3.1):
+/// the frame size of its configuration times its frame count. `None` for an empty packet
+/// or a code 3 packet without its frame count byte.
+pub fn packet_samples(packet: &[u8]) -> Option<u32> {
+    let toc = *packet.first()?;
+    let config = toc >> 3;
+    // Frame sizes in 48 kHz samples: SILK 10/20/40/60 ms, hybrid 10/20 ms, CELT 2.5/5/10/20.
+    let frame = match (config, config % 4) {
+        (0..=11, 0) => 480,
+        (0..=11, 1) => 960,
+        (0..=11, 2) => 1920,
+        (0..=11, _) => 2880,
+        (12..=15, 0 | 2) => 480,
+        (12..=15, _) => 960,
+        (_, 0) => 120,
+        (_, 1) => 240,
+        (_, 2) => 480,
+        (_, _) => 960,
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u32::from(*packet.get(1)? & 0x3f),
+    };
+    Some(frame * frames)
+}
+
 fn le<const N: usize>(r: &mut ByteReader<'_>, what: &'static str) -> Result<[u8; N], MediaError> {
     let mut out = [0u8; N];
     for (dst, src) in out.iter_mut().zip(r.take(N, what)?) {
@@ -155,6 +189,18 @@ mod tests {
         assert_eq!(h.mapping, None);
         assert_eq!(h.codec_string(), "opus");
         assert_eq!(h.dops(), [0, 1, 0x01, 0x38, 0, 0, 0xbb, 0x80, 0, 0, 0]);
+    }
+
+    #[test]
+    fn packet_durations() {
+        // CELT 20 ms, one frame (what libopus sends by default).
+        assert_eq!(packet_samples(&[0xfc, 0xff]), Some(960));
+        // SILK NB 60 ms, two frames.
+        assert_eq!(packet_samples(&[(3 << 3) | 1]), Some(5760));
+        // Hybrid 10 ms, code 3 with 3 frames.
+        assert_eq!(packet_samples(&[(12 << 3) | 3, 3]), Some(1440));
+        assert_eq!(packet_samples(&[(12 << 3) | 3]), None);
+        assert_eq!(packet_samples(&[]), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use super::bits::ByteReader;
+use super::bits::{BitReader, ByteReader};
 use super::error::MediaError;
 
 /// A parsed VPCodecConfigurationRecord.
@@ -98,6 +98,49 @@ impl VpConfig {
     }
 }
 
+/// The picture size of a VP9 key frame, read from its uncompressed header (VP9 bitstream
+/// 6.2): `None` for inter frames, "show existing frame" frames and headers that do not
+/// parse. A superframe starts with its first frame, which is the key frame when there is
+/// one, so the header at byte 0 is the one to read.
+pub fn keyframe_size(frame: &[u8]) -> Option<(u32, u32)> {
+    let mut r = BitReader::new(frame);
+    let mut header = || -> Result<Option<(u32, u32)>, MediaError> {
+        if r.bits(2, "VP9 frame marker")? != 2 {
+            return Err(MediaError::Invalid("VP9 frame marker"));
+        }
+        let low = r.bits(1, "VP9 profile")?;
+        let profile = (r.bits(1, "VP9 profile")? << 1) | low;
+        if profile == 3 {
+            r.skip(1, "VP9 reserved")?;
+        }
+        if r.bit("VP9 show_existing_frame")? {
+            return Ok(None);
+        }
+        if r.bit("VP9 frame_type")? {
+            return Ok(None); // NON_KEY_FRAME
+        }
+        r.skip(2, "VP9 show_frame, error_resilient_mode")?;
+        if r.bits(24, "VP9 frame sync code")? != 0x49_83_42 {
+            return Err(MediaError::Invalid("VP9 frame sync code"));
+        }
+        if profile >= 2 {
+            r.skip(1, "VP9 ten_or_twelve_bit")?;
+        }
+        let color_space = r.bits(3, "VP9 color_space")?;
+        let odd_profile = profile == 1 || profile == 3;
+        if color_space != 7 {
+            // color_range, then subsampling_x, subsampling_y, reserved_zero.
+            r.skip(if odd_profile { 4 } else { 1 }, "VP9 color config")?;
+        } else if odd_profile {
+            r.skip(1, "VP9 reserved")?;
+        }
+        let width = r.bits(16, "VP9 frame width")? + 1;
+        let height = r.bits(16, "VP9 frame height")? + 1;
+        Ok(Some((width, height)))
+    };
+    header().ok().flatten()
+}
+
 #[cfg(test)]
 #[allow(
     clippy::indexing_slicing,
@@ -122,6 +165,23 @@ mod tests {
         // The bare record parses the same.
         let bare = VpConfig::parse(&Bytes::copy_from_slice(&FFMPEG_VPCC[4..])).unwrap();
         assert_eq!(bare, c);
+    }
+
+    #[test]
+    fn key_frame_size() {
+        // FFmpeg 9's first CodedFrames message of libvpx-vp9 320x240: the extended header
+        // (1 byte + FourCC) and then the frame.
+        let msg = include_bytes!("../../tests/fixtures/ertmp/vp9_key_cut.bin");
+        let frame = &msg[5..];
+        assert_eq!(keyframe_size(frame), Some((320, 240)));
+        // An inter frame (frame_type 1) and garbage have no size.
+        let mut inter = frame.to_vec();
+        inter[0] |= 0x04;
+        assert_eq!(keyframe_size(&inter), None);
+        assert_eq!(keyframe_size(&[0xff; 3]), None);
+        for n in 0..9 {
+            assert_eq!(keyframe_size(&frame[..n]), None, "prefix {n}");
+        }
     }
 
     #[test]

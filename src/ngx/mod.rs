@@ -41,6 +41,7 @@ mod ssl;
 mod stat_board;
 mod stat_snapshot;
 mod timer;
+mod tracks;
 mod transcode;
 mod variants;
 mod worker;

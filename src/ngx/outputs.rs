@@ -9,7 +9,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use super::file_ops::{join, now, FileWriter};
-use super::log::Log;
+use super::log::{Level, Log};
 use super::recordings::{self, RecordEvent, Recording};
 use super::shm::ShmRegion;
 use super::variants;
@@ -19,8 +19,10 @@ use crate::files::{FileOp, RelPath};
 use crate::hls::{status_path, CutSchedule, HlsStream, VariantGroup};
 use crate::live::shm::{RingOutput, SlotWriter};
 use crate::live::{
-    ByteSink, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent, StreamKey,
+    ByteSink, MediaKind, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent,
+    StreamKey,
 };
+use crate::media::MediaError;
 
 /// The executors of a stream's outputs: file writers and byte sinks.
 #[derive(Default)]
@@ -30,6 +32,10 @@ pub struct OutputFiles {
     companion: Option<Box<dyn Companion>>,
     /// What happened to recorded files since the owner last took them.
     record_events: Vec<RecordEvent>,
+    /// The stream's `app/name`, for log lines.
+    stream: String,
+    /// The HLS output of the stream itself (under its name or its layout's), when it started.
+    primary_hls: Option<OutputId>,
 }
 
 /// A part of a stream's outputs that attaches and detaches outputs as the stream goes (the
@@ -117,7 +123,10 @@ impl OutputFiles {
         layout: Option<SourceLayout>,
         log: Log,
     ) -> OutputFiles {
-        let mut files = OutputFiles::default();
+        let mut files = OutputFiles {
+            stream: key.to_string(),
+            ..OutputFiles::default()
+        };
         let name = layout
             .as_ref()
             .map_or(key.name.as_str(), |l| l.name.as_str());
@@ -149,7 +158,7 @@ impl OutputFiles {
                 })
                 .map_err(|e| e.to_string());
             let member_of = group.map(|g| MemberOf::new(g, name, settings.path.clone()));
-            files.add(
+            files.primary_hls = files.add(
                 pipeline,
                 hls,
                 settings.path.clone(),
@@ -203,6 +212,22 @@ impl OutputFiles {
         std::mem::take(&mut self.record_events)
     }
 
+    /// The stream's own HLS output, if it started (and was not removed since).
+    pub fn primary_hls(&self) -> Option<OutputId> {
+        self.primary_hls
+            .filter(|id| self.writers.iter().any(|w| w.id == *id))
+    }
+
+    /// Makes `group` the group of every member of the group of that name: each member's status
+    /// write refreshes the master with the members `group` lists (a member joined).
+    pub fn regroup(&mut self, group: &VariantGroup) {
+        for m in self.writers.iter_mut().filter_map(|w| w.member_of.as_mut()) {
+            if m.group.name == group.name {
+                m.group = group.clone();
+            }
+        }
+    }
+
     /// Gives the outputs their companion, run once now.
     pub fn set_companion(
         &mut self,
@@ -223,7 +248,7 @@ impl OutputFiles {
 
     /// Attaches `output`, writing under `root`; an HLS output (`count_segments`) that is a
     /// member of a variant group has `member_of`: the group's master is refreshed after each
-    /// write of the member's status.
+    /// write of the member's status. The output's id, when it started.
     #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
@@ -234,7 +259,7 @@ impl OutputFiles {
         member_of: Option<MemberOf>,
         key: &StreamKey,
         log: Log,
-    ) {
+    ) -> Option<OutputId> {
         let kind = if count_segments { "hls" } else { "dash" };
         let started = output.and_then(|output| {
             let id = pipeline.attach(output);
@@ -246,20 +271,25 @@ impl OutputFiles {
             });
             // The output's first operations: its directory, the cleanup of a previous run.
             self.execute(pipeline, &mut Executed::default(), log)
+                .map(|()| id)
                 .map_err(|(id, e)| {
                     self.remove(pipeline, id);
                     e.to_string()
                 })
         });
-        if let Err(e) = started {
-            log_err!(
-                log,
-                "rtmp: {} for \"{}\" in \"{}\" disabled: {}",
-                kind,
-                key,
-                root.display(),
-                e
-            );
+        match started {
+            Ok(id) => Some(id),
+            Err(e) => {
+                log_err!(
+                    log,
+                    "rtmp: {} for \"{}\" in \"{}\" disabled: {}",
+                    kind,
+                    key,
+                    root.display(),
+                    e
+                );
+                None
+            }
         }
     }
 
@@ -283,6 +313,9 @@ impl OutputFiles {
                 }
             }
         }
+        while let Some((name, line)) = pipeline.poll_notice() {
+            log_notice!(log, "rtmp: {}: {}", name, line);
+        }
         while let Some(event) = pipeline.poll_event() {
             match event {
                 PipelineEvent::OutputFailed {
@@ -299,6 +332,11 @@ impl OutputFiles {
                     );
                     self.writers.retain(|w| w.id != id);
                 }
+                PipelineEvent::BadMessage {
+                    kind,
+                    error,
+                    suppressed,
+                } => bad_message(log, &self.stream, kind, &error, suppressed),
             }
         }
         self.run_companion(pipeline, log);
@@ -421,4 +459,39 @@ pub fn previous_playlist(
         .ok()
         .and_then(|p| join(root, p.as_str()).ok())
         .and_then(|p| fs::read_to_string(p).ok())
+}
+
+/// Logs a media message the stream's demuxer refused (the pipeline rate-limits these): a
+/// format violation as a warning, a codec or feature we do not take as information, like the
+/// session's own closes.
+fn bad_message(log: Log, stream: &str, kind: MediaKind, error: &MediaError, suppressed: u64) {
+    let level = match error {
+        MediaError::Unsupported(_) | MediaError::UnknownFourCc(_) => Level::Info,
+        _ => Level::Warn,
+    };
+    let kind = match kind {
+        MediaKind::Video => "video",
+        MediaKind::Audio => "audio",
+        MediaKind::Meta => "data",
+    };
+    if suppressed == 0 {
+        log_at!(
+            log,
+            level,
+            "rtmp: stream \"{}\": {} message dropped: {}",
+            stream,
+            kind,
+            error
+        );
+    } else {
+        log_at!(
+            log,
+            level,
+            "rtmp: stream \"{}\": {} message dropped: {} ({} more dropped since the last report)",
+            stream,
+            kind,
+            error,
+            suppressed
+        );
+    }
 }

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use super::existing::Continuation;
+use super::headers::Headers;
 use super::meta::{self, FileFacts};
 use crate::files::FileOp;
 use crate::media::flv_stream::HEADER_LEN;
@@ -67,9 +68,9 @@ pub(super) struct FlvFile {
     keyframes: u64,
     stride: u64,
     capacity: usize,
-    /// The sequence headers the file carries.
-    video_header: Option<Bytes>,
-    audio_header: Option<Bytes>,
+    /// The sequence headers the file carries (the latest of each track).
+    video_headers: Headers,
+    audio_headers: Headers,
     /// Added to the recording's timestamps: the end of a continued file's existing tags.
     pub base: u32,
     start: Start,
@@ -82,7 +83,7 @@ impl FlvFile {
     pub fn new(
         facts: FileFacts,
         capacity: usize,
-        headers: (Option<Bytes>, Option<Bytes>),
+        headers: (Headers, Headers),
         resume: bool,
     ) -> FlvFile {
         let mut f = FlvFile {
@@ -97,8 +98,8 @@ impl FlvFile {
             keyframes: 0,
             stride: 1,
             capacity,
-            video_header: headers.0,
-            audio_header: headers.1,
+            video_headers: headers.0,
+            audio_headers: headers.1,
             base: 0,
             start: Start::Pending {
                 deferred: Vec::new(),
@@ -139,12 +140,13 @@ impl FlvFile {
 
     fn write_headers(&mut self) {
         let ts = self.base;
-        for (type_id, h) in [
-            (types::VIDEO, self.video_header.clone()),
-            (types::AUDIO, self.audio_header.clone()),
-        ] {
-            if let Some(h) = h {
-                self.write_tag(type_id, ts, &h);
+        let headers = [
+            (types::VIDEO, self.video_headers.clone()),
+            (types::AUDIO, self.audio_headers.clone()),
+        ];
+        for (type_id, h) in &headers {
+            for msg in h.iter() {
+                self.write_tag(*type_id, ts, msg);
             }
         }
     }
@@ -250,18 +252,17 @@ impl FlvFile {
         }
     }
 
-    /// A sequence header: written when it differs from the one the file carries.
+    /// A sequence header: written when it differs from the one the file carries for its
+    /// tracks.
     pub fn header(&mut self, type_id: u8, ts: u32, h: &Bytes) {
         let current = if type_id == types::VIDEO {
-            &mut self.video_header
+            &mut self.video_headers
         } else {
-            &mut self.audio_header
+            &mut self.audio_headers
         };
-        if current.as_ref() == Some(h) {
-            return;
+        if current.update(h) {
+            self.put(type_id, ts, h, false);
         }
-        *current = Some(h.clone());
-        self.put(type_id, ts, h, false);
     }
 
     fn index(&mut self, ts: u32, position: u64) {
@@ -341,7 +342,12 @@ fn thin(f: &mut FileFacts) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::Track;
     use crate::record::existing::OurMeta;
+
+    fn no_headers() -> (Headers, Headers) {
+        (Headers::new(Track::Video), Headers::new(Track::Audio))
+    }
 
     fn facts() -> FileFacts {
         FileFacts {
@@ -367,7 +373,10 @@ mod tests {
         let mut f = FlvFile::new(
             facts(),
             4,
-            (Some(Bytes::from_static(&[0x17, 0])), None),
+            (
+                Headers::of(Track::Video, Some(Bytes::from_static(&[0x17, 0]))),
+                Headers::new(Track::Audio),
+            ),
             true,
         );
         f.put(types::VIDEO, 0, &key, true);
@@ -405,7 +414,7 @@ mod tests {
 
     #[test]
     fn a_merged_index_too_big_for_the_existing_tag_is_thinned() {
-        let mut f = FlvFile::new(facts(), 64, (None, None), true);
+        let mut f = FlvFile::new(facts(), 64, no_headers(), true);
         let mut earlier = facts();
         earlier.times = vec![0.0, 1.0];
         earlier.filepositions = vec![10.0, 20.0];
@@ -437,7 +446,7 @@ mod tests {
 
     #[test]
     fn a_file_without_our_metadata_keeps_its_own() {
-        let mut f = FlvFile::new(facts(), 4, (None, None), true);
+        let mut f = FlvFile::new(facts(), 4, no_headers(), true);
         f.resume(Some(Continuation {
             len: 500,
             next_ts: 100,

@@ -31,8 +31,10 @@
 
 mod config;
 mod existing;
+mod facts;
 mod flv_file;
 mod handle;
+mod headers;
 mod meta;
 pub mod mp4;
 mod mp4_file;

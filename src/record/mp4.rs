@@ -15,15 +15,17 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::media::audio_frames::AudioClock;
 use crate::media::fmp4::{self, Edit, RandomAccess, Run, Sample, TrackConfig, VIDEO_TIMESCALE};
-use crate::media::{Demuxer, Frame, Track};
+use crate::media::picture::picture_size;
+use crate::media::{AudioConfig, Demuxer, Frame, Track};
 
 /// `record_fragment` when the configuration does not say.
 pub const DEFAULT_FRAGMENT_MS: u64 = 1000;
 /// A fragment is cut before any frame once it holds this much media (memory bound).
 pub const MAX_FRAGMENT_BYTES: usize = 16 * 1024 * 1024;
-/// Samples per AAC frame: the audio timeline counts samples.
-const AAC_FRAME: u64 = 1024;
+/// Duration of an audio frame whose bitstream does not tell, when no earlier frame does.
+const DEFAULT_AUDIO_FRAME_MS: u64 = 20;
 /// Duration of the last video sample when no earlier one tells (30 fps, 90 kHz).
 const DEFAULT_VIDEO_DURATION: u64 = 3000;
 
@@ -77,8 +79,10 @@ impl Tracks {
 struct TrackState {
     track: Track,
     config: TrackConfig,
-    /// The demuxer's configuration generation the file was started with.
-    generation: u32,
+    /// The demuxer's track id and configuration generation the file was started with.
+    source: (u8, u32),
+    /// Audio: what tells a frame's length.
+    audio: Option<AudioConfig>,
     /// The file's track id (0 until the initialization segment is written).
     id: u32,
     /// Samples of the open fragment: decode time (track timescale), sample, bytes.
@@ -89,8 +93,10 @@ struct TrackState {
     last_time: Option<u64>,
     /// Duration of the last sample whose successor is known.
     last_duration: u64,
-    /// Audio: where the next frame goes when it is contiguous.
-    next_audio: Option<u64>,
+    /// Audio: places frames end to end.
+    clock: AudioClock,
+    /// Audio: the length of the last frame, for the last sample of the file.
+    tail: u64,
     index: Vec<RandomAccess>,
     /// End of the track's written media, in its timescale.
     end: u64,
@@ -99,18 +105,26 @@ struct TrackState {
 }
 
 impl TrackState {
-    fn new(track: Track, config: TrackConfig, generation: u32) -> Self {
+    fn new(
+        track: Track,
+        config: TrackConfig,
+        source: (u8, u32),
+        audio: Option<AudioConfig>,
+    ) -> Self {
+        let tail = u64::from(config.timescale()) * DEFAULT_AUDIO_FRAME_MS / 1000;
         Self {
             track,
             config,
-            generation,
+            source,
+            audio,
             id: 0,
             times: Vec::new(),
             samples: Vec::new(),
             data: Vec::new(),
             last_time: None,
             last_duration: 0,
-            next_audio: None,
+            clock: AudioClock::default(),
+            tail,
             index: Vec::new(),
             end: 0,
             base: 0,
@@ -130,7 +144,7 @@ impl TrackState {
             };
             let d = match self.times.get(i + 1).copied().or(end) {
                 Some(next) => next.saturating_sub(t),
-                None if self.track == Track::Audio => AAC_FRAME,
+                None if self.track == Track::Audio => self.tail,
                 None if self.last_duration > 0 => self.last_duration,
                 None => DEFAULT_VIDEO_DURATION,
             };
@@ -238,21 +252,15 @@ impl Mp4Writer {
         if !self.keep.keeps(frame.track) {
             return Ok(None);
         }
-        let (config, generation) = match frame.track {
-            Track::Video => (
-                codecs.video_config().map(TrackConfig::video),
-                codecs.video_generation(),
-            ),
-            Track::Audio => (
-                codecs.audio_config().map(TrackConfig::audio),
-                codecs.audio_generation(),
-            ),
-        };
-        let config = config.ok_or(Mp4WriteError::MissingConfig(frame.track))?;
+        let source = match frame.track {
+            Track::Video => codecs.video().map(|t| (t.id, t.generation)),
+            Track::Audio => codecs.audio().map(|t| (t.id, t.generation)),
+        }
+        .ok_or(Mp4WriteError::MissingConfig(frame.track))?;
         // The first fragment waits for the stream's video, if it has some to record: it
         // fixes the file's tracks. Computed before the track joins, so its first keyframe
         // does not end the fragment it must open.
-        let video_pending = !self.has_video() && self.keep.video && codecs.video_config().is_some();
+        let video_pending = !self.has_video() && self.keep.video && codecs.video().is_some();
         let known = self.tracks.iter().position(|t| t.track == frame.track);
         if frame.track == Track::Video && known.is_none() && !frame.keyframe {
             self.skipped += 1;
@@ -260,11 +268,7 @@ impl Mp4Writer {
         }
         match known {
             Some(i) => {
-                if self
-                    .tracks
-                    .get(i)
-                    .is_some_and(|t| t.generation != generation)
-                {
+                if self.tracks.get(i).is_some_and(|t| t.source != source) {
                     return Err(Mp4WriteError::CodecChanged(frame.track));
                 }
             }
@@ -273,7 +277,21 @@ impl Mp4Writer {
                 return Ok(None);
             }
             None => {
-                let t = TrackState::new(frame.track, config, generation);
+                let (config, audio) = match frame.track {
+                    Track::Video => (
+                        codecs.video().map(|t| {
+                            let (w, h) = picture_size(&t.config, frame).unwrap_or((0, 0));
+                            TrackConfig::from_video_track(t).with_size(w, h)
+                        }),
+                        None,
+                    ),
+                    Track::Audio => (
+                        codecs.audio().map(TrackConfig::from_audio_track),
+                        codecs.audio().map(|a| a.config.clone()),
+                    ),
+                };
+                let config = config.ok_or(Mp4WriteError::MissingConfig(frame.track))?;
+                let t = TrackState::new(frame.track, config, source, audio);
                 if frame.track == Track::Video {
                     self.tracks.insert(0, t);
                 } else {
@@ -333,13 +351,11 @@ impl Mp4Writer {
             Track::Audio => {
                 // Counted in samples while frames are contiguous, so rounding of the
                 // millisecond timestamps does not make the track drift or jitter.
-                let rate = t.timescale();
-                let expected = m.saturating_mul(rate) / 1000;
-                let time = match t.next_audio {
-                    Some(n) if n.abs_diff(expected) <= rate / 5 => n,
-                    _ => expected.max(t.last_time.unwrap_or(0)),
-                };
-                t.next_audio = Some(time + AAC_FRAME);
+                let samples = t.audio.as_ref().and_then(|a| a.frame_samples(&frame.data));
+                let time = t.clock.place(t.timescale(), m, samples);
+                if let Some(n) = samples {
+                    t.tail = n;
+                }
                 (time, 0)
             }
         };

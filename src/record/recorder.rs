@@ -11,8 +11,10 @@ use bytes::Bytes;
 
 use super::config::{RecordConfig, RecordFormat};
 use super::existing::continuation;
+use super::facts::{flv_facts, primary_keyframe};
 use super::flv_file::FlvFile;
 use super::handle::{unix_s, RecordHandle, RecordStatus, Shared};
+use super::headers::{configures, Headers};
 use super::meta::{self, FileFacts};
 use super::mp4::Tracks;
 use super::mp4_file::Mp4File;
@@ -20,10 +22,7 @@ use super::open_file::{Body, HeldSplit, OpenFile};
 use crate::files::{FileOp, Now, RelPath};
 use crate::live::GopCache;
 use crate::live::{MediaKind, Output, OutputError, OutputOp, Published};
-use crate::media::Demuxer;
-
-/// Enhanced RTMP: bit 7 of a video tag's first byte (no classic codec id in the low bits).
-const VIDEO_EX_HEADER: u8 = 0x80;
+use crate::media::{Demuxer, Track};
 
 /// Writes one published stream to files (one recorder of an application).
 ///
@@ -55,8 +54,9 @@ pub struct Recorder {
     ops: VecDeque<FileOp>,
     file: Option<OpenFile>,
     held: Option<HeldSplit>,
-    video_header: Option<Bytes>,
-    audio_header: Option<Bytes>,
+    /// The latest codec headers of each track, for the next files.
+    video_headers: Headers,
+    audio_headers: Headers,
     audio_seen: bool,
     finished: bool,
     /// Answers to `ResumeRecording` still to come for files closed before theirs came:
@@ -81,8 +81,8 @@ impl Recorder {
             ops: VecDeque::new(),
             file: None,
             held: None,
-            video_header: None,
-            audio_header: None,
+            video_headers: Headers::new(Track::Video),
+            audio_headers: Headers::new(Track::Audio),
             audio_seen: false,
             finished: false,
             stale_answers: 0,
@@ -201,17 +201,26 @@ impl Recorder {
         let part = RelPath::new(format!("{}.part", path.as_str()));
         let has_video = conf.mode.any_video() && has_video_stream;
         let has_audio = conf.mode.audio
-            && (self.audio_seen || self.audio_header.is_some() || codecs.audio_config().is_some());
+            && (self.audio_seen || !self.audio_headers.is_empty() || codecs.audio().is_some());
         let body = match conf.format {
             RecordFormat::Flv => {
-                let video_header = self.video_header.clone().or_else(|| {
-                    gop.and_then(|g| g.video_header())
-                        .map(|m| payload(m.payload_pieces()))
-                });
-                let audio_header = self.audio_header.clone().or_else(|| {
-                    gop.and_then(|g| g.audio_header())
-                        .map(|m| payload(m.payload_pieces()))
-                });
+                // Headers the recorder has not seen (it started late): the GOP cache's.
+                let video_headers = match &self.video_headers {
+                    h if h.is_empty() => Headers::of(
+                        Track::Video,
+                        gop.and_then(|g| g.video_header())
+                            .map(|m| payload(m.payload_pieces())),
+                    ),
+                    h => h.clone(),
+                };
+                let audio_headers = match &self.audio_headers {
+                    h if h.is_empty() => Headers::of(
+                        Track::Audio,
+                        gop.and_then(|g| g.audio_header())
+                            .map(|m| payload(m.payload_pieces())),
+                    ),
+                    h => h.clone(),
+                };
                 let facts = FileFacts {
                     has_video,
                     has_audio,
@@ -219,8 +228,16 @@ impl Recorder {
                 };
                 let capacity = conf.index_capacity.min(meta::MAX_INDEX_CAPACITY);
                 let headers = (
-                    video_header.filter(|_| has_video),
-                    audio_header.filter(|_| has_audio),
+                    if has_video {
+                        video_headers
+                    } else {
+                        Headers::new(Track::Video)
+                    },
+                    if has_audio {
+                        audio_headers
+                    } else {
+                        Headers::new(Track::Audio)
+                    },
                 );
                 Body::Flv(Box::new(FlvFile::new(
                     facts,
@@ -296,7 +313,7 @@ impl Recorder {
     fn media(&mut self, msg: &Published<'_>) {
         let conf = self.conf();
         let video = msg.info.kind == MediaKind::Video;
-        let keyframe = video && msg.info.keyframe;
+        let keyframe = primary_keyframe(msg);
         if let Some(h) = self.held.as_mut() {
             let before = h.before(msg.timestamp);
             match msg.frame() {
@@ -312,8 +329,8 @@ impl Recorder {
                 _ => self.release(Some(msg.gop)),
             }
         }
-        let has_video_stream = self.video_header.is_some()
-            || msg.codecs.video_config().is_some()
+        let has_video_stream = !self.video_headers.is_empty()
+            || msg.codecs.video().is_some()
             || msg.gop.video_header().is_some();
         let split_point = if video {
             keyframe
@@ -445,7 +462,7 @@ impl Recorder {
             return;
         };
         let video = msg.info.kind == MediaKind::Video;
-        if video && !msg.info.keyframe {
+        if video && !primary_keyframe(msg) {
             return;
         }
         if m.push(frame, msg.codecs, &mut self.ops).is_ok() {
@@ -466,9 +483,9 @@ impl Recorder {
         let video = msg.info.kind == MediaKind::Video;
         let h = msg.payload.clone();
         if video {
-            self.video_header = Some(h.clone());
+            self.video_headers.update(&h);
         } else {
-            self.audio_header = Some(h.clone());
+            self.audio_headers.update(&h);
         }
         let Some(f) = self.file.as_mut() else {
             return;
@@ -477,41 +494,6 @@ impl Recorder {
         let ts = f.rel(msg.timestamp);
         if let (true, Body::Flv(flv)) = (carries, &mut f.body) {
             flv.header(msg.type_id, ts, &h);
-        }
-    }
-}
-
-/// What the FLV metadata says about the media, from a message written into the file.
-fn flv_facts(flv: &mut FlvFile, msg: &Published<'_>, video: bool) {
-    let first = msg.payload.first().copied().unwrap_or(0);
-    let len = msg.payload.len() as u64;
-    if video {
-        flv.video_bytes += len;
-        flv.video_frames += 1;
-        if first & VIDEO_EX_HEADER == 0 {
-            flv.facts.videocodecid = f64::from(first & 0x0f);
-        }
-        if let Some(sps) = msg.codecs.video_config().and_then(|c| c.sps_info) {
-            flv.facts.width = f64::from(sps.width);
-            flv.facts.height = f64::from(sps.height);
-            if let Some(milli) = sps.frame_rate_milli {
-                flv.facts.framerate = f64::from(milli) / 1000.0;
-            }
-        }
-    } else {
-        flv.audio_bytes += len;
-        flv.facts.audiocodecid = f64::from(first >> 4);
-        match msg.codecs.audio_config() {
-            Some(asc) => {
-                flv.facts.audiosamplerate = f64::from(asc.sample_rate);
-                flv.facts.stereo = asc.channels() > 1;
-            }
-            None => {
-                if let Ok(h) = crate::media::flv::parse_audio_tag(msg.payload) {
-                    flv.facts.audiosamplerate = f64::from(h.rate_hz);
-                    flv.facts.stereo = h.stereo;
-                }
-            }
         }
     }
 }
@@ -536,6 +518,12 @@ impl Output for Recorder {
         match msg.info.kind {
             MediaKind::Meta => {}
             _ if msg.info.sequence_header => self.sequence_header(msg),
+            MediaKind::Video if msg.frames.is_empty() && configures(Track::Video, msg.payload) => {
+                self.sequence_header(msg)
+            }
+            MediaKind::Audio if msg.frames.is_empty() && configures(Track::Audio, msg.payload) => {
+                self.sequence_header(msg)
+            }
             MediaKind::Audio => {
                 self.audio_seen = true;
                 self.media(msg);

@@ -165,3 +165,44 @@ pub fn parse_fragment(buf: &[u8]) -> (u32, Vec<TrackRun>) {
     assert_eq!(covered, mdat_len, "mdat holds the samples and nothing else");
     (sequence, runs)
 }
+
+/// The sample entry of a track of an init segment.
+#[derive(Debug, Clone)]
+pub struct SampleEntry {
+    /// `avc1`, `hvc1`, `av01`, `vp09`, `mp4a`, `Opus`.
+    pub kind: String,
+    /// The Visual/AudioSampleEntry fields before the child boxes.
+    pub fields: Vec<u8>,
+    /// The child boxes (`avcC`, `hvcC`, `av1C`, `vpcC`, `esds`, `dOps`) as `(type, body)`.
+    pub boxes: Vec<(String, Vec<u8>)>,
+}
+
+/// The sample entry of each track of an init segment.
+pub fn sample_entries(buf: &[u8]) -> Vec<SampleEntry> {
+    let top = walk(buf);
+    let moov = &top[1];
+    children(moov, "trak")
+        .iter()
+        .map(|trak| {
+            let mdia = child(trak, "mdia");
+            let stbl = child(&child(&mdia, "minf"), "stbl");
+            let stsd = child(&stbl, "stsd");
+            let entry = walk(&stsd.body[8..]).remove(0);
+            // VisualSampleEntry: 78 bytes of fields; AudioSampleEntry: 28.
+            let fixed = if child(&mdia, "hdlr").body[8..12] == *b"vide" {
+                78
+            } else {
+                28
+            };
+            let boxes = walk(&entry.body[fixed..])
+                .into_iter()
+                .map(|b| (b.kind, b.body.to_vec()))
+                .collect();
+            SampleEntry {
+                kind: entry.kind,
+                fields: entry.body[..fixed].to_vec(),
+                boxes,
+            }
+        })
+        .collect()
+}

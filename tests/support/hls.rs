@@ -112,7 +112,8 @@ fn count_packets(file: &Path) -> (usize, usize) {
 }
 
 impl Input {
-    fn describe(path: PathBuf, kind: Kind) -> Input {
+    /// The input `path` (an FLV file Debian's ffmpeg reads), described by decoding it.
+    pub fn describe(path: PathBuf, kind: Kind) -> Input {
         let (video_packets, audio_packets) = count_packets(&path);
         let video_md5 = if kind.video() {
             frame_md5(&path, "v").0

@@ -18,7 +18,8 @@
 //! - [`master`]: master playlists and ffprobe's view of variants' segments;
 //! - [`xml`]: a small strict XML reader (MPDs);
 //! - [`hls_js`]: hls.js in headless Chromium, judged by how its video advances;
-//! - [`http`]: a plain HTTP GET.
+//! - [`http`]: a plain HTTP GET;
+//! - [`worker`]: a test nginx's worker process (its pid, its RSS).
 //!
 //! Every test binary compiles the whole tree and uses part of it.
 #![allow(dead_code)]
@@ -42,4 +43,5 @@ pub mod recording;
 pub mod rtmp_client;
 pub mod session;
 pub mod ts;
+pub mod worker;
 pub mod xml;

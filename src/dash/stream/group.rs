@@ -2,6 +2,7 @@
 //! follower on the leader's time origin and cut instants, and the group MPD the leader writes.
 
 use super::*;
+use crate::dash::frame_rate::frame_rate;
 
 impl DashStream {
     /// Makes this stream (the source of a group) the group's leader: its cuts and time
@@ -114,11 +115,10 @@ impl DashStream {
         &mut self,
         frame: &Frame,
         codecs: &Demuxer,
-        config: TrackConfig,
         group: &SharedDashGroup,
         now: Now,
     ) {
-        let governing = if codecs.video_config().is_some() {
+        let governing = if codecs.video().is_some() {
             Track::Video
         } else {
             Track::Audio
@@ -197,7 +197,7 @@ impl DashStream {
                 }
             }
         }
-        self.append(frame, config, m, p, gen);
+        self.append(frame, m, p, gen);
     }
 
     /// The window as one representation per track. For a group's MPD (`group`), ids are
@@ -205,7 +205,7 @@ impl DashStream {
     pub(super) fn representations(&self, group: Option<&DashGroup>) -> Vec<Representation> {
         let mut reps = Vec::new();
         for track in [Track::Video, Track::Audio] {
-            let Some((config, _)) = &self.inits[idx(track)] else {
+            let Some((source, _)) = &self.inits[idx(track)] else {
                 continue;
             };
             let segs: Vec<Seg> = self
@@ -221,22 +221,10 @@ impl DashStream {
             }
             let ms: u64 = segs.iter().map(|s| s.d).sum();
             let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
-            let (kind, id) = match config {
-                TrackConfig::Video { width, height, .. } => (
-                    Kind::Video {
-                        width: u32::from(*width),
-                        height: u32::from(*height),
-                    },
-                    format!("{}_H264", self.name),
-                ),
-                TrackConfig::Audio { asc } => (
-                    Kind::Audio {
-                        sampling_rate: asc.extension_sample_rate.unwrap_or(asc.sample_rate),
-                        channels: asc.channels(),
-                    },
-                    format!("{}_AAC", self.name),
-                ),
-            };
+            let (kind, id) = (
+                source.kind.clone(),
+                format!("{}_{}", self.name, source.codec_name),
+            );
             let ext = Self::ext(track);
             let (id, media, initialization, frame_rate) = match group {
                 None => (id, self.uri("$Time$", ext), self.uri("init", ext), None),
@@ -252,7 +240,7 @@ impl DashStream {
             reps.push(Representation {
                 kind,
                 id,
-                codecs: config.codecs(),
+                codecs: source.codecs.clone(),
                 bandwidth: bytes.saturating_mul(8000) / ms.max(1),
                 media,
                 initialization,

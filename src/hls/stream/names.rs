@@ -33,6 +33,18 @@ impl HlsStream {
         self.segment_path_of(self.config.fragment_type, id)
     }
 
+    /// The path of a listed segment, in the container its URI names (a stream that moved to
+    /// fMP4 still lists its MPEG-TS segments for a while).
+    pub(super) fn entry_path(&self, e: &SegmentEntry) -> RelPath {
+        let ts = FragmentType::MpegTs;
+        let kind = if entry_id_from_uri(&e.uri, ts.extension()).is_some() {
+            ts
+        } else {
+            self.config.fragment_type
+        };
+        self.segment_path_of(kind, e.id)
+    }
+
     /// The path segment `id` has in container `kind`.
     pub(super) fn segment_path_of(&self, kind: FragmentType, id: u64) -> RelPath {
         let ext = kind.extension();

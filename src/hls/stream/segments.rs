@@ -23,13 +23,20 @@ impl HlsStream {
         independent: bool,
         now: Now,
     ) -> Result<(), HlsError> {
+        // A move to fMP4 is a change of container: a discontinuity.
+        let mut discontinuity = discontinuity;
+        if self.codecs.switch_pending {
+            self.switch_to_fmp4();
+            discontinuity = true;
+        }
         if self.grid {
             self.align_sequence(start_ms, discontinuity, now);
         }
         let id = self.next_id(start_ms, now);
         let path = self.segment_path(id);
         self.ops.push_back(FileOp::OpenSegment { path });
-        self.mux.start_segment(tracks, discontinuity)?;
+        self.mux
+            .start_segment(tracks, discontinuity, self.codecs.hevc)?;
         self.state = State::Open(OpenSegment {
             id,
             start_ms,
@@ -137,7 +144,7 @@ impl HlsStream {
             }
             if self.config.cleanup {
                 self.ops.push_back(FileOp::Delete {
-                    path: self.segment_path(gone.id),
+                    path: self.entry_path(&gone),
                     not_before_ms: deadline,
                 });
                 // Maps only move forward: one the next entry does not name is unused now.
@@ -171,6 +178,10 @@ impl HlsStream {
     /// `hls_cleanup`, live playlists) schedules the deletion of the
     /// stream's files after target duration + playlist length.
     pub fn finish(&mut self, now: Now) -> Result<(), HlsError> {
+        // A previous playlist still waiting for this publish's codecs never got them.
+        if let Some(text) = self.codecs.previous.take() {
+            self.adopt_previous(&text, now, false);
+        }
         let mut result = Ok(());
         match &self.state {
             State::Finished => return Ok(()),
@@ -182,7 +193,7 @@ impl HlsStream {
             }
             State::Waiting { .. } => {}
         }
-        if !self.held.is_empty() && self.audio.is_some() {
+        if !self.held.is_empty() && self.codecs.audio.is_some() {
             let discontinuity = self.has_history;
             let start = self.held.front().map_or(0, |h| h.pts);
             let tracks = Tracks {
@@ -217,7 +228,7 @@ impl HlsStream {
                 .playlist
                 .entries
                 .iter()
-                .map(|e| self.segment_path(e.id))
+                .map(|e| self.entry_path(e))
                 .collect();
             paths.extend(self.init_paths(self.playlist.entries.iter()));
             for path in paths {

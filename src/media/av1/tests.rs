@@ -74,3 +74,26 @@ fn hostile_records() {
     b.extend_from_slice(&[0x0a, 0x7f, 0x00]);
     assert_eq!(Av1Config::parse(&Bytes::from(b)).unwrap().max_size, None);
 }
+
+#[test]
+fn temporal_delimiters_leave_the_sample() {
+    // FFmpeg 9's first CodedFrames message: the extended header (1 byte + FourCC), then a
+    // temporal unit that opens with a temporal delimiter (0x12 0x00) and a sequence header.
+    let msg = Bytes::from_static(include_bytes!(
+        "../../../tests/fixtures/ertmp/av1_key_cut.bin"
+    ));
+    let unit = msg.slice(5..);
+    assert_eq!(&unit[..3], &[0x12, 0x00, 0x0a]);
+    let sample = without_temporal_delimiters(&unit);
+    assert_eq!(&sample[..], &unit[2..]);
+    // Two delimiters (one with an extension byte), and none at all.
+    let two = Bytes::from_static(&[0x12, 0x00, 0x16, 0x20, 0x00, 0x0a, 0x01, 0x00]);
+    assert_eq!(&without_temporal_delimiters(&two)[..], &[0x0a, 0x01, 0x00]);
+    let none = Bytes::from_static(&[0x0a, 0x01, 0x00]);
+    assert_eq!(without_temporal_delimiters(&none), none);
+    // A delimiter without a size field, or cut short, stays.
+    for odd in [&[0x10, 0x00][..], &[0x12][..], &[0x12, 0x05, 0x00][..]] {
+        let b = Bytes::copy_from_slice(odd);
+        assert_eq!(without_temporal_delimiters(&b), b);
+    }
+}

@@ -24,6 +24,7 @@ use std::rc::Rc;
 use super::log::Log;
 use super::outputs::{Companion, OutputFiles, SourceLayout};
 use super::shm::ShmRegion;
+use super::tracks;
 use super::worker::Counters;
 use crate::conf::{AppConf, ServerConf};
 use crate::dash::DashGroup;
@@ -35,7 +36,8 @@ use encoder::{Encoder, Group};
 
 /// Attaches the outputs of a newly published stream: those of
 /// [`OutputFiles::start`], and when the application has renditions (and `transcode_max`
-/// allows), the source laid out as the top rendition and the encoders of the others.
+/// allows), the source laid out as the top rendition and the encoders of the others; without
+/// them, the renditions of the publisher's video tracks when it sends several.
 pub fn start_outputs(
     app: &'static AppConf,
     server: &'static ServerConf,
@@ -46,7 +48,7 @@ pub fn start_outputs(
     log: Log,
 ) -> OutputFiles {
     if app.settings.renditions.is_empty() || app.settings.hls.is_none() {
-        return OutputFiles::start(app, key, ring, pipeline, log);
+        return single_source(app, key, ring, pipeline, log);
     }
     let active = counters.transcoding.entry(key.server).or_default().clone();
     if let Some(max) = server.settings.transcode_max {
@@ -58,15 +60,29 @@ pub fn start_outputs(
                 key,
                 max
             );
-            return OutputFiles::start(app, key, ring, pipeline, log);
+            return single_source(app, key, ring, pipeline, log);
         }
     }
     let Some(source) = SourceTranscode::new(app, server, key, active, log) else {
-        return OutputFiles::start(app, key, ring, pipeline, log);
+        return single_source(app, key, ring, pipeline, log);
     };
     let layout = source.layout();
     let mut files = OutputFiles::start_as(app, key, ring, pipeline, Some(layout), log);
     files.set_companion(Box::new(source), pipeline, log);
+    files
+}
+
+/// The outputs of a stream that is not transcoded; its video tracks, when the publisher sends
+/// several, become renditions of their own ([`tracks`]).
+fn single_source(
+    app: &'static AppConf,
+    key: &StreamKey,
+    ring: Option<SlotWriter<ShmRegion>>,
+    pipeline: &mut Pipeline,
+    log: Log,
+) -> OutputFiles {
+    let mut files = OutputFiles::start(app, key, ring, pipeline, log);
+    tracks::watch(app, key, &mut files, pipeline, log);
     files
 }
 
