@@ -58,7 +58,13 @@ fn mask(codes: &[&[u8; 4]]) -> CodecMask {
     m
 }
 
-const AVC_SEQ: &[u8] = &[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f];
+/// x264's AVC sequence header (High, 320x240): the demuxer checks the record.
+const AVC_SEQ: &[u8] = &[
+    0x17, 0x00, 0x00, 0x00, 0x00, 0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00,
+    0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03,
+    0x03, 0xc0, 0xf1, 0x42, 0x99, 0x60, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd,
+    0xf8, 0xf8, 0x00,
+];
 const AVC_KEY: &[u8] = &[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65];
 const AAC_SEQ: &[u8] = &[0xAF, 0, 0x12, 0x10];
 
@@ -162,17 +168,32 @@ fn ffmpeg_multitrack_legacy_players_get_track_zero() {
 #[test]
 fn extended_avc_track_is_rewritten_once_for_legacy_players() {
     // ManyTracksManyCodecs SequenceStart: avc1 track 0 (avcC 3 bytes), hvc1 track 1.
-    let seq = [
-        0x96, 0x20, b'a', b'v', b'c', b'1', 0, 0, 0, 3, 1, 0x64, 0x1f, b'h', b'v', b'c', b'1', 1,
-        0, 0, 2, 0xAA, 0xBB,
+    let avcc = &AVC_SEQ[5..];
+    let hevc = fixture("hevc_seq_start");
+    let hvcc = &hevc[5..];
+    let mut seq = vec![
+        0x96,
+        0x20,
+        b'a',
+        b'v',
+        b'c',
+        b'1',
+        0,
+        0,
+        0,
+        avcc.len() as u8,
     ];
+    seq.extend_from_slice(avcc);
+    seq.extend_from_slice(b"hvc1\x01");
+    seq.extend_from_slice(&(hvcc.len() as u32).to_be_bytes()[1..]);
+    seq.extend_from_slice(hvcc);
     // Key CodedFrames: avc1 track 0 with composition time 0x000021, hvc1 track 1.
     let key = [
-        0x96, 0x21, b'a', b'v', b'c', b'1', 0, 0, 0, 6, 0, 0, 0x21, 0, 0, 0x65, b'h', b'v', b'c',
-        b'1', 1, 0, 0, 4, 0, 0, 0, 0x26,
+        0x96, 0x21, b'a', b'v', b'c', b'1', 0, 0, 0, 8, 0, 0, 0x21, 0, 0, 0, 1, 0x65, b'h', b'v',
+        b'c', b'1', 1, 0, 0, 6, 0, 0, 0, 2, 0x26, 0x01,
     ];
     // Inter CodedFramesX, avc1 only (single track).
-    let inter = [0xA3, b'a', b'v', b'c', b'1', 0, 0, 1, 0x41];
+    let inter = [0xA3, b'a', b'v', b'c', b'1', 0, 0, 0, 1, 0x41];
     // Extended AAC (mp4a) SequenceStart and CodedFrames.
     let aac_seq = [0x90, b'm', b'p', b'4', b'a', 0x12, 0x10];
     let aac = [0x91, b'm', b'p', b'4', b'a', 0x21, 0x22];
@@ -181,14 +202,11 @@ fn extended_avc_track_is_rewritten_once_for_legacy_players() {
         assert_eq!(d.form.video, LegacyTrack::Track(0));
         let legacy = View::choose(CodecMask::NONE, &d.form);
         assert_eq!(legacy, View::Legacy);
-        assert_eq!(
-            payload(&d, legacy).unwrap(),
-            [0x17, 0, 0, 0, 0, 1, 0x64, 0x1f]
-        );
+        assert_eq!(payload(&d, legacy).unwrap(), AVC_SEQ);
         let d = feed(&mut p, types::VIDEO, 40, &key);
         assert_eq!(
             payload(&d, legacy).unwrap(),
-            [0x17, 1, 0, 0, 0x21, 0, 0, 0x65]
+            [0x17, 1, 0, 0, 0x21, 0, 0, 0, 1, 0x65]
         );
         // Built once: every legacy player shares the same chunked body.
         let (a, b) = (d.for_view(legacy).unwrap(), d.for_view(legacy).unwrap());
@@ -196,7 +214,7 @@ fn extended_avc_track_is_rewritten_once_for_legacy_players() {
         let d = feed(&mut p, types::VIDEO, 80, &inter);
         assert_eq!(
             payload(&d, legacy).unwrap(),
-            [0x27, 1, 0, 0, 0, 0, 0, 1, 0x41]
+            [0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41]
         );
         let d = feed(&mut p, types::AUDIO, 0, &aac_seq);
         assert_eq!(d.form.audio, LegacyTrack::Track(0));
@@ -213,7 +231,7 @@ fn extended_avc_track_is_rewritten_once_for_legacy_players() {
             .map(|(_, m)| m.payload_pieces().flatten().copied().collect())
             .collect();
         assert_eq!(burst.len(), 5);
-        assert_eq!(burst[2], [0x17, 1, 0, 0, 0x21, 0, 0, 0x65]);
+        assert_eq!(burst[2], [0x17, 1, 0, 0, 0x21, 0, 0, 0, 1, 0x65]);
     }
 }
 
