@@ -15,7 +15,7 @@ use ngx_rtmp::files::{FileOp, Now};
 use ngx_rtmp::hls::{HlsConfig, HlsStream};
 use ngx_rtmp::live::{
     GopCache, Incoming, MediaKind, Output, OutputError, OutputId, OutputOp, Pipeline,
-    PipelineEvent, Published,
+    PipelineEvent, Published, View,
 };
 use ngx_rtmp::rtmp::message::types;
 
@@ -286,7 +286,7 @@ fn players_get_the_message_chunked_once_and_joiners_start_at_a_keyframe() {
     // A joiner gets the codec headers, then the current GOP from its keyframe, whether the
     // GOP's messages were chunked for players or kept bare.
     let burst: Vec<_> = p
-        .join_burst()
+        .join_burst(View::AsPublished)
         .map(|(info, m)| (info, m.timestamp))
         .collect();
     let first_media = burst
@@ -335,7 +335,10 @@ fn metadata_reaches_outputs_and_joiners_but_is_not_media() {
     assert_eq!(seen.borrow().len(), 1);
     assert!(!seen.borrow()[0].frame);
     assert_eq!(p.counters().bytes_in, 0, "metadata is not media");
-    let burst: Vec<_> = p.join_burst().map(|(i, _)| i.kind).collect();
+    let burst: Vec<_> = p
+        .join_burst(View::AsPublished)
+        .map(|(i, _)| i.kind)
+        .collect();
     assert_eq!(burst, vec![MediaKind::Meta]);
 }
 
@@ -408,5 +411,5 @@ fn a_mirrored_stream_serves_players_without_demuxing() {
         p.counters().video_messages + p.counters().audio_messages,
         msgs.len() as u64
     );
-    assert!(p.join_burst().any(|(i, _)| i.keyframe));
+    assert!(p.join_burst(View::AsPublished).any(|(i, _)| i.keyframe));
 }

@@ -101,6 +101,21 @@ fn multitrack_keeps_one_configuration_per_track() {
     d.push_audio(0, fixture("multi_opus_seq_start.bin"))
         .unwrap();
     assert_eq!(d.audio_track(1).unwrap().config.codec_name(), "Opus");
+    // Stat: every track, by kind and id.
+    let tracks: Vec<_> = d
+        .codec_info()
+        .tracks
+        .iter()
+        .map(|t| (t.kind, t.id, t.codec, t.width, t.height, t.channels))
+        .collect();
+    assert_eq!(
+        tracks,
+        [
+            (Track::Video, 0, "H264", Some(320), Some(240), None),
+            (Track::Video, 1, "HEVC", Some(160), Some(120), None),
+            (Track::Audio, 1, "Opus", None, None, Some(1)),
+        ]
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use ngx_rtmp::live::{GopCache, MediaInfo};
+use ngx_rtmp::live::{GopCache, LegacyForm, MediaInfo};
 use ngx_rtmp::relay::{
     ErrorKind, LogLevel, Relay, RelayBuffer, RelayConfig, RelayEndpoint, RelayOp, RelayQueue,
     RelayState,
@@ -130,7 +130,8 @@ impl Shell {
             let info = MediaInfo::classify(type_id, &payload);
             self.queue
                 .offer(info, type_id, ts, &payload, self.in_flight);
-            self.gop.push_payload(info, type_id, ts, &payload, 4096);
+            self.gop
+                .push_payload(info, type_id, ts, &payload, 4096, LegacyForm::Same);
         }
         // The network.
         if self.connected && !(target.up)(now) {

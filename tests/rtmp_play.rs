@@ -7,7 +7,7 @@ mod support;
 
 use bytes::Bytes;
 use ngx_rtmp::amf0::{self, Value};
-use ngx_rtmp::live::{Admit, GopCache, MediaInfo, PlayerQueue, QueuePolicy};
+use ngx_rtmp::live::{Admit, GopCache, LegacyForm, MediaInfo, PlayerQueue, QueuePolicy};
 use ngx_rtmp::rtmp::chunk::{ChunkDecoder, PreparedMessage, RawMessage};
 use ngx_rtmp::rtmp::message::csid;
 use ngx_rtmp::rtmp::{Event, Limits, SendError, Session, SessionConfig};
@@ -582,7 +582,7 @@ fn publisher_to_gop_cache_to_late_player() {
         };
         let info = MediaInfo::classify(type_id, &payload);
         let msg = PreparedMessage::new(csid::for_media(type_id), chunk_size, type_id, ts, &payload);
-        gop.push(info, &msg);
+        gop.push(info, &msg, LegacyForm::Same);
         let pending = early.session.pending_bytes();
         if early_queue.admit(&info, pending) == Admit::Send {
             assert!(early.session.send_prepared(1, &msg));
@@ -601,7 +601,7 @@ fn publisher_to_gop_cache_to_late_player() {
                 let mut p = playing_player(chunk_size);
                 p.messages();
                 let mut q = PlayerQueue::new(QueuePolicy::default());
-                for (info, m) in gop.join_burst(chunk_size) {
+                for (info, m) in gop.join_burst(chunk_size, false) {
                     assert_eq!(q.admit_burst(&info), Admit::Send);
                     assert!(p.session.send_prepared(1, m));
                 }

@@ -55,6 +55,17 @@ function liveStreams(stat) {
   return out;
 }
 
+// "H264 + AAC", or every track of a multitrack stream: "H264, HEVC#1 + AAC, Opus#1".
+function codecs(meta) {
+  if (!meta) return '–';
+  const name = (t) => (t.id ? `${t.codec}#${t.id}` : t.codec);
+  const tracks = meta.tracks || [];
+  const kind = (k) => tracks.filter((t) => t.type === k).map(name).join(', ');
+  const video = tracks.length ? kind('video') : (meta.video && meta.video.codec) || '';
+  const audio = tracks.length ? kind('audio') : (meta.audio && meta.audio.codec) || '';
+  return [video, audio].filter(Boolean).join(' + ') || '–';
+}
+
 function render(stat) {
   const streams = liveStreams(stat);
   document.getElementById('summary').textContent =
@@ -70,6 +81,7 @@ function render(stat) {
     const v = s.meta && s.meta.video;
     cell(tr, id);
     cell(tr, v ? `${v.width}x${v.height} ${v.frame_rate} fps` : '–');
+    cell(tr, codecs(s.meta));
     cell(tr, rate(s.bw_in), 'n');
     cell(tr, String(s.nclients), 'n');
     cell(tr, duration(s.time), 'n');

@@ -1,8 +1,10 @@
 //! Live streams of one worker: who publishes what, and the route of every published message
 //! ([`Pipeline`]) to the stream's players and [`Output`]s.
 
+mod cached;
 pub mod gop;
 mod hub;
+pub mod legacy;
 pub mod media_info;
 mod output;
 mod pipeline;
@@ -11,8 +13,9 @@ pub mod shm;
 mod sink;
 mod track_select;
 
-pub use gop::{CachedMessage, GopCache};
+pub use gop::{CachedMessage, GopCache, LegacyForm};
 pub use hub::{ClientId, Hub, LiveStream, Player, PublishError, StreamHandle, StreamKey};
+pub use legacy::{StreamForm, View};
 pub use media_info::{MediaInfo, MediaKind};
 pub use output::{Output, OutputError, OutputOp, Published};
 pub use pipeline::{

@@ -16,7 +16,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::gop::GopCache;
+use super::gop::{GopCache, LegacyForm};
+use super::legacy::{LegacyPlan, StreamCodecs, StreamForm, View};
 use super::media_info::{MediaInfo, MediaKind};
 use super::output::{Output, OutputError, OutputOp, Published};
 use crate::files::Now;
@@ -66,11 +67,26 @@ pub enum PipelineEvent {
 }
 
 /// One message for the stream's players: chunked once, shared by every player and the GOP
-/// cache.
+/// cache; its legacy form too, built once for every legacy player.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub info: MediaInfo,
     pub message: PreparedMessage,
+    /// What players that do not take the stream as published get (never `Pending`).
+    pub legacy: LegacyForm,
+    /// The stream's codecs, after this message: each player chooses its view from it.
+    pub form: StreamForm,
+}
+
+impl Delivery {
+    /// The message for a player of `view`, if it gets one.
+    pub fn for_view(&self, view: View) -> Option<&PreparedMessage> {
+        match view {
+            View::AsPublished => Some(&self.message),
+            View::Legacy => self.legacy.pick(&self.message),
+            View::Unplayable(_) => None,
+        }
+    }
 }
 
 /// A message published into the stream.
@@ -103,6 +119,10 @@ pub struct Pipeline {
     events: VecDeque<PipelineEvent>,
     /// Size of the latest video keyframe.
     keyframe_len: Option<usize>,
+    /// Each track's codec, from the sequence headers (for the players' views).
+    tracks: StreamCodecs,
+    /// Reused to build legacy forms.
+    scratch: Vec<u8>,
     /// When the latest refused message was reported (monotonic ms).
     bad_reported_ms: Option<u64>,
     /// Refused messages since then.
@@ -151,6 +171,8 @@ impl Pipeline {
             next_id: 0,
             events: VecDeque::new(),
             keyframe_len: None,
+            tracks: StreamCodecs::default(),
+            scratch: Vec::new(),
             bad_reported_ms: None,
             bad_suppressed: 0,
         }
@@ -183,6 +205,20 @@ impl Pipeline {
     /// chunks it only if a player joins while it is cached.
     pub fn ingest(&mut self, msg: Incoming<'_>, for_players: bool) -> Option<Delivery> {
         let mut info = MediaInfo::classify(msg.type_id, msg.payload);
+        // The publisher's worker repeats the other tracks' headers in the ring after each
+        // keyframe of the primary track (a reader may start there): known ones go no further.
+        // (The primary tracks' headers are never repeated: a mirror primed with the slot's
+        // copy still delivers the record of it to players that waited for the stream.)
+        if !self.demux
+            && info.sequence_header
+            && self
+                .gop
+                .primary_track(info.kind)
+                .is_some_and(|p| p < info.track)
+            && self.gop.has_header(info.kind, info.track, msg.payload)
+        {
+            return None;
+        }
         let len = msg.payload.len() as u64;
         match info.kind {
             MediaKind::Video => {
@@ -224,6 +260,10 @@ impl Pipeline {
                 false
             }
         };
+        // After the demuxer's verdict: a malformed header changes no track.
+        self.tracks.note(msg.type_id, msg.payload, &info);
+        let form = self.tracks.form();
+        let plan = LegacyPlan::of(msg.type_id, msg.payload, &form);
         if !self.outputs.is_empty() {
             let published = Published {
                 now: msg.now,
@@ -249,8 +289,21 @@ impl Pipeline {
                 msg.timestamp,
                 msg.payload,
             );
-            self.gop.push(info, &message);
-            Some(Delivery { info, message })
+            let mut legacy = LegacyForm::planned(plan);
+            legacy.build(
+                msg.type_id,
+                msg.timestamp,
+                msg.payload,
+                self.chunk_size,
+                &mut self.scratch,
+            );
+            self.gop.push(info, &message, legacy.clone());
+            Some(Delivery {
+                info,
+                message,
+                legacy,
+                form,
+            })
         } else {
             self.gop.push_payload(
                 info,
@@ -258,6 +311,7 @@ impl Pipeline {
                 msg.timestamp,
                 msg.payload,
                 self.chunk_size,
+                LegacyForm::planned(plan),
             );
             None
         }
@@ -285,6 +339,8 @@ impl Pipeline {
     /// joining players, without counting it or passing it to the outputs.
     pub fn prime(&mut self, type_id: u8, payload: &[u8]) {
         let info = MediaInfo::classify(type_id, payload);
+        self.tracks.note(type_id, payload, &info);
+        let plan = LegacyPlan::of(type_id, payload, &self.tracks.form());
         let message = PreparedMessage::new(
             csid::for_media(type_id),
             self.chunk_size,
@@ -292,7 +348,9 @@ impl Pipeline {
             0,
             payload,
         );
-        self.gop.push(info, &message);
+        let mut legacy = LegacyForm::planned(plan);
+        legacy.build(type_id, 0, payload, self.chunk_size, &mut self.scratch);
+        self.gop.push(info, &message, legacy);
     }
 
     /// The publisher left: every output finishes (its last file operations follow).
@@ -330,10 +388,49 @@ impl Pipeline {
         &self.gop
     }
 
-    /// What a joining player gets at once: metadata, codec headers and the current GOP,
-    /// chunked (the GOP's bare payloads are chunked now, once, for every later joiner too).
-    pub fn join_burst(&mut self) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
-        self.gop.join_burst(self.chunk_size)
+    /// What a joining player of `view` gets at once: metadata, codec headers and the current
+    /// GOP, chunked (the GOP's bare payloads are chunked now, once, for every later joiner
+    /// too), in their legacy form for a legacy view; nothing for an unplayable one.
+    pub fn join_burst(
+        &mut self,
+        view: View,
+    ) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
+        let legacy = view != View::AsPublished;
+        let take = if matches!(view, View::Unplayable(_)) {
+            0
+        } else {
+            usize::MAX
+        };
+        self.gop.join_burst(self.chunk_size, legacy).take(take)
+    }
+
+    /// The metadata and sequence headers the cache holds, as deliveries: for players that
+    /// waited for a stream mirrored from another worker, whose mirror was primed with the
+    /// headers the publisher sent before this worker started reading.
+    pub fn header_deliveries(&self) -> Vec<Delivery> {
+        let form = self.tracks.form();
+        let meta = self.gop.metadata().map(|m| Delivery {
+            info: MediaInfo::meta(),
+            message: m.clone(),
+            legacy: LegacyForm::Same,
+            form,
+        });
+        meta.into_iter()
+            .chain(self.gop.headers().map(|h| Delivery {
+                info: h.info,
+                message: h.message.clone(),
+                legacy: match &h.legacy {
+                    LegacyForm::Pending { .. } => LegacyForm::Skip,
+                    l => l.clone(),
+                },
+                form,
+            }))
+            .collect()
+    }
+
+    /// The stream's codecs as the players' views see them.
+    pub fn form(&self) -> StreamForm {
+        self.tracks.form()
     }
 
     /// The stream's codec configuration (stat).

@@ -192,31 +192,37 @@ mod tests {
         kind: MediaKind::Video,
         keyframe: true,
         sequence_header: false,
+        track: 0,
     };
     const INTER: MediaInfo = MediaInfo {
         kind: MediaKind::Video,
         keyframe: false,
         sequence_header: false,
+        track: 0,
     };
     const AUDIO: MediaInfo = MediaInfo {
         kind: MediaKind::Audio,
         keyframe: false,
         sequence_header: false,
+        track: 0,
     };
     const VHDR: MediaInfo = MediaInfo {
         kind: MediaKind::Video,
         keyframe: false,
         sequence_header: true,
+        track: 0,
     };
     const AHDR: MediaInfo = MediaInfo {
         kind: MediaKind::Audio,
         keyframe: false,
         sequence_header: true,
+        track: 0,
     };
     const META: MediaInfo = MediaInfo {
         kind: MediaKind::Meta,
         keyframe: false,
         sequence_header: false,
+        track: 0,
     };
 
     fn policy(wait_key: bool, wait_video: bool) -> QueuePolicy {

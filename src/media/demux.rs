@@ -37,6 +37,26 @@ pub struct CodecInfo {
     pub audio_profile: Option<&'static str>,
     pub sample_rate: Option<u32>,
     pub channels: Option<u8>,
+    /// Every track, video then audio, each by id (the primary ones included).
+    pub tracks: Vec<TrackInfo>,
+}
+
+/// Codec summary of one track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInfo {
+    pub kind: Track,
+    /// The Enhanced RTMP track id (0 for the default track).
+    pub id: u8,
+    /// "H264", "HEVC", "AV1", "VP9", "AAC", "Opus".
+    pub codec: &'static str,
+    pub profile: Option<&'static str>,
+    /// Video only.
+    pub level: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Audio only.
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u8>,
 }
 
 /// One video track of a stream.
@@ -492,19 +512,50 @@ impl Demuxer {
             }
         }
         if let Some(a) = self.audio() {
-            info.audio_codec = Some(a.config.codec_name());
-            match &a.config {
-                AudioConfig::Aac(asc) => {
-                    info.audio_profile = Some(asc.profile_name());
-                    info.sample_rate = Some(asc.extension_sample_rate.unwrap_or(asc.sample_rate));
-                    info.channels = Some(asc.channels());
-                }
-                AudioConfig::Opus(head) => {
-                    info.sample_rate = Some(48_000);
-                    info.channels = Some(head.as_ref().map_or(2, |h| h.channels));
-                }
-            }
+            let t = audio_track_info(a);
+            info.audio_codec = Some(t.codec);
+            info.audio_profile = t.profile;
+            info.sample_rate = t.sample_rate;
+            info.channels = t.channels;
         }
+        info.tracks = self
+            .video
+            .iter()
+            .map(|v| TrackInfo {
+                kind: Track::Video,
+                id: v.id,
+                codec: v.config.codec_name(),
+                profile: v.config.profile_name(),
+                level: Some(v.config.level_string()),
+                width: v.config.size().map(|s| s.0),
+                height: v.config.size().map(|s| s.1),
+                sample_rate: None,
+                channels: None,
+            })
+            .chain(self.audio.iter().map(audio_track_info))
+            .collect();
         info
+    }
+}
+
+fn audio_track_info(a: &AudioTrack) -> TrackInfo {
+    let (profile, sample_rate, channels) = match &a.config {
+        AudioConfig::Aac(asc) => (
+            Some(asc.profile_name()),
+            asc.extension_sample_rate.unwrap_or(asc.sample_rate),
+            asc.channels(),
+        ),
+        AudioConfig::Opus(head) => (None, 48_000, head.as_ref().map_or(2, |h| h.channels)),
+    };
+    TrackInfo {
+        kind: Track::Audio,
+        id: a.id,
+        codec: a.config.codec_name(),
+        profile,
+        level: None,
+        width: None,
+        height: None,
+        sample_rate: Some(sample_rate),
+        channels: Some(channels),
     }
 }

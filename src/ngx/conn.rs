@@ -15,12 +15,11 @@ use nginx_sys::ngx_event_t;
 use super::log::Level;
 use super::net::{Connection, LogError, Recv, Sent};
 use super::now_ms as now;
-use super::policy::Policy;
+use super::policy::{Policy, Route};
 use super::worker::{self, Client, ClientCard, RecorderCard};
 use crate::conf::ServerConf;
 use crate::http::{HttpError, Response};
-use crate::live::{MediaInfo, StreamKey};
-use crate::rtmp::chunk::PreparedMessage;
+use crate::live::{Delivery, StreamKey};
 use crate::rtmp::{
     Blame, InputState, Limits, ReadPacing, ReadPlan, Session, SessionConfig, SessionError,
 };
@@ -199,10 +198,14 @@ impl Client for Conn {
     /// publisher's (or the shared-memory reader's) context: queues, never writes or closes here;
     /// the write happens in this connection's posted write handler, so that all messages of an
     /// event loop iteration go out in one `writev`.
-    fn deliver(&mut self, stream_id: u32, info: &MediaInfo, msg: &PreparedMessage) {
+    fn deliver(&mut self, stream_id: u32, d: &Delivery) {
         let pending = self.session.pending_bytes() + self.out_len;
-        if self.policy.admit(stream_id, info, pending) && self.session.send_prepared(stream_id, msg)
-        {
+        let queued = match self.policy.route(stream_id, d, pending) {
+            Route::Send(msg) => self.session.send_prepared(stream_id, msg),
+            Route::Skip => false,
+            Route::Fail(description) => self.session.fail_play(stream_id, &description),
+        };
+        if queued {
             if self.flush_interval_ms == 0 {
                 self.post_write();
             } else if !self.flush_deferred {

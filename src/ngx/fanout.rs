@@ -4,14 +4,13 @@ use nginx_sys::{ngx_event_t, ngx_msec_t};
 
 use super::timer::Timer;
 use super::worker::{self, Client};
-use crate::live::{ClientId, MediaInfo, Player};
-use crate::rtmp::chunk::PreparedMessage;
+use crate::live::{ClientId, Delivery, Player};
 
 /// Queues `msg` for every player (each writes it in its own posted write handler: one
 /// `writev` per player per event loop iteration). A player whose own handler runs right now
 /// (a publisher playing its own stream) is skipped by the registry.
-pub fn fan_out(players: &[Player], info: &MediaInfo, msg: &PreparedMessage) {
-    each(players, |c, stream_id| c.deliver(stream_id, info, msg));
+pub fn fan_out(players: &[Player], d: &Delivery) {
+    each(players, |c, stream_id| c.deliver(stream_id, d));
 }
 
 /// Tells the players that the stream's publisher came (`true`) or left.

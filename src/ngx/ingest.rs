@@ -21,7 +21,7 @@ pub fn ingest(
         return Executed::default();
     };
     if let Some(d) = s.pipeline.ingest(msg, !s.players.is_empty()) {
-        fan_out(&s.players, &d.info, &d.message);
+        fan_out(&s.players, &d);
     }
     let done = files.run(&mut s.pipeline, log);
     w.counters.hls_segments += done.segments;

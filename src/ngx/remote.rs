@@ -11,7 +11,7 @@ use nginx_sys::{ngx_event_t, ngx_msec_t};
 
 use bytes::Bytes;
 
-use super::fanout::notify;
+use super::fanout::{fan_out, notify};
 use super::ingest::ingest;
 use super::log::Log;
 use super::outputs::OutputFiles;
@@ -58,6 +58,14 @@ pub fn attach(w: &mut Worker, want: &Want, now: u64) -> Option<StreamHandle> {
         for (bytes, type_id) in parts {
             if let Some(b) = bytes {
                 s.pipeline.prime(type_id, &b);
+            }
+        }
+        // Players that waited for the stream here: told it started, then given the headers
+        // the publisher sent before this worker read its ring (before any record of it).
+        if !s.players.is_empty() {
+            notify(&s.players, true);
+            for d in s.pipeline.header_deliveries() {
+                fan_out(&s.players, &d);
             }
         }
     }
@@ -189,11 +197,9 @@ fn attach_waiting() {
                 w.waiting_wants.remove(&want.key);
                 return None;
             }
-            let h = attach(w, &want, now)?;
+            // `attach` tells the waiting players and gives them the headers.
+            attach(w, &want, now)?;
             w.waiting_wants.remove(&want.key);
-            if let Some(s) = w.hub.get(h) {
-                notify(&s.players, true);
-            }
             Some(())
         });
     }

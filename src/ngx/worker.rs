@@ -21,9 +21,8 @@ use super::timer::Timer;
 use crate::conf::{AppConf, RecorderSettings, RtmpConf};
 use crate::http::{HttpError, Response};
 use crate::live::shm::SlotReader;
-use crate::live::{ClientId, Hub, MediaInfo, StreamHandle, StreamKey};
+use crate::live::{ClientId, Delivery, Hub, StreamHandle, StreamKey};
 use crate::record::RecordHandle;
-use crate::rtmp::chunk::PreparedMessage;
 use crate::stat::Aggregator;
 
 /// Size of the buffer every connection of the worker reads into.
@@ -138,7 +137,7 @@ pub struct ProcessState {
 /// What the rest of the shell asks of a connection of this worker, without knowing its type.
 pub trait Client {
     /// A live message of a stream it plays on `stream_id` (queued, written later).
-    fn deliver(&mut self, stream_id: u32, info: &MediaInfo, msg: &PreparedMessage);
+    fn deliver(&mut self, stream_id: u32, d: &Delivery);
     /// The flush timer: write what `deliver` queued.
     fn flush_now(&mut self);
     /// The publisher of the stream it plays on `stream_id` came (`true`) or left.

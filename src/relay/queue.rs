@@ -87,15 +87,18 @@ impl RelayQueue {
     pub fn join(&mut self, gop: &GopCache) {
         self.clear();
         self.joined = true;
-        let headers = [
-            (MediaInfo::meta(), gop.metadata()),
-            (header(MediaKind::Video), gop.video_header()),
-            (header(MediaKind::Audio), gop.audio_header()),
-        ];
-        for (info, msg) in headers {
-            if let Some(m) = msg {
-                self.push(info, m.type_id, m.timestamp, prepared_payload(m));
-            }
+        if let Some(m) = gop.metadata() {
+            self.push(
+                MediaInfo::meta(),
+                m.type_id,
+                m.timestamp,
+                prepared_payload(m),
+            );
+        }
+        // Every track's header: the relay forwards the stream as published.
+        for h in gop.headers() {
+            let m = &h.message;
+            self.push(h.info, m.type_id, m.timestamp, prepared_payload(m));
         }
         for (info, m) in gop.gop() {
             let mut payload = Vec::new();
@@ -213,14 +216,6 @@ impl RelayQueue {
         self.queued.clear();
         self.bytes = 0;
         self.admit.reset();
-    }
-}
-
-fn header(kind: MediaKind) -> MediaInfo {
-    MediaInfo {
-        kind,
-        keyframe: false,
-        sequence_header: true,
     }
 }
 

@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+pub mod caps;
 pub mod chunk;
 pub mod client;
 pub mod command;

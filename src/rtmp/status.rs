@@ -1,6 +1,7 @@
 //! Bodies of the replies we send (command results, onStatus, ...), shaped
 //! like nginx-rtmp-module's so existing clients are at home.
 
+use super::caps::ClientCaps;
 use crate::amf0::Value;
 
 /// `fmsVer` announced in the connect result.
@@ -60,15 +61,20 @@ fn info(level: &str, code: &str, description: &str) -> Value {
     ])
 }
 
-/// `_result` of connect.
-pub fn connect_result(transaction_id: f64, object_encoding: f64) -> Vec<Value> {
+/// `_result` of connect. `enhanced`: the client announced Enhanced RTMP, and the properties
+/// say which codecs and extensions we serve ([`ClientCaps::server_properties`]).
+pub fn connect_result(transaction_id: f64, object_encoding: f64, enhanced: bool) -> Vec<Value> {
+    let mut properties = vec![
+        ("fmsVer", Value::from(FMS_VERSION)),
+        ("capabilities", Value::Number(CAPABILITIES)),
+    ];
+    if enhanced {
+        properties.extend(ClientCaps::server_properties());
+    }
     vec![
         Value::from("_result"),
         Value::Number(transaction_id),
-        Value::object([
-            ("fmsVer", Value::from(FMS_VERSION)),
-            ("capabilities", Value::Number(CAPABILITIES)),
-        ]),
+        Value::object(properties),
         Value::object([
             ("level", Value::from("status")),
             ("code", Value::from(code::CONNECT_SUCCESS)),

@@ -7,10 +7,10 @@ use std::fmt;
 
 use super::model::{
     AudioMeta, ClientStat, Meta, ProcessStat, RecorderStat, RelayStat, ServerCounters, Snapshot,
-    StreamStat, VideoMeta,
+    StreamStat, TrackMeta, VideoMeta,
 };
 
-const MAGIC: u32 = 0x5354_4132; // "STA2"
+const MAGIC: u32 = 0x5354_4133; // "STA3"
 /// Upper bound for any decoded list, against absurd counts in corrupt input.
 const MAX_ITEMS: u32 = 1 << 20;
 
@@ -165,6 +165,18 @@ fn put_meta(w: &mut W, m: &Option<Meta>) {
         }
         None => w.bool(false),
     }
+    w.len(m.tracks.len());
+    for t in m.tracks.iter().take(MAX_ITEMS as usize) {
+        w.str(&t.kind);
+        w.u32(t.id);
+        w.str(&t.codec);
+        w.str(&t.profile);
+        w.str(&t.level);
+        w.u32(t.width);
+        w.u32(t.height);
+        w.u32(t.channels);
+        w.u32(t.sample_rate);
+    }
 }
 
 fn get_meta(r: &mut R) -> Result<Option<Meta>, DecodeError> {
@@ -194,7 +206,26 @@ fn get_meta(r: &mut R) -> Result<Option<Meta>, DecodeError> {
     } else {
         None
     };
-    Ok(Some(Meta { video, audio }))
+    let n = r.len()?;
+    let mut tracks = Vec::new();
+    for _ in 0..n {
+        tracks.push(TrackMeta {
+            kind: r.str()?,
+            id: r.u32()?,
+            codec: r.str()?,
+            profile: r.str()?,
+            level: r.str()?,
+            width: r.u32()?,
+            height: r.u32()?,
+            channels: r.u32()?,
+            sample_rate: r.u32()?,
+        });
+    }
+    Ok(Some(Meta {
+        video,
+        audio,
+        tracks,
+    }))
 }
 
 fn put_recorder(w: &mut W, r: &RecorderStat) {

@@ -69,7 +69,29 @@ fn meta(m: &Meta) -> String {
             a.sample_rate
         )
     });
-    format!("{{\"video\":{video},\"audio\":{audio}}}")
+    let tracks: Vec<String> = m
+        .tracks
+        .iter()
+        .map(|t| {
+            format!(
+                "{{\"id\":{},\"type\":{},\"codec\":{},\"profile\":{},\"level\":{},\
+                 \"width\":{},\"height\":{},\"channels\":{},\"sample_rate\":{}}}",
+                t.id,
+                string(&t.kind),
+                string(&t.codec),
+                string(&t.profile),
+                string(&t.level),
+                t.width,
+                t.height,
+                t.channels,
+                t.sample_rate
+            )
+        })
+        .collect();
+    format!(
+        "{{\"video\":{video},\"audio\":{audio},\"tracks\":[{}]}}",
+        tracks.join(",")
+    )
 }
 
 fn recorder(r: &RecorderStat) -> String {

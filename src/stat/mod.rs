@@ -25,11 +25,13 @@ pub use control_error::ControlError;
 pub use format::Format;
 pub use model::{
     merge, AudioMeta, ClientStat, MergeContext, Meta, ProcessStat, RecorderStat, RelayStat,
-    Sections, ServerCounters, ServerLayout, Snapshot, StatView, StreamStat, VideoMeta,
+    Sections, ServerCounters, ServerLayout, Snapshot, StatView, StreamStat, TrackMeta, VideoMeta,
 };
 pub use record_control::{RecordAction, RecordCommand};
 pub use snapshot::{Aggregator, ClientInput, LocalFigures, StreamId, StreamInput, WorkerInput};
 
+#[cfg(test)]
+mod control_tests;
 #[cfg(test)]
 mod protocol_tests;
 #[cfg(test)]

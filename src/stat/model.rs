@@ -30,10 +30,30 @@ pub struct AudioMeta {
     pub sample_rate: u32,
 }
 
+/// One track of a published stream (an Enhanced RTMP multitrack stream has several of a
+/// kind; `video`/`audio` of [`Meta`] describe the primary ones).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrackMeta {
+    /// `video` or `audio`.
+    pub kind: String,
+    pub id: u32,
+    pub codec: String,
+    pub profile: String,
+    /// Video: level; width and height (0 when unknown).
+    pub level: String,
+    pub width: u32,
+    pub height: u32,
+    /// Audio: channels and sample rate (0 when unknown).
+    pub channels: u32,
+    pub sample_rate: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Meta {
     pub video: Option<VideoMeta>,
     pub audio: Option<AudioMeta>,
+    /// Every track, video then audio, each by id.
+    pub tracks: Vec<TrackMeta>,
 }
 
 /// One client (publisher or player) of one stream.

@@ -54,6 +54,38 @@ pub(super) fn stream(name: &str, publishing: bool, clients: Vec<ClientStat>) -> 
                 channels: 1,
                 sample_rate: 44100,
             }),
+            // H.264 and an HEVC rendition (multitrack track 1), AAC.
+            tracks: vec![
+                TrackMeta {
+                    kind: "video".into(),
+                    id: 0,
+                    codec: "H264".into(),
+                    profile: "High".into(),
+                    level: "1.3".into(),
+                    width: 320,
+                    height: 240,
+                    ..TrackMeta::default()
+                },
+                TrackMeta {
+                    kind: "video".into(),
+                    id: 1,
+                    codec: "HEVC".into(),
+                    profile: "Main".into(),
+                    level: "2".into(),
+                    width: 160,
+                    height: 120,
+                    ..TrackMeta::default()
+                },
+                TrackMeta {
+                    kind: "audio".into(),
+                    id: 0,
+                    codec: "AAC".into(),
+                    profile: "LC".into(),
+                    channels: 1,
+                    sample_rate: 44100,
+                    ..TrackMeta::default()
+                },
+            ],
         }),
         clients,
         publishing,
@@ -176,7 +208,11 @@ fn xml_layout_and_escaping() {
         "<naccepted>6</naccepted>",
         "<server>\r\n<application>\r\n<name>live</name>\r\n<live>\r\n<stream>\r\n",
         "<stream>\r\n<name>cam</name>",
-        "<meta><video><width>320</width><height>240</height><frame_rate>30</frame_rate><codec>H264</codec><profile>High</profile><compat>0</compat><level>1.3</level></video><audio><codec>AAC</codec><profile>LC</profile><channels>1</channels><sample_rate>44100</sample_rate></audio></meta>",
+        "<meta><video><width>320</width><height>240</height><frame_rate>30</frame_rate><codec>H264</codec><profile>High</profile><compat>0</compat><level>1.3</level></video><audio><codec>AAC</codec><profile>LC</profile><channels>1</channels><sample_rate>44100</sample_rate></audio><tracks>\
+         <track><id>0</id><type>video</type><codec>H264</codec><profile>High</profile><level>1.3</level><width>320</width><height>240</height></track>\
+         <track><id>1</id><type>video</type><codec>HEVC</codec><profile>Main</profile><level>2</level><width>160</width><height>120</height></track>\
+         <track><id>0</id><type>audio</type><codec>AAC</codec><profile>LC</profile><channels>1</channels><sample_rate>44100</sample_rate></track>\
+         </tracks></meta>",
         "<client><id>1</id><address>127.0.0.1</address><time>1500</time><flashver>FMLE/3.0 (compatible; &lt;x&gt;)</flashver>",
         "<publishing/><active/></client>",
         "<nclients>3</nclients>",
@@ -196,6 +232,8 @@ fn xml_layout_and_escaping() {
         "stream",
         "client",
         "meta",
+        "tracks",
+        "track",
         "processes",
         "process",
     ] {
@@ -221,6 +259,10 @@ fn json_content_and_escaping() {
     let j = json::render(&view(), Sections::ALL);
     assert!(j.contains("\"name\":\"cam\""));
     assert!(j.contains("\"width\":320"));
+    assert!(
+        j.contains(r#""tracks":[{"id":0,"type":"video","codec":"H264","profile":"High","level":"1.3","width":320,"height":240,"channels":0,"sample_rate":0},{"id":1,"type":"video","codec":"HEVC","#),
+        "{j}"
+    );
     assert!(j.contains("\"nclients\":3"));
     assert!(
         j.contains(r#""processes":[{"label":"exec \"ffmpeg\" of \"live/cam10\"","worker":10,"pid":1000,"uptime_ms":2500,"restarts":1,"last_exit":"killed by signal 9 (SIGKILL)","log":"/var/log/nginx/rtmp-exec-live-cam-ffmpeg-0.log"},"#),
@@ -363,77 +405,6 @@ fn board_slots_seqlock_and_mailbox() {
         &(board::MB_ENTRIES + 2).to_le_bytes().to_vec()
     );
     assert!(board.post(&r, a, &[0; board::MB_DATA + 1]).is_err());
-}
-
-#[test]
-fn control_urls() {
-    let all = ControlSections::parse(["all"]).unwrap();
-    let drop = |path: &str, q: &str| match Control::parse(path, q, all, 0) {
-        Ok(Control::Drop(c)) => Ok(c),
-        Ok(other) => panic!("{other:?}"),
-        Err(e) => Err(e),
-    };
-    let c = drop("/control/drop/publisher", "app=live&name=cam").unwrap();
-    assert_eq!(c.subject, Subject::Publisher);
-    assert_eq!(Command::decode(&c.encode()), Some(c.clone()));
-    let pubv = ClientView {
-        server: 0,
-        app: "live",
-        addr: "1.2.3.4",
-        id: 5,
-        publishing: Some("cam"),
-        playing: None,
-    };
-    let playv = ClientView {
-        publishing: None,
-        playing: Some("cam"),
-        id: 6,
-        ..pubv
-    };
-    assert!(c.matches(&pubv) && !c.matches(&playv));
-    let s = drop("/control/drop/subscriber", "name=cam&srv=0").unwrap();
-    assert!(!s.matches(&pubv) && s.matches(&playv));
-    let cl = drop("/c/drop/client", "clientid=6").unwrap();
-    assert!(!cl.matches(&pubv) && cl.matches(&playv));
-    assert_eq!(Command::decode(&cl.encode()), Some(cl));
-    let other_srv = drop("/c/drop/client", "name=cam&srv=1").unwrap();
-    assert!(!other_srv.matches(&pubv));
-    for (path, q, status) in [
-        ("/control/drop/publisher", "", 400),
-        ("/control/drop/everyone", "name=x", 400),
-        ("/control/explode/publisher", "name=x", 400),
-        ("/control/drop/client", "clientid=abc", 400),
-        ("/control/drop/client", "name=%zz", 400),
-        ("/control/redirect/publisher", "name=a", 400),
-        ("/control/record/pause", "name=a", 400),
-        ("/control/record/start", "name=a&srv=x", 400),
-    ] {
-        assert_eq!(
-            Control::parse(path, q, all, 0).unwrap_err().status,
-            status,
-            "{path}?{q}"
-        );
-    }
-    let drop_only = ControlSections::parse(["drop"]).unwrap();
-    assert_eq!(
-        Control::parse("/c/record/start", "name=a", drop_only, 0)
-            .unwrap_err()
-            .status,
-        403
-    );
-    assert!(ControlSections::parse(["bogus"]).is_err());
-    assert!(Command::decode(&[9, 0]).is_none());
-}
-
-#[test]
-fn sections_and_formats() {
-    assert_eq!(Sections::parse(["all"]).unwrap(), Sections::ALL);
-    let s = Sections::parse(["live", "global"]).unwrap();
-    assert!(s.live && s.global && !s.clients);
-    assert!(Sections::parse(["nope"]).is_err());
-    assert!(Sections::parse([]).is_err());
-    assert_eq!(Format::parse("json"), Some(Format::Json));
-    assert_eq!(Format::parse("yaml"), None);
 }
 
 #[test]

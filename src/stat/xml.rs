@@ -83,6 +83,40 @@ fn meta(out: &mut String, m: &Meta) {
         }
         out.push_str("</audio>");
     }
+    // Every track (nginx-rtmp has none of this: its tools read `video` and `audio`).
+    if !m.tracks.is_empty() {
+        out.push_str("<tracks>");
+        for t in &m.tracks {
+            let _ = write!(
+                out,
+                "<track><id>{}</id><type>{}</type><codec>{}</codec>",
+                t.id,
+                escape(&t.kind),
+                escape(&t.codec)
+            );
+            if !t.profile.is_empty() {
+                let _ = write!(out, "<profile>{}</profile>", escape(&t.profile));
+            }
+            if !t.level.is_empty() {
+                let _ = write!(out, "<level>{}</level>", escape(&t.level));
+            }
+            if t.width != 0 || t.height != 0 {
+                let _ = write!(
+                    out,
+                    "<width>{}</width><height>{}</height>",
+                    t.width, t.height
+                );
+            }
+            if t.channels != 0 {
+                let _ = write!(out, "<channels>{}</channels>", t.channels);
+            }
+            if t.sample_rate != 0 {
+                let _ = write!(out, "<sample_rate>{}</sample_rate>", t.sample_rate);
+            }
+            out.push_str("</track>");
+        }
+        out.push_str("</tracks>");
+    }
     out.push_str("</meta>\r\n");
 }
 

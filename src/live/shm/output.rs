@@ -32,7 +32,13 @@ impl<R: Region> RingOutput<R> {
     fn write(&mut self, msg: &Published<'_>) -> Result<(), ShmError> {
         let info = msg.info;
         let now = msg.now.monotonic_ms;
-        if info.sequence_header || info.kind == MediaKind::Meta {
+        // One header copy per kind: the primary track's (a multitrack stream's other tracks
+        // reach readers in the ring's records).
+        let primary = msg
+            .gop
+            .primary_track(info.kind)
+            .is_none_or(|t| t >= info.track);
+        if (info.sequence_header && primary) || info.kind == MediaKind::Meta {
             let which = match info.kind {
                 MediaKind::Audio => HeaderKind::Audio,
                 MediaKind::Video => HeaderKind::Video,
@@ -40,14 +46,26 @@ impl<R: Region> RingOutput<R> {
             };
             self.writer.set_header(which, msg.payload)?;
         }
+        // Readers start at keyframes of the primary video track.
+        let key = info.kind == MediaKind::Video
+            && info.keyframe
+            && msg
+                .gop
+                .primary_track(MediaKind::Video)
+                .is_none_or(|t| t == info.track);
         match self.writer.demand(now)? {
             Demand::Idle => {}
             // A keyframe starts a reader by itself.
-            Demand::Resume if !(info.kind == MediaKind::Video && info.keyframe) => {
+            Demand::Resume if !key => {
                 replay_gop(&mut self.writer, msg.gop)?;
-                self.push(msg)?;
+                self.push(msg, key)?;
             }
-            Demand::Resume | Demand::Active => self.push(msg)?,
+            Demand::Resume | Demand::Active => {
+                self.push(msg, key)?;
+                if key {
+                    push_other_headers(&mut self.writer, msg.gop)?;
+                }
+            }
         }
         if now >= self.last_heartbeat + HEARTBEAT_MS {
             self.last_heartbeat = now;
@@ -56,19 +74,49 @@ impl<R: Region> RingOutput<R> {
         Ok(())
     }
 
-    fn push(&mut self, msg: &Published<'_>) -> Result<(), ShmError> {
+    fn push(&mut self, msg: &Published<'_>, key: bool) -> Result<(), ShmError> {
         self.writer
-            .push(msg.type_id, msg.timestamp, msg.info.keyframe, msg.payload)
+            .push(msg.type_id, msg.timestamp, key, msg.payload)
     }
+}
+
+/// The sequence headers of every track but the primary ones (whose copies the slot keeps),
+/// written after a keyframe of the primary video track: a reader that starts there gets the
+/// whole multitrack stream. A stream with one track of each kind writes nothing here.
+fn push_other_headers<R: Region>(ring: &mut SlotWriter<R>, gop: &GopCache) -> Result<(), ShmError> {
+    let video = gop.primary_track(MediaKind::Video);
+    let audio = gop.primary_track(MediaKind::Audio);
+    let mut payload = Vec::new();
+    for h in gop.headers() {
+        let primary = match h.info.kind {
+            MediaKind::Video => video,
+            MediaKind::Audio => audio,
+            MediaKind::Meta => None,
+        };
+        if primary == Some(h.info.track) {
+            continue;
+        }
+        payload.clear();
+        h.message
+            .payload_pieces()
+            .for_each(|p| payload.extend_from_slice(p));
+        ring.push(h.message.type_id, h.message.timestamp, false, &payload)?;
+    }
+    Ok(())
 }
 
 /// Writes the stream's cached GOP (keyframe first) for a reader that just arrived.
 fn replay_gop<R: Region>(ring: &mut SlotWriter<R>, gop: &GopCache) -> Result<(), ShmError> {
     let mut payload = Vec::new();
-    for (info, msg) in gop.gop() {
+    let key_track = gop.primary_track(MediaKind::Video);
+    for (i, (info, msg)) in gop.gop().enumerate() {
         payload.clear();
         msg.payload_into(&mut payload);
-        ring.push(msg.type_id(), msg.timestamp(), info.keyframe, &payload)?;
+        let key = info.keyframe && key_track.is_none_or(|t| t == info.track);
+        ring.push(msg.type_id(), msg.timestamp(), key, &payload)?;
+        if i == 0 {
+            push_other_headers(ring, gop)?;
+        }
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::ngx::log::Log;
 use crate::rtmp::message::types;
 use crate::rtmp::{Event, Session};
 
-pub use play::Playback;
+pub use play::{Playback, Route};
 pub use publish::Publication;
 
 pub struct Policy {

@@ -8,12 +8,15 @@ use crate::auth::Action;
 use crate::conf::AppConf;
 use crate::conf::Call;
 use crate::exec::Vars;
-use crate::live::{MediaInfo, Player, PlayerQueue, StreamKey};
+use crate::live::legacy::{codec_name, View};
+use crate::live::{Delivery, Player, PlayerQueue, StreamKey};
+use crate::media::{CodecMask, FourCc};
 use crate::ngx::exec;
 use crate::ngx::relay::pull::Started;
 use crate::ngx::remote;
 use crate::ngx::worker::{self, Want};
 use crate::relay::RelayTarget;
+use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::{PlayRequest, Rejection, Session};
 
 /// A stream this client plays.
@@ -23,6 +26,28 @@ pub struct Playback {
     queue: PlayerQueue,
     /// The values of the application's `exec_play_done` lines, when it has some.
     exec: Option<Box<Vars>>,
+    /// The codecs it announced in `connect` (empty for a legacy player).
+    accepts: CodecMask,
+    /// It was told the stream is not one it can decode: it gets nothing more.
+    failed: bool,
+}
+
+/// What a live message becomes for one player.
+pub enum Route<'a> {
+    /// Queue it.
+    Send(&'a PreparedMessage),
+    /// Nothing for this player.
+    Skip,
+    /// Tell it the stream is unplayable for it (once): the description.
+    Fail(String),
+}
+
+/// The status line of a player that cannot decode `key`'s codec.
+fn unplayable(key: &StreamKey, code: FourCc) -> String {
+    format!(
+        "{key} is {}: this player did not announce it (Enhanced RTMP fourCcList)",
+        codec_name(code)
+    )
 }
 
 impl Playback {
@@ -198,17 +223,33 @@ impl Policy {
             return;
         }
         let mut queue = PlayerQueue::new(app.settings.queue_policy());
+        let accepts = session.client_caps().codecs;
+        let mut failed = false;
         session.accept_play(stream_id);
         let live = worker::with(|w| {
             let h = w.hub.add_player(&key, player)?;
             let s = w.hub.get_mut(h)?;
+            let view = View::choose(accepts, &s.pipeline.form());
+            if let View::Unplayable(code) = view {
+                failed = true;
+                session.fail_play(stream_id, &unplayable(&key, code));
+            }
             // Instant start: metadata, codec headers and the current GOP, right away.
-            for (info, msg) in s.pipeline.join_burst() {
+            for (info, msg) in s.pipeline.join_burst(view) {
                 queue.note_sent(&info);
                 session.send_prepared(stream_id, msg);
             }
             Some(())
         });
+        if failed {
+            log_info!(
+                self.log,
+                "rtmp: client {} ({}) play \"{}\": a codec it did not announce",
+                self.client,
+                self.addr,
+                key
+            );
+        }
         if live.is_none() {
             remote::wait_for(want);
         }
@@ -233,6 +274,8 @@ impl Policy {
             key,
             queue,
             exec,
+            accepts,
+            failed,
         });
     }
 
@@ -315,13 +358,39 @@ impl Policy {
         }
     }
 
-    /// Whether a live message for `stream_id` goes to this player now, given how much it has
-    /// not yet taken.
-    pub fn admit(&mut self, stream_id: u32, info: &MediaInfo, pending_bytes: usize) -> bool {
-        self.playing
-            .iter_mut()
-            .find(|p| p.stream_id == stream_id)
-            .is_some_and(|p| p.queue.admit(info, pending_bytes).is_send())
+    /// What a live message becomes for the player on `stream_id`: the form its view takes
+    /// (as published, or legacy), if its queue admits it given how much it has not yet taken.
+    /// The view is chosen per message from the stream's codecs then, so a publisher that
+    /// switches codec mid-stream is followed.
+    pub fn route<'a>(
+        &mut self,
+        stream_id: u32,
+        d: &'a Delivery,
+        pending_bytes: usize,
+    ) -> Route<'a> {
+        let Some(p) = self.playing.iter_mut().find(|p| p.stream_id == stream_id) else {
+            return Route::Skip;
+        };
+        if p.failed {
+            return Route::Skip;
+        }
+        let view = View::choose(p.accepts, &d.form);
+        if let View::Unplayable(code) = view {
+            p.failed = true;
+            let description = unplayable(&p.key, code);
+            log_info!(
+                self.log,
+                "rtmp: client {} ({}) play: {}",
+                self.client,
+                self.addr,
+                description
+            );
+            return Route::Fail(description);
+        }
+        match d.for_view(view) {
+            Some(m) if p.queue.admit(&d.info, pending_bytes).is_send() => Route::Send(m),
+            _ => Route::Skip,
+        }
     }
 
     /// The stream restarts (publisher left or came back): the queue waits for a new start.

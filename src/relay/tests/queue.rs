@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::live::{Admit, GopCache, MediaInfo};
+use crate::live::{Admit, GopCache, LegacyForm, MediaInfo};
 use crate::relay::*;
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::message::csid;
@@ -60,7 +60,7 @@ fn a_join_starts_with_metadata_headers_and_the_cached_gop() {
     let mut gop = GopCache::new(true, 100, 1 << 20);
     let mut add = |type_id: u8, ts: u32, p: &[u8]| {
         let m = PreparedMessage::new(csid::for_media(type_id), 128, type_id, ts, p);
-        gop.push(MediaInfo::classify(type_id, p), &m);
+        gop.push(MediaInfo::classify(type_id, p), &m, LegacyForm::Same);
     };
     add(18, 0, b"onMetaData");
     add(9, 0, &[0x17, 0, 0, 0, 0, 1, 2]);

@@ -5,6 +5,7 @@
 use super::streams::StreamState;
 use super::{Phase, Session};
 use crate::amf0::{self, Value};
+use crate::rtmp::caps::ClientCaps;
 use crate::rtmp::command::Command;
 use crate::rtmp::error::{OrderError, SessionError};
 use crate::rtmp::event::{
@@ -48,7 +49,7 @@ impl Session {
         self.send_command(
             csid::COMMAND,
             0,
-            &status::connect_result(transaction_id, object_encoding),
+            &status::connect_result(transaction_id, object_encoding, self.caps.enhanced),
         );
         self.phase = Phase::Connected;
         self.resume();
@@ -312,6 +313,7 @@ impl Session {
             .find(|(k, _)| k == "objectEncoding")
             .and_then(|(_, v)| v.as_f64())
             .unwrap_or(0.0);
+        self.caps = ClientCaps::from_connect(object);
         let mut flashver = get("flashVer");
         if flashver.is_empty() {
             flashver = get("flashver");

@@ -30,6 +30,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+use super::caps::ClientCaps;
 use super::chunk::{ChunkDecoder, ChunkEncoder};
 use super::config::SessionConfig;
 use super::error::SessionError;
@@ -100,6 +101,8 @@ pub struct Session {
     peer_window: u32,
     last_ack: u64,
     handshake_kind: Option<HandshakeKind>,
+    /// What the client announced of Enhanced RTMP in its `connect`.
+    caps: ClientCaps,
 }
 
 impl Session {
@@ -128,6 +131,7 @@ impl Session {
             peer_window: 0,
             last_ack: 0,
             handshake_kind: None,
+            caps: ClientCaps::default(),
             config,
         }
     }
@@ -246,6 +250,12 @@ impl Session {
     /// The handshake flavour the client used, once known.
     pub fn handshake_kind(&self) -> Option<HandshakeKind> {
         self.handshake_kind
+    }
+
+    /// The codecs and extensions the client announced in its `connect` (Enhanced RTMP);
+    /// empty for a legacy client.
+    pub fn client_caps(&self) -> ClientCaps {
+        self.caps
     }
 
     /// True after `accept_connect`.

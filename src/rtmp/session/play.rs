@@ -192,6 +192,16 @@ impl Session {
         true
     }
 
+    /// An `error`-level NetStream.Play.Failed to a player: the stream is not one it can
+    /// decode (players such as FFmpeg end on it, with `description` in their log).
+    pub fn fail_play(&mut self, stream_id: u32, description: &str) -> bool {
+        if !self.is_playing(stream_id) {
+            return false;
+        }
+        self.send_status(stream_id, "error", code::PLAY_FAILED, description);
+        true
+    }
+
     /// `|RtmpSampleAccess` to a player (sent by `accept_play` already; again
     /// after a Play.Start for `play_restart on`).
     pub fn send_sample_access(&mut self, stream_id: u32) -> bool {

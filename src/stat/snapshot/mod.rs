@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::bitrate::{Meter, Totals};
 use super::model::{
-    AudioMeta, ClientStat, Meta, RelayStat, ServerCounters, Snapshot, StreamStat, VideoMeta,
+    AudioMeta, ClientStat, Meta, RelayStat, ServerCounters, Snapshot, StreamStat, TrackMeta,
+    VideoMeta,
 };
 use crate::media::demux::CodecInfo;
 
@@ -235,6 +236,21 @@ fn meta(info: &CodecInfo) -> Meta {
             channels: info.channels.map_or(0, u32::from),
             sample_rate: info.sample_rate.unwrap_or(0),
         }),
+        tracks: info
+            .tracks
+            .iter()
+            .map(|t| TrackMeta {
+                kind: t.kind.to_string(),
+                id: u32::from(t.id),
+                codec: t.codec.into(),
+                profile: t.profile.unwrap_or_default().into(),
+                level: t.level.clone().unwrap_or_default(),
+                width: t.width.unwrap_or(0),
+                height: t.height.unwrap_or(0),
+                channels: t.channels.map_or(0, u32::from),
+                sample_rate: t.sample_rate.unwrap_or(0),
+            })
+            .collect(),
     }
 }
 

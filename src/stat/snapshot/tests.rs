@@ -1,4 +1,6 @@
 use super::*;
+use crate::media::demux::TrackInfo;
+use crate::media::Track;
 use crate::stat::model::{RecorderStat, Snapshot};
 
 fn id(server: u32, name: &str) -> StreamId {
@@ -21,6 +23,17 @@ fn h264_aac() -> CodecInfo {
         audio_profile: Some("LC"),
         sample_rate: Some(44100),
         channels: Some(2),
+        tracks: vec![TrackInfo {
+            kind: Track::Video,
+            id: 1,
+            codec: "AV1",
+            profile: Some("Main"),
+            level: Some("2.0".into()),
+            width: Some(640),
+            height: Some(360),
+            sample_rate: None,
+            channels: None,
+        }],
     }
 }
 
@@ -183,6 +196,21 @@ fn clients_are_counted_in_their_streams_and_servers() {
             channels: 2,
             sample_rate: 44100,
         })
+    );
+
+    assert_eq!(
+        meta.tracks,
+        [TrackMeta {
+            kind: "video".into(),
+            id: 1,
+            codec: "AV1".into(),
+            profile: "Main".into(),
+            level: "2.0".into(),
+            width: 640,
+            height: 360,
+            channels: 0,
+            sample_rate: 0,
+        }]
     );
 
     let b = stream(&snap, "b");

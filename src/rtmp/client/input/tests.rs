@@ -101,7 +101,8 @@ impl Script {
         let cmds = self.commands();
         let connect = cmds.iter().find(|c| c.name() == "connect").unwrap();
         let t = connect.transaction_id();
-        self.command(0, &status::connect_result(t, 0.0)).unwrap();
+        self.command(0, &status::connect_result(t, 0.0, false))
+            .unwrap();
         let cmds = self.commands();
         let create = cmds.iter().find(|c| c.name() == "createStream").unwrap();
         let t = create.transaction_id();
@@ -126,7 +127,8 @@ fn connect_object_and_publish_sequence() {
     assert_eq!(get("tcUrl"), Some(Value::from("rtmp://h/app")));
     assert_eq!(get("objectEncoding"), Some(Value::Number(0.0)));
     assert_eq!(get("swfUrl"), None);
-    s.command(0, &status::connect_result(1.0, 0.0)).unwrap();
+    s.command(0, &status::connect_result(1.0, 0.0, false))
+        .unwrap();
     let names: Vec<String> = s.commands().iter().map(|c| c.name().to_owned()).collect();
     assert_eq!(names, ["releaseStream", "FCPublish", "createStream"]);
     assert_eq!(s.client.state(), ClientState::CreatingStream);
@@ -165,7 +167,8 @@ fn create_stream_answers_that_are_not_usable() {
         Value::Number(1e12),
     ] {
         let mut s = Script::new(Mode::Play);
-        s.command(0, &status::connect_result(1.0, 0.0)).unwrap();
+        s.command(0, &status::connect_result(1.0, 0.0, false))
+            .unwrap();
         assert_eq!(
             s.command(0, &status::result(2.0, bad)),
             Err(ClientError::BadStreamId)
@@ -173,7 +176,8 @@ fn create_stream_answers_that_are_not_usable() {
         assert_eq!(s.client.state(), ClientState::Closed);
     }
     let mut s = Script::new(Mode::Play);
-    s.command(0, &status::connect_result(1.0, 0.0)).unwrap();
+    s.command(0, &status::connect_result(1.0, 0.0, false))
+        .unwrap();
     assert!(matches!(
         s.command(0, &status::error(2.0, "NetConnection.Call.Failed", "no")),
         Err(ClientError::CommandFailed {
