@@ -7,8 +7,8 @@
 
 use bytes::Bytes;
 
-use crate::media::ex_audio::{is_ex_audio, parse_ex_audio, AudioPacket};
-use crate::media::ex_header::{is_ex_video, parse_ex_video, VideoPacket, MAX_TRACKS};
+use crate::media::ex_audio::{is_ex_audio, parse_ex_audio};
+use crate::media::ex_header::{is_ex_video, parse_ex_video, MAX_TRACKS};
 use crate::media::Track;
 
 /// Track ids a message configures, as a 256-bit set.
@@ -39,25 +39,6 @@ fn tracks_of(kind: Track, msg: &Bytes) -> TrackSet {
         _ => None,
     };
     ids.filter(|s| s.iter().any(|w| *w != 0)).unwrap_or(zero)
-}
-
-/// Whether an Enhanced RTMP message of `kind` configures a track: a SequenceStart, also
-/// inside a multitrack message (which the live classification may not look into). Asked only
-/// of messages that yielded no frame.
-pub(super) fn configures(kind: Track, msg: &Bytes) -> bool {
-    match kind {
-        Track::Video if is_ex_video(msg) => parse_ex_video(msg).is_ok_and(|m| {
-            m.tracks()
-                .iter()
-                .any(|t| matches!(t.packet, VideoPacket::SequenceStart(_)))
-        }),
-        Track::Audio if is_ex_audio(msg) => parse_ex_audio(msg).is_ok_and(|m| {
-            m.tracks
-                .iter()
-                .any(|t| matches!(t.packet, AudioPacket::SequenceStart(_)))
-        }),
-        _ => false,
-    }
 }
 
 /// The latest header messages of one kind, oldest first: each track's configuration is in

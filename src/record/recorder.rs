@@ -14,7 +14,7 @@ use super::existing::continuation;
 use super::facts::{flv_facts, primary_keyframe};
 use super::flv_file::FlvFile;
 use super::handle::{unix_s, RecordHandle, RecordStatus, Shared};
-use super::headers::{configures, Headers};
+use super::headers::Headers;
 use super::meta::{self, FileFacts};
 use super::mp4::Tracks;
 use super::mp4_file::Mp4File;
@@ -518,12 +518,6 @@ impl Output for Recorder {
         match msg.info.kind {
             MediaKind::Meta => {}
             _ if msg.info.sequence_header => self.sequence_header(msg),
-            MediaKind::Video if msg.frames.is_empty() && configures(Track::Video, msg.payload) => {
-                self.sequence_header(msg)
-            }
-            MediaKind::Audio if msg.frames.is_empty() && configures(Track::Audio, msg.payload) => {
-                self.sequence_header(msg)
-            }
             MediaKind::Audio => {
                 self.audio_seen = true;
                 self.media(msg);
