@@ -55,26 +55,6 @@ fn dir(tag: &str) -> PathBuf {
     d
 }
 
-/// FFmpeg 9's per-frame MD5 of stream `sel` of `input`, and its warnings and errors.
-fn frame_md5(input: &Path, sel: &str) -> (Vec<String>, String) {
-    let out = ffmpeg9::command()
-        .args(["-v", "warning", "-i"])
-        .arg(input)
-        .args(["-map", &format!("0:{sel}"), "-fps_mode", "passthrough"])
-        .args(["-f", "framemd5", "-"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ffmpeg on {}", input.display());
-    let hashes = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
-        .collect();
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-    (hashes, err)
-}
-
 /// 4 s of 320x240 at 15 fps with a keyframe every second, and a 48 kHz tone.
 fn encode(d: &Path, name: &'static str, codecs: &[&str]) -> (PathBuf, Vec<String>, usize) {
     let path = d.join(format!("{name}.flv"));
@@ -93,9 +73,9 @@ fn encode(d: &Path, name: &'static str, codecs: &[&str]) -> (PathBuf, Vec<String
         "{name}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (video, err) = frame_md5(&path, "v:0");
+    let (video, err) = ffmpeg9::frame_md5(&path, "0:v:0", false);
     assert!(err.is_empty(), "{name}: {err}");
-    let (audio, err) = frame_md5(&path, "a:0");
+    let (audio, err) = ffmpeg9::frame_md5(&path, "0:a:0", false);
     assert!(err.is_empty(), "{name}: {err}");
     assert_eq!(video.len(), 60, "{name}: 4 s at 15 fps");
     (path, video, audio.len())
@@ -208,11 +188,11 @@ fn demux(src: &Source, mut f: impl FnMut(&Frame, &Demuxer)) {
 /// The decoded file equals the source: zero errors, the video frame for frame, and
 /// `audio_frames` audio frames.
 fn assert_same(what: &str, file: &Path, src: &Source, audio_frames: usize) {
-    let (video, err) = frame_md5(file, "v:0");
+    let (video, err) = ffmpeg9::frame_md5(file, "0:v:0", false);
     assert!(err.is_empty(), "{what} {}: video: {err}", src.name);
     assert_eq!(video.len(), src.video_md5.len(), "{what} {}", src.name);
     assert!(video == src.video_md5, "{what} {}: frames differ", src.name);
-    let (audio, err) = frame_md5(file, "a:0");
+    let (audio, err) = ffmpeg9::frame_md5(file, "0:a:0", false);
     assert!(err.is_empty(), "{what} {}: audio: {err}", src.name);
     assert_eq!(audio.len(), audio_frames, "{what} {}", src.name);
 }
@@ -362,7 +342,7 @@ fn multitrack_md5(file: &Path) -> Vec<Vec<String>> {
     ["v:0", "v:1", "a:0", "a:1"]
         .iter()
         .map(|sel| {
-            let (hashes, err) = frame_md5(file, sel);
+            let (hashes, err) = ffmpeg9::frame_md5(file, &format!("0:{sel}"), false);
             assert!(err.is_empty(), "{} {sel}: {err}", file.display());
             hashes
         })
@@ -429,10 +409,10 @@ fn a_multitrack_stream_recorded_keeps_every_track_in_flv_and_the_primary_ones_in
 
     // An MP4 recording holds the primary tracks only.
     let mp4 = record(&path, &d, RecordFormat::Mp4);
-    let (video, err) = frame_md5(&mp4, "v:0");
+    let (video, err) = ffmpeg9::frame_md5(&mp4, "0:v:0", false);
     assert!(err.is_empty(), "MP4: {err}");
     assert!(video == source[0], "MP4: track 0 video frames differ");
-    let (audio, err) = frame_md5(&mp4, "a:0");
+    let (audio, err) = ffmpeg9::frame_md5(&mp4, "0:a:0", false);
     assert!(err.is_empty(), "MP4: {err}");
     assert_eq!(
         audio.len(),

@@ -75,9 +75,9 @@ fn encode(name: &str, codecs: &[&str]) -> Source {
         "encoding {name}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (video_md5, err) = frame_md5(&path, "v");
+    let (video_md5, err) = ffmpeg9::frame_md5(&path, "0:v:0", false);
     assert!(err.is_empty(), "decoding the source {name}: {err}");
-    let (audio, err) = frame_md5(&path, "a");
+    let (audio, err) = ffmpeg9::frame_md5(&path, "0:a:0", false);
     assert!(err.is_empty(), "decoding the source {name}: {err}");
     assert!(video_md5.len() >= 80, "{name}: {} frames", video_md5.len());
     Source {
@@ -86,29 +86,6 @@ fn encode(name: &str, codecs: &[&str]) -> Source {
         video_md5,
         audio_frames: audio.len(),
     }
-}
-
-/// FFmpeg 9's per-frame MD5 of stream `sel` (`v`, `a`) of `input`, and what it printed on
-/// stderr (errors and warnings: `-v warning`).
-fn frame_md5(input: &Path, sel: &str) -> (Vec<String>, String) {
-    let out = ffmpeg9::command()
-        .args(["-v", "warning", "-i"])
-        .arg(input)
-        .args(["-map", &format!("0:{sel}:0"), "-fps_mode", "passthrough"])
-        .args(["-f", "framemd5", "-"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ffmpeg on {}", input.display());
-    let hashes = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
-        .collect();
-    (
-        hashes,
-        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-    )
 }
 
 fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -161,11 +138,11 @@ fn attr<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
 /// The decoded output equals the source: zero errors, the video frame for frame, and
 /// `audio_frames` audio frames.
 fn assert_same(what: &str, file: &Path, src: &Source, audio_frames: usize) {
-    let (video, err) = frame_md5(file, "v");
+    let (video, err) = ffmpeg9::frame_md5(file, "0:v:0", false);
     assert!(err.is_empty(), "{what}: decoding the video: {err}");
     assert_eq!(video.len(), src.video_md5.len(), "{what}: video frames");
     assert!(video == src.video_md5, "{what}: video frames differ");
-    let (audio, err) = frame_md5(file, "a");
+    let (audio, err) = ffmpeg9::frame_md5(file, "0:a:0", false);
     assert!(err.is_empty(), "{what}: decoding the audio: {err}");
     assert_eq!(audio.len(), audio_frames, "{what}: audio frames");
 }

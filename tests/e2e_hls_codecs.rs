@@ -64,23 +64,6 @@ fn ff9(args: &[&str], file: &Path, tail: &[&str]) -> (String, String) {
     (stdout, stderr)
 }
 
-/// The last field of each `framemd5` line of stream `sel` of `file`, decoded or (with
-/// `copy`) as packets; and FFmpeg's error output.
-fn framemd5(file: &Path, sel: &str, copy: bool) -> (Vec<String>, String) {
-    let mut tail = vec!["-map", sel];
-    if copy {
-        tail.extend(["-c", "copy"]);
-    }
-    tail.extend(["-fps_mode", "passthrough", "-f", "framemd5", "-"]);
-    let (out, err) = ff9(&["-i"], file, &tail);
-    let hashes = out
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
-        .collect();
-    (hashes, err)
-}
-
 /// Encodes 6 s of a test pattern (320x240, 15 fps) and a tone (48 kHz) with FFmpeg 9.
 fn encode(name: &str, video: &[&str], audio: &[&str], secs: u32) -> Source {
     let path = work_dir().join(format!("{name}.flv"));
@@ -96,11 +79,11 @@ fn encode(name: &str, video: &[&str], audio: &[&str], secs: u32) -> Source {
         .arg(&path);
     let (ok, err) = run_with_timeout(cmd, Duration::from_secs(240));
     assert!(ok, "encoding {name}: {err}");
-    let (video_md5, err) = framemd5(&path, "0:v:0", false);
+    let (video_md5, err) = ffmpeg9::frame_md5(&path, "0:v:0", false);
     assert!(err.is_empty(), "{name}: {err}");
     Source {
-        video_packets: framemd5(&path, "0:v:0", true).0.len(),
-        audio_packets: framemd5(&path, "0:a:0", true).0.len(),
+        video_packets: ffmpeg9::frame_md5(&path, "0:v:0", true).0.len(),
+        audio_packets: ffmpeg9::frame_md5(&path, "0:a:0", true).0.len(),
         video_md5,
         path,
     }
@@ -239,7 +222,7 @@ fn decodes_like_the_source(playlist: &Path, src: &Source) {
 }
 
 fn same_pictures(file: &Path, src: &Source) {
-    let (md5, err) = framemd5(file, "0:v:0", false);
+    let (md5, err) = ffmpeg9::frame_md5(file, "0:v:0", false);
     assert_eq!(
         md5.len(),
         src.video_md5.len(),

@@ -96,26 +96,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn multitrack_sequence_starts_configure() {
-        let multi = Bytes::from_static(include_bytes!(
-            "../../tests/fixtures/ertmp/multi_hevc_seq_start.bin"
-        ));
-        assert!(configures(Track::Video, &multi));
-        let opus = Bytes::from_static(include_bytes!(
-            "../../tests/fixtures/ertmp/multi_opus_seq_start.bin"
-        ));
-        assert!(configures(Track::Audio, &opus));
-        let key = Bytes::from_static(include_bytes!(
-            "../../tests/fixtures/ertmp/hevc_key_cut.bin"
-        ));
-        assert!(!configures(Track::Video, &key));
-        assert!(!configures(
-            Track::Video,
-            &Bytes::from_static(&[0x17, 0, 0, 0, 0])
-        ));
-    }
-
-    #[test]
     fn one_header_per_track() {
         let mut h = Headers::new(Track::Video);
         let avc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]);

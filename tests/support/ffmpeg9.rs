@@ -1,8 +1,8 @@
 //! The current FFmpeg (9.x, from the imageio-ffmpeg wheel in the project's `.venv`) that the
 //! modern-codec tests publish and play with: Debian's 5.1 predates Enhanced RTMP.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// Path of the FFmpeg 9 executable: `NGX_RTMP_FFMPEG9` (set by `scripts/test.sh`), else the
 /// one in the project's `.venv`. Panics with the way to get it when neither exists: these
@@ -33,4 +33,32 @@ pub fn command() -> Command {
     let mut c = Command::new(ffmpeg9());
     c.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
     c
+}
+
+/// FFmpeg 9's `framemd5` of stream `map` (`0:v:0`, `0:a:0`) of `input`: the MD5 of each
+/// decoded frame, or with `copy` of each packet, in order; and what FFmpeg printed on stderr
+/// (warnings and errors: a clean decode prints nothing).
+pub fn frame_md5(input: &Path, map: &str, copy: bool) -> (Vec<String>, String) {
+    let mut c = command();
+    c.args(["-v", "warning", "-i"])
+        .arg(input)
+        .args(["-map", map]);
+    if copy {
+        c.args(["-c", "copy"]);
+    }
+    let out = c
+        .args(["-fps_mode", "passthrough", "-f", "framemd5", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run FFmpeg 9");
+    assert!(out.status.success(), "FFmpeg 9 on {}", input.display());
+    let hashes = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
+        .collect();
+    (
+        hashes,
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    )
 }
