@@ -158,7 +158,7 @@ run_one() {
     # What the first stream's HLS holds, as Debian's ffprobe reads it.
     playlist=$(find "$SHM/$impl/$app" -name '*.m3u8' | sort | head -1)
     codecs=$([[ -n $playlist ]] && ffprobe -v error -show_entries stream=codec_name -of csv=p=0 \
-        "$playlist" 2>/dev/null | sort -u | paste -sd+ || true)
+        "$playlist" 2>/dev/null | grep -v "^$" | sort -u | paste -sd+ || true)
     load=$(cut -d' ' -f1 /proc/loadavg)
     stop_all
     cpu=$(awk -v a="$w1" -v b="$w2" -v w="$WINDOW" 'BEGIN {printf "%.2f", (b - a) / 1e9 / w * 100}')
