@@ -56,6 +56,20 @@ tr.client td { background: #fafafa; font-size: 12px; }
       <td class="n"><xsl:call-template name="duration"><xsl:with-param name="s" select="floor(time div 1000)"/></xsl:call-template></td>
       <td><xsl:choose><xsl:when test="publishing">live</xsl:when><xsl:otherwise>waiting</xsl:otherwise></xsl:choose></td>
     </tr>
+    <!-- A multitrack stream (Enhanced RTMP): one row per track. -->
+    <xsl:if test="count(meta/tracks/track) &gt; 1">
+      <xsl:for-each select="meta/tracks/track">
+        <tr class="track">
+          <td>&#160;&#160;track <xsl:value-of select="id"/><xsl:text> </xsl:text><xsl:value-of select="type"/></td>
+          <td></td>
+          <td colspan="2"><xsl:value-of select="codec"/><xsl:text> </xsl:text>
+              <xsl:value-of select="profile"/><xsl:text> </xsl:text>
+              <xsl:if test="width"><xsl:value-of select="width"/>x<xsl:value-of select="height"/></xsl:if>
+              <xsl:if test="sample_rate"><xsl:value-of select="sample_rate"/> Hz</xsl:if></td>
+          <td colspan="6"></td>
+        </tr>
+      </xsl:for-each>
+    </xsl:if>
     <xsl:for-each select="client">
       <tr class="client">
         <td>&#160;&#160;#<xsl:value-of select="id"/><xsl:text> </xsl:text><xsl:value-of select="address"/></td>

@@ -10,10 +10,10 @@ cd "$ROOT"
 # chromium: the hls.js player test; libnginx-mod-rtmp: the C module for side-by-side HLS
 # comparisons (tests load it into their own nginx only, never together with ours);
 # libnginx-mod-stream and openssl: the TLS endpoint (stream { listen ssl; proxy_pass }) and the
-# certificates of the rtmps:// relay tests.
+# certificates of the rtmps:// relay tests; xsltproc: stat.xsl applied to real stat XML.
 TEST_PKGS=(ffmpeg binutils gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium libnginx-mod-rtmp
-    libnginx-mod-stream openssl)
+    libnginx-mod-stream openssl xsltproc)
 missing=()
 for p in "${TEST_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -476,5 +476,40 @@ fn stat_lists_every_track() {
         json.contains(r#"{"id":1,"type":"video","codec":"HEVC","profile":"Main""#),
         "{json}"
     );
+    // The stylesheet the docs serve shows a row per track.
+    let html = xslt(&xml);
+    for needle in [
+        "track 0 video",
+        "track 1 video",
+        "HEVC Main 320x240",
+        "track 0 audio",
+    ] {
+        assert!(html.contains(needle), "missing {needle:?} in\n{html}");
+    }
     n.assert_no_crash();
+}
+
+/// `nginx-conf/stat.xsl` applied to `xml` by xsltproc (installed by `scripts/test.sh`), with
+/// whitespace runs folded.
+fn xslt(xml: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("ngx-rtmp-xslt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let doc = dir.join("stat.xml");
+    std::fs::write(&doc, xml).unwrap();
+    let xsl = concat!(env!("CARGO_MANIFEST_DIR"), "/nginx-conf/stat.xsl");
+    let out = std::process::Command::new("xsltproc")
+        .arg(xsl)
+        .arg(&doc)
+        .output()
+        .expect("xsltproc (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
