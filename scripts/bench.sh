@@ -52,9 +52,9 @@ command -v ffmpeg >/dev/null || need+=(ffmpeg)
 if ((${#need[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         log "installing ${need[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >&2
-        apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+        # shellcheck source=scripts/apt_peers.sh
+        . "$ROOT/scripts/apt_peers.sh"
+        apt_install_peers "${need[@]}"
     else
         log "missing: ${need[*]} (sudo apt-get install ${need[*]})"
         exit 1

@@ -35,7 +35,9 @@ log() { echo "bench_codecs.sh: $*" >&2; }
 # --- FFmpeg 9 and the C module ----------------------------------------------------------------
 [[ -f $C_MODULE ]] || {
     log "installing libnginx-mod-rtmp"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libnginx-mod-rtmp >&2
+    # shellcheck source=scripts/apt_peers.sh
+    . "$ROOT/scripts/apt_peers.sh"
+    apt_install_peers libnginx-mod-rtmp
 }
 VENV="$ROOT/.venv"
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"

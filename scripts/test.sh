@@ -25,9 +25,9 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         echo "test.sh: installing ${missing[*]}" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # shellcheck source=scripts/apt_peers.sh
+        . "$ROOT/scripts/apt_peers.sh"
+        apt_install_peers "${missing[@]}"
     else
         echo "test.sh: missing packages: ${missing[*]}" >&2
         exit 1
