@@ -59,29 +59,65 @@ pub struct TrackInfo {
     pub channels: Option<u8>,
 }
 
-/// One video track of a stream.
+/// One track of a stream, of a kind whose configuration is `C`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VideoTrack {
+pub struct MediaTrack<C> {
     /// 0 for the default track (every legacy message and every non-multitrack one).
     pub id: u8,
-    pub config: VideoConfig,
-    /// The configuration record as received (the body of an `hvcC`/`av1C`/`avcC` box).
+    pub config: C,
+    /// The configuration record as received (the body of an `hvcC`/`av1C`/`avcC` box; an
+    /// AudioSpecificConfig, an OpusHead, empty for an Opus track without one).
     pub record: Bytes,
     /// Changes each time a configuration with different content arrives: the stream's count
-    /// of video configurations so far (from 1), so no two tracks of a stream share one and a
-    /// change of primary track (a lower id arriving) changes [`Demuxer::video_generation`].
+    /// of configurations of this kind so far (from 1), so no two tracks of a stream share one
+    /// and a change of primary track (a lower id arriving) changes
+    /// [`Demuxer::video_generation`] / [`Demuxer::audio_generation`].
     pub generation: u32,
 }
 
+/// One video track of a stream.
+pub type VideoTrack = MediaTrack<VideoConfig>;
+
 /// One audio track of a stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AudioTrack {
-    pub id: u8,
-    pub config: AudioConfig,
-    /// The configuration as received (AudioSpecificConfig, OpusHead; may be empty for Opus).
-    pub record: Bytes,
-    /// Like [`VideoTrack::generation`], counted over the stream's audio configurations.
-    pub generation: u32,
+pub type AudioTrack = MediaTrack<AudioConfig>;
+
+/// Sets track `id` of `tracks` (sorted by id) to `config`; `generations` counts the
+/// configurations of the kind. Refused when a new track would exceed the limit.
+fn set_track<C: PartialEq>(
+    tracks: &mut Vec<MediaTrack<C>>,
+    generations: &mut u32,
+    id: u8,
+    config: C,
+    record: Bytes,
+    too_many: &'static str,
+) -> Result<(), MediaError> {
+    let generation = generations.wrapping_add(1).max(1);
+    match tracks.binary_search_by_key(&id, |t| t.id) {
+        Ok(i) => {
+            if let Some(t) = tracks.get_mut(i).filter(|t| t.config != config) {
+                t.config = config;
+                t.record = record;
+                t.generation = generation;
+                *generations = generation;
+            }
+        }
+        Err(_) if !room_for(tracks.iter().map(|t| t.id), std::iter::once(id)) => {
+            return Err(MediaError::Invalid(too_many))
+        }
+        Err(i) => {
+            tracks.insert(
+                i,
+                MediaTrack {
+                    id,
+                    config,
+                    record,
+                    generation,
+                },
+            );
+            *generations = generation;
+        }
+    }
+    Ok(())
 }
 
 /// Most tracks of one kind a stream keeps besides the default track: configurations of
@@ -387,65 +423,27 @@ impl Demuxer {
     }
 
     fn set_video(&mut self, id: u8, config: VideoConfig, record: Bytes) -> Result<(), MediaError> {
-        let generation = self.video_generations.wrapping_add(1).max(1);
-        let tracks = &mut self.video;
-        match tracks.binary_search_by_key(&id, |t| t.id) {
-            Ok(i) => {
-                if let Some(t) = tracks.get_mut(i).filter(|t| t.config != config) {
-                    t.config = config;
-                    t.record = record;
-                    t.generation = generation;
-                    self.video_generations = generation;
-                }
-            }
-            Err(_) if !room_for(tracks.iter().map(|t| t.id), std::iter::once(id)) => {
-                return Err(MediaError::Invalid("too many video tracks"))
-            }
-            Err(i) => {
-                tracks.insert(
-                    i,
-                    VideoTrack {
-                        id,
-                        config,
-                        record,
-                        generation,
-                    },
-                );
-                self.video_generations = generation;
-            }
-        }
-        Ok(())
+        let too_many = "too many video tracks";
+        set_track(
+            &mut self.video,
+            &mut self.video_generations,
+            id,
+            config,
+            record,
+            too_many,
+        )
     }
 
     fn set_audio(&mut self, id: u8, config: AudioConfig, record: Bytes) -> Result<(), MediaError> {
-        let generation = self.audio_generations.wrapping_add(1).max(1);
-        let tracks = &mut self.audio;
-        match tracks.binary_search_by_key(&id, |t| t.id) {
-            Ok(i) => {
-                if let Some(t) = tracks.get_mut(i).filter(|t| t.config != config) {
-                    t.config = config;
-                    t.record = record;
-                    t.generation = generation;
-                    self.audio_generations = generation;
-                }
-            }
-            Err(_) if !room_for(tracks.iter().map(|t| t.id), std::iter::once(id)) => {
-                return Err(MediaError::Invalid("too many audio tracks"))
-            }
-            Err(i) => {
-                tracks.insert(
-                    i,
-                    AudioTrack {
-                        id,
-                        config,
-                        record,
-                        generation,
-                    },
-                );
-                self.audio_generations = generation;
-            }
-        }
-        Ok(())
+        let too_many = "too many audio tracks";
+        set_track(
+            &mut self.audio,
+            &mut self.audio_generations,
+            id,
+            config,
+            record,
+            too_many,
+        )
     }
 
     fn video_frame(
