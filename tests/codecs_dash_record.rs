@@ -58,21 +58,7 @@ fn dir(tag: &str) -> PathBuf {
 /// 4 s of 320x240 at 15 fps with a keyframe every second, and a 48 kHz tone.
 fn encode(d: &Path, name: &'static str, codecs: &[&str]) -> (PathBuf, Vec<String>, usize) {
     let path = d.join(format!("{name}.flv"));
-    let out = ffmpeg9::command()
-        .args(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", "4", "-pix_fmt", "yuv420p"])
-        .args(codecs)
-        .args(["-f", "flv"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ffmpeg9::encode_test_pattern(&path, "4", codecs);
     let (video, err) = ffmpeg9::frame_md5(&path, "0:v:0", false);
     assert!(err.is_empty(), "{name}: {err}");
     let (audio, err) = ffmpeg9::frame_md5(&path, "0:a:0", false);

@@ -60,21 +60,7 @@ fn encode(name: &str, codecs: &[&str]) -> Source {
         .join(format!("codecs-dash-record-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.flv"));
-    let out = ffmpeg9::command()
-        .args(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", SECONDS, "-pix_fmt", "yuv420p"])
-        .args(codecs)
-        .args(["-f", "flv"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "encoding {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ffmpeg9::encode_test_pattern(&path, SECONDS, codecs);
     let (video_md5, err) = ffmpeg9::frame_md5(&path, "0:v:0", false);
     assert!(err.is_empty(), "decoding the source {name}: {err}");
     let (audio, err) = ffmpeg9::frame_md5(&path, "0:a:0", false);

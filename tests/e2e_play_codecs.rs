@@ -41,20 +41,7 @@ fn source(name: &str, codec_args: &[&str]) -> PathBuf {
     static TMP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let k = TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir().join(format!("{name}.{k}.tmp.flv"));
-    let out = ffmpeg9::command()
-        .args(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", "3"])
-        .args(codec_args)
-        .args(["-pix_fmt", "yuv420p", "-f", "flv"])
-        .arg(&tmp)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "encoding {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ffmpeg9::encode_test_pattern(&tmp, "3", codec_args);
     std::fs::rename(&tmp, &path).unwrap();
     path
 }

@@ -62,3 +62,24 @@ pub fn frame_md5(input: &Path, map: &str, copy: bool) -> (Vec<String>, String) {
         String::from_utf8_lossy(&out.stderr).trim().to_owned(),
     )
 }
+
+/// Encodes `seconds` of a test pattern (testsrc2, 320x240, 15 fps, yuv420p) and a 440 Hz tone
+/// (48 kHz) with FFmpeg 9 and `codec_args` into the FLV file `out`.
+pub fn encode_test_pattern(out: &Path, seconds: &str, codec_args: &[&str]) {
+    let run = command()
+        .args(["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", seconds, "-pix_fmt", "yuv420p"])
+        .args(codec_args)
+        .args(["-f", "flv"])
+        .arg(out)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run FFmpeg 9");
+    assert!(
+        run.status.success(),
+        "encoding {}: {}",
+        out.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
