@@ -163,7 +163,12 @@ pub fn start(
     // The slot first: it makes this worker the stream's only puller.
     let reservation = match claim(&ring_key, now) {
         Ok(r) => r,
-        Err(()) => return Some(Started::Elsewhere),
+        Err(Unclaimed::Elsewhere) => return Some(Started::Elsewhere),
+        // Workers starting together contend for the zone's lock: a static pull waits for
+        // the next round rather than run beside the one that got it.
+        Err(Unclaimed::Contended) if is_static => return None,
+        // A player waits: a pull of its own beats none.
+        Err(Unclaimed::Contended) => None,
     };
     let relay = &app.settings.relay;
     let id = PULLS.with(|r| {
@@ -317,9 +322,17 @@ unsafe extern "C" fn on_static_timer(_ev: *mut nginx_sys::ngx_event_t) {
     let _ = super::super::catch(try_static);
 }
 
+/// Why a stream's slot was not claimed.
+enum Unclaimed {
+    /// Another worker holds it.
+    Elsewhere,
+    /// The zone's lock stayed busy: another worker is claiming something right now.
+    Contended,
+}
+
 /// Claims the stream's slot. `Ok(None)`: no zone or no free slot (the stream then plays on
-/// this worker only); `Err`: another worker holds it.
-fn claim(ring_key: &str, now: u64) -> Result<Option<SlotWriter<ShmRegion>>, ()> {
+/// this worker only).
+fn claim(ring_key: &str, now: u64) -> Result<Option<SlotWriter<ShmRegion>>, Unclaimed> {
     let Some(zone) = worker::with(|w| w.zone) else {
         return Ok(None);
     };
@@ -332,7 +345,8 @@ fn claim(ring_key: &str, now: u64) -> Result<Option<SlotWriter<ShmRegion>>, ()> 
         is_alive,
     ) {
         Ok(w) => Ok(Some(w)),
-        Err(ClaimError::Busy { .. }) => Err(()),
+        Err(ClaimError::Busy { .. }) => Err(Unclaimed::Elsewhere),
+        Err(ClaimError::Contended) => Err(Unclaimed::Contended),
         Err(_) => Ok(None),
     }
 }
