@@ -19,6 +19,8 @@ pub mod files;
 #[forbid(unsafe_code)]
 pub mod hls;
 #[forbid(unsafe_code)]
+pub mod hls_http;
+#[forbid(unsafe_code)]
 pub mod http;
 #[forbid(unsafe_code)]
 pub mod live;
