@@ -37,7 +37,7 @@ pub struct PlaylistState {
 /// Seconds as written in playlists (`6`, `0.333`, `4.000`) to milliseconds.
 pub fn seconds_ms(v: &str) -> Option<u64> {
     let s: f64 = v.trim().parse().ok()?;
-    (s.is_finite() && s >= 0.0 && s < 1e9).then(|| (s * 1000.0).round() as u64)
+    (s.is_finite() && (0.0..1e9).contains(&s)).then(|| (s * 1000.0).round() as u64)
 }
 
 /// The value of attribute `name` in an attribute list (`A=1,B="x,y",C=z`), unquoted.
