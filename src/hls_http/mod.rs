@@ -12,9 +12,11 @@ pub mod delta;
 pub mod path;
 pub mod query;
 pub mod state;
+pub mod waiters;
 
 pub use block::{decide, Decision, Want};
 pub use delta::delta;
 pub use path::{candidates, classify, playlist_of_part, stream_of_playlist, FileKind, PathError};
 pub use query::{Directives, QueryError, Skip};
 pub use state::{PlaylistState, Pos};
+pub use waiters::{Awaited, Outcome, Stamp, Waiters, Woken};

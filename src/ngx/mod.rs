@@ -8,6 +8,8 @@
 //! - [`worker`]: per-worker state (live streams).
 //! - [`http_stat`], [`stat_snapshot`], [`stat_board`]: `rtmp_stat` and `rtmp_control` (http
 //!   module; every worker's snapshot in a shared zone).
+//! - [`http_hls`], [`hls_wait`], [`http_reply`]: `rtmp_hls`, the files of `hls_path` over http
+//!   with LL-HLS blocking reload (its own http module).
 
 #[macro_use]
 mod log;
@@ -20,7 +22,10 @@ mod exec_pull;
 mod executable;
 mod fanout;
 mod file_ops;
+mod hls_wait;
 mod http_client;
+mod http_hls;
+mod http_reply;
 mod http_stat;
 mod ingest;
 mod listen;

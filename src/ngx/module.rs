@@ -4,7 +4,8 @@
 //! - `ngx_rtmp_rs_conf_module`, of a private module type, owning the directives inside
 //!   `rtmp {}` (nginx only dispatches a block's directives to modules of `cf->module_type`).
 //!
-//! - `ngx_rtmp_rs_http_module`, an `NGX_HTTP_MODULE` with the stat and control directives.
+//! - `ngx_rtmp_rs_http_module`, an `NGX_HTTP_MODULE` with the stat and control directives;
+//! - `ngx_rtmp_rs_http_hls_module`, an `NGX_HTTP_MODULE` with `rtmp_hls`.
 //!
 //! `ngx::ngx_modules!` only handles one module, so the three exported tables are written here.
 
@@ -21,7 +22,7 @@ use nginx_sys::{
 use super::conf::{
     self, RTMP_APP_CONF, RTMP_CONF_MODULE, RTMP_MAIN_CONF, RTMP_REC_CONF, RTMP_SRV_CONF,
 };
-use super::http_stat;
+use super::{http_hls, http_stat};
 
 const ANY_LEVEL: ngx_uint_t = RTMP_MAIN_CONF | RTMP_SRV_CONF | RTMP_APP_CONF;
 /// The `record*` directives, `on_record_done` and `exec_record_done`: any level and
@@ -294,19 +295,21 @@ pub static mut ngx_rtmp_rs_conf_module: ngx_module_t = ngx_module_t {
 
 #[no_mangle]
 #[allow(non_upper_case_globals)]
-pub static mut ngx_modules: [*const ngx_module_t; 4] = [
+pub static mut ngx_modules: [*const ngx_module_t; 5] = [
     ptr::addr_of!(ngx_rtmp_rs_module),
     ptr::addr_of!(ngx_rtmp_rs_conf_module),
     ptr::addr_of!(http_stat::ngx_rtmp_rs_http_module),
+    ptr::addr_of!(http_hls::ngx_rtmp_rs_http_hls_module),
     ptr::null(),
 ];
 
 #[no_mangle]
 #[allow(non_upper_case_globals)]
-pub static mut ngx_module_names: [*const c_char; 4] = [
+pub static mut ngx_module_names: [*const c_char; 5] = [
     c"ngx_rtmp_rs_module".as_ptr(),
     c"ngx_rtmp_rs_conf_module".as_ptr(),
     c"ngx_rtmp_rs_http_module".as_ptr(),
+    c"ngx_rtmp_rs_http_hls_module".as_ptr(),
     ptr::null(),
 ];
 

@@ -19,6 +19,7 @@ use super::shm::{ShmRegion, Zone};
 use super::stat_board::BoardZone;
 use super::timer::Timer;
 use crate::conf::{AppConf, RecorderSettings, RtmpConf};
+use crate::hls_http::Waiters;
 use crate::http::{HttpError, Response};
 use crate::live::shm::SlotReader;
 use crate::live::{ClientId, Delivery, Hub, StreamHandle, StreamKey};
@@ -132,6 +133,14 @@ pub struct ProcessState {
     pub timer: Option<Timer>,
     /// The worker started shutting down and the children that end with it were stopped.
     pub exiting: bool,
+}
+
+/// The `rtmp_hls` requests of this worker that wait for a playlist to change, and the timer
+/// that watches the playlists while any waits.
+#[derive(Default)]
+pub struct HlsWaits {
+    pub waiters: Waiters<NonNull<nginx_sys::ngx_http_request_t>>,
+    pub timer: Option<Timer>,
 }
 
 /// What the rest of the shell asks of a connection of this worker, without knowing its type.
@@ -281,6 +290,7 @@ struct Parts {
     mirror: RefCell<MirrorIo>,
     stat: RefCell<StatState>,
     processes: RefCell<ProcessState>,
+    hls_waits: RefCell<HlsWaits>,
     /// This worker's identity in the shared zones: its pid and a per-process nonce (pids are
     /// reused).
     owner: u64,
@@ -313,6 +323,7 @@ thread_local! {
             aggregator: Aggregator::default(),
         }),
         processes: RefCell::new(ProcessState::default()),
+        hls_waits: RefCell::new(HlsWaits::default()),
         owner: {
             // SAFETY: getpid has no preconditions.
             let pid = unsafe { libc::getpid() } as u64;
@@ -357,6 +368,12 @@ pub fn with_stat<T>(f: impl FnOnce(&mut StatState) -> T) -> T {
 }
 
 /// Runs `f` with the worker's child processes.
+/// Runs `f` with the waiting `rtmp_hls` requests. Not reentrant: `f` must not call into
+/// nginx (a request's cleanup comes back here).
+pub fn with_hls_waits<T>(f: impl FnOnce(&mut HlsWaits) -> T) -> T {
+    PARTS.with(|p| f(&mut p.hls_waits.borrow_mut()))
+}
+
 pub fn with_processes<T>(f: impl FnOnce(&mut ProcessState) -> T) -> T {
     PARTS.with(|p| f(&mut p.processes.borrow_mut()))
 }

@@ -1,0 +1,167 @@
+//! Waiting `rtmp_hls` requests: blocking playlist reloads and requests of the hinted next
+//! part. The publisher may be on any worker, so the wake-up comes from the files: one timer
+//! per worker, armed only while requests wait, stats each watched playlist every
+//! [`TICK_MS`] and re-reads it when it changed (a rename gives it a new inode), then answers
+//! the requests it satisfies ([`crate::hls_http::Waiters`] decides). A waiting request is a
+//! suspended nginx request (its count raised, `NGX_DONE`) plus an entry here: a client that
+//! goes away is forgotten by the request's cleanup; the wait ends in 503 at its limit.
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use ::ngx::http::Request;
+use nginx_sys::{
+    ngx_event_t, ngx_http_cleanup_add, ngx_http_finalize_request, ngx_http_request_t,
+    ngx_http_run_posted_requests, ngx_http_test_reading, ngx_int_t, NGX_DONE,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_SERVICE_UNAVAILABLE,
+};
+
+use super::http_reply::{self, Labels};
+use super::timer::Timer;
+use super::worker::with_hls_waits;
+use crate::hls_http::{classify, delta, Awaited, Outcome, PlaylistState, Stamp, Woken};
+
+/// How often watched playlists are checked while requests wait: well under the 50 ms a
+/// listed part may take to reach a waiting client, a `stat` per watched file per tick.
+pub const TICK_MS: u64 = 5;
+
+/// Labels of playlists.
+pub const PLAYLIST: Labels = Labels {
+    content_type: "application/vnd.apple.mpegurl",
+    cache_control: "no-cache",
+};
+
+/// The version of the file at `path`, or `None` when it is missing.
+pub fn stamp(path: &Path) -> Option<Stamp> {
+    let m = fs::metadata(path).ok()?;
+    let mtime_ns = (m.mtime() as u64).wrapping_mul(1_000_000_000) + m.mtime_nsec() as u64;
+    Some([m.dev(), m.ino(), mtime_ns, m.size()])
+}
+
+/// Suspends request `r` until `playlist` (read at `stamp`) satisfies `awaited`, for at most
+/// `limit_ms`. Returns what the content handler returns: `NGX_DONE`, or 503 when this worker
+/// already holds `max` waiting requests.
+///
+/// # Safety
+/// `r` must be the live request of a content handler that is running.
+pub unsafe fn suspend(
+    r: *mut ngx_http_request_t,
+    playlist: &Path,
+    stamp: Option<Stamp>,
+    awaited: Awaited,
+    limit_ms: u64,
+    max: usize,
+) -> ngx_int_t {
+    if with_hls_waits(|h| h.waiters.len()) >= max {
+        return NGX_HTTP_SERVICE_UNAVAILABLE as ngx_int_t;
+    }
+    // SAFETY: a live request (contract).
+    let cln = unsafe { ngx_http_cleanup_add(r, 0) };
+    let Some(handle) = NonNull::new(r).filter(|_| !cln.is_null()) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    let deadline = super::now_ms() + limit_ms;
+    let id = with_hls_waits(|h| h.waiters.add(handle, playlist, stamp, awaited, deadline));
+    // SAFETY: `cln` was just added to the live request; `main` is the live main request. The
+    // raised count keeps the request alive after the handler returns `NGX_DONE` until
+    // `ngx_http_finalize_request` in [`finish`]; `ngx_http_test_reading` finalizes it when
+    // the client closes, which runs the cleanup.
+    unsafe {
+        (*cln).handler = Some(cleanup);
+        (*cln).data = id as usize as *mut c_void;
+        let main = (*r).main;
+        (*main).set_count((*main).count() + 1);
+        (*r).read_event_handler = Some(ngx_http_test_reading);
+    }
+    timer().arm(TICK_MS as _);
+    NGX_DONE as ngx_int_t
+}
+
+/// The worker's watch timer, created on first use.
+fn timer() -> Timer {
+    let t = with_hls_waits(|h| h.timer);
+    t.unwrap_or_else(|| {
+        let t = Timer::new(tick);
+        with_hls_waits(|h| h.timer = Some(t));
+        t
+    })
+}
+
+/// A waiting request ended before it was answered (client gone, worker exiting).
+unsafe extern "C" fn cleanup(data: *mut c_void) {
+    let _ = super::catch(|| with_hls_waits(|h| h.waiters.remove(data as usize as u64)));
+}
+
+unsafe extern "C" fn tick(_ev: *mut ngx_event_t) {
+    let _ = super::catch(watch);
+}
+
+fn watch() {
+    for (path, old) in with_hls_waits(|h| h.waiters.watched()) {
+        let now = stamp(&path);
+        if now.is_some() && now == old {
+            continue;
+        }
+        let text = now.and_then(|_| fs::read_to_string(&path).ok());
+        let state = text.as_deref().map(PlaylistState::parse);
+        let woken = with_hls_waits(|h| h.waiters.update(&path, now, state.as_ref()));
+        for w in woken {
+            answer(w, text.as_deref());
+        }
+    }
+    for w in with_hls_waits(|h| h.waiters.expire(super::now_ms())) {
+        answer(w, None);
+    }
+    if with_hls_waits(|h| !h.waiters.is_empty()) {
+        timer().arm(TICK_MS as _);
+    }
+}
+
+/// Answers a woken request and ends it.
+fn answer(w: Woken<NonNull<ngx_http_request_t>>, text: Option<&str>) {
+    let r = w.handle.as_ptr();
+    let rc = super::catch(|| {
+        // SAFETY: a waiting request stays alive until it is finalized here (its raised count);
+        // one that ended earlier was removed from the waiters by its cleanup.
+        let req = unsafe { Request::from_ngx_http_request(r) };
+        match (w.outcome, w.awaited, text) {
+            (Outcome::Expired, ..) => NGX_HTTP_SERVICE_UNAVAILABLE as ngx_int_t,
+            (Outcome::Gone, ..) => NGX_HTTP_NOT_FOUND as ngx_int_t,
+            (Outcome::Ready, Awaited::Playlist { skip, .. }, Some(text)) => {
+                let d = skip.and_then(|s| delta(text, s));
+                http_reply::body(req, PLAYLIST, d.as_deref().unwrap_or(text).as_bytes())
+            }
+            (Outcome::Ready, Awaited::Part { file }, _) => {
+                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                match classify(name) {
+                    Ok(t) => http_reply::file(req, labels(t.kind, t.content_type), &file),
+                    Err(_) => NGX_HTTP_NOT_FOUND as ngx_int_t,
+                }
+            }
+            (Outcome::Ready, Awaited::Playlist { .. }, None) => NGX_HTTP_NOT_FOUND as ngx_int_t,
+        }
+    });
+    finish(r, rc.unwrap_or(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t));
+}
+
+/// Labels of a served file.
+pub fn labels(kind: crate::hls_http::FileKind, content_type: &'static str) -> Labels {
+    Labels {
+        content_type,
+        cache_control: kind.cache_control(),
+    }
+}
+
+/// Ends a suspended request with `rc` and runs what it posted.
+fn finish(r: *mut ngx_http_request_t, rc: ngx_int_t) {
+    // SAFETY: `r` is a suspended request, alive until this finalization; its connection is
+    // read before and stays valid for the posted requests, as in nginx's own event handlers.
+    unsafe {
+        let c = (*r).connection;
+        ngx_http_finalize_request(r, rc);
+        ngx_http_run_posted_requests(c);
+    }
+}
