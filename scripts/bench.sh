@@ -228,3 +228,11 @@ if [[ ${BENCH_CODECS:-1} != 0 ]]; then
     stop_nginx
     NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" CODEC_REPS="$REPS" "$ROOT/scripts/bench_codecs.sh" | tee -a "$OUT/table.txt"
 fi
+
+# The LL-HLS rows (scripts/bench_llhls.sh): memory per waiting blocking-reload request of
+# `rtmp_hls` (worker RSS with 0, 1000 and 5000 waiting) and the wake-up latency once the part
+# is listed. BENCH_LLHLS=0 skips it.
+if [[ ${BENCH_LLHLS:-1} != 0 ]]; then
+    stop_nginx
+    NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" "$ROOT/scripts/bench_llhls.sh" | tee -a "$OUT/table.txt"
+fi
