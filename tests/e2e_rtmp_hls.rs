@@ -506,3 +506,41 @@ fn delta_updates_skip_the_old_segments_only() {
     );
     n.assert_no_crash();
 }
+
+#[test]
+fn bad_rtmp_hls_directives_fail_nginx_t_with_file_and_line() {
+    for (loc, needle, message) in [
+        (
+            "location /a/ { rtmp_hls_max_waiting 0; }",
+            "rtmp_hls_max_waiting 0",
+            "invalid \"rtmp_hls_max_waiting\" value \"0\"",
+        ),
+        (
+            "location /a/ { rtmp_hls_max_waiting lots; }",
+            "rtmp_hls_max_waiting lots",
+            "invalid \"rtmp_hls_max_waiting\" value",
+        ),
+        (
+            "location /a/ {\n rtmp_hls;\n rtmp_hls; }",
+            " rtmp_hls; }",
+            "\"rtmp_hls\" directive is duplicate",
+        ),
+        (
+            "location /a/ { rtmp_hls on; }",
+            "rtmp_hls on",
+            "invalid number of arguments in \"rtmp_hls\"",
+        ),
+    ] {
+        let n = Nginx::prepare("rtmp-hls-conf", &conf(1).http(loc));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {loc:?}");
+        assert!(err.contains(message), "{loc:?}: {err}");
+        let text = fs::read_to_string(&n.conf).unwrap();
+        let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let at = format!("{}:{line}", n.conf.display());
+        assert!(err.contains(&at), "{loc:?}: expected {at} in {err}");
+    }
+    let n = Nginx::prepare("rtmp-hls-conf", &conf(1));
+    assert!(n.test_config().status.success());
+}
