@@ -187,6 +187,18 @@ fn plain_hls_is_served_through_the_handler_and_plays() {
         "{head}"
     );
     assert!(head.ends_with("\r\n\r\n"), "HEAD has a body: {head}");
+    // Ranges of media files.
+    let mut s = TcpStream::connect(("127.0.0.1", n.http_port)).unwrap();
+    write!(
+        s,
+        "GET /hls/{seg} HTTP/1.0\r\nHost: x\r\nRange: bytes=188-375\r\n\r\n"
+    )
+    .unwrap();
+    let mut ranged = Vec::new();
+    s.read_to_end(&mut ranged).unwrap();
+    let split = ranged.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert!(ranged.starts_with(b"HTTP/1.1 206"));
+    assert_eq!(&ranged[split + 4..], &r.body[188..376]);
     // Missing files; a stream of one application is not found under another's name.
     assert_eq!(http::get(n.http_port, "/hls/nope.m3u8").status, 404);
     assert_eq!(http::get(n.http_port, "/hls/other/cam.m3u8").status, 404);

@@ -147,6 +147,8 @@ pub fn file(req: &mut Request, labels: Labels, path: &Path) -> ngx_int_t {
         return NGX_HTTP_NOT_FOUND as ngx_int_t;
     }
     let size = st.st_size;
+    // nginx's range filter answers `Range` requests from the file buffer.
+    req.as_mut().set_allow_ranges(1);
     if let Err(rc) = header(req, labels, size, Some(st.st_mtime)) {
         return rc;
     }
