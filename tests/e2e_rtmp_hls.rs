@@ -41,11 +41,14 @@ fn start(name: &str, workers: u32) -> Nginx {
     Nginx::start_prepared(n)
 }
 
-/// Replaces `path` atomically, as the HLS writer does (temp file + rename).
-fn write_atomic(path: &Path, text: &[u8]) {
+/// Replaces `path` atomically, as the HLS writer does (temp file + rename); returns the
+/// instant just before the rename: nothing may answer from the new text before it.
+fn write_atomic(path: &Path, text: &[u8]) -> Instant {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, text).unwrap();
+    let before = Instant::now();
     fs::rename(&tmp, path).unwrap();
+    before
 }
 
 /// An LL-HLS playlist: `complete` segments of 4 parts of 0.25 s from media sequence `first`,
@@ -287,7 +290,7 @@ fn nothing_outside_hls_path_is_served() {
 fn blocking_reload_answers_when_the_part_is_listed_never_before() {
     let n = start("rtmp-hls-block", 2);
     let list = n.prefix.join("hls/live/ll.m3u8");
-    write_atomic(&list, ll_playlist(10, 3, 1, false).as_bytes());
+    let _ = write_atomic(&list, ll_playlist(10, 3, 1, false).as_bytes());
     let port = n.http_port;
 
     // Listed already: answered at once, with or without a part.
@@ -339,8 +342,11 @@ fn blocking_reload_answers_when_the_part_is_listed_never_before() {
             b"x",
         )
         .unwrap();
-        write_atomic(&list, ll_playlist(10, 3, open, false).as_bytes());
-        let listed = Instant::now();
+        assert!(
+            reqs.iter().all(|(_, p)| !p.handle.is_finished()),
+            "{want} answered early"
+        );
+        let listed = write_atomic(&list, ll_playlist(10, 3, open, false).as_bytes());
         for (_s, p) in reqs {
             let (status, worker, at, body) = p.handle.join().unwrap();
             assert_eq!(status, 200, "{want}");
@@ -360,8 +366,8 @@ fn blocking_reload_answers_when_the_part_is_listed_never_before() {
     // A whole segment: `_HLS_msn=13` waits for segment 13's EXTINF.
     let (_s, p) = request(port, "/hls/ll.m3u8?_HLS_msn=13");
     thread::sleep(Duration::from_millis(200));
-    write_atomic(&list, ll_playlist(10, 4, 0, false).as_bytes());
-    let listed = Instant::now();
+    assert!(!p.handle.is_finished());
+    let listed = write_atomic(&list, ll_playlist(10, 4, 0, false).as_bytes());
     let (status, _, at, body) = p.handle.join().unwrap();
     assert_eq!(status, 200);
     assert!(at >= listed && at - listed <= Duration::from_millis(50));
@@ -373,7 +379,7 @@ fn blocking_reload_answers_when_the_part_is_listed_never_before() {
 fn waits_end_in_503_hinted_parts_wait_and_closed_clients_free_their_place() {
     let n = start("rtmp-hls-wait", 2);
     let list = n.prefix.join("hls/live/ll.m3u8");
-    write_atomic(&list, ll_playlist(0, 2, 1, false).as_bytes());
+    let _ = write_atomic(&list, ll_playlist(0, 2, 1, false).as_bytes());
     let port = n.http_port;
 
     // Nothing comes: 503 after three target durations (3 s), not before.
@@ -392,8 +398,8 @@ fn waits_end_in_503_hinted_parts_wait_and_closed_clients_free_their_place() {
     let (_s, p) = request(port, "/hls/ll-2.1.ts");
     thread::sleep(Duration::from_millis(200));
     fs::write(n.prefix.join("hls/live/ll-2.1.ts"), b"PART-2-1").unwrap();
-    write_atomic(&list, ll_playlist(0, 2, 2, false).as_bytes());
-    let listed = Instant::now();
+    assert!(!p.handle.is_finished());
+    let listed = write_atomic(&list, ll_playlist(0, 2, 2, false).as_bytes());
     let (status, _, at, body) = p.handle.join().unwrap();
     assert_eq!((status, body.as_slice()), (200, &b"PART-2-1"[..]));
     assert!(at - listed <= Duration::from_millis(50));
@@ -484,7 +490,7 @@ fn delta_updates_skip_the_old_segments_only() {
     let n = start("rtmp-hls-delta", 2);
     let list = n.prefix.join("hls/live/ll.m3u8");
     let full = ll_playlist(100, 12, 2, false);
-    write_atomic(&list, full.as_bytes());
+    let _ = write_atomic(&list, full.as_bytes());
     let port = n.http_port;
     let r = http::get(port, "/hls/ll.m3u8?_HLS_skip=YES");
     assert_eq!(r.status, 200);
@@ -502,7 +508,7 @@ fn delta_updates_skip_the_old_segments_only() {
     let (_s, p) = request(port, "/hls/ll.m3u8?_HLS_msn=112&_HLS_part=2&_HLS_skip=YES");
     thread::sleep(Duration::from_millis(200));
     let next = ll_playlist(100, 12, 3, false);
-    write_atomic(&list, next.as_bytes());
+    let _ = write_atomic(&list, next.as_bytes());
     let (status, _, _, body) = p.handle.join().unwrap();
     assert_eq!(status, 200);
     let d = String::from_utf8(body).unwrap();
@@ -511,7 +517,7 @@ fn delta_updates_skip_the_old_segments_only() {
     // Without the request the full playlist; a playlist without CAN-SKIP-UNTIL is full.
     assert_eq!(http::get(port, "/hls/ll.m3u8").body, next.as_bytes());
     let plain = next.replace(",CAN-SKIP-UNTIL=6", "");
-    write_atomic(&list, plain.as_bytes());
+    let _ = write_atomic(&list, plain.as_bytes());
     assert_eq!(
         http::get(port, "/hls/ll.m3u8?_HLS_skip=YES").body,
         plain.as_bytes()
@@ -555,4 +561,26 @@ fn bad_rtmp_hls_directives_fail_nginx_t_with_file_and_line() {
     }
     let n = Nginx::prepare("rtmp-hls-conf", &conf(1));
     assert!(n.test_config().status.success());
+}
+
+#[test]
+fn a_reload_answers_the_waiting_requests_of_the_old_workers() {
+    let n = start("rtmp-hls-reload", 2);
+    let _ = write_atomic(
+        &n.prefix.join("hls/live/ll.m3u8"),
+        ll_playlist(0, 2, 1, false).as_bytes(),
+    );
+    let waiting: Vec<_> = (0..4)
+        .map(|_| request(n.http_port, "/hls/ll.m3u8?_HLS_msn=3"))
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    n.signal("reload");
+    for (_s, p) in waiting {
+        let (status, _, at, _) = p.handle.join().unwrap();
+        assert_eq!(status, 503, "a waiting request of an old worker");
+        assert!(at - t < Duration::from_millis(2000), "{:?}", at - t);
+    }
+    assert_eq!(http::get(n.http_port, "/hls/ll.m3u8").status, 200);
+    n.assert_no_crash();
 }

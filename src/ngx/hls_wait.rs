@@ -120,6 +120,17 @@ fn watch() {
     }
 }
 
+/// The worker exits (a reload's old worker, quit, stop): nginx does not wait for suspended
+/// requests, so every waiting client gets 503 now and retries on a live worker.
+pub fn answer_all() {
+    if let Some(t) = with_hls_waits(|h| h.timer) {
+        t.cancel();
+    }
+    for w in with_hls_waits(|h| h.waiters.expire(u64::MAX)) {
+        answer(w, None);
+    }
+}
+
 /// Answers a woken request and ends it.
 fn answer(w: Woken<NonNull<ngx_http_request_t>>, text: Option<&str>) {
     let r = w.handle.as_ptr();

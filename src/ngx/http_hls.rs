@@ -381,6 +381,11 @@ fn wait_for_part(
     NGX_HTTP_NOT_FOUND as ngx_int_t
 }
 
+/// `exit_process`: the worker exits with requests still waiting; they are answered first.
+unsafe extern "C" fn exit_process(_cycle: *mut nginx_sys::ngx_cycle_t) {
+    let _ = super::catch(hls_wait::answer_all);
+}
+
 /// `rtmp_hls` and `rtmp_hls_max_waiting`.
 #[no_mangle]
 #[allow(non_upper_case_globals)]
@@ -388,5 +393,6 @@ pub static mut ngx_rtmp_rs_http_hls_module: ngx_module_t = ngx_module_t {
     ctx: ptr::addr_of_mut!(HTTP_CTX) as *mut c_void,
     commands: ptr::addr_of_mut!(HTTP_COMMANDS) as *mut ngx_command_t,
     type_: nginx_sys::NGX_HTTP_MODULE as ngx_uint_t,
+    exit_process: Some(exit_process),
     ..ngx_module_t::default()
 };
