@@ -30,6 +30,10 @@ fn tag(line: &str) -> Option<(&str, &str)> {
     Some(t.split_once(':').unwrap_or((t, "")))
 }
 
+fn is_map(line: &str) -> bool {
+    tag(line.trim()).is_some_and(|(n, _)| n == "EXT-X-MAP")
+}
+
 /// One complete media segment: its lines `start..end` and its duration.
 struct Block {
     start: usize,
@@ -90,15 +94,16 @@ pub fn delta(full: &str, skip: Skip) -> Option<String> {
     let (first, last) = (blocks.first()?, blocks.get(skipped.checked_sub(1)?)?);
     // The client keeps the skipped segments' initialization section from its last reload,
     // but the segments after the skip need the one in force to be named in this text.
-    let kept_has_map = blocks.get(skipped).is_some_and(|b| {
-        lines[b.start..b.end]
-            .iter()
-            .any(|l| tag(l.trim()).is_some_and(|(n, _)| n == "EXT-X-MAP"))
-    });
-    let carried_map = lines[first.start..last.end]
+    let kept_has_map = blocks
+        .get(skipped)
+        .and_then(|b| lines.get(b.start..b.end))
+        .is_some_and(|ls| ls.iter().any(|l| is_map(l)));
+    let carried_map = lines
+        .get(first.start..last.end)
+        .unwrap_or_default()
         .iter()
         .rev()
-        .find(|l| tag(l.trim()).is_some_and(|(n, _)| n == "EXT-X-MAP"))
+        .find(|l| is_map(l))
         .filter(|_| !kept_has_map);
 
     let need = match skip {
@@ -107,7 +112,7 @@ pub fn delta(full: &str, skip: Skip) -> Option<String> {
     };
     let mut out = String::with_capacity(full.len());
     let mut versioned = false;
-    for line in &lines[..first.start] {
+    for line in lines.get(..first.start).unwrap_or_default() {
         match tag(line.trim()) {
             Some(("EXT-X-VERSION", v)) => {
                 let v = v.trim().parse::<u64>().unwrap_or(0).max(need);
@@ -134,7 +139,7 @@ pub fn delta(full: &str, skip: Skip) -> Option<String> {
         out.push_str(map);
         out.push('\n');
     }
-    for line in &lines[last.end..] {
+    for line in lines.get(last.end..).unwrap_or_default() {
         out.push_str(line);
         out.push('\n');
     }

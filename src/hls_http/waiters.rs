@@ -3,7 +3,7 @@
 //! each change of a file is read once for all of its waiters. `H` is the shell's handle of a
 //! request.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::block::{satisfied, Want};
@@ -62,6 +62,8 @@ pub struct Waiters<H> {
     next_id: u64,
     entries: HashMap<u64, Entry<H>>,
     watches: HashMap<PathBuf, Watch>,
+    /// (deadline, id) of every entry: a tick looks at the due ones only.
+    deadlines: BTreeSet<(u64, u64)>,
 }
 
 impl<H> Default for Waiters<H> {
@@ -70,6 +72,7 @@ impl<H> Default for Waiters<H> {
             next_id: 1,
             entries: HashMap::new(),
             watches: HashMap::new(),
+            deadlines: BTreeSet::new(),
         }
     }
 }
@@ -113,6 +116,7 @@ impl<H> Waiters<H> {
             ids: Vec::new(),
         });
         watch.ids.push(id);
+        self.deadlines.insert((deadline_ms, id));
         self.entries.insert(
             id,
             Entry {
@@ -128,6 +132,7 @@ impl<H> Waiters<H> {
     /// Forgets request `id` (its client went away); nothing when it was answered already.
     pub fn remove(&mut self, id: u64) -> Option<H> {
         let e = self.entries.remove(&id)?;
+        self.deadlines.remove(&(e.deadline_ms, id));
         if let Some(w) = self.watches.get_mut(&e.watch) {
             w.ids.retain(|i| *i != id);
             if w.ids.is_empty() {
@@ -173,7 +178,11 @@ impl<H> Waiters<H> {
             Outcome::Gone
         };
         done.into_iter()
-            .filter_map(|id| self.entries.remove(&id))
+            .filter_map(|id| {
+                let e = self.entries.remove(&id)?;
+                self.deadlines.remove(&(e.deadline_ms, id));
+                Some(e)
+            })
             .map(|e| Woken {
                 handle: e.handle,
                 awaited: e.awaited,
@@ -185,10 +194,10 @@ impl<H> Waiters<H> {
     /// The requests whose wait limit passed at `now_ms`.
     pub fn expire(&mut self, now_ms: u64) -> Vec<Woken<H>> {
         let due: Vec<u64> = self
-            .entries
+            .deadlines
             .iter()
-            .filter(|(_, e)| e.deadline_ms <= now_ms)
-            .map(|(id, _)| *id)
+            .take_while(|(d, _)| *d <= now_ms)
+            .map(|(_, id)| *id)
             .collect();
         due.into_iter()
             .filter_map(|id| {
