@@ -179,7 +179,9 @@ pub static mut HTTP_COMMANDS: [ngx_command_t; 3] = [
 ///
 /// This is the one place where the access rules of HTTP players (`allow`/`deny play`,
 /// `play_secret`, `on_play`) apply to `rtmp_hls`: the shared check of HTTP requests is wired
-/// in here. Until then every request may read.
+/// in here. Until then every request may read. A check that waits for a callback suspends
+/// the request (raised count, `NGX_DONE`, as [`hls_wait::suspend`] does) and continues with
+/// [`playlist`] when allowed.
 fn may_read(_req: &Request, _app: &AppConf, _stream: &str) -> bool {
     true
 }
@@ -313,12 +315,25 @@ fn serve(req: &mut Request, r: *mut ngx_http_request_t, max_waiting: usize) -> n
     if !may_read(req, app, stream_of_playlist(rel)) {
         return NGX_HTTP_FORBIDDEN as ngx_int_t;
     }
-    let stamp = hls_wait::stamp(&path);
-    let Some(text) = read_playlist(&path) else {
+    playlist(req, r, &path, &directives, max_waiting)
+}
+
+/// Serves the playlist at `path` (its access checked) as `directives` ask: at once, 400, or
+/// after a wait. An asynchronous access check (`on_play`) continues here once it allowed
+/// the request.
+fn playlist(
+    req: &mut Request,
+    r: *mut ngx_http_request_t,
+    path: &Path,
+    directives: &Directives,
+    max_waiting: usize,
+) -> ngx_int_t {
+    let stamp = hls_wait::stamp(path);
+    let Some(text) = read_playlist(path) else {
         return NGX_HTTP_NOT_FOUND as ngx_int_t;
     };
     let state = PlaylistState::parse(&text);
-    match decide(&directives, &state) {
+    match decide(directives, &state) {
         Decision::Now => {
             let d = directives.skip.and_then(|s| delta(&text, s));
             http_reply::body(req, PLAYLIST, d.as_deref().unwrap_or(&text).as_bytes())
@@ -337,7 +352,7 @@ fn serve(req: &mut Request, r: *mut ngx_http_request_t, max_waiting: usize) -> n
             };
             let limit = wait_limit_ms(&state);
             // SAFETY: `r` is the running content handler's request.
-            unsafe { hls_wait::suspend(r, &path, stamp, awaited, limit, max_waiting) }
+            unsafe { hls_wait::suspend(r, path, stamp, awaited, limit, max_waiting) }
         }
     }
 }
