@@ -44,7 +44,7 @@ ARCH="$(dpkg --print-architecture)"
 MAINTAINER="${DEB_MAINTAINER:-ngx-rtmp developers <ngx-rtmp@example.org>}"
 EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}"
 
-STAGE="$ROOT/target/deb/stage"
+STAGE="$OUT/stage"
 rm -rf "$STAGE"
 umask 022
 mkdir -p "$STAGE/DEBIAN"
@@ -88,7 +88,7 @@ for script in postinst prerm postrm; do
 done
 
 # libc6 and libgcc-s1 as dpkg-shlibdeps computes them (it wants a debian/control to stand in).
-SHL="$ROOT/target/deb/shlibdeps"
+SHL="$OUT/shlibdeps"
 rm -rf "$SHL" && mkdir -p "$SHL/debian"
 printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$PKG" "$PKG" >"$SHL/debian/control"
 SHLIBS="$(cd "$SHL" && dpkg-shlibdeps -O -e"$STAGE/usr/lib/nginx/modules/ngx_rtmp_rs.so" 2>/dev/null |
