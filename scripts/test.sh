@@ -10,10 +10,12 @@ cd "$ROOT"
 # chromium: the hls.js player test; libnginx-mod-rtmp: the C module for side-by-side HLS
 # comparisons (tests load it into their own nginx only, never together with ours);
 # libnginx-mod-stream and openssl: the TLS endpoint (stream { listen ssl; proxy_pass }) and the
-# certificates of the rtmps:// relay tests; xsltproc: stat.xsl applied to real stat XML.
+# certificates of the rtmps:// relay tests; xsltproc: stat.xsl applied to real stat XML;
+# dpkg-dev, lintian, file, curl: building, checking and installing the Debian package
+# (tests/e2e_package.rs; util-linux's unshare gives it a throwaway copy of the system).
 TEST_PKGS=(ffmpeg binutils gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium libnginx-mod-rtmp
-    libnginx-mod-stream openssl xsltproc)
+    libnginx-mod-stream openssl xsltproc dpkg-dev lintian file curl util-linux)
 missing=()
 for p in "${TEST_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -61,4 +63,19 @@ export NGX_RTMP_FFMPEG9
 NGX_RTMP_MODULE="$("$ROOT/scripts/build.sh" | tail -n 1)"
 export NGX_RTMP_MODULE
 
+# nginx.org's 1.28 (--with-compat), built once from the nginx-src crate and cached under
+# target/, and the module built for it (tests/e2e_nginx_org.rs and the second pass below).
+NGINX_ORG="$("$ROOT/scripts/build_nginx.sh")"
+NGINX_ORG_SRC="$(sed -n 1p <<<"$NGINX_ORG")"
+NGX_RTMP_NGINX_ORG="$(sed -n 2p <<<"$NGINX_ORG")"
+NGX_RTMP_MODULE_ORG="$(NGINX_SOURCE_DIR="$NGINX_ORG_SRC" NGINX_BINARY="$NGX_RTMP_NGINX_ORG" "$ROOT/scripts/build.sh" | tail -n 1)"
+export NGX_RTMP_NGINX_ORG NGX_RTMP_MODULE_ORG
+
 cargo test --no-default-features --no-fail-fast -- "$@"
+
+# The core end-to-end tests once more on nginx 1.28 with the module built for it: publish over
+# IPv4/IPv6, HLS rules, RTMP play and reload, stat and control.
+echo "test.sh: the core end-to-end tests on nginx $("$NGX_RTMP_NGINX_ORG" -v 2>&1 | sed 's|.*nginx/||')" >&2
+NGX_RTMP_NGINX="$NGX_RTMP_NGINX_ORG" NGX_RTMP_MODULE="$NGX_RTMP_MODULE_ORG" \
+    cargo test --no-default-features --no-fail-fast \
+    --test e2e_publish --test e2e_hls --test e2e_play --test e2e_stat -- "$@"

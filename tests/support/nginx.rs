@@ -21,6 +21,20 @@ pub fn nginx_binary() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(NGINX))
 }
+
+/// The version of [`nginx_binary`] ("1.22.1"), as `nginx -v` says it.
+pub fn nginx_version() -> String {
+    let out = Command::new(nginx_binary())
+        .arg("-v")
+        .output()
+        .expect("nginx -v");
+    let said = String::from_utf8_lossy(&out.stderr);
+    said.split("nginx/")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_else(|| panic!("nginx -v said {said:?}"))
+        .to_owned()
+}
 /// Debian's libnginx-mod-rtmp (the C nginx-rtmp-module), for side-by-side comparisons. It
 /// registers `rtmp {}` too: never load it in the same nginx as ours.
 pub const C_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
