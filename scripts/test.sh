@@ -79,8 +79,9 @@ export NGX_RTMP_NGINX_ORG NGX_RTMP_MODULE_ORG
 cargo test --no-default-features --no-fail-fast -- "$@"
 
 # The core end-to-end tests once more on nginx 1.28 with the module built for it: publish over
-# IPv4/IPv6, HLS rules, RTMP play and reload, stat and control.
+# IPv4/IPv6, HLS rules, RTMP play and reload, stat and control, config errors, RTMPS ingest.
 echo "test.sh: the core end-to-end tests on nginx $("$NGX_RTMP_NGINX_ORG" -v 2>&1 | sed 's|.*nginx/||')" >&2
 NGX_RTMP_NGINX="$NGX_RTMP_NGINX_ORG" NGX_RTMP_MODULE="$NGX_RTMP_MODULE_ORG" \
     cargo test --no-default-features --no-fail-fast \
-    --test e2e_publish --test e2e_hls --test e2e_play --test e2e_stat -- "$@"
+    --test e2e_publish --test e2e_hls --test e2e_play --test e2e_stat --test e2e_config \
+    --test e2e_rtmps_ingest -- "$@"
