@@ -203,7 +203,10 @@ fn package_installs_reloads_serves_hls_and_removes_cleanly() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "package test failed:\n{said}");
+    // scripts/test.sh installs Debian's libnginx-mod-rtmp: the Conflicts steps run.
     for step in [
+        "step: Conflicts: dpkg -i fails while libnginx-mod-rtmp is installed",
+        "step: forced in beside an enabled C module",
         "step: dpkg -i: the module is enabled",
         "step: the packaged example configuration",
         "step: dpkg -r while the configuration uses the module",

@@ -48,6 +48,16 @@ if installed libnginx-mod-rtmp; then
     grep -q "conflicts with libnginx-mod-rtmp" <<<"$out" || fail "no conflict reported: $out"
     installed libnginx-mod-rtmp || fail "libnginx-mod-rtmp was removed"
     installed "$PKG" && fail "$PKG was installed"
+
+    step "forced in beside an enabled C module: postinst fails and leaves the module disabled"
+    ln -s /usr/share/nginx/modules-available/mod-rtmp.conf /etc/nginx/modules-enabled/50-mod-rtmp.conf
+    if out="$(dpkg -i --force-conflicts "$DEB" 2>&1)"; then fail "postinst accepted the C module beside it: $out"; fi
+    grep -q "nginx loads the C nginx-rtmp-module too" <<<"$out" || fail "postinst does not say why: $out"
+    [[ ! -e "$LINK" ]] || fail "$LINK left enabled beside the C module"
+    nginx -t -q
+    dpkg -P "$PKG" >/dev/null
+    rm /etc/nginx/modules-enabled/50-mod-rtmp.conf
+
     # Gone from the overlay only: the machine keeps it.
     dpkg -P libnginx-mod-rtmp >/dev/null
 else
