@@ -53,7 +53,7 @@ command -v cargo >/dev/null 2>&1 || { log "cargo not found: install Rust (https:
 NGINX_BINARY="$(cd "$(dirname "$NGINX_BINARY")" && pwd)/$(basename "$NGINX_BINARY")"
 BIN_VERSION="$("$NGINX_BINARY" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')"
 BIN_COMPAT=no
-"$NGINX_BINARY" -V 2>&1 | grep -q -- '--with-compat' && BIN_COMPAT=yes
+[[ "$("$NGINX_BINARY" -V 2>&1)" == *--with-compat* ]] && BIN_COMPAT=yes
 
 if [[ -n "${NGINX_SOURCE_DIR:-}" ]]; then
     CONF_DIR="$(cd "$NGINX_SOURCE_DIR" && pwd)"

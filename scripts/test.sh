@@ -74,7 +74,7 @@ NGINX_ORG="$("$ROOT/scripts/build_nginx.sh")"
 NGINX_ORG_SRC="$(sed -n 1p <<<"$NGINX_ORG")"
 NGX_RTMP_NGINX_ORG="$(sed -n 2p <<<"$NGINX_ORG")"
 NGX_RTMP_MODULE_ORG="$(NGINX_SOURCE_DIR="$NGINX_ORG_SRC" NGINX_BINARY="$NGX_RTMP_NGINX_ORG" "$ROOT/scripts/build.sh" | tail -n 1)"
-export NGX_RTMP_NGINX_ORG NGX_RTMP_MODULE_ORG
+export NGX_RTMP_NGINX_ORG NGX_RTMP_MODULE_ORG NGX_RTMP_NGINX_ORG_SRC="$NGINX_ORG_SRC"
 
 cargo test --no-default-features --no-fail-fast -- "$@"
 

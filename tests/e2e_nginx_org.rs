@@ -3,8 +3,8 @@
 //! loads, ingests, writes HLS and serves RTMP players; the module built for Debian's 1.22 is
 //! refused, by that nginx and by scripts/build.sh before any build.
 //!
-//! scripts/test.sh sets `NGX_RTMP_NGINX_ORG` (the 1.28 binary) and `NGX_RTMP_MODULE_ORG` (the
-//! module scripts/build.sh built for it).
+//! scripts/test.sh sets `NGX_RTMP_NGINX_ORG` (the 1.28 binary), `NGX_RTMP_NGINX_ORG_SRC` (its
+//! configured source tree) and `NGX_RTMP_MODULE_ORG` (the module scripts/build.sh built for it).
 
 mod support;
 
@@ -169,4 +169,58 @@ fn module_built_for_1_22_is_refused_by_1_28_and_by_build_sh() {
         "build.sh printed a module path: {:?}",
         out.stdout
     );
+}
+
+#[test]
+fn source_tree_without_compat_is_refused_before_building() {
+    let src = PathBuf::from(
+        std::env::var_os("NGX_RTMP_NGINX_ORG_SRC").expect("NGX_RTMP_NGINX_ORG_SRC is not set"),
+    );
+    assert!(src.join("src/core/nginx.h").is_file(), "{}", src.display());
+    // The same 1.28 sources, configured like a distribution build without --with-compat.
+    let copy = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("target/e2e/org-nocompat-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&copy);
+    fs::create_dir_all(&copy).expect("mkdir");
+    for part in ["auto", "src", "conf", "docs"] {
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(src.join(part))
+            .arg(&copy)
+            .status()
+            .expect("cp");
+        assert!(ok.success());
+    }
+    let out = Command::new("auto/configure")
+        .current_dir(&copy)
+        .args(["--with-http_ssl_module", "--with-stream"])
+        .output()
+        .expect("configure");
+    assert!(
+        out.status.success(),
+        "configure: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build.sh"))
+        .env("NGINX_BINARY", org_nginx())
+        .env("NGINX_SOURCE_DIR", &copy)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run build.sh");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "build.sh built without --with-compat:\n{said}"
+    );
+    assert!(
+        said.contains("refusing to build: --with-compat is 'yes'") && said.contains("'no'"),
+        "build.sh's refusal does not say why:\n{said}"
+    );
+    assert!(
+        !said.contains("cargo build"),
+        "build.sh started a build:\n{said}"
+    );
+    assert!(out.stdout.is_empty());
+    let _ = fs::remove_dir_all(&copy);
 }
