@@ -209,6 +209,7 @@ fn package_installs_reloads_serves_hls_and_removes_cleanly() {
         "step: forced in beside an enabled C module",
         "step: dpkg -i: the module is enabled",
         "step: the packaged example configuration",
+        "step: dpkg -i again (an upgrade)",
         "step: dpkg -r while the configuration uses the module",
         "step: dpkg -r after the configuration dropped rtmp {}",
         "step: dpkg -P: modules-enabled as it was",

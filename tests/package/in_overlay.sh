@@ -103,6 +103,13 @@ curl -fsS "http://127.0.0.1:$HTTP/" | grep -q 'dashboard.js' || fail "no dashboa
 curl -fsS -o /dev/null "http://127.0.0.1:$HTTP/hls.min.js" || fail "no hls.min.js"
 echo "HLS: $segments segments"
 
+step "dpkg -i again (an upgrade): the link stays, nginx reloads, a restart is advised"
+out="$(dpkg -i "$DEB" 2>&1)" || fail "the upgrade failed: $out"
+[[ -L "$LINK" ]] || fail "the upgrade lost $LINK"
+grep -q "reloading nginx" <<<"$out" || fail "no reload on upgrade: $out"
+grep -q "systemctl restart nginx" <<<"$out" || fail "no restart advice on upgrade: $out"
+wait_for 10 listening "$RTMP" || fail "no RTMP listener after the upgrade"
+
 step "dpkg -r while the configuration uses the module: refused, nginx unchanged"
 if out="$(dpkg -r "$PKG" 2>&1)"; then fail "dpkg -r removed a module the configuration uses: $out"; fi
 grep -q "not removed" <<<"$out" || fail "the refusal does not say why: $out"
