@@ -17,7 +17,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # nginx-src 1.28.5 carries nginx 1.28.3 (the crate's version is its own; the nginx version
 # follows the '+').
 CRATE_VERSION="${NGINX_SRC_VERSION:-1.28.5}"
-BUILD_PKGS=(build-essential libpcre2-dev libssl-dev zlib1g-dev)
+BUILD_PKGS=(build-essential libpcre2-dev libssl-dev zlib1g-dev python3)
 
 log() { echo "build_nginx.sh: $*" >&2; }
 
