@@ -16,6 +16,8 @@ mod grid;
 pub mod master;
 mod muxer;
 mod output;
+pub mod parts;
+pub mod pdt;
 pub mod playlist;
 mod schedule;
 mod segmenter;
@@ -24,8 +26,12 @@ mod stream_inf;
 pub mod ts;
 pub mod variant;
 
-pub use config::{FragmentType, HlsConfig, Naming, PlaylistKind, Slicing};
+pub use config::{
+    FragmentType, HlsConfig, Naming, PlaylistKind, Slicing, DEFAULT_PART_MS, MAX_PART_MS,
+    MIN_PART_MS,
+};
 pub use error::HlsError;
+pub use parts::{LowLatency, OpenParts, PartEntry, RenditionReport};
 pub use playlist::{Playlist, SegmentEntry};
 pub use schedule::{Cut, CutSchedule};
 pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};
