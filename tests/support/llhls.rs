@@ -157,14 +157,20 @@ pub fn parse(text: &str) -> LlPlaylist {
 
 /// `2026-12-07T08:35:00.123Z` as Unix ms (UTC only, as the writer emits).
 pub fn pdt_ms(v: &str) -> u64 {
-    let v = v.strip_suffix('Z').unwrap_or_else(|| panic!("PDT not in UTC: {v}"));
+    let v = v
+        .strip_suffix('Z')
+        .unwrap_or_else(|| panic!("PDT not in UTC: {v}"));
     let (date, time) = v.split_once('T').unwrap();
     let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
     let (hms, ms) = time.split_once('.').unwrap();
     assert_eq!(ms.len(), 3, "PDT with milliseconds: {v}");
     let t: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
     // Days from civil (proleptic Gregorian).
-    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
     let doy = (153 * m + 2) / 5 + d[2] - 1;
