@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use ngx_rtmp::hls::playlist::{parse, render};
-use ngx_rtmp::hls::{FragmentType, HlsConfig, HlsStream, LowLatency, PlaylistKind};
+use ngx_rtmp::hls::{FragmentType, HlsConfig, HlsStream, LowLatency, PlaylistKind, RenditionBoard};
 use ngx_rtmp::media::Frame;
 use support::fileops::*;
 use support::fmp4::parse_fragment;
@@ -331,4 +331,43 @@ fn low_latency_playlists_parse_back() {
         e.independent = true;
     }
     assert_eq!(render(&p), text);
+}
+
+#[test]
+fn rendition_reports_say_what_the_other_playlist_says() {
+    let board = RenditionBoard::new();
+    let d = demuxer(true, true);
+    let cfg = config(FragmentType::MpegTs, 2000);
+    let mut a = HlsStream::new(cfg.clone(), "cam_t0", None, now(0)).unwrap();
+    let mut b = HlsStream::new(cfg, "cam_t1", None, now(0)).unwrap();
+    a.report_to(board.clone());
+    b.report_to(board);
+    let mut fs = [Fs::default(), Fs::default()];
+    let mut streams = [a, b];
+    let uris = ["cam_t0.m3u8", "cam_t1.m3u8"];
+    let mut reports = 0;
+    for f in av_frames(0, 12_000, 30, 1000, true, true) {
+        for me in 0..2 {
+            let other = 1 - me;
+            let before = fs[me].playlists.len();
+            streams[me].push(&f, &d, now(f.dts)).unwrap();
+            fs[me].drain(&mut streams[me]);
+            if fs[me].playlists.len() == before {
+                continue;
+            }
+            let mine = llhls::parse(fs[me].last_playlist());
+            let theirs = fs[other].playlists.last().map(|(_, t)| llhls::parse(t));
+            match theirs.and_then(|t| t.last_part()) {
+                Some((msn, part)) => {
+                    assert_eq!(mine.reports.len(), 1);
+                    let r = &mine.reports[0];
+                    assert_eq!(r.uri, uris[other]);
+                    assert_eq!((r.last_msn, r.last_part), (msn, part));
+                    reports += 1;
+                }
+                None => assert!(mine.reports.is_empty()),
+            }
+        }
+    }
+    assert!(reports > 50, "{reports}");
 }

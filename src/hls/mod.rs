@@ -19,6 +19,7 @@ mod output;
 pub mod parts;
 pub mod pdt;
 pub mod playlist;
+mod reports;
 mod schedule;
 mod segmenter;
 mod stream;
@@ -33,6 +34,7 @@ pub use config::{
 pub use error::HlsError;
 pub use parts::{LowLatency, OpenParts, PartEntry, RenditionReport};
 pub use playlist::{Playlist, SegmentEntry};
+pub use reports::RenditionBoard;
 pub use schedule::{Cut, CutSchedule};
 pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};
 pub use stream::HlsStream;

@@ -11,6 +11,7 @@ use super::grid::{self, GridGate};
 use super::muxer::SegmentMuxer;
 use super::parts::{LowLatency, PartCutter};
 use super::playlist::Playlist;
+use super::reports::RenditionBoard;
 use super::schedule::{half_frame, CutSchedule, Role};
 use super::segmenter::{Decision, OpenSegment, Segmenter};
 use super::stream_inf::VariantInfo;
@@ -105,6 +106,8 @@ pub struct HlsStream {
     /// With Low-Latency HLS the playlist is written once per pushed frame at most, after the
     /// segment that follows a cut has opened (so the preload hint can name its first part).
     playlist_due: bool,
+    /// The other renditions of this stream's master (`#EXT-X-RENDITION-REPORT`).
+    board: Option<RenditionBoard>,
 }
 
 impl HlsStream {
@@ -177,6 +180,7 @@ impl HlsStream {
             cutter: config_part.map(PartCutter::new),
             pdt_offset: None,
             playlist_due: false,
+            board: None,
         };
         if s.config.nested {
             s.ops.push_back(FileOp::CreateDir {

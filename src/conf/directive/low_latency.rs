@@ -78,4 +78,55 @@ mod tests {
         assert_eq!(parse_part_duration("0.x"), Err(ValueError::Time));
         assert_eq!(parse_part_duration("0.3ms"), Err(ValueError::Time));
     }
+
+    #[test]
+    fn directives_resolve_with_their_defaults_and_ranges() {
+        let mut c = RtmpConf::new();
+        let s = c.add_server();
+        c.set(Scope::Server(s), "hls_low_latency", &["on"]).unwrap();
+        let mut apps = Vec::new();
+        for name in ["ll", "ll_short_no_dates", "plain_dated", "plain"] {
+            let app = c.add_application(s, name).unwrap();
+            let scope = Scope::Application { server: s, app };
+            for (d, v) in [("hls", "on"), ("hls_path", "/tmp")] {
+                c.set(scope, d, &[v]).unwrap();
+            }
+            apps.push(scope);
+        }
+        c.set(apps[1], "hls_part_duration", &["0.2s"]).unwrap();
+        c.set(apps[1], "hls_program_date_time", &["off"]).unwrap();
+        c.set(apps[2], "hls_low_latency", &["off"]).unwrap();
+        c.set(apps[2], "hls_program_date_time", &["on"]).unwrap();
+        c.set(apps[3], "hls_low_latency", &["off"]).unwrap();
+        for bad in ["199ms", "1.001", "2s", "0", "fast"] {
+            assert!(
+                matches!(
+                    c.set(apps[0], "hls_part_duration", &[bad]),
+                    Err(ConfError::Value { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(c.set(apps[0], "hls_low_latency", &["yes"]).is_err());
+        assert!(matches!(
+            c.set(apps[1], "hls_part_duration", &["1s"]),
+            Err(ConfError::Duplicate(_))
+        ));
+        c.finish().unwrap();
+        let got: Vec<(Option<u64>, bool)> = (0..4)
+            .map(|i| {
+                let hls = c.servers[0].applications[i].settings.hls.as_ref().unwrap();
+                (hls.config.part_ms, hls.config.program_date_time)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(330), true),
+                (Some(200), false),
+                (None, true),
+                (None, false)
+            ]
+        );
+    }
 }

@@ -8,6 +8,7 @@ use super::{HlsStream, State};
 use crate::files::{FileOp, Now};
 use crate::hls::error::HlsError;
 use crate::hls::parts::{OpenParts, PartEntry, PART_WINDOW_TARGETS};
+use crate::hls::reports::RenditionBoard;
 use crate::media::Track;
 
 impl HlsStream {
@@ -182,9 +183,38 @@ impl HlsStream {
         }
     }
 
+    /// Makes this stream one of the renditions on `board`: its playlist reports on the others
+    /// (Low-Latency HLS).
+    pub fn report_to(&mut self, board: RenditionBoard) {
+        self.board = Some(board);
+    }
+
+    /// Before a playlist write: posts where this rendition stands and takes the others'.
+    fn update_reports(&mut self) {
+        let (Some(board), Some(ll)) = (&self.board, self.playlist.low_latency.as_ref()) else {
+            return;
+        };
+        let p = &self.playlist;
+        let open = ll.open.as_ref().filter(|o| !o.parts.is_empty());
+        let last = match (open, p.entries.back()) {
+            (Some(o), _) => Some((
+                p.media_sequence + p.entries.len() as u64,
+                o.parts.len() as u64 - 1,
+            )),
+            (None, Some(e)) => Some((e.sequence, e.parts.len().saturating_sub(1) as u64)),
+            (None, None) => None,
+        };
+        board.post(&self.name, last);
+        let Some(ll) = self.playlist.low_latency.as_mut() else {
+            return;
+        };
+        board.reports_for(&self.name, self.config.nested, &mut ll.reports);
+    }
+
     /// Sets the preload hint to the part that appears next: the next one of the open segment
-    /// (none between segments and at the end).
+    /// (none between segments and at the end), and the rendition reports.
     pub(super) fn update_hint(&mut self) {
+        self.update_reports();
         let next = match (&self.state, &self.playlist.low_latency) {
             (State::Open(open), Some(ll)) if !self.playlist.ended => {
                 let index = ll.open.as_ref().map_or(0, |o| o.parts.len());
