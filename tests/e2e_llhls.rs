@@ -1,0 +1,583 @@
+//! Low-Latency HLS end to end: Debian's ffmpeg publishes H.264/AAC (a keyframe every second)
+//! into applications with `hls_low_latency on`, MPEG-TS and fMP4, and the files in `hls_path`
+//! are read over and over for 30 s as a player would: every playlist must be a full
+//! Low-Latency playlist (server control, part target, parts no longer than it, the parts of a
+//! segment adding up to its EXTINF, dates on every segment following the EXTINF), every part
+//! it lists must already be on disk, the preload hint must name the part listed next, the
+//! parts of each segment concatenated must be the segment's bytes, INDEPENDENT must be true to
+//! the media (ffprobe reads each part's first video packet) and every segment must decode
+//! with zero errors. A multitrack publish (FFmpeg 9) checks the rendition reports against the
+//! other rendition's playlist, hls.js with `lowLatencyMode` plays the parts served as static
+//! files, and bad values of the directives fail `nginx -t` with file and line.
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use support::ffmpeg9;
+use support::hls::decode_errors;
+use support::hls_js;
+use support::llhls::{self, LlPlaylist, Part};
+use support::nginx::{ffmpeg, Conf, Nginx};
+
+const PART_MS: u64 = 330;
+const WATCH: Duration = Duration::from_secs(30);
+
+/// Debian's ffmpeg publishing a test pattern (H.264 with a keyframe every second, AAC) in
+/// real time for `secs` seconds.
+fn publish(url: &str, secs: u32) -> Child {
+    ffmpeg()
+        .arg("-re")
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", &secs.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
+        .args(["-pix_fmt", "yuv420p", "-threads", "1"])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+        .spawn()
+        .expect("spawn ffmpeg")
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// What the watcher of one playlist saw and kept.
+struct Watcher {
+    dir: PathBuf,
+    playlist: String,
+    ext: &'static str,
+    /// Copies of the files listed, as they were when listed.
+    keep: PathBuf,
+    copied: HashSet<String>,
+    /// Parts of each segment, as listed with its EXTINF.
+    segments: BTreeMap<u64, (String, Vec<Part>)>,
+    /// INDEPENDENT of each part listed.
+    independent: BTreeMap<String, bool>,
+    init: Option<String>,
+    last: Option<LlPlaylist>,
+    reads: usize,
+    hints_followed: usize,
+    failures: Vec<String>,
+}
+
+impl Watcher {
+    fn new(dir: PathBuf, playlist: &str, ext: &'static str, keep: PathBuf) -> Watcher {
+        fs::create_dir_all(&keep).unwrap();
+        Watcher {
+            dir,
+            playlist: playlist.to_string(),
+            ext,
+            keep,
+            copied: HashSet::new(),
+            segments: BTreeMap::new(),
+            independent: BTreeMap::new(),
+            init: None,
+            last: None,
+            reads: 0,
+            hints_followed: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, what: String) {
+        if self.failures.len() < 20 {
+            self.failures.push(what);
+        }
+    }
+
+    fn copy(&mut self, uri: &str) {
+        if self.copied.contains(uri) {
+            return;
+        }
+        match fs::copy(self.dir.join(uri), self.keep.join(uri)) {
+            Ok(_) => {
+                self.copied.insert(uri.to_string());
+            }
+            Err(e) => self.fail(format!("{uri} listed but not readable: {e}")),
+        }
+    }
+
+    /// One read of the playlist, checked.
+    fn read(&mut self) {
+        let Ok(text) = fs::read_to_string(self.dir.join(&self.playlist)) else {
+            return;
+        };
+        let read_at = unix_ms();
+        let p = llhls::parse(&text);
+        self.reads += 1;
+        if p.part_target_ms != Some(PART_MS) {
+            self.fail(format!("PART-TARGET {:?}:\n{text}", p.part_target_ms));
+        }
+        let control = format!(
+            "CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.990,CAN-SKIP-UNTIL={}.000",
+            6 * p.target_s
+        );
+        if p.server_control.as_deref() != Some(control.as_str()) {
+            self.fail(format!("server control {:?}", p.server_control));
+        }
+        let listed: Vec<Part> = p
+            .segments
+            .iter()
+            .flat_map(|s| s.parts.clone())
+            .chain(p.open_parts.clone())
+            .collect();
+        for part in &listed {
+            if part.duration_ms > PART_MS {
+                self.fail(format!("{} lasts {} ms", part.uri, part.duration_ms));
+            }
+            self.independent.insert(part.uri.clone(), part.independent);
+            self.copy(&part.uri);
+        }
+        if let Some(map) = p.segments.first().and_then(|s| s.map.clone()) {
+            self.copy(&map);
+            self.init = Some(map);
+        }
+        for s in &p.segments {
+            if !s.parts.is_empty() {
+                let sum: u64 = s.parts.iter().map(|p| p.duration_ms).sum();
+                if sum != s.duration_ms {
+                    self.fail(format!(
+                        "parts of {} add up to {sum} ms, EXTINF {}",
+                        s.uri, s.duration_ms
+                    ));
+                }
+                self.segments
+                    .entry(s.msn)
+                    .or_insert_with(|| (s.uri.clone(), s.parts.clone()));
+            }
+            if s.pdt_ms.is_none() {
+                self.fail(format!("{} has no date", s.uri));
+            }
+        }
+        for s in p.segments.iter().rev().take(4) {
+            self.copy(&s.uri);
+        }
+        for w in p.segments.windows(2) {
+            if let (Some(a), Some(b)) = (w[0].pdt_ms, w[1].pdt_ms) {
+                if b != a + w[0].duration_ms && !w[1].discontinuity {
+                    self.fail(format!(
+                        "dates of {} and {} differ by {} ms, EXTINF {}",
+                        w[0].uri,
+                        w[1].uri,
+                        b as i64 - a as i64,
+                        w[0].duration_ms
+                    ));
+                }
+            }
+        }
+        // The live edge's date is the wall clock of its media, give or take the encoder.
+        let edge = p.open_pdt_ms.or_else(|| {
+            p.segments
+                .last()
+                .and_then(|s| s.pdt_ms.map(|t| t + s.duration_ms))
+        });
+        let parts_ms: u64 = p.open_parts.iter().map(|p| p.duration_ms).sum();
+        if let Some(edge) = edge {
+            let edge = edge + if p.open_pdt_ms.is_some() { parts_ms } else { 0 };
+            let behind = read_at as i64 - edge as i64;
+            if !(-1000..=5000).contains(&behind) {
+                self.fail(format!("live edge dated {behind} ms behind the wall clock"));
+            }
+        }
+        // The hint of the previous read names the first part listed since.
+        if let Some(prev) = &self.last {
+            let seen: HashSet<&str> = prev
+                .segments
+                .iter()
+                .flat_map(|s| &s.parts)
+                .chain(&prev.open_parts)
+                .map(|p| p.uri.as_str())
+                .collect();
+            let newest_prev = prev
+                .open_parts
+                .last()
+                .or(prev.segments.last().and_then(|s| s.parts.last()));
+            let at = newest_prev.and_then(|n| listed.iter().position(|p| p.uri == n.uri));
+            let first_new = match at {
+                Some(i) => listed.get(i + 1),
+                None => listed.iter().find(|p| !seen.contains(p.uri.as_str())),
+            };
+            if let (Some(hint), Some(first_new)) = (&prev.hint, first_new) {
+                if *hint == first_new.uri {
+                    self.hints_followed += 1;
+                } else {
+                    self.fail(format!("hint {hint}, then {} appeared", first_new.uri));
+                }
+            }
+        }
+        if p.hint.is_none() && !p.endlist {
+            self.fail(format!("no preload hint:\n{text}"));
+        }
+        if let Some(h) = &p.hint {
+            if listed.iter().any(|p| &p.uri == h) {
+                self.fail(format!("hint {h} is already listed"));
+            }
+        }
+        self.last = Some(p);
+    }
+
+    /// A file of the init segment and `uri` (fMP4), or `uri` itself (TS), for ffmpeg.
+    fn playable(&self, uri: &str, scratch: &Path) -> PathBuf {
+        match &self.init {
+            Some(init) => {
+                let mut data = fs::read(self.keep.join(init)).unwrap();
+                data.extend(fs::read(self.keep.join(uri)).unwrap());
+                let p = scratch.join(format!("with-init-{uri}.mp4"));
+                fs::write(&p, data).unwrap();
+                p
+            }
+            None => self.keep.join(uri),
+        }
+    }
+
+    /// The checks over the files kept: parts concatenated are segments, INDEPENDENT true to
+    /// the media, segments decode cleanly.
+    fn check_files(&mut self, scratch: &Path) {
+        fs::create_dir_all(scratch).unwrap();
+        let mut complete = 0;
+        let segments = self.segments.clone();
+        for (uri, parts) in segments.values() {
+            if !self.copied.contains(uri) || !parts.iter().all(|p| self.copied.contains(&p.uri)) {
+                continue;
+            }
+            let mut joined = Vec::new();
+            for p in parts {
+                joined.extend(fs::read(self.keep.join(&p.uri)).unwrap());
+            }
+            if joined != fs::read(self.keep.join(uri)).unwrap() {
+                self.fail(format!("parts of {uri} are not its bytes"));
+            }
+            let errors = decode_errors(&self.playable(uri, scratch));
+            if !errors.is_empty() {
+                self.fail(format!("{uri} decodes with errors: {errors}"));
+            }
+            complete += 1;
+        }
+        if complete < 8 {
+            self.fail(format!(
+                "only {complete} segments seen with all their parts"
+            ));
+        }
+        let (mut keyed, mut total) = (0, 0);
+        let parts = self.independent.clone();
+        for (uri, flag) in &parts {
+            if !self.copied.contains(uri) {
+                continue;
+            }
+            let file = self.playable(uri, scratch);
+            let key = first_video_packet_is_key(&file);
+            if key != Some(*flag) {
+                self.fail(format!(
+                    "{uri}: INDEPENDENT={flag}, first video packet key {key:?}"
+                ));
+            }
+            keyed += usize::from(*flag);
+            total += 1;
+        }
+        if total < 60 || keyed == 0 || keyed == total {
+            self.fail(format!("{keyed} of {total} parts independent"));
+        }
+        assert!(self.uri_ext_ok(), "part names");
+    }
+
+    fn uri_ext_ok(&self) -> bool {
+        self.independent
+            .keys()
+            .all(|u| u.ends_with(&format!(".{}", self.ext)))
+    }
+}
+
+/// Whether the first video packet of `file` is a keyframe, as ffprobe reads it.
+fn first_video_packet_is_key(file: &Path) -> Option<bool> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-read_intervals", "%+#1", "-show_entries", "packet=flags"])
+        .args(["-of", "csv=p=0"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().map(|flags| flags.starts_with('K'))
+}
+
+#[test]
+fn ts_and_fmp4_low_latency_files_hold_the_rules() {
+    let conf = Conf::rtmp(
+        "server { listen 127.0.0.1:{rtmp_port};
+           application llts { live on; hls on; hls_path {prefix}/www/ts; hls_fragment 2;
+             hls_low_latency on; hls_part_duration 0.33s; }
+           application llfmp4 { live on; hls on; hls_path {prefix}/www/fmp4; hls_fragment 2;
+             hls_fragment_type fmp4; hls_low_latency on; hls_part_duration 330ms; } }",
+    );
+    let n = Nginx::start("llhls", &conf);
+    let mut publishers = [
+        publish(&n.rtmp_url("llts", "cam"), 45),
+        publish(&n.rtmp_url("llfmp4", "cam"), 45),
+    ];
+    let mut watchers = [
+        Watcher::new(
+            n.prefix.join("www/ts"),
+            "cam.m3u8",
+            "ts",
+            n.prefix.join("keep/ts"),
+        ),
+        Watcher::new(
+            n.prefix.join("www/fmp4"),
+            "cam.m3u8",
+            "m4s",
+            n.prefix.join("keep/fmp4"),
+        ),
+    ];
+    let start = Instant::now();
+    while watchers.iter().any(|w| w.reads == 0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no playlist:\n{}",
+            n.error_log()
+        );
+        for w in &mut watchers {
+            w.read();
+        }
+        sleep(Duration::from_millis(50));
+    }
+    let start = Instant::now();
+    while start.elapsed() < WATCH {
+        for w in &mut watchers {
+            w.read();
+        }
+        for p in &mut publishers {
+            assert!(p.try_wait().unwrap().is_none(), "publisher exited early");
+        }
+        sleep(Duration::from_millis(40));
+    }
+    for p in &mut publishers {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    for (w, label) in watchers.iter_mut().zip(["ts", "fmp4"]) {
+        w.check_files(&n.prefix.join("scratch").join(label));
+        eprintln!(
+            "{label}: {} reads, {} segments with parts, {} parts, {} hints followed",
+            w.reads,
+            w.segments.len(),
+            w.independent.len(),
+            w.hints_followed
+        );
+        assert!(w.failures.is_empty(), "{label}:\n{}", w.failures.join("\n"));
+        assert!(
+            w.hints_followed > 60,
+            "{label}: {} hints followed",
+            w.hints_followed
+        );
+    }
+    n.assert_no_crash();
+}
+
+#[test]
+fn rendition_reports_match_the_other_renditions_playlists() {
+    let conf = Conf::rtmp(
+        "server { listen 127.0.0.1:{rtmp_port};
+           application live { live on; hls on; hls_path {prefix}/www/hls; hls_fragment 2;
+             hls_fragment_type fmp4; hls_low_latency on; } }",
+    );
+    let n = Nginx::start("llhls-reports", &conf);
+    // Two H.264 tracks of one pattern with keyframes at the same instants, and AAC.
+    let mut publisher = ffmpeg9::command()
+        .arg("-re")
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", "40"])
+        .args(["-filter_complex", "[0:v]split=2[a][b];[b]scale=160:90[c]"])
+        .args(["-map", "[a]", "-map", "[c]", "-map", "1:a"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-threads", "1"])
+        .args([
+            "-g",
+            "30",
+            "-keyint_min",
+            "30",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .arg(n.rtmp_url("live", "cam"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("FFmpeg 9 publish");
+    let dir = n.prefix.join("www/hls");
+    let names = ["cam_t0.m3u8", "cam_t1.m3u8"];
+    let read = |name: &str| {
+        fs::read_to_string(dir.join(name))
+            .ok()
+            .map(|t| llhls::parse(&t))
+    };
+    let start = Instant::now();
+    while names
+        .iter()
+        .any(|m| read(m).and_then(|p| p.last_part()).is_none())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no renditions:\n{}",
+            n.error_log()
+        );
+        assert!(
+            publisher.try_wait().unwrap().is_none(),
+            "publisher exited early"
+        );
+        sleep(Duration::from_millis(100));
+    }
+    let (mut checked, mut failures) = (0, Vec::new());
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        for (me, other) in [(0, 1), (1, 0)] {
+            // The other playlist before and after this one: the report lies between.
+            let before = read(names[other]).and_then(|p| p.last_part());
+            let Some(mine) = read(names[me]) else {
+                continue;
+            };
+            let after = read(names[other]).and_then(|p| p.last_part());
+            let reports: Vec<_> = mine
+                .reports
+                .iter()
+                .filter(|r| r.uri == names[other])
+                .collect();
+            let [r] = reports.as_slice() else {
+                failures.push(format!("{}: reports {:?}", names[me], mine.reports));
+                continue;
+            };
+            let said = (r.last_msn, r.last_part);
+            if mine.endlist {
+                continue;
+            }
+            match (before, after) {
+                (Some(b), Some(a)) if b <= said && said <= a => checked += 1,
+                // The other may have been one write ahead when this one was written.
+                (Some(b), Some(_)) if said < b && reaches(said, b) => checked += 1,
+                (b, a) => failures.push(format!(
+                    "{} reports {said:?} for {}, which went {b:?} -> {a:?}",
+                    names[me], names[other]
+                )),
+            }
+        }
+        sleep(Duration::from_millis(30));
+    }
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    eprintln!("{checked} rendition reports checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked > 200, "{checked}");
+    n.assert_no_crash();
+}
+
+/// Whether a report of `said` trails the other playlist's `now` by one part at most (that
+/// playlist was rewritten after this one was).
+fn reaches(said: (u64, u64), now: (u64, u64)) -> bool {
+    said.0 == now.0 && said.1 + 1 == now.1 || said.0 + 1 == now.0 && now.1 == 0
+}
+
+#[test]
+fn hls_js_in_low_latency_mode_plays_the_parts() {
+    let conf = Conf::rtmp(
+        "server { listen 127.0.0.1:{rtmp_port};
+           application live { live on; hls on; hls_path {prefix}/www/hls; hls_fragment 1;
+             hls_fragment_type fmp4; hls_low_latency on; hls_part_duration 0.33s; } }",
+    )
+    .http(
+        "location /hls/ { root {prefix}/www;
+             types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; }
+             add_header Cache-Control no-cache; }
+         location /player/ { root {prefix}/www;
+             types { text/html html; application/javascript js; } }",
+    );
+    let n = Nginx::start("llhls-player", &conf);
+    hls_js::install_page(&n.prefix.join("www/player"));
+    let mut publisher = publish(&n.rtmp_url("live", "cam"), 60);
+    let playlist = n.prefix.join("www/hls/cam.m3u8");
+    hls_js::wait_listed(&n, &playlist, &mut publisher, 3);
+    let page = format!(
+        "http://127.0.0.1:{}/player/index.html?ll=1&src=/hls/cam.m3u8",
+        n.http_port
+    );
+    let watch = 12.0;
+    let played = hls_js::play(&page, "llhls-player.png", watch);
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    eprintln!("{}", played.stdout);
+    let size = played.assert_played(watch, &|| format!("nginx:\n{}", n.error_log()));
+    assert_eq!(size, "320 240", "decoded picture size");
+    let latencies = played.latencies();
+    assert!(
+        latencies.len() >= 10,
+        "hls.js reported no latency:\n{}",
+        played.stdout
+    );
+    let last = *latencies.last().unwrap();
+    eprintln!("hls.js latency with Low-Latency HLS from static files: {last:.2} s");
+    assert!(last > 0.0 && last < 10.0, "latency {last}");
+    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e/llhls-player.png");
+    assert!(fs::metadata(&shot).map(|m| m.len() > 1000).unwrap_or(false));
+    fs::copy(&shot, n.prefix.join("llhls-player.png")).unwrap();
+    // The player fetched parts, not only whole segments.
+    let access = fs::read_to_string(n.prefix.join("logs/access.log")).unwrap_or_default();
+    let part_gets = access.lines().filter(|l| is_part_request(l)).count();
+    assert!(part_gets > 10, "{part_gets} part requests:\n{access}");
+    n.assert_no_crash();
+}
+
+/// Whether an access log line fetched a part (`cam-12.3.m4s`, not the segment `cam-12.m4s`).
+fn is_part_request(line: &str) -> bool {
+    let Some((_, rest)) = line.split_once("GET /hls/cam-") else {
+        return false;
+    };
+    rest.split_once(".m4s")
+        .is_some_and(|(stem, _)| stem.contains('.'))
+}
+
+#[test]
+fn bad_low_latency_values_fail_nginx_t_with_file_and_line() {
+    for (line, message) in [
+        ("hls_part_duration 0.1s;", "hls_part_duration"),
+        ("hls_part_duration 2s;", "hls_part_duration"),
+        ("hls_part_duration 0.3x;", "hls_part_duration"),
+        ("hls_low_latency maybe;", "hls_low_latency"),
+        ("hls_program_date_time 1;", "hls_program_date_time"),
+    ] {
+        let body = format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}};\n application live {{ live on; hls on;\n hls_path {{prefix}}/www/hls;\n {line}\n }} }}"
+        );
+        let n = Nginx::prepare("llhls-conf", &Conf::rtmp(&body));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nginx -t accepted {line}");
+        assert!(err.contains(message), "{line}: {err}");
+        let text = fs::read_to_string(&n.conf).unwrap();
+        let at = text.lines().position(|l| l.contains(line)).unwrap() + 1;
+        let location = format!("{}:{at}", n.conf.display());
+        assert!(
+            err.contains(&location),
+            "{line}: expected {location} in:\n{err}"
+        );
+    }
+}
