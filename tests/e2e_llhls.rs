@@ -537,7 +537,9 @@ fn hls_js_in_low_latency_mode_plays_the_parts() {
     );
     let last = *latencies.last().unwrap();
     eprintln!("hls.js latency with Low-Latency HLS from static files: {last:.2} s");
-    assert!(last > 0.0 && last < 10.0, "latency {last}");
+    // Three parts of hold-back plus a part in flight: far below the three target durations
+    // of plain HLS.
+    assert!(last > 0.0 && last < 3.0, "latency {last}");
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e/llhls-player.png");
     assert!(fs::metadata(&shot).map(|m| m.len() > 1000).unwrap_or(false));
     fs::copy(&shot, n.prefix.join("llhls-player.png")).unwrap();

@@ -123,14 +123,14 @@ pub(crate) fn render_trailer(s: &mut String, ll: &LowLatency) {
 
 /// Parses the attributes of an `#EXT-X-PART` line this module wrote.
 pub(crate) fn parse_part(attrs: &str) -> Option<PartEntry> {
+    // The URI is quoted and may hold commas: it is cut out before the other attributes.
+    let (head, rest) = attrs.split_once("URI=\"")?;
+    let (uri, tail) = rest.split_once('"')?;
     let mut duration = None;
-    let mut uri = None;
     let mut independent = false;
-    for attr in attrs.split(',') {
+    for attr in head.split(',').chain(tail.split(',')) {
         if let Some(v) = attr.strip_prefix("DURATION=") {
             duration = super::playlist::parse_duration_ms(v);
-        } else if let Some(v) = attr.strip_prefix("URI=") {
-            uri = Some(v.strip_prefix('"')?.strip_suffix('"')?.to_owned());
         } else if attr == "INDEPENDENT=YES" {
             independent = true;
         }
@@ -138,7 +138,7 @@ pub(crate) fn parse_part(attrs: &str) -> Option<PartEntry> {
     Some(PartEntry {
         duration_ms: duration?,
         independent,
-        uri: uri?,
+        uri: uri.to_owned(),
     })
 }
 
@@ -286,5 +286,9 @@ mod tests {
             })
         );
         assert_eq!(parse_part("URI=\"x\""), None);
+        assert_eq!(
+            parse_part("DURATION=0.2,URI=\"http://h/a,b/c-1.0.ts\"").map(|p| p.uri),
+            Some("http://h/a,b/c-1.0.ts".to_owned())
+        );
     }
 }
