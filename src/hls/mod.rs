@@ -11,6 +11,7 @@ mod annexb;
 mod bandwidth;
 pub mod cmaf;
 mod config;
+mod duration;
 mod error;
 mod grid;
 pub mod master;

@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use bytes::{Bytes, BytesMut};
 
-use super::playlist::format_duration;
+use super::duration::{format_duration, parse_duration_ms};
 
 /// Slack for timestamp jitter when predicting where the next frame ends, ms.
 const JITTER_MS: u64 = 4;
@@ -130,7 +130,7 @@ pub(crate) fn parse_part(attrs: &str) -> Option<PartEntry> {
     let mut independent = false;
     for attr in head.split(',').chain(tail.split(',')) {
         if let Some(v) = attr.strip_prefix("DURATION=") {
-            duration = super::playlist::parse_duration_ms(v);
+            duration = parse_duration_ms(v);
         } else if attr == "INDEPENDENT=YES" {
             independent = true;
         }

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use super::config::PlaylistKind;
+pub use super::duration::format_duration;
+use super::duration::parse_duration_ms;
 use super::parts::{self, LowLatency, PartEntry};
 use super::pdt;
 
@@ -48,11 +50,6 @@ pub struct Playlist {
     pub ended: bool,
     /// The Low-Latency HLS tags, with `hls_low_latency`.
     pub low_latency: Option<LowLatency>,
-}
-
-/// `ms` as seconds with exactly three decimals ("4.000").
-pub fn format_duration(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
 /// The lowest `#EXT-X-VERSION` the playlist's features need (RFC 8216 7): 3 for decimal
@@ -147,22 +144,6 @@ fn segment_head<'a>(
     if let Some(t) = program_date_time_ms {
         let _ = writeln!(s, "#EXT-X-PROGRAM-DATE-TIME:{}", pdt::format(t));
     }
-}
-
-/// Parses "4.000" (or "4", "4.5") into ms.
-pub(crate) fn parse_duration_ms(v: &str) -> Option<u64> {
-    let (int, frac) = match v.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (v, ""),
-    };
-    let int: u64 = int.parse().ok()?;
-    let mut ms = 0u64;
-    let mut scale = 100;
-    for c in frac.chars().take(3) {
-        ms += u64::from(c.to_digit(10)?) * scale;
-        scale /= 10;
-    }
-    int.checked_mul(1000)?.checked_add(ms)
 }
 
 /// Parses a playlist this module wrote (for resuming). Entries get `id` 0:
