@@ -8,7 +8,8 @@ pub struct Now {
     /// A monotonic clock in ms (nginx's `ngx_current_msec`): deadlines of
     /// [`FileOp::Delete`] are on this clock.
     pub monotonic_ms: u64,
-    /// Wall clock, Unix ms: only used by `hls_fragment_naming system`.
+    /// Wall clock, Unix ms: used by `hls_fragment_naming system` and
+    /// `#EXT-X-PROGRAM-DATE-TIME`.
     pub unix_ms: u64,
 }
 

@@ -18,7 +18,6 @@ pub mod master;
 mod muxer;
 mod output;
 pub mod parts;
-pub mod pdt;
 pub mod playlist;
 mod reports;
 mod schedule;

@@ -8,7 +8,7 @@ use super::config::PlaylistKind;
 pub use super::duration::format_duration;
 use super::duration::parse_duration_ms;
 use super::parts::{self, LowLatency, PartEntry};
-use super::pdt;
+use crate::files::{date_time, parse_date_time};
 
 /// One listed segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +142,7 @@ fn segment_head<'a>(
     }
     *map = uri;
     if let Some(t) = program_date_time_ms {
-        let _ = writeln!(s, "#EXT-X-PROGRAM-DATE-TIME:{}", pdt::format(t));
+        let _ = writeln!(s, "#EXT-X-PROGRAM-DATE-TIME:{}", date_time(t));
     }
 }
 
@@ -187,7 +187,7 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
             let uri = v.strip_prefix("URI=\"")?.split('"').next()?;
             map = Some(uri.to_owned());
         } else if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
-            program_date_time_ms = Some(pdt::parse(v)?);
+            program_date_time_ms = Some(parse_date_time(v)?);
         } else if let Some(v) = line.strip_prefix("#EXT-X-PART:") {
             parts.push(parts::parse_part(v)?);
         } else if line == "#EXT-X-ENDLIST" {

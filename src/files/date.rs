@@ -1,6 +1,7 @@
-//! `#EXT-X-PROGRAM-DATE-TIME` values: Unix milliseconds as ISO 8601 (`2026-12-07T08:35:00.123Z`)
-//! and back, in the proleptic Gregorian calendar (days from civil dates as in H. Hinnant's
-//! "chrono-compatible low-level date algorithms").
+//! Dates in documents the outputs write (`#EXT-X-PROGRAM-DATE-TIME`, the MPD's times): Unix
+//! milliseconds as ISO 8601 in UTC (`2026-12-07T08:35:00.123Z`) and back, in the proleptic
+//! Gregorian calendar (days from civil dates as in H. Hinnant's "chrono-compatible low-level
+//! date algorithms").
 
 const MS_PER_DAY: u64 = 86_400_000;
 
@@ -31,7 +32,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// `unix_ms` as `YYYY-MM-DDThh:mm:ss.sssZ`.
-pub fn format(unix_ms: u64) -> String {
+pub fn date_time(unix_ms: u64) -> String {
     let days = (unix_ms / MS_PER_DAY) as i64;
     let ms_of_day = unix_ms % MS_PER_DAY;
     let (y, mo, d) = civil_from_days(days);
@@ -52,7 +53,7 @@ fn number(s: &str) -> Option<u64> {
 }
 
 /// Parses a date-time this module wrote (`Z`, or a `±hh:mm` offset; fractions to the ms).
-pub fn parse(v: &str) -> Option<u64> {
+pub fn parse_date_time(v: &str) -> Option<u64> {
     let (date, time) = v.split_once('T')?;
     let mut date = date.splitn(3, '-');
     let y = number(date.next()?)? as i64;
@@ -95,19 +96,19 @@ mod tests {
 
     #[test]
     fn formats_and_parses_back() {
-        assert_eq!(format(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(date_time(0), "1970-01-01T00:00:00.000Z");
         // 2026-12-07T08:35:00.123Z
         let t = 1_796_632_500_123;
-        assert_eq!(format(t), "2026-12-07T08:35:00.123Z");
-        assert_eq!(parse("2026-12-07T08:35:00.123Z"), Some(t));
-        assert_eq!(parse("2026-12-07T09:35:00.123+01:00"), Some(t));
-        assert_eq!(parse("2026-12-07T08:05:00.123-00:30"), Some(t));
-        assert_eq!(format(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(date_time(t), "2026-12-07T08:35:00.123Z");
+        assert_eq!(parse_date_time("2026-12-07T08:35:00.123Z"), Some(t));
+        assert_eq!(parse_date_time("2026-12-07T09:35:00.123+01:00"), Some(t));
+        assert_eq!(parse_date_time("2026-12-07T08:05:00.123-00:30"), Some(t));
+        assert_eq!(date_time(951_782_400_000), "2000-02-29T00:00:00.000Z");
         for t in [1, 59_999, 86_399_999, 4_102_444_800_000, 1_709_164_800_999] {
-            assert_eq!(parse(&format(t)), Some(t));
+            assert_eq!(parse_date_time(&date_time(t)), Some(t));
         }
-        assert_eq!(parse("2026-13-07T08:35:00Z"), None);
-        assert_eq!(parse("2026-12-07 08:35:00Z"), None);
-        assert_eq!(parse("2026-12-07T08:35:0x.1Z"), None);
+        assert_eq!(parse_date_time("2026-13-07T08:35:00Z"), None);
+        assert_eq!(parse_date_time("2026-12-07 08:35:00Z"), None);
+        assert_eq!(parse_date_time("2026-12-07T08:35:0x.1Z"), None);
     }
 }
