@@ -79,7 +79,7 @@ fn starts_with_keyframe(kind: FragmentType, part: &[u8]) -> bool {
 }
 
 /// The rules every Low-Latency playlist and its files keep.
-fn check(kind: FragmentType, fs: &Fs, frames_key_first: bool) {
+fn check(kind: FragmentType, fs: &Fs) {
     let lists = playlists(fs);
     assert!(lists.len() > 20, "{} playlists", lists.len());
     let mut independent: BTreeMap<String, bool> = BTreeMap::new();
@@ -116,7 +116,8 @@ fn check(kind: FragmentType, fs: &Fs, frames_key_first: bool) {
         for s in p.segments.iter().filter(|s| !s.parts.is_empty()) {
             let sum: u64 = s.parts.iter().map(|p| p.duration_ms).sum();
             assert_eq!(sum, s.duration_ms, "parts of {}", s.uri);
-            assert!(s.parts[0].independent || !frames_key_first);
+            // Every segment of these streams starts with a keyframe.
+            assert!(s.parts[0].independent);
         }
         // Dates on every segment, following the timeline.
         for w in p.segments.windows(2) {
@@ -166,14 +167,14 @@ fn check(kind: FragmentType, fs: &Fs, frames_key_first: bool) {
 fn ts_parts_concatenate_to_segments_and_are_listed_true_to_the_media() {
     let frames = av_frames(0, 20_000, 30, 1000, true, true);
     let fs = run(config(FragmentType::MpegTs, 2000), &frames, true, true);
-    check(FragmentType::MpegTs, &fs, true);
+    check(FragmentType::MpegTs, &fs);
 }
 
 #[test]
 fn fmp4_parts_are_fragments_and_concatenate_to_segments() {
     let frames = av_frames(0, 20_000, 30, 1000, true, true);
     let fs = run(config(FragmentType::Fmp4, 2000), &frames, true, true);
-    check(FragmentType::Fmp4, &fs, true);
+    check(FragmentType::Fmp4, &fs);
     // The map is written before the first playlist that lists a part.
     let text = fs
         .playlists
@@ -203,17 +204,20 @@ fn parts_that_start_at_a_keyframe_inside_a_segment_are_independent() {
     let frames = av_frames(0, 12_000, 25, 640, true, false);
     let fs = run(config(FragmentType::MpegTs, 2000), &frames, true, false);
     let last = llhls::parse(fs.last_playlist());
+    // Every part but the last of its segment holds eight frames.
+    for s in last.segments.iter().filter(|s| !s.parts.is_empty()) {
+        let (tail, full) = s.parts.split_last().unwrap();
+        assert!(full.iter().all(|p| p.duration_ms == 320), "{s:?}");
+        assert!(tail.duration_ms <= 320);
+    }
     let parts: Vec<_> = last.segments.iter().flat_map(|s| &s.parts).collect();
     assert!(parts.len() > 12);
-    assert!(parts
-        .iter()
-        .all(|p| p.duration_ms == 320 || p.uri.ends_with("0.ts") || p.duration_ms < 320));
     let mid_segment_keyed = parts
         .iter()
         .filter(|p| p.independent && !p.uri.ends_with(".0.ts"))
         .count();
     assert!(mid_segment_keyed > 3, "{parts:?}");
-    check(FragmentType::MpegTs, &fs, true);
+    check(FragmentType::MpegTs, &fs);
 }
 
 #[test]
