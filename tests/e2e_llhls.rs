@@ -499,21 +499,22 @@ fn reaches(said: (u64, u64), now: (u64, u64)) -> bool {
     said.0 == now.0 && said.1 + 1 == now.1 || said.0 + 1 == now.0 && now.1 == 0
 }
 
-#[test]
-fn hls_js_in_low_latency_mode_plays_the_parts() {
-    let conf = Conf::rtmp(
-        "server { listen 127.0.0.1:{rtmp_port};
-           application live { live on; hls on; hls_path {prefix}/www/hls; hls_fragment 1;
-             hls_fragment_type fmp4; hls_low_latency on; hls_part_duration 0.33s; } }",
-    )
+/// hls.js in `lowLatencyMode` plays the stream of `fragment_type` (`mpegts` or `fmp4`, parts
+/// named `.ts` or `.m4s`) from plain static files; returns its last latency estimate.
+fn hls_js_plays_the_parts(fragment_type: &str, ext: &str) -> f64 {
+    let conf = Conf::rtmp(&format!(
+        "server {{ listen 127.0.0.1:{{rtmp_port}};
+           application live {{ live on; hls on; hls_path {{prefix}}/www/hls; hls_fragment 1;
+             hls_fragment_type {fragment_type}; hls_low_latency on; hls_part_duration 0.33s; }} }}"
+    ))
     .http(
         "location /hls/ { root {prefix}/www;
-             types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; }
+             types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; video/mp2t ts; }
              add_header Cache-Control no-cache; }
          location /player/ { root {prefix}/www;
              types { text/html html; application/javascript js; } }",
     );
-    let n = Nginx::start("llhls-player", &conf);
+    let n = Nginx::start(&format!("llhls-player-{fragment_type}"), &conf);
     hls_js::install_page(&n.prefix.join("www/player"));
     let mut publisher = publish(&n.rtmp_url("live", "cam"), 60);
     let playlist = n.prefix.join("www/hls/cam.m3u8");
@@ -523,7 +524,8 @@ fn hls_js_in_low_latency_mode_plays_the_parts() {
         n.http_port
     );
     let watch = 12.0;
-    let played = hls_js::play(&page, "llhls-player.png", watch);
+    let shot_name = format!("llhls-player-{fragment_type}.png");
+    let played = hls_js::play(&page, &shot_name, watch);
     let _ = publisher.kill();
     let _ = publisher.wait();
     eprintln!("{}", played.stdout);
@@ -536,26 +538,39 @@ fn hls_js_in_low_latency_mode_plays_the_parts() {
         played.stdout
     );
     let last = *latencies.last().unwrap();
-    eprintln!("hls.js latency with Low-Latency HLS from static files: {last:.2} s");
+    eprintln!("hls.js latency, Low-Latency HLS ({fragment_type}) from static files: {last:.2} s");
     // Three parts of hold-back plus a part in flight: far below the three target durations
     // of plain HLS.
     assert!(last > 0.0 && last < 3.0, "latency {last}");
-    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e/llhls-player.png");
+    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/e2e")
+        .join(&shot_name);
     assert!(fs::metadata(&shot).map(|m| m.len() > 1000).unwrap_or(false));
-    fs::copy(&shot, n.prefix.join("llhls-player.png")).unwrap();
+    fs::copy(&shot, n.prefix.join(&shot_name)).unwrap();
     // The player fetched parts, not only whole segments.
     let access = fs::read_to_string(n.prefix.join("logs/access.log")).unwrap_or_default();
-    let part_gets = access.lines().filter(|l| is_part_request(l)).count();
+    let part_gets = access.lines().filter(|l| is_part_request(l, ext)).count();
     assert!(part_gets > 10, "{part_gets} part requests:\n{access}");
     n.assert_no_crash();
+    last
+}
+
+#[test]
+fn hls_js_in_low_latency_mode_plays_fmp4_parts() {
+    hls_js_plays_the_parts("fmp4", "m4s");
+}
+
+#[test]
+fn hls_js_in_low_latency_mode_plays_mpegts_parts() {
+    hls_js_plays_the_parts("mpegts", "ts");
 }
 
 /// Whether an access log line fetched a part (`cam-12.3.m4s`, not the segment `cam-12.m4s`).
-fn is_part_request(line: &str) -> bool {
+fn is_part_request(line: &str, ext: &str) -> bool {
     let Some((_, rest)) = line.split_once("GET /hls/cam-") else {
         return false;
     };
-    rest.split_once(".m4s")
+    rest.split_once(&format!(".{ext} "))
         .is_some_and(|(stem, _)| stem.contains('.'))
 }
 
