@@ -375,3 +375,22 @@ fn rendition_reports_say_what_the_other_playlist_says() {
     }
     assert!(reports > 50, "{reports}");
 }
+
+#[test]
+fn nested_parts_live_next_to_their_segment() {
+    let frames = av_frames(0, 6_000, 30, 1000, true, true);
+    let cfg = HlsConfig {
+        nested: true,
+        base_url: "http://cdn/hls/".into(),
+        ..config(FragmentType::Fmp4, 2000)
+    };
+    let fs = run(cfg, &frames, true, true);
+    let p = llhls::parse(fs.last_playlist());
+    let seg = p.segments.iter().find(|s| !s.parts.is_empty()).unwrap();
+    let id = seg.uri.strip_prefix("http://cdn/hls/live/").unwrap();
+    let id = id.strip_suffix(".m4s").unwrap();
+    for (i, part) in seg.parts.iter().enumerate() {
+        assert_eq!(part.uri, format!("http://cdn/hls/live/{id}.{i}.m4s"));
+        assert!(fs.files.contains_key(&format!("live/{id}.{i}.m4s")));
+    }
+}
