@@ -286,6 +286,8 @@ pub fn demux(data: &[u8]) {
 struct OpChecker {
     open: Option<String>,
     closed: std::collections::HashSet<String>,
+    /// Parts written (Low-Latency HLS).
+    parts: std::collections::HashSet<String>,
     /// The open recording's part file and the bytes appended to it.
     recording: Option<(String, u64)>,
 }
@@ -315,6 +317,21 @@ impl OpChecker {
                     let name = open.rsplit('/').next().unwrap_or(open);
                     assert!(!text.contains(name), "open segment {open} listed");
                 }
+                for line in text.lines().filter(|l| l.starts_with("#EXT-X-PART:")) {
+                    let uri = line
+                        .split("URI=\"")
+                        .nth(1)
+                        .and_then(|u| u.split('"').next());
+                    let uri = uri.expect("part URI");
+                    assert!(
+                        self.parts.iter().any(|p| p.ends_with(uri)),
+                        "part {uri} listed before it was written"
+                    );
+                }
+            }
+            FileOp::WritePart { path, contents } => {
+                assert!(!contents.is_empty(), "empty part {path}");
+                self.parts.insert(path.to_string());
             }
             FileOp::CreateDir { .. } | FileOp::Delete { .. } | FileOp::CancelDelete { .. } => {}
             FileOp::OpenRecording { part } => {
@@ -382,6 +399,9 @@ pub fn hls_stream(data: &[u8]) {
             ngx_rtmp::hls::FragmentType::MpegTs
         },
         base_url: String::new(),
+        // Low-Latency HLS for inputs of odd length: both shapes see every input.
+        part_ms: (rest.len() % 2 == 1).then_some(200),
+        program_date_time: rest.len() % 2 == 1,
     };
     let mut now = Now {
         monotonic_ms: 1_000,

@@ -18,6 +18,12 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "run as root (it writes $MODULES_DIR and $ETC)"
 
+# The package owns the same module file and link: upgrade it as a package.
+if dpkg-query -W -f='${Status}' libnginx-mod-rtmp-rs 2>/dev/null | grep -q "install ok installed"; then
+    die "the libnginx-mod-rtmp-rs package is installed and owns $MODULES_DIR/$NAME.so.
+Upgrade it with: scripts/package.sh && apt install ./target/deb/libnginx-mod-rtmp-rs_*.deb"
+fi
+
 # Both modules register `rtmp {}`: nginx would refuse to start with the two loaded.
 # -R: modules-enabled holds symlinks.
 if grep -Rqs "ngx_rtmp_module" "$ETC/modules-enabled/" "$ETC/nginx.conf"; then

@@ -37,21 +37,10 @@ if [[ $(id -u) -eq 0 ]]; then
     user_line="user $worker_user;"
     chown -R "$worker_user" "$PREFIX/tmp" "$PREFIX/www"
 fi
-# The dashboard and the stat stylesheet, with hls.js from npm (tests/player's copy when the
-# test suite installed it, else a one-time `npm install` under the prefix).
+# The dashboard and the stat stylesheet, with hls.js (scripts/hls_js.sh: tests/player's copy
+# when the test suite installed it, else a one-time `npm install` under target/).
 cp "$ROOT/nginx-conf/www/index.html" "$ROOT/nginx-conf/www/dashboard.js" "$ROOT/nginx-conf/stat.xsl" "$PREFIX/www/"
-HLS_JS_VERSION=1.7.4
-hls_js=""
-for cand in "$ROOT/tests/player/node_modules/hls.js/dist/hls.min.js" "$PREFIX/tmp/npm/node_modules/hls.js/dist/hls.min.js"; do
-    [[ -f "$cand" ]] && { hls_js="$cand"; break; }
-done
-if [[ -z "$hls_js" ]] && command -v npm >/dev/null 2>&1; then
-    echo "run.sh: npm install hls.js@$HLS_JS_VERSION (dashboard player)" >&2
-    mkdir -p "$PREFIX/tmp/npm"
-    if npm install --prefix "$PREFIX/tmp/npm" --no-audit --no-fund --loglevel=error "hls.js@$HLS_JS_VERSION" >&2; then
-        hls_js="$PREFIX/tmp/npm/node_modules/hls.js/dist/hls.min.js"
-    fi
-fi
+hls_js="$("$ROOT/scripts/hls_js.sh" | tail -n 1)" || hls_js=""
 if [[ -n "$hls_js" ]]; then
     cp "$hls_js" "$PREFIX/www/hls.min.js"
 else

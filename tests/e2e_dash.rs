@@ -12,7 +12,7 @@ use std::process::Command;
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
-use support::nginx::{ffmpeg_publish, run_with_timeout, Conf, Nginx, NGINX};
+use support::nginx::{ffmpeg_publish, nginx_binary, run_with_timeout, Conf, Nginx};
 
 const PUBLISH: Duration = Duration::from_secs(40);
 
@@ -208,7 +208,7 @@ fn seed_config_passes_nginx_t_and_writes_hls_and_dash() {
     );
     let conf: PathBuf = scratch.prefix.join("seed.conf");
     fs::write(&conf, seed_rewritten(&scratch.prefix, &module)).expect("write seed");
-    let t = Command::new(NGINX)
+    let t = Command::new(nginx_binary())
         .arg("-p")
         .arg(&scratch.prefix)
         .arg("-c")

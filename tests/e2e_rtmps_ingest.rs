@@ -18,6 +18,9 @@ use support::nginx::{
 };
 
 /// A self-signed certificate for `name` and its key in `dir` (`cert.pem`, `key.pem`).
+/// Writes new files and renames them into place, as renewal tools do: nginx 1.27.4 and later
+/// keep a certificate across reloads while its file has the same inode and mtime (seconds),
+/// which a rewrite in place within the same second would keep.
 fn make_certificate(dir: &Path, name: &str) {
     let out = Command::new("openssl")
         .args([
@@ -26,9 +29,9 @@ fn make_certificate(dir: &Path, name: &str) {
         .arg("-subj")
         .arg(format!("/CN={name}"))
         .arg("-keyout")
-        .arg(dir.join("key.pem"))
+        .arg(dir.join("key.pem.new"))
         .arg("-out")
-        .arg(dir.join("cert.pem"))
+        .arg(dir.join("cert.pem.new"))
         .output()
         .expect("run openssl");
     assert!(
@@ -36,6 +39,9 @@ fn make_certificate(dir: &Path, name: &str) {
         "openssl req failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    for f in ["key.pem", "cert.pem"] {
+        std::fs::rename(dir.join(format!("{f}.new")), dir.join(f)).expect("rename certificate");
+    }
 }
 
 /// nginx with one server listening plain on its RTMP port and with TLS on `tls_port`.

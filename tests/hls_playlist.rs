@@ -14,6 +14,8 @@ fn entry(sequence: u64, duration_ms: u64, discontinuity: bool) -> SegmentEntry {
         independent: true,
         uri: format!("live-{sequence}.ts"),
         map: None,
+        program_date_time_ms: None,
+        parts: Vec::new(),
     }
 }
 
@@ -29,6 +31,7 @@ fn playlist(kind: PlaylistKind, ended: bool) -> Playlist {
             entry(9, 1, false),
         ]),
         ended,
+        low_latency: None,
     }
 }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use crate::auth::{AccessList, KeyMap};
 use crate::dash::DashConfig;
 use crate::exec::ExecKind;
-use crate::hls::{FragmentType, HlsConfig, Naming, PlaylistKind, Slicing, VariantSpec};
+use crate::hls::{
+    FragmentType, HlsConfig, Naming, PlaylistKind, Slicing, VariantSpec, DEFAULT_PART_MS,
+};
 use crate::live::gop::{DEFAULT_MAX_BYTES as GOP_MAX_BYTES, DEFAULT_MAX_FRAMES as GOP_MAX_FRAMES};
 use crate::live::player::DEFAULT_MAX_PENDING_BYTES;
 use crate::live::{GopCache, QueuePolicy};
@@ -52,6 +54,9 @@ pub(super) struct AppLayer {
     pub(super) hls_type: Option<PlaylistKind>,
     pub(super) hls_fragment_type: Option<FragmentType>,
     pub(super) hls_base_url: Option<String>,
+    pub(super) hls_low_latency: Option<bool>,
+    pub(super) hls_part_duration: Option<u64>,
+    pub(super) hls_program_date_time: Option<bool>,
     /// `hls_variant` lines of this level; a level with some replaces inherited ones.
     pub(super) hls_variants: Option<Vec<VariantSpec>>,
     pub(super) dash: Option<bool>,
@@ -110,6 +115,9 @@ impl AppLayer {
                 .hls_base_url
                 .clone()
                 .or_else(|| parent.hls_base_url.clone()),
+            hls_low_latency: self.hls_low_latency.or(parent.hls_low_latency),
+            hls_part_duration: self.hls_part_duration.or(parent.hls_part_duration),
+            hls_program_date_time: self.hls_program_date_time.or(parent.hls_program_date_time),
             hls_variants: self
                 .hls_variants
                 .clone()
@@ -149,6 +157,14 @@ impl AppLayer {
                 kind: self.hls_type.unwrap_or(d.kind),
                 fragment_type: self.hls_fragment_type.unwrap_or(d.fragment_type),
                 base_url: self.hls_base_url.clone().unwrap_or(d.base_url),
+                part_ms: self
+                    .hls_low_latency
+                    .unwrap_or(false)
+                    .then(|| self.hls_part_duration.unwrap_or(DEFAULT_PART_MS)),
+                program_date_time: self
+                    .hls_program_date_time
+                    .or(self.hls_low_latency)
+                    .unwrap_or(d.program_date_time),
             };
             Some(HlsSettings {
                 path: PathBuf::from(path),

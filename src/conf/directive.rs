@@ -421,6 +421,9 @@ impl RtmpConf {
                 let l = self.app_layer(scope, "hls_base_url")?;
                 set_once(&mut l.hls_base_url, "hls_base_url", a.to_owned())
             }
+            "hls_low_latency" | "hls_part_duration" | "hls_program_date_time" => {
+                self.set_low_latency(scope, name, args)
+            }
             "hls_variant" => {
                 let (suffix, params) = args.split_first().ok_or(ConfError::Arity {
                     directive: "hls_variant",
@@ -556,6 +559,7 @@ impl RtmpConf {
 }
 
 mod exec;
+mod low_latency;
 
 #[cfg(test)]
 mod exec_tests;

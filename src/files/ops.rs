@@ -8,7 +8,8 @@ pub struct Now {
     /// A monotonic clock in ms (nginx's `ngx_current_msec`): deadlines of
     /// [`FileOp::Delete`] are on this clock.
     pub monotonic_ms: u64,
-    /// Wall clock, Unix ms: only used by `hls_fragment_naming system`.
+    /// Wall clock, Unix ms: used by `hls_fragment_naming system` and
+    /// `#EXT-X-PROGRAM-DATE-TIME`.
     pub unix_ms: u64,
 }
 
@@ -22,6 +23,9 @@ pub struct Now {
 ///   `WritePlaylist` that first lists it, so a listed segment is complete.
 /// - `WritePlaylist` must be atomic: write a temporary file in the same
 ///   directory, then rename it over `path`.
+/// - `WritePart` (a Low-Latency HLS part, complete when it appears) is written atomically
+///   as `WritePlaylist` is, before the `WritePlaylist` that first lists it; the segment's
+///   own `AppendSegment`s carry the same bytes.
 /// - `Delete` must not run before `not_before_ms` (on [`Now::monotonic_ms`]).
 ///   A pending delete is void when a later `OpenSegment` or `WritePlaylist`
 ///   names the same path, or a `CancelDelete` for it arrives. (A shell that
@@ -67,6 +71,8 @@ pub enum FileOp {
     CloseSegment { path: RelPath },
     /// Replace the playlist atomically (temp file + rename).
     WritePlaylist { path: RelPath, contents: Bytes },
+    /// Write a partial segment's file atomically (temp file + rename).
+    WritePart { path: RelPath, contents: Bytes },
     /// Remove a file, not before the deadline.
     Delete { path: RelPath, not_before_ms: u64 },
     /// Forget a pending `Delete` of this path (the stream resumed).

@@ -55,6 +55,13 @@ impl FragmentType {
     }
 }
 
+/// `hls_part_duration` when not given: about a tenth of a 3 s segment, as players expect.
+pub const DEFAULT_PART_MS: u64 = 330;
+/// Shortest `hls_part_duration`.
+pub const MIN_PART_MS: u64 = 200;
+/// Longest `hls_part_duration`.
+pub const MAX_PART_MS: u64 = 1_000;
+
 /// HLS settings of one application, with nginx-rtmp-module's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HlsConfig {
@@ -78,6 +85,11 @@ pub struct HlsConfig {
     pub fragment_type: FragmentType,
     /// `hls_base_url`: prefix of the segment URIs in the playlist.
     pub base_url: String,
+    /// `hls_low_latency on` with its `hls_part_duration` (ms): partial segments, the
+    /// Low-Latency HLS tags; `None` with `hls_low_latency off`.
+    pub part_ms: Option<u64>,
+    /// `hls_program_date_time`: `#EXT-X-PROGRAM-DATE-TIME` on every segment.
+    pub program_date_time: bool,
 }
 
 impl Default for HlsConfig {
@@ -94,6 +106,8 @@ impl Default for HlsConfig {
             kind: PlaylistKind::Live,
             fragment_type: FragmentType::MpegTs,
             base_url: String::new(),
+            part_ms: None,
+            program_date_time: false,
         }
     }
 }
@@ -115,6 +129,14 @@ impl HlsConfig {
         if self.playlist_length_ms == 0 {
             return Err(HlsError::InvalidConfig(
                 "hls_playlist_length must be positive",
+            ));
+        }
+        if self
+            .part_ms
+            .is_some_and(|p| !(MIN_PART_MS..=MAX_PART_MS).contains(&p))
+        {
+            return Err(HlsError::InvalidConfig(
+                "hls_part_duration must be within 200ms..1s",
             ));
         }
         if self.base_url.chars().any(char::is_control) {

@@ -11,12 +11,15 @@ mod annexb;
 mod bandwidth;
 pub mod cmaf;
 mod config;
+mod duration;
 mod error;
 mod grid;
 pub mod master;
 mod muxer;
 mod output;
+pub mod parts;
 pub mod playlist;
+mod reports;
 mod schedule;
 mod segmenter;
 mod stream;
@@ -24,9 +27,14 @@ mod stream_inf;
 pub mod ts;
 pub mod variant;
 
-pub use config::{FragmentType, HlsConfig, Naming, PlaylistKind, Slicing};
+pub use config::{
+    FragmentType, HlsConfig, Naming, PlaylistKind, Slicing, DEFAULT_PART_MS, MAX_PART_MS,
+    MIN_PART_MS,
+};
 pub use error::HlsError;
+pub use parts::{LowLatency, OpenParts, PartEntry, RenditionReport};
 pub use playlist::{Playlist, SegmentEntry};
+pub use reports::RenditionBoard;
 pub use schedule::{Cut, CutSchedule};
 pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};
 pub use stream::HlsStream;

@@ -147,6 +147,26 @@ impl SegmentMuxer {
         }
     }
 
+    /// Ends a part of the open segment at `end_ms` (Low-Latency HLS): everything written so
+    /// far becomes output. Returns a new initialization segment as [`end_segment`] does.
+    ///
+    /// [`end_segment`]: Self::end_segment
+    pub fn end_part(&mut self, end_ms: u64) -> Result<Option<Bytes>, HlsError> {
+        match self {
+            SegmentMuxer::Ts(m) => m.flush_audio().map(|()| None),
+            // A part is a fragment (moof + mdat) of its own.
+            SegmentMuxer::Cmaf(m) => m.end_segment(end_ms),
+        }
+    }
+
+    /// Starts the next part of the open segment: MPEG-TS repeats its tables there.
+    pub fn start_part(&mut self) -> Result<(), HlsError> {
+        match self {
+            SegmentMuxer::Ts(m) => m.write_tables(),
+            SegmentMuxer::Cmaf(_) => Ok(()),
+        }
+    }
+
     /// Output ready for the segment file; with `force`, everything written so far.
     pub fn take_output(&mut self, force: bool) -> Option<Bytes> {
         match self {

@@ -5,6 +5,10 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use super::config::PlaylistKind;
+pub use super::duration::format_duration;
+use super::duration::parse_duration_ms;
+use super::parts::{self, LowLatency, PartEntry};
+use crate::files::{date_time, parse_date_time};
 
 /// One listed segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +29,10 @@ pub struct SegmentEntry {
     /// URI of the initialization segment (`#EXT-X-MAP`) of an fMP4 segment; `None` for
     /// MPEG-TS.
     pub map: Option<String>,
+    /// `#EXT-X-PROGRAM-DATE-TIME` (Unix ms) of its first frame.
+    pub program_date_time_ms: Option<u64>,
+    /// Its parts, while it is recent enough to list them (Low-Latency HLS).
+    pub parts: Vec<PartEntry>,
 }
 
 /// A media playlist: everything rendering needs.
@@ -40,11 +48,8 @@ pub struct Playlist {
     pub entries: VecDeque<SegmentEntry>,
     /// `#EXT-X-ENDLIST`.
     pub ended: bool,
-}
-
-/// `ms` as seconds with exactly three decimals ("4.000").
-pub fn format_duration(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
+    /// The Low-Latency HLS tags, with `hls_low_latency`.
+    pub low_latency: Option<LowLatency>,
 }
 
 /// The lowest `#EXT-X-VERSION` the playlist's features need (RFC 8216 7): 3 for decimal
@@ -76,43 +81,69 @@ pub fn render(p: &Playlist) -> String {
             p.discontinuity_sequence
         );
     }
+    if let Some(ll) = &p.low_latency {
+        parts::render_header(&mut s, ll, p.target_duration_s);
+    }
     let mut map: Option<&str> = None;
     for e in &p.entries {
-        if e.discontinuity {
-            s.push_str("#EXT-X-DISCONTINUITY\n");
+        segment_head(
+            &mut s,
+            &mut map,
+            e.discontinuity,
+            e.map.as_deref(),
+            e.program_date_time_ms,
+        );
+        if p.low_latency.is_some() {
+            parts::render_parts(&mut s, &e.parts);
         }
-        // The map applies until the next one; it is repeated after a discontinuity so that
-        // every section names its own.
-        if let Some(uri) = e.map.as_deref() {
-            if e.discontinuity || map != Some(uri) {
-                let _ = writeln!(s, "#EXT-X-MAP:URI=\"{uri}\"");
-            }
-        }
-        map = e.map.as_deref();
         let _ = writeln!(s, "#EXTINF:{},", format_duration(e.duration_ms));
         s.push_str(&e.uri);
         s.push('\n');
     }
+    if let Some(ll) = &p.low_latency {
+        if let Some(open) = ll.open.as_ref().filter(|o| !o.parts.is_empty()) {
+            let pdt = open.program_date_time_ms;
+            segment_head(
+                &mut s,
+                &mut map,
+                open.discontinuity,
+                open.map.as_deref(),
+                pdt,
+            );
+            parts::render_parts(&mut s, &open.parts);
+        }
+    }
     if p.ended {
         s.push_str("#EXT-X-ENDLIST\n");
+    }
+    if let Some(ll) = &p.low_latency {
+        parts::render_trailer(&mut s, ll);
     }
     s
 }
 
-/// Parses "4.000" (or "4", "4.5") into ms.
-fn parse_duration_ms(v: &str) -> Option<u64> {
-    let (int, frac) = match v.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (v, ""),
-    };
-    let int: u64 = int.parse().ok()?;
-    let mut ms = 0u64;
-    let mut scale = 100;
-    for c in frac.chars().take(3) {
-        ms += u64::from(c.to_digit(10)?) * scale;
-        scale /= 10;
+/// The tags before a segment (or the parts of the open one): discontinuity, map, date.
+fn segment_head<'a>(
+    s: &mut String,
+    map: &mut Option<&'a str>,
+    discontinuity: bool,
+    uri: Option<&'a str>,
+    program_date_time_ms: Option<u64>,
+) {
+    if discontinuity {
+        s.push_str("#EXT-X-DISCONTINUITY\n");
     }
-    int.checked_mul(1000)?.checked_add(ms)
+    // The map applies until the next one; it is repeated after a discontinuity so that
+    // every section names its own.
+    if let Some(uri) = uri {
+        if discontinuity || *map != Some(uri) {
+            let _ = writeln!(s, "#EXT-X-MAP:URI=\"{uri}\"");
+        }
+    }
+    *map = uri;
+    if let Some(t) = program_date_time_ms {
+        let _ = writeln!(s, "#EXT-X-PROGRAM-DATE-TIME:{}", date_time(t));
+    }
 }
 
 /// Parses a playlist this module wrote (for resuming). Entries get `id` 0:
@@ -130,8 +161,11 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
         discontinuity_sequence: 0,
         entries: VecDeque::new(),
         ended: false,
+        low_latency: None,
     };
     let mut discontinuity = false;
+    let mut program_date_time_ms = None;
+    let mut parts = Vec::new();
     let mut independent = false;
     let mut duration: Option<u64> = None;
     let mut map: Option<String> = None;
@@ -152,6 +186,10 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
         } else if let Some(v) = line.strip_prefix("#EXT-X-MAP:") {
             let uri = v.strip_prefix("URI=\"")?.split('"').next()?;
             map = Some(uri.to_owned());
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            program_date_time_ms = Some(parse_date_time(v)?);
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PART:") {
+            parts.push(parts::parse_part(v)?);
         } else if line == "#EXT-X-ENDLIST" {
             p.ended = true;
         } else if line.starts_with('#') {
@@ -167,6 +205,8 @@ pub fn parse(text: &str, kind: PlaylistKind) -> Option<Playlist> {
                 independent,
                 uri: line.to_owned(),
                 map: map.clone(),
+                program_date_time_ms: program_date_time_ms.take(),
+                parts: std::mem::take(&mut parts),
             });
         }
     }

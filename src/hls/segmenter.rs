@@ -86,6 +86,8 @@ pub(crate) struct OpenSegment {
     pub video_generation: u32,
     /// A track appeared: cut with a discontinuity at the next keyframe.
     pub regroup: bool,
+    /// `#EXT-X-PROGRAM-DATE-TIME` of its first frame (Unix ms), when enabled.
+    pub program_date_time_ms: Option<u64>,
 }
 
 /// What to do with a frame while a segment is open.

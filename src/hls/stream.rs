@@ -9,7 +9,9 @@ use super::config::{HlsConfig, Naming, PlaylistKind, Slicing};
 use super::error::HlsError;
 use super::grid::{self, GridGate};
 use super::muxer::SegmentMuxer;
+use super::parts::{LowLatency, PartCutter};
 use super::playlist::Playlist;
+use super::reports::RenditionBoard;
 use super::schedule::{half_frame, CutSchedule, Role};
 use super::segmenter::{Decision, OpenSegment, Segmenter};
 use super::stream_inf::VariantInfo;
@@ -21,6 +23,7 @@ use crate::media::{Demuxer, Frame, Track};
 mod codecs;
 mod group;
 mod names;
+mod parts;
 mod previous;
 mod segments;
 
@@ -96,6 +99,15 @@ pub struct HlsStream {
     /// member that follows a [`CutSchedule`] is not).
     grid: bool,
     gate: GridGate,
+    /// Where parts are cut (`hls_low_latency`).
+    cutter: Option<PartCutter>,
+    /// Wall clock minus stream time of the current section (`hls_program_date_time`).
+    pdt_offset: Option<i128>,
+    /// With Low-Latency HLS the playlist is written once per pushed frame at most, after the
+    /// segment that follows a cut has opened (so the preload hint can name its first part).
+    playlist_due: bool,
+    /// The other renditions of this stream's master (`#EXT-X-RENDITION-REPORT`).
+    board: Option<RenditionBoard>,
 }
 
 impl HlsStream {
@@ -127,6 +139,7 @@ impl HlsStream {
         let seg = Segmenter::new(config.fragment_ms, config.max_fragment(), config.slicing);
         let mux = SegmentMuxer::new(config.fragment_type);
         let stream_codecs = codecs::StreamCodecs::new(config.fragment_type);
+        let config_part = config.part_ms;
         let mut s = Self {
             playlist: Playlist {
                 kind: config.kind,
@@ -135,6 +148,10 @@ impl HlsStream {
                 discontinuity_sequence: 0,
                 entries: VecDeque::new(),
                 ended: false,
+                low_latency: config.part_ms.map(|t| LowLatency {
+                    part_target_ms: t,
+                    ..LowLatency::default()
+                }),
             },
             config,
             name: name.to_owned(),
@@ -160,6 +177,10 @@ impl HlsStream {
             member: false,
             grid: false,
             gate: GridGate::default(),
+            cutter: config_part.map(PartCutter::new),
+            pdt_offset: None,
+            playlist_due: false,
+            board: None,
         };
         if s.config.nested {
             s.ops.push_back(FileOp::CreateDir {
@@ -224,6 +245,7 @@ impl HlsStream {
     fn emit_output(&mut self, force: bool) {
         while let Some(data) = self.mux.take_output(force) {
             self.meter.wrote(data.len());
+            self.record_part_output(&data);
             self.ops.push_back(FileOp::AppendSegment { data });
         }
     }
@@ -231,6 +253,12 @@ impl HlsStream {
     /// Feeds one frame of the stream's primary tracks. `codecs` is the stream's demuxer
     /// (for the tracks' configurations). Errors drop this frame only.
     pub fn push(&mut self, frame: &Frame, codecs: &Demuxer, now: Now) -> Result<(), HlsError> {
+        let result = self.push_frame(frame, codecs, now);
+        self.flush_playlist();
+        result
+    }
+
+    fn push_frame(&mut self, frame: &Frame, codecs: &Demuxer, now: Now) -> Result<(), HlsError> {
         if self.is_finished() {
             return Err(HlsError::Finished);
         }
@@ -333,7 +361,10 @@ impl HlsStream {
                 (_, d) => d,
             };
             match decision {
-                Decision::Append => return self.write_frame(frame, n.dts, n.pts, codecs),
+                Decision::Append => {
+                    self.cut_part_before(frame.track, n.dts, frame.keyframe)?;
+                    return self.write_frame(frame, n.dts, n.pts, codecs);
+                }
                 Decision::Hold => {
                     self.hold(n.pts, frame);
                     return Ok(());

@@ -329,6 +329,13 @@ impl TsMuxer {
         if discontinuity {
             self.last_pcr = None;
         }
+        self.write_tables()
+    }
+
+    /// Writes PAT and PMT for the current tracks (at a segment's start, and at every part's
+    /// start so that a part is readable on its own).
+    pub fn write_tables(&mut self) -> Result<(), HlsError> {
+        let tracks = self.tracks;
         let pat = TsPacket {
             header: header(PAT_PID, self.cc.next(PAT_PID)),
             adaptation_field: None,

@@ -1,8 +1,8 @@
 //! Executes the file operations of the HLS and DASH cores ([`FileOp`]) under their output
 //! directory: segments are created and appended to as bytes are produced, playlists (and
-//! DASH initialization segments) replaced atomically (temp file + rename), and deletions
-//! run on a worker timer once their deadline has passed. Paths come from the cores relative
-//! to the directory and are checked again here.
+//! DASH initialization segments, Low-Latency HLS parts) replaced atomically (temp file +
+//! rename), and deletions run on a worker timer once their deadline has passed. Paths come
+//! from the cores relative to the directory and are checked again here.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -82,7 +82,7 @@ impl FileWriter {
                 self.segment = None;
                 return Ok(true);
             }
-            FileOp::WritePlaylist { path, contents } => {
+            FileOp::WritePlaylist { path, contents } | FileOp::WritePart { path, contents } => {
                 let p = join(&self.root, path.as_str())?;
                 cancel_delete(&p);
                 let mut tmp = p.clone().into_os_string();

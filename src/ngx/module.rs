@@ -59,7 +59,7 @@ const fn simple(name: ngx_str_t, levels: ngx_uint_t) -> ngx_command_t {
     }
 }
 
-static mut CONF_COMMANDS: [ngx_command_t; 106] = [
+static mut CONF_COMMANDS: [ngx_command_t; 109] = [
     ngx_command_t {
         name: ngx_string!("server"),
         type_: RTMP_MAIN_CONF | (NGX_CONF_BLOCK | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -177,6 +177,9 @@ static mut CONF_COMMANDS: [ngx_command_t; 106] = [
     simple(ngx_string!("hls_fragment_type"), ANY_LEVEL),
     simple(ngx_string!("hls_base_url"), ANY_LEVEL),
     simple(ngx_string!("hls_variant"), ANY_LEVEL),
+    simple(ngx_string!("hls_low_latency"), ANY_LEVEL),
+    simple(ngx_string!("hls_part_duration"), ANY_LEVEL),
+    simple(ngx_string!("hls_program_date_time"), ANY_LEVEL),
     simple(ngx_string!("dash"), ANY_LEVEL),
     simple(ngx_string!("dash_path"), ANY_LEVEL),
     simple(ngx_string!("dash_fragment"), ANY_LEVEL),

@@ -10,6 +10,8 @@
 //! renditions whose keyframes the encoder put at the same instants (as a multitrack encoder
 //! does) have the same segments; each writes its status file, and the master is rendered
 //! from them (BANDWIDTH measured, CODECS and RESOLUTION from each track's configuration).
+//! With Low-Latency HLS the renditions share a [`RenditionBoard`], so each playlist reports
+//! where the others stand.
 //!
 //! When: every video track's SequenceStart comes in a message of its own, after the publish
 //! started. The stream starts as a single rendition (its HLS under its own name, as any
@@ -28,7 +30,7 @@ use super::file_ops::now;
 use super::log::Log;
 use super::outputs::{previous_playlist, Companion, MemberOf, OutputFiles};
 use crate::conf::AppConf;
-use crate::hls::{GroupMember, HlsStream, VariantGroup};
+use crate::hls::{GroupMember, HlsStream, RenditionBoard, VariantGroup};
 use crate::live::{AudioChoice, Output, Pipeline, StreamKey, TrackSelect};
 
 /// The name of the rendition of video track `id` of stream `name`.
@@ -58,6 +60,7 @@ pub fn watch(
         app,
         key: key.clone(),
         state: State::Single,
+        board: RenditionBoard::new(),
     };
     files.set_companion(Box::new(watch), pipeline, log);
 }
@@ -67,6 +70,8 @@ struct TrackRenditions {
     app: &'static AppConf,
     key: StreamKey,
     state: State,
+    /// Where the renditions tell each other their progress (`#EXT-X-RENDITION-REPORT`).
+    board: RenditionBoard,
 }
 
 enum State {
@@ -189,6 +194,7 @@ impl TrackRenditions {
             let out = HlsStream::new(hls.config.clone(), &name, previous.as_deref(), t)
                 .map(|mut s| {
                     s.set_group_member();
+                    s.report_to(self.board.clone());
                     Box::new(TrackSelect::new(s, id, AudioChoice::Primary)) as Box<dyn Output>
                 })
                 .map_err(|e| e.to_string());

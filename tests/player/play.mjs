@@ -51,6 +51,8 @@ try {
         w: v.videoWidth,
         h: v.videoHeight,
         errors: window.__errors.slice(),
+        latency: window.__hls ? window.__hls.latency : null,
+        target: window.__hls ? window.__hls.targetLatency : null,
       };
     });
   const startDeadline = Date.now() + 20000;
@@ -63,7 +65,10 @@ try {
   const t0 = Date.now();
   while (Date.now() - t0 < watchMs) {
     s = await state();
-    report.samples.push({ at_ms: Date.now() - t0, t: s.t, readyState: s.readyState, paused: s.paused });
+    report.samples.push({
+      at_ms: Date.now() - t0, t: s.t, readyState: s.readyState, paused: s.paused,
+      latency: s.latency, target: s.target,
+    });
     await sleep(500);
   }
   s = await state();
@@ -84,6 +89,10 @@ const out = [
   `hls_version ${report.hls_version}`,
   `video_size ${(report.video_size || [0, 0]).join(' ')}`,
   ...report.samples.map((x) => `sample ${x.at_ms} ${x.t} ${x.readyState} ${x.paused}`),
+  // hls.js's estimate of the distance to the live edge, and the latency it aims at.
+  ...report.samples
+    .filter((x) => Number.isFinite(x.latency) && x.latency > 0)
+    .map((x) => `latency_sample ${x.at_ms} ${x.latency} ${x.target}`),
   ...report.errors.map((e) => `error ${String(e).replace(/\n/g, ' ')}`),
 ];
 console.log(out.join('\n'));

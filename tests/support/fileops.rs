@@ -101,6 +101,21 @@ impl Fs {
                         "{uri} named before it was written"
                     );
                 }
+                // A part is written before the playlist that lists it.
+                for line in text.lines().filter(|l| l.starts_with("#EXT-X-PART:")) {
+                    let uri = line
+                        .split("URI=\"")
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap();
+                    let tail = uri.rsplit('/').next().unwrap();
+                    assert!(
+                        self.files.keys().any(|p| p.ends_with(tail)),
+                        "part {uri} listed before it was written"
+                    );
+                }
                 for uri in text.lines().filter(|l| listing && !l.starts_with('#')) {
                     let tail = uri.rsplit('/').next().unwrap();
                     assert!(
@@ -111,6 +126,10 @@ impl Fs {
                 self.files
                     .insert(path.to_string(), text.clone().into_bytes());
                 self.playlists.push((path.to_string(), text));
+            }
+            FileOp::WritePart { path, contents } => {
+                self.log.push(format!("part {path}"));
+                self.files.insert(path.to_string(), contents.to_vec());
             }
             FileOp::Delete {
                 path,
@@ -248,7 +267,7 @@ impl Disk {
             }
             FileOp::AppendSegment { data } => self.open.as_mut().unwrap().write_all(&data).unwrap(),
             FileOp::CloseSegment { .. } => self.open = None,
-            FileOp::WritePlaylist { path, contents } => {
+            FileOp::WritePlaylist { path, contents } | FileOp::WritePart { path, contents } => {
                 let tmp = dir.join(format!("{}.tmp", path.as_str()));
                 std::fs::write(&tmp, &contents).unwrap();
                 std::fs::rename(tmp, dir.join(path.as_str())).unwrap();

@@ -1,6 +1,7 @@
 //! hls.js in headless Chromium: a page that plays an HLS URL (installed next to hls.js in a
 //! directory nginx serves) and `tests/player/play.mjs` (playwright-core, installed by
-//! scripts/test.sh) that watches the video element's currentTime and reports it.
+//! scripts/test.sh) that watches the video element's currentTime and reports it, with hls.js's
+//! own `latency` estimate.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,10 @@ const v = document.getElementById('v');
 v.addEventListener('error', () => window.__errors.push('video error event, code ' + (v.error && v.error.code)));
 const src = new URLSearchParams(location.search).get('src');
 if (window.Hls && Hls.isSupported()) {
-  const hls = new Hls();
+  // `?ll=1`: Low-Latency HLS (parts, preload hints, blocking reloads) explicitly on.
+  const ll = new URLSearchParams(location.search).get('ll') === '1';
+  const hls = new Hls(ll ? { lowLatencyMode: true } : {});
+  window.__hls = hls;
   hls.on(Hls.Events.ERROR, (_e, d) => {
     const msg = 'hls.js ' + d.type + ' ' + d.details + (d.fatal ? ' (fatal)' : '');
     (d.fatal ? window.__errors : window.__log).push(msg);
@@ -133,6 +137,15 @@ impl Played {
             .find_map(|l| l.strip_prefix("video_size "))
             .unwrap_or("")
             .to_owned()
+    }
+
+    /// hls.js's `latency` (s) at each sample that had one.
+    pub fn latencies(&self) -> Vec<f64> {
+        self.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("latency_sample "))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .collect()
     }
 }
 

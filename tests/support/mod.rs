@@ -18,7 +18,8 @@
 //! - [`master`]: master playlists and ffprobe's view of variants' segments;
 //! - [`xml`]: a small strict XML reader (MPDs);
 //! - [`hls_js`]: hls.js in headless Chromium, judged by how its video advances;
-//! - [`http`]: a plain HTTP GET;
+//! - [`http`]: a plain HTTP GET; [`llhls`]: Low-Latency HLS playlists read back,
+//!   [`llhls_watch`]: one watched and checked over time;
 //! - [`worker`]: a test nginx's worker process (its pid, its RSS).
 //!
 //! Every test binary compiles the whole tree and uses part of it.
@@ -34,6 +35,8 @@ pub mod hls;
 pub mod hls_js;
 pub mod hls_rules;
 pub mod http;
+pub mod llhls;
+pub mod llhls_watch;
 pub mod m3u8;
 pub mod master;
 pub mod media;

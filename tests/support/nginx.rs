@@ -11,7 +11,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+/// The distribution's nginx: Debian's C module is built for it.
 pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// The nginx the module under test is built for: `NGX_RTMP_NGINX` (scripts/test.sh runs the
+/// core end-to-end tests a second time with nginx.org-style 1.28), else [`NGINX`].
+pub fn nginx_binary() -> PathBuf {
+    std::env::var_os("NGX_RTMP_NGINX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(NGINX))
+}
+
+/// The version of [`nginx_binary`] ("1.22.1"), as `nginx -v` says it.
+pub fn nginx_version() -> String {
+    let out = Command::new(nginx_binary())
+        .arg("-v")
+        .output()
+        .expect("nginx -v");
+    let said = String::from_utf8_lossy(&out.stderr);
+    said.split("nginx/")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_else(|| panic!("nginx -v said {said:?}"))
+        .to_owned()
+}
 /// Debian's libnginx-mod-rtmp (the C nginx-rtmp-module), for side-by-side comparisons. It
 /// registers `rtmp {}` too: never load it in the same nginx as ours.
 pub const C_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
@@ -170,6 +193,8 @@ pub struct Nginx {
     pub http_port: u16,
     /// The address of the RTMP listener ([`Conf::host`]).
     pub host: String,
+    /// The nginx executable: [`nginx_binary`], or [`NGINX`] for Debian's C module.
+    pub binary: PathBuf,
     child: Option<Child>,
 }
 
@@ -197,12 +222,17 @@ impl Nginx {
             rtmp_port,
             http_port,
             host: conf.host.clone(),
+            binary: if module == Path::new(C_RTMP_MODULE) {
+                PathBuf::from(NGINX)
+            } else {
+                nginx_binary()
+            },
             child: None,
         }
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new(NGINX);
+        let mut c = Command::new(&self.binary);
         c.arg("-p").arg(&self.prefix).arg("-c").arg(&self.conf);
         c
     }

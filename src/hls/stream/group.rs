@@ -86,6 +86,7 @@ impl HlsStream {
                     path: self.segment_path(gone.id),
                     not_before_ms: deadline,
                 });
+                self.delete_parts(gone.id, gone.parts.len(), deadline);
             }
         }
         self.next_sequence = sequence;

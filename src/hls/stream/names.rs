@@ -60,6 +60,21 @@ impl HlsStream {
         self.uri_of(&format!("{id}.{ext}"))
     }
 
+    /// Part `index` of segment `id`: `<segment file stem>.<index>.<ext>`, next to it.
+    pub(super) fn part_path(&self, id: u64, index: usize) -> RelPath {
+        let ext = self.config.fragment_type.extension();
+        if self.config.nested {
+            RelPath::new(format!("{}/{id}.{index}.{ext}", self.name))
+        } else {
+            RelPath::new(format!("{}-{id}.{index}.{ext}", self.name))
+        }
+    }
+
+    pub(super) fn part_uri(&self, id: u64, index: usize) -> String {
+        let ext = self.config.fragment_type.extension();
+        self.uri_of(&format!("{id}.{index}.{ext}"))
+    }
+
     /// An initialization segment is named after the first segment that needs it, so a
     /// new one (new codecs, a republish) never overwrites one still listed.
     pub(super) fn init_path(&self, id: u64) -> RelPath {

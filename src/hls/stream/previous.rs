@@ -54,6 +54,7 @@ impl HlsStream {
             self.seg.target_s = Some(old.target_duration_s);
             old.ended = false;
             old.kind = self.config.kind;
+            old.low_latency = self.playlist.low_latency.take();
             self.has_history = !old.entries.is_empty();
             self.playlist = old;
             self.state = State::Waiting {
@@ -69,6 +70,9 @@ impl HlsStream {
                 .map(|e| self.segment_path_of(kind, e.id))
                 .collect();
             paths.extend(self.init_paths(old.entries.iter()));
+            for e in old.entries.iter().filter(|_| kind == ours) {
+                paths.extend((0..e.parts.len()).map(|i| self.part_path(e.id, i)));
+            }
             for path in paths {
                 self.ops.push_back(FileOp::Delete {
                     path,
@@ -89,6 +93,16 @@ impl HlsStream {
         }
         for path in self.init_paths(old.entries.iter()) {
             self.ops.push_back(FileOp::CancelDelete { path });
+        }
+        for e in old
+            .entries
+            .iter()
+            .filter(|_| kind == self.config.fragment_type)
+        {
+            for i in 0..e.parts.len() {
+                let path = self.part_path(e.id, i);
+                self.ops.push_back(FileOp::CancelDelete { path });
+            }
         }
     }
 }

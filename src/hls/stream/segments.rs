@@ -37,15 +37,19 @@ impl HlsStream {
         self.ops.push_back(FileOp::OpenSegment { path });
         self.mux
             .start_segment(tracks, discontinuity, self.codecs.hevc)?;
+        let listed_discontinuity = discontinuity && self.has_history;
+        let pdt = self.program_date_time(start_ms, discontinuity, now);
+        self.begin_parts(start_ms, independent, listed_discontinuity, pdt);
         self.state = State::Open(OpenSegment {
             id,
             start_ms,
             end_ms: start_ms,
             tracks,
-            discontinuity: discontinuity && self.has_history,
+            discontinuity: listed_discontinuity,
             independent,
             video_generation,
             regroup: false,
+            program_date_time_ms: pdt,
         });
         Ok(())
     }
@@ -72,12 +76,7 @@ impl HlsStream {
         });
         let flushed = match ended {
             Ok(Some(init)) => {
-                // Written before the playlist that names it.
-                self.ops.push_back(FileOp::WritePlaylist {
-                    path: self.init_path(open.id),
-                    contents: init,
-                });
-                self.map = Some(self.init_uri(open.id));
+                self.write_init(open.id, init);
                 Ok(())
             }
             Ok(None) => Ok(()),
@@ -87,6 +86,7 @@ impl HlsStream {
         if clamp {
             duration = duration.min(self.seg.hard_limit_ms());
         }
+        let parts = self.finish_parts(open.id, open.start_ms + duration);
         let target = *self.seg.target_s.get_or_insert_with(|| {
             crate::hls::segmenter::target_duration_for(self.config.fragment_ms, duration)
         });
@@ -106,14 +106,27 @@ impl HlsStream {
             independent: open.independent,
             uri: self.segment_uri(open.id),
             map: self.map.clone(),
+            program_date_time_ms: open.program_date_time_ms,
+            parts,
         });
         self.next_sequence += 1;
         self.total_ms += duration;
         self.has_history = true;
         self.slide_window(now);
+        self.trim_parts(now);
         self.write_playlist();
         self.write_status(false, now);
         flushed
+    }
+
+    /// Writes a new initialization segment, named after segment `id` (the first that needs
+    /// it), before the playlist that names it; it is the map from now on.
+    pub(super) fn write_init(&mut self, id: u64, init: Bytes) {
+        self.ops.push_back(FileOp::WritePlaylist {
+            path: self.init_path(id),
+            contents: init,
+        });
+        self.map = Some(self.init_uri(id));
     }
 
     pub(super) fn delete_deadline(&self, now: Now) -> u64 {
@@ -147,6 +160,7 @@ impl HlsStream {
                     path: self.entry_path(&gone),
                     not_before_ms: deadline,
                 });
+                self.delete_parts(gone.id, gone.parts.len(), deadline);
                 // Maps only move forward: one the next entry does not name is unused now.
                 let next_map = self.playlist.entries.front().and_then(|e| e.map.as_ref());
                 if gone.map.is_some() && gone.map.as_ref() != next_map {
@@ -165,7 +179,25 @@ impl HlsStream {
         self.meter.retain_from(self.playlist.media_sequence);
     }
 
+    /// Writes the playlist; with Low-Latency HLS at the end of the current call (see
+    /// [`HlsStream::flush_playlist`]).
     pub(super) fn write_playlist(&mut self) {
+        if self.cutter.is_some() {
+            self.playlist_due = true;
+        } else {
+            self.render_playlist();
+        }
+    }
+
+    /// Writes the playlist if a write is due.
+    pub(super) fn flush_playlist(&mut self) {
+        if std::mem::take(&mut self.playlist_due) {
+            self.render_playlist();
+        }
+    }
+
+    fn render_playlist(&mut self) {
+        self.update_hint();
         let contents = Bytes::from(playlist::render(&self.playlist));
         self.ops.push_back(FileOp::WritePlaylist {
             path: self.playlist_path.clone(),
@@ -221,7 +253,11 @@ impl HlsStream {
             return result;
         }
         self.playlist.ended = true;
-        self.write_playlist();
+        if let Some(ll) = self.playlist.low_latency.as_mut() {
+            ll.open = None;
+        }
+        self.playlist_due = true;
+        self.flush_playlist();
         if self.config.cleanup && self.config.kind == PlaylistKind::Live {
             let deadline = self.delete_deadline(now);
             let mut paths: Vec<RelPath> = self
@@ -230,6 +266,9 @@ impl HlsStream {
                 .iter()
                 .map(|e| self.entry_path(e))
                 .collect();
+            for e in &self.playlist.entries {
+                paths.extend((0..e.parts.len()).map(|i| self.part_path(e.id, i)));
+            }
             paths.extend(self.init_paths(self.playlist.entries.iter()));
             for path in paths {
                 self.ops.push_back(FileOp::Delete {

@@ -137,12 +137,15 @@ impl ClientContext {
     /// # Safety
     /// `cf` must be the configuration being read, whose log outlives the context.
     pub unsafe fn new(cf: *mut ngx_conf_t, settings: &RelaySsl) -> Result<ClientContext, String> {
-        let ssl = Box::into_raw(Box::new(ngx_ssl_t {
-            ctx: ptr::null_mut(),
-            // SAFETY: `cf` is live (contract).
-            log: unsafe { (*cf).log },
-            buffer_size: 0,
-        }));
+        // All zero, as nginx's own modules get it from `ngx_pcalloc`: the fields differ between
+        // nginx versions (1.28 adds the certificate list and the stapling tree), and
+        // `ngx_ssl_create` initialises what it needs from that state.
+        // SAFETY: `ngx_ssl_t` is a C struct of pointers, integers and nested C structs of the
+        // same, for which all-zero bytes are a valid value.
+        let mut zeroed: ngx_ssl_t = unsafe { core::mem::zeroed() };
+        // SAFETY: `cf` is live (contract).
+        zeroed.log = unsafe { (*cf).log };
+        let ssl = Box::into_raw(Box::new(zeroed));
         let context = ClientContext {
             // SAFETY: `Box::into_raw` never gives null.
             ssl: unsafe { NonNull::new_unchecked(ssl) },
