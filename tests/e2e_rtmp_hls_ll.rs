@@ -278,6 +278,34 @@ fn delta_updates_of_real_playlists_are_the_full_playlist_minus_the_skipped_segme
     }
     let r = http::get(n.http_port, "/hls/llf/cam.m3u8?_HLS_skip=v2");
     assert!(String::from_utf8_lossy(&r.body).contains("RECENTLY-REMOVED-DATERANGES=\"\""));
+    // fMP4 parts and initialization segments with their types.
+    let text = fs::read_to_string(n.prefix.join("hls/llf/cam.m3u8")).unwrap();
+    let uri = |tag: &str| {
+        let line = text.lines().find(|l| l.starts_with(tag)).unwrap();
+        line.split("URI=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    for (tag, ty) in [
+        ("#EXT-X-MAP:", "video/mp4"),
+        ("#EXT-X-PART:", "video/iso.segment"),
+    ] {
+        let file = uri(tag);
+        let r = http::get(n.http_port, &format!("/hls/llf/{file}"));
+        assert_eq!(
+            (r.status, r.header("content-type")),
+            (200, Some(ty)),
+            "{file}"
+        );
+        assert_eq!(
+            r.body,
+            fs::read(n.prefix.join("hls/llf").join(&file)).unwrap()
+        );
+    }
     let _ = publisher.kill();
     let _ = publisher.wait();
     n.assert_no_crash();
