@@ -11,8 +11,9 @@
 use std::net::IpAddr;
 use std::ptr::NonNull;
 
+use ::ngx::http::Request;
 use bytes::Bytes;
-use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_msec_t};
+use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_msec_t, ngx_str_t};
 
 use super::flv_out::Outbox;
 use super::http_play::{self, HttpPlay};
@@ -42,6 +43,8 @@ enum State {
     Done,
 }
 
+const CONTENT_TYPE: &str = "video/x-flv";
+
 /// Who the player is and what it asked for.
 pub struct Identity {
     pub id: ClientId,
@@ -70,6 +73,10 @@ pub struct FlvPlayer {
     /// The connection's `sent` when the response started, and at the latest write.
     sent_start: i64,
     sent_last: i64,
+    /// `play_flush_interval` of its server, as for RTMP players; `flush_deferred`: waiting
+    /// for the worker's flush timer.
+    flush_interval_ms: ngx_msec_t,
+    flush_deferred: bool,
 }
 
 impl FlvPlayer {
@@ -82,6 +89,7 @@ impl FlvPlayer {
         log: Log,
         send_timeout: ngx_msec_t,
     ) -> Option<FlvPlayer> {
+        let flush_interval_ms = who.server.settings.play_flush_interval_ms as ngx_msec_t;
         let mut policy = who.app.settings.queue_policy();
         // A decoder starting between keyframes only shows garbage: HTTP-FLV starts at one.
         policy.wait_key = true;
@@ -96,6 +104,8 @@ impl FlvPlayer {
             out: Outbox::default(),
             sent_start: 0,
             sent_last: 0,
+            flush_interval_ms,
+            flush_deferred: false,
         })
     }
 
@@ -185,7 +195,7 @@ impl FlvPlayer {
             return Step::Finalize(nginx_sys::NGX_HTTP_NOT_FOUND as ngx_int_t);
         }
         // SAFETY: the request is live (`new`); its header goes through nginx's filters.
-        let rc = unsafe { super::http_flv::send_head(self.r.as_ptr()) };
+        let rc = unsafe { send_head(self.r.as_ptr()) };
         // SAFETY: as above.
         let header_only = unsafe { (*self.r.as_ptr()).header_only() } != 0;
         if rc == nginx_sys::NGX_ERROR as ngx_int_t || rc > 0 || header_only {
@@ -345,6 +355,27 @@ impl FlvPlayer {
     }
 }
 
+/// Sends the response's head: 200, `video/x-flv`, no length (chunked, or to the close).
+///
+/// # Safety
+/// `r` must be a live request whose head was not sent.
+unsafe fn send_head(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: the caller's contract.
+    let req = unsafe { Request::from_ngx_http_request(r) };
+    let out = &mut req.as_mut().headers_out;
+    out.status = nginx_sys::NGX_HTTP_OK as usize;
+    // nginx only reads the content type: a static string serves every request.
+    out.content_type = ngx_str_t {
+        len: CONTENT_TYPE.len(),
+        data: CONTENT_TYPE.as_ptr().cast_mut(),
+    };
+    out.content_type_len = CONTENT_TYPE.len();
+    out.content_type_lowcase = std::ptr::null_mut();
+    out.content_length_n = -1;
+    let _ = req.add_header_out("Cache-Control", "no-cache");
+    req.send_header().into()
+}
+
 impl Client for FlvPlayer {
     fn deliver(&mut self, _stream_id: u32, d: &Delivery) {
         if !matches!(self.state, State::Playing) {
@@ -355,10 +386,17 @@ impl Client for FlvPlayer {
         }
         let tag: &Bytes = d.flv_tag();
         self.out.push(tag.clone());
-        self.post_write();
+        if self.flush_interval_ms == 0 {
+            self.post_write();
+        } else if !self.flush_deferred {
+            self.flush_deferred = true;
+            super::fanout::defer_flush(self.who.id, self.flush_interval_ms);
+        }
     }
 
+    /// The worker's flush timer (`play_flush_interval`): write what `deliver` queued.
     fn flush_now(&mut self) {
+        self.flush_deferred = false;
         self.post_write();
     }
 

@@ -24,7 +24,6 @@ use nginx_sys::{
 
 use super::conf::{args, log_error};
 use super::flv_player::{FlvPlayer, Identity, Step};
-use super::http_stat::{ngx_rtmp_rs_http_module, HttpStatModule};
 use super::net::Connection;
 use super::worker::{self, Client};
 use crate::conf::{RtmpConf, ServerConf};
@@ -33,8 +32,6 @@ use crate::http::flv_url::{FlvRequest, ServerChoice};
 /// HTTP-FLV players' ids in the worker's client registry: above every connection number.
 const ID_BASE: u64 = 1 << 62;
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-const CONTENT_TYPE: &str = "video/x-flv";
 
 /// `flv_live on|off`.
 pub unsafe extern "C" fn flv_live_directive(
@@ -49,11 +46,6 @@ pub unsafe extern "C" fn flv_live_directive(
         let Some(clcf) = NgxHttpCoreModule::location_conf_mut(conf) else {
             return NGX_CONF_ERROR;
         };
-        // The typed access to this module's own configuration must exist (it is the one
-        // `HttpStatModule` creates for every location).
-        if HttpStatModule::location_conf_mut(conf).is_none() {
-            return NGX_CONF_ERROR;
-        }
         match a.get(1).copied() {
             Some("on") => {
                 clcf.handler = Some(flv_handler);
@@ -184,7 +176,6 @@ unsafe fn content(r: *mut ngx_http_request_t) -> ngx_int_t {
         (*cln).handler = Some(on_cleanup);
         (*cln).data = raw.cast();
     }
-    set_player(r, raw);
     let client: *mut dyn Client = raw;
     // SAFETY: the player lives until the pool cleanup, which unregisters it first; its
     // handlers mark it busy while they hold it.
@@ -215,41 +206,21 @@ unsafe fn content(r: *mut ngx_http_request_t) -> ngx_int_t {
     }
 }
 
-/// Sends the response's head: 200, `video/x-flv`, no length (chunked, or to the close).
-///
-/// # Safety
-/// `r` must be a live request whose head was not sent.
-pub unsafe fn send_head(r: *mut ngx_http_request_t) -> ngx_int_t {
-    // SAFETY: the caller's contract.
-    let req = unsafe { Request::from_ngx_http_request(r) };
-    let out = &mut req.as_mut().headers_out;
-    out.status = nginx_sys::NGX_HTTP_OK as usize;
-    // nginx only reads the content type: a static string serves every request.
-    out.content_type = ngx_str_t {
-        len: CONTENT_TYPE.len(),
-        data: CONTENT_TYPE.as_ptr().cast_mut(),
-    };
-    out.content_type_len = CONTENT_TYPE.len();
-    out.content_type_lowcase = std::ptr::null_mut();
-    out.content_length_n = -1;
-    let _ = req.add_header_out("Cache-Control", "no-cache");
-    req.send_header().into()
-}
-
-fn ctx_index() -> usize {
-    // SAFETY: nginx wrote the module's indexes while loading the configuration; nothing
-    // writes them afterwards.
-    unsafe { (*std::ptr::addr_of!(ngx_rtmp_rs_http_module)).ctx_index }
-}
-
-fn set_player(r: *mut ngx_http_request_t, p: *mut FlvPlayer) {
-    // SAFETY: a live request has a context slot per http module.
-    unsafe { *(*r).ctx.add(ctx_index()) = p.cast() };
-}
-
+/// The player of `r`: the data of its pool's cleanup that frees it (a request's pool has a
+/// handful of cleanups), or null.
 fn player_of(r: *mut ngx_http_request_t) -> *mut FlvPlayer {
-    // SAFETY: as in `set_player`.
-    unsafe { (*(*r).ctx.add(ctx_index())).cast() }
+    let ours = on_cleanup as unsafe extern "C" fn(*mut c_void) as usize;
+    // SAFETY: a live request's pool and its cleanup list (nginx's, read on its only thread).
+    let mut c = unsafe { (*(*r).pool).cleanup };
+    while !c.is_null() {
+        // SAFETY: a node of the list.
+        let (handler, data, next) = unsafe { ((*c).handler, (*c).data, (*c).next) };
+        if handler.map(|h| h as usize) == Some(ours) {
+            return data.cast();
+        }
+        c = next;
+    }
+    std::ptr::null_mut()
 }
 
 /// The request's write handler: deliveries, a writable socket, the send timeout, the
