@@ -154,8 +154,12 @@ impl Outbox {
                 }
             }
         }
+        // A join burst queues hundreds of pieces; don't keep that capacity per player.
         if self.pieces.capacity() > 256 && self.pieces.len() < 64 {
             self.pieces.shrink_to(64);
+        }
+        if self.links.capacity() > 256 {
+            self.links = Vec::new();
         }
     }
 }
