@@ -511,3 +511,37 @@ fn allow_deny_play_secret_and_on_play_apply_to_http_flv() {
     );
     n.assert_no_crash();
 }
+
+#[test]
+fn a_bad_flv_live_fails_nginx_t_with_file_and_line() {
+    let rtmp = "server { listen 127.0.0.1:{rtmp_port}; application live { live on; } }";
+    for (location, why) in [
+        (
+            "location /flv { flv_live maybe; }",
+            "invalid value \"maybe\"",
+        ),
+        ("location /flv { flv_live; }", "invalid number of arguments"),
+        ("flv_live on;", "is not allowed here"),
+    ] {
+        let n = Nginx::prepare("http-flv-conf", &Conf::rtmp(rtmp).http(location));
+        let out = n.test_config();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{location}: {err}");
+        assert!(err.contains(why), "{location}: {err}");
+        let line = std::fs::read_to_string(&n.conf)
+            .unwrap()
+            .lines()
+            .position(|l| l.contains(location))
+            .unwrap()
+            + 1;
+        assert!(
+            err.contains(&format!("{}:{line}", n.conf.display())),
+            "{location}: no file and line in {err}"
+        );
+    }
+    let n = Nginx::prepare(
+        "http-flv-conf",
+        &Conf::rtmp(rtmp).http("location /flv { flv_live on; } location /no { flv_live off; }"),
+    );
+    assert!(n.test_config().status.success());
+}
