@@ -513,6 +513,37 @@ fn allow_deny_play_secret_and_on_play_apply_to_http_flv() {
 }
 
 #[test]
+fn an_edge_pulls_the_stream_for_its_http_flv_players() {
+    let origin = Nginx::start("http-flv-origin", &Conf::live());
+    let edge = Nginx::start(
+        "http-flv-edge",
+        &Conf::rtmp(&format!(
+            "server {{ listen 127.0.0.1:{{rtmp_port}};
+               application live {{ live on; pull rtmp://127.0.0.1:{}/live; }} }}",
+            origin.rtmp_port
+        ))
+        .workers(2)
+        .http("location /flv { flv_live on; }"),
+    );
+    let src = source(4, "320x240", "300k");
+    let flv = reader(edge.http_port, "/flv/live/cam.flv", false);
+    wait_players(&edge, 1);
+    // The player's arrival started the pull: the origin has a player before any publisher.
+    assert!(
+        origin.wait_log("plays \"live/cam\"", Duration::from_secs(10)),
+        "no pull reached the origin:\n{}",
+        edge.error_log()
+    );
+    publish(&origin, &src, "live", "cam");
+    let got = flv.join().unwrap();
+    let (video, _) = got.frames();
+    let sent = video_frames(&src);
+    assert!(video * 100 >= sent * 95, "{video} of {sent} video frames");
+    edge.assert_no_crash();
+    origin.assert_no_crash();
+}
+
+#[test]
 fn a_bad_flv_live_fails_nginx_t_with_file_and_line() {
     let rtmp = "server { listen 127.0.0.1:{rtmp_port}; application live { live on; } }";
     for (location, why) in [

@@ -19,6 +19,7 @@ use super::flv_out::Outbox;
 use super::http_play::{self, HttpPlay};
 use super::log::Log;
 use super::net::Connection;
+use super::relay::pull::{self, Started};
 use super::remote;
 use super::worker::{self, Client, ClientCard, Want};
 use crate::auth::http_play::Refusal;
@@ -175,16 +176,30 @@ impl FlvPlayer {
             name,
         };
         let want = Want {
-            ring_key: crate::ngx::relay::pull::ring_key(self.who.server, &key),
+            ring_key: pull::ring_key(self.who.server, &key),
             key: key.clone(),
             chunk_size: self.who.server.settings.chunk_size,
             app,
         };
         let now = super::now_ms();
-        let published = worker::with(|w| {
+        let mut published = worker::with(|w| {
             w.hub.handle_of(&key).is_some() || remote::attach(w, &want, now).is_some()
         });
-        if !published && !app.settings.idle_streams {
+        // An edge: the first player of a stream it lacks starts the application's pull, as
+        // an RTMP play does; the player waits for it.
+        let mut pulling = false;
+        if !published {
+            let origins = app.settings.relay.pulls_of(&key.name);
+            match pull::start(app, self.who.server, &key, origins, false) {
+                Some(Started::Here) => pulling = pull::add_waiter(&key, self.who.id),
+                Some(Started::Elsewhere) => {
+                    published = worker::with(|w| remote::attach(w, &want, now).is_some());
+                    pulling = true;
+                }
+                None => {}
+            }
+        }
+        if !published && !pulling && !app.settings.idle_streams {
             log_info!(
                 self.log,
                 "http-flv: client {} play \"{}\": not published",
@@ -199,6 +214,7 @@ impl FlvPlayer {
         // SAFETY: as above.
         let header_only = unsafe { (*self.r.as_ptr()).header_only() } != 0;
         if rc == nginx_sys::NGX_ERROR as ngx_int_t || rc > 0 || header_only {
+            pull::remove_waiter(&key, self.who.id);
             self.state = State::Done;
             return Step::Finalize(rc);
         }
@@ -229,6 +245,9 @@ impl FlvPlayer {
         });
         if !live {
             remote::wait_for(want);
+        }
+        if pulling {
+            pull::kick(&key);
         }
         log_info!(
             self.log,
@@ -328,6 +347,7 @@ impl FlvPlayer {
     /// Leaves the stream's players (the response ends).
     fn leave(&mut self) {
         if let Some(key) = &self.key {
+            pull::remove_waiter(key, self.who.id);
             let player = Player {
                 client: self.who.id,
                 stream_id: 0,
@@ -414,7 +434,20 @@ impl Client for FlvPlayer {
         }
     }
 
-    fn pull_ready(&mut self, _key: &StreamKey, _ok: bool) {}
+    /// The pull this player waits for streams (the hub hands it the stream), or failed at
+    /// every origin: the response ends.
+    fn pull_ready(&mut self, key: &StreamKey, ok: bool) {
+        if !ok && matches!(self.state, State::Playing) {
+            log_warn!(
+                self.log,
+                "http-flv: client {} play \"{}\": every origin of the pull failed",
+                self.who.number,
+                key
+            );
+            self.state = State::Ending;
+            self.post_write();
+        }
+    }
 
     fn evict(&mut self, _key: &StreamKey) {}
 
