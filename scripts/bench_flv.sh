@@ -5,6 +5,10 @@
 #   rtmp      — M RTMP players of rtmp-load (ours), each draining its socket as fast as it can
 #   http-flv  — M curl processes reading /flv?app=live&stream=NAME to /dev/null (a client we
 #               did not write, draining as fast as it can)
+#   http-drain — one process (python asyncio, below) holding the M HTTP-FLV connections and
+#               draining them as fast as it can: like rtmp-load, one reader process for all
+#               players, so the kernel wakes one reader instead of M (with M curl processes
+#               much of the worker's time is the kernel waking each reader: sock_def_readable)
 # CPU per player = (worker CPU with M players - worker CPU with the publisher alone) / M, from
 # /proc/PID/schedstat over FLV_WINDOW seconds after FLV_WARMUP; players per core = 1 / that.
 # Each run checks that the players got the stream (bytes per player against the stream's
@@ -65,6 +69,42 @@ http {
 EOF
 /usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t >/dev/null 2>&1 || /usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t
 
+# The drain reader: M connections in one process, each read as fast as it comes; prints the
+# bytes each received, one line per connection.
+cat >"$OUT/drain.py" <<'PY'
+import asyncio, sys
+
+port, path, m, secs = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+
+
+async def one():
+    got = 0
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        while True:
+            b = await r.read(1 << 18)
+            if not b:
+                break
+            got += len(b)
+    except (OSError, asyncio.CancelledError):
+        pass
+    return got
+
+
+async def main():
+    tasks = [asyncio.ensure_future(one()) for _ in range(m)]
+    await asyncio.wait(tasks, timeout=secs)
+    for t in tasks:
+        t.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for r in results:
+        print(r if isinstance(r, int) else 0)
+
+
+asyncio.run(main())
+PY
+
 MASTER=""
 WORKER=""
 stop() {
@@ -88,6 +128,13 @@ run_one() { # kind rep
         --duration "$dur" --name "$name" --player-delay-ms 1500 --quiet >"$OUT/load-$kind-$rep.txt" 2>&1 &
     lp=$!
     local waited=0
+    if [[ $kind == http-drain ]]; then
+        sleep 1.5
+        waited=1.5
+        /usr/bin/python3 "$OUT/drain.py" "$http_port" "/flv?app=live&stream=${name}0" "$M" $((dur - 2)) \
+            >"$OUT/drain-$rep.txt" 2>&1 &
+        pids+=($!)
+    fi
     if [[ $kind == http-flv ]]; then
         # The players join 1.5 s in, as rtmp-load's do.
         sleep 1.5
@@ -118,6 +165,10 @@ run_one() { # kind rep
             ok=$(cat "$OUT"/curl-*.txt | awk -v s=$((dur - 2)) '$1 * 8 / 1e6 / s >= 1.3 {n++} END {print n + 0}')
             mbit=$(cat "$OUT"/curl-*.txt | awk -v s=$((dur - 2)) '{t += $1} END {if (NR) printf "%.2f", t * 8 / 1e6 / s / NR}')
             ;;
+        http-drain)
+            ok=$(awk -v s=$((dur - 2)) '$1 * 8 / 1e6 / s >= 1.3 {n++} END {print n + 0}' "$OUT/drain-$rep.txt")
+            mbit=$(awk -v s=$((dur - 2)) '{t += $1} END {if (NR) printf "%.2f", t * 8 / 1e6 / s / NR}' "$OUT/drain-$rep.txt")
+            ;;
         *) ok=- mbit=- ;;
     esac
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$M" "$rep" "$cpu" "${ok:-0}" "$mbit" >>"$RES"
@@ -126,7 +177,7 @@ run_one() { # kind rep
 
 log "machine: $(nproc) cores, loadavg $(cat /proc/loadavg); M=$M reps=$REPS"
 for rep in $(seq "$REPS"); do
-    for kind in alone rtmp http-flv; do run_one "$kind" "$rep"; done
+    for kind in alone rtmp http-flv http-drain; do run_one "$kind" "$rep"; done
 done
 
 /usr/bin/python3 - "$RES" "$M" <<'EOF'
@@ -139,7 +190,8 @@ def med(kind):
 alone = med("alone")
 print(f"HTTP-FLV against RTMP players (1 worker, 1 publisher 720p30 2.6 Mb/s, M={m}; medians of {len([r for r in rows if r['kind'] == 'alone'])})")
 print(f"  publisher alone: worker CPU {alone:.1f}%")
-for kind, label in (("rtmp", "RTMP players (rtmp-load)"), ("http-flv", "HTTP-FLV players (curl)")):
+for kind, label in (("rtmp", "RTMP players (rtmp-load)"), ("http-flv", "HTTP-FLV players (curl)"),
+                    ("http-drain", "HTTP-FLV players (1 drain)")):
     cpu = med(kind)
     per = (cpu - alone) / m
     ok = min(int(r["ok"]) for r in rows if r["kind"] == kind)
