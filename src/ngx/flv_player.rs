@@ -3,7 +3,7 @@
 //! every worker: a stream of another worker is mirrored from the shared ring), and is sent
 //! the FLV tags every HTTP-FLV player of the stream shares ([`crate::live::flv_tags`]).
 //!
-//! States: `Checking` (its `on_play` callback runs), `Playing`, `Ending` (the publisher
+//! States: `New`, `Checking` (its `on_play` callback runs), `Playing`, `Ending` (the publisher
 //! left: the response ends with its last chunk), `Done` (handed back to nginx). Work that may
 //! end the request runs in the request's own write handler ([`FlvPlayer::on_write`]), which
 //! tells [`super::http_flv`] to finalize it; deliveries only queue and post that handler.
@@ -37,6 +37,8 @@ pub enum Step {
 }
 
 enum State {
+    /// Before [`FlvPlayer::begin`].
+    New,
     /// `on_play` runs; its verdict, once it answered.
     Checking(Option<Result<String, Refusal>>),
     Playing,
@@ -101,7 +103,7 @@ impl FlvPlayer {
             log,
             send_timeout,
             key: None,
-            state: State::Done,
+            state: State::New,
             out: Outbox::default(),
             sent_start: 0,
             sent_last: 0,
@@ -302,7 +304,7 @@ impl FlvPlayer {
                     nginx_sys::NGX_OK as ngx_int_t
                 })
             }
-            State::Done => Step::Wait,
+            State::New | State::Done => Step::Wait,
         }
     }
 
