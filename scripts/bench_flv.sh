@@ -14,7 +14,7 @@
 # Each run checks that the players got the stream (bytes per player against the stream's
 # bitrate over the run); medians of FLV_REPS rounds, configurations alternating in a round.
 #
-#   scripts/bench_flv.sh                 # ~3 minutes; run by scripts/bench.sh at its end
+#   scripts/bench_flv.sh                 # ~4 minutes; run by scripts/bench.sh at its end
 #   NGX_RTMP_MODULE=/path/libngx_rtmp.so FLV_REPS=1 FLV_PLAYERS=50 scripts/bench_flv.sh
 set -euo pipefail
 
