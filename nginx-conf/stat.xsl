@@ -73,7 +73,8 @@ tr.client td { background: #fafafa; font-size: 12px; }
     <xsl:for-each select="client">
       <tr class="client">
         <td>&#160;&#160;#<xsl:value-of select="id"/><xsl:text> </xsl:text><xsl:value-of select="address"/></td>
-        <td><xsl:choose><xsl:when test="publishing">publisher</xsl:when><xsl:otherwise>player</xsl:otherwise></xsl:choose></td>
+        <td><xsl:choose><xsl:when test="publishing">publisher</xsl:when><xsl:otherwise>player</xsl:otherwise></xsl:choose>
+          <xsl:text> </xsl:text><xsl:choose><xsl:when test="protocol"><xsl:value-of select="protocol"/></xsl:when><xsl:otherwise>rtmp</xsl:otherwise></xsl:choose></td>
         <td colspan="2"><xsl:value-of select="flashver"/></td>
         <td class="n" colspan="2">dropped <xsl:value-of select="dropped"/></td>
         <td class="n"><xsl:value-of select="bytes_in"/></td>

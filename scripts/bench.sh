@@ -22,6 +22,8 @@
 #     pull edges with 200 each (and ffmpeg players), ours against the C module
 #   - modern codecs (scripts/bench_codecs.sh): worker CPU per HEVC, AV1 and VP9 stream (HLS in
 #     fMP4) against H.264, FFmpeg 9 and rtmp-load publishers
+#   - HTTP-FLV (scripts/bench_flv.sh): HTTP-FLV players (curl) per core against our RTMP
+#     players per core, M=200
 # Output: a table on stdout and target/bench/{results.tsv,table.txt,bench.png}.
 #
 #   scripts/bench.sh                  # full run, ~25 minutes
@@ -227,6 +229,13 @@ fi
 if [[ ${BENCH_CODECS:-1} != 0 ]]; then
     stop_nginx
     NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" CODEC_REPS="$REPS" "$ROOT/scripts/bench_codecs.sh" | tee -a "$OUT/table.txt"
+fi
+
+# The HTTP-FLV row (scripts/bench_flv.sh): HTTP-FLV players (curl) per core against our RTMP
+# players per core, M=200, same module copy. BENCH_FLV=0 skips it.
+if [[ ${BENCH_FLV:-1} != 0 ]]; then
+    stop_nginx
+    NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" FLV_REPS="$REPS" "$ROOT/scripts/bench_flv.sh" | tee -a "$OUT/table.txt"
 fi
 
 # The LL-HLS rows (scripts/bench_llhls.sh): memory per waiting blocking-reload request of

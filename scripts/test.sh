@@ -36,7 +36,7 @@ if ((${#missing[@]})); then
     fi
 fi
 
-# hls.js and playwright-core, pinned by tests/player/package-lock.json.
+# hls.js, dash.js, mpegts.js and playwright-core, pinned by tests/player/package-lock.json.
 PLAYER="$ROOT/tests/player"
 if [[ ! -f "$PLAYER/node_modules/.package-lock.json" ||
     "$PLAYER/package-lock.json" -nt "$PLAYER/node_modules/.package-lock.json" ]]; then

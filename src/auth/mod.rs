@@ -1,6 +1,7 @@
 //! Who may publish and play: `allow`/`deny` rules, stream key maps and signed names.
 
 mod access;
+pub mod http_play;
 mod keys;
 pub mod query;
 pub mod signed;

@@ -15,6 +15,7 @@
 //! assert_eq!(resp.outcome(), Outcome::Redirect("public".into()));
 //! ```
 
+pub mod flv_url;
 mod request;
 mod response;
 mod url;

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::legacy::{convert, LegacyPlan};
+use crate::media::flv_stream::FlvWriter;
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::message::csid;
 
@@ -40,6 +41,18 @@ impl CachedMessage {
         match self {
             CachedMessage::Ready(m) => m.payload_pieces().for_each(|p| out.extend_from_slice(p)),
             CachedMessage::Bare { payload, .. } => out.extend_from_slice(payload),
+        }
+    }
+
+    /// Its FLV tag (HTTP-FLV players).
+    pub(super) fn flv_tag(&self) -> Bytes {
+        match self {
+            CachedMessage::Ready(m) => super::flv_tags::tag_of(m),
+            CachedMessage::Bare {
+                type_id,
+                timestamp,
+                payload,
+            } => FlvWriter::tag(*type_id, *timestamp, payload).unwrap_or_default(),
         }
     }
 

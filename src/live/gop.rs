@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 pub use super::cached::{CachedMessage, LegacyForm};
+use super::flv_tags::tag_of;
 use super::media_info::{MediaInfo, MediaKind};
 use crate::media::ex_header::MAX_TRACKS;
 use crate::rtmp::chunk::PreparedMessage;
@@ -50,6 +51,8 @@ pub struct Header {
     pub info: MediaInfo,
     pub message: PreparedMessage,
     pub legacy: LegacyForm,
+    /// Its FLV tag, once an HTTP-FLV player needed it.
+    flv: Option<Bytes>,
 }
 
 #[derive(Debug)]
@@ -57,6 +60,17 @@ struct Entry {
     info: MediaInfo,
     message: CachedMessage,
     legacy: LegacyForm,
+    /// Its FLV tag, once an HTTP-FLV player needed it.
+    flv: Option<Bytes>,
+}
+
+/// Where the latest pushed message went (to give it the FLV tag its delivery built).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Latest {
+    None,
+    Meta,
+    Header(MediaKind, u8),
+    Gop,
 }
 
 /// Cached start-up state of one live stream.
@@ -66,6 +80,7 @@ pub struct GopCache {
     max_frames: usize,
     max_bytes: usize,
     meta: Option<PreparedMessage>,
+    meta_flv: Option<Bytes>,
     /// By track id.
     video_headers: Vec<Header>,
     audio_headers: Vec<Header>,
@@ -76,6 +91,7 @@ pub struct GopCache {
     overflows: u64,
     /// Reused to build legacy forms.
     scratch: Vec<u8>,
+    latest: Latest,
 }
 
 fn upsert(headers: &mut Vec<Header>, header: Header) {
@@ -112,6 +128,7 @@ impl GopCache {
             max_frames,
             max_bytes,
             meta: None,
+            meta_flv: None,
             video_headers: Vec::new(),
             audio_headers: Vec::new(),
             gop: VecDeque::new(),
@@ -119,6 +136,7 @@ impl GopCache {
             state: State::WaitKey,
             overflows: 0,
             scratch: Vec::new(),
+            latest: Latest::None,
         }
     }
 
@@ -128,8 +146,13 @@ impl GopCache {
     }
 
     fn push_cached(&mut self, info: MediaInfo, msg: CachedMessage, legacy: LegacyForm) {
+        self.latest = Latest::None;
         match (info.kind, msg) {
-            (MediaKind::Meta, CachedMessage::Ready(m)) => self.meta = Some(m),
+            (MediaKind::Meta, CachedMessage::Ready(m)) => {
+                self.meta = Some(m);
+                self.meta_flv = None;
+                self.latest = Latest::Meta;
+            }
             (MediaKind::Video, CachedMessage::Ready(message)) if info.sequence_header => {
                 // The GOP starts at a keyframe of the primary track: a new configuration of
                 // that track makes it stale. Another track's header (a multitrack stream
@@ -139,8 +162,10 @@ impl GopCache {
                     info,
                     message,
                     legacy,
+                    flv: None,
                 };
                 upsert(&mut self.video_headers, h);
+                self.latest = Latest::Header(MediaKind::Video, info.track);
                 if primary {
                     self.drop_gop();
                 }
@@ -150,8 +175,10 @@ impl GopCache {
                     info,
                     message,
                     legacy,
+                    flv: None,
                 };
                 upsert(&mut self.audio_headers, h);
+                self.latest = Latest::Header(MediaKind::Audio, info.track);
             }
             // Metadata and headers always come chunked.
             (MediaKind::Meta, _) => {}
@@ -159,6 +186,7 @@ impl GopCache {
                 info,
                 message: msg,
                 legacy,
+                flv: None,
             }),
         }
     }
@@ -227,6 +255,7 @@ impl GopCache {
         }
         self.bytes = bytes;
         self.gop.push_back(entry);
+        self.latest = Latest::Gop;
     }
 
     fn drop_gop(&mut self) {
@@ -238,6 +267,8 @@ impl GopCache {
     /// Forgets everything (the publisher left; a new one starts afresh).
     pub fn clear(&mut self) {
         self.meta = None;
+        self.meta_flv = None;
+        self.latest = Latest::None;
         self.video_headers.clear();
         self.audio_headers.clear();
         self.drop_gop();
@@ -280,6 +311,66 @@ impl GopCache {
             .map(|m| (MediaInfo::meta(), m))
             .chain(headers)
             .chain(gop)
+    }
+
+    /// What a joining HTTP-FLV player gets, in the order of [`join_burst`](Self::join_burst)
+    /// (as published), as FLV tags: each built at the first such join and shared by every
+    /// later one.
+    pub fn flv_burst(&mut self) -> impl Iterator<Item = (MediaInfo, &Bytes)> {
+        if let (Some(m), None) = (&self.meta, &self.meta_flv) {
+            self.meta_flv = Some(tag_of(m));
+        }
+        for h in self
+            .video_headers
+            .iter_mut()
+            .chain(self.audio_headers.iter_mut())
+        {
+            h.flv.get_or_insert_with(|| tag_of(&h.message));
+        }
+        for e in self.gop.iter_mut() {
+            if e.flv.is_none() {
+                e.flv = Some(e.message.flv_tag());
+            }
+        }
+        let headers = self
+            .video_headers
+            .iter()
+            .chain(self.audio_headers.iter())
+            .filter_map(|h| h.flv.as_ref().map(|t| (h.info, t)));
+        let gop = self
+            .gop
+            .iter()
+            .filter_map(|e| e.flv.as_ref().map(|t| (e.info, t)));
+        self.meta_flv
+            .iter()
+            .map(|t| (MediaInfo::meta(), t))
+            .chain(headers)
+            .chain(gop)
+    }
+
+    /// Gives the latest pushed message the FLV tag its delivery built, so a later HTTP-FLV
+    /// join shares it instead of building it again.
+    pub fn adopt_flv(&mut self, tag: &Bytes) {
+        match self.latest {
+            Latest::None => {}
+            Latest::Meta => self.meta_flv = Some(tag.clone()),
+            Latest::Header(kind, track) => {
+                let headers = if kind == MediaKind::Video {
+                    &mut self.video_headers
+                } else {
+                    &mut self.audio_headers
+                };
+                if let Some(h) = headers.iter_mut().find(|h| h.info.track == track) {
+                    h.flv = Some(tag.clone());
+                }
+            }
+            Latest::Gop => {
+                if let Some(e) = self.gop.back_mut() {
+                    e.flv = Some(tag.clone());
+                }
+            }
+        }
+        self.latest = Latest::None;
     }
 
     /// The cached GOP alone: a keyframe first, then what followed it in

@@ -2,6 +2,7 @@
 //! ([`Pipeline`]) to the stream's players and [`Output`]s.
 
 mod cached;
+pub mod flv_tags;
 pub mod gop;
 mod hub;
 pub mod legacy;

@@ -12,10 +12,12 @@
 //! operations under that output's directory, bytes to its sink: [`Pipeline::poll_op`]), and an output that fails is removed and
 //! reported ([`Pipeline::poll_event`]) while the stream and its other outputs go on.
 
+use std::cell::OnceCell;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::flv_tags::tag_of;
 use super::gop::{GopCache, LegacyForm};
 use super::legacy::{LegacyPlan, StreamCodecs, StreamForm, View};
 use super::media_info::{MediaInfo, MediaKind};
@@ -76,6 +78,8 @@ pub struct Delivery {
     pub legacy: LegacyForm,
     /// The stream's codecs, after this message: each player chooses its view from it.
     pub form: StreamForm,
+    /// Its FLV tag, built for the first HTTP-FLV player and shared by the others.
+    flv: OnceCell<Bytes>,
 }
 
 impl Delivery {
@@ -86,6 +90,17 @@ impl Delivery {
             View::Legacy => self.legacy.pick(&self.message),
             View::Unplayable(_) => None,
         }
+    }
+
+    /// The message as an FLV tag (HTTP-FLV players take the stream as published): built
+    /// once, at the first call, and shared by every later caller.
+    pub fn flv_tag(&self) -> &Bytes {
+        self.flv.get_or_init(|| tag_of(&self.message))
+    }
+
+    /// The FLV tag, if a player asked for it.
+    pub fn flv_tag_built(&self) -> Option<&Bytes> {
+        self.flv.get()
     }
 }
 
@@ -303,6 +318,7 @@ impl Pipeline {
                 message,
                 legacy,
                 form,
+                flv: OnceCell::new(),
             })
         } else {
             self.gop.push_payload(
@@ -404,6 +420,19 @@ impl Pipeline {
         self.gop.join_burst(self.chunk_size, legacy).take(take)
     }
 
+    /// What a joining HTTP-FLV player gets at once, as FLV tags ([`GopCache::flv_burst`]).
+    pub fn flv_burst(&mut self) -> impl Iterator<Item = (MediaInfo, &Bytes)> {
+        self.gop.flv_burst()
+    }
+
+    /// The players of `d` (the latest message) built its FLV tag: the GOP cache keeps it for
+    /// HTTP-FLV players that join later.
+    pub fn adopt_flv(&mut self, d: &Delivery) {
+        if let Some(tag) = d.flv_tag_built() {
+            self.gop.adopt_flv(tag);
+        }
+    }
+
     /// The metadata and sequence headers the cache holds, as deliveries: for players that
     /// waited for a stream mirrored from another worker, whose mirror was primed with the
     /// headers the publisher sent before this worker started reading.
@@ -414,6 +443,7 @@ impl Pipeline {
             message: m.clone(),
             legacy: LegacyForm::Same,
             form,
+            flv: OnceCell::new(),
         });
         meta.into_iter()
             .chain(self.gop.headers().map(|h| Delivery {
@@ -424,6 +454,7 @@ impl Pipeline {
                     l => l.clone(),
                 },
                 form,
+                flv: OnceCell::new(),
             }))
             .collect()
     }

@@ -302,6 +302,7 @@ impl Client for Conn {
             addr: p.addr(),
             flashver: p.flashver(),
             tls: self.c.is_tls(),
+            http: false,
             bytes_in: self.session.bytes_received(),
             bytes_out: self.session.bytes_sent(),
             publications: p.publications().collect(),

@@ -1,5 +1,6 @@
 //! `ngx_rtmp_rs_http_module`: the http side — `rtmp_stat`, `rtmp_stat_format`,
-//! `rtmp_stat_stylesheet` and `rtmp_control` in `location {}`. Each of `rtmp_stat` and
+//! `rtmp_stat_stylesheet` and `rtmp_control` in `location {}` (and `flv_live`, whose handler
+//! is [`super::http_flv`]). Each of `rtmp_stat` and
 //! `rtmp_control` makes its location's content handler ours.
 //!
 //! The handlers answer from the stat board ([`super::stat_snapshot`]): every worker's snapshot
@@ -197,7 +198,7 @@ const fn command(
     }
 }
 
-pub static mut HTTP_COMMANDS: [ngx_command_t; 5] = [
+pub static mut HTTP_COMMANDS: [ngx_command_t; 6] = [
     command(
         ::ngx::ngx_string!("rtmp_stat"),
         NGX_CONF_1MORE,
@@ -217,6 +218,11 @@ pub static mut HTTP_COMMANDS: [ngx_command_t; 5] = [
         ::ngx::ngx_string!("rtmp_control"),
         NGX_CONF_1MORE,
         control_directive,
+    ),
+    command(
+        ::ngx::ngx_string!("flv_live"),
+        NGX_CONF_TAKE1,
+        super::http_flv::flv_live_directive,
     ),
     ngx_command_t::empty(),
 ];

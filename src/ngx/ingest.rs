@@ -22,6 +22,7 @@ pub fn ingest(
     };
     if let Some(d) = s.pipeline.ingest(msg, !s.players.is_empty()) {
         fan_out(&s.players, &d);
+        s.pipeline.adopt_flv(&d);
     }
     let done = files.run(&mut s.pipeline, log);
     w.counters.hls_segments += done.segments;

@@ -207,6 +207,7 @@ fn collect(conf: &RtmpConf, started_unix: u64, w: &Worker) -> WorkerInput {
                 address: card.addr.to_owned(),
                 flashver: card.flashver.to_owned(),
                 tls: card.tls,
+                http: card.http,
                 bytes_in: card.bytes_in,
                 bytes_out: card.bytes_out,
                 publishing: card

@@ -178,8 +178,10 @@ pub struct ClientCard<'a> {
     pub app: Option<&'a str>,
     pub addr: &'a str,
     pub flashver: &'a str,
-    /// Connected over TLS (RTMPS).
+    /// Connected over TLS (RTMPS, HTTPS).
     pub tls: bool,
+    /// An HTTP-FLV player.
+    pub http: bool,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Hub streams it publishes.

@@ -116,6 +116,7 @@ fn put_client(w: &mut W, c: &ClientStat) {
     w.bool(c.active);
     w.u32(c.pid);
     w.bool(c.tls);
+    w.bool(c.http);
 }
 
 fn get_client(r: &mut R) -> Result<ClientStat, DecodeError> {
@@ -133,6 +134,7 @@ fn get_client(r: &mut R) -> Result<ClientStat, DecodeError> {
         active: r.bool()?,
         pid: r.u32()?,
         tls: r.bool()?,
+        http: r.bool()?,
     })
 }
 

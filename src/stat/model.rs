@@ -76,17 +76,20 @@ pub struct ClientStat {
     pub active: bool,
     /// Worker process that owns the connection.
     pub pid: u32,
-    /// Connected over TLS: its protocol is `rtmps`.
+    /// Connected over TLS: its protocol is `rtmps` (`https-flv` for an HTTP-FLV player).
     pub tls: bool,
+    /// An HTTP-FLV player: its protocol is `http-flv`.
+    pub http: bool,
 }
 
 impl ClientStat {
-    /// `rtmp` or `rtmps`.
+    /// `rtmp`, `rtmps`, `http-flv` or `https-flv`.
     pub fn protocol(&self) -> &'static str {
-        if self.tls {
-            "rtmps"
-        } else {
-            "rtmp"
+        match (self.http, self.tls) {
+            (false, false) => "rtmp",
+            (false, true) => "rtmps",
+            (true, false) => "http-flv",
+            (true, true) => "https-flv",
         }
     }
 }

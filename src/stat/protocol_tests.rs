@@ -33,3 +33,20 @@ fn rtmps_clients_say_so() {
     assert_eq!(j.matches("\"protocol\":\"rtmps\"").count(), 1, "{j}");
     assert_eq!(j.matches("\"protocol\":\"rtmp\"").count(), 1, "{j}");
 }
+
+#[test]
+fn http_flv_players_say_so() {
+    let player = ClientStat {
+        http: true,
+        ..client(2, false)
+    };
+    let snap = snapshot(10, vec![stream("cam", true, vec![client(1, true), player])]);
+    let view = merge(&ctx(), &layout(), vec![snap.clone()]);
+    let b = codec::encode(&snap, 1 << 20).unwrap();
+    assert_eq!(codec::decode(&b).unwrap(), snap);
+    let x = xml::render(&view, Sections::ALL, None);
+    assert_eq!(x.matches("<protocol>http-flv</protocol>").count(), 1, "{x}");
+    let j = json::render(&view, Sections::ALL);
+    assert_eq!(j.matches("\"protocol\":\"http-flv\"").count(), 1, "{j}");
+    assert_eq!(j.matches("\"protocol\":\"rtmp\"").count(), 1, "{j}");
+}

@@ -26,8 +26,8 @@ fn client(out: &mut String, c: &ClientStat) {
         let _ = write!(out, "<swfurl>{}</swfurl>", escape(&c.swf_url));
     }
     // nginx-rtmp has no such element: a plain client reads as in its XML.
-    if c.tls {
-        out.push_str("<protocol>rtmps</protocol>");
+    if c.tls || c.http {
+        let _ = write!(out, "<protocol>{}</protocol>", c.protocol());
     }
     let _ = write!(
         out,

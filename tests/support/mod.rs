@@ -18,8 +18,10 @@
 //! - [`master`]: master playlists and ffprobe's view of variants' segments;
 //! - [`xml`]: a small strict XML reader (MPDs);
 //! - [`hls_js`]: hls.js in headless Chromium, judged by how its video advances;
-//! - [`http`]: a plain HTTP GET; [`llhls`]: Low-Latency HLS playlists read back,
-//!   [`llhls_watch`]: one watched and checked over time;
+//! - [`http`]: a plain HTTP GET; [`http_flv`]: an HTTP-FLV reader (chunked or not);
+//! - [`llhls`]: Low-Latency HLS playlists read back, [`llhls_watch`]: one watched and checked
+//!   over time;
+//! - [`mpegts_js`]: mpegts.js in headless Chromium (HTTP-FLV);
 //! - [`worker`]: a test nginx's worker process (its pid, its RSS).
 //!
 //! Every test binary compiles the whole tree and uses part of it.
@@ -35,11 +37,13 @@ pub mod hls;
 pub mod hls_js;
 pub mod hls_rules;
 pub mod http;
+pub mod http_flv;
 pub mod llhls;
 pub mod llhls_watch;
 pub mod m3u8;
 pub mod master;
 pub mod media;
+pub mod mpegts_js;
 pub mod nginx;
 pub mod player;
 pub mod recording;

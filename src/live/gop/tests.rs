@@ -233,3 +233,40 @@ fn pending_legacy_forms_are_built_at_join() {
     let payload: Vec<u8> = burst[0].payload_pieces().flatten().copied().collect();
     assert_eq!(payload, [0x17, 1, 0, 0, 2, 0xEE]);
 }
+
+#[test]
+fn flv_burst_is_the_join_burst_as_flv_tags_built_once() {
+    use crate::media::flv_stream::FlvWriter;
+    let mut c = GopCache::new(true, 100, 1 << 20);
+    push(&mut c, msg(9, 0, &[0x17, 0, 0, 0, 0, 1]));
+    push(&mut c, msg(8, 0, &[0xAF, 0, 0x12, 0x10]));
+    push(&mut c, msg(18, 0, b"meta"));
+    push(&mut c, key(40));
+    // A frame nobody played yet is kept bare: its tag is built from the payload.
+    let bare = Bytes::from_static(&[0xAF, 1, 0x21, 0]);
+    let info = MediaInfo::classify(8, &bare);
+    c.push_payload(info, 8, 41, &bare, 128, LegacyForm::Same);
+    let tags: Vec<Bytes> = c.flv_burst().map(|(_, t)| t.clone()).collect();
+    let expected: Vec<Bytes> = c
+        .join_burst(128, false)
+        .map(|(_, m)| {
+            let mut payload = Vec::new();
+            m.payload_pieces()
+                .for_each(|p| payload.extend_from_slice(p));
+            FlvWriter::tag(m.type_id, m.timestamp, &payload).unwrap()
+        })
+        .collect();
+    assert_eq!(tags, expected);
+    // Built once: a second join shares the same bytes.
+    let again: Vec<Bytes> = c.flv_burst().map(|(_, t)| t.clone()).collect();
+    for (a, b) in tags.iter().zip(&again) {
+        assert_eq!(a.as_ptr(), b.as_ptr());
+    }
+    // The tag a live delivery built is kept for later joiners.
+    let (info, m) = inter(80);
+    c.push(info, &m, LegacyForm::Same);
+    let live = crate::live::flv_tags::tag_of(&m);
+    c.adopt_flv(&live);
+    let last = c.flv_burst().last().map(|(_, t)| t.clone()).unwrap();
+    assert_eq!(last.as_ptr(), live.as_ptr());
+}

@@ -89,16 +89,16 @@ impl Policy {
     /// The fields nginx-rtmp sends with every callback.
     pub(super) fn fields(&self, call: Call, app: &AppConf) -> Vec<(String, String)> {
         let ip = self.ip.map(|ip| ip.to_string()).unwrap_or_default();
-        vec![
-            ("call".into(), call.name().into()),
-            ("addr".into(), ip),
-            ("clientid".into(), self.client.to_string()),
-            ("app".into(), app.name.clone()),
-            ("flashver".into(), self.flashver.clone()),
-            ("swfurl".into(), self.swf_url.clone()),
-            ("tcurl".into(), self.tc_url.clone()),
-            ("pageurl".into(), self.page_url.clone()),
-        ]
+        callback_fields(
+            call,
+            &app.name,
+            &ip,
+            self.client,
+            &self.flashver,
+            &self.swf_url,
+            &self.tc_url,
+            &self.page_url,
+        )
     }
 
     /// Sends a callback; with `waiting`, its answer resumes that request through
@@ -290,6 +290,30 @@ impl Policy {
             }
         }
     }
+}
+
+/// The fields nginx-rtmp sends with every callback (HTTP players send them too).
+#[allow(clippy::too_many_arguments)]
+pub fn callback_fields(
+    call: Call,
+    app: &str,
+    addr: &str,
+    client: u64,
+    flashver: &str,
+    swf_url: &str,
+    tc_url: &str,
+    page_url: &str,
+) -> Vec<(String, String)> {
+    vec![
+        ("call".into(), call.name().into()),
+        ("addr".into(), addr.into()),
+        ("clientid".into(), client.to_string()),
+        ("app".into(), app.into()),
+        ("flashver".into(), flashver.into()),
+        ("swfurl".into(), swf_url.into()),
+        ("tcurl".into(), tc_url.into()),
+        ("pageurl".into(), page_url.into()),
+    ]
 }
 
 /// The name's query arguments are forwarded as fields too (`name=key&token=x`).

@@ -50,6 +50,8 @@ pub struct ClientInput {
     pub flashver: String,
     /// Connected over TLS (RTMPS).
     pub tls: bool,
+    /// An HTTP-FLV player (not an RTMP connection).
+    pub http: bool,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Streams it publishes.

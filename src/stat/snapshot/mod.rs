@@ -103,6 +103,7 @@ impl Aggregator {
                 time_ms: now.saturating_sub(seen.first_ms),
                 flashver: c.flashver,
                 tls: c.tls,
+                http: c.http,
                 bytes_in: c.bytes_in,
                 bytes_out: c.bytes_out,
                 pid: input.pid,
