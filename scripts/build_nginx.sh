@@ -21,21 +21,9 @@ BUILD_PKGS=(build-essential libpcre2-dev libssl-dev zlib1g-dev python3)
 
 log() { echo "build_nginx.sh: $*" >&2; }
 
-missing=()
-for p in "${BUILD_PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    if [[ $(id -u) -eq 0 ]]; then
-        log "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >&2
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-    else
-        log "missing packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})"
-        exit 1
-    fi
-fi
+# shellcheck source=scripts/packages.sh
+. "$ROOT/scripts/packages.sh"
+ensure_packages build_nginx.sh "${BUILD_PKGS[@]}"
 if ! command -v cargo >/dev/null 2>&1; then
     [[ -f "$HOME/.cargo/env" ]] && . "$HOME/.cargo/env"
 fi

@@ -16,10 +16,9 @@ cd "$ROOT"
 TEST_PKGS=(ffmpeg binutils gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium libnginx-mod-rtmp
     libnginx-mod-stream openssl xsltproc dpkg-dev lintian file curl util-linux)
-missing=()
-for p in "${TEST_PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+# shellcheck source=scripts/packages.sh
+. "$ROOT/scripts/packages.sh"
+mapfile -t missing < <(missing_packages "${TEST_PKGS[@]}")
 # Node.js and npm for tests/player (hls.js, playwright-core); any Node >= 18 works, so keep
 # one that is already there (Debian's packages otherwise).
 command -v node >/dev/null 2>&1 || missing+=(nodejs)

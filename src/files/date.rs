@@ -6,7 +6,7 @@
 const MS_PER_DAY: u64 = 86_400_000;
 
 /// The civil date (year, month 1..=12, day 1..=31) of day `z` since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

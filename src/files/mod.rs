@@ -10,7 +10,7 @@ mod ops;
 mod path;
 mod xml;
 
-pub use date::{date_time, parse_date_time};
+pub use date::{civil_from_days, date_time, parse_date_time};
 pub use ops::{FileOp, Now};
 pub use path::{uri_escape, validate_stream_name, NameError, RelPath, MAX_NAME_LEN};
 pub use xml::escape as xml_escape;

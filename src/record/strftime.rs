@@ -58,16 +58,7 @@ impl CivilTime {
         let t = unix_s.saturating_add(i64::from(utc_offset_s));
         let days = t.div_euclid(86_400);
         let secs = t.rem_euclid(86_400);
-        // Days to civil date (Howard Hinnant's algorithm).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = crate::files::civil_from_days(days);
         let cum = [0u32, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
         let leap_extra = u32::from(month > 2 && is_leap(year));
         let yday = cum.get(month as usize - 1).copied().unwrap_or(0) + day - 1 + leap_extra;
