@@ -9,13 +9,10 @@ use std::net::IpAddr;
 
 use super::http_client;
 use super::log::Log;
-use super::policy::callback_fields;
+use super::policy::{callback_fields, send_callback};
 use crate::auth::http_play::{callback_verdict, check_local, Refusal};
-use crate::conf::{AppConf, Call, NotifyUrl};
-use crate::http::{build_request, HttpError, Response};
-
-/// Every callback gets this long to answer (as an RTMP client's).
-const TIMEOUT_MS: u64 = 10_000;
+use crate::conf::{AppConf, Call};
+use crate::http::{HttpError, Response};
 
 /// Who asks to play what.
 pub struct HttpPlay<'a> {
@@ -65,7 +62,7 @@ pub fn check(p: &HttpPlay<'_>, answer: Answer) -> Checked {
     for (k, v) in [("start", "-2"), ("duration", "-1"), ("reset", "0")] {
         fields.push((k.into(), v.into()));
     }
-    if send(url, p.app, &fields, answer, p.log) {
+    if send_callback(url, p.app.settings.notify.method, &fields, answer, p.log) {
         Checked::Waiting
     } else {
         Checked::Refused(Refusal::Callback("on_play could not be sent".into()))
@@ -78,7 +75,13 @@ pub fn done(p: &HttpPlay<'_>) {
         p.app.settings.notify.get(Call::PlayDone),
         fields(p, Call::PlayDone),
     ) {
-        send(url, p.app, &fields, Box::new(|_| {}), p.log);
+        send_callback(
+            url,
+            p.app.settings.notify.method,
+            &fields,
+            Box::new(|_| {}),
+            p.log,
+        );
     }
 }
 
@@ -90,25 +93,4 @@ fn fields(p: &HttpPlay<'_>, call: Call) -> Option<Vec<(String, String)>> {
     f.push(("name".into(), p.name.to_owned()));
     f.extend(crate::auth::query::parse(p.args)?);
     Some(f)
-}
-
-fn send(
-    url: &NotifyUrl,
-    app: &AppConf,
-    fields: &[(String, String)],
-    done: http_client::Callback,
-    log: Log,
-) -> bool {
-    let form: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let req = build_request(app.settings.notify.method, &url.url, &form);
-    match http_client::request(log, url.addr, &url.url, req, TIMEOUT_MS, done) {
-        Ok(()) => true,
-        Err(e) => {
-            log_warn!(log, "http-flv: callback to {} not sent: {}", url.url, e);
-            false
-        }
-    }
 }

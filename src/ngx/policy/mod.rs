@@ -21,7 +21,7 @@ use crate::ngx::log::Log;
 use crate::rtmp::message::types;
 use crate::rtmp::{Event, Session};
 
-pub use notify::callback_fields;
+pub use notify::{callback_fields, send as send_callback};
 pub use play::{Playback, Route};
 pub use publish::Publication;
 

@@ -325,7 +325,7 @@ pub(super) fn with_args(
     Some(fields)
 }
 
-pub(super) fn send(
+pub fn send(
     url: &NotifyUrl,
     method: Method,
     fields: &[(String, String)],
