@@ -48,10 +48,16 @@ fn repo() -> PathBuf {
 /// Writes the page (`index.html`, taking the playlist URL from `?src=`) and `hls.min.js`
 /// into `dir`.
 pub fn install_page(dir: &Path) {
+    install_player_page(dir, "hls.js/dist/hls.min.js", "hls.min.js", PAGE);
+}
+
+/// Writes `page` as `index.html` and the player library `lib` (a path under
+/// tests/player/node_modules) as `name` into `dir`, after checking that play.mjs can run.
+pub fn install_player_page(dir: &Path, lib: &str, name: &str, page: &str) {
     let player_dir = repo().join("tests/player");
-    let hls_js = player_dir.join("node_modules/hls.js/dist/hls.min.js");
+    let js = player_dir.join("node_modules").join(lib);
     assert!(
-        hls_js.is_file() && player_dir.join("node_modules/playwright-core").is_dir(),
+        js.is_file() && player_dir.join("node_modules/playwright-core").is_dir(),
         "tests/player/node_modules is missing: scripts/test.sh installs it (npm ci in tests/player)"
     );
     assert!(
@@ -59,8 +65,8 @@ pub fn install_page(dir: &Path) {
         "chromium missing: scripts/test.sh installs it"
     );
     fs::create_dir_all(dir).unwrap();
-    fs::copy(&hls_js, dir.join("hls.min.js")).unwrap();
-    fs::write(dir.join("index.html"), PAGE).unwrap();
+    fs::copy(&js, dir.join(name)).unwrap();
+    fs::write(dir.join("index.html"), page).unwrap();
 }
 
 /// What play.mjs reported.

@@ -2,8 +2,7 @@
 //! mpegts.js in a directory nginx serves), watched by `tests/player/play.mjs` like the hls.js
 //! page ([`super::hls_js::play`] runs it and judges how the video advanced).
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const PAGE: &str = r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>ngx-rtmp mpegts.js check</title></head>
@@ -32,23 +31,7 @@ setInterval(() => { document.getElementById('status').textContent = 't=' + v.cur
 </body></html>
 "#;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Writes the page (`index.html`, taking the FLV URL from `?src=`) and `mpegts.js` into `dir`.
 pub fn install_page(dir: &Path) {
-    let player_dir = repo().join("tests/player");
-    let js = player_dir.join("node_modules/mpegts.js/dist/mpegts.js");
-    assert!(
-        js.is_file() && player_dir.join("node_modules/playwright-core").is_dir(),
-        "tests/player/node_modules is missing: scripts/test.sh installs it (npm ci in tests/player)"
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").is_file(),
-        "chromium missing: scripts/test.sh installs it"
-    );
-    fs::create_dir_all(dir).unwrap();
-    fs::copy(&js, dir.join("mpegts.js")).unwrap();
-    fs::write(dir.join("index.html"), PAGE).unwrap();
+    super::hls_js::install_player_page(dir, "mpegts.js/dist/mpegts.js", "mpegts.js", PAGE);
 }
