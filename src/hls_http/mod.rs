@@ -2,11 +2,12 @@
 //! `hls_path` a request names ([`path`]), the LL-HLS delivery directives of its query
 //! ([`query`]), what a playlist on disk says about the live edge ([`state`]), whether a blocking
 //! request is answered now, waits or is refused ([`block`]), and the delta update of a playlist
-//! ([`delta`]).
+//! ([`delta`]), and the play checks' verdicts of playlist requests ([`access`]).
 //!
 //! The shell reads the files and holds the waiting requests; everything it decides with comes
 //! from here.
 
+pub mod access;
 pub mod block;
 pub mod delta;
 pub mod path;

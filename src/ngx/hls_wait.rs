@@ -1,5 +1,6 @@
-//! Waiting `rtmp_hls` requests: blocking playlist reloads and requests of the hinted next
-//! part. The publisher may be on any worker, so the wake-up comes from the files: one timer
+//! The answer of an `rtmp_hls` playlist request ([`playlist`]: at once, 400, or a wait; also
+//! where a request allowed by a late `on_play` verdict goes on), and the waiting requests:
+//! blocking playlist reloads and requests of the hinted next part. The publisher may be on any worker, so the wake-up comes from the files: one timer
 //! per worker, armed only while requests wait, stats each watched playlist every
 //! [`TICK_MS`] and re-reads it when it changed (a rename gives it a new inode), then answers
 //! the requests it satisfies ([`crate::hls_http::Waiters`] decides). A waiting request is a
@@ -15,18 +16,24 @@ use std::path::Path;
 use ::ngx::http::Request;
 use nginx_sys::{
     ngx_event_t, ngx_http_cleanup_add, ngx_http_finalize_request, ngx_http_request_t,
-    ngx_http_run_posted_requests, ngx_http_test_reading, ngx_int_t, NGX_DONE,
+    ngx_http_run_posted_requests, ngx_http_test_reading, ngx_int_t, NGX_DONE, NGX_HTTP_BAD_REQUEST,
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_SERVICE_UNAVAILABLE,
 };
 
 use super::http_reply::{self, Labels};
 use super::timer::Timer;
 use super::worker::with_hls_waits;
-use crate::hls_http::{classify, delta, Awaited, Outcome, PlaylistState, Stamp, Woken};
+use crate::hls_http::block::wait_limit_ms;
+use crate::hls_http::{
+    classify, decide, delta, Awaited, Decision, Directives, Outcome, PlaylistState, Stamp, Woken,
+};
 
 /// How often watched playlists are checked while requests wait: well under the 50 ms a
 /// listed part may take to reach a waiting client, a `stat` per watched file per tick.
 pub const TICK_MS: u64 = 5;
+
+/// Largest playlist read into memory.
+const MAX_PLAYLIST_BYTES: u64 = 4 << 20;
 
 /// Labels of playlists.
 pub const PLAYLIST: Labels = Labels {
@@ -41,12 +48,69 @@ pub fn stamp(path: &Path) -> Option<Stamp> {
     Some([m.dev(), m.ino(), mtime_ns, m.size()])
 }
 
+pub fn read_playlist(path: &Path) -> Option<String> {
+    let m = fs::metadata(path).ok()?;
+    if m.len() > MAX_PLAYLIST_BYTES {
+        return None;
+    }
+    fs::read_to_string(path).ok()
+}
+
+/// Logs why a request is refused (info: clients cause it).
+pub fn note(req: &Request, msg: core::fmt::Arguments<'_>) {
+    // SAFETY: the request's connection log lives as long as the request.
+    if let Some(log) = unsafe { super::log::Log::from_raw(req.log()) } {
+        log_info!(log, "{msg}");
+    }
+}
+
+/// Serves the playlist at `path` (its access checked) as `directives` ask: at once, 400, or
+/// after a wait. An asynchronous access check (`on_play`) continues here once it allowed
+/// the request: then `r` is a suspended request (its count raised), answered by the caller.
+pub fn playlist(
+    req: &mut Request,
+    r: *mut ngx_http_request_t,
+    path: &Path,
+    directives: &Directives,
+    max_waiting: usize,
+) -> ngx_int_t {
+    let stamp = stamp(path);
+    let Some(text) = read_playlist(path) else {
+        return NGX_HTTP_NOT_FOUND as ngx_int_t;
+    };
+    let state = PlaylistState::parse(&text);
+    match decide(directives, &state) {
+        Decision::Now => {
+            let d = directives.skip.and_then(|s| delta(&text, s));
+            http_reply::body(req, PLAYLIST, d.as_deref().unwrap_or(&text).as_bytes())
+        }
+        Decision::Bad(why) => {
+            note(
+                req,
+                format_args!("rtmp_hls: blocking request refused: {why}"),
+            );
+            NGX_HTTP_BAD_REQUEST as ngx_int_t
+        }
+        Decision::Wait(want) => {
+            let awaited = Awaited::Playlist {
+                want,
+                skip: directives.skip,
+            };
+            let limit = wait_limit_ms(&state);
+            // SAFETY: `r` is the running content handler's request, or a suspended one that
+            // its caller finalizes with what this returns.
+            unsafe { suspend(r, path, stamp, awaited, limit, max_waiting) }
+        }
+    }
+}
+
 /// Suspends request `r` until `playlist` (read at `stamp`) satisfies `awaited`, for at most
 /// `limit_ms`. Returns what the content handler returns: `NGX_DONE`, or 503 when this worker
 /// already holds `max` waiting requests.
 ///
 /// # Safety
-/// `r` must be the live request of a content handler that is running.
+/// `r` must be the live request of a content handler that is running, or a suspended request
+/// (its count raised) that the caller finalizes with what this returns.
 pub unsafe fn suspend(
     r: *mut ngx_http_request_t,
     playlist: &Path,
@@ -167,7 +231,7 @@ pub fn labels(kind: crate::hls_http::FileKind, content_type: &'static str) -> La
 }
 
 /// Ends a suspended request with `rc` and runs what it posted.
-fn finish(r: *mut ngx_http_request_t, rc: ngx_int_t) {
+pub fn finish(r: *mut ngx_http_request_t, rc: ngx_int_t) {
     // SAFETY: `r` is a suspended request, alive until this finalization; its connection is
     // read before and stays valid for the posted requests, as in nginx's own event handlers.
     unsafe {

@@ -1,7 +1,8 @@
 //! `ngx_rtmp_rs_http_hls_module`: `rtmp_hls` in `location {}` serves the playlists, segments
 //! and parts of every HLS application's `hls_path`, on every worker, with LL-HLS blocking
 //! playlist reload and delta updates; `rtmp_hls_max_waiting` bounds the requests a worker
-//! holds waiting.
+//! holds waiting. `rtmp_hls_play_check on` applies the play checks of HTTP players to
+//! playlist requests ([`super::hls_access`]); off by default.
 //!
 //! The path after the location prefix is looked up in the applications' directories
 //! ([`crate::hls_http::candidates`]); nothing outside them is served (the path is checked,
@@ -20,25 +21,26 @@ use ::ngx::http::{
 use nginx_sys::{
     ngx_command_t, ngx_conf_t, ngx_http_conf_ctx_t, ngx_http_module_t, ngx_http_request_t,
     ngx_int_t, ngx_module_t, ngx_uint_t, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_BAD_REQUEST,
-    NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LOC_CONF, NGX_HTTP_NOT_FOUND,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LOC_CONF, NGX_HTTP_NOT_FOUND,
 };
 
 use super::conf::{args, log_error};
-use super::hls_wait::{self, labels, PLAYLIST};
+use super::hls_access::{self, Access, Asked};
+use super::hls_wait::{self, labels};
 use super::http_reply;
 use super::worker;
-use crate::conf::AppConf;
+use crate::conf::{parse_flag, parse_time_ms, AppConf};
+use crate::hls_http::access::DEFAULT_CACHE_MS;
 use crate::hls_http::block::wait_limit_ms;
 use crate::hls_http::{
-    candidates, classify, decide, delta, playlist_of_part, stream_of_playlist, Awaited, Decision,
-    Directives, FileKind, PathError, PlaylistState,
+    candidates, classify, playlist_of_part, stream_of_playlist, Awaited, Directives, FileKind,
+    PathError, PlaylistState,
 };
 
 /// Default of `rtmp_hls_max_waiting`: waiting requests a worker holds before answering 503.
 pub const DEFAULT_MAX_WAITING: usize = 10_000;
-/// Largest playlist read into memory.
-const MAX_PLAYLIST_BYTES: u64 = 4 << 20;
-
+/// Longest `rtmp_hls_play_cache`.
+const MAX_PLAY_CACHE_MS: u64 = 86_400_000;
 /// The http module, for ngx's typed access to its location configuration.
 pub struct HttpHlsModule;
 
@@ -60,12 +62,38 @@ unsafe impl HttpModuleLocationConf for HttpHlsModule {
 pub struct LocConf {
     enabled: Option<bool>,
     max_waiting: Option<usize>,
+    /// `rtmp_hls_play_check`: off by default, because many nginx-rtmp configurations say
+    /// `deny play all` for RTMP while their HLS is public, and because an LL-HLS player
+    /// reloads its playlist about three times a second.
+    play_check: Option<bool>,
+    /// `rtmp_hls_play_cache`.
+    play_cache_ms: Option<u64>,
+}
+
+/// What a request of a location is served with.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    max_waiting: usize,
+    /// The cache time of `on_play` verdicts when the play checks are on.
+    play_check: Option<u64>,
+}
+
+impl LocConf {
+    fn settings(&self) -> Settings {
+        let cache = self.play_cache_ms.unwrap_or(DEFAULT_CACHE_MS);
+        Settings {
+            max_waiting: self.max_waiting.unwrap_or(DEFAULT_MAX_WAITING),
+            play_check: self.play_check.unwrap_or(false).then_some(cache),
+        }
+    }
 }
 
 impl Merge for LocConf {
     fn merge(&mut self, prev: &LocConf) -> Result<(), MergeConfigError> {
         self.enabled = self.enabled.or(prev.enabled);
         self.max_waiting = self.max_waiting.or(prev.max_waiting);
+        self.play_check = self.play_check.or(prev.play_check);
+        self.play_cache_ms = self.play_cache_ms.or(prev.play_cache_ms);
         Ok(())
     }
 }
@@ -141,6 +169,50 @@ unsafe extern "C" fn max_waiting_directive(
     unsafe { loc_directive(cf, set) }
 }
 
+unsafe extern "C" fn play_check_directive(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    let set = |lc: &mut LocConf, a: &[&str]| {
+        if lc.play_check.is_some() {
+            return Err("\"rtmp_hls_play_check\" directive is duplicate".to_owned());
+        }
+        let v = a.get(1).copied().unwrap_or_default();
+        let on = parse_flag(v).map_err(|_| {
+            format!(
+                "invalid value \"{v}\" in \"rtmp_hls_play_check\" directive, \
+                 it must be \"on\" or \"off\""
+            )
+        })?;
+        lc.play_check = Some(on);
+        Ok(false)
+    };
+    // SAFETY: nginx calls this as a directive handler of this module.
+    unsafe { loc_directive(cf, set) }
+}
+
+unsafe extern "C" fn play_cache_directive(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    let set = |lc: &mut LocConf, a: &[&str]| {
+        if lc.play_cache_ms.is_some() {
+            return Err("\"rtmp_hls_play_cache\" directive is duplicate".to_owned());
+        }
+        let v = a.get(1).copied().unwrap_or_default();
+        let ms = parse_time_ms(v)
+            .ok()
+            .filter(|ms| *ms <= MAX_PLAY_CACHE_MS)
+            .ok_or_else(|| format!("invalid \"rtmp_hls_play_cache\" value \"{v}\" (0..1d)"))?;
+        lc.play_cache_ms = Some(ms);
+        Ok(false)
+    };
+    // SAFETY: nginx calls this as a directive handler of this module.
+    unsafe { loc_directive(cf, set) }
+}
+
 pub static mut HTTP_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: None,
     postconfiguration: None,
@@ -154,7 +226,7 @@ pub static mut HTTP_CTX: ngx_http_module_t = ngx_http_module_t {
 
 const LOC_CONF_OFFSET: ngx_uint_t = core::mem::offset_of!(ngx_http_conf_ctx_t, loc_conf);
 
-pub static mut HTTP_COMMANDS: [ngx_command_t; 3] = [
+pub static mut HTTP_COMMANDS: [ngx_command_t; 5] = [
     ngx_command_t {
         name: ::ngx::ngx_string!("rtmp_hls"),
         type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -171,20 +243,24 @@ pub static mut HTTP_COMMANDS: [ngx_command_t; 3] = [
         offset: 0,
         post: ptr::null_mut(),
     },
+    ngx_command_t {
+        name: ::ngx::ngx_string!("rtmp_hls_play_check"),
+        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(play_check_directive),
+        conf: LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ::ngx::ngx_string!("rtmp_hls_play_cache"),
+        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(play_cache_directive),
+        conf: LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
     ngx_command_t::empty(),
 ];
-
-/// Whether a request may read stream `stream` of application `app`: asked before any
-/// playlist is served (segments and parts are only found through playlists).
-///
-/// This is the one place where the access rules of HTTP players (`allow`/`deny play`,
-/// `play_secret`, `on_play`) apply to `rtmp_hls`: the shared check of HTTP requests is wired
-/// in here. Until then every request may read. A check that waits for a callback suspends
-/// the request (raised count, `NGX_DONE`, as [`hls_wait::suspend`] does) and continues with
-/// [`playlist`] when allowed.
-fn may_read(_req: &Request, _app: &AppConf, _stream: &str) -> bool {
-    true
-}
 
 fn str_of(s: &nginx_sys::ngx_str_t) -> &str {
     if s.len == 0 || s.data.is_null() {
@@ -223,22 +299,6 @@ fn inside_missing(dir: &Path, rel: &str) -> Option<PathBuf> {
         .then(|| parent.join(full.file_name().unwrap_or_default()))
 }
 
-fn read_playlist(path: &Path) -> Option<String> {
-    let m = fs::metadata(path).ok()?;
-    if m.len() > MAX_PLAYLIST_BYTES {
-        return None;
-    }
-    fs::read_to_string(path).ok()
-}
-
-/// Logs why a request is refused (info: clients cause it).
-fn note(req: &Request, msg: core::fmt::Arguments<'_>) {
-    // SAFETY: the request's connection log lives as long as the request.
-    if let Some(log) = unsafe { super::log::Log::from_raw(req.log()) } {
-        log_info!(log, "{msg}");
-    }
-}
-
 /// The path after the location prefix, without its leading `/`.
 fn rest_of(req: &Request) -> Option<&str> {
     let uri = str_of(&req.as_ref().uri);
@@ -265,22 +325,27 @@ unsafe extern "C" fn hls_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
         if !rc.is_ok() {
             return rc.into();
         }
-        let max = HttpHlsModule::location_conf(req)
-            .and_then(|lc| lc.max_waiting)
-            .unwrap_or(DEFAULT_MAX_WAITING);
-        serve(req, r, max)
+        let settings = HttpHlsModule::location_conf(req).map_or(
+            Settings {
+                max_waiting: DEFAULT_MAX_WAITING,
+                play_check: None,
+            },
+            LocConf::settings,
+        );
+        serve(req, r, settings)
     })
     .unwrap_or(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t)
 }
 
-fn serve(req: &mut Request, r: *mut ngx_http_request_t, max_waiting: usize) -> ngx_int_t {
+fn serve(req: &mut Request, r: *mut ngx_http_request_t, settings: Settings) -> ngx_int_t {
+    let max_waiting = settings.max_waiting;
     let Some(rest) = rest_of(req) else {
         return NGX_HTTP_NOT_FOUND as ngx_int_t;
     };
     let target = match classify(rest) {
         Ok(t) => t,
         Err(PathError::Bad(why)) => {
-            note(req, format_args!("rtmp_hls: refused path: {why}"));
+            hls_wait::note(req, format_args!("rtmp_hls: refused path: {why}"));
             return NGX_HTTP_BAD_REQUEST as ngx_int_t;
         }
         Err(PathError::NotFound) => return NGX_HTTP_NOT_FOUND as ngx_int_t,
@@ -312,49 +377,22 @@ fn serve(req: &mut Request, r: *mut ngx_http_request_t, max_waiting: usize) -> n
     if target.kind != FileKind::Playlist {
         return http_reply::file(req, labels, &path);
     }
-    if !may_read(req, app, stream_of_playlist(rel)) {
-        return NGX_HTTP_FORBIDDEN as ngx_int_t;
-    }
-    playlist(req, r, &path, &directives, max_waiting)
-}
-
-/// Serves the playlist at `path` (its access checked) as `directives` ask: at once, 400, or
-/// after a wait. An asynchronous access check (`on_play`) continues here once it allowed
-/// the request.
-fn playlist(
-    req: &mut Request,
-    r: *mut ngx_http_request_t,
-    path: &Path,
-    directives: &Directives,
-    max_waiting: usize,
-) -> ngx_int_t {
-    let stamp = hls_wait::stamp(path);
-    let Some(text) = read_playlist(path) else {
-        return NGX_HTTP_NOT_FOUND as ngx_int_t;
-    };
-    let state = PlaylistState::parse(&text);
-    match decide(directives, &state) {
-        Decision::Now => {
-            let d = directives.skip.and_then(|s| delta(&text, s));
-            http_reply::body(req, PLAYLIST, d.as_deref().unwrap_or(&text).as_bytes())
-        }
-        Decision::Bad(why) => {
-            note(
-                req,
-                format_args!("rtmp_hls: blocking request refused: {why}"),
-            );
-            NGX_HTTP_BAD_REQUEST as ngx_int_t
-        }
-        Decision::Wait(want) => {
-            let awaited = Awaited::Playlist {
-                want,
-                skip: directives.skip,
-            };
-            let limit = wait_limit_ms(&state);
-            // SAFETY: `r` is the running content handler's request.
-            unsafe { hls_wait::suspend(r, path, stamp, awaited, limit, max_waiting) }
+    // Segments and parts are not checked: their names come from the playlist.
+    if let Some(cache_ms) = settings.play_check {
+        let asked = Asked {
+            app,
+            stream: stream_of_playlist(rel),
+            playlist: &path,
+            directives,
+            max_waiting,
+            cache_ms,
+        };
+        // SAFETY: `r` (`req`) is the running content handler's request.
+        if let Access::Answer(rc) = unsafe { hls_access::check(req, r, asked) } {
+            return rc;
         }
     }
+    hls_wait::playlist(req, r, &path, &directives, max_waiting)
 }
 
 /// A missing part file: when its playlist's preload hint names it, the request waits for it
@@ -381,7 +419,7 @@ fn wait_for_part(
             continue;
         };
         let stamp = hls_wait::stamp(&list);
-        let Some(state) = read_playlist(&list).map(|t| PlaylistState::parse(&t)) else {
+        let Some(state) = hls_wait::read_playlist(&list).map(|t| PlaylistState::parse(&t)) else {
             continue;
         };
         let awaited = Awaited::Part { file };
@@ -399,9 +437,10 @@ fn wait_for_part(
 /// `exit_process`: the worker exits with requests still waiting; they are answered first.
 unsafe extern "C" fn exit_process(_cycle: *mut nginx_sys::ngx_cycle_t) {
     let _ = super::catch(hls_wait::answer_all);
+    let _ = super::catch(hls_access::answer_all);
 }
 
-/// `rtmp_hls` and `rtmp_hls_max_waiting`.
+/// `rtmp_hls`, `rtmp_hls_max_waiting`, `rtmp_hls_play_check` and `rtmp_hls_play_cache`.
 #[no_mangle]
 #[allow(non_upper_case_globals)]
 pub static mut ngx_rtmp_rs_http_hls_module: ngx_module_t = ngx_module_t {

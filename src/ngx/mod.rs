@@ -24,6 +24,7 @@ mod fanout;
 mod file_ops;
 mod flv_out;
 mod flv_player;
+mod hls_access;
 mod hls_wait;
 mod http_client;
 mod http_flv;

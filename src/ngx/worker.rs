@@ -19,6 +19,7 @@ use super::shm::{ShmRegion, Zone};
 use super::stat_board::BoardZone;
 use super::timer::Timer;
 use crate::conf::{AppConf, RecorderSettings, RtmpConf};
+use crate::hls_http::access::{Suspended, Verdicts};
 use crate::hls_http::Waiters;
 use crate::http::{HttpError, Response};
 use crate::live::shm::SlotReader;
@@ -293,6 +294,8 @@ struct Parts {
     stat: RefCell<StatState>,
     processes: RefCell<ProcessState>,
     hls_waits: RefCell<HlsWaits>,
+    /// `on_play` verdicts of `rtmp_hls` playlist requests, and the requests waiting for one.
+    hls_access: RefCell<Verdicts<Suspended<NonNull<nginx_sys::ngx_http_request_t>>>>,
     /// This worker's identity in the shared zones: its pid and a per-process nonce (pids are
     /// reused).
     owner: u64,
@@ -326,6 +329,7 @@ thread_local! {
         }),
         processes: RefCell::new(ProcessState::default()),
         hls_waits: RefCell::new(HlsWaits::default()),
+        hls_access: RefCell::new(Verdicts::default()),
         owner: {
             // SAFETY: getpid has no preconditions.
             let pid = unsafe { libc::getpid() } as u64;
@@ -369,13 +373,21 @@ pub fn with_stat<T>(f: impl FnOnce(&mut StatState) -> T) -> T {
     PARTS.with(|p| f(&mut p.stat.borrow_mut()))
 }
 
-/// Runs `f` with the worker's child processes.
 /// Runs `f` with the waiting `rtmp_hls` requests. Not reentrant: `f` must not call into
 /// nginx (a request's cleanup comes back here).
 pub fn with_hls_waits<T>(f: impl FnOnce(&mut HlsWaits) -> T) -> T {
     PARTS.with(|p| f(&mut p.hls_waits.borrow_mut()))
 }
 
+/// Runs `f` with the `on_play` verdicts of `rtmp_hls` requests. Not reentrant: `f` must not
+/// call into nginx (a request's cleanup comes back here).
+pub fn with_hls_access<T>(
+    f: impl FnOnce(&mut Verdicts<Suspended<NonNull<nginx_sys::ngx_http_request_t>>>) -> T,
+) -> T {
+    PARTS.with(|p| f(&mut p.hls_access.borrow_mut()))
+}
+
+/// Runs `f` with the worker's child processes.
 pub fn with_processes<T>(f: impl FnOnce(&mut ProcessState) -> T) -> T {
     PARTS.with(|p| f(&mut p.processes.borrow_mut()))
 }
