@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ::ngx::http::Request;
 use nginx_sys::{
-    ngx_http_cleanup_add, ngx_http_request_t, ngx_http_test_reading, ngx_int_t, NGX_DONE,
-    NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SERVICE_UNAVAILABLE,
+    ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_SERVICE_UNAVAILABLE,
 };
 
 use super::hls_wait::finish;
@@ -174,24 +174,12 @@ fn refused(log: Log, number: u64, app: &AppConf, stream: &str, why: &str) {
 /// # Safety
 /// `r` must be the live request of a content handler that is running.
 unsafe fn suspend(r: *mut ngx_http_request_t, id: u64) -> ngx_int_t {
-    // SAFETY: a live request (contract).
-    let cln = unsafe { ngx_http_cleanup_add(r, 0) };
-    if cln.is_null() {
+    // SAFETY: a live request (contract) that its handler finalizes with what this returns.
+    let rc = unsafe { super::http_reply::suspend(r, id, cleanup) };
+    if rc != NGX_DONE as ngx_int_t {
         with_hls_access(|v| v.forget(id));
-        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     }
-    // SAFETY: `cln` was just added to the live request; `main` is the live main request. The
-    // raised count keeps the request alive after the handler returns `NGX_DONE` until
-    // [`resume`] finalizes it; `ngx_http_test_reading` finalizes it when the client closes,
-    // which runs the cleanup.
-    unsafe {
-        (*cln).handler = Some(cleanup);
-        (*cln).data = id as usize as *mut c_void;
-        let main = (*r).main;
-        (*main).set_count((*main).count() + 1);
-        (*r).read_event_handler = Some(ngx_http_test_reading);
-    }
-    NGX_DONE as ngx_int_t
+    rc
 }
 
 /// A request ended (client gone, or answered: then it is no longer waiting and this does

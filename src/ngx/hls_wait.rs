@@ -15,9 +15,9 @@ use std::path::Path;
 
 use ::ngx::http::Request;
 use nginx_sys::{
-    ngx_event_t, ngx_http_cleanup_add, ngx_http_finalize_request, ngx_http_request_t,
-    ngx_http_run_posted_requests, ngx_http_test_reading, ngx_int_t, NGX_DONE, NGX_HTTP_BAD_REQUEST,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_SERVICE_UNAVAILABLE,
+    ngx_event_t, ngx_http_finalize_request, ngx_http_request_t, ngx_http_run_posted_requests,
+    ngx_int_t, NGX_DONE, NGX_HTTP_BAD_REQUEST, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND,
+    NGX_HTTP_SERVICE_UNAVAILABLE,
 };
 
 use super::http_reply::{self, Labels};
@@ -122,26 +122,19 @@ pub unsafe fn suspend(
     if with_hls_waits(|h| h.waiters.len()) >= max {
         return NGX_HTTP_SERVICE_UNAVAILABLE as ngx_int_t;
     }
-    // SAFETY: a live request (contract).
-    let cln = unsafe { ngx_http_cleanup_add(r, 0) };
-    let Some(handle) = NonNull::new(r).filter(|_| !cln.is_null()) else {
+    let Some(handle) = NonNull::new(r) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     let deadline = super::now_ms() + limit_ms;
     let id = with_hls_waits(|h| h.waiters.add(handle, playlist, stamp, awaited, deadline));
-    // SAFETY: `cln` was just added to the live request; `main` is the live main request. The
-    // raised count keeps the request alive after the handler returns `NGX_DONE` until
-    // `ngx_http_finalize_request` in [`finish`]; `ngx_http_test_reading` finalizes it when
-    // the client closes, which runs the cleanup.
-    unsafe {
-        (*cln).handler = Some(cleanup);
-        (*cln).data = id as usize as *mut c_void;
-        let main = (*r).main;
-        (*main).set_count((*main).count() + 1);
-        (*r).read_event_handler = Some(ngx_http_test_reading);
+    // SAFETY: `r` is live and finalized by the caller with what this returns (contract).
+    let rc = unsafe { http_reply::suspend(r, id, cleanup) };
+    if rc != NGX_DONE as ngx_int_t {
+        with_hls_waits(|h| h.waiters.remove(id));
+        return rc;
     }
     timer().arm(TICK_MS as _);
-    NGX_DONE as ngx_int_t
+    rc
 }
 
 /// The worker's watch timer, created on first use.

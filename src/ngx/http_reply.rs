@@ -1,7 +1,8 @@
 //! Complete http responses of the `rtmp_hls` handler: a body from memory (playlists) or a
 //! file sent by nginx's output chain (segments, parts), with the content type and cache
-//! policy of the file.
+//! policy of the file; and requests suspended until their answer is known ([`suspend`]).
 
+use core::ffi::c_void;
 use core::ptr;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -14,6 +15,7 @@ use nginx_sys::{
     ngx_pool_cleanup_file, ngx_pool_cleanup_file_t, ngx_str_t, ngx_uint_t,
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND,
 };
+use nginx_sys::{ngx_http_cleanup_add, ngx_http_request_t, ngx_http_test_reading, NGX_DONE};
 
 /// How a response is labelled.
 #[derive(Clone, Copy)]
@@ -175,4 +177,36 @@ pub fn file(req: &mut Request, labels: Labels, path: &Path) -> ngx_int_t {
         (*buf).file_last = size;
     }
     send_buf(req, buf)
+}
+
+/// Suspends request `r` as waiter `id` of its caller: the request stays open after its
+/// handler returns, and `cleanup(id)` runs if it ends before it is answered (the client went,
+/// the worker exits). Returns what the handler returns: `NGX_DONE`, or 500 when nginx had no
+/// memory for the cleanup (then nothing was changed).
+///
+/// # Safety
+/// `r` must be a live request whose handler (a content handler that is running, or the code
+/// that finalizes an already suspended request) finalizes it with what this returns.
+pub unsafe fn suspend(
+    r: *mut ngx_http_request_t,
+    id: u64,
+    cleanup: unsafe extern "C" fn(*mut c_void),
+) -> ngx_int_t {
+    // SAFETY: a live request (contract).
+    let cln = unsafe { ngx_http_cleanup_add(r, 0) };
+    if cln.is_null() {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    }
+    // SAFETY: `cln` was just added to the live request; `main` is the live main request. The
+    // raised count keeps the request alive after the handler returns `NGX_DONE` until the
+    // caller finalizes it when answering; `ngx_http_test_reading` finalizes it when the
+    // client closes, which runs the cleanup.
+    unsafe {
+        (*cln).handler = Some(cleanup);
+        (*cln).data = id as usize as *mut c_void;
+        let main = (*r).main;
+        (*main).set_count((*main).count() + 1);
+        (*r).read_event_handler = Some(ngx_http_test_reading);
+    }
+    NGX_DONE as ngx_int_t
 }
