@@ -34,7 +34,7 @@ pub use config::{
 pub use error::HlsError;
 pub use parts::{LowLatency, OpenParts, PartEntry, RenditionReport};
 pub use playlist::{Playlist, SegmentEntry};
-pub use reports::RenditionBoard;
+pub use reports::{playlist_progress, PeerProgress, PlaylistProgress, RenditionBoard};
 pub use schedule::{Cut, CutSchedule};
 pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};
 pub use stream::HlsStream;

@@ -16,7 +16,7 @@ use super::variants;
 use crate::conf::AppConf;
 use crate::dash::{DashStream, SharedDashGroup};
 use crate::files::{FileOp, RelPath};
-use crate::hls::{status_path, CutSchedule, HlsStream, VariantGroup};
+use crate::hls::{status_path, CutSchedule, HlsStream, RenditionBoard, VariantGroup};
 use crate::live::shm::{RingOutput, SlotWriter};
 use crate::live::{
     ByteSink, MediaKind, Output, OutputError, OutputId, OutputOp, Pipeline, PipelineEvent,
@@ -52,6 +52,8 @@ pub struct SourceLayout {
     pub name: String,
     pub hls_schedule: CutSchedule,
     pub hls_group: VariantGroup,
+    /// Where the renditions' playlists report on each other (Low-Latency HLS).
+    pub hls_board: RenditionBoard,
     pub dash_group: Option<SharedDashGroup>,
 }
 
@@ -138,7 +140,10 @@ impl OutputFiles {
             // The previous playlist of this name, for hls_continuous (or its cleanup).
             let previous = previous_playlist(&settings.config, &settings.path, name);
             let (group, schedule) = match &layout {
-                Some(l) => (Some(l.hls_group.clone()), Some(l.hls_schedule.clone())),
+                Some(l) => (
+                    Some(l.hls_group.clone()),
+                    Some((l.hls_schedule.clone(), l.hls_board.clone())),
+                ),
                 None => (
                     VariantGroup::of_hls_variant(&settings.config, &settings.variants, name),
                     None,
@@ -147,11 +152,22 @@ impl OutputFiles {
             let hls = HlsStream::new(settings.config.clone(), name, previous.as_deref(), t)
                 .map(|mut s| {
                     match (&group, schedule) {
-                        (Some(_), Some(schedule)) => {
+                        (Some(_), Some((schedule, board))) => {
                             s.set_schedule_member();
                             s.lead(schedule);
+                            s.report_to(board);
                         }
-                        (Some(_), None) => s.set_group_member(),
+                        (Some(g), None) => {
+                            s.set_group_member();
+                            // Members are publishes of their own, maybe on other workers.
+                            if settings.config.part_ms.is_some() {
+                                s.report_to(variants::peer_board(
+                                    &settings.config,
+                                    &settings.path,
+                                    g,
+                                ));
+                            }
+                        }
                         (None, _) => {}
                     }
                     Box::new(s) as Box<dyn Output>

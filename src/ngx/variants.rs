@@ -13,16 +13,26 @@
 //! its status before it takes the lock, so the last refresh always sees every member's last
 //! status, and two workers finishing members at the same instant cannot leave a master that
 //! lists one of them. The lock dies with its holder, so a killed worker never blocks the group.
+//!
+//! With Low-Latency HLS a member's playlist reports on the other members
+//! (`#EXT-X-RENDITION-REPORT`): [`PlaylistPeers`] reads their playlists as they are on disk
+//! when the member writes its own. The playlists themselves are the channel, so a report is
+//! never ahead of the playlist it describes and nothing more is written per part.
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
 
-use super::file_ops::join;
+use super::file_ops::{join, now};
 use crate::files::Now;
 use crate::hls::variant::MAX_STATUS_LEN;
-use crate::hls::{status_path, GroupMember, MemberStatus, VariantGroup};
+use crate::hls::{
+    playlist_progress, status_path, GroupMember, HlsConfig, HlsStream, MemberStatus, PeerProgress,
+    RenditionBoard, VariantGroup,
+};
 
 /// What [`refresh`] did to the master playlist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,4 +124,66 @@ fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     fs::rename(&tmp, path).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })
+}
+
+/// Largest member playlist read for a report (a live one is a few KB; an event playlist of
+/// hours is some hundreds).
+const MAX_PLAYLIST_LEN: u64 = 1 << 20;
+
+/// The progress of a group's members, read from their playlists under `hls_path`.
+struct PlaylistPeers {
+    /// Each member's name and playlist.
+    playlists: Vec<(String, PathBuf)>,
+    /// The text of the playlist being read, kept for the next read.
+    buf: RefCell<String>,
+}
+
+impl PlaylistPeers {
+    fn read(&self, path: &Path) -> Option<(u64, u64)> {
+        let mut f = File::open(path).ok()?;
+        let modified = f.metadata().ok()?.modified().ok()?;
+        let modified_ms =
+            u64::try_from(modified.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
+        let mut text = self.buf.try_borrow_mut().ok()?;
+        text.clear();
+        (&mut f)
+            .take(MAX_PLAYLIST_LEN + 1)
+            .read_to_string(&mut text)
+            .ok()?;
+        if text.len() as u64 > MAX_PLAYLIST_LEN {
+            return None;
+        }
+        let progress = playlist_progress(&text)?;
+        // A playlist no longer rewritten is a member whose worker stopped.
+        let age = now().unix_ms.saturating_sub(modified_ms);
+        (age <= progress.stale_after_ms()).then_some(progress.last)
+    }
+}
+
+impl PeerProgress for PlaylistPeers {
+    fn last_of(&self, name: &str) -> Option<(u64, u64)> {
+        let (_, path) = self.playlists.iter().find(|(n, _)| n == name)?;
+        self.read(path)
+    }
+}
+
+/// The rendition board of a member of `group` whose members publish on their own (maybe on
+/// other workers): their playlists under `root` are read at each of its playlist writes.
+pub fn peer_board(config: &HlsConfig, root: &Path, group: &VariantGroup) -> RenditionBoard {
+    let playlists = group
+        .members
+        .iter()
+        .filter_map(|m| {
+            let rel = HlsStream::playlist_path_of(config, &m.name).ok()?;
+            Some((m.name.clone(), join(root, rel.as_str()).ok()?))
+        })
+        .collect::<Vec<_>>();
+    let names = playlists.iter().map(|(n, _)| n.clone()).collect();
+    RenditionBoard::of_peers(
+        names,
+        Box::new(PlaylistPeers {
+            playlists,
+            buf: RefCell::default(),
+        }),
+    )
 }

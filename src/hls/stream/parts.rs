@@ -197,6 +197,8 @@ impl HlsStream {
         let p = &self.playlist;
         let open = ll.open.as_ref().filter(|o| !o.parts.is_empty());
         let last = match (open, p.entries.back()) {
+            // An ended rendition leaves the others' reports.
+            _ if p.ended => None,
             (Some(o), _) => Some((
                 p.media_sequence + p.entries.len() as u64,
                 o.parts.len() as u64 - 1,

@@ -13,7 +13,7 @@ use bytes::{Buf, Bytes};
 
 use crate::conf::AppConf;
 use crate::dash::{DashStream, SharedDashGroup};
-use crate::hls::{CutSchedule, HlsStream, VariantGroup};
+use crate::hls::{CutSchedule, HlsStream, RenditionBoard, VariantGroup};
 use crate::live::{Incoming, Output, Pipeline, StreamHandle, StreamKey};
 use crate::media::flv_stream::DEFAULT_MAX_TAG;
 use crate::ngx::fanout::notify;
@@ -46,6 +46,8 @@ pub struct Group {
     pub source: StreamKey,
     pub schedule: CutSchedule,
     pub hls: VariantGroup,
+    /// Where the renditions' playlists report on each other (all on this worker).
+    pub board: RenditionBoard,
     pub dash: Option<SharedDashGroup>,
 }
 
@@ -62,6 +64,7 @@ pub struct Encoder {
     chunk_size: u32,
     schedule: CutSchedule,
     hls: VariantGroup,
+    board: RenditionBoard,
     dash: Option<SharedDashGroup>,
     /// Its process in the registry (set once registered).
     child: Option<ChildId>,
@@ -119,6 +122,7 @@ impl Encoder {
             chunk_size: group.chunk_size,
             schedule: group.schedule.clone(),
             hls: group.hls.clone(),
+            board: group.board.clone(),
             dash: group.dash.clone(),
             child: None,
             running: false,
@@ -252,6 +256,7 @@ impl Encoder {
                     .map(|mut h| {
                         h.set_schedule_member();
                         h.follow(self.schedule.clone());
+                        h.report_to(self.board.clone());
                         Box::new(h) as Box<dyn Output>
                     })
                     .map_err(|e| e.to_string());

@@ -28,7 +28,7 @@ use super::tracks;
 use super::worker::Counters;
 use crate::conf::{AppConf, ServerConf};
 use crate::dash::DashGroup;
-use crate::hls::{CutSchedule, GroupMember, VariantGroup};
+use crate::hls::{CutSchedule, GroupMember, RenditionBoard, VariantGroup};
 use crate::live::shm::SlotWriter;
 use crate::live::{OutputId, Pipeline, StreamKey};
 use crate::transcode::{self, rendition_stream_name, source_stream_name, EncoderFeed};
@@ -144,6 +144,7 @@ impl SourceTranscode {
                 source: key.clone(),
                 schedule: CutSchedule::new(),
                 hls: hls_group,
+                board: RenditionBoard::new(),
                 dash: dash_group,
             },
             state: State::Waiting,
@@ -156,6 +157,7 @@ impl SourceTranscode {
             name: source_stream_name(&self.group.source.name),
             hls_schedule: self.group.schedule.clone(),
             hls_group: self.group.hls.clone(),
+            hls_board: self.group.board.clone(),
             dash_group: self.group.dash.clone(),
         }
     }
