@@ -6,7 +6,9 @@
 //! runs per rendition the ladder keeps ([`transcode::plan`]: no upscaling): an ffmpeg child
 //! of the worker reading FLV on stdin (an [`EncoderFeed`] of the source's pipeline) and
 //! writing FLV on stdout, which comes back as the hub stream `<name>_<rendition>` (RTMP players
-//! of this worker and stat see it) whose HLS and DASH follow the source's cuts.
+//! of this worker and stat see it) whose HLS and DASH follow the source's cuts. With
+//! Low-Latency HLS the source's and the renditions' HLS share a [`RenditionBoard`]: all live on
+//! this worker, so their playlists report on each other from memory.
 //!
 //! A respawned encoder starts again from the source's cached GOP with a new time base, into
 //! the same rendition stream and outputs. When the publication ends, the encoders are stopped
