@@ -76,6 +76,7 @@ cat <<MSG
               -c:v libx264 -pix_fmt yuv420p -g 60 -c:a aac -f flv rtmp://127.0.0.1:$RTMP_PORT/live/<key>
             (OBS: server rtmp://127.0.0.1:$RTMP_PORT/live, stream key <key>)
   HLS:      http://127.0.0.1:$HTTP_PORT/hls/<key>.m3u8   (e.g. ffplay, VLC, Safari, hls.js)
+  HTTP-FLV: http://127.0.0.1:$HTTP_PORT/flv?app=live&stream=<key>   (mpegts.js, flv.js, ffplay)
   dashboard: http://127.0.0.1:$HTTP_PORT/   (live streams, player)
   stat:     http://127.0.0.1:$HTTP_PORT/stat   (?format=json, /metrics for Prometheus)
   control:  curl 'http://127.0.0.1:$HTTP_PORT/control/drop/publisher?app=live&name=<key>'
