@@ -105,23 +105,9 @@ fn request(port: u16, path: &str) -> (TcpStream, Pending) {
         let at = Instant::now();
         let mut buf = first[..got].to_vec();
         let _ = r.read_to_end(&mut buf);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let worker = text
-            .lines()
-            .find_map(|l| l.strip_prefix("X-Worker: "))
-            .unwrap_or("")
-            .trim()
-            .to_owned();
-        let body = buf
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map(|i| buf[i + 4..].to_vec())
-            .unwrap_or_default();
+        let answer = http::parse(&buf);
+        let worker = answer.header("X-Worker").unwrap_or("").to_owned();
+        let (status, body) = (answer.status, answer.body);
         (status, worker, at, body)
     });
     (s, Pending { handle })

@@ -180,25 +180,11 @@ struct Answer {
 }
 
 fn read_answer(text: &str) -> Answer {
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let worker = text
-        .lines()
-        .find_map(|l| l.strip_prefix("X-Worker: "))
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let r = support::http::parse(text.as_bytes());
     Answer {
-        status,
-        worker,
-        body,
+        status: r.status,
+        worker: r.header("X-Worker").unwrap_or("").to_owned(),
+        body: String::from_utf8_lossy(&r.body).into_owned(),
     }
 }
 

@@ -27,6 +27,11 @@ pub fn get(port: u16, path: &str) -> Response {
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
+    parse(&buf)
+}
+
+/// A response as read from the connection: status 0 when there was none.
+pub fn parse(buf: &[u8]) -> Response {
     let split = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
