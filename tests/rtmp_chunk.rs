@@ -438,3 +438,35 @@ fn bytes_wanted_is_a_lower_bound_until_each_message() {
     dec.decode(&set_size[..5]).unwrap();
     assert_eq!(dec.bytes_wanted(), Some(1));
 }
+
+/// A video message in progress is a possible keyframe until its first byte says otherwise;
+/// other messages never are.
+#[test]
+fn keyframe_pending_reads_the_first_byte_of_video() {
+    for (type_id, first, pending) in [
+        (9u8, 0x17u8, true),
+        (9, 0x27, false),
+        (9, 0x90, true),
+        (9, 0xA1, false),
+        (8, 0xAF, false),
+    ] {
+        let mut body = vec![first];
+        body.resize(1000, 0);
+        let wire = encode_all(&[(6, 0, type_id, 1, body)], 128);
+        let mut dec = ChunkDecoder::new(&Limits::default());
+        // The message's header alone: nothing of the body yet.
+        dec.decode(&wire[..12]).unwrap();
+        assert_eq!(dec.keyframe_pending(), type_id == 9);
+        // Its first chunk.
+        let (used, msg) = dec.decode(&wire[12..12 + 128]).unwrap();
+        assert!(used == 128 && msg.is_none());
+        assert_eq!(
+            dec.keyframe_pending(),
+            pending,
+            "type {type_id}, first byte {first:#x}"
+        );
+        let (_, msg) = dec.decode(&wire[140..]).unwrap();
+        assert!(msg.is_some());
+        assert!(!dec.keyframe_pending());
+    }
+}

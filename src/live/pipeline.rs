@@ -26,6 +26,7 @@ use crate::files::Now;
 use crate::media::{Demuxer, MediaError};
 use crate::rtmp::chunk::PreparedMessage;
 use crate::rtmp::message::csid;
+use crate::rtmp::KeyframeSeen;
 
 /// Counts of what a stream received (stat, the publisher's closing log line).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -132,8 +133,8 @@ pub struct Pipeline {
     outputs: Vec<Attached>,
     next_id: u32,
     events: VecDeque<PipelineEvent>,
-    /// Size of the latest video keyframe.
-    keyframe_len: Option<usize>,
+    /// The latest video keyframe.
+    keyframe: Option<KeyframeSeen>,
     /// Each track's codec, from the sequence headers (for the players' views).
     tracks: StreamCodecs,
     /// Reused to build legacy forms.
@@ -185,7 +186,7 @@ impl Pipeline {
             outputs: Vec::new(),
             next_id: 0,
             events: VecDeque::new(),
-            keyframe_len: None,
+            keyframe: None,
             tracks: StreamCodecs::default(),
             scratch: Vec::new(),
             bad_reported_ms: None,
@@ -241,7 +242,10 @@ impl Pipeline {
                 self.counters.video_bytes += len;
                 self.counters.bytes_in += len;
                 if info.keyframe {
-                    self.keyframe_len = Some(msg.payload.len());
+                    self.keyframe = Some(KeyframeSeen {
+                        len: msg.payload.len(),
+                        at_ms: msg.now.monotonic_ms,
+                    });
                 }
             }
             MediaKind::Audio => {
@@ -473,9 +477,9 @@ impl Pipeline {
         &self.counters
     }
 
-    /// Size of the latest video keyframe (the publisher's read pacing keeps below it).
-    pub fn keyframe_len(&self) -> Option<usize> {
-        self.keyframe_len
+    /// The latest video keyframe (the publisher's read pacing expects the next one).
+    pub fn last_keyframe(&self) -> Option<KeyframeSeen> {
+        self.keyframe
     }
 }
 

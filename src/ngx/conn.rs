@@ -387,7 +387,8 @@ impl Conn {
             received: self.session.bytes_received(),
             publishing: self.session.is_publisher(),
             wanted: self.session.bytes_wanted(),
-            keyframe_len: self.policy.keyframe_len(),
+            keyframe_pending: self.session.keyframe_pending(),
+            last_keyframe: self.policy.last_keyframe(),
         };
         self.read_plan = self.pacing.plan(now(), input);
         let want = self.read_plan.low_water;

@@ -27,13 +27,15 @@ fn each(players: &[Player], mut f: impl FnMut(&mut dyn Client, u32)) {
 }
 
 /// `play_flush_interval`: `client`'s output is written at the next tick of the worker's flush
-/// timer (every `interval` ms), together with everything else queued for it until then.
+/// timer, together with everything else queued for it until then. The ticks are on the grid
+/// publishers' reads are paced on ([`Timer::arm_on_grid`]), so a worker's reads and the
+/// writes they feed share one wakeup per tick.
 pub fn defer_flush(client: ClientId, interval: ngx_msec_t) {
     worker::with_flush(|q| {
         q.clients.push(client);
         q.timer
             .get_or_insert_with(|| Timer::new(on_flush_timer))
-            .arm(interval);
+            .arm_on_grid(interval);
     });
 }
 

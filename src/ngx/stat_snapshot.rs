@@ -1,7 +1,7 @@
 //! This worker's part of the stat model, published on the stat board, and the execution of
 //! `rtmp_control` commands.
 //!
-//! A 100 ms worker timer polls the worker's mailbox (drops and record commands posted by
+//! A 100 ms worker timer (on the worker's tick grid, [`super::timer::Timer::arm_on_grid`]) polls the worker's mailbox (drops and record commands posted by
 //! whichever worker answered the control request) and republishes the snapshot when it is
 //! due (bitrates, once a second) or a record command ran; a change of streams, players or
 //! connections republishes within 10 ms ([`note_changes`]). The http handlers
@@ -85,7 +85,7 @@ fn arm() {
     worker::with_stat(|s| {
         s.timer
             .get_or_insert_with(|| Timer::new(on_timer))
-            .arm(TICK_MS)
+            .arm_on_grid(TICK_MS)
     });
 }
 

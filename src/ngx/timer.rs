@@ -6,6 +6,8 @@ use std::ptr::NonNull;
 
 use nginx_sys::{ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_msec_t};
 
+use crate::rtmp::next_tick;
+
 /// A worker timer: `handler` runs when it fires. Cancelable: a pending tick never delays a
 /// graceful shutdown.
 ///
@@ -35,6 +37,15 @@ impl Timer {
         if !self.is_armed() {
             self.set(ms);
         }
+    }
+
+    /// Fires at the next multiple of `interval` ms on the worker's clock unless already armed:
+    /// the worker's periodic timers and its publishers' reads share that grid
+    /// ([`crate::rtmp::next_tick`]), so the worker wakes once per tick for all of them.
+    pub fn arm_on_grid(self, interval: ngx_msec_t) {
+        let now = super::now_ms();
+        let due = next_tick(now, interval as u64).saturating_sub(now);
+        self.arm(ngx_msec_t::try_from(due).unwrap_or(interval));
     }
 
     /// Fires in `ms` (at least 1), whether or not it was armed: nginx leaves a timer alone

@@ -30,5 +30,5 @@ pub mod status;
 pub use config::{Limits, SessionConfig};
 pub use error::{Blame, OrderError, SessionError};
 pub use event::{ConnectRequest, Event, PlayRequest, PublishKind, PublishRequest, Rejection};
-pub use read_pacing::{InputState, ReadPacing, ReadPlan};
+pub use read_pacing::{next_tick, InputState, KeyframeSeen, ReadPacing, ReadPlan};
 pub use session::{SendError, Session};

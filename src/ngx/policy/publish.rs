@@ -23,7 +23,7 @@ use crate::ngx::shm::{is_alive, ShmRegion};
 use crate::ngx::transcode;
 use crate::ngx::worker::{self, owner_id};
 use crate::relay::RelayTarget;
-use crate::rtmp::{PublishRequest, Rejection, Session};
+use crate::rtmp::{KeyframeSeen, PublishRequest, Rejection, Session};
 
 /// A stream this client publishes.
 pub struct Publication {
@@ -371,12 +371,12 @@ impl Policy {
     }
 
     /// The smallest latest keyframe among its publications ([`crate::rtmp::InputState`]).
-    pub fn keyframe_len(&self) -> Option<usize> {
+    pub fn last_keyframe(&self) -> Option<KeyframeSeen> {
         worker::with(|w| {
             self.publishing
                 .iter()
-                .filter_map(|p| w.hub.get(p.handle)?.pipeline.keyframe_len())
-                .min()
+                .filter_map(|p| w.hub.get(p.handle)?.pipeline.last_keyframe())
+                .min_by_key(|k| k.len)
         })
     }
 

@@ -31,7 +31,7 @@ pub fn add(link: &SharedLink) {
         t.links.push(Rc::downgrade(link));
         t.timer
             .get_or_insert_with(|| Timer::new(on_timer))
-            .arm(TICK_MS as nginx_sys::ngx_msec_t);
+            .arm_on_grid(TICK_MS as nginx_sys::ngx_msec_t);
     });
 }
 
@@ -65,7 +65,7 @@ unsafe extern "C" fn on_timer(_ev: *mut ngx_event_t) {
             let mut t = t.borrow_mut();
             t.links.retain(|w| w.strong_count() > 0);
             if let (false, Some(timer)) = (t.links.is_empty(), t.timer) {
-                timer.arm(TICK_MS as nginx_sys::ngx_msec_t);
+                timer.arm_on_grid(TICK_MS as nginx_sys::ngx_msec_t);
             }
         });
     });

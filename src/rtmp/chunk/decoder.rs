@@ -14,6 +14,9 @@ use crate::rtmp::message::types;
 const MAX_HEADER_LEN: usize = 18;
 
 /// What one chunk stream remembers from its previous headers.
+/// RTMP's video message type.
+const VIDEO_MESSAGE: u8 = 9;
+
 #[derive(Debug)]
 struct ChunkStream {
     /// Absolute timestamp of the current (or last) message.
@@ -125,6 +128,20 @@ impl ChunkDecoder {
                 Some(self.streams.get(&csid).and_then(lacking).unwrap_or(1))
             }
         }
+    }
+
+    /// True while a message in progress may be a video keyframe: a video message whose first
+    /// byte says so (the frame type of legacy FLV and of Enhanced RTMP's header alike), or one
+    /// of which no byte arrived yet. A reader paced in batches finishes those at once: a
+    /// keyframe closes an HLS segment.
+    pub fn keyframe_pending(&self) -> bool {
+        self.streams.values().any(|cs| {
+            cs.type_id == VIDEO_MESSAGE
+                && cs
+                    .partial
+                    .as_ref()
+                    .is_some_and(|p| p.first().is_none_or(|b| (b >> 4) & 0x07 == 1))
+        })
     }
 
     /// Number of chunk streams tracked.

@@ -242,6 +242,12 @@ impl Session {
         self.decoder.bytes_wanted()
     }
 
+    /// True while a message in progress may be a video keyframe
+    /// ([`super::chunk::ChunkDecoder::keyframe_pending`]).
+    pub fn keyframe_pending(&self) -> bool {
+        self.decoder.keyframe_pending()
+    }
+
     /// True once the handshake completed.
     pub fn is_handshake_done(&self) -> bool {
         !matches!(self.phase, Phase::Handshake(_))
