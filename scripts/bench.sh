@@ -76,42 +76,6 @@ make_flv "$FLV" 1280x720 2500k 5000k 128k
 # --- nginx instances --------------------------------------------------------------------------
 port_rs=$((20000 + RANDOM % 20000))
 port_c=$((port_rs + 1))
-user_line=""
-[[ $(id -u) -eq 0 ]] && user_line="user root;"
-
-write_conf() { # impl module port [extra rtmp{} directives]
-    local p="$OUT/$1"
-    rm -rf "$p"
-    mkdir -p "$p/logs" "$p/hls" "$p/tmp"
-    cat >"$p/nginx.conf" <<EOF
-load_module $2;
-$user_line
-worker_processes 1;
-worker_rlimit_nofile 16384;
-daemon off;
-pid $p/nginx.pid;
-error_log $p/logs/error.log warn;
-events { worker_connections 8192; }
-rtmp {
-    ${4:-}
-    server {
-        listen 127.0.0.1:$3;
-        chunk_size 4096;
-        application live {
-            live on;
-            hls on;
-            hls_path $p/hls;
-            hls_fragment 2s;
-            hls_playlist_length 20s;
-        }
-    }
-}
-EOF
-    "$NGINX" -p "$p" -c "$p/nginx.conf" -t >/dev/null 2>&1 || {
-        "$NGINX" -p "$p" -c "$p/nginx.conf" -t
-        exit 1
-    }
-}
 
 MASTER=""
 start_nginx() { # impl
@@ -143,14 +107,11 @@ trap 'stop_nginx' EXIT
 cpu_ns() { awk '{print $1}' "/proc/$1/schedstat"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
-summary_field() { # file key
-    grep '^SUMMARY' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'
-}
 
-write_conf rs "$OUT/ngx_rtmp_rs.so" "$port_rs" "$OURS_EXTRA"
-write_conf c "$C_MODULE" "$port_c"
+bench_conf "$OUT/rs" "$OUT/ngx_rtmp_rs.so" "$port_rs" "$OURS_EXTRA"
+bench_conf "$OUT/c" "$C_MODULE" "$port_c"
 port_ng=$((port_rs + 2))
-write_conf rsng "$OUT/ngx_rtmp_rs.so" "$port_ng" "$OURS_EXTRA gop_cache off;"
+bench_conf "$OUT/rsng" "$OUT/ngx_rtmp_rs.so" "$port_ng" "$OURS_EXTRA gop_cache off;"
 RES="$OUT/results.tsv"
 printf 'impl\tkind\tn\trep\tcpu_pct\trss_delta_kb\tanon_delta_kb\tseg_lat_ms\tseg_lat_p95_ms\tsegments\tfirst_frame_ms\tfirst_key_ms\tpubs_ok\tplayers_ok\tvideo_per_player\tload1\n' >"$RES"
 

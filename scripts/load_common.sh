@@ -50,14 +50,59 @@ nginx_up() {
     echo "$master $worker"
 }
 
-# nginx_down MASTER: graceful stop, then kill what is left.
+# nginx_down MASTER [WORKER]: graceful stop, then kill what is left (a worker outliving a
+# killed master too).
 nginx_down() {
-    local master=$1
+    local master=$1 worker=${2:-}
     kill -QUIT "$master" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
     kill -KILL "$master" 2>/dev/null || true
     wait "$master" 2>/dev/null || true
+    [[ -z $worker ]] || kill -KILL "$worker" 2>/dev/null || true
 }
 
 # task_cpu_ns PID: on-CPU time of all the process's threads, ns.
 task_cpu_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
+
+# bench_conf DIR MODULE PORT [EXTRA]: the benchmarks' nginx in DIR (prefix, logs, hls/): one
+# worker, one RTMP server on 127.0.0.1:PORT, application `live` with HLS (2 s fragments); EXTRA
+# goes into rtmp{} (our module's settings). Checked with nginx -t.
+bench_conf() {
+    local p=$1 user_line=""
+    [[ $(id -u) -eq 0 ]] && user_line="user root;"
+    rm -rf "$p"
+    mkdir -p "$p/logs" "$p/hls" "$p/tmp"
+    cat >"$p/nginx.conf" <<CONF
+load_module $2;
+$user_line
+worker_processes 1;
+worker_rlimit_nofile 16384;
+daemon off;
+pid $p/nginx.pid;
+error_log $p/logs/error.log warn;
+events { worker_connections 8192; }
+rtmp {
+    ${4:-}
+    server {
+        listen 127.0.0.1:$3;
+        chunk_size 4096;
+        application live {
+            live on;
+            hls on;
+            hls_path $p/hls;
+            hls_fragment 2s;
+            hls_playlist_length 20s;
+        }
+    }
+}
+CONF
+    /usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t >/dev/null 2>&1 || {
+        /usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t
+        exit 1
+    }
+}
+
+# summary_field FILE KEY: KEY's value on rtmp-load's SUMMARY line in FILE.
+summary_field() {
+    grep '^SUMMARY' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'
+}
