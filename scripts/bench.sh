@@ -24,6 +24,9 @@
 #     fMP4) against H.264, FFmpeg 9 and rtmp-load publishers
 #   - HTTP-FLV (scripts/bench_flv.sh): HTTP-FLV players (curl) per core against our RTMP
 #     players per core, M=200
+#   - clients of other kinds (scripts/bench_clients.sh): worker CPU per stream with ffmpeg and
+#     stdlib-Python publishers, players per core with ffmpeg, GStreamer and draining players,
+#     beside rtmp-load, ours against the C module
 # Output: a table on stdout and target/bench/{results.tsv,table.txt,bench.png}.
 #
 #   scripts/bench.sh                  # full run, ~25 minutes
@@ -197,6 +200,14 @@ fi
 if [[ ${BENCH_FLV:-1} != 0 ]]; then
     stop_nginx
     NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" FLV_REPS="$REPS" "$ROOT/scripts/bench_flv.sh" | tee -a "$OUT/table.txt"
+fi
+
+# Clients we did not write (scripts/bench_clients.sh): ingest and players per core with ffmpeg,
+# GStreamer and stdlib-Python clients beside rtmp-load, same module copy. BENCH_CLIENTS=0
+# skips it.
+if [[ ${BENCH_CLIENTS:-1} != 0 ]]; then
+    stop_nginx
+    NGX_RTMP_MODULE="$OUT/ngx_rtmp_rs.so" CLIENT_REPS="$REPS" "$ROOT/scripts/bench_clients.sh" | tee -a "$OUT/table.txt"
 fi
 
 # The LL-HLS rows (scripts/bench_llhls.sh): memory per waiting blocking-reload request of

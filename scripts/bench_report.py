@@ -49,7 +49,7 @@ def add(metric, setting, f, kind, n, target="", ours="rs"):
 for n in pubs:
     add("CPU per stream, % of a core", f"N={n}",
         lambda r, n=n: num(r["cpu_pct"]) / n if num(r["cpu_pct"]) is not None else None,
-        "publish", n, "ratio <= 0.5")
+        "publish", n, "ratio <= 0.3")
 for n in pubs:
     add("RSS per stream, MB", f"N={n}",
         lambda r, n=n: num(r["rss_delta_kb"]) / n / 1024 if num(r["rss_delta_kb"]) is not None else None,
@@ -98,11 +98,11 @@ for m in plays:
     add("CPU per player, % of a core", f"M={m}", per_player, "play", m, "")
 for m in plays:
     add("players per core", f"M={m}", lambda r: (100.0 / per_player(r)) if per_player(r) else None,
-        "play", m, "ratio >= 2")
+        "play", m, "ratio >= 4")
 for m in plays:
     add("worker CPU total, % (1 pub + M players)", f"M={m}", lambda r: num(r["cpu_pct"]), "play", m, "")
 for m in plays:
-    add("join->first frame, ms (median)", f"M={m}", lambda r: num(r["first_frame_ms"]), "play", m, "< 300 ms")
+    add("join->first frame, ms (median)", f"M={m}", lambda r: num(r["first_frame_ms"]), "play", m, "< 100 ms (M=200)")
 for m in plays:
     add("join->first keyframe, ms (median)", f"M={m}", lambda r: num(r["first_key_ms"]), "play", m, "")
 for m in plays:
