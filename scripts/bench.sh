@@ -5,7 +5,7 @@
 #
 # Figures (medians of BENCH_REPS runs; the machine's /proc/loadavg is printed per run; CPU is
 # the worker's on-CPU time from /proc/PID/schedstat, in nanoseconds, not 10 ms clock ticks):
-#   - worker CPU per publisher stream at N publishers (BENCH_PUBS, default "1 5 20")
+#   - worker CPU per publisher stream at N publishers (BENCH_PUBS, default "1 5 20 40")
 #   - worker RSS per stream: (RSS under load - RSS idle) / N, and per added stream (the slope
 #     between the smallest and largest N, free of one-off costs); also for our module with
 #     `gop_cache off` (the C module keeps no GOP: that row compares like with like)
@@ -41,7 +41,7 @@ OUT="$ROOT/target/bench"
 REPS="${BENCH_REPS:-3}"
 WARMUP="${BENCH_WARMUP:-4}"   # seconds before the CPU window (players join at 1.5 s)
 WINDOW="${BENCH_WINDOW:-8}"   # CPU measurement window, seconds
-PUBS="${BENCH_PUBS:-1 5 20}"
+PUBS="${BENCH_PUBS:-1 5 20 40}"
 PLAYERS="${BENCH_PLAYERS:-50 200 500}"
 # Extra rtmp{}-level directives for our module only, e.g. "play_flush_interval 40ms;".
 OURS_EXTRA="${BENCH_OURS_EXTRA:-}"

@@ -22,7 +22,14 @@
 #   scripts/bench_clients.sh
 #   CLIENT_PUB_KINDS=ffmpeg CLIENT_PUBS=20 CLIENT_PLAY_KINDS= CLIENT_REPS=1 scripts/bench_clients.sh
 #
-# Output: the tables on stdout, rows in target/bench-clients/results.tsv.
+# The profile (CLIENT_PROFILE_AT, default "1 20 200": the first round's runs at those N or M;
+# CLIENT_PROFILE_AT= turns it off): after the CPU window, the worker's syscalls for 4 s
+# (strace -c: calls of recv, writev, write and epoll_wait, bytes per recv or writev from the
+# input's rate) and 4 s of perf record (where its time goes: the recv path, file writes,
+# player writes, epoll, the module's own code). Wakeups per second (voluntary context
+# switches) come from the CPU window itself, untraced.
+#
+# Output: the tables on stdout, rows in target/bench-clients/results.tsv and profile.tsv.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,13 +41,14 @@ PUB_KINDS="${CLIENT_PUB_KINDS-rtmp-load ffmpeg python}"
 PUBS="${CLIENT_PUBS:-1 5 20 40}"
 PLAY_KINDS="${CLIENT_PLAY_KINDS-rtmp-load ffmpeg gst drain}"
 PLAYERS="${CLIENT_PLAYERS:-50 200 500}"
+PROFILE_AT="${CLIENT_PROFILE_AT-1 20 200}"
 IMPLS="${CLIENT_IMPLS:-rs c}"
 C_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
 log() { echo "bench_clients.sh: $*" >&2; }
 
 # shellcheck source=scripts/packages.sh
 . "$ROOT/scripts/packages.sh"
-ensure_packages bench_clients.sh ffmpeg python3 gstreamer1.0-tools gstreamer1.0-plugins-bad
+ensure_packages bench_clients.sh ffmpeg python3 gstreamer1.0-tools gstreamer1.0-plugins-bad strace linux-perf
 # shellcheck source=scripts/apt_peers.sh
 . "$ROOT/scripts/apt_peers.sh"
 [[ -f $C_MODULE ]] || apt_install_peers libnginx-mod-rtmp
@@ -82,7 +90,46 @@ clients_cpu_ns() { # the CLIENTS' threads, ns
 alive() { local p n=0; for p in "$@"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done; echo "$n"; }
 
 RES="$OUT/results.tsv"
-printf 'impl\trole\tclient\tn\trep\tcpu_pct\tclient_cpu_pct\tok\tload1\n' >"$RES"
+printf 'impl\trole\tclient\tn\trep\tcpu_pct\tclient_cpu_pct\tok\tload1\twakeups_s\n' >"$RES"
+PROF="$OUT/profile.tsv"
+printf 'impl\trole\tclient\tn\tepoll_wait_s\trecv_s\twritev_s\twrite_s\tbytes_per_recv\tbytes_per_writev\tpct_recv\tpct_file_write\tpct_writev\tpct_epoll\tpct_module\n' >"$PROF"
+# The input's bytes per second (20 s of media).
+RATE=$(($(stat -c %s "$FLV") / 20))
+voluntary() { awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$1/status"; }
+
+# profile IMPL ROLE CLIENT N: strace -c and perf record on the worker, 4 s each; a row of
+# profile.tsv.
+profile() {
+    local impl=$1 role=$2 client=$3 n=$4 st="$OUT/profile/$1-$2-$3-$4"
+    mkdir -p "$OUT/profile"
+    timeout -s INT 4 strace -c -f -p "$WORKER" -o "$st.strace" >/dev/null 2>&1 || true
+    perf record -q -g -F 20000 -p "$WORKER" -o "$st.perf" -- sleep 4 >/dev/null 2>&1 || true
+    perf report -q -i "$st.perf" --children --sort sym -g none 2>/dev/null >"$st.children" || true
+    perf report -q -i "$st.perf" --no-children --sort dso -g none 2>/dev/null >"$st.dso" || true
+    local ep rv wv wr in_bytes out_bytes module
+    ep=$(strace_calls "$st.strace" epoll_wait)
+    rv=$(strace_calls "$st.strace" recvfrom)
+    # Player output: writev (ours, nginx's chains) or send (the C module's single buffers).
+    wv=$(($(strace_calls "$st.strace" writev) + $(strace_calls "$st.strace" sendto)))
+    wr=$(strace_calls "$st.strace" write)
+    # Bytes in: N streams (or the one played) at the input's rate; out: one stream to M players.
+    in_bytes=$((RATE * 4)) out_bytes=0
+    if [[ $role == publish ]]; then in_bytes=$((RATE * 4 * n)); else out_bytes=$((RATE * 4 * n)); fi
+    module=$(awk '/ngx_rtmp_(rs|module)/ {sub("%", "", $1); s += $1} END {print s + 0}' "$st.dso")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$impl" "$role" "$client" "$n" \
+        "$(ratio "$ep" 4)" "$(ratio "$rv" 4)" "$(ratio "$wv" 4)" "$(ratio "$wr" 4)" \
+        "$(ratio "$in_bytes" "$rv")" "$(ratio "$out_bytes" "$wv")" \
+        "$(perf_pct "$st.children" __libc_recv)" "$(perf_pct "$st.children" __GI___libc_write)" \
+        "$(awk -v a="$(perf_pct "$st.children" __GI___writev)" -v b="$(perf_pct "$st.children" __libc_send)" \
+            'BEGIN {s = a + b; if (s) print s; else print ""}')" \
+        "$(perf_pct "$st.children" '[.] epoll_wait')" "$module" >>"$PROF"
+}
+# strace_calls FILE SYSCALL: its calls in an strace -c summary.
+strace_calls() { awk -v s="$2" '$NF == s {c = $4} END {print c + 0}' "$1"; }
+# perf_pct FILE SYMBOL: the symbol's share with its callees in a perf report --children.
+perf_pct() { awk -v s="$2" 'index($0, s) {sub("%", "", $1); print $1; exit}' "$1"; }
+# ratio A B: A / B, rounded; "-" when B is empty or 0.
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN {if (b + 0 && a + 0) printf "%.0f", a / b; else print "-"}'; }
 
 # start_clients ROLE CLIENT N URL NAME SECONDS: starts them, appends their pids to CLIENTS.
 start_clients() {
@@ -128,7 +175,7 @@ start_clients() {
 
 # run_one IMPL ROLE CLIENT N REP: one measurement; ROLE "base" is the publisher alone.
 run_one() {
-    local impl=$1 role=$2 client=$3 n=$4 rep=$5 port name url secs pub=() t1 t2 c1 c2 ok load
+    local impl=$1 role=$2 client=$3 n=$4 rep=$5 port name url secs pub=() t1 t2 c1 c2 v1 v2 ok load
     case $impl in rs) port=$port_rs ;; *) port=$port_c ;; esac
     name="s$rep$RANDOM"
     url="rtmp://127.0.0.1:$port/live"
@@ -145,11 +192,16 @@ run_one() {
     [[ $role == base ]] || start_clients "$role" "$client" "$n" "$url" "$name" "$secs"
     sleep "$WARMUP"
     t1=$(cpu_ns "$WORKER")
+    v1=$(voluntary "$WORKER")
     c1=$(clients_cpu_ns)
     sleep "$WINDOW"
     t2=$(cpu_ns "$WORKER")
+    v2=$(voluntary "$WORKER")
     c2=$(clients_cpu_ns)
     load=$(cut -d' ' -f1 /proc/loadavg)
+    if [[ $rep == 1 && $role != base && " $PROFILE_AT " == *" $n "* ]]; then
+        profile "$impl" "$role" "$client" "$n"
+    fi
     # Clients still running at the end of the window (a process per client); the one-process
     # clients say how many of theirs worked.
     ok=$(alive "${CLIENTS[@]}")
@@ -177,9 +229,10 @@ run_one() {
     local cpu ccpu
     cpu=$(awk -v a="$t1" -v b="$t2" -v w="$WINDOW" 'BEGIN {printf "%.3f", (b - a) / 1e9 / w * 100}')
     ccpu=$(awk -v a="$c1" -v b="$c2" -v w="$WINDOW" 'BEGIN {printf "%.1f", (b - a) / 1e9 / w * 100}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$impl" "$role" "$client" "$n" "$rep" "$cpu" "$ccpu" "$ok" "$load" >>"$RES"
-    log "$(printf '%-2s %-7s %-9s n=%-3s rep=%s worker=%7s%% clients=%6s%% ok=%s load=%s' \
-        "$impl" "$role" "$client" "$n" "$rep" "$cpu" "$ccpu" "$ok" "$load")"
+    local wake=$(((v2 - v1) / WINDOW))
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$impl" "$role" "$client" "$n" "$rep" "$cpu" "$ccpu" "$ok" "$load" "$wake" >>"$RES"
+    log "$(printf '%-2s %-7s %-9s n=%-3s rep=%s worker=%7s%% clients=%6s%% ok=%s wakeups/s=%s load=%s' \
+        "$impl" "$role" "$client" "$n" "$rep" "$cpu" "$ccpu" "$ok" "$wake" "$load")"
 }
 
 log "our module on :$port_rs, C module on :$port_c; reps=$REPS warmup=${WARMUP}s window=${WINDOW}s"
@@ -200,4 +253,4 @@ for rep in $(seq "$REPS"); do
     done
 done
 
-/usr/bin/python3 "$ROOT/scripts/bench_clients_report.py" "$RES"
+/usr/bin/python3 "$ROOT/scripts/bench_clients_report.py" "$RES" "$PROF"

@@ -80,3 +80,24 @@ if plays:
         ck = med([float(r["client_cpu_pct"]) for r in by.get(("c", "play", c, m), [])])
         print(f"| {c} | {m} | {f(po, 0)} | {f(pk, 0)} | {f(ratio(po, pk), 2)} | {f(wo, 2)} / {f(wk, 2)} | "
               f"{f(co, 1)} / {f(ck, 1)} | {span(('rs', 'play', c, m))} / {span(('c', 'play', c, m))} |")
+
+wake = defaultdict(list)
+for r in rows:
+    if r.get("wakeups_s") not in (None, ""):
+        wake[(r["impl"], r["role"], r["client"], int(r["n"]))].append(float(r["wakeups_s"]))
+if len(sys.argv) > 2:
+    prof = list(csv.DictReader(open(sys.argv[2]), delimiter="\t"))
+    if prof:
+        print("\nProfile of the worker (first round; syscalls per second from strace -c over 4 s, bytes per "
+              "call from the input's rate; shares of the worker's time from perf record over 4 s, with "
+              "callees; wakeups per second untraced, median of the rounds)")
+        print("| module | clients | N/M | wakeups/s | epoll_wait/s | recv/s | bytes/recv | writev/s | bytes/writev "
+              "| write/s (files) | recv path | file writes | player sends | epoll | module's code |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for p in sorted(prof, key=lambda p: (p["role"], p["client"], int(p["n"]), p["impl"] != "rs")):
+            w = med(wake.get((p["impl"], p["role"], p["client"], int(p["n"])), []))
+            pc = lambda k: "-" if p[k] in ("", None) else p[k] + " %"
+            print(f"| {'ours' if p['impl'] == 'rs' else 'C'} | {p['role']} {p['client']} | {p['n']} | {f(w, 0)} "
+                  f"| {p['epoll_wait_s']} | {p['recv_s']} | {p['bytes_per_recv']} | {p['writev_s']} "
+                  f"| {p['bytes_per_writev']} | {p['write_s']} | {pc('pct_recv')} | {pc('pct_file_write')} "
+                  f"| {pc('pct_writev')} | {pc('pct_epoll')} | {p['pct_module']} % |")

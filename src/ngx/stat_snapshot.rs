@@ -1,12 +1,12 @@
 //! This worker's part of the stat model, published on the stat board, and the execution of
 //! `rtmp_control` commands.
 //!
-//! A 100 ms worker timer (on the worker's tick grid, [`super::timer::Timer::arm_on_grid`]) polls the worker's mailbox (drops and record commands posted by
-//! whichever worker answered the control request) and republishes the snapshot when it is
-//! due (bitrates, once a second) or a record command ran; a change of streams, players or
-//! connections republishes within 10 ms ([`note_changes`]). The http handlers
-//! ([`super::http_stat`]) publish this worker's snapshot fresh, then merge every live
-//! worker's slot. How a record command is answered for a publisher of another worker is in
+//! A 100 ms worker timer (on the worker's tick grid, [`super::timer::Timer::arm_on_grid`])
+//! polls the worker's mailbox (drops and record commands posted by whichever worker answered
+//! the control request) and republishes the snapshot when it is due (bitrates, once a second)
+//! or a record command ran; a change of streams, players or connections republishes within
+//! 10 ms ([`note_changes`]). The http handlers ([`super::http_stat`]) publish this worker's
+//! snapshot fresh, then merge every live worker's slot. How a record command is answered for a publisher of another worker is in
 //! [`crate::stat::record_control`].
 
 use std::collections::{HashMap, HashSet};

@@ -14,9 +14,6 @@ use crate::rtmp::message::types;
 const MAX_HEADER_LEN: usize = 18;
 
 /// What one chunk stream remembers from its previous headers.
-/// RTMP's video message type.
-const VIDEO_MESSAGE: u8 = 9;
-
 #[derive(Debug)]
 struct ChunkStream {
     /// Absolute timestamp of the current (or last) message.
@@ -136,7 +133,7 @@ impl ChunkDecoder {
     /// keyframe closes an HLS segment.
     pub fn keyframe_pending(&self) -> bool {
         self.streams.values().any(|cs| {
-            cs.type_id == VIDEO_MESSAGE
+            cs.type_id == types::VIDEO
                 && cs
                     .partial
                     .as_ref()
