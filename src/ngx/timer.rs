@@ -41,7 +41,7 @@ impl Timer {
 
     /// Fires at the next multiple of `interval` ms on the worker's clock unless already armed:
     /// the worker's periodic timers and its publishers' reads share that grid
-    /// ([`crate::rtmp::next_tick`]), so the worker wakes once per tick for all of them.
+    /// ([`crate::rtmp::next_tick`]), so they cost no wakeups of their own.
     pub fn arm_on_grid(self, interval: ngx_msec_t) {
         let now = super::now_ms();
         let due = next_tick(now, interval as u64).saturating_sub(now);

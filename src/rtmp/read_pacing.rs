@@ -9,9 +9,8 @@
 //!
 //! - The deadlines of every publisher of the worker fall on one grid, the multiples of
 //!   `interval_ms` on the worker's clock ([`next_tick`]): the worker wakes once per tick for
-//!   all its publishers, however many, and the players' flush timer ticks on the same grid, so
-//!   the reads and the writes they feed share the wakeup. A message waits at most
-//!   `interval_ms`, half of it on average.
+//!   all its publishers, however many (and for its periodic timers, which tick on the same
+//!   grid). A message waits at most `interval_ms`, half of it on average.
 //! - The mark is the bytes the publisher sends in two intervals (its rate over the last
 //!   second), between [`MIN_LOW_WATER`] and [`MAX_LOW_WATER`], so that the tick, not the mark,
 //!   is what normally wakes the worker; the mark is there for bursts.
