@@ -22,12 +22,12 @@
 #   scripts/bench_clients.sh
 #   CLIENT_PUB_KINDS=ffmpeg CLIENT_PUBS=20 CLIENT_PLAY_KINDS= CLIENT_REPS=1 scripts/bench_clients.sh
 #
-# The profile (CLIENT_PROFILE_AT, default "1 20 200": the first round's runs at those N or M;
+# The profile (CLIENT_PROFILE_AT, default "20 200": the first round's runs at those N or M;
 # CLIENT_PROFILE_AT= turns it off): after the CPU window, the worker's syscalls for 4 s
-# (strace -c: calls of recv, writev, write and epoll_wait, bytes per recv or writev from the
-# input's rate) and 4 s of perf record (where its time goes: the recv path, file writes,
-# player writes, epoll, the module's own code). Wakeups per second (voluntary context
-# switches) come from the CPU window itself, untraced.
+# (strace -c: calls of recv, writev/send, write and epoll_wait, bytes per recv or send from
+# the input's rate) and CLIENT_PROFILE_SECS (20) of perf record (where its time goes: the
+# recv path, file writes, player sends, epoll, the module's own code). Wakeups per second
+# (voluntary context switches) come from the CPU window itself, untraced.
 #
 # Output: the tables on stdout, rows in target/bench-clients/results.tsv and profile.tsv.
 set -euo pipefail
@@ -41,7 +41,13 @@ PUB_KINDS="${CLIENT_PUB_KINDS-rtmp-load ffmpeg python}"
 PUBS="${CLIENT_PUBS:-1 5 20 40}"
 PLAY_KINDS="${CLIENT_PLAY_KINDS-rtmp-load ffmpeg gst drain}"
 PLAYERS="${CLIENT_PLAYERS:-50 200 500}"
-PROFILE_AT="${CLIENT_PROFILE_AT-1 20 200}"
+# Kinds with a process per player (ffmpeg, gst) stop at this M: 500 such processes need more
+# than a 2-core machine has for themselves, and then measure the machine, not the server.
+PROCESS_PLAYERS_MAX="${CLIENT_PROCESS_PLAYERS_MAX:-200}"
+PROFILE_AT="${CLIENT_PROFILE_AT-20 200}"
+# perf in a virtual machine samples about once per ms of CPU: a worker at a few % of a core
+# needs tens of seconds for a profile worth reading.
+PROFILE_SECS="${CLIENT_PROFILE_SECS:-20}"
 IMPLS="${CLIENT_IMPLS:-rs c}"
 C_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
 log() { echo "bench_clients.sh: $*" >&2; }
@@ -97,13 +103,13 @@ printf 'impl\trole\tclient\tn\tepoll_wait_s\trecv_s\twritev_s\twrite_s\tbytes_pe
 RATE=$(($(stat -c %s "$FLV") / 20))
 voluntary() { awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$1/status"; }
 
-# profile IMPL ROLE CLIENT N: strace -c and perf record on the worker, 4 s each; a row of
+# profile IMPL ROLE CLIENT N: strace -c (4 s) and perf record on the worker; a row of
 # profile.tsv.
 profile() {
     local impl=$1 role=$2 client=$3 n=$4 st="$OUT/profile/$1-$2-$3-$4"
     mkdir -p "$OUT/profile"
     timeout -s INT 4 strace -c -f -p "$WORKER" -o "$st.strace" >/dev/null 2>&1 || true
-    perf record -q -g -F 20000 -p "$WORKER" -o "$st.perf" -- sleep 4 >/dev/null 2>&1 || true
+    perf record -q -g -F 2999 -p "$WORKER" -o "$st.perf" -- sleep "$PROFILE_SECS" >/dev/null 2>&1 || true
     perf report -q -i "$st.perf" --children --sort sym -g none 2>/dev/null >"$st.children" || true
     perf report -q -i "$st.perf" --no-children --sort dso -g none 2>/dev/null >"$st.dso" || true
     local ep rv wv wr in_bytes out_bytes module
@@ -248,6 +254,7 @@ for rep in $(seq "$REPS"); do
     fi
     for kind in $PLAY_KINDS; do
         for m in $PLAYERS; do
+            [[ ($kind == ffmpeg || $kind == gst) && $m -gt $PROCESS_PLAYERS_MAX ]] && continue
             for impl in $IMPLS; do run_one "$impl" play "$kind" "$m" "$rep"; done
         done
     done

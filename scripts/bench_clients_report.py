@@ -89,7 +89,7 @@ if len(sys.argv) > 2:
     prof = list(csv.DictReader(open(sys.argv[2]), delimiter="\t"))
     if prof:
         print("\nProfile of the worker (first round; syscalls per second from strace -c over 4 s, bytes per "
-              "call from the input's rate; shares of the worker's time from perf record over 4 s, with "
+              "call from the input's rate; shares of the worker's time from perf record, with "
               "callees; wakeups per second untraced, median of the rounds)")
         print("| module | clients | N/M | wakeups/s | epoll_wait/s | recv/s | bytes/recv | writev/s | bytes/writev "
               "| write/s (files) | recv path | file writes | player sends | epoll | module's code |")
