@@ -77,8 +77,6 @@ make_input vp9 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 2500k -- -c:a
 SHM="$(mktemp -d /dev/shm/bench-codecs.XXXXXX)"
 port_rs=$((20000 + RANDOM % 20000))
 port_c=$((port_rs + 1))
-user_line=""
-[[ $(id -u) -eq 0 ]] && user_line="user root;"
 
 # write_conf IMPL MODULE PORT: application `ts` (MPEG-TS) and, for ours, `fmp4`.
 write_conf() {
@@ -87,10 +85,7 @@ write_conf() {
     rm -rf "$p"
     mkdir -p "$p/logs"
     {
-        echo "load_module $2;"
-        echo "$user_line"
-        echo "worker_processes 1; daemon off; pid $p/nginx.pid; error_log $p/logs/error.log warn;"
-        echo "events { worker_connections 1024; }"
+        conf_main "$2" "$p" 1024
         echo "rtmp { server { listen 127.0.0.1:$3; chunk_size 4096;"
         for app in $apps; do
             mkdir -p "$SHM/$1/$app"
@@ -102,10 +97,7 @@ write_conf() {
         echo "} }"
     } >"$p/nginx.conf"
     chmod -R 777 "$SHM"
-    /usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t >/dev/null 2>&1 || {
-        /usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t
-        exit 1
-    }
+    conf_check "$p" || exit 1
 }
 write_conf rs "$OUT/ngx_rtmp_rs.so" "$port_rs"
 write_conf c "$C_MODULE" "$port_c"

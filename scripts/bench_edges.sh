@@ -43,22 +43,15 @@ for a in 127.0.0.2 127.0.0.3; do
 done
 
 PORT=$((20000 + RANDOM % 20000))
-user_line=""
-[[ $(id -u) -eq 0 ]] && user_line="user root;"
 
 write_conf() { # dir module addr [pull-from]
     local dir=$1 pull=""
     [[ -n ${4:-} ]] && pull="pull rtmp://$4:$PORT/live;"
     rm -rf "$dir"
     mkdir -p "$dir/logs"
-    cat >"$dir/nginx.conf" <<EOC
-load_module $2;
-$user_line
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
+    {
+        conf_main "$2" "$dir" 4096
+        cat <<EOC
 rtmp {
     server {
         listen $3:$PORT;
@@ -70,8 +63,8 @@ rtmp {
     }
 }
 EOC
-    /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -t >/dev/null 2>&1 ||
-        { /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -t; exit 1; }
+    } >"$dir/nginx.conf"
+    conf_check "$dir" || exit 1
 }
 
 PIDS=()

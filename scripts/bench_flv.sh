@@ -37,20 +37,12 @@ make_flv "$FLV" 1280x720 2500k 5000k 128k
 
 port=$((20000 + RANDOM % 20000))
 http_port=$((port + 1))
-user_line=""
-[[ $(id -u) -eq 0 ]] && user_line="user root;"
 p="$OUT/nginx"
 rm -rf "$p"
 mkdir -p "$p/logs" "$p/tmp"
-cat >"$p/nginx.conf" <<EOF
-load_module $OUT/ngx_rtmp_rs.so;
-$user_line
-worker_processes 1;
-worker_rlimit_nofile 16384;
-daemon off;
-pid $p/nginx.pid;
-error_log $p/logs/error.log warn;
-events { worker_connections 8192; }
+{
+    conf_main "$OUT/ngx_rtmp_rs.so" "$p" 8192
+    cat <<EOF
 rtmp {
     server {
         listen 127.0.0.1:$port;
@@ -67,7 +59,8 @@ http {
     }
 }
 EOF
-/usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t >/dev/null 2>&1 || /usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t
+} >"$p/nginx.conf"
+conf_check "$p"
 
 # The drain reader: M connections in one process, each read as fast as it comes; prints the
 # bytes each received, one line per connection.

@@ -44,21 +44,14 @@ encoder_args() { # height bitrate
 
 port_rs=$((20000 + RANDOM % 20000))
 port_c=$((port_rs + 1))
-user_line=""
-[[ $(id -u) -eq 0 ]] && user_line="user root;"
 
 write_conf() { # impl module port apps
     local p="$OUT/$1"
     rm -rf "$p"
     mkdir -p "$p/logs" "$p/hls" "$p/tmp"
-    cat >"$p/nginx.conf" <<EOF
-load_module $2;
-$user_line
-worker_processes 1;
-daemon off;
-pid $p/nginx.pid;
-error_log $p/logs/error.log warn;
-events { worker_connections 1024; }
+    {
+        conf_main "$2" "$p" 1024
+        cat <<EOF
 rtmp {
     server {
         listen 127.0.0.1:$3;
@@ -67,10 +60,8 @@ $4
     }
 }
 EOF
-    "$NGINX" -p "$p" -c "$p/nginx.conf" -t >/dev/null 2>&1 || {
-        "$NGINX" -p "$p" -c "$p/nginx.conf" -t
-        exit 1
-    }
+    } >"$p/nginx.conf"
+    conf_check "$p" || exit 1
 }
 
 rs_apps="        application live {

@@ -30,17 +30,9 @@ DIR="$(mktemp -d /dev/shm/bench-llhls.XXXXXX)"
 mkdir -p "$DIR/logs" "$DIR/hls" "$DIR/tmp"
 port_rtmp=$((20000 + RANDOM % 20000))
 port_http=$((port_rtmp + 1))
-user_line=""
-[[ $(id -u) == 0 ]] && user_line="user root;"
-cat >"$DIR/nginx.conf" <<CONF
-load_module $OUT/ngx_rtmp_rs.so;
-$user_line
-worker_processes 1;
-worker_rlimit_nofile 30000;
-daemon off;
-pid $DIR/nginx.pid;
-error_log $DIR/logs/error.log warn;
-events { worker_connections 20000; }
+{
+    conf_main "$OUT/ngx_rtmp_rs.so" "$DIR" 20000
+    cat <<CONF
 rtmp { server { listen 127.0.0.1:$port_rtmp;
     application live { live on; hls on; hls_path $DIR/hls; } } }
 http {
@@ -51,6 +43,8 @@ http {
         location /hls/ { rtmp_hls; rtmp_hls_max_waiting 20000; } }
 }
 CONF
+} >"$DIR/nginx.conf"
+conf_check "$DIR"
 read -r master worker < <(nginx_up "$DIR")
 trap 'nginx_down "$master"; rm -rf "$DIR"' EXIT
 

@@ -39,8 +39,6 @@ SHM="$(mktemp -d /dev/shm/bench-record.XXXXXX)"
 mkdir -p "$OUT"
 port_rs=$((20000 + RANDOM % 20000))
 port_c=$((port_rs + 1))
-user_line=""
-[[ $(id -u) -eq 0 ]] && user_line="user root;"
 
 write_conf() { # impl module port
     local p="$OUT/$1"
@@ -48,14 +46,9 @@ write_conf() { # impl module port
     mkdir -p "$p/logs" "$SHM/$1/hls" "$SHM/$1/rec"
     # Workers run as the config's user: let them write the tmpfs.
     chmod -R 777 "$SHM"
-    cat >"$p/nginx.conf" <<EOF
-load_module $2;
-$user_line
-worker_processes 1;
-daemon off;
-pid $p/nginx.pid;
-error_log $p/logs/error.log warn;
-events { worker_connections 1024; }
+    {
+        conf_main "$2" "$p" 1024
+        cat <<EOF
 rtmp {
     server {
         listen 127.0.0.1:$3;
@@ -72,10 +65,8 @@ rtmp {
     }
 }
 EOF
-    "$NGINX" -p "$p" -c "$p/nginx.conf" -t >/dev/null 2>&1 || {
-        "$NGINX" -p "$p" -c "$p/nginx.conf" -t
-        exit 1
-    }
+    } >"$p/nginx.conf"
+    conf_check "$p" || exit 1
 }
 
 MASTER=""

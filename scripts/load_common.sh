@@ -64,23 +64,40 @@ nginx_down() {
 # task_cpu_ns PID: on-CPU time of all the process's threads, ns.
 task_cpu_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
 
+# conf_main MODULE PREFIX CONNECTIONS: the main context of a benchmark's nginx.conf on stdout —
+# one worker (as root when run as root, so that it writes where the script does), in the
+# foreground, pid and error log under PREFIX, CONNECTIONS per worker.
+conf_main() {
+    echo "load_module $1;"
+    [[ $(id -u) -ne 0 ]] || echo "user root;"
+    cat <<CONF
+worker_processes 1;
+worker_rlimit_nofile $(($3 * 2));
+daemon off;
+pid $2/nginx.pid;
+error_log $2/logs/error.log warn;
+events { worker_connections $3; }
+CONF
+}
+
+# conf_check PREFIX: nginx -t of PREFIX/nginx.conf; prints nginx's complaint and fails if bad.
+conf_check() {
+    /usr/sbin/nginx -p "$1" -c "$1/nginx.conf" -t >/dev/null 2>&1 || {
+        /usr/sbin/nginx -p "$1" -c "$1/nginx.conf" -t
+        return 1
+    }
+}
+
 # bench_conf DIR MODULE PORT [EXTRA]: the benchmarks' nginx in DIR (prefix, logs, hls/): one
 # worker, one RTMP server on 127.0.0.1:PORT, application `live` with HLS (2 s fragments); EXTRA
 # goes into rtmp{} (our module's settings). Checked with nginx -t.
 bench_conf() {
-    local p=$1 user_line=""
-    [[ $(id -u) -eq 0 ]] && user_line="user root;"
+    local p=$1
     rm -rf "$p"
     mkdir -p "$p/logs" "$p/hls" "$p/tmp"
-    cat >"$p/nginx.conf" <<CONF
-load_module $2;
-$user_line
-worker_processes 1;
-worker_rlimit_nofile 16384;
-daemon off;
-pid $p/nginx.pid;
-error_log $p/logs/error.log warn;
-events { worker_connections 8192; }
+    {
+        conf_main "$2" "$p" 8192
+        cat <<CONF
 rtmp {
     ${4:-}
     server {
@@ -96,10 +113,8 @@ rtmp {
     }
 }
 CONF
-    /usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t >/dev/null 2>&1 || {
-        /usr/sbin/nginx -p "$p" -c "$p/nginx.conf" -t
-        exit 1
-    }
+    } >"$p/nginx.conf"
+    conf_check "$p" || exit 1
 }
 
 # summary_field FILE KEY: KEY's value on rtmp-load's SUMMARY line in FILE.

@@ -41,35 +41,8 @@ make_flv "$FLV" "$SIZE" "$BITRATE" 2M 64k
 
 # --- nginx ------------------------------------------------------------------------------------
 P="$OUT/nginx"
-rm -rf "$P"
-mkdir -p "$P/logs" "$P/tmp" "$P/hls"
 PORT=$((20000 + RANDOM % 20000))
-user_line=""
-[[ $(id -u) -eq 0 ]] && user_line="user root;"
-cat >"$P/nginx.conf" <<EOF
-load_module $OUT/ngx_rtmp.so;
-$user_line
-worker_processes 1;
-worker_rlimit_nofile 16384;
-daemon off;
-pid $P/nginx.pid;
-error_log $P/logs/error.log warn;
-events { worker_connections 4096; }
-rtmp {
-    server {
-        listen 127.0.0.1:$PORT;
-        chunk_size 4096;
-        application live {
-            live on;
-            hls on;
-            hls_path $P/hls;
-            hls_fragment 2s;
-            hls_playlist_length 20s;
-        }
-    }
-}
-EOF
-"$NGINX" -p "$P" -c "$P/nginx.conf" -t >/dev/null 2>&1 || { log "nginx -t failed"; exit 1; }
+bench_conf "$P" "$OUT/ngx_rtmp.so" "$PORT"
 
 MASTER=""
 WORKER=""
