@@ -29,7 +29,7 @@
 #     beside rtmp-load, ours against the C module
 # Output: a table on stdout and target/bench/{results.tsv,table.txt,bench.png}.
 #
-#   scripts/bench.sh                  # full run, ~80 minutes (main table ~16, clients ~33)
+#   scripts/bench.sh                  # full run, ~90 minutes (main table ~16, clients ~40)
 #   BENCH_REPS=1 BENCH_PUBS=1 BENCH_PLAYERS=50 scripts/bench.sh   # quick look
 #   NGX_RTMP_MODULE=/path/libngx_rtmp.so scripts/bench.sh        # skip the module build
 #
