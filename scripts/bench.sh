@@ -74,7 +74,7 @@ fi
 module_copy ngx_rtmp_rs.so
 build_load
 FLV="$OUT/in.flv"
-make_flv "$FLV" 1280x720 2500k 5000k 128k
+make_flv "$FLV"
 
 # --- nginx instances --------------------------------------------------------------------------
 port_rs=$((20000 + RANDOM % 20000))

@@ -63,7 +63,7 @@ ensure_packages bench_clients.sh ffmpeg python3 gstreamer1.0-tools gstreamer1.0-
 module_copy ngx_rtmp_rs.so
 build_load
 FLV="$OUT/in.flv"
-make_flv "$FLV" 1280x720 2500k 5000k 128k
+make_flv "$FLV"
 
 port_rs=$((20000 + RANDOM % 20000))
 port_c=$((port_rs + 1))

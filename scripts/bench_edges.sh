@@ -37,7 +37,7 @@ log() { echo "bench_edges.sh: $*" >&2; }
 build_load
 FLV="$ROOT/target/bench/in.flv"
 mkdir -p "$(dirname "$FLV")"
-make_flv "$FLV" 1280x720 2500k 5000k 128k
+make_flv "$FLV"
 for a in 127.0.0.2 127.0.0.3; do
     ip -4 addr show dev lo | grep -q "inet $a/" || ip addr add "$a/8" dev lo 2>/dev/null || true
 done

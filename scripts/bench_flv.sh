@@ -33,7 +33,7 @@ mkdir -p "$OUT"
 module_copy ngx_rtmp_rs.so
 build_load
 FLV="$ROOT/target/bench/in.flv"
-make_flv "$FLV" 1280x720 2500k 5000k 128k
+make_flv "$FLV"
 
 port=$((20000 + RANDOM % 20000))
 http_port=$((port + 1))

@@ -28,7 +28,7 @@ log() { echo "bench_ladder.sh: $*" >&2; }
 . "$ROOT/scripts/load_common.sh"
 module_copy ngx_rtmp_rs.so
 FLV="$OUT/in.flv"
-make_flv "$FLV" 1280x720 2500k 5000k 128k
+make_flv "$FLV"
 
 # The renditions: name height video-bitrate. The encoder arguments of one rendition are
 # what our module passes to its ffmpeg (src/transcode/args.rs); the C module's recipe runs

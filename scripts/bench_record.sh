@@ -33,7 +33,7 @@ log() { echo "bench_record.sh: $*" >&2; }
 [[ " $IMPLS " == *" rs "* ]] && module_copy ngx_rtmp_rs.so
 FLV="$ROOT/target/bench/in.flv"
 mkdir -p "$(dirname "$FLV")"
-make_flv "$FLV" 1280x720 2500k 5000k 128k
+make_flv "$FLV"
 
 SHM="$(mktemp -d /dev/shm/bench-record.XXXXXX)"
 mkdir -p "$OUT"
