@@ -6,8 +6,8 @@
 //! the control request) and republishes the snapshot when it is due (bitrates, once a second)
 //! or a record command ran; a change of streams, players or connections republishes within
 //! 10 ms ([`note_changes`]). The http handlers ([`super::http_stat`]) publish this worker's
-//! snapshot fresh, then merge every live worker's slot. How a record command is answered for a publisher of another worker is in
-//! [`crate::stat::record_control`].
+//! snapshot fresh, then merge every live worker's slot. How a record command is answered for
+//! a publisher of another worker is in [`crate::stat::record_control`].
 
 use std::collections::{HashMap, HashSet};
 
