@@ -394,8 +394,9 @@ fn rtmps_push_refuses_bad_certificates_with_the_reason_and_retries() {
     for (app, _, port, reason) in &cases {
         assert!(
             origin.wait_log(reason, Duration::from_secs(10)),
-            "{app}: no {reason:?} in the origin's log:\n{}",
-            origin.error_log()
+            "{app}: no {reason:?} in the origin's log:\n{}\ntarget's log:\n{}",
+            origin.error_log(),
+            target.error_log()
         );
         // Retried: the endpoint saw several attempts.
         assert!(

@@ -54,10 +54,32 @@ pub fn module_path() -> PathBuf {
     p
 }
 
-/// A port that was free a moment ago (bind to :0 and release).
+/// Ports handed out start here; the kernel's ephemeral range (32768-60999 on Linux) is above.
+const PORTS_FROM: u16 = 20000;
+/// One past the last port handed out.
+const PORTS_TO: u16 = 32768;
+
+/// A port that is free now and that no other call in this process returns.
+///
+/// Not the kernel's choice for a bind to port 0: that comes from the ephemeral range, where
+/// every outgoing connection (ffmpeg, a relay, the test itself) takes its local port too, so
+/// the port could be taken before the nginx that is meant to listen on it binds it. nginx then
+/// retries for two seconds while its other sockets already listen, and exits, resetting every
+/// connection they queued. Below the ephemeral range only listeners take ports; a counter
+/// keeps this process's tests (run in parallel) apart, and a start that depends on the process
+/// id keeps test binaries that run at once apart.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let span = usize::from(PORTS_TO - PORTS_FROM);
+    let start = (std::process::id() as usize).wrapping_mul(631) % span;
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::SeqCst)) % span;
+        let port = PORTS_FROM + u16::try_from(offset).expect("offset below the span");
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {PORTS_FROM}..{PORTS_TO}");
 }
 
 fn fresh_prefix(name: &str) -> PathBuf {
@@ -273,7 +295,28 @@ impl Nginx {
             .expect("start nginx");
         n.child = Some(child);
         n.wait_listening(port);
+        n.assert_bound();
         n
+    }
+
+    /// nginx logs each listener it could not bind and retries those for two seconds while
+    /// the others already accept connections; it starts its workers only once every listener
+    /// is bound. A port taken by something else is said here, rather than as the connections
+    /// nginx resets when it gives up.
+    fn assert_bound(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.error_log();
+            assert!(
+                !log.contains("bind() to"),
+                "nginx could not bind a listener:\n{log}"
+            );
+            if log.contains("start worker process") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "nginx started no worker:\n{log}");
+            sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn wait_listening(&self, port: u16) {
