@@ -1,12 +1,14 @@
 //! What a stream's HLS output measures for a master playlist: the bit rate of each complete
 //! segment in the playlist window (RFC 8216 4.3.4.2: `BANDWIDTH` is the peak segment bit rate,
 //! `AVERAGE-BANDWIDTH` the average), the video frame rate, and the codec facts of the
-//! stream's configuration (`CODECS`, `RESOLUTION`, the SPS's declared frame rate).
+//! stream's configuration (`CODECS`, `RESOLUTION`, the SPS's declared frame rate; a VP9
+//! track's `RESOLUTION` from its first key frame, as its configuration record has none).
 
 use std::collections::VecDeque;
 
 use super::stream_inf::VariantInfo;
-use crate::media::{Demuxer, VideoConfig};
+use crate::media::picture::picture_size;
+use crate::media::{Demuxer, Frame, VideoConfig};
 
 /// One complete segment.
 #[derive(Debug, Clone, Copy)]
@@ -63,9 +65,12 @@ impl BandwidthMeter {
         self.open_bytes = self.open_bytes.saturating_add(bytes as u64);
     }
 
-    /// A video frame went into the open segment.
-    pub fn video_frame(&mut self) {
+    /// A video frame of the track `config` configures went into the open segment.
+    pub fn video_frame(&mut self, config: &VideoConfig, frame: &Frame) {
         self.open_video_frames += 1;
+        if self.facts.resolution.is_none() && frame.keyframe {
+            self.facts.resolution = picture_size(config, frame);
+        }
     }
 
     /// The open segment completed as media sequence number `sequence`.
@@ -139,10 +144,51 @@ impl BandwidthMeter {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
+    use crate::media::{Track, VideoFourCc};
+
+    /// FFmpeg 9's libvpx-vp9 320x240: its configuration, its first key frame, and that frame
+    /// made an inter frame (`frame_type` 1).
+    fn vp9() -> (VideoConfig, Frame, Frame) {
+        let seq = include_bytes!("../../tests/fixtures/ertmp/vp9_seq_start.bin");
+        let key = include_bytes!("../../tests/fixtures/ertmp/vp9_key_cut.bin");
+        // Past the extended header: one byte and the FourCC.
+        let config = VideoConfig::parse(VideoFourCc::Vp9, &Bytes::copy_from_slice(&seq[5..]))
+            .expect("FFmpeg's VP9 record");
+        let frame = |keyframe: bool| {
+            let mut data = key[5..].to_vec();
+            if !keyframe {
+                data[0] |= 0x04;
+            }
+            Frame {
+                track: Track::Video,
+                track_id: 0,
+                dts: 0,
+                pts: 0,
+                keyframe,
+                data: Bytes::from(data),
+            }
+        };
+        (config, frame(true), frame(false))
+    }
+
+    #[test]
+    fn a_vp9_resolution_comes_from_its_first_key_frame() {
+        let (config, key, inter) = vp9();
+        let mut m = BandwidthMeter::default();
+        m.video_frame(&config, &inter);
+        m.close(0, 1_000);
+        assert_eq!(m.info().unwrap().resolution, None);
+        m.video_frame(&config, &key);
+        m.close(1, 1_000);
+        assert_eq!(m.info().unwrap().resolution, Some((320, 240)));
+    }
 
     #[test]
     fn peak_and_average_over_the_window() {
+        let (config, _, inter) = vp9();
         let mut m = BandwidthMeter::default();
         assert_eq!(m.info(), None);
         // 250 kB in 2 s = 1 Mbit/s; 500 kB in 2 s = 2 Mbit/s; 100 kB in 1 s = 800 kbit/s.
@@ -153,7 +199,7 @@ mod tests {
         ] {
             m.wrote(bytes);
             for _ in 0..ms / 40 {
-                m.video_frame();
+                m.video_frame(&config, &inter);
             }
             m.close(seq, ms);
         }
@@ -174,8 +220,9 @@ mod tests {
         m.wrote(1000);
         m.close(0, 3_000);
         assert_eq!(m.info().unwrap().frame_rate_milli, None);
+        let (config, _, inter) = vp9();
         for _ in 0..60 {
-            m.video_frame();
+            m.video_frame(&config, &inter);
         }
         m.close(1, 2_002);
         assert_eq!(m.info().unwrap().frame_rate_milli, Some(29_970));

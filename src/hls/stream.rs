@@ -530,7 +530,7 @@ impl HlsStream {
                     .ok_or(HlsError::MissingConfig(Track::Video))?;
                 self.mux
                     .write_video(dts, pts, frame.keyframe, &frame.data, track)?;
-                self.meter.video_frame();
+                self.meter.video_frame(&track.config, frame);
             }
             Track::Audio => {
                 let audio = self
