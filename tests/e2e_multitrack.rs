@@ -23,7 +23,7 @@ use support::hls::{decode_errors, publish_and_capture, Input, Kind, Poller};
 use support::hls_rules::{check, table, Report, Scenario};
 use support::m3u8::parse_m3u8;
 use support::master::{check_media_facts, first_video_pts, parse_master, probe};
-use support::nginx::{Conf, Nginx};
+use support::nginx::{ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
 use support::rtmp_client::Publisher;
 
 const FRAGMENT_MS: u64 = 2_000;
@@ -437,4 +437,115 @@ fn a_track_configured_later_joins_or_is_left_out() {
         "{}",
         n.error_log()
     );
+}
+
+/// Spawns FFmpeg 9 publishing every track of `file` to `name`, as `-re`.
+fn publish_multitrack(n: &Nginx, file: &Path, name: &str) -> std::process::Child {
+    ffmpeg9::command()
+        .args(["-re", "-i"])
+        .arg(file)
+        .args(["-map", "0", "-c", "copy", "-f", "flv"])
+        .arg(n.rtmp_url("live", name))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("FFmpeg 9 publish")
+}
+
+/// Waits until `path` holds a playlist containing `needle`.
+fn wait_playlist(path: &Path, needle: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
+            return true;
+        }
+        sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// `cam_tN` is the file name of a rendition of `cam`: while `cam` publishes, a publish of such
+/// a name is refused, whichever worker either lands on; a stream that published under such a
+/// name first keeps its playlist, and the multitrack stream stays a single rendition.
+#[test]
+fn rendition_names_belong_to_their_stream() {
+    let n = Nginx::start("multitrack-names", &conf().workers(2));
+    let dir = n.prefix.join("www/hls");
+    let inputs = n.prefix.join("inputs");
+    let multi = encode_multitrack(&inputs, "multi", &["640x360", "320x180"]);
+    let single = Input::encode_av(&inputs, "single", SECS);
+
+    // `dog_t1` first, then a multitrack `dog`; meanwhile a multitrack `cam`, then `cam_t1`
+    // and `cam_t7`.
+    let mut dog_t1 = ffmpeg_publish_file(&single.path, &n.rtmp_url("live", "dog_t1"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg publish");
+    let mut cam = publish_multitrack(&n, &multi, "cam");
+    assert!(
+        wait_playlist(&dir.join("dog_t1.m3u8"), "#EXTINF"),
+        "{}",
+        n.error_log()
+    );
+    let mut dog = publish_multitrack(&n, &multi, "dog");
+    assert!(
+        wait_playlist(&dir.join("cam.m3u8"), "#EXT-X-STREAM-INF"),
+        "{}",
+        n.error_log()
+    );
+    for name in ["cam_t1", "cam_t7"] {
+        let (ok, err) = run_with_timeout(
+            ffmpeg_publish_file(&single.path, &n.rtmp_url("live", name)),
+            Duration::from_secs(20),
+        );
+        assert!(!ok, "{name} was published: {err}");
+        let said = format!(
+            "publish \"live/{name}\" refused: the name of a video track rendition of \"live/cam\""
+        );
+        assert!(n.error_log().contains(&said), "{}", n.error_log());
+    }
+    for (p, what) in [
+        (&mut cam, "cam"),
+        (&mut dog, "dog"),
+        (&mut dog_t1, "dog_t1"),
+    ] {
+        assert!(
+            p.wait().expect("wait").success(),
+            "the publish of {what} failed:\n{}",
+            n.error_log()
+        );
+    }
+    let log = n.error_log();
+    assert!(
+        log.contains(
+            "\"live/dog\" publishes 2 video tracks: HLS keeps the first track only, as \
+             \"dog_t1\" publishes under the name of a rendition"
+        ),
+        "{log}"
+    );
+    // `dog` is one plain playlist of its first track; `dog_t1` the single-track stream's.
+    let dog = fs::read_to_string(dir.join("dog.m3u8")).expect("dog.m3u8");
+    assert!(
+        dog.contains("#EXT-X-ENDLIST") && !dog.contains("#EXT-X-STREAM-INF"),
+        "{dog}"
+    );
+    for e in parse_m3u8(&dog).entries {
+        assert_eq!(probe(&dir.join(&e.uri)).1, "640x360", "{}", e.uri);
+    }
+    assert!(!dir.join("dog_t0.m3u8").exists());
+    let dog_t1 = fs::read_to_string(dir.join("dog_t1.m3u8")).expect("dog_t1.m3u8");
+    let entries = parse_m3u8(&dog_t1).entries;
+    assert!(entries.len() >= 5, "{dog_t1}");
+    for e in &entries {
+        assert_eq!(probe(&dir.join(&e.uri)).1, "320x240", "{}", e.uri);
+    }
+    // `cam_t1` is the rendition's alone: every segment the 320x180 track.
+    let cam_t1 = fs::read_to_string(dir.join("cam_t1.m3u8")).expect("cam_t1.m3u8");
+    for e in parse_m3u8(&cam_t1).entries {
+        assert_eq!(probe(&dir.join(&e.uri)).1, "320x180", "{}", e.uri);
+    }
+    n.assert_no_crash();
 }

@@ -24,6 +24,7 @@ mod schedule;
 mod segmenter;
 mod stream;
 mod stream_inf;
+mod track_names;
 pub mod ts;
 pub mod variant;
 
@@ -39,5 +40,6 @@ pub use schedule::{Cut, CutSchedule};
 pub use segmenter::{target_duration_for, DISCONTINUITY_BACKWARD_MS, DISCONTINUITY_FORWARD_MS};
 pub use stream::HlsStream;
 pub use stream_inf::{Attribute, VariantError, VariantInfo};
+pub use track_names::{rendition_base, track_stream_name};
 pub use ts::{Tracks, TsMuxer, AUDIO_PID, OUTPUT_BLOCK, PMT_PID, VIDEO_PID};
 pub use variant::{status_path, GroupMember, MemberStatus, VariantGroup, VariantSpec};

@@ -25,27 +25,79 @@
 //!
 //! Left alone: `hls_variant` members and streams with transcoded renditions (they have a
 //! master of their own) keep writing their primary track only.
+//!
+//! Names: while `cam` publishes, `cam_tN` is its rendition's name, and a publish of it is
+//! refused ([`base_publishes`]); a stream that publishes under such a name before `cam` comes
+//! keeps `cam` a single rendition ([`taken_rendition_name`]). Either way no two writers share
+//! a playlist.
 
 use super::file_ops::now;
 use super::log::Log;
 use super::outputs::{previous_playlist, Companion, MemberOf, OutputFiles};
-use crate::conf::AppConf;
-use crate::hls::{GroupMember, HlsStream, RenditionBoard, VariantGroup};
+use super::relay::pull::ring_key;
+use super::worker;
+use crate::conf::{AppConf, ServerConf};
+use crate::hls::{
+    rendition_base, track_stream_name, GroupMember, HlsStream, RenditionBoard, VariantGroup,
+};
+use crate::live::shm;
 use crate::live::{AudioChoice, Output, Pipeline, StreamKey, TrackSelect};
 
-/// The name of the rendition of video track `id` of stream `name`.
-pub fn track_stream_name(name: &str, id: u8) -> String {
-    format!("{name}_t{id}")
+/// When `key` is a track rendition's name (`cam_t1`) and its stream (`cam`) publishes, on this
+/// worker or another: that stream. Not from inside [`worker::with`].
+pub fn base_publishes(server: &ServerConf, key: &StreamKey) -> Option<StreamKey> {
+    let base = StreamKey {
+        name: rendition_base(&key.name)?.to_owned(),
+        ..key.clone()
+    };
+    let (here, zone) = worker::with(|w| (w.hub.handle_of(&base).is_some(), w.zone));
+    let elsewhere =
+        || zone.is_some_and(|z| shm::find(z.region, z.layout, &ring_key(server, &base)).is_some());
+    (here || elsewhere()).then_some(base)
+}
+
+/// A stream that publishes, on this worker or another, under the name of one of `key`'s
+/// track renditions (`cam_t1` for `cam`). Not from inside [`worker::with`].
+pub fn taken_rendition_name(server: &ServerConf, key: &StreamKey) -> Option<String> {
+    let is_rendition = |name: &str| rendition_base(name) == Some(key.name.as_str());
+    let (here, zone) = worker::with(|w| {
+        let here = w
+            .hub
+            .streams()
+            .map(|s| &s.key)
+            .find(|k| k.server == key.server && k.app == key.app && is_rendition(&k.name))
+            .map(|k| k.name.clone());
+        (here, w.zone)
+    });
+    if here.is_some() {
+        return here;
+    }
+    let zone = zone?;
+    let prefix = ring_key(
+        server,
+        &StreamKey {
+            name: String::new(),
+            ..key.clone()
+        },
+    );
+    shm::streams(&zone.region, &zone.layout)
+        .into_iter()
+        .find_map(|s| {
+            let name = s.key.strip_prefix(&prefix)?;
+            is_rendition(name).then(|| name.to_owned())
+        })
 }
 
 /// Gives a newly published stream's outputs the watch that turns its video tracks into
 /// renditions, when it can have them: HLS is on and started under the stream's name, and the
-/// stream is no `hls_variant` member.
+/// stream is no `hls_variant` member. `taken`: a stream published under a rendition's name
+/// ([`taken_rendition_name`]), which keeps this one a single rendition.
 pub fn watch(
     app: &'static AppConf,
     key: &StreamKey,
     files: &mut OutputFiles,
     pipeline: &mut Pipeline,
+    taken: Option<String>,
     log: Log,
 ) {
     let Some(hls) = &app.settings.hls else {
@@ -59,7 +111,7 @@ pub fn watch(
     let watch = TrackRenditions {
         app,
         key: key.clone(),
-        state: State::Single,
+        state: taken.map_or(State::Single, State::Taken),
         board: RenditionBoard::new(),
     };
     files.set_companion(Box::new(watch), pipeline, log);
@@ -77,6 +129,9 @@ struct TrackRenditions {
 enum State {
     /// No frame yet: the stream's own HLS output stands until a second video track shows.
     Single,
+    /// As `Single`, but a stream publishes under the name of a rendition (this one): the
+    /// stream stays a single rendition, said once a second video track shows.
+    Taken(String),
     /// Media began with one video track: the stream stays a single rendition.
     Settled { late_track_logged: bool },
     /// One rendition per video track: the track ids taken care of.
@@ -110,6 +165,20 @@ impl Companion for TrackRenditions {
                 self.state = State::Renditions { tracks: Vec::new() };
                 self.join_new(files, pipeline, log);
             }
+            State::Taken(name) if video_tracks > 1 => {
+                log_warn!(
+                    log,
+                    "rtmp: \"{}\" publishes {} video tracks: HLS keeps the first track only, \
+                     as \"{}\" publishes under the name of a rendition",
+                    self.key,
+                    video_tracks,
+                    name
+                );
+                self.state = State::Settled {
+                    late_track_logged: true,
+                };
+            }
+            State::Taken(_) => {}
             State::Single if media => {
                 self.state = State::Settled {
                     late_track_logged: false,

@@ -20,6 +20,7 @@ use crate::ngx::outputs::OutputFiles;
 use crate::ngx::relay;
 use crate::ngx::remote::{self, REMOTE_PUBLISHER};
 use crate::ngx::shm::{is_alive, ShmRegion};
+use crate::ngx::tracks;
 use crate::ngx::transcode;
 use crate::ngx::worker::{self, owner_id};
 use crate::relay::RelayTarget;
@@ -184,6 +185,26 @@ impl Policy {
     ) {
         let key = self.key(app, name);
         let client = self.client;
+        // With HLS on, `cam_t1` is the file name of a video track rendition of `cam`: the
+        // names are the stream's while it publishes.
+        let taken = if app.settings.hls.is_some() {
+            if let Some(base) = tracks::base_publishes(self.server, &key) {
+                log_warn!(
+                    self.log,
+                    "rtmp: client {} publish \"{}\" refused: the name of a video track \
+                     rendition of \"{}\", which publishes",
+                    self.client,
+                    key,
+                    base
+                );
+                crate::ngx::worker::count_rejected_publish("busy");
+                session.reject_publish(stream_id, Rejection::Busy);
+                return;
+            }
+            tracks::taken_rendition_name(self.server, &key)
+        } else {
+            None
+        };
         let takeover = app.settings.publish_takeover;
         if takeover {
             self.evict_local_publisher(&key);
@@ -247,6 +268,7 @@ impl Policy {
                 ring,
                 &mut s.pipeline,
                 &mut w.counters,
+                taken,
                 log,
             );
             // A redirect's push is one more output of the stream, like a configured push.

@@ -449,6 +449,7 @@ impl ShellPull {
         );
         let (key, id, app, server, log) =
             (self.key.clone(), self.id, self.app, self.server, self.log);
+        let taken = crate::ngx::tracks::taken_rendition_name(server, &key);
         let published = worker::with(|w| {
             let h = w.hub.publish(key.clone(), id, now, pipeline).ok()?;
             let players = w.hub.get(h).map(|s| s.players.clone()).unwrap_or_default();
@@ -460,6 +461,7 @@ impl ShellPull {
                 ring,
                 &mut s.pipeline,
                 &mut w.counters,
+                taken,
                 log,
             );
             Some((h, files, players))

@@ -40,6 +40,9 @@ use encoder::{Encoder, Group};
 /// [`OutputFiles::start`], and when the application has renditions (and `transcode_max`
 /// allows), the source laid out as the top rendition and the encoders of the others; without
 /// them, the renditions of the publisher's video tracks when it sends several.
+/// `taken`: a stream published under the name of one of the renditions of the publisher's
+/// video tracks ([`tracks::taken_rendition_name`]).
+#[allow(clippy::too_many_arguments)]
 pub fn start_outputs(
     app: &'static AppConf,
     server: &'static ServerConf,
@@ -47,10 +50,11 @@ pub fn start_outputs(
     ring: Option<SlotWriter<ShmRegion>>,
     pipeline: &mut Pipeline,
     counters: &mut Counters,
+    taken: Option<String>,
     log: Log,
 ) -> OutputFiles {
     if app.settings.renditions.is_empty() || app.settings.hls.is_none() {
-        return single_source(app, key, ring, pipeline, log);
+        return single_source(app, key, ring, pipeline, taken, log);
     }
     let active = counters.transcoding.entry(key.server).or_default().clone();
     if let Some(max) = server.settings.transcode_max {
@@ -62,11 +66,11 @@ pub fn start_outputs(
                 key,
                 max
             );
-            return single_source(app, key, ring, pipeline, log);
+            return single_source(app, key, ring, pipeline, taken, log);
         }
     }
     let Some(source) = SourceTranscode::new(app, server, key, active, log) else {
-        return single_source(app, key, ring, pipeline, log);
+        return single_source(app, key, ring, pipeline, taken, log);
     };
     let layout = source.layout();
     let mut files = OutputFiles::start_as(app, key, ring, pipeline, Some(layout), log);
@@ -81,10 +85,11 @@ fn single_source(
     key: &StreamKey,
     ring: Option<SlotWriter<ShmRegion>>,
     pipeline: &mut Pipeline,
+    taken: Option<String>,
     log: Log,
 ) -> OutputFiles {
     let mut files = OutputFiles::start(app, key, ring, pipeline, log);
-    tracks::watch(app, key, &mut files, pipeline, log);
+    tracks::watch(app, key, &mut files, pipeline, taken, log);
     files
 }
 
