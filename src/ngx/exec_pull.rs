@@ -23,9 +23,8 @@ use crate::live::StreamKey;
 
 use super::log::Log;
 use super::process::{self, ChildId};
-use super::relay::pull::ring_key;
 use super::remote::REMOTE_PUBLISHER;
-use super::shm::{is_alive, ShmRegion};
+use super::shm::{is_alive, ring_key, ShmRegion};
 use super::timer::Timer;
 use super::worker::{self, owner_id};
 

@@ -21,6 +21,7 @@ use super::log::Log;
 use super::net::Connection;
 use super::relay::pull::{self, Started};
 use super::remote;
+use super::shm::ring_key;
 use super::worker::{self, Client, ClientCard, Want};
 use crate::auth::http_play::Refusal;
 use crate::conf::{AppConf, ServerConf};
@@ -178,7 +179,7 @@ impl FlvPlayer {
             name,
         };
         let want = Want {
-            ring_key: pull::ring_key(self.who.server, &key),
+            ring_key: ring_key(self.who.server, &key),
             key: key.clone(),
             chunk_size: self.who.server.settings.chunk_size,
             app,

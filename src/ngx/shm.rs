@@ -13,7 +13,20 @@ use std::sync::atomic::AtomicU64;
 
 use nginx_sys::{ngx_conf_t, ngx_shm_zone_t, ngx_str_t};
 
+use crate::conf::ServerConf;
 use crate::live::shm::{self, Layout, Region};
+use crate::live::StreamKey;
+
+/// The slot name of `key` in the shared zone: its server's first listen address, its
+/// application and its name (the same for its publisher, a pull and players on any worker).
+pub fn ring_key(server: &ServerConf, key: &StreamKey) -> String {
+    let listen = server
+        .listens
+        .first()
+        .map(|l| l.addr.to_string())
+        .unwrap_or_default();
+    format!("{listen}/{}/{}", key.app, key.name)
+}
 
 /// The mapped zone in this process, as atomic words (the core's `Region` is implemented for
 /// any `[AtomicU64]`). Same address in every worker: nginx maps zones in the master.

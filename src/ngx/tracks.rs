@@ -34,7 +34,7 @@
 use super::file_ops::now;
 use super::log::Log;
 use super::outputs::{previous_playlist, Companion, MemberOf, OutputFiles};
-use super::relay::pull::ring_key;
+use super::shm::ring_key;
 use super::worker;
 use crate::conf::{AppConf, ServerConf};
 use crate::hls::{

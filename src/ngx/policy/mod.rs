@@ -177,7 +177,7 @@ impl Policy {
 
     /// The stream's name in the shared zone: server (its first listen address), app, name.
     fn ring_key(&self, key: &StreamKey) -> String {
-        crate::ngx::relay::pull::ring_key(self.server, key)
+        crate::ngx::shm::ring_key(self.server, key)
     }
 
     /// The connection is gone: its streams end, its playbacks stop.

@@ -33,7 +33,7 @@ use crate::ngx::file_ops;
 use crate::ngx::ingest::ingest;
 use crate::ngx::log::Log;
 use crate::ngx::outputs::OutputFiles;
-use crate::ngx::shm::{is_alive, ShmRegion};
+use crate::ngx::shm::{is_alive, ring_key, ShmRegion};
 use crate::ngx::timer::Timer;
 use crate::ngx::transcode;
 use crate::ngx::worker::{self, owner_id};
@@ -72,16 +72,6 @@ struct Registry {
 
 thread_local! {
     static PULLS: RefCell<Registry> = RefCell::new(Registry::default());
-}
-
-/// The slot name of `key` in the shared zone (the same as a publisher's of the stream).
-pub fn ring_key(server: &ServerConf, key: &StreamKey) -> String {
-    let listen = server
-        .listens
-        .first()
-        .map(|l| l.addr.to_string())
-        .unwrap_or_default();
-    format!("{listen}/{}/{}", key.app, key.name)
 }
 
 /// Forgets pulls that ended (not the one running now, which is borrowed).
