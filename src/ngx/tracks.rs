@@ -34,7 +34,7 @@
 use super::file_ops::now;
 use super::log::Log;
 use super::outputs::{previous_playlist, Companion, MemberOf, OutputFiles};
-use super::shm::ring_key;
+use super::shm::{is_alive, ring_key};
 use super::worker;
 use crate::conf::{AppConf, ServerConf};
 use crate::hls::{
@@ -50,22 +50,31 @@ pub fn base_publishes(server: &ServerConf, key: &StreamKey) -> Option<StreamKey>
         name: rendition_base(&key.name)?.to_owned(),
         ..key.clone()
     };
-    let (here, zone) = worker::with(|w| (w.hub.handle_of(&base).is_some(), w.zone));
-    let elsewhere =
-        || zone.is_some_and(|z| shm::find(z.region, z.layout, &ring_key(server, &base)).is_some());
-    (here || elsewhere()).then_some(base)
+    published_name(server, key, |name| name == base.name).map(|_| base)
 }
 
 /// A stream that publishes, on this worker or another, under the name of one of `key`'s
 /// track renditions (`cam_t1` for `cam`). Not from inside [`worker::with`].
 pub fn taken_rendition_name(server: &ServerConf, key: &StreamKey) -> Option<String> {
-    let is_rendition = |name: &str| rendition_base(name) == Some(key.name.as_str());
+    published_name(server, key, |name| {
+        rendition_base(name) == Some(key.name.as_str())
+    })
+}
+
+/// The name of a stream of `key`'s server and application that `wanted` accepts and that
+/// publishes: on this worker (its hub), or on a running worker (the shared zone's directory;
+/// a slot a crashed worker left does not count).
+fn published_name(
+    server: &ServerConf,
+    key: &StreamKey,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<String> {
     let (here, zone) = worker::with(|w| {
         let here = w
             .hub
             .streams()
             .map(|s| &s.key)
-            .find(|k| k.server == key.server && k.app == key.app && is_rendition(&k.name))
+            .find(|k| k.server == key.server && k.app == key.app && wanted(&k.name))
             .map(|k| k.name.clone());
         (here, w.zone)
     });
@@ -82,9 +91,10 @@ pub fn taken_rendition_name(server: &ServerConf, key: &StreamKey) -> Option<Stri
     );
     shm::streams(&zone.region, &zone.layout)
         .into_iter()
+        .filter(|s| is_alive(s.owner))
         .find_map(|s| {
             let name = s.key.strip_prefix(&prefix)?;
-            is_rendition(name).then(|| name.to_owned())
+            wanted(name).then(|| name.to_owned())
         })
 }
 
