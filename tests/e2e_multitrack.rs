@@ -526,12 +526,15 @@ fn rendition_names_belong_to_their_stream() {
         ),
         "{log}"
     );
-    // `dog` is one plain playlist of its first track; `dog_t1` the single-track stream's.
-    let dog = fs::read_to_string(dir.join("dog.m3u8")).expect("dog.m3u8");
+    // `dog` is one plain playlist of its first track (ended once the server saw the
+    // publisher leave); `dog_t1` the single-track stream's.
     assert!(
-        dog.contains("#EXT-X-ENDLIST") && !dog.contains("#EXT-X-STREAM-INF"),
-        "{dog}"
+        wait_playlist(&dir.join("dog.m3u8"), "#EXT-X-ENDLIST"),
+        "{}",
+        n.error_log()
     );
+    let dog = fs::read_to_string(dir.join("dog.m3u8")).expect("dog.m3u8");
+    assert!(!dog.contains("#EXT-X-STREAM-INF"), "{dog}");
     for e in parse_m3u8(&dog).entries {
         assert_eq!(probe(&dir.join(&e.uri)).1, "640x360", "{}", e.uri);
     }
