@@ -15,6 +15,7 @@ use super::bits::ByteReader;
 use super::error::MediaError;
 use super::ex_header::{read_fourcc, read_mod_ex, split_tracks, AvMultitrackType, Layout};
 use super::fourcc::AudioFourCc;
+use super::per_track::PerTrack;
 
 /// SoundFormat value that switches the audio header to FOURCC mode.
 const EX_HEADER: u8 = 9;
@@ -120,7 +121,7 @@ pub struct ExAudio {
     pub multitrack: Option<AvMultitrackType>,
     /// At least one, at most [`super::ex_header::MAX_TRACKS`], distinct track ids, one packet
     /// type.
-    pub tracks: Vec<AudioTrackPacket>,
+    pub tracks: PerTrack<AudioTrackPacket>,
 }
 
 /// True when an audio message payload starts with the extended header (SoundFormat 9).
@@ -148,9 +149,7 @@ pub fn parse_ex_audio(payload: &Bytes) -> Result<ExAudio, MediaError> {
     } else {
         (packet_type, Layout::Single(read_fourcc(&mut r)?))
     };
-    let raw = split_tracks(payload, &mut r, layout)?;
-    let mut tracks = Vec::with_capacity(raw.len());
-    for t in raw {
+    let tracks = split_tracks(payload, &mut r, layout)?.try_map(|t| {
         let fourcc =
             AudioFourCc::from_fourcc(t.fourcc).ok_or(MediaError::UnknownFourCc(t.fourcc))?;
         let packet = match packet_type {
@@ -164,12 +163,12 @@ pub fn parse_ex_audio(payload: &Bytes) -> Result<ExAudio, MediaError> {
                 return Err(MediaError::Invalid("nested audio packet type"))
             }
         };
-        tracks.push(AudioTrackPacket {
+        Ok(AudioTrackPacket {
             track_id: t.track_id,
             fourcc,
             packet,
-        });
-    }
+        })
+    })?;
     Ok(ExAudio {
         timestamp_offset_ns,
         multitrack: layout.kind(),

@@ -20,6 +20,7 @@ use super::bits::ByteReader;
 use super::error::MediaError;
 use super::flv::VideoFrameType;
 use super::fourcc::{FourCc, VideoFourCc};
+use super::per_track::PerTrack;
 
 #[cfg(test)]
 #[allow(
@@ -124,7 +125,7 @@ pub enum ExVideoContent {
     Command(u8),
     /// At least one, at most [`MAX_TRACKS`] packets with distinct track ids, all of the same
     /// packet type.
-    Tracks(Vec<VideoTrackPacket>),
+    Tracks(PerTrack<VideoTrackPacket>),
 }
 
 /// A parsed extended video message.
@@ -203,17 +204,15 @@ pub fn parse_ex_video(payload: &Bytes) -> Result<ExVideo, MediaError> {
             _ => return Err(MediaError::Invalid("video frame type")),
         })
     };
-    let raw = split_tracks(payload, &mut r, layout)?;
-    let mut tracks = Vec::with_capacity(raw.len());
-    for t in raw {
+    let tracks = split_tracks(payload, &mut r, layout)?.try_map(|t| {
         let fourcc =
             VideoFourCc::from_fourcc(t.fourcc).ok_or(MediaError::UnknownFourCc(t.fourcc))?;
-        tracks.push(VideoTrackPacket {
+        Ok(VideoTrackPacket {
             track_id: t.track_id,
             fourcc,
             packet: video_packet(packet_type, fourcc, t.body)?,
-        });
-    }
+        })
+    })?;
     Ok(ExVideo {
         frame_type,
         timestamp_offset_ns,
@@ -340,28 +339,29 @@ pub(crate) fn split_tracks(
     payload: &Bytes,
     r: &mut ByteReader<'_>,
     layout: Layout,
-) -> Result<Vec<RawTrack>, MediaError> {
+) -> Result<PerTrack<RawTrack>, MediaError> {
     let (kind, shared) = match layout {
         Layout::Single(fourcc) => {
-            return Ok(vec![RawTrack {
+            return Ok(PerTrack::One(RawTrack {
                 track_id: 0,
                 fourcc,
                 body: payload.slice(r.position()..),
-            }])
+            }))
         }
         Layout::Multi { kind, shared } => (kind, shared),
     };
-    let mut tracks: Vec<RawTrack> = Vec::with_capacity(1);
+    let mut tracks: Option<PerTrack<RawTrack>> = None;
     loop {
         let fourcc = match shared {
             Some(f) => f,
             None => read_fourcc(r)?,
         };
         let track_id = r.u8("track id")?;
-        if tracks.iter().any(|t| t.track_id == track_id) {
+        let so_far: &[RawTrack] = tracks.as_deref().unwrap_or_default();
+        if so_far.iter().any(|t| t.track_id == track_id) {
             return Err(MediaError::Invalid("repeated track id"));
         }
-        if tracks.len() == MAX_TRACKS {
+        if so_far.len() == MAX_TRACKS {
             return Err(MediaError::Invalid("too many tracks"));
         }
         let body = if kind == AvMultitrackType::OneTrack {
@@ -373,13 +373,18 @@ pub(crate) fn split_tracks(
             r.take(size, "track body")?;
             payload.slice(start..start + size)
         };
-        tracks.push(RawTrack {
+        let track = RawTrack {
             track_id,
             fourcc,
             body,
-        });
+        };
+        let all = match tracks {
+            None => PerTrack::One(track),
+            Some(earlier) => earlier.push(track),
+        };
         if kind == AvMultitrackType::OneTrack || r.remaining() == 0 {
-            return Ok(tracks);
+            return Ok(all);
         }
+        tracks = Some(all);
     }
 }

@@ -25,6 +25,7 @@ pub mod fourcc;
 pub mod frame;
 pub mod hevc;
 pub mod opus;
+pub mod per_track;
 pub mod picture;
 mod timestamp;
 pub mod vp9;
