@@ -68,6 +68,29 @@ const AVC_SEQ: &[u8] = &[
 const AVC_KEY: &[u8] = &[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65];
 const AAC_SEQ: &[u8] = &[0xAF, 0, 0x12, 0x10];
 
+/// HEVC with Opus: a client that announced HEVC and not Opus is told of Opus, one that
+/// announced neither of HEVC.
+#[test]
+fn the_codec_a_player_lacks_is_the_one_named() {
+    for mut p in pipelines() {
+        feed(&mut p, types::VIDEO, 0, &fixture("hevc_seq_start"));
+        let both = feed(&mut p, types::AUDIO, 0, &fixture("opus_seq_start"));
+        let (hvc1, opus) = (FourCc::new(b"hvc1"), FourCc::new(b"Opus"));
+        assert_eq!(both.form.audio, LegacyTrack::Unplayable(opus));
+        assert_eq!(
+            View::choose(mask(&[b"hvc1", b"mp4a"]), &both.form),
+            View::Unplayable(opus)
+        );
+        for lacking in [CodecMask::NONE, mask(&[b"av01"]), mask(&[b"Opus"])] {
+            assert_eq!(View::choose(lacking, &both.form), View::Unplayable(hvc1));
+        }
+        assert_eq!(
+            View::choose(mask(&[b"hvc1", b"Opus"]), &both.form),
+            View::AsPublished
+        );
+    }
+}
+
 #[test]
 fn hevc_stream_is_unplayable_for_legacy_players_only() {
     for mut p in pipelines() {

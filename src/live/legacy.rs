@@ -246,7 +246,15 @@ impl View {
             return View::AsPublished;
         }
         match form.video {
-            LegacyTrack::Unplayable(code) => View::Unplayable(code),
+            // A player that takes the video codec lacks the audio's: that one is named.
+            LegacyTrack::Unplayable(video) => match form.audio {
+                LegacyTrack::Unplayable(audio)
+                    if accepted.contains(video) && !accepted.contains(audio) =>
+                {
+                    View::Unplayable(audio)
+                }
+                _ => View::Unplayable(video),
+            },
             _ => View::Legacy,
         }
     }
