@@ -21,6 +21,11 @@ use support::nginx::{Conf, Nginx};
 
 const SECS: u32 = 12;
 
+/// `-t SECS -f lavfi -i SOURCE`: a generated input as long as the publish.
+fn lavfi(source: &str) -> [String; 6] {
+    ["-t", &SECS.to_string(), "-f", "lavfi", "-i", source].map(str::to_owned)
+}
+
 /// ffprobe's `codec_name` and `WxH` of the video of `file`.
 fn video_of(file: &Path) -> (String, String) {
     let out = std::process::Command::new("ffprobe")
@@ -53,25 +58,10 @@ fn an_hevc_source_gets_h264_renditions_from_a_current_ffmpeg() {
     ));
     let n = Nginx::start("renditions-hevc", &conf);
     let dir = n.prefix.join("www/hls");
-    let secs = SECS.to_string();
     let mut publisher = ffmpeg9::command()
         .arg("-re")
-        .args([
-            "-t",
-            &secs,
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-        ])
-        .args([
-            "-t",
-            &secs,
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-        ])
+        .args(lavfi("testsrc2=size=640x360:rate=30"))
+        .args(lavfi("sine=frequency=440:sample_rate=44100"))
         .args([
             "-c:v",
             "libx265",
