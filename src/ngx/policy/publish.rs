@@ -170,6 +170,26 @@ impl Policy {
         self.publish_as(session, app, stream_id, name, req.args, None, now);
     }
 
+    /// Refuses a publish of `key` because the name is someone else's (`Already publishing`):
+    /// logged with `why`, counted as `busy`.
+    fn refuse_busy(
+        &self,
+        session: &mut Session,
+        stream_id: u32,
+        key: &StreamKey,
+        why: impl std::fmt::Display,
+    ) {
+        log_warn!(
+            self.log,
+            "rtmp: client {} publish \"{}\" refused: {}",
+            self.client,
+            key,
+            why
+        );
+        crate::ngx::worker::count_rejected_publish("busy");
+        session.reject_publish(stream_id, Rejection::Busy);
+    }
+
     /// Publishes `name` once every check passed (and `on_publish` answered); `push`: a
     /// target the stream is pushed to besides the application's (an `on_publish` redirect).
     #[allow(clippy::too_many_arguments)]
@@ -189,16 +209,9 @@ impl Policy {
         // names are the stream's while it publishes.
         let taken = if app.settings.hls.is_some() {
             if let Some(base) = tracks::base_publishes(self.server, &key) {
-                log_warn!(
-                    self.log,
-                    "rtmp: client {} publish \"{}\" refused: the name of a video track \
-                     rendition of \"{}\", which publishes",
-                    self.client,
-                    key,
-                    base
-                );
-                crate::ngx::worker::count_rejected_publish("busy");
-                session.reject_publish(stream_id, Rejection::Busy);
+                let why =
+                    format!("the name of a video track rendition of \"{base}\", which publishes");
+                self.refuse_busy(session, stream_id, &key, why);
                 return;
             }
             tracks::taken_rendition_name(self.server, &key)
@@ -218,15 +231,7 @@ impl Policy {
             match self.claim_ring(&key, now, takeover) {
                 Ok(ring) => ring,
                 Err(why) => {
-                    log_warn!(
-                        self.log,
-                        "rtmp: client {} publish \"{}\" refused: {}",
-                        self.client,
-                        key,
-                        why
-                    );
-                    crate::ngx::worker::count_rejected_publish("busy");
-                    session.reject_publish(stream_id, Rejection::Busy);
+                    self.refuse_busy(session, stream_id, &key, why);
                     return;
                 }
             }
@@ -245,15 +250,7 @@ impl Policy {
         let handle = match published {
             Ok(h) => h,
             Err(e) => {
-                log_warn!(
-                    self.log,
-                    "rtmp: client {} publish \"{}\" refused: {}",
-                    self.client,
-                    key,
-                    e
-                );
-                crate::ngx::worker::count_rejected_publish("busy");
-                session.reject_publish(stream_id, Rejection::Busy);
+                self.refuse_busy(session, stream_id, &key, e);
                 return;
             }
         };
