@@ -354,6 +354,13 @@ fn control_redirect_republishes_a_publisher_under_the_new_name() {
         "{}",
         n.error_log()
     );
+    // The publisher sent its metadata and codec headers under the old name: the new stream
+    // needs them all the same.
+    assert!(
+        support::nginx::ffmpeg_plays(&n.rtmp_url("live", "src")),
+        "{}",
+        n.error_log()
+    );
     let (status, body) = http_get(
         n.http_port,
         "/control/redirect/publisher?app=live&name=src&newname=dst",
@@ -367,6 +374,11 @@ fn control_redirect_republishes_a_publisher_under_the_new_name() {
     assert!(
         support::nginx::ffmpeg_plays(&n.rtmp_url("live", "dst")),
         "no stream under the new name:\n{}",
+        n.error_log()
+    );
+    assert!(
+        !n.error_log().contains("before its sequence header"),
+        "the new stream lacks the codec headers:\n{}",
         n.error_log()
     );
     assert!(

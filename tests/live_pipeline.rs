@@ -316,6 +316,82 @@ fn is_end_of_sequence(m: &Message) -> bool {
     m.type_id == types::VIDEO && m.payload.get(1) == Some(&2)
 }
 
+/// A publication that goes on under another name (`rtmp_control redirect`) starts its new
+/// stream with the old one's metadata and sequence headers: the frames that follow demux.
+#[test]
+fn setup_messages_start_a_new_stream_where_the_old_one_left_off() {
+    let msgs = recording();
+    let meta = Bytes::from_static(b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09");
+    let mut old = published();
+    old.ingest(
+        Incoming {
+            type_id: types::DATA_AMF0,
+            timestamp: 0,
+            payload: &meta,
+            now: now_at(0),
+        },
+        false,
+    );
+    let half = msgs.len() / 2;
+    for m in &msgs[..half] {
+        old.ingest(incoming(m), false);
+    }
+    let setup = old.setup_messages();
+    let headers: Vec<(u8, &[u8])> = msgs
+        .iter()
+        .filter(|m| is_sequence_header(m))
+        .map(|m| (m.type_id, &m.payload[..]))
+        .collect();
+    assert_eq!(
+        headers.len(),
+        2,
+        "the recording has one video and one audio header"
+    );
+    let mut expected = vec![(types::DATA_AMF0, &meta[..])];
+    expected.extend(headers.iter().copied());
+    let got: Vec<(u8, &[u8])> = setup.iter().map(|(t, _, p)| (*t, &p[..])).collect();
+    assert_eq!(got, expected);
+
+    // The new stream: the setup, then the rest of the publish from its next keyframe.
+    let mut new = published();
+    let (probe, seen, _) = probe(None);
+    new.attach(Box::new(probe));
+    for (type_id, timestamp, payload) in &setup {
+        new.ingest(
+            Incoming {
+                type_id: *type_id,
+                timestamp: *timestamp,
+                payload,
+                now: now_at(*timestamp),
+            },
+            false,
+        );
+    }
+    let rest = &msgs[half..];
+    let key = rest
+        .iter()
+        .position(|m| m.type_id == types::VIDEO && m.payload.first().is_some_and(|b| b >> 4 == 1))
+        .expect("a keyframe in the second half");
+    for m in &rest[key..] {
+        new.ingest(incoming(m), false);
+    }
+    let refused = new.counters().bad_messages;
+    assert_eq!(refused, 0, "{:?}", new.poll_event());
+    let frames = seen.borrow().iter().filter(|s| s.frame).count();
+    let media = rest[key..]
+        .iter()
+        .filter(|m| !is_sequence_header(m) && !is_end_of_sequence(m))
+        .count();
+    assert_eq!(frames, media);
+
+    // Without them, the same messages are refused.
+    let mut bare = published();
+    for m in &rest[key..] {
+        bare.ingest(incoming(m), false);
+    }
+    assert!(bare.counters().bad_messages > 0);
+}
+
 #[test]
 fn metadata_reaches_outputs_and_joiners_but_is_not_media() {
     let mut p = published();

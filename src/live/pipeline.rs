@@ -463,6 +463,22 @@ impl Pipeline {
             .collect()
     }
 
+    /// The metadata and sequence headers the publisher sent, as messages again (type id,
+    /// timestamp, payload): what its publication sends first when it goes on under another
+    /// name, because the publisher does not send them again.
+    pub fn setup_messages(&self) -> Vec<(u8, u32, Bytes)> {
+        let meta = self.gop.metadata();
+        meta.into_iter()
+            .chain(self.gop.headers().map(|h| &h.message))
+            .map(|m| {
+                let mut payload = Vec::with_capacity(m.len as usize);
+                m.payload_pieces()
+                    .for_each(|p| payload.extend_from_slice(p));
+                (m.type_id, m.timestamp, Bytes::from(payload))
+            })
+            .collect()
+    }
+
     /// The stream's codecs as the players' views see them.
     pub fn form(&self) -> StreamForm {
         self.tracks.form()

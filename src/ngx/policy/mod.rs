@@ -46,6 +46,8 @@ pub struct Policy {
     update: update::Updates,
     /// Plays that wait for the pull they started to stream.
     pull_waits: Vec<play::PullWait>,
+    /// Publications moved to another name whose new publication has not started yet.
+    carried: Vec<redirect::Carried>,
 }
 
 impl Policy {
@@ -81,6 +83,7 @@ impl Policy {
             waiting: None,
             update: update::Updates::default(),
             pull_waits: Vec::new(),
+            carried: Vec::new(),
         }
     }
 

@@ -298,6 +298,7 @@ impl Policy {
             exec,
             vars,
         });
+        self.send_carried(session, stream_id, now);
     }
 
     /// A message of the publication on `stream_id`: audio, video or data (onMetaData).
