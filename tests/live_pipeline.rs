@@ -306,6 +306,15 @@ fn players_get_the_message_chunked_once_and_joiners_start_at_a_keyframe() {
     assert_eq!(got, expected);
 }
 
+/// An empty `onMetaData` as a publisher's data message.
+fn metadata() -> Message {
+    Message {
+        type_id: types::DATA_AMF0,
+        timestamp: 0,
+        payload: Bytes::from_static(b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09"),
+    }
+}
+
 /// An AVC or AAC sequence header (FLV packet type 0).
 fn is_sequence_header(m: &Message) -> bool {
     m.payload.get(1) == Some(&0)
@@ -321,17 +330,9 @@ fn is_end_of_sequence(m: &Message) -> bool {
 #[test]
 fn setup_messages_start_a_new_stream_where_the_old_one_left_off() {
     let msgs = recording();
-    let meta = Bytes::from_static(b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09");
+    let meta = metadata();
     let mut old = published();
-    old.ingest(
-        Incoming {
-            type_id: types::DATA_AMF0,
-            timestamp: 0,
-            payload: &meta,
-            now: now_at(0),
-        },
-        false,
-    );
+    old.ingest(incoming(&meta), false);
     let half = msgs.len() / 2;
     for m in &msgs[..half] {
         old.ingest(incoming(m), false);
@@ -347,7 +348,7 @@ fn setup_messages_start_a_new_stream_where_the_old_one_left_off() {
         2,
         "the recording has one video and one audio header"
     );
-    let mut expected = vec![(types::DATA_AMF0, &meta[..])];
+    let mut expected = vec![(types::DATA_AMF0, &meta.payload[..])];
     expected.extend(headers.iter().copied());
     let got: Vec<(u8, &[u8])> = setup.iter().map(|(t, _, p)| (*t, &p[..])).collect();
     assert_eq!(got, expected);
@@ -397,16 +398,8 @@ fn metadata_reaches_outputs_and_joiners_but_is_not_media() {
     let mut p = published();
     let (probe, seen, _) = probe(None);
     p.attach(Box::new(probe));
-    let meta = Bytes::from_static(b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09");
-    let d = p.ingest(
-        Incoming {
-            type_id: types::DATA_AMF0,
-            timestamp: 0,
-            payload: &meta,
-            now: now_at(0),
-        },
-        false,
-    );
+    let meta = metadata();
+    let d = p.ingest(incoming(&meta), false);
     assert!(d.is_none());
     assert_eq!(seen.borrow().len(), 1);
     assert!(!seen.borrow()[0].frame);
