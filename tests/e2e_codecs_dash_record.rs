@@ -10,7 +10,7 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use ngx_rtmp::media::{Demuxer, Track};
@@ -18,6 +18,7 @@ use support::ffmpeg9;
 use support::flv::tags;
 use support::nginx::{run_with_timeout, Conf, Nginx};
 use support::recording::{metadata, numbers, tag_at};
+use support::wait;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const SECONDS: &str = "6";
@@ -72,17 +73,6 @@ fn encode(name: &str, codecs: &[&str]) -> Source {
         video_md5,
         audio_frames: audio.len(),
     }
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 /// Publishes `src` as is in real time with FFmpeg 9 (Enhanced RTMP) and waits for the end.
@@ -146,7 +136,7 @@ fn carries(name: &str, src: &Source, video_codecs: &str, audio_codecs: &str, fou
             && mp4.exists()
     };
     assert!(
-        wait_until(Duration::from_secs(30), ended),
+        wait::until(Duration::from_secs(30), ended),
         "no static MPD and finished recordings\n{}",
         n.error_log()
     );

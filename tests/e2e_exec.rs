@@ -17,25 +17,12 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use support::nginx::{ffmpeg, ffmpeg_plays, ffmpeg_publish, Conf, Nginx};
+use support::wait;
 
 static ENCODING: Mutex<()> = Mutex::new(());
 
 fn encoding() -> std::sync::MutexGuard<'static, ()> {
     ENCODING.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Polls `f` every 100 ms until it holds or `timeout` passes.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        sleep(Duration::from_millis(100));
-    }
 }
 
 /// A process as /proc shows it.
@@ -209,7 +196,7 @@ fn encoder(n: &Nginx) -> String {
 
 fn wait_renditions(n: &Nginx, min_segments: usize) {
     let hls = n.prefix.join("www/hls");
-    let ok = wait_until(Duration::from_secs(60), || {
+    let ok = wait::until(Duration::from_secs(60), || {
         segments(&hls.join("cam_low.m3u8")) >= min_segments
             && segments(&hls.join("cam_hi.m3u8")) >= min_segments
     });
@@ -244,7 +231,7 @@ fn recipe_renditions_respawn_and_stop_without_leftovers() {
     let before = last_segment(&hls.join("cam_low.m3u8"));
     send_signal(first, 9);
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        wait::until(Duration::from_secs(10), || {
             let now = running(&n, &encoder(&n));
             now.len() == 1 && now[0].pid != first
         }),
@@ -252,7 +239,7 @@ fn recipe_renditions_respawn_and_stop_without_leftovers() {
         n.error_log()
     );
     assert!(
-        wait_until(Duration::from_secs(30), || {
+        wait::until(Duration::from_secs(30), || {
             last_segment(&hls.join("cam_low.m3u8")) != before
                 && segments(&hls.join("cam_low.m3u8")) >= 1
         }),
@@ -269,7 +256,7 @@ fn recipe_renditions_respawn_and_stop_without_leftovers() {
         second.ppid, second.pid
     );
     assert!(
-        wait_until(Duration::from_secs(5), || {
+        wait::until(Duration::from_secs(5), || {
             let x = get(&n, "/stat");
             x.contains(&xml_entry)
                 && x.contains("<restarts>1</restarts><last_exit>killed by signal 9 (SIGKILL)</last_exit><log></log></process>")
@@ -292,7 +279,7 @@ fn recipe_renditions_respawn_and_stop_without_leftovers() {
     // Unpublish: no encoder and no zombie 2 s later.
     stop(publisher);
     assert!(
-        wait_until(Duration::from_secs(2), || worker_children(&n).is_empty()),
+        wait::until(Duration::from_secs(2), || worker_children(&n).is_empty()),
         "children left after unpublish: {:?}",
         worker_children(&n)
     );
@@ -324,7 +311,7 @@ fn reload_while_publishing_keeps_one_encoder_per_line() {
     let old_workers: Vec<i32> = workers(&n).iter().map(|w| w.pid).collect();
     n.signal("reload");
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        wait::until(Duration::from_secs(10), || {
             workers(&n).iter().any(|w| !old_workers.contains(&w.pid))
         }),
         "no new worker after reload"
@@ -338,12 +325,12 @@ fn reload_while_publishing_keeps_one_encoder_per_line() {
     }
     stop(publisher);
     assert!(
-        wait_until(Duration::from_secs(3), || anywhere(&encoder(&n)).is_empty()),
+        wait::until(Duration::from_secs(3), || anywhere(&encoder(&n)).is_empty()),
         "encoder left after the publisher of the old worker left"
     );
     // The old worker, its publisher gone, exits.
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        wait::until(Duration::from_secs(10), || {
             workers(&n).iter().all(|w| !old_workers.contains(&w.pid))
         }),
         "old worker did not exit"
@@ -358,7 +345,7 @@ fn killed_worker_leaves_no_encoder() {
     let n = Nginx::start("exec-kill-worker", &recipe_conf(""));
     let publisher = publish(&n, "src", "cam", 120);
     assert!(
-        wait_until(Duration::from_secs(30), || running(&n, &encoder(&n)).len()
+        wait::until(Duration::from_secs(30), || running(&n, &encoder(&n)).len()
             == 1),
         "no encoder; log:\n{}",
         n.error_log()
@@ -366,7 +353,7 @@ fn killed_worker_leaves_no_encoder() {
     let worker = running(&n, &encoder(&n))[0].ppid;
     send_signal(worker, 9);
     assert!(
-        wait_until(Duration::from_secs(2), || anywhere(&encoder(&n)).is_empty()),
+        wait::until(Duration::from_secs(2), || anywhere(&encoder(&n)).is_empty()),
         "encoder outlived its worker: {:?}",
         anywhere(&encoder(&n))
     );
@@ -387,7 +374,7 @@ fn stop_and_quit_leave_no_encoder() {
         let mut n = Nginx::start("exec-shutdown", &recipe_conf(""));
         let publisher = publish(&n, "src", "cam", 120);
         assert!(
-            wait_until(Duration::from_secs(30), || running(&n, &encoder(&n)).len()
+            wait::until(Duration::from_secs(30), || running(&n, &encoder(&n)).len()
                 == 1),
             "no encoder; log:\n{}",
             n.error_log()
@@ -406,7 +393,7 @@ fn stop_and_quit_leave_no_encoder() {
             stop(publisher);
             let pid_file = n.prefix.join("nginx.pid");
             assert!(
-                wait_until(Duration::from_secs(10), || !pid_file.exists()),
+                wait::until(Duration::from_secs(10), || !pid_file.exists()),
                 "nginx did not quit once its publisher left"
             );
         } else {
@@ -414,7 +401,7 @@ fn stop_and_quit_leave_no_encoder() {
             stop(publisher);
         }
         assert!(
-            wait_until(Duration::from_secs(2), || anywhere(&marker).is_empty()),
+            wait::until(Duration::from_secs(2), || anywhere(&marker).is_empty()),
             "encoder left after nginx -s {signal}: {:?}",
             anywhere(&marker)
         );
@@ -487,7 +474,7 @@ fn failing_command_backs_off_without_flooding_the_log() {
     );
     assert!(segments(&n.prefix.join("www/hls/cam.m3u8")) >= 3);
     stop(publisher);
-    assert!(wait_until(Duration::from_secs(3), || worker_children(&n).is_empty()));
+    assert!(wait::until(Duration::from_secs(3), || worker_children(&n).is_empty()));
     assert_quiet_log(&n, &[]);
 }
 
@@ -509,7 +496,7 @@ fn exec_static_runs_once_and_once_only_after_reload() {
             .collect::<Vec<_>>()
     };
     assert!(
-        wait_until(Duration::from_secs(10), || sleeper(&n).len() == 1),
+        wait::until(Duration::from_secs(10), || sleeper(&n).len() == 1),
         "exec_static did not start; log:\n{}",
         n.error_log()
     );
@@ -524,7 +511,7 @@ fn exec_static_runs_once_and_once_only_after_reload() {
         let before = sleeper(&n)[0].pid;
         n.signal("reload");
         assert!(
-            wait_until(Duration::from_secs(10), || {
+            wait::until(Duration::from_secs(10), || {
                 let s = sleeper(&n);
                 s.len() == 1 && s[0].pid != before
             }),
@@ -565,10 +552,10 @@ fn exec_static_of_a_busy_old_worker_stops_at_reload() {
             .filter(|p| p.state != 'Z' && p.cmdline.contains("sleep 601"))
             .collect::<Vec<_>>()
     };
-    assert!(wait_until(Duration::from_secs(10), || sleeper(&n).len() == 1));
+    assert!(wait::until(Duration::from_secs(10), || sleeper(&n).len() == 1));
     let publisher = publish(&n, "live", "cam", 60);
     assert!(
-        wait_until(Duration::from_secs(15), || n
+        wait::until(Duration::from_secs(15), || n
             .error_log()
             .contains("publishes \"")),
         "no publish; log:\n{}",
@@ -577,7 +564,7 @@ fn exec_static_of_a_busy_old_worker_stops_at_reload() {
     let old = workers(&n)[0].pid;
     n.signal("reload");
     assert!(
-        wait_until(Duration::from_secs(5), || {
+        wait::until(Duration::from_secs(5), || {
             let s = sleeper(&n);
             s.len() == 1 && s[0].ppid != old
         }),
@@ -613,7 +600,7 @@ fn one_shot_commands_get_substituted_arguments() {
     let read = || fs::read_to_string(&events).unwrap_or_default();
     let publisher = publish(&n, "src", "cam?k=v", 30);
     assert!(
-        wait_until(Duration::from_secs(15), || read()
+        wait::until(Duration::from_secs(15), || read()
             .contains("publish src cam")),
         "exec_publish did not run: {:?}; log:\n{}",
         read(),
@@ -622,7 +609,7 @@ fn one_shot_commands_get_substituted_arguments() {
     assert!(ffmpeg_plays(&n.rtmp_url("src", "cam")));
     stop(publisher);
     assert!(
-        wait_until(Duration::from_secs(10), || read().contains("done camx src")
+        wait::until(Duration::from_secs(10), || read().contains("done camx src")
             && read().contains("play_done cam $name")),
         "done lines missing: {:?}",
         read()
@@ -637,7 +624,7 @@ fn one_shot_commands_get_substituted_arguments() {
     // nginx clears its workers' environment: commands get a PATH all the same.
     let env = fs::read_to_string(n.prefix.join("env")).unwrap_or_default();
     assert!(env.lines().any(|l| l.starts_with("PATH=/")), "{env}");
-    assert!(wait_until(Duration::from_secs(3), || worker_children(&n).is_empty()));
+    assert!(wait::until(Duration::from_secs(3), || worker_children(&n).is_empty()));
     assert_quiet_log(&n, &[]);
 }
 
@@ -673,7 +660,7 @@ fn client_values_never_become_redirections() {
         n.wait_log(
             "exec_publish \"/bin/echo\" of \"src/cam\"",
             Duration::from_secs(15)
-        ) && wait_until(Duration::from_secs(5), || n
+        ) && wait::until(Duration::from_secs(5), || n
             .error_log()
             .contains("exited with code 0")),
         "exec_publish did not run; log:\n{}",
@@ -698,7 +685,7 @@ fn publish_done_finishes_after_its_worker_exits() {
     );
     let publisher = publish(&n, "src", "cam", 60);
     assert!(
-        wait_until(Duration::from_secs(15), || n
+        wait::until(Duration::from_secs(15), || n
             .error_log()
             .contains("publishes \"")),
         "no publish; log:\n{}",
@@ -706,19 +693,19 @@ fn publish_done_finishes_after_its_worker_exits() {
     );
     let old: Vec<i32> = workers(&n).iter().map(|w| w.pid).collect();
     n.signal("reload");
-    assert!(wait_until(Duration::from_secs(10), || workers(&n)
+    assert!(wait::until(Duration::from_secs(10), || workers(&n)
         .iter()
         .any(|w| !old.contains(&w.pid))));
     stop(publisher);
     assert!(
-        wait_until(Duration::from_secs(10), || workers(&n)
+        wait::until(Duration::from_secs(10), || workers(&n)
             .iter()
             .all(|w| !old.contains(&w.pid))),
         "old worker did not exit"
     );
     let events = n.prefix.join("events");
     assert!(
-        wait_until(Duration::from_secs(5), || fs::read_to_string(&events)
+        wait::until(Duration::from_secs(5), || fs::read_to_string(&events)
             .unwrap_or_default()
             .contains("finished cam")),
         "exec_publish_done was killed with its worker; log:\n{}",

@@ -11,20 +11,7 @@ use std::time::{Duration, Instant};
 
 use support::nginx::{ffmpeg_publish, Conf, Nginx};
 use support::player::TestPlayer;
-
-/// Polls `f` every 100 ms until it holds or `timeout` passes.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use support::wait;
 
 /// (pid, parent pid, state, command line) of every process.
 fn all_procs() -> Vec<(i32, i32, char, String)> {
@@ -156,7 +143,7 @@ fn players_start_one_command_per_stream_which_stops_when_they_leave() {
     drop(first);
     drop(more);
     assert!(
-        wait_until(Duration::from_secs(20), || children_running(&n, &cam) == 0),
+        wait::until(Duration::from_secs(20), || children_running(&n, &cam) == 0),
         "the exec_pull command outlived its players:\n{}",
         n.error_log()
     );
@@ -166,7 +153,7 @@ fn players_start_one_command_per_stream_which_stops_when_they_leave() {
     let real = format!("rtmp://127.0.0.1:{port}/live/real");
     let mut publisher = ffmpeg_publish(&real, 30).spawn().expect("spawn ffmpeg");
     // Until the publisher is there a player would start the command: wait for its publish.
-    let published = wait_until(Duration::from_secs(15), || {
+    let published = wait::until(Duration::from_secs(15), || {
         n.error_log()
             .lines()
             .any(|l| l.contains("publishes") && l.contains("real"))
@@ -198,13 +185,13 @@ fn a_player_that_leaves_early_stops_the_command() {
     let url = format!("rtmp://127.0.0.1:{port}/live/early");
     let p = TestPlayer::play(port, "live", "early");
     assert!(
-        wait_until(Duration::from_secs(5), || children_running(&n, &url) == 1),
+        wait::until(Duration::from_secs(5), || children_running(&n, &url) == 1),
         "no exec_pull command:\n{}",
         n.error_log()
     );
     drop(p);
     assert!(
-        wait_until(Duration::from_secs(20), || children_running(&n, &url) == 0),
+        wait::until(Duration::from_secs(20), || children_running(&n, &url) == 0),
         "the exec_pull command outlived its player:\n{}",
         n.error_log()
     );
@@ -228,7 +215,7 @@ fn a_worker_with_players_takes_over_when_the_runner_dies() {
     let cam = format!("rtmp://127.0.0.1:{port}/live/cam");
     let mut players = players_on_both_workers(&n);
     assert!(
-        wait_until(Duration::from_secs(15), || n
+        wait::until(Duration::from_secs(15), || n
             .error_log()
             .contains("publishes")),
         "the command did not publish:\n{}",
@@ -247,7 +234,7 @@ fn a_worker_with_players_takes_over_when_the_runner_dies() {
         .status()
         .expect("kill");
     assert!(st.success());
-    let took_over = wait_until(Duration::from_secs(15), || {
+    let took_over = wait::until(Duration::from_secs(15), || {
         n.error_log().lines().any(|l| {
             l.contains(&format!("{waiter}#")) && l.contains("exec_pull of \"live/cam\" started")
         })

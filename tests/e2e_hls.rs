@@ -18,6 +18,7 @@ use support::hls::{publish_and_capture, std_inputs, Capture, Input};
 use support::hls_rules::{check, table, Outcome, Report, Scenario};
 use support::m3u8::parse_m3u8;
 use support::nginx::{ffmpeg, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
+use support::wait;
 
 const FRAGMENT_MS: u64 = 2_000;
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -311,10 +312,14 @@ fn stream_keys_with_path_tricks_stay_inside_hls_path() {
         "valid publish after the tricks failed: {err}\n{}",
         n.error_log()
     );
-    thread::sleep(Duration::from_millis(300));
+    // The server ends the playlist once it sees the publisher leave, a moment after ffmpeg
+    // exits.
     assert!(
-        hls.join("fine.m3u8").is_file(),
-        "no playlist for a valid key"
+        wait::until(Duration::from_secs(10), || {
+            fs::read_to_string(hls.join("fine.m3u8")).is_ok_and(|p| p.contains("#EXT-X-ENDLIST"))
+        }),
+        "no finished playlist for a valid key:\n{}",
+        n.error_log()
     );
 
     // The keys reached the server: all but two (`@?x=...` is the name `@` with arguments;

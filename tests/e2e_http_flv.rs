@@ -18,6 +18,7 @@ use support::http;
 use support::http_flv::{self, FlvResponse};
 use support::mpegts_js;
 use support::nginx::{ffmpeg, ffmpeg_publish, ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
+use support::wait;
 use support::worker::rss_kb;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -183,16 +184,20 @@ fn every_frame_reaches_http_flv_as_it_reaches_an_rtmp_player_on_two_workers() {
         let (src, url) = (src.clone(), n.rtmp_url("live", "cam"));
         move || run_with_timeout(ffmpeg_publish_file(&src, &url), TIMEOUT)
     });
-    // While it plays, stat counts it as a player of the stream, with its protocol.
-    thread::sleep(Duration::from_secs(2));
-    let stat = http::get(n.http_port, "/stat?format=json");
-    let body = String::from_utf8_lossy(&stat.body);
+    // While it plays, stat counts it as a player of the stream, with its protocol (the
+    // publisher's client too, once it is there).
+    let mut body = String::new();
+    let counted = wait::until(Duration::from_secs(15), || {
+        let stat = http::get(n.http_port, "/stat?format=json");
+        body = String::from_utf8_lossy(&stat.body).into_owned();
+        body.matches("\"protocol\":\"rtmp\"").count() >= 2
+    });
+    assert!(counted, "{body}");
     assert_eq!(
         body.matches("\"protocol\":\"http-flv\"").count(),
         1,
         "{body}"
     );
-    assert!(body.matches("\"protocol\":\"rtmp\"").count() >= 2, "{body}");
     let xml = String::from_utf8_lossy(&http::get(n.http_port, "/stat").body).into_owned();
     assert!(xml.contains("<protocol>http-flv</protocol>"), "{xml}");
     let (ok, err) = publisher.join().unwrap();

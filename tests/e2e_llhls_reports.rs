@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use support::http;
 use support::llhls::{self, LlPlaylist};
 use support::nginx::{ffmpeg, Conf, Nginx};
+use support::wait;
 
 const FRAGMENT_S: u64 = 2;
 const CHECK: Duration = Duration::from_secs(20);
@@ -230,10 +231,13 @@ fn variant_members_report_on_each_other() {
         sleep(Duration::from_millis(50));
     }
     // The next writes of cam_hi's playlist read the ended one.
-    sleep(Duration::from_secs(2));
-    let (_, hi) = read(&dir, "cam_hi/index.m3u8").expect("cam_hi");
-    assert!(!hi.endlist, "cam_hi ended too");
-    assert!(hi.reports.is_empty(), "{:?}", hi.reports);
+    let mut hi = None;
+    let dropped = wait::until(Duration::from_secs(10), || {
+        hi = read(&dir, "cam_hi/index.m3u8").map(|(_, p)| p);
+        hi.as_ref().is_some_and(|p| p.reports.is_empty())
+    });
+    assert!(dropped, "{hi:?}");
+    assert!(hi.is_some_and(|p| !p.endlist), "cam_hi ended too");
     let _ = publisher.kill();
     let _ = publisher.wait();
     n.assert_no_crash();

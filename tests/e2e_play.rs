@@ -119,8 +119,12 @@ fn players_waiting_before_publish_get_every_frame() {
         let mut p = TestPlayer::play(port, "live", "all");
         p.collect(Instant::now() + Duration::from_secs(30), usize::MAX)
     });
-    assert!(n.wait_log("(waiting for its publisher)", Duration::from_secs(10)));
-    thread::sleep(Duration::from_millis(500));
+    // Every player waits before the publish starts: 3 ffmpeg players and ours.
+    assert!(
+        n.wait_log_times("(waiting for its publisher)", 4, Duration::from_secs(20)),
+        "{}",
+        n.error_log()
+    );
     let (ok, err) = run_with_timeout(ffmpeg_publish_file(&src, &url), TIMEOUT);
     assert!(ok, "publish failed: {err}");
     for (i, p) in players.into_iter().enumerate() {
@@ -429,8 +433,11 @@ fn flush_interval_keeps_every_frame(prefix: &str, directive: &str) {
             })
         })
         .collect();
-    assert!(n.wait_log("(waiting for its publisher)", Duration::from_secs(10)));
-    thread::sleep(Duration::from_millis(500));
+    assert!(
+        n.wait_log_times("(waiting for its publisher)", 20, Duration::from_secs(20)),
+        "{}",
+        n.error_log()
+    );
     let (ok, err) = run_with_timeout(
         ffmpeg_publish_file(&src, &n.rtmp_url("live", "batched")),
         TIMEOUT,

@@ -22,6 +22,7 @@ use support::nginx::{
 };
 use support::recording::{assert_starts_well, ffprobe_duration, metadata, numbers, tag_at};
 use support::rtmp_client::{await_answer, cmd_msg, Amf, Publisher};
+use support::wait;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -57,19 +58,6 @@ fn rec_dir(n: &Nginx) -> PathBuf {
     n.prefix.join("rec")
 }
 
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        sleep(Duration::from_millis(50));
-    }
-}
-
 fn publish(n: &Nginx, input: &Input, name: &str) -> Child {
     ffmpeg_publish_file(&input.path, &n.rtmp_url("live", name))
         .spawn()
@@ -103,7 +91,7 @@ fn files(dir: &Path) -> Vec<String> {
 
 /// Waits for the recordings (no part left) of a publish that ended.
 fn wait_finished(dir: &Path, want: usize) -> Vec<String> {
-    let done = wait_until(Duration::from_secs(10), || {
+    let done = wait::until(Duration::from_secs(10), || {
         let f = files(dir);
         f.iter().all(|f| !f.ends_with(".part")) && f.len() >= want
     });
@@ -216,7 +204,7 @@ fn record_all_writes_a_part_then_a_whole_seekable_file_and_tells_the_callbacks()
     let rec = rec_dir(&n);
     let pub_ = publish(&n, src, "cam");
     assert!(
-        wait_until(TIMEOUT, || rec.join("cam.flv.part").exists()),
+        wait::until(TIMEOUT, || rec.join("cam.flv.part").exists()),
         "no part file: {:?}\n{}",
         files(&rec),
         n.error_log()
@@ -250,11 +238,11 @@ fn record_all_writes_a_part_then_a_whole_seekable_file_and_tells_the_callbacks()
     }
     let out = n.prefix.join("exec-done.txt");
     assert!(
-        wait_until(Duration::from_secs(10), || out.exists()),
+        wait::until(Duration::from_secs(10), || out.exists()),
         "exec_record_done did not run:\n{}",
         n.error_log()
     );
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait::until(Duration::from_secs(5), || {
         fs::read_to_string(&out).unwrap_or_default() == format!("{full}\n")
     }));
     assert!(record_errors(&n).is_empty(), "{:?}", record_errors(&n));
@@ -390,7 +378,7 @@ fn kill_while_recording(label: &str, format: &str, lost_s: f64) {
     let part = rec.join(format!("cam.{format}.part"));
     let pub_ = publish(&n, src, "cam");
     assert!(
-        wait_until(TIMEOUT, || part.exists()),
+        wait::until(TIMEOUT, || part.exists()),
         "no part file: {:?}",
         files(&rec)
     );
@@ -423,8 +411,11 @@ fn kill_while_recording(label: &str, format: &str, lost_s: f64) {
         src.video_md5[..whole],
         "decoded frames differ"
     );
-    let log = n.error_log();
-    assert!(log.contains("exited on signal 9"), "{log}");
+    assert!(
+        n.wait_log("exited on signal 9", Duration::from_secs(10)),
+        "{}",
+        n.error_log()
+    );
 }
 
 #[test]
@@ -448,7 +439,7 @@ fn record_format_mp4_writes_a_whole_seekable_file() {
     let rec = rec_dir(&n);
     let pub_ = publish(&n, src, "cam");
     assert!(
-        wait_until(TIMEOUT, || rec.join("cam.mp4.part").exists()),
+        wait::until(TIMEOUT, || rec.join("cam.mp4.part").exists()),
         "no part file: {:?}",
         files(&rec)
     );
@@ -476,7 +467,7 @@ fn record_format_mp4_writes_a_whole_seekable_file() {
 }
 
 fn finish_or_kill(mut c: Child) -> bool {
-    let done = wait_until(Duration::from_secs(30), || {
+    let done = wait::until(Duration::from_secs(30), || {
         matches!(c.try_wait(), Ok(Some(_)))
     });
     if !done {
@@ -549,7 +540,7 @@ fn a_full_disk_stops_the_recording_once_and_the_live_stream_goes_on() {
     let n = Nginx::start_prepared(n);
     let pub_ = publish(&n, src, "cam");
     assert!(
-        wait_until(TIMEOUT, || !record_errors(&n).is_empty()),
+        wait::until(TIMEOUT, || !record_errors(&n).is_empty()),
         "no recording error:\n{}",
         n.error_log()
     );
@@ -569,7 +560,7 @@ fn a_full_disk_stops_the_recording_once_and_the_live_stream_goes_on() {
     };
     let at_error = segments();
     assert!(
-        wait_until(Duration::from_secs(12), || segments() >= at_error + 2),
+        wait::until(Duration::from_secs(12), || segments() >= at_error + 2),
         "no HLS segment after the error ({at_error} before)"
     );
     assert!(
@@ -578,7 +569,7 @@ fn a_full_disk_stops_the_recording_once_and_the_live_stream_goes_on() {
     );
     finish(pub_);
     assert!(
-        wait_until(Duration::from_secs(10), || fs::read_to_string(&playlist)
+        wait::until(Duration::from_secs(10), || fs::read_to_string(&playlist)
             .unwrap_or_default()
             .contains("#EXT-X-ENDLIST")),
         "HLS did not end"
@@ -595,13 +586,13 @@ fn a_vanished_record_path_fails_that_file_once_and_the_next_publish_records_agai
     let rec = rec_dir(&n);
     let pub_ = publish(&n, src, "cam");
     assert!(
-        wait_until(TIMEOUT, || rec.join("cam.flv.part").exists()),
+        wait::until(TIMEOUT, || rec.join("cam.flv.part").exists()),
         "no part file"
     );
     fs::remove_dir_all(&rec).unwrap();
     finish(pub_);
     assert!(
-        wait_until(Duration::from_secs(10), || !record_errors(&n).is_empty()),
+        wait::until(Duration::from_secs(10), || !record_errors(&n).is_empty()),
         "no recording error:\n{}",
         n.error_log()
     );
@@ -630,7 +621,7 @@ fn record_append_continues_the_file_of_the_previous_publish() {
     finish(publish(&n, src, "cam"));
     // Wait for the second publish's file to be finished again (it was the part meanwhile).
     assert!(
-        wait_until(TIMEOUT, || fs::metadata(rec.join("cam.flv"))
+        wait::until(TIMEOUT, || fs::metadata(rec.join("cam.flv"))
             .is_ok_and(|m| m.len() > first.len() as u64 + 1000)
             && !rec.join("cam.flv.part").exists()),
         "not continued: {:?}",

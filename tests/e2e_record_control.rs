@@ -298,6 +298,8 @@ fn manual_recording_through_control_whichever_worker_answers() {
 
     // Stop after ~5 s, from the worker without the publisher: the same path.
     sleep(Duration::from_secs(5).saturating_sub(started.elapsed()));
+    // The steps above may have taken longer on a loaded machine: the file covers what ran.
+    let held = started.elapsed().as_secs_f64();
     let stop = elsewhere.get("/control/record/stop?app=live&name=cam");
     assert_eq!((stop.status, stop.body.as_str()), (200, path.as_str()));
     wait_until("the file finished", Duration::from_secs(5), || {
@@ -332,7 +334,10 @@ fn manual_recording_through_control_whichever_worker_answers() {
     let d = ffprobe_duration(Path::new(&path));
     // The file opens at the first keyframe after the start (1 s GOP) and closes within the
     // mailbox period after the stop.
-    assert!((3.8..=5.6).contains(&d), "duration {d}");
+    assert!(
+        (held - 1.2..=held + 0.6).contains(&d),
+        "duration {d}, recording held {held:.2} s"
+    );
     let errors = decode_errors(Path::new(&path));
     assert!(errors.is_empty(), "decode errors: {errors}");
     n.assert_no_crash();

@@ -18,6 +18,7 @@ use support::hls::{frame_md5, Input};
 use support::nginx::{
     ffmpeg, ffmpeg_publish, ffmpeg_publish_file, run_with_timeout, Conf, Nginx, C_RTMP_MODULE,
 };
+use support::wait;
 
 fn work_dir(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -43,17 +44,6 @@ fn edge_on(host: &str, origins: &[u16], workers: u32, extra: &str) -> Conf {
 
 fn edge_conf(origins: &[u16], workers: u32, extra: &str) -> Conf {
     edge_on("127.0.0.2", origins, workers, extra)
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// Plays from the origin's side of the edge: how many clients played `live/cam` there.
@@ -226,12 +216,21 @@ fn edges_pull_once_and_deliver_every_frame() {
         }
     }
     assert!(
-        wait_until(Duration::from_secs(10), || edges
+        wait::until(Duration::from_secs(10), || edges
             .iter()
             .all(|e| e.error_log().contains("pull \"live/cam\" from"))),
         "the edges did not pull:\n{}",
         edges[0].error_log()
     );
+    // Every player's play is in before the publish starts (each logs one line: it plays, or
+    // waits for the pull).
+    for e in &edges {
+        assert!(
+            e.wait_log_times("(127.0.0.1) play", 3, Duration::from_secs(20)),
+            "{}",
+            e.error_log()
+        );
+    }
     let (published, err) = run_with_timeout(
         ffmpeg_publish_file(&input.path, &origin.rtmp_url("live", "cam")),
         Duration::from_secs(30),
@@ -500,7 +499,7 @@ fn static_pull_runs_once_with_hls_and_stat_at_the_edge() {
     );
     let playlist = edge.prefix.join("hls/cam.m3u8");
     assert!(
-        wait_until(Duration::from_secs(15), || std::fs::read_to_string(
+        wait::until(Duration::from_secs(15), || std::fs::read_to_string(
             &playlist
         )
         .is_ok_and(|p| p.matches("#EXTINF").count() >= 2)),
@@ -520,7 +519,7 @@ fn static_pull_runs_once_with_hls_and_stat_at_the_edge() {
     // watching it), a new worker takes it over.
     edge.signal("reload");
     assert!(
-        wait_until(Duration::from_secs(20), || origin_plays(&origin) >= 2),
+        wait::until(Duration::from_secs(20), || origin_plays(&origin) >= 2),
         "no new worker took the static pull over:\n{}",
         edge.error_log()
     );

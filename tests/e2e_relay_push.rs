@@ -37,18 +37,6 @@ fn count(log: &str, needle: &str) -> usize {
     log.matches(needle).count()
 }
 
-/// Waits until `needle` is in the error log of `n` at least `times` times.
-fn wait_count(n: &Nginx, needle: &str, times: usize, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if count(&n.error_log(), needle) >= times {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 /// Waits for `child` to exit within `timeout`; whether it exited successfully.
 fn wait_ok(child: &mut Child, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
@@ -193,7 +181,7 @@ fn push_reaches_a_late_target_and_resumes_after_its_restart() {
     );
     target = Nginx::start_prepared(target);
     assert!(
-        wait_count(&origin, &streaming, 2, Duration::from_secs(15)),
+        origin.wait_log_times(&streaming, 2, Duration::from_secs(15)),
         "the push did not resume:\n{}",
         origin.error_log()
     );

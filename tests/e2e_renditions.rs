@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use support::m3u8::parse_m3u8;
 use support::master::{bit_rate, check_media_facts, first_video_pts, parse_master};
 use support::nginx::{ffmpeg, Conf, Nginx};
+use support::wait;
 
 const FRAGMENT_S: u64 = 2;
 /// The renditions a 360p source runs (480p is skipped).
@@ -98,18 +99,6 @@ fn listed(n: &Nginx) -> Vec<String> {
     master(n)
         .map(|m| parse_master(&m).into_iter().map(|i| i.uri).collect())
         .unwrap_or_default()
-}
-
-/// Polls `cond` every 100 ms until `timeout`.
-fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        sleep(Duration::from_millis(100));
-    }
-    cond()
 }
 
 /// Pids of the running encoders (ffmpeg reading FLV on stdin) whose parent is a worker of
@@ -344,7 +333,7 @@ fn ladder_master_alignment_and_mpd() {
             .sum::<usize>()
     };
     assert!(
-        wait_for(Duration::from_secs(2), || encoders(&n).is_empty()
+        wait::until(Duration::from_secs(2), || encoders(&n).is_empty()
             && zombies() == 0),
         "2 s after unpublish: encoders {:?}, zombies {}",
         encoders(&n),
@@ -353,7 +342,7 @@ fn ladder_master_alignment_and_mpd() {
     eprintln!("encoders gone {:?} after unpublish", left.elapsed());
     // Every member ended; the master went with the last.
     assert!(
-        wait_for(Duration::from_secs(3), || {
+        wait::until(Duration::from_secs(3), || {
             MEMBERS.iter().all(|m| {
                 fs::read_to_string(dir.join(format!("{m}.m3u8")))
                     .is_ok_and(|t| t.contains("#EXT-X-ENDLIST"))
@@ -456,7 +445,7 @@ fn supervision_kill_reload_worker_kill() {
     let n = Nginx::start("renditions-supervision", &conf());
     let mut publisher = publish(&n, "cam", 60);
     assert!(
-        wait_for(Duration::from_secs(15), || listed(&n).len() == 3
+        wait::until(Duration::from_secs(15), || listed(&n).len() == 3
             && last_seq(&n, "cam_240p").is_some_and(|s| s >= 2)),
         "master never listed three members: {:?}",
         master(&n)
@@ -479,13 +468,13 @@ fn supervision_kill_reload_worker_kill() {
         .status()
         .unwrap();
     assert!(
-        wait_for(Duration::from_secs(4), || encoder_of(&n, "240p")
+        wait::until(Duration::from_secs(4), || encoder_of(&n, "240p")
             .is_some_and(|p| p != old)),
         "no new 240p encoder 4 s after kill -9"
     );
     eprintln!("240p encoder back after {:?}", killed.elapsed());
     assert!(
-        wait_for(Duration::from_secs(10), || last_seq(&n, "cam_240p")
+        wait::until(Duration::from_secs(10), || last_seq(&n, "cam_240p")
             .is_some_and(|s| s >= before + 2)
             && listed(&n).contains(&"cam_240p.m3u8".to_owned())),
         "240p not writing again after its restart: {:?}",
@@ -523,7 +512,7 @@ fn supervision_kill_reload_worker_kill() {
             .unwrap();
     }
     assert!(
-        wait_for(Duration::from_secs(2), || pids.iter().all(|p| !alive(*p))),
+        wait::until(Duration::from_secs(2), || pids.iter().all(|p| !alive(*p))),
         "encoders left after their worker was killed: {pids:?}"
     );
     let _ = publisher.kill();
@@ -612,7 +601,7 @@ fn transcode_max_serves_the_source_only() {
     let n = Nginx::start("renditions-max", &conf_with("", "transcode_max 1;"));
     let mut first = publish(&n, "cam", 16);
     assert!(
-        wait_for(Duration::from_secs(10), || encoders(&n).len() == 2),
+        wait::until(Duration::from_secs(10), || encoders(&n).len() == 2),
         "first stream's encoders"
     );
     let mut second = publish(&n, "cam2", 12);
@@ -626,7 +615,7 @@ fn transcode_max_serves_the_source_only() {
     );
     let dir = hls_dir(&n);
     assert!(
-        wait_for(Duration::from_secs(10), || fs::read_to_string(
+        wait::until(Duration::from_secs(10), || fs::read_to_string(
             dir.join("cam2.m3u8")
         )
         .is_ok_and(|t| t.contains("#EXTINF"))),
@@ -791,7 +780,7 @@ fn players_switch_renditions() {
     fs::copy(player_dir.join("switch.html"), www.join("switch.html")).unwrap();
     let mut publisher = publish(&n, "cam", 120);
     assert!(
-        wait_for(Duration::from_secs(25), || listed(&n).len() == 3
+        wait::until(Duration::from_secs(25), || listed(&n).len() == 3
             && RENDITIONS
                 .iter()
                 .all(|r| last_seq(&n, r).is_some_and(|s| s >= 3))),
@@ -833,7 +822,7 @@ fn quit_ends_every_rendition() {
     );
     let mut publisher = publish(&n, "cam", 60);
     assert!(
-        wait_for(Duration::from_secs(20), || listed(&n).len() == 3
+        wait::until(Duration::from_secs(20), || listed(&n).len() == 3
             && RENDITIONS
                 .iter()
                 .all(|r| last_seq(&n, r).is_some_and(|s| s >= 2))),
@@ -853,11 +842,11 @@ fn quit_ends_every_rendition() {
     let _ = publisher.kill();
     let _ = publisher.wait();
     assert!(
-        wait_for(Duration::from_secs(10), || !alive(master_process)),
+        wait::until(Duration::from_secs(10), || !alive(master_process)),
         "nginx did not exit after its last publisher left"
     );
     assert!(
-        wait_for(Duration::from_secs(2), || pids.iter().all(|p| !alive(*p))),
+        wait::until(Duration::from_secs(2), || pids.iter().all(|p| !alive(*p))),
         "encoders left after quit: {pids:?}"
     );
     let dir = hls_dir(&n);

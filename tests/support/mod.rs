@@ -22,7 +22,8 @@
 //! - [`llhls`]: Low-Latency HLS playlists read back, [`llhls_watch`]: one watched and checked
 //!   over time;
 //! - [`mpegts_js`]: mpegts.js in headless Chromium (HTTP-FLV);
-//! - [`worker`]: a test nginx's worker process (its pid, its RSS).
+//! - [`worker`]: a test nginx's worker process (its pid, its RSS);
+//! - [`wait`]: polling until something holds.
 //!
 //! Every test binary compiles the whole tree and uses part of it.
 #![allow(dead_code)]
@@ -50,5 +51,6 @@ pub mod recording;
 pub mod rtmp_client;
 pub mod session;
 pub mod ts;
+pub mod wait;
 pub mod worker;
 pub mod xml;

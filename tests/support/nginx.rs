@@ -340,16 +340,15 @@ impl Nginx {
 
     /// Waits until the error log contains `needle`.
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.error_log().contains(needle) {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            sleep(Duration::from_millis(50));
-        }
+        self.wait_log_times(needle, 1, timeout)
+    }
+
+    /// Waits until `needle` is in the error log at least `times` times (one line per client,
+    /// say).
+    pub fn wait_log_times(&self, needle: &str, times: usize, timeout: Duration) -> bool {
+        super::wait::until(timeout, || {
+            self.error_log().matches(needle).count() >= times
+        })
     }
 
     /// `nginx -s SIG` (reload, quit, ...).
