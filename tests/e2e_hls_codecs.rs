@@ -166,8 +166,8 @@ fn publish_and_capture(n: &Nginx, app: &str, dir: &Path, name: &str, files: &[&P
     poller.finish(Duration::from_secs(5), Duration::ZERO)
 }
 
-/// The playlist rules every capture must pass: parseable versions, one TARGETDURATION that no
-/// EXTINF exceeds, ENDLIST at the end, `#EXT-X-VERSION` as the container needs, a
+/// The playlist rules every capture must pass: parseable versions, one TARGETDURATION (the
+/// fragment's) that no EXTINF exceeds, ENDLIST at the end, `#EXT-X-VERSION` as the container needs, a
 /// DISCONTINUITY before each republish. Returns the last version.
 fn playlist_rules(cap: &Capture, version: u8, publishes: usize) -> String {
     assert!(cap.problems.is_empty(), "{:?}", cap.problems);
@@ -178,6 +178,9 @@ fn playlist_rules(cap: &Capture, version: u8, publishes: usize) -> String {
     );
     assert!(last.ends_with("#EXT-X-ENDLIST\n"), "{last}");
     let target = parse_m3u8(&last).target.expect("a target duration");
+    // GOPs of 1 s: segments of `hls_fragment`, x265's open GOPs too (their keyframes are
+    // decoded early by their leading pictures).
+    assert_eq!(target, FRAGMENT_S, "{last}");
     for v in &cap.versions {
         let p = parse_m3u8(v);
         assert!(p.errors.is_empty(), "{:?}", p.errors);

@@ -167,6 +167,64 @@ fn long_gop_sets_a_larger_target() {
     assert_eq!(v, frames.iter().filter(|f| f.track == Track::Video).count());
 }
 
+/// Video in an open GOP's decode order (x265's default), 30 fps, a keyframe every `gop`
+/// frames from the second GOP on with two leading pictures: they are presented before it and
+/// decoded after it, so its decode time comes two frames early.
+fn open_gop_video(frames: u64, gop: u64) -> Vec<Frame> {
+    let ms = |i: u64| i * 1000 / 30;
+    (0..frames)
+        .map(|i| {
+            let cra = i > 0 && (i + 2) % gop == 0;
+            let leading = i > 2 && (i + 1) % gop <= 1;
+            let presented = if cra {
+                i + 2
+            } else if leading {
+                i - 1
+            } else {
+                i
+            };
+            // 67 ms of reordering delay, as B-frames give.
+            let cts = ms(presented) + 67 - ms(i);
+            video_frame(ms(i), cts, i == 0 || cra)
+        })
+        .collect()
+}
+
+#[test]
+fn open_gops_cut_at_every_keyframe_the_fragment_asks_for() {
+    // 2 s GOPs and `hls_fragment 2`: the second keyframe is decoded 1.93 s after the first,
+    // and presented 2 s after it. Its decode time alone would put two GOPs into the first
+    // segment, and the target would be 4 for the whole stream.
+    let d = demuxer(true, true);
+    let mut s = HlsStream::new(config(2000, 60_000), "live", None, now(0)).unwrap();
+    let mut fs = Fs::default();
+    let mut frames = open_gop_video(30 * 20, 60);
+    let keys: Vec<(u64, u64)> = frames
+        .iter()
+        .filter(|f| f.keyframe)
+        .map(|f| (f.dts, f.pts))
+        .collect();
+    assert_eq!(keys[..3], [(0, 67), (1933, 2067), (3933, 4067)]);
+    frames.extend(av_frames(0, 20_000, 30, 2000, false, true));
+    frames.sort_by_key(|f| f.dts);
+    feed(&mut s, &d, &mut fs, &frames, 0);
+    s.finish(now(21_000)).unwrap();
+    fs.drain(&mut s);
+    let text = fs.last_playlist();
+    assert_eq!(target(text), 2, "{text}");
+    let es = entries(text);
+    // A segment per keyframe; the last one holds the last keyframe and its leading pictures.
+    assert_eq!(es.len(), 11, "{text}");
+    assert_eq!(es[0].duration_ms, 1933, "the first GOP less its last two decode slots");
+    for e in &es[1..10] {
+        assert_eq!(e.duration_ms, 2000, "{text}");
+    }
+    check_playlist_history(&fs);
+    let (v, a) = check_segments(&fs, true);
+    let nv = frames.iter().filter(|f| f.track == Track::Video).count();
+    assert_eq!((v, a), (nv, frames.len() - nv), "every frame exactly once");
+}
+
 #[test]
 fn irregular_gop_longer_than_target_is_force_cut_within_target() {
     // First GOP 2 s (target 4 with a 3 s fragment), then one GOP of 9 s.

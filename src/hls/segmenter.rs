@@ -5,7 +5,11 @@
 //!
 //! - **Normal cut**: at a video keyframe once `hls_fragment` has elapsed since
 //!   the segment start (`plain`), or once the timestamp has crossed a multiple
-//!   of `hls_fragment` (`aligned`). A segment without video is cut at an
+//!   of `hls_fragment` (`aligned`). A keyframe's time for this is its PTS less
+//!   the composition offset of the frame that opened the segment (its DTS for
+//!   closed GOPs; an open GOP's keyframe is decoded early by its leading
+//!   pictures, so its DTS alone would make the first segment two GOPs long).
+//!   A segment without video is cut at an
 //!   audio frame by the same rule. So every segment with video starts with an
 //!   IDR, and `#EXT-X-INDEPENDENT-SEGMENTS` holds.
 //! - **Target duration policy.** `#EXT-X-TARGETDURATION` must not change
@@ -77,6 +81,12 @@ pub(crate) fn max_duration_for_target(target_s: u64) -> u64 {
 pub(crate) struct OpenSegment {
     pub id: u64,
     pub start_ms: u64,
+    /// Composition offset (PTS − DTS) of the frame that opened it. A keyframe's decode
+    /// time, less this, is where it would be without leading pictures: in an open GOP
+    /// (x265's default) a keyframe is decoded before the pictures presented ahead of it, so
+    /// its DTS comes early by them, and its offset is larger by as much. With a constant
+    /// offset (closed GOPs), cuts fall where decode times alone put them.
+    pub open_cts: u64,
     /// Media end: max over frames of dts + frame interval.
     pub end_ms: u64,
     pub tracks: Tracks,
@@ -210,11 +220,13 @@ impl Segmenter {
 
     /// Decides about a frame (already normalised, not a jump) for the open
     /// segment `seg`. `available` are the tracks with a usable codec config.
+    #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &self,
         seg: &mut OpenSegment,
         track: Track,
         dts: u64,
+        pts: u64,
         keyframe: bool,
         available: Tracks,
         video_generation: u32,
@@ -266,7 +278,8 @@ impl Segmenter {
         if self.follow {
             return Decision::Append;
         }
-        if can_start && self.fragment_elapsed(seg.start_ms, dts) {
+        let at = pts.saturating_sub(seg.open_cts).max(dts);
+        if can_start && self.fragment_elapsed(seg.start_ms, at) {
             return Decision::Cut {
                 discontinuity: false,
             };

@@ -332,6 +332,7 @@ impl HlsStream {
                     open,
                     frame.track,
                     n.dts,
+                    n.pts,
                     frame.keyframe,
                     available,
                     generation,
@@ -389,7 +390,15 @@ impl HlsStream {
                     if let Some(sequence) = renumber {
                         self.renumber(sequence, now);
                     }
-                    self.open_segment(n.dts, tracks, generation, discontinuity, independent, now)?;
+                    self.open_segment(
+                        n.dts,
+                        n.pts.saturating_sub(n.dts),
+                        tracks,
+                        generation,
+                        discontinuity,
+                        independent,
+                        now,
+                    )?;
                     if frame.track == Track::Video {
                         self.publish_cut(n.pts);
                     }
@@ -448,7 +457,15 @@ impl HlsStream {
                     video: true,
                     audio: available.audio || !self.held.is_empty(),
                 };
-                self.open_segment(start, tracks, generation, discontinuity, true, now)?;
+                self.open_segment(
+                    start,
+                    pts.saturating_sub(dts),
+                    tracks,
+                    generation,
+                    discontinuity,
+                    true,
+                    now,
+                )?;
                 self.publish_cut(pts);
                 self.write_frame(frame, dts, pts, codecs)?;
                 self.write_held()?;
@@ -470,7 +487,7 @@ impl HlsStream {
                         video: false,
                         audio: true,
                     };
-                    self.open_segment(first, tracks, generation, discontinuity, true, now)?;
+                    self.open_segment(first, 0, tracks, generation, discontinuity, true, now)?;
                     self.write_held()?;
                     self.emit_output(false);
                 }

@@ -14,9 +14,13 @@ use crate::hls::ts::Tracks;
 use crate::hls::variant;
 
 impl HlsStream {
+    /// Opens a segment whose media starts at `start_ms` (decode time), opened by a frame
+    /// presented `open_cts` after its decode time.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn open_segment(
         &mut self,
         start_ms: u64,
+        open_cts: u64,
         tracks: Tracks,
         video_generation: u32,
         discontinuity: bool,
@@ -43,6 +47,7 @@ impl HlsStream {
         self.state = State::Open(OpenSegment {
             id,
             start_ms,
+            open_cts,
             end_ms: start_ms,
             tracks,
             discontinuity: listed_discontinuity,
@@ -232,7 +237,7 @@ impl HlsStream {
                 video: false,
                 audio: true,
             };
-            let opened = self.open_segment(start, tracks, 0, discontinuity, true, now);
+            let opened = self.open_segment(start, 0, tracks, 0, discontinuity, true, now);
             let written = opened.and_then(|()| self.write_held());
             let end = match &self.state {
                 State::Open(open) => open.end_ms,
