@@ -391,9 +391,9 @@ fn reload_while_players_watch() {
     assert!(n.wait_log("publishes \"live/r\"", Duration::from_secs(10)));
     thread::sleep(Duration::from_secs(2));
     n.signal("reload");
-    assert!(n.wait_log("reconfiguring", Duration::from_secs(5)));
-    thread::sleep(Duration::from_millis(700));
-    // A player of the new worker gets the stream from the old worker's ring.
+    // Once the old worker has its QUIT, it accepts no more: the next player is the new
+    // worker's, and gets the stream from the old worker's ring.
+    assert!(n.wait_log("gracefully shutting down", Duration::from_secs(10)));
     let mut late = TestPlayer::play(port, "live", "r");
     let late_got = late.collect(Instant::now() + Duration::from_secs(4), usize::MAX);
     let v = check_stream(&late_got).unwrap();
