@@ -16,6 +16,7 @@ use support::nginx::{
     ffmpeg, ffmpeg_plays, ffmpeg_publish, ffmpeg_publish_file, run_with_timeout, Conf, Nginx,
     C_RTMP_MODULE,
 };
+use support::wait;
 
 fn work_dir(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,7 +94,15 @@ fn push_delivers_the_frames(name: &str, target: &Nginx) {
         .args(["-t", "6.5", "-c", "copy", "-f", "flv"])
         .arg(&received);
     let player = thread::spawn(move || run_with_timeout(play, Duration::from_secs(40)));
-    thread::sleep(Duration::from_millis(800));
+    // Its play is in before the publish starts (the C module logs `play: name='cam'`).
+    assert!(
+        wait::until(Duration::from_secs(20), || {
+            let log = target.error_log();
+            log.contains("plays \"live/cam\"") || log.contains("play: name='cam'")
+        }),
+        "the player did not play:\n{}",
+        target.error_log()
+    );
 
     let (published, err) = run_with_timeout(
         ffmpeg_publish_file(&input.path, &origin.rtmp_url("live", "cam")),

@@ -215,7 +215,10 @@ fn open_gops_cut_at_every_keyframe_the_fragment_asks_for() {
     let es = entries(text);
     // A segment per keyframe; the last one holds the last keyframe and its leading pictures.
     assert_eq!(es.len(), 11, "{text}");
-    assert_eq!(es[0].duration_ms, 1933, "the first GOP less its last two decode slots");
+    assert_eq!(
+        es[0].duration_ms, 1933,
+        "the first GOP less its last two decode slots"
+    );
     for e in &es[1..10] {
         assert_eq!(e.duration_ms, 2000, "{text}");
     }
