@@ -9,9 +9,9 @@
 //!   the composition offset of the frame that opened the segment (its DTS for
 //!   closed GOPs; an open GOP's keyframe is decoded early by its leading
 //!   pictures, so its DTS alone would make the first segment two GOPs long).
-//!   A segment without video is cut at an
-//!   audio frame by the same rule. So every segment with video starts with an
-//!   IDR, and `#EXT-X-INDEPENDENT-SEGMENTS` holds.
+//!   A segment without video is cut at an audio frame by the same rule. So
+//!   every segment with video starts with an IDR, and
+//!   `#EXT-X-INDEPENDENT-SEGMENTS` holds.
 //! - **Target duration policy.** `#EXT-X-TARGETDURATION` must not change
 //!   during the life of a playlist, and no EXTINF may round above it, yet the
 //!   GOP of the encoder is unknown when the stream starts. We therefore fix
