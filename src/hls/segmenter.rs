@@ -220,17 +220,16 @@ impl Segmenter {
 
     /// Decides about a frame (already normalised, not a jump) for the open
     /// segment `seg`. `available` are the tracks with a usable codec config.
-    #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &self,
         seg: &mut OpenSegment,
         track: Track,
-        dts: u64,
-        pts: u64,
+        n: Normalized,
         keyframe: bool,
         available: Tracks,
         video_generation: u32,
     ) -> Decision {
+        let dts = n.dts;
         match track {
             Track::Video if !seg.tracks.video => {
                 return if keyframe && available.video {
@@ -278,7 +277,7 @@ impl Segmenter {
         if self.follow {
             return Decision::Append;
         }
-        let at = pts.saturating_sub(seg.open_cts).max(dts);
+        let at = n.pts.saturating_sub(seg.open_cts).max(dts);
         if can_start && self.fragment_elapsed(seg.start_ms, at) {
             return Decision::Cut {
                 discontinuity: false,

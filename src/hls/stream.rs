@@ -328,15 +328,10 @@ impl HlsStream {
                         now,
                     );
                 }
-                State::Open(open) => self.seg.decide(
-                    open,
-                    frame.track,
-                    n.dts,
-                    n.pts,
-                    frame.keyframe,
-                    available,
-                    generation,
-                ),
+                State::Open(open) => {
+                    self.seg
+                        .decide(open, frame.track, n, frame.keyframe, available, generation)
+                }
             };
             // A follower cuts at the leader's cuts only: its own reasons to cut (a new codec
             // configuration, a track appearing) wait for the next one.
