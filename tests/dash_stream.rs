@@ -9,7 +9,7 @@ use ngx_rtmp::dash::mp4::{self, TrackConfig};
 use ngx_rtmp::dash::{DashConfig, DashStream};
 use ngx_rtmp::files::FileOp;
 use ngx_rtmp::media::{Demuxer, Frame};
-use support::media::{av_frames, demuxer, now, video_frame};
+use support::media::{av_frames, demuxer, now, open_gop_video, video_frame};
 
 // ---- box walker ----
 
@@ -407,6 +407,30 @@ fn fragments_cut_at_keyframes_with_exact_timestamps() {
     assert!(last.contains("codecs=\"avc1.64000D\""));
     assert!(last.contains("codecs=\"mp4a.40.2\""));
     assert!(last.contains("initialization=\"cam-init.m4v\""));
+}
+
+#[test]
+fn open_gops_cut_at_every_keyframe_the_fragment_asks_for() {
+    // 2 s GOPs with two leading pictures per keyframe, fragment 2 s: each keyframe is decoded
+    // 67 ms before the GOP's 2 s are shown, and still cuts.
+    let d = demuxer(true, true);
+    let mut frames = open_gop_video(30 * 20, 60);
+    frames.extend(av_frames(0, 20_000, 30, 2_000, false, true));
+    frames.sort_by_key(|f| f.dts);
+    let (mut s, mut fs) = run(config(2_000, 60_000), &d, &frames);
+    s.finish(now(20_000)).unwrap();
+    fs.drain(&mut s);
+    let video: Vec<&str> = fs
+        .closed
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.ends_with(".m4v"))
+        .collect();
+    let expected: Vec<String> = std::iter::once(0)
+        .chain((1..=10).map(|k| (60 * k - 2) * 1000 / 30))
+        .map(|t| format!("cam-{t}.m4v"))
+        .collect();
+    assert_eq!(video, expected);
 }
 
 #[test]

@@ -167,29 +167,6 @@ fn long_gop_sets_a_larger_target() {
     assert_eq!(v, frames.iter().filter(|f| f.track == Track::Video).count());
 }
 
-/// Video in an open GOP's decode order (x265's default), 30 fps, a keyframe every `gop`
-/// frames from the second GOP on with two leading pictures: they are presented before it and
-/// decoded after it, so its decode time comes two frames early.
-fn open_gop_video(frames: u64, gop: u64) -> Vec<Frame> {
-    let ms = |i: u64| i * 1000 / 30;
-    (0..frames)
-        .map(|i| {
-            let cra = i > 0 && (i + 2) % gop == 0;
-            let leading = i > 2 && (i + 1) % gop <= 1;
-            let presented = if cra {
-                i + 2
-            } else if leading {
-                i - 1
-            } else {
-                i
-            };
-            // 67 ms of reordering delay, as B-frames give.
-            let cts = ms(presented) + 67 - ms(i);
-            video_frame(ms(i), cts, i == 0 || cra)
-        })
-        .collect()
-}
-
 #[test]
 fn open_gops_cut_at_every_keyframe_the_fragment_asks_for() {
     // 2 s GOPs and `hls_fragment 2`: the second keyframe is decoded 1.93 s after the first,

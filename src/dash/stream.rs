@@ -58,6 +58,11 @@ struct Fragment {
     start_ms: u64,
     /// Presentation time (ms) of the first frame.
     start_pts: u64,
+    /// Composition offset (ms) of its first video frame. A keyframe's PTS less this is
+    /// where the keyframe would be without leading pictures: an open GOP's keyframe (x265's
+    /// default) is decoded early by them, and a cut by its DTS alone would make the first
+    /// fragment two GOPs long. With a constant offset (closed GOPs) it is the DTS.
+    video_cts: u64,
     /// A follower's fragment starts at one of the leader's cuts: its listed time.
     listed_ms: Option<u64>,
     video: Option<TrackFrag>,
@@ -239,7 +244,14 @@ impl DashStream {
     }
 
     /// Whether the open fragment ends before this frame.
-    fn should_cut(&self, frag: &Fragment, track: Track, m: u64, key: bool, gen: u32) -> bool {
+    fn should_cut(
+        &self,
+        frag: &Fragment,
+        track: Track,
+        (m, p): (u64, u64),
+        key: bool,
+        gen: u32,
+    ) -> bool {
         let bytes = frag.video.as_ref().map_or(0, |t| t.bytes);
         if bytes.max(frag.audio.as_ref().map_or(0, |t| t.bytes)) >= MAX_FRAGMENT_BYTES {
             return true;
@@ -257,8 +269,12 @@ impl DashStream {
             Track::Audio => elapsed >= self.config.fragment_ms,
             Track::Video if frag.video.is_none() => false,
             Track::Video => {
+                let shown = p
+                    .saturating_sub(frag.video_cts)
+                    .max(m)
+                    .saturating_sub(frag.start_ms);
                 (key && elapsed > 0
-                    && (elapsed >= self.config.fragment_ms || gen != frag.video_generation))
+                    && (shown >= self.config.fragment_ms || gen != frag.video_generation))
                     || elapsed >= self.config.max_fragment_ms()
             }
         }
@@ -293,7 +309,7 @@ impl DashStream {
         let cut = self
             .frag
             .as_ref()
-            .is_some_and(|f| self.should_cut(f, frame.track, m, frame.keyframe, gen));
+            .is_some_and(|f| self.should_cut(f, frame.track, (m, p), frame.keyframe, gen));
         if cut {
             let video_end = (frame.track == Track::Video).then_some(m);
             self.close_fragment(video_end, None, now);
@@ -323,6 +339,7 @@ impl DashStream {
         self.frag = Some(Fragment {
             start_ms: m,
             start_pts: p,
+            video_cts: 0,
             listed_ms,
             video: None,
             audio: None,
@@ -345,6 +362,7 @@ impl DashStream {
                 self.video_seen = true;
                 let t = frag.video.get_or_insert_with(|| {
                     frag.video_generation = gen;
+                    frag.video_cts = p.saturating_sub(m);
                     TrackFrag::new(source.clone())
                 });
                 let cto = u32::try_from((p - m).saturating_mul(90)).unwrap_or(u32::MAX);

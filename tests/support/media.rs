@@ -75,6 +75,29 @@ pub fn audio_frame(ts: u64) -> Frame {
     }
 }
 
+/// Video in an open GOP's decode order (x265's default), 30 fps, a keyframe every `gop`
+/// frames from the second GOP on with two leading pictures: they are presented before it and
+/// decoded after it, so its decode time comes two frames early.
+pub fn open_gop_video(frames: u64, gop: u64) -> Vec<Frame> {
+    let ms = |i: u64| i * 1000 / 30;
+    (0..frames)
+        .map(|i| {
+            let cra = i > 0 && (i + 2) % gop == 0;
+            let leading = i > 2 && (i + 1) % gop <= 1;
+            let presented = if cra {
+                i + 2
+            } else if leading {
+                i - 1
+            } else {
+                i
+            };
+            // 67 ms of reordering delay, as B-frames give.
+            let cts = ms(presented) + 67 - ms(i);
+            video_frame(ms(i), cts, i == 0 || cra)
+        })
+        .collect()
+}
+
 /// Interleaved synthetic A/V: video at `fps` with a keyframe every
 /// `gop_ms`, AAC at 44.1 kHz (1024 samples), from `start` for `dur` ms.
 pub fn av_frames(
