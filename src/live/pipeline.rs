@@ -470,12 +470,7 @@ impl Pipeline {
         let meta = self.gop.metadata();
         meta.into_iter()
             .chain(self.gop.headers().map(|h| &h.message))
-            .map(|m| {
-                let mut payload = Vec::with_capacity(m.len as usize);
-                m.payload_pieces()
-                    .for_each(|p| payload.extend_from_slice(p));
-                (m.type_id, m.timestamp, Bytes::from(payload))
-            })
+            .map(|m| (m.type_id, m.timestamp, m.payload()))
             .collect()
     }
 

@@ -7,8 +7,6 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use bytes::Bytes;
-
 use super::config::{RecordConfig, RecordFormat};
 use super::existing::continuation;
 use super::facts::{flv_facts, primary_keyframe};
@@ -208,16 +206,14 @@ impl Recorder {
                 let video_headers = match &self.video_headers {
                     h if h.is_empty() => Headers::of(
                         Track::Video,
-                        gop.and_then(|g| g.video_header())
-                            .map(|m| payload(m.payload_pieces())),
+                        gop.and_then(|g| g.video_header()).map(|m| m.payload()),
                     ),
                     h => h.clone(),
                 };
                 let audio_headers = match &self.audio_headers {
                     h if h.is_empty() => Headers::of(
                         Track::Audio,
-                        gop.and_then(|g| g.audio_header())
-                            .map(|m| payload(m.payload_pieces())),
+                        gop.and_then(|g| g.audio_header()).map(|m| m.payload()),
                     ),
                     h => h.clone(),
                 };
@@ -496,12 +492,6 @@ impl Recorder {
             flv.header(msg.type_id, ts, &h);
         }
     }
-}
-
-fn payload<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> Bytes {
-    let mut v = Vec::new();
-    pieces.for_each(|p| v.extend_from_slice(p));
-    Bytes::from(v)
 }
 
 impl Output for Recorder {

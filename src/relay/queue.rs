@@ -20,7 +20,6 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::live::{Admit, GopCache, MediaInfo, MediaKind, PlayerQueue, QueuePolicy};
-use crate::rtmp::chunk::PreparedMessage;
 
 /// nginx-rtmp's `relay_buffer` default.
 pub const DEFAULT_RELAY_BUFFER_MS: u32 = 5000;
@@ -88,17 +87,12 @@ impl RelayQueue {
         self.clear();
         self.joined = true;
         if let Some(m) = gop.metadata() {
-            self.push(
-                MediaInfo::meta(),
-                m.type_id,
-                m.timestamp,
-                prepared_payload(m),
-            );
+            self.push(MediaInfo::meta(), m.type_id, m.timestamp, m.payload());
         }
         // Every track's header: the relay forwards the stream as published.
         for h in gop.headers() {
             let m = &h.message;
-            self.push(h.info, m.type_id, m.timestamp, prepared_payload(m));
+            self.push(h.info, m.type_id, m.timestamp, m.payload());
         }
         for (info, m) in gop.gop() {
             let mut payload = Vec::new();
@@ -217,10 +211,4 @@ impl RelayQueue {
         self.bytes = 0;
         self.admit.reset();
     }
-}
-
-fn prepared_payload(m: &PreparedMessage) -> Bytes {
-    let mut out = Vec::with_capacity(m.body().len());
-    m.payload_pieces().for_each(|p| out.extend_from_slice(p));
-    Bytes::from(out)
 }

@@ -151,6 +151,15 @@ impl PreparedMessage {
         })
     }
 
+    /// The payload again, copied into one piece (for a consumer that keeps the message
+    /// itself: a relay's queue, a recorder's headers, a stream that goes on under another
+    /// name).
+    pub fn payload(&self) -> Bytes {
+        let mut out = Vec::with_capacity(self.len as usize);
+        self.payload_pieces().for_each(|p| out.extend_from_slice(p));
+        Bytes::from(out)
+    }
+
     /// The chunk stream id the message is chunked for.
     pub fn csid(&self) -> u32 {
         self.csid
