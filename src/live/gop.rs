@@ -432,6 +432,15 @@ impl GopCache {
         self.video_headers.iter().chain(self.audio_headers.iter())
     }
 
+    /// What a stream's start needs before any frame: the metadata, then every track's
+    /// sequence header.
+    pub fn setup(&self) -> impl Iterator<Item = (MediaInfo, &PreparedMessage)> {
+        self.meta
+            .iter()
+            .map(|m| (MediaInfo::meta(), m))
+            .chain(self.headers().map(|h| (h.info, &h.message)))
+    }
+
     /// Messages in the cached GOP.
     pub fn frames(&self) -> usize {
         self.gop.len()

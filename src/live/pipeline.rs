@@ -467,10 +467,9 @@ impl Pipeline {
     /// timestamp, payload): what its publication sends first when it goes on under another
     /// name, because the publisher does not send them again.
     pub fn setup_messages(&self) -> Vec<(u8, u32, Bytes)> {
-        let meta = self.gop.metadata();
-        meta.into_iter()
-            .chain(self.gop.headers().map(|h| &h.message))
-            .map(|m| (m.type_id, m.timestamp, m.payload()))
+        self.gop
+            .setup()
+            .map(|(_, m)| (m.type_id, m.timestamp, m.payload()))
             .collect()
     }
 

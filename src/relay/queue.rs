@@ -86,13 +86,9 @@ impl RelayQueue {
     pub fn join(&mut self, gop: &GopCache) {
         self.clear();
         self.joined = true;
-        if let Some(m) = gop.metadata() {
-            self.push(MediaInfo::meta(), m.type_id, m.timestamp, m.payload());
-        }
         // Every track's header: the relay forwards the stream as published.
-        for h in gop.headers() {
-            let m = &h.message;
-            self.push(h.info, m.type_id, m.timestamp, m.payload());
+        for (info, m) in gop.setup() {
+            self.push(info, m.type_id, m.timestamp, m.payload());
         }
         for (info, m) in gop.gop() {
             let mut payload = Vec::new();
