@@ -25,6 +25,7 @@ use support::m3u8::parse_m3u8;
 use support::master::{check_media_facts, first_video_pts, parse_master, probe};
 use support::nginx::{ffmpeg_publish_file, run_with_timeout, Conf, Nginx};
 use support::rtmp_client::Publisher;
+use support::wait;
 
 const FRAGMENT_MS: u64 = 2_000;
 const SECS: u32 = 12;
@@ -455,14 +456,9 @@ fn publish_multitrack(n: &Nginx, file: &Path, name: &str) -> std::process::Child
 
 /// Waits until `path` holds a playlist containing `needle`.
 fn wait_playlist(path: &Path, needle: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
-            return true;
-        }
-        sleep(Duration::from_millis(100));
-    }
-    false
+    wait::until(Duration::from_secs(15), || {
+        fs::read_to_string(path).is_ok_and(|t| t.contains(needle))
+    })
 }
 
 /// `cam_tN` is the file name of a rendition of `cam`: while `cam` publishes, a publish of such

@@ -10,14 +10,14 @@ mod support;
 use std::fs;
 use std::path::Path;
 use std::process::Stdio;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::ffmpeg9;
 use support::hls::decode_errors;
 use support::m3u8::parse_m3u8;
 use support::master::{first_video_pts, parse_master, probe};
 use support::nginx::{Conf, Nginx};
+use support::wait;
 
 const SECS: u32 = 12;
 
@@ -84,17 +84,13 @@ fn an_hevc_source_gets_h264_renditions_from_a_current_ffmpeg() {
         .expect("FFmpeg 9 publish");
 
     // While live: the master lists the source and the rendition.
-    let deadline = Instant::now() + Duration::from_secs(u64::from(SECS) + 20);
     let mut listed = Vec::new();
-    while Instant::now() < deadline {
+    wait::until(Duration::from_secs(u64::from(SECS) + 20), || {
         if let Ok(master) = fs::read_to_string(dir.join("cam.m3u8")) {
             listed = parse_master(&master).into_iter().map(|i| i.uri).collect();
-            if listed == ["cam_src.m3u8", "cam_180p.m3u8"] {
-                break;
-            }
         }
-        sleep(Duration::from_millis(200));
-    }
+        listed == ["cam_src.m3u8", "cam_180p.m3u8"]
+    });
     assert_eq!(
         listed,
         ["cam_src.m3u8", "cam_180p.m3u8"],
@@ -108,15 +104,16 @@ fn an_hevc_source_gets_h264_renditions_from_a_current_ffmpeg() {
 
     // After the publish: the rendition's playlist ends, its segments are H.264 at 320x180
     // and decode cleanly; the source's are the publisher's HEVC.
-    let end = Instant::now() + Duration::from_secs(15);
     let ended = |m: &str| {
         fs::read_to_string(dir.join(format!("{m}.m3u8")))
             .is_ok_and(|t| t.contains("#EXT-X-ENDLIST"))
     };
-    while !(ended("cam_180p") && ended("cam_src")) && Instant::now() < end {
-        sleep(Duration::from_millis(200));
-    }
-    assert!(ended("cam_180p") && ended("cam_src"), "{}", n.error_log());
+    assert!(
+        wait::until(Duration::from_secs(15), || ended("cam_180p")
+            && ended("cam_src")),
+        "{}",
+        n.error_log()
+    );
     let rendition = parse_m3u8(&fs::read_to_string(dir.join("cam_180p.m3u8")).unwrap());
     assert!(rendition.entries.len() >= 4, "{:?}", rendition.entries);
     for e in &rendition.entries {
